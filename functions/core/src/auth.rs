@@ -1,0 +1,116 @@
+//! Admin API keys, advisor sign-in links and advisor sessions.
+//!
+//! - An admin API key is `lck_` + 32 random bytes (URL-safe base64). Only its
+//!   SHA-256 is stored.
+//! - A sign-in token is 32 random bytes (URL-safe base64), single use and
+//!   short-lived; only its SHA-256 is stored.
+//! - An advisor session cookie is `1.<advisor>.<expiry s>.<mac>` with an
+//!   HMAC-SHA256 under the session key over the text before the last dot.
+
+use crate::UnixMillis;
+use crate::encoding::{b64url, b64url_decode, hmac_sha256, hmac_sha256_verify, sha256_hex};
+use crate::ids::AdvisorId;
+
+pub const API_KEY_PREFIX: &str = "lck_";
+/// Anything longer is not a key; refused before hashing.
+pub const MAX_SECRET_LEN: usize = 128;
+pub const SIGNIN_TTL_MS: u64 = 15 * 60_000;
+pub const SESSION_TTL_MS: u64 = 12 * 3_600_000;
+
+/// A new admin API key from 32 random bytes.
+pub fn new_api_key(random: [u8; 32]) -> String {
+    format!("{API_KEY_PREFIX}{}", b64url(&random))
+}
+
+/// The stored form of an API key, or `None` when it cannot be one.
+pub fn api_key_hash(key: &str) -> Option<String> {
+    let body = key.strip_prefix(API_KEY_PREFIX)?;
+    if key.len() > MAX_SECRET_LEN || b64url_decode(body).is_none_or(|b| b.len() != 32) {
+        return None;
+    }
+    Some(sha256_hex(key.as_bytes()))
+}
+
+/// A new sign-in token from 32 random bytes.
+pub fn new_signin_token(random: [u8; 32]) -> String {
+    b64url(&random)
+}
+
+/// The stored form of a sign-in token, or `None` when it cannot be one.
+pub fn signin_token_hash(token: &str) -> Option<String> {
+    if token.len() > MAX_SECRET_LEN || b64url_decode(token).is_none_or(|b| b.len() != 32) {
+        return None;
+    }
+    Some(sha256_hex(token.as_bytes()))
+}
+
+/// Signs an advisor session valid until `now + ttl`.
+pub fn sign_session(key: &[u8], advisor: &AdvisorId, now: UnixMillis, ttl_ms: u64) -> String {
+    let expires_s = (now + ttl_ms) / 1000;
+    let signed = format!("1.{advisor}.{expires_s}");
+    let mac = hmac_sha256(key, signed.as_bytes());
+    format!("{signed}.{}", b64url(&mac))
+}
+
+/// The advisor a session cookie names, when it is genuine and current.
+pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<AdvisorId> {
+    if cookie.len() > 256 {
+        return None;
+    }
+    let (signed, mac) = cookie.rsplit_once('.')?;
+    let mac = b64url_decode(mac)?;
+    if !hmac_sha256_verify(key, signed.as_bytes(), &mac) {
+        return None;
+    }
+    let mut parts = signed.split('.');
+    let (Some("1"), Some(advisor), Some(expires), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let expires_s: u64 = expires.parse().ok()?;
+    if now / 1000 >= expires_s {
+        return None;
+    }
+    AdvisorId::parse(advisor).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_hash_only_when_well_formed() {
+        let key = new_api_key([5; 32]);
+        assert!(key.starts_with("lck_"));
+        let hash = api_key_hash(&key).expect("well formed");
+        assert_eq!(hash.len(), 64);
+        assert_ne!(
+            hash,
+            api_key_hash(&new_api_key([6; 32])).expect("well formed")
+        );
+        assert_eq!(api_key_hash("lck_short"), None);
+        assert_eq!(api_key_hash(&key[4..]), None);
+        assert_eq!(api_key_hash(&format!("{key}{}", "A".repeat(200))), None);
+    }
+
+    #[test]
+    fn sessions_verify_until_expiry_and_reject_tampering() {
+        let key = [3u8; 32];
+        let anna = AdvisorId::parse("anna").expect("valid");
+        let cookie = sign_session(&key, &anna, 1_000_000, 60_000);
+        assert_eq!(verify_session(&key, &cookie, 1_000_000), Some(anna));
+        assert_eq!(verify_session(&key, &cookie, 1_060_000), None);
+        assert_eq!(verify_session(&[4u8; 32], &cookie, 1_000_000), None);
+        let tampered = cookie.replacen("anna", "boss", 1);
+        assert_eq!(verify_session(&key, &tampered, 1_000_000), None);
+        assert_eq!(verify_session(&key, "garbage", 1_000_000), None);
+    }
+
+    #[test]
+    fn signin_tokens() {
+        let token = new_signin_token([1; 32]);
+        assert!(signin_token_hash(&token).is_some());
+        assert!(signin_token_hash("nope").is_none());
+    }
+}
