@@ -1,1 +1,168 @@
+//! The store contract: everything livecard's handlers persist, behind one
+//! trait, with the races settled by conditional writes.
+//!
+//! Implementations: [`dynamo::DynamoStore`] (DynamoDB through
+//! `aws-sdk-dynamodb`, in the cloud or against the embedded server of
+//! [`embedded`]). Any other implementation must pass [`conformance`].
+//!
+//! The trait uses `async fn` without a `Send` bound on purpose: the Worker
+//! host (wasm32) has futures that are not `Send`, while the native hosts use a
+//! concrete store whose futures are `Send`, which the compiler sees through
+//! the concrete type. So one contract serves both; no host needs a second.
 
+use livecard_core::UnixMillis;
+use livecard_core::advisor::Advisor;
+use livecard_core::card::Card;
+use livecard_core::event::Event;
+use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::presence::{Presence, PresenceUpdate};
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+#[cfg(feature = "dynamodb")]
+pub mod dynamo;
+#[cfg(feature = "embedded")]
+pub mod embedded;
+
+/// The most items one page may ask for.
+pub const MAX_PAGE: u16 = 100;
+/// The longest cursor accepted from a client.
+pub const MAX_CURSOR_LEN: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The pagination cursor was not one this store handed out.
+    #[error("the cursor is not valid")]
+    BadCursor,
+    /// The store could not be reached or kept failing after retries.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be read back (a bug or a foreign writer).
+    #[error("a stored item is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Which page of a listing to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1 to [`MAX_PAGE`]; larger values are clamped.
+    pub limit: u16,
+    /// The `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageRequest {
+    pub fn first(limit: u16) -> Self {
+        Self {
+            limit,
+            cursor: None,
+        }
+    }
+
+    pub fn clamped_limit(&self) -> u16 {
+        self.limit.clamp(1, MAX_PAGE)
+    }
+}
+
+/// One page of a listing; `next` is set when there may be more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// An advisor with their presence as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisorRecord {
+    pub advisor: Advisor,
+    pub presence: Presence,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceWrite {
+    Applied,
+    /// A newer (or equal) version is stored for a channel the update names.
+    Stale,
+    UnknownAdvisor,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked(Card),
+    AlreadyRevoked(Card),
+    NotFound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventWrite {
+    Stored,
+    /// An event with this id was stored before; nothing changed.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    Created,
+    AlreadyExists,
+}
+
+/// Everything the handlers persist.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait Store {
+    /// Creates or replaces an advisor's profile; their presence is kept.
+    async fn put_advisor(&self, advisor: &Advisor) -> Result<(), StoreError>;
+    async fn get_advisor(&self, id: &AdvisorId) -> Result<Option<AdvisorRecord>, StoreError>;
+    /// Advisors in id order.
+    async fn list_advisors(&self, page: &PageRequest) -> Result<Page<AdvisorRecord>, StoreError>;
+
+    /// Applies a presence update when it is newer for every channel it names.
+    async fn update_presence(
+        &self,
+        id: &AdvisorId,
+        update: &PresenceUpdate,
+    ) -> Result<PresenceWrite, StoreError>;
+    /// Extends the console heartbeat to `until` (never shortens it); false
+    /// when the advisor does not exist.
+    async fn heartbeat(&self, id: &AdvisorId, until: UnixMillis) -> Result<bool, StoreError>;
+
+    /// Stores a new card; `AlreadyExists` when its id is taken.
+    async fn put_card(&self, card: &Card) -> Result<Created, StoreError>;
+    async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError>;
+    /// Cards, newest first.
+    async fn list_cards(&self, page: &PageRequest) -> Result<Page<Card>, StoreError>;
+    /// Revokes a card once; later calls report `AlreadyRevoked`.
+    async fn revoke_card(&self, id: &CardId, now: UnixMillis) -> Result<Revocation, StoreError>;
+
+    /// Stores an event once per id, kept until `expires_at`.
+    async fn put_event(
+        &self,
+        event: &Event,
+        expires_at: UnixMillis,
+    ) -> Result<EventWrite, StoreError>;
+    /// The events of one UTC day (`YYYY-MM-DD`), oldest first.
+    async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError>;
+
+    /// Records an admin API key by its hash.
+    async fn put_api_key(
+        &self,
+        hash: &str,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<Created, StoreError>;
+    async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError>;
+
+    /// Records a sign-in token by its hash.
+    async fn put_signin(
+        &self,
+        hash: &str,
+        advisor: &AdvisorId,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Consumes a sign-in token: the first caller before expiry gets the
+    /// advisor, every other caller `None`.
+    async fn take_signin(
+        &self,
+        hash: &str,
+        now: UnixMillis,
+    ) -> Result<Option<AdvisorId>, StoreError>;
+}

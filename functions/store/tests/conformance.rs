@@ -1,1 +1,160 @@
+//! The store conformance suite against a DynamoDB-compatible server: the
+//! embedded one by default, or the one at `LIVECARD_TEST_DYNAMODB_ENDPOINT`
+//! (for example Amazon's DynamoDB Local).
 
+use aws_sdk_dynamodb::types::AttributeValue;
+use livecard_core::card::{Card, CardRequest, Keyring};
+use livecard_core::channel::ChannelSet;
+use livecard_core::event::{Event, EventName};
+use livecard_core::ids::{AdvisorId, EventId};
+use livecard_store::Store;
+use livecard_store::conformance;
+use livecard_store::dynamo::{DynamoStore, TTL_ATTRIBUTE, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static TABLES: AtomicU32 = AtomicU32::new(0);
+
+/// A store on a new, empty table, and the embedded server when one is used.
+async fn fresh_store() -> (Option<EmbeddedDynamo>, DynamoStore) {
+    let n = TABLES.fetch_add(1, Ordering::Relaxed);
+    let table = format!("conformance-{}-{n}", std::process::id());
+    let (server, endpoint) = match std::env::var("LIVECARD_TEST_DYNAMODB_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => (None, endpoint),
+        _ => {
+            let server = EmbeddedDynamo::start(None)
+                .await
+                .expect("embedded server starts");
+            let endpoint = server.endpoint().to_owned();
+            (Some(server), endpoint)
+        }
+    };
+    let store = DynamoStore::new(local_client(&endpoint), table);
+    store.ensure_table().await.expect("table created");
+    (server, store)
+}
+
+macro_rules! checks {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (_server, store) = fresh_store().await;
+                conformance::run(stringify!($name), &store).await;
+            }
+        )*
+
+        #[test]
+        fn every_check_is_run() {
+            let here = [$(stringify!($name)),*];
+            assert_eq!(here.as_slice(), conformance::CHECKS);
+        }
+    };
+}
+
+checks!(
+    advisor_profile_keeps_presence,
+    presence_versions,
+    presence_version_race,
+    heartbeat_extends_never_shortens,
+    card_revocation,
+    card_revocation_race,
+    idempotent_events,
+    pagination,
+    signin_single_use,
+    api_keys,
+);
+
+/// DynamoDB specifics: TTL is enabled on the table and the items that expire
+/// carry it in Unix seconds.
+#[tokio::test]
+async fn ttl_attributes() {
+    let (_server, store) = fresh_store().await;
+    let ttl = store
+        .client()
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .expect("describe TTL");
+    let description = ttl.time_to_live_description().expect("TTL description");
+    assert_eq!(description.attribute_name(), Some(TTL_ATTRIBUTE));
+    assert_eq!(
+        description.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+
+    let now = 1_795_392_000_000;
+    let ring = Keyring::new("k1", vec![("k1".into(), vec![7; 32])]).expect("keyring");
+    let request = CardRequest {
+        advisor: AdvisorId::parse("anna").expect("id"),
+        campaign: None,
+        channels: None,
+        expires_in_ms: Some(86_400_000),
+    };
+    let card = Card::issue(&ring, request, ChannelSet::ALL, [1; 16], now).expect("card");
+    store.put_card(&card).await.expect("put card");
+    let event = Event::new(EventId::from_bytes([2; 16]), EventName::PortalViewed, now);
+    store
+        .put_event(&event, now + 3_600_000)
+        .await
+        .expect("put event");
+    store
+        .put_signin(
+            "hash",
+            &AdvisorId::parse("anna").expect("id"),
+            now + 900_000,
+        )
+        .await
+        .expect("put sign-in");
+
+    let cases = [
+        (
+            format!("CARD#{}", card.claims.card_id),
+            "CARD",
+            (now + 86_400_000 + 30 * 86_400_000) / 1000,
+        ),
+        (
+            format!("EVENT#{}", event.id),
+            "EVENT",
+            (now + 3_600_000) / 1000,
+        ),
+        ("SIGNIN#hash".to_owned(), "SIGNIN", (now + 900_000) / 1000),
+    ];
+    for (pk, sk, expected) in cases {
+        let item = store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(pk.clone()))
+            .key("sk", AttributeValue::S(sk.into()))
+            .send()
+            .await
+            .expect("get item")
+            .item
+            .expect("item exists");
+        assert_eq!(
+            item.get(TTL_ATTRIBUTE),
+            Some(&AttributeValue::N(expected.to_string())),
+            "{pk}"
+        );
+    }
+}
+
+/// Expired items go when the embedded server sweeps, as DynamoDB's TTL does.
+#[tokio::test]
+async fn embedded_sweep_deletes_expired_items() {
+    if std::env::var("LIVECARD_TEST_DYNAMODB_ENDPOINT").is_ok_and(|e| !e.is_empty()) {
+        return; // only the embedded server can be told to sweep
+    }
+    let (server, store) = fresh_store().await;
+    let server = server.expect("embedded");
+    let event = Event::new(EventId::from_bytes([3; 16]), EventName::PortalViewed, 1_000);
+    store.put_event(&event, 2_000).await.expect("put event");
+    assert!(server.sweep_ttl() >= 1);
+    let page = store
+        .list_events(&event.day(), &livecard_store::PageRequest::first(10))
+        .await
+        .expect("list");
+    assert!(page.items.is_empty());
+}

@@ -1,0 +1,462 @@
+//! The conformance suite of the store contract.
+//!
+//! Every implementation of [`Store`] must pass every check here, including
+//! the concurrent ones: a check panics with a message when the store breaks
+//! the contract. Each check expects a store of its own (an empty table).
+//! `functions/store/tests/conformance.rs` runs them against the embedded
+//! server, or any DynamoDB-compatible server named by
+//! `LIVECARD_TEST_DYNAMODB_ENDPOINT`.
+
+use crate::{Created, EventWrite, PageRequest, PresenceWrite, Revocation, Store, StoreError};
+use futures_util::future::join_all;
+use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::card::{Card, CardRequest, Keyring};
+use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::event::{Event, EventName};
+use livecard_core::ids::{AdvisorId, CardId, EventId};
+use livecard_core::presence::{PresencePolicy, PresenceSource, PresenceState};
+
+/// The names of all checks, for hosts that run them one by one.
+pub const CHECKS: &[&str] = &[
+    "advisor_profile_keeps_presence",
+    "presence_versions",
+    "presence_version_race",
+    "heartbeat_extends_never_shortens",
+    "card_revocation",
+    "card_revocation_race",
+    "idempotent_events",
+    "pagination",
+    "signin_single_use",
+    "api_keys",
+];
+
+const T0: u64 = 1_795_392_000_000;
+
+fn advisor(id: &str) -> Advisor {
+    AdvisorInput {
+        id: id.into(),
+        display_name: format!("Advisor {id}"),
+        title: "Support".into(),
+        photo_url: None,
+        languages: vec!["en".into()],
+        topics: vec!["support".into()],
+        channels: ChannelSet::ALL,
+        capacity: 2,
+    }
+    .validate()
+    .unwrap_or_else(|e| panic!("test advisor is invalid: {e}"))
+}
+
+fn aid(id: &str) -> AdvisorId {
+    AdvisorId::parse(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn card(n: u8, created_at: u64) -> Card {
+    let ring =
+        Keyring::new("k1", vec![("k1".into(), vec![7; 32])]).unwrap_or_else(|e| panic!("{e}"));
+    let request = CardRequest {
+        advisor: aid("anna"),
+        campaign: Some("c".into()),
+        channels: None,
+        expires_in_ms: None,
+    };
+    Card::issue(&ring, request, ChannelSet::ALL, [n; 16], created_at)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn ok<T>(result: Result<T, StoreError>, what: &str) -> T {
+    result.unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// Runs one check by name.
+pub async fn run<S: Store>(name: &str, store: &S) {
+    match name {
+        "advisor_profile_keeps_presence" => advisor_profile_keeps_presence(store).await,
+        "presence_versions" => presence_versions(store).await,
+        "presence_version_race" => presence_version_race(store).await,
+        "heartbeat_extends_never_shortens" => heartbeat_extends_never_shortens(store).await,
+        "card_revocation" => card_revocation(store).await,
+        "card_revocation_race" => card_revocation_race(store).await,
+        "idempotent_events" => idempotent_events(store).await,
+        "pagination" => pagination(store).await,
+        "signin_single_use" => signin_single_use(store).await,
+        "api_keys" => api_keys(store).await,
+        other => panic!("no conformance check named {other}"),
+    }
+}
+
+pub async fn advisor_profile_keeps_presence<S: Store>(store: &S) {
+    let policy = PresencePolicy::default();
+    assert_eq!(
+        ok(store.get_advisor(&aid("nobody")).await, "get unknown"),
+        None
+    );
+    ok(store.put_advisor(&advisor("anna")).await, "put advisor");
+    let update = policy
+        .manual_update(vec![(Channel::Chat, PresenceState::Available)], T0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ok(
+            store.update_presence(&aid("anna"), &update).await,
+            "presence"
+        ),
+        PresenceWrite::Applied
+    );
+    let mut changed = advisor("anna");
+    changed.title = "Head of support".into();
+    ok(store.put_advisor(&changed).await, "put advisor again");
+    let record =
+        ok(store.get_advisor(&aid("anna")).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!(record.advisor, changed, "profile replaced");
+    let chat = record
+        .presence
+        .chat
+        .unwrap_or_else(|| panic!("presence lost when the profile changed"));
+    assert_eq!(
+        (chat.state, chat.version, chat.source),
+        (PresenceState::Available, T0, PresenceSource::Manual)
+    );
+}
+
+pub async fn presence_versions<S: Store>(store: &S) {
+    let policy = PresencePolicy::default();
+    let anna = aid("anna");
+    ok(store.put_advisor(&advisor("anna")).await, "put advisor");
+    let update = |states: Vec<(Channel, PresenceState)>, v| {
+        policy
+            .sync_update(states, v)
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let write = |u| async move { ok(store.update_presence(&aid("anna"), &u).await, "update") };
+    assert_eq!(
+        write(update(vec![(Channel::Chat, PresenceState::Busy)], 20)).await,
+        PresenceWrite::Applied
+    );
+    assert_eq!(
+        write(update(vec![(Channel::Chat, PresenceState::Available)], 10)).await,
+        PresenceWrite::Stale,
+        "older overwrote newer"
+    );
+    assert_eq!(
+        write(update(vec![(Channel::Chat, PresenceState::Away)], 20)).await,
+        PresenceWrite::Stale,
+        "a tie overwrote"
+    );
+    // All or nothing: audio would be new, chat is stale.
+    let mixed = update(
+        vec![
+            (Channel::Chat, PresenceState::Available),
+            (Channel::Audio, PresenceState::Available),
+        ],
+        15,
+    );
+    assert_eq!(write(mixed).await, PresenceWrite::Stale);
+    let both = update(
+        vec![
+            (Channel::Chat, PresenceState::Available),
+            (Channel::Audio, PresenceState::Away),
+        ],
+        30,
+    );
+    assert_eq!(write(both).await, PresenceWrite::Applied);
+    let record =
+        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!(
+        record.presence.chat.map(|p| (p.state, p.version)),
+        Some((PresenceState::Available, 30))
+    );
+    assert_eq!(
+        record.presence.audio.map(|p| (p.state, p.version)),
+        Some((PresenceState::Away, 30))
+    );
+    assert_eq!(record.presence.video, None);
+    let console = policy
+        .console_update(vec![(Channel::Video, PresenceState::Available)], T0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(write(console).await, PresenceWrite::Applied);
+    let record =
+        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!(
+        record.presence.heartbeat_until,
+        Some(T0 + policy.heartbeat_ttl_ms)
+    );
+    let ghost = update(vec![(Channel::Chat, PresenceState::Busy)], 99);
+    assert_eq!(
+        ok(store.update_presence(&aid("ghost"), &ghost).await, "ghost"),
+        PresenceWrite::UnknownAdvisor
+    );
+    assert_eq!(
+        ok(store.get_advisor(&aid("ghost")).await, "get ghost"),
+        None,
+        "an update created an advisor"
+    );
+}
+
+pub async fn presence_version_race<S: Store>(store: &S) {
+    let policy = PresencePolicy::default();
+    ok(store.put_advisor(&advisor("anna")).await, "put advisor");
+    // 40 updates in a scrambled order, all at once; the highest must win.
+    let versions: Vec<u64> = (0..40u64).map(|i| (i * 17) % 40 + 1).collect();
+    let states = [
+        PresenceState::Available,
+        PresenceState::Busy,
+        PresenceState::Away,
+    ];
+    let writes = versions.iter().map(|v| {
+        let state = states[(*v % 3) as usize];
+        let update = policy
+            .sync_update(vec![(Channel::Chat, state), (Channel::Video, state)], *v)
+            .unwrap_or_else(|e| panic!("{e}"));
+        async move {
+            ok(
+                store.update_presence(&aid("anna"), &update).await,
+                "racing update",
+            )
+        }
+    });
+    let results = join_all(writes).await;
+    assert!(results.contains(&PresenceWrite::Applied));
+    let record =
+        ok(store.get_advisor(&aid("anna")).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    let expected = states[(40 % 3) as usize];
+    for p in [record.presence.chat, record.presence.video] {
+        assert_eq!(
+            p.map(|p| (p.state, p.version)),
+            Some((expected, 40)),
+            "an older racing update won"
+        );
+    }
+}
+
+pub async fn heartbeat_extends_never_shortens<S: Store>(store: &S) {
+    ok(store.put_advisor(&advisor("anna")).await, "put advisor");
+    assert!(ok(
+        store.heartbeat(&aid("anna"), T0 + 100).await,
+        "heartbeat"
+    ));
+    assert!(ok(
+        store.heartbeat(&aid("anna"), T0 + 50).await,
+        "earlier heartbeat"
+    ));
+    let record =
+        ok(store.get_advisor(&aid("anna")).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!(
+        record.presence.heartbeat_until,
+        Some(T0 + 100),
+        "a heartbeat shortened the deadline"
+    );
+    assert!(!ok(
+        store.heartbeat(&aid("ghost"), T0).await,
+        "ghost heartbeat"
+    ));
+    assert_eq!(
+        ok(store.get_advisor(&aid("ghost")).await, "get ghost"),
+        None
+    );
+}
+
+pub async fn card_revocation<S: Store>(store: &S) {
+    let c = card(1, T0);
+    assert_eq!(ok(store.put_card(&c).await, "put card"), Created::Created);
+    assert_eq!(
+        ok(store.put_card(&c).await, "put card again"),
+        Created::AlreadyExists
+    );
+    assert_eq!(
+        ok(store.get_card(&c.claims.card_id).await, "get card"),
+        Some(c.clone())
+    );
+    let revoked = ok(store.revoke_card(&c.claims.card_id, T0 + 5).await, "revoke");
+    let Revocation::Revoked(card) = revoked else {
+        panic!("first revocation gave {revoked:?}")
+    };
+    assert_eq!(card.revoked_at, Some(T0 + 5));
+    let again = ok(
+        store.revoke_card(&c.claims.card_id, T0 + 9).await,
+        "revoke again",
+    );
+    assert!(
+        matches!(&again, Revocation::AlreadyRevoked(card) if card.revoked_at == Some(T0 + 5)),
+        "{again:?}"
+    );
+    let stored =
+        ok(store.get_card(&c.claims.card_id).await, "get").unwrap_or_else(|| panic!("card lost"));
+    assert_eq!(stored.revoked_at, Some(T0 + 5));
+    let unknown = CardId::from_bytes([99; 16]);
+    assert_eq!(
+        ok(store.revoke_card(&unknown, T0).await, "revoke unknown"),
+        Revocation::NotFound
+    );
+    assert_eq!(
+        ok(store.get_card(&unknown).await, "get unknown"),
+        None,
+        "revocation created a card"
+    );
+}
+
+pub async fn card_revocation_race<S: Store>(store: &S) {
+    let c = card(2, T0);
+    ok(store.put_card(&c).await, "put card");
+    let revokes = (0..20u64).map(|i| {
+        let id = c.claims.card_id.clone();
+        async move { ok(store.revoke_card(&id, T0 + i).await, "racing revoke") }
+    });
+    let results = join_all(revokes).await;
+    let winners = results
+        .iter()
+        .filter(|r| matches!(r, Revocation::Revoked(_)))
+        .count();
+    assert_eq!(winners, 1, "{winners} concurrent revocations succeeded");
+}
+
+pub async fn idempotent_events<S: Store>(store: &S) {
+    let event = Event::new(EventId::from_bytes([5; 16]), EventName::CardOpened, T0 + 10)
+        .with_prop("page", "card");
+    let writes =
+        (0..25).map(|_| async { ok(store.put_event(&event, T0 + 1000).await, "racing event") });
+    let results = join_all(writes).await;
+    let stored = results.iter().filter(|r| **r == EventWrite::Stored).count();
+    assert_eq!(stored, 1, "an event with one id was stored {stored} times");
+    let earlier = Event::new(
+        EventId::from_bytes([6; 16]),
+        EventName::PortalViewed,
+        T0 + 5,
+    );
+    assert_eq!(
+        ok(store.put_event(&earlier, T0 + 1000).await, "event"),
+        EventWrite::Stored
+    );
+    let page = ok(
+        store
+            .list_events(&event.day(), &PageRequest::first(50))
+            .await,
+        "list events",
+    );
+    assert_eq!(
+        page.items,
+        vec![earlier, event],
+        "events of the day, oldest first, once each"
+    );
+    let other_day = ok(
+        store
+            .list_events("2001-01-01", &PageRequest::first(50))
+            .await,
+        "list other day",
+    );
+    assert!(other_day.items.is_empty());
+}
+
+pub async fn pagination<S: Store>(store: &S) {
+    for i in 0..23 {
+        ok(
+            store.put_advisor(&advisor(&format!("a{i:02}"))).await,
+            "put advisor",
+        );
+    }
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(10);
+    let mut pages = 0;
+    loop {
+        let page = ok(store.list_advisors(&request).await, "list advisors");
+        pages += 1;
+        assert!(page.items.len() <= 10, "page larger than its limit");
+        seen.extend(page.items.into_iter().map(|r| r.advisor.id.to_string()));
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "pagination does not end");
+    }
+    let expected: Vec<String> = (0..23).map(|i| format!("a{i:02}")).collect();
+    assert_eq!(seen, expected, "every advisor once, in id order");
+
+    for i in 0..5u8 {
+        ok(
+            store.put_card(&card(10 + i, T0 + u64::from(i))).await,
+            "put card",
+        );
+    }
+    let first = ok(store.list_cards(&PageRequest::first(3)).await, "list cards");
+    let created: Vec<u64> = first.items.iter().map(|c| c.created_at).collect();
+    assert_eq!(created, vec![T0 + 4, T0 + 3, T0 + 2], "cards newest first");
+    let cursor = first
+        .next
+        .unwrap_or_else(|| panic!("no cursor after a full page"));
+    let second = ok(
+        store
+            .list_cards(&PageRequest {
+                limit: 3,
+                cursor: Some(cursor.clone()),
+            })
+            .await,
+        "page 2",
+    );
+    let created: Vec<u64> = second.items.iter().map(|c| c.created_at).collect();
+    assert_eq!(created, vec![T0 + 1, T0]);
+
+    // A cursor is only good for the listing it came from.
+    let advisors_cursor = ok(store.list_advisors(&PageRequest::first(1)).await, "list").next;
+    let wrong = store
+        .list_cards(&PageRequest {
+            limit: 3,
+            cursor: advisors_cursor,
+        })
+        .await;
+    assert!(
+        matches!(wrong, Err(StoreError::BadCursor)),
+        "foreign cursor accepted: {wrong:?}"
+    );
+    for bad in ["", "!!!", "eyJ4IjoxfQ", &"A".repeat(2000)] {
+        let result = store
+            .list_advisors(&PageRequest {
+                limit: 3,
+                cursor: Some(bad.to_owned()),
+            })
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::BadCursor)),
+            "bad cursor {bad:?} accepted"
+        );
+    }
+}
+
+pub async fn signin_single_use<S: Store>(store: &S) {
+    ok(
+        store.put_signin("h1", &aid("anna"), T0 + 1000).await,
+        "put sign-in",
+    );
+    let takes = (0..10).map(|_| async { ok(store.take_signin("h1", T0).await, "racing take") });
+    let results = join_all(takes).await;
+    let winners: Vec<_> = results.into_iter().flatten().collect();
+    assert_eq!(
+        winners,
+        vec![aid("anna")],
+        "a sign-in link worked more than once"
+    );
+    ok(
+        store.put_signin("h2", &aid("anna"), T0 + 1000).await,
+        "put sign-in",
+    );
+    assert_eq!(
+        ok(store.take_signin("h2", T0 + 1000).await, "take expired"),
+        None,
+        "an expired link worked"
+    );
+    assert_eq!(
+        ok(store.take_signin("nope", T0).await, "take unknown"),
+        None
+    );
+}
+
+pub async fn api_keys<S: Store>(store: &S) {
+    assert!(!ok(store.api_key_exists("abc").await, "unknown key"));
+    assert_eq!(
+        ok(store.put_api_key("abc", "first", T0).await, "put key"),
+        Created::Created
+    );
+    assert_eq!(
+        ok(store.put_api_key("abc", "again", T0).await, "put key again"),
+        Created::AlreadyExists
+    );
+    assert!(ok(store.api_key_exists("abc").await, "known key"));
+}

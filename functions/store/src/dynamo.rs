@@ -1,0 +1,718 @@
+//! The store contract on DynamoDB (one table, one global secondary index).
+//!
+//! The key schema, the index, the TTL attribute and every access pattern are
+//! written down in `docs/store.md`; keep the two in step.
+
+use crate::{
+    AdvisorRecord, Created, EventWrite, MAX_CURSOR_LEN, Page, PageRequest, PresenceWrite,
+    Revocation, Store, StoreError,
+};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+};
+use livecard_core::UnixMillis;
+use livecard_core::advisor::Advisor;
+use livecard_core::card::Card;
+use livecard_core::channel::Channel;
+use livecard_core::encoding::{b64url, b64url_decode};
+use livecard_core::event::Event;
+use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::presence::{ChannelPresence, Presence, PresenceUpdate};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+pub const GSI1: &str = "gsi1";
+pub const TTL_ATTRIBUTE: &str = "ttl";
+/// Cards stay in the table this long after they expire, so that an expired
+/// link can still be listed and audited.
+pub const CARD_GRACE_MS: u64 = 30 * 86_400_000;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// A DynamoDB client for a DynamoDB-compatible server at `endpoint` (the
+/// embedded server, DynamoDB Local) with fixed local credentials. Requests
+/// are retried with backoff and jitter on throttling and transient errors.
+pub fn local_client(endpoint: &str) -> Client {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "livecard",
+            "local",
+            None,
+            None,
+            "livecard-local",
+        ))
+        .http_client(http)
+        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build();
+    Client::from_conf(config)
+}
+
+/// The store on one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    err: SdkError<E, R>,
+) -> StoreError {
+    // Only the code and message: the raw error may carry request details.
+    let code = err.code().unwrap_or("unknown").to_owned();
+    let message = err
+        .message()
+        .map(str::to_owned)
+        .unwrap_or_else(|| match &err {
+            SdkError::DispatchFailure(_) => "could not reach the store".to_owned(),
+            SdkError::TimeoutError(_) => "the store did not answer in time".to_owned(),
+            _ => "request failed".to_owned(),
+        });
+    StoreError::Unavailable(format!("{code}: {message}"))
+}
+
+fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+    err.code() == Some("ConditionalCheckFailedException")
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v),
+        _ => Err(StoreError::Corrupt(format!(
+            "attribute {name} is missing or not a string"
+        ))),
+    }
+}
+
+fn get_n(item: &Item, name: &str) -> Result<Option<u64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(v)) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt(format!("attribute {name} is not a whole number"))),
+        Some(_) => Err(StoreError::Corrupt(format!(
+            "attribute {name} is not a number"
+        ))),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
+    serde_json::from_str(get_s(item, name)?)
+        .map_err(|e| StoreError::Corrupt(format!("attribute {name}: {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn ttl_seconds(at: UnixMillis) -> u64 {
+    at.div_ceil(1000)
+}
+
+fn advisor_pk(id: &AdvisorId) -> String {
+    format!("ADVISOR#{id}")
+}
+
+fn card_pk(id: &CardId) -> String {
+    format!("CARD#{id}")
+}
+
+fn presence_attrs(channel: Channel) -> (String, String, String) {
+    let c = channel.as_str();
+    (format!("pst_{c}"), format!("pver_{c}"), format!("psrc_{c}"))
+}
+
+fn advisor_record(item: &Item) -> Result<AdvisorRecord, StoreError> {
+    let advisor: Advisor = json(item, "profile")?;
+    let mut presence = Presence {
+        heartbeat_until: get_n(item, "hb_until")?,
+        ..Presence::default()
+    };
+    for channel in Channel::ALL {
+        let (st, ver, src) = presence_attrs(channel);
+        if item.contains_key(&st) {
+            let state = get_s(item, &st)?.parse().map_err(|()| {
+                StoreError::Corrupt(format!("attribute {st} is not a presence state"))
+            })?;
+            let source = get_s(item, &src)?.parse().map_err(|()| {
+                StoreError::Corrupt(format!("attribute {src} is not a presence source"))
+            })?;
+            let version = get_n(item, &ver)?.unwrap_or(0);
+            *presence.slot(channel) = Some(ChannelPresence {
+                state,
+                version,
+                source,
+            });
+        }
+    }
+    Ok(AdvisorRecord { advisor, presence })
+}
+
+fn card_from(item: &Item) -> Result<Card, StoreError> {
+    let mut card: Card = json(item, "card")?;
+    card.revoked_at = get_n(item, "revoked_at")?;
+    Ok(card)
+}
+
+/// Cursors are URL-safe base64 of the last key read, and are only accepted
+/// back for the same index partition they came from.
+fn encode_cursor(key: Option<&Item>) -> Option<String> {
+    let key = key?;
+    let map: BTreeMap<&str, &str> = key
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|v| (k.as_str(), v.as_str())))
+        .collect();
+    serde_json::to_vec(&map).ok().map(|bytes| b64url(&bytes))
+}
+
+fn decode_cursor(cursor: Option<&str>, partition: &str) -> Result<Option<Item>, StoreError> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(StoreError::BadCursor);
+    }
+    let bytes = b64url_decode(cursor).ok_or(StoreError::BadCursor)?;
+    let map: BTreeMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|_| StoreError::BadCursor)?;
+    let allowed = ["pk", "sk", "gsi1pk", "gsi1sk"];
+    if map.len() != allowed.len()
+        || !map.keys().all(|k| allowed.contains(&k.as_str()))
+        || map.get("gsi1pk").map(String::as_str) != Some(partition)
+    {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(Some(
+        map.into_iter()
+            .map(|(k, v)| (k, AttributeValue::S(v)))
+            .collect(),
+    ))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table (on demand, with its index and TTL) when it does not
+    /// exist yet. In the cloud, Terraform creates it; locally, this does.
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        match self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(err) if err.code() == Some("ResourceNotFoundException") => {}
+            Err(err) => return Err(unavailable(err)),
+        }
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(GSI1)
+            .key_schema(key("gsi1pk", KeyType::Hash)?)
+            .key_schema(key("gsi1sk", KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let created = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .attribute_definitions(attr("pk")?)
+            .attribute_definitions(attr("sk")?)
+            .attribute_definitions(attr("gsi1pk")?)
+            .attribute_definitions(attr("gsi1sk")?)
+            .global_secondary_indexes(gsi)
+            .send()
+            .await;
+        match created {
+            Ok(_) => {}
+            // Another process created it meanwhile.
+            Err(err) if err.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(err) => return Err(unavailable(err)),
+        }
+        for _ in 0..100 {
+            let table = self
+                .client
+                .describe_table()
+                .table_name(&self.table)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            let active = table
+                .table()
+                .and_then(|t| t.table_status())
+                .is_some_and(|s| s.as_str() == "ACTIVE");
+            if active {
+                break;
+            }
+            tokio_free_sleep().await;
+        }
+        self.client
+            .update_time_to_live()
+            .table_name(&self.table)
+            .time_to_live_specification(
+                TimeToLiveSpecification::builder()
+                    .enabled(true)
+                    .attribute_name(TTL_ATTRIBUTE)
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_item(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.item)
+    }
+
+    async fn query_gsi(
+        &self,
+        partition: &str,
+        page: &PageRequest,
+        forward: bool,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let start = decode_cursor(page.cursor.as_deref(), partition)?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(partition))
+            .scan_index_forward(forward)
+            .limit(i32::from(page.clamped_limit()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let next = encode_cursor(out.last_evaluated_key());
+        Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+/// A short pause between table-status polls without naming a runtime.
+async fn tokio_free_sleep() {
+    #[cfg(feature = "embedded")]
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+impl Store for DynamoStore {
+    async fn put_advisor(&self, advisor: &Advisor) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(advisor_pk(&advisor.id)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET #profile = :profile, #g = :g, #gs = :gs")
+            .expression_attribute_names("#profile", "profile")
+            .expression_attribute_names("#g", "gsi1pk")
+            .expression_attribute_names("#gs", "gsi1sk")
+            .expression_attribute_values(":profile", s(to_json(advisor)?))
+            .expression_attribute_values(":g", s("ADVISORS"))
+            .expression_attribute_values(":gs", s(advisor.id.as_str()))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_advisor(&self, id: &AdvisorId) -> Result<Option<AdvisorRecord>, StoreError> {
+        self.get_item(advisor_pk(id), "PROFILE")
+            .await?
+            .map(|item| advisor_record(&item))
+            .transpose()
+    }
+
+    async fn list_advisors(&self, page: &PageRequest) -> Result<Page<AdvisorRecord>, StoreError> {
+        let (items, next) = self.query_gsi("ADVISORS", page, true).await?;
+        let items = items.iter().map(advisor_record).collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn update_presence(
+        &self,
+        id: &AdvisorId,
+        update: &PresenceUpdate,
+    ) -> Result<PresenceWrite, StoreError> {
+        let mut sets = Vec::new();
+        let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(advisor_pk(id)))
+            .key("sk", s("PROFILE"))
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_values(":v", n(update.version))
+            .expression_attribute_values(":src", s(update.source.as_str()));
+        for (i, (channel, state)) in update.states.iter().enumerate() {
+            let (st, ver, src) = presence_attrs(*channel);
+            sets.push(format!("#st{i} = :st{i}, #ver{i} = :v, #src{i} = :src"));
+            conditions.push(format!("(attribute_not_exists(#ver{i}) OR #ver{i} < :v)"));
+            request = request
+                .expression_attribute_names(format!("#st{i}"), st)
+                .expression_attribute_names(format!("#ver{i}"), ver)
+                .expression_attribute_names(format!("#src{i}"), src)
+                .expression_attribute_values(format!(":st{i}"), s(state.as_str()));
+        }
+        if let Some(until) = update.heartbeat_until {
+            sets.push("#hb = :hb".to_owned());
+            request = request
+                .expression_attribute_names("#hb", "hb_until")
+                .expression_attribute_values(":hb", n(until));
+        }
+        let result = request
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(conditions.join(" AND "))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PresenceWrite::Applied),
+            Err(err) if is_condition_failure(&err) => {
+                if self.get_item(advisor_pk(id), "PROFILE").await?.is_some() {
+                    Ok(PresenceWrite::Stale)
+                } else {
+                    Ok(PresenceWrite::UnknownAdvisor)
+                }
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn heartbeat(&self, id: &AdvisorId, until: UnixMillis) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(advisor_pk(id)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET #hb = :hb")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#hb) OR #hb < :hb)",
+            )
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#hb", "hb_until")
+            .expression_attribute_values(":hb", n(until))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => {
+                Ok(self.get_item(advisor_pk(id), "PROFILE").await?.is_some())
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn put_card(&self, card: &Card) -> Result<Created, StoreError> {
+        let id = &card.claims.card_id;
+        let stored = Card {
+            revoked_at: None,
+            ..card.clone()
+        };
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(card_pk(id)))
+            .item("sk", s("CARD"))
+            .item("gsi1pk", s("CARDS"))
+            .item("gsi1sk", s(format!("{:013}#{id}", card.created_at)))
+            .item("card", s(to_json(&stored)?))
+            .item("advisor", s(card.claims.advisor.as_str()))
+            .item(
+                TTL_ATTRIBUTE,
+                n(ttl_seconds(
+                    card.expires_at_ms().saturating_add(CARD_GRACE_MS),
+                )),
+            )
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk");
+        if let Some(at) = card.revoked_at {
+            request = request.item("revoked_at", n(at));
+        }
+        match request.send().await {
+            Ok(_) => Ok(Created::Created),
+            Err(err) if is_condition_failure(&err) => Ok(Created::AlreadyExists),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError> {
+        self.get_item(card_pk(id), "CARD")
+            .await?
+            .map(|item| card_from(&item))
+            .transpose()
+    }
+
+    async fn list_cards(&self, page: &PageRequest) -> Result<Page<Card>, StoreError> {
+        let (items, next) = self.query_gsi("CARDS", page, false).await?;
+        let items = items.iter().map(card_from).collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn revoke_card(&self, id: &CardId, now: UnixMillis) -> Result<Revocation, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(card_pk(id)))
+            .key("sk", s("CARD"))
+            .update_expression("SET #r = :now")
+            .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#r)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#r", "revoked_at")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
+                Ok(Revocation::Revoked(card_from(&item)?))
+            }
+            Err(err) if is_condition_failure(&err) => match self.get_card(id).await? {
+                Some(card) => Ok(Revocation::AlreadyRevoked(card)),
+                None => Ok(Revocation::NotFound),
+            },
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn put_event(
+        &self,
+        event: &Event,
+        expires_at: UnixMillis,
+    ) -> Result<EventWrite, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("EVENT#{}", event.id)))
+            .item("sk", s("EVENT"))
+            .item("gsi1pk", s(format!("EVENTS#{}", event.day())))
+            .item("gsi1sk", s(format!("{:013}#{}", event.at, event.id)))
+            .item("name", s(event.name.as_str()))
+            .item("body", s(to_json(event)?))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(EventWrite::Stored),
+            Err(err) if is_condition_failure(&err) => Ok(EventWrite::Duplicate),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError> {
+        let (items, next) = self.query_gsi(&format!("EVENTS#{day}"), page, true).await?;
+        let items = items
+            .iter()
+            .map(|item| json(item, "body"))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    async fn put_api_key(
+        &self,
+        hash: &str,
+        name: &str,
+        now: UnixMillis,
+    ) -> Result<Created, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("APIKEY#{hash}")))
+            .item("sk", s("APIKEY"))
+            .item("name", s(name))
+            .item("created_at", n(now))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Created),
+            Err(err) if is_condition_failure(&err) => Ok(Created::AlreadyExists),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get_item(format!("APIKEY#{hash}"), "APIKEY")
+            .await?
+            .is_some())
+    }
+
+    async fn put_signin(
+        &self,
+        hash: &str,
+        advisor: &AdvisorId,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("SIGNIN#{hash}")))
+            .item("sk", s("SIGNIN"))
+            .item("advisor", s(advisor.as_str()))
+            .item("expires_at", n(expires_at))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn take_signin(
+        &self,
+        hash: &str,
+        now: UnixMillis,
+    ) -> Result<Option<AdvisorId>, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("SIGNIN#{hash}")))
+            .key("sk", s("SIGNIN"))
+            .condition_expression("attribute_exists(#pk) AND #e > :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#e", "expires_at")
+            .expression_attribute_values(":now", n(now))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out
+                    .attributes
+                    .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
+                let advisor = AdvisorId::parse(get_s(&item, "advisor")?)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(Some(advisor))
+            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_only_come_back_for_their_partition() {
+        let key: Item = [
+            ("pk", "ADVISOR#a"),
+            ("sk", "PROFILE"),
+            ("gsi1pk", "ADVISORS"),
+            ("gsi1sk", "a"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), s(v)))
+        .collect();
+        let cursor = encode_cursor(Some(&key)).expect("encodable");
+        assert_eq!(
+            decode_cursor(Some(&cursor), "ADVISORS").ok().flatten(),
+            Some(key)
+        );
+        assert!(matches!(
+            decode_cursor(Some(&cursor), "CARDS"),
+            Err(StoreError::BadCursor)
+        ));
+        assert!(matches!(
+            decode_cursor(Some("!!"), "ADVISORS"),
+            Err(StoreError::BadCursor)
+        ));
+        let extra = b64url(br#"{"pk":"a","sk":"b","gsi1pk":"ADVISORS","gsi1sk":"c","x":"d"}"#);
+        assert!(matches!(
+            decode_cursor(Some(&extra), "ADVISORS"),
+            Err(StoreError::BadCursor)
+        ));
+        let long = "A".repeat(MAX_CURSOR_LEN + 1);
+        assert!(matches!(
+            decode_cursor(Some(&long), "ADVISORS"),
+            Err(StoreError::BadCursor)
+        ));
+    }
+}
