@@ -1,1 +1,143 @@
+//! livecard's handlers, written once.
+//!
+//! [`App::handle`] turns an `http::Request` into an `http::Response` using
+//! only the ports it is given: a [`Store`], a [`Clock`] and a source of
+//! [`Random`] bytes. It needs no async runtime and no web framework, so the
+//! local host (axum), the Lambda host and the Worker host all call the same
+//! code; each host only converts its own request type and fills in
+//! [`ClientAddr`].
 
+pub mod api;
+pub mod assets;
+pub mod demo;
+pub mod http_util;
+pub mod i18n;
+pub mod pages;
+mod routes;
+pub mod services;
+
+use livecard_core::UnixMillis;
+use livecard_core::card::Keyring;
+use livecard_core::presence::PresencePolicy;
+use livecard_store::Store;
+use std::fmt;
+use std::sync::Arc;
+
+pub use routes::route_name;
+
+/// The request type every host converts to.
+pub type Request = http::Request<bytes::Bytes>;
+/// The response type every host converts from.
+pub type Response = http::Response<bytes::Bytes>;
+
+/// The largest request body any handler accepts; hosts refuse larger bodies
+/// before reading them whole.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest path plus query accepted.
+pub const MAX_URI_BYTES: usize = 2048;
+
+/// The time, from the host.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> UnixMillis;
+}
+
+/// Random bytes, from the host (the OS generator in production).
+pub trait Random: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The peer address as the host saw it (after trusted proxy headers). Used
+/// only to derive a daily pseudonym; never stored or logged raw.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+/// How a deployment runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The public base URL links are built on (`https://contact.example.com`),
+    /// without a trailing slash.
+    pub public_url: String,
+    pub presence: PresencePolicy,
+    pub event_retention_ms: u64,
+    /// How often pages poll for presence, in milliseconds.
+    pub presence_poll_ms: u64,
+}
+
+impl Config {
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            presence: PresencePolicy::default(),
+            event_retention_ms: livecard_core::event::DEFAULT_RETENTION_MS,
+            presence_poll_ms: 2_000,
+        }
+    }
+
+    /// Cookies are `Secure` whenever the site is served over HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// The deployment's secrets.
+#[derive(Clone)]
+pub struct Secrets {
+    /// Card signing and verification keys.
+    pub cards: Keyring,
+    /// Signs advisor session cookies.
+    pub session_key: Vec<u8>,
+    /// Keys visitor pseudonyms.
+    pub visitor_key: Vec<u8>,
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("cards", &self.cards)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The handlers with their ports.
+pub struct App<S> {
+    pub store: S,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub config: Config,
+    pub secrets: Secrets,
+}
+
+impl<S: Store> App<S> {
+    pub fn new(
+        store: S,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        config: Config,
+        secrets: Secrets,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            random,
+            config,
+            secrets,
+        }
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now_ms()
+    }
+
+    pub fn random_bytes<const N: usize>(&self) -> [u8; N] {
+        let mut buf = [0u8; N];
+        self.random.fill(&mut buf);
+        buf
+    }
+
+    /// Handles one request. Never panics on input; every refusal is a 4xx.
+    pub async fn handle(&self, request: Request) -> Response {
+        let mut response = routes::dispatch(self, request).await;
+        http_util::security_headers(&mut response);
+        response
+    }
+}

@@ -1,0 +1,271 @@
+//! `/api/v1/advisors`: the public directory with live presence, and the
+//! admin operations on advisors.
+
+use super::{PresenceBody, page_request, require_admin};
+use crate::http_util::{ApiError, json, parse_json, query, query_param};
+use crate::{App, Request, Response};
+use http::StatusCode;
+use http::header::{ETAG, HeaderValue, IF_NONE_MATCH};
+use livecard_core::UnixMillis;
+use livecard_core::advisor::{AdvisorInput, valid_language, valid_topic};
+use livecard_core::channel::ChannelSet;
+use livecard_core::ids::AdvisorId;
+use livecard_core::presence::{PresenceState, PresenceView};
+use livecard_store::{AdvisorRecord, PageRequest, PresenceWrite, Store};
+use serde::Serialize;
+
+/// An advisor as visitors may see them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicAdvisor {
+    pub id: AdvisorId,
+    pub display_name: String,
+    pub title: String,
+    pub photo_url: Option<String>,
+    pub languages: Vec<String>,
+    pub topics: Vec<String>,
+    pub channels: ChannelSet,
+    pub presence: PresenceView,
+    pub status: PresenceState,
+}
+
+impl PublicAdvisor {
+    pub fn of(record: &AdvisorRecord, now: UnixMillis) -> Self {
+        let presence = PresenceView::of(&record.advisor, &record.presence, now);
+        let a = &record.advisor;
+        Self {
+            id: a.id.clone(),
+            display_name: a.display_name.clone(),
+            title: a.title.clone(),
+            photo_url: a.photo_url.clone(),
+            languages: a.languages.clone(),
+            topics: a.topics.clone(),
+            channels: a.channels,
+            presence,
+            status: presence.overall(),
+        }
+    }
+}
+
+/// Topic and language filters, validated.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub topic: Option<String>,
+    pub language: Option<String>,
+}
+
+impl Filter {
+    pub fn from_query(params: &[(String, String)]) -> Result<Self, ApiError> {
+        let topic = query_param(params, "topic").map(str::to_owned);
+        if topic.as_deref().is_some_and(|t| !valid_topic(t)) {
+            return Err(ApiError::bad_request(
+                "topic must be a slug of 1 to 32 characters (a-z, 0-9, '-')",
+            ));
+        }
+        let language = query_param(params, "language").map(str::to_owned);
+        if language.as_deref().is_some_and(|l| !valid_language(l)) {
+            return Err(ApiError::bad_request(
+                "language must be a language code of 2 or 3 lower-case letters",
+            ));
+        }
+        Ok(Self { topic, language })
+    }
+
+    pub fn matches(&self, record: &AdvisorRecord) -> bool {
+        record
+            .advisor
+            .matches(self.topic.as_deref(), self.language.as_deref())
+    }
+}
+
+/// Every advisor matching `filter`, reading the whole directory page by page
+/// (bounded, so a huge directory cannot make a request run forever).
+pub async fn all_matching<S: Store>(
+    app: &App<S>,
+    filter: &Filter,
+) -> Result<Vec<AdvisorRecord>, ApiError> {
+    const MAX_PAGES: usize = 50;
+    let mut request = PageRequest::first(livecard_store::MAX_PAGE);
+    let mut out = Vec::new();
+    for _ in 0..MAX_PAGES {
+        let page = app.store.list_advisors(&request).await?;
+        out.extend(page.items.into_iter().filter(|r| filter.matches(r)));
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON response with a strong ETag, answered with 304 when it matches.
+fn json_with_etag<T: Serialize>(request: &Request, value: &T) -> Response {
+    let mut response = json(StatusCode::OK, value);
+    let etag = format!(
+        "\"{}\"",
+        &livecard_core::encoding::sha256_hex(response.body())[..32]
+    );
+    let matches = request
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if matches {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.body_mut() = bytes::Bytes::new();
+    }
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        response.headers_mut().insert(ETAG, value);
+    }
+    response.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    response
+}
+
+/// `GET /api/v1/advisors?topic=&language=&limit=&cursor=`: a page of the
+/// directory; filters apply within the page, so a page may hold fewer than
+/// `limit` items while `next` is set.
+pub async fn list<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    let params = query(request);
+    let filter = Filter::from_query(&params)?;
+    let page = app
+        .store
+        .list_advisors(&page_request(&params, 100)?)
+        .await?;
+    let now = app.now();
+    let advisors: Vec<PublicAdvisor> = page
+        .items
+        .iter()
+        .filter(|r| filter.matches(r))
+        .map(|r| PublicAdvisor::of(r, now))
+        .collect();
+    #[derive(Serialize)]
+    struct Body {
+        advisors: Vec<PublicAdvisor>,
+        next: Option<String>,
+    }
+    Ok(json_with_etag(
+        request,
+        &Body {
+            advisors,
+            next: page.next,
+        },
+    ))
+}
+
+pub fn parse_id(text: &str) -> Result<AdvisorId, ApiError> {
+    AdvisorId::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+/// `GET /api/v1/advisors/{id}`
+pub async fn get<S: Store>(
+    app: &App<S>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let id = parse_id(id)?;
+    let record = app
+        .store
+        .get_advisor(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no advisor {id}")))?;
+    Ok(json_with_etag(
+        request,
+        &PublicAdvisor::of(&record, app.now()),
+    ))
+}
+
+/// `POST /api/v1/advisors` (admin): creates or replaces an advisor.
+pub async fn upsert<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let input: AdvisorInput = parse_json(request)?;
+    let advisor = input
+        .validate()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let existed = app.store.get_advisor(&advisor.id).await?.is_some();
+    app.save_advisor(&advisor).await?;
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json(status, &advisor))
+}
+
+/// `POST /api/v1/advisors/{id}/signin-links` (admin).
+pub async fn signin_link<S: Store>(
+    app: &App<S>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = parse_id(id)?;
+    let (url, expires_at) = app.create_signin_link(&id).await?;
+    #[derive(Serialize)]
+    struct Body {
+        url: String,
+        expires_at: u64,
+    }
+    Ok(json(StatusCode::CREATED, &Body { url, expires_at }))
+}
+
+/// `PUT /api/v1/advisors/{id}/presence` (admin or the company presence
+/// system): without `version` a manual update, with it a synced one.
+pub async fn put_presence<S: Store>(
+    app: &App<S>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = parse_id(id)?;
+    let body: PresenceBody = parse_json(request)?;
+    let policy = app.config.presence;
+    let update = match body.version {
+        Some(version) => policy.sync_update(body.states(), version),
+        None => policy.manual_update(body.states(), app.now()),
+    }
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    presence_result(app.apply_presence(&id, &update).await?, &id)
+}
+
+pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response, ApiError> {
+    let result = match write {
+        PresenceWrite::Applied => "applied",
+        PresenceWrite::Stale => "stale",
+        PresenceWrite::UnknownAdvisor => {
+            return Err(ApiError::not_found(format!("no advisor {id}")));
+        }
+    };
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": result }),
+    ))
+}
+
+/// `GET /api/v1/advisors` page for admins, with presence versions (for
+/// the CLI's `advisor list`).
+pub async fn list_admin<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let params = query(request);
+    let page = app
+        .store
+        .list_advisors(&page_request(&params, 100)?)
+        .await?;
+    let now = app.now();
+    let advisors: Vec<serde_json::Value> = page
+        .items
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "advisor": r.advisor,
+                "presence": PresenceView::of(&r.advisor, &r.presence, now),
+                "presence_version": r.presence.version(),
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "advisors": advisors, "next": page.next }),
+    ))
+}

@@ -1,0 +1,68 @@
+//! `/api/v1/me`: the signed-in advisor (session cookie).
+
+use super::PresenceBody;
+use super::advisors::{PublicAdvisor, presence_result};
+use crate::http_util::{ApiError, cookie, json, parse_json, same_origin};
+use crate::{App, Request, Response};
+use http::StatusCode;
+use livecard_core::ids::AdvisorId;
+use livecard_store::Store;
+
+pub const SESSION_COOKIE: &str = "lc_session";
+
+/// The advisor whose session cookie this request carries.
+pub fn session<S: Store>(app: &App<S>, request: &Request) -> Option<AdvisorId> {
+    let value = cookie(request, SESSION_COOKIE)?;
+    livecard_core::auth::verify_session(&app.secrets.session_key, value, app.now())
+}
+
+fn signed_in<S: Store>(
+    app: &App<S>,
+    request: &Request,
+    changes_state: bool,
+) -> Result<AdvisorId, ApiError> {
+    if changes_state && !same_origin(request) {
+        return Err(ApiError::forbidden("cross-origin requests are not allowed"));
+    }
+    session(app, request).ok_or_else(ApiError::not_signed_in)
+}
+
+/// `GET /api/v1/me`
+pub async fn get<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    let id = signed_in(app, request, false)?;
+    let record = app
+        .store
+        .get_advisor(&id)
+        .await?
+        .ok_or_else(ApiError::not_signed_in)?;
+    Ok(json(StatusCode::OK, &PublicAdvisor::of(&record, app.now())))
+}
+
+/// `PUT /api/v1/me/presence`: the console sets presence (kept alive by
+/// heartbeats).
+pub async fn put_presence<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    let id = signed_in(app, request, true)?;
+    let body: PresenceBody = parse_json(request)?;
+    if body.version.is_some() {
+        return Err(ApiError::bad_request("the console does not send versions"));
+    }
+    let update = app
+        .config
+        .presence
+        .console_update(body.states(), app.now())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    presence_result(app.apply_presence(&id, &update).await?, &id)
+}
+
+/// `POST /api/v1/me/heartbeat`: the console is still open.
+pub async fn heartbeat<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+    let id = signed_in(app, request, true)?;
+    let until = app.config.presence.heartbeat_deadline(app.now());
+    if !app.store.heartbeat(&id, until).await? {
+        return Err(ApiError::not_signed_in());
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "heartbeat_until": until }),
+    ))
+}

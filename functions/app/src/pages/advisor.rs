@@ -1,0 +1,105 @@
+//! The advisor's pages: sign-in and a minimal presence page (`/me`).
+
+use super::PageCtx;
+use crate::api::advisors::PublicAdvisor;
+use http::StatusCode;
+use livecard_core::presence::PresenceState;
+use maud::html;
+
+const STATES: [PresenceState; 4] = [
+    PresenceState::Available,
+    PresenceState::Busy,
+    PresenceState::Away,
+    PresenceState::Offline,
+];
+
+pub fn signin(ctx: &PageCtx, token: &str) -> crate::Response {
+    let t = ctx.t();
+    ctx.page(
+        StatusCode::OK,
+        t.signin_title,
+        "signin",
+        &[],
+        html! {
+            section.notice {
+                h1 { (t.signin_title) }
+                p { (t.signin_text) }
+                form method="post" action="/signin" {
+                    input type="hidden" name="token" value=(token);
+                    button #signin type="submit" { (t.signin_button) }
+                }
+            }
+        },
+    )
+}
+
+pub fn signin_failed(ctx: &PageCtx) -> crate::Response {
+    let t = ctx.t();
+    ctx.page(
+        StatusCode::BAD_REQUEST,
+        t.signin_title,
+        "signin",
+        &[],
+        html! {
+            section.notice {
+                h1 { (t.signin_title) }
+                p { (t.signin_failed) }
+            }
+        },
+    )
+}
+
+pub fn signed_out(ctx: &PageCtx, status: StatusCode) -> crate::Response {
+    let t = ctx.t();
+    ctx.page(
+        status,
+        t.signin_title,
+        "signin",
+        &[],
+        html! {
+            section.notice {
+                h1 { (t.signin_title) }
+                p { (t.signed_out) }
+                p { a.button href="/" { (t.to_portal) } }
+            }
+        },
+    )
+}
+
+pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
+    let t = ctx.t();
+    ctx.page(
+        StatusCode::OK,
+        t.me_title,
+        "me",
+        &[("advisor", advisor.id.to_string())],
+        html! {
+            h1 { (t.me_title) }
+            p.lead { (advisor.display_name) }
+            p { (t.me_intro) }
+            div.quick role="group" aria-label=(t.me_all) {
+                @for state in STATES {
+                    button type="button" data-set-all=(state.as_str()) { (t.state(state)) }
+                }
+            }
+            form #presence-form {
+                @for channel in advisor.channels.iter() {
+                    @let current = advisor.presence.get(channel);
+                    div {
+                        label for={ "presence-" (channel.as_str()) } { (t.channel(channel)) }
+                        select id={ "presence-" (channel.as_str()) } name=(channel.as_str()) {
+                            @for state in STATES {
+                                option value=(state.as_str()) selected[state == current] { (t.state(state)) }
+                            }
+                        }
+                    }
+                }
+                button type="submit" { (t.me_save) }
+            }
+            p #me-status role="status" aria-live="polite" {}
+            form method="post" action="/signout" {
+                button.secondary type="submit" { (t.me_signout) }
+            }
+        },
+    )
+}

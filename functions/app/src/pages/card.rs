@@ -1,0 +1,40 @@
+//! `GET /c/{token}`: a live business card.
+
+use super::PageCtx;
+use super::portal::{avatar, languages_line, presence_list};
+use crate::api::advisors::PublicAdvisor;
+use livecard_core::card::CardClaims;
+use maud::html;
+
+pub fn render(ctx: &PageCtx, advisor: &PublicAdvisor, claims: &CardClaims) -> crate::Response {
+    let t = ctx.t();
+    let channels = claims.channels.intersect(advisor.channels);
+    let data = [("advisor", advisor.id.to_string())];
+    ctx.page(
+        http::StatusCode::OK,
+        &advisor.display_name,
+        "card",
+        &data,
+        html! {
+            article.card data-advisor=(advisor.id.as_str()) data-status=(advisor.status.as_str()) {
+                (avatar(advisor))
+                div.details {
+                    h1 { (advisor.display_name) }
+                    @if !advisor.title.is_empty() { p.title { (advisor.title) } }
+                    @if !advisor.languages.is_empty() {
+                        p.meta { (t.speaks) ": " (languages_line(ctx.lang, advisor)) }
+                    }
+                    (presence_list(ctx, advisor, channels))
+                    div.actions {
+                        @for channel in channels.iter() {
+                            button type="button" data-start=(channel.as_str()) disabled aria-describedby="card-soon" {
+                                (t.start(channel))
+                            }
+                        }
+                    }
+                    p #card-soon .note { (t.card_soon) }
+                }
+            }
+        },
+    )
+}
