@@ -201,7 +201,8 @@ mod tests {
 
     #[test]
     fn refuses_bad_fields() {
-        let cases: Vec<(fn(&mut AdvisorInput), InvalidAdvisor)> = vec![
+        type Mutation = fn(&mut AdvisorInput);
+        let cases: Vec<(Mutation, InvalidAdvisor)> = vec![
             (|a| a.display_name = "".into(), InvalidAdvisor::DisplayName),
             (
                 |a| a.display_name = "x\u{7}".into(),

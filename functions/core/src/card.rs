@@ -1,22 +1,27 @@
 //! Live business card links.
 //!
-//! A card token is `1.<kid>.<claims>.<mac>`:
+//! A card token is `1.<kid>.<claims>.<mac>`, all URL-safe:
 //! - `1` is the format version;
 //! - `kid` names the key that signed it (1 to 16 of a-z, 0-9), so that several
 //!   keys verify while one signs, and keys can rotate;
-//! - `claims` is URL-safe base64 (no padding) of compact JSON
-//!   `{"id","adv","cmp"?,"ch","exp"}` (card id, advisor, campaign tag, allowed
-//!   channels as letters `c`/`a`/`v`, expiry in Unix seconds);
-//! - `mac` is URL-safe base64 of HMAC-SHA256 under the key over
-//!   `1.<kid>.<claims>` (the ASCII text before the last dot).
+//! - `claims` is URL-safe base64 (no padding) of a compact binary record:
+//!   card id (16 bytes), expiry (Unix seconds, u32 big-endian), channels
+//!   (1 byte: 1 chat, 2 audio, 4 video), advisor id (1 length byte + ASCII),
+//!   campaign tag (1 length byte, 0 for none, + ASCII); nothing may follow;
+//! - `mac` is URL-safe base64 of the first 16 bytes (128 bits) of
+//!   HMAC-SHA256 under the key over `1.<kid>.<claims>` (the ASCII text
+//!   before the last dot).
+//!
+//! The binary record keeps links short enough for e-mail signatures and
+//! small QR codes (about 90 characters for a typical card).
 //!
 //! Verification tells apart malformed, unsupported-version, unknown-key,
 //! forged and expired tokens (revocation is checked against the store by the
 //! caller); the pages show one neutral error for all of them.
 
 use crate::UnixMillis;
-use crate::channel::ChannelSet;
-use crate::encoding::{b64url, b64url_decode, hmac_sha256, hmac_sha256_verify};
+use crate::channel::{Channel, ChannelSet};
+use crate::encoding::{b64url, b64url_decode, hmac_sha256};
 use crate::ids::{AdvisorId, CardId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -40,17 +45,6 @@ pub struct CardClaims {
     pub channels: ChannelSet,
     /// Unix seconds.
     pub expires_at_s: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WireClaims {
-    id: String,
-    adv: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cmp: Option<String>,
-    ch: String,
-    exp: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -164,19 +158,14 @@ impl Keyring {
 
     /// Signs `claims` with the signing key.
     pub fn sign(&self, claims: &CardClaims) -> String {
-        let wire = WireClaims {
-            id: claims.card_id.to_string(),
-            adv: claims.advisor.to_string(),
-            cmp: claims.campaign.clone(),
-            ch: claims.channels.to_letters(),
-            exp: claims.expires_at_s,
-        };
-        // Serializing a struct of strings and numbers cannot fail.
-        let json = serde_json::to_vec(&wire).unwrap_or_default();
-        let signed = format!("{TOKEN_VERSION}.{}.{}", self.signing, b64url(&json));
+        let signed = format!(
+            "{TOKEN_VERSION}.{}.{}",
+            self.signing,
+            b64url(&encode_claims(claims))
+        );
         let key = self.key(&self.signing).unwrap_or_default();
         let mac = hmac_sha256(key, signed.as_bytes());
-        format!("{signed}.{}", b64url(&mac))
+        format!("{signed}.{}", b64url(&mac[..MAC_LEN]))
     }
 
     /// Verifies a token at `now`. Revocation is the caller's to check.
@@ -195,7 +184,7 @@ impl Keyring {
             return Err(CardError::Malformed);
         };
         if version != TOKEN_VERSION {
-            return if version.bytes().all(|b| b.is_ascii_digit()) && !version.is_empty() {
+            return if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) {
                 Err(CardError::UnsupportedVersion)
             } else {
                 Err(CardError::Malformed)
@@ -205,28 +194,16 @@ impl Keyring {
             return Err(CardError::Malformed);
         }
         let mac = b64url_decode(mac)
-            .filter(|m| m.len() == 32)
+            .filter(|m| m.len() == MAC_LEN)
             .ok_or(CardError::Malformed)?;
-        let json = b64url_decode(payload).ok_or(CardError::Malformed)?;
+        let bytes = b64url_decode(payload).ok_or(CardError::Malformed)?;
         let key = self.key(kid).ok_or(CardError::UnknownKey)?;
-        let signed_len = token.len() - mac_len(token);
-        if !hmac_sha256_verify(key, &token.as_bytes()[..signed_len], &mac) {
+        let signed = &token[..version.len() + kid.len() + payload.len() + 2];
+        let expected = hmac_sha256(key, signed.as_bytes());
+        if !constant_time_eq(&expected[..MAC_LEN], &mac) {
             return Err(CardError::Forged);
         }
-        let wire: WireClaims = serde_json::from_slice(&json).map_err(|_| CardError::Malformed)?;
-        let claims = CardClaims {
-            card_id: CardId::parse(&wire.id).map_err(|_| CardError::Malformed)?,
-            advisor: AdvisorId::parse(&wire.adv).map_err(|_| CardError::Malformed)?,
-            campaign: match wire.cmp {
-                Some(c) if valid_campaign(&c) => Some(c),
-                Some(_) => return Err(CardError::Malformed),
-                None => None,
-            },
-            channels: ChannelSet::from_letters(&wire.ch)
-                .filter(|c| !c.is_empty())
-                .ok_or(CardError::Malformed)?,
-            expires_at_s: wire.exp,
-        };
+        let claims = decode_claims(&bytes).ok_or(CardError::Malformed)?;
         if now / 1000 >= claims.expires_at_s {
             return Err(CardError::Expired);
         }
@@ -234,9 +211,74 @@ impl Keyring {
     }
 }
 
-/// Length of the `.mac` suffix, including its dot.
-fn mac_len(token: &str) -> usize {
-    token.rfind('.').map_or(0, |i| token.len() - i)
+/// Bytes of the MAC kept in a token.
+pub const MAC_LEN: usize = 16;
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn channel_bits(set: ChannelSet) -> u8 {
+    set.iter()
+        .map(|c| match c {
+            Channel::Chat => 1,
+            Channel::Audio => 2,
+            Channel::Video => 4,
+        })
+        .sum()
+}
+
+fn encode_claims(claims: &CardClaims) -> Vec<u8> {
+    let id = b64url_decode(claims.card_id.as_str()).unwrap_or_default();
+    let advisor = claims.advisor.as_str().as_bytes();
+    let campaign = claims.campaign.as_deref().unwrap_or("").as_bytes();
+    let mut out = Vec::with_capacity(24 + advisor.len() + campaign.len());
+    out.extend_from_slice(&id);
+    out.extend_from_slice(
+        &u32::try_from(claims.expires_at_s)
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.push(channel_bits(claims.channels));
+    // Both are at most 64 bytes by validation.
+    out.push(advisor.len() as u8);
+    out.extend_from_slice(advisor);
+    out.push(campaign.len() as u8);
+    out.extend_from_slice(campaign);
+    out
+}
+
+fn decode_claims(bytes: &[u8]) -> Option<CardClaims> {
+    let (id, rest) = bytes.split_at_checked(16)?;
+    let (exp, rest) = rest.split_at_checked(4)?;
+    let (&bits, rest) = rest.split_first()?;
+    let (&advisor_len, rest) = rest.split_first()?;
+    let (advisor, rest) = rest.split_at_checked(usize::from(advisor_len))?;
+    let (&campaign_len, rest) = rest.split_first()?;
+    let (campaign, rest) = rest.split_at_checked(usize::from(campaign_len))?;
+    if !rest.is_empty() || bits == 0 || bits > 7 {
+        return None;
+    }
+    let channels = Channel::ALL
+        .into_iter()
+        .filter(|c| bits & channel_bits(ChannelSet::NONE.with(*c)) != 0)
+        .fold(ChannelSet::NONE, ChannelSet::with);
+    let campaign = match campaign_len {
+        0 => None,
+        _ => Some(
+            std::str::from_utf8(campaign)
+                .ok()
+                .filter(|c| valid_campaign(c))?
+                .to_owned(),
+        ),
+    };
+    Some(CardClaims {
+        card_id: CardId::from_bytes(id.try_into().ok()?),
+        advisor: AdvisorId::parse(std::str::from_utf8(advisor).ok()?).ok()?,
+        campaign,
+        channels,
+        expires_at_s: u64::from(u32::from_be_bytes(exp.try_into().ok()?)),
+    })
 }
 
 /// A request to create a card, as the admin API and CLI send it.
@@ -282,10 +324,12 @@ impl Card {
         id_bytes: [u8; 16],
         now: UnixMillis,
     ) -> Result<Card, InvalidCardRequest> {
-        if let Some(c) = &request.campaign {
-            if !valid_campaign(c) {
-                return Err(InvalidCardRequest::Campaign);
-            }
+        if request
+            .campaign
+            .as_deref()
+            .is_some_and(|c| !valid_campaign(c))
+        {
+            return Err(InvalidCardRequest::Campaign);
         }
         let channels = request.channels.unwrap_or(offered);
         if channels.is_empty() || channels.intersect(offered) != channels {
@@ -487,5 +531,20 @@ mod tests {
             Err(KeyringError::NoSigningKey(_))
         ));
         assert!(!format!("{ring:?}").contains("[1, 1"));
+    }
+
+    #[test]
+    fn signed_garbage_is_malformed_and_short_links() {
+        let ring = keyring("k1");
+        let signed = format!("1.k1.{}", b64url(b"short"));
+        let mac = hmac_sha256(&[1; 32], signed.as_bytes());
+        let token = format!("{signed}.{}", b64url(&mac[..MAC_LEN]));
+        assert_eq!(ring.verify(&token, NOW), Err(CardError::Malformed));
+        assert_eq!(
+            ring.verify("1.k1.AAAA.AAAAAAAAAAAAAAAAAAAAAA", NOW),
+            Err(CardError::Forged)
+        );
+        // Short enough for a signature line and a small QR code.
+        assert!(card(&ring).token.len() < 100, "{}", card(&ring).token.len());
     }
 }

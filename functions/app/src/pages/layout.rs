@@ -99,14 +99,14 @@ impl PageCtx {
             }
         };
         let mut response = html(status, markup);
-        if self.remember_lang {
-            if let Some(cookie) =
-                set_cookie("lang", self.lang.code(), 31_536_000, true, self.secure)
-            {
-                response
-                    .headers_mut()
-                    .append(http::header::SET_COOKIE, cookie);
-            }
+        let cookie = self
+            .remember_lang
+            .then(|| set_cookie("lang", self.lang.code(), 31_536_000, true, self.secure))
+            .flatten();
+        if let Some(cookie) = cookie {
+            response
+                .headers_mut()
+                .append(http::header::SET_COOKIE, cookie);
         }
         response
     }

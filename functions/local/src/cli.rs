@@ -1,0 +1,409 @@
+//! The `livecard` command line.
+
+use crate::client::ApiClient;
+use crate::datadir::DataDir;
+use crate::server::{UpOptions, up};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use livecard_core::channel::ChannelSet;
+use livecard_core::duration::parse_duration_ms;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "livecard",
+    version,
+    about = "Live business cards: visitors reach the right employee by chat, audio or video."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// The data directory (store, secrets, admin key).
+    #[arg(
+        long,
+        global = true,
+        env = "LIVECARD_DATA_DIR",
+        default_value = "./livecard-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Log as JSON lines (for production log pipelines).
+    #[arg(long, global = true, env = "LIVECARD_LOG_JSON")]
+    pub log_json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run everything on this machine (the default command).
+    Up(UpArgs),
+    /// Create, list and revoke card links.
+    #[command(subcommand)]
+    Card(CardCommand),
+    /// Add and list advisors, and make sign-in links for them.
+    #[command(subcommand)]
+    Advisor(AdvisorCommand),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpArgs {
+    /// The address to serve on.
+    #[arg(long, env = "LIVECARD_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The public base URL for links (default: http://<addr>).
+    #[arg(long, env = "LIVECARD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How long console presence lasts without a heartbeat (e.g. 60s).
+    #[arg(long, env = "LIVECARD_HEARTBEAT_TTL", default_value = "60s")]
+    pub heartbeat_ttl: String,
+}
+
+impl Default for UpArgs {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            heartbeat_ttl: "60s".into(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct Remote {
+    /// The livecard API to talk to.
+    #[arg(long, env = "LIVECARD_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// An admin API key (default: the one in the data directory).
+    #[arg(long, env = "LIVECARD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CardCommand {
+    /// Create a card link.
+    Create {
+        #[arg(long)]
+        advisor: String,
+        /// A campaign tag for analytics.
+        #[arg(long)]
+        campaign: Option<String>,
+        /// How long the link works (e.g. 30d, 12h).
+        #[arg(long, default_value = "90d")]
+        expires: String,
+        /// Channels the card offers (default: all the advisor offers).
+        #[arg(long)]
+        channels: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List card links, newest first.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Revoke a card link.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdvisorCommand {
+    /// Add (or replace) an advisor.
+    Add {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        title: String,
+        /// Comma-separated language codes (de,en).
+        #[arg(long, default_value = "")]
+        languages: String,
+        /// Comma-separated topics (billing,sales).
+        #[arg(long, default_value = "")]
+        topics: String,
+        #[arg(long, default_value = "chat,audio,video")]
+        channels: String,
+        #[arg(long, default_value_t = 3)]
+        capacity: u16,
+        #[arg(long)]
+        photo_url: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List advisors with their presence.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Make a one-time sign-in link for an advisor.
+    SigninLink {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn init_logs(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("LIVECARD_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,dynoxide=error"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logs(cli.log_json);
+    match cli.command.unwrap_or(Command::Up(UpArgs::default())) {
+        Command::Up(args) => {
+            let ttl = parse_duration_ms(&args.heartbeat_ttl).context("--heartbeat-ttl")?;
+            up(UpOptions {
+                addr: args.addr,
+                data_dir: cli.data_dir,
+                public_url: args.public_url,
+                heartbeat_ttl: Duration::from_millis(ttl),
+            })
+            .await
+        }
+        Command::Card(command) => card(command, &cli.data_dir).await,
+        Command::Advisor(command) => advisor(command, &cli.data_dir).await,
+    }
+}
+
+fn client(remote: &Remote, data_dir: &std::path::Path) -> anyhow::Result<ApiClient> {
+    let key = remote.admin_key.clone().or_else(|| {
+        data_dir
+            .is_dir()
+            .then(|| {
+                DataDir {
+                    path: data_dir.to_owned(),
+                }
+                .read_admin_key()
+            })
+            .flatten()
+    });
+    ApiClient::new(&remote.api, key)
+}
+
+fn list(values: &str) -> Vec<String> {
+    values
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn print_json(value: &Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// The link as a QR code for a terminal (two rows per character).
+pub fn qr_text(url: &str) -> anyhow::Result<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(url.as_bytes()).context("the link is too long for a QR code")?;
+    Ok(code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build())
+}
+
+async fn card(command: CardCommand, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    match command {
+        CardCommand::Create {
+            advisor,
+            campaign,
+            expires,
+            channels,
+            remote,
+        } => {
+            let expires_in_ms = parse_duration_ms(&expires).context("--expires")?;
+            let channels = channels
+                .map(|c| c.parse::<ChannelSet>())
+                .transpose()
+                .context("--channels")?;
+            let body = json!({
+                "advisor": advisor,
+                "campaign": campaign,
+                "channels": channels,
+                "expires_in_ms": expires_in_ms,
+            });
+            let card: Value = client(&remote, data_dir)?
+                .call(Method::POST, "/api/v1/cards", Some(&body))
+                .await?;
+            if remote.json {
+                return print_json(&card);
+            }
+            let url = card["url"].as_str().context("no url in the answer")?;
+            println!(
+                "card {} for {}",
+                card["id"].as_str().unwrap_or("?"),
+                card["advisor"].as_str().unwrap_or("?")
+            );
+            println!("\nlink:\n  {url}");
+            println!(
+                "\nHTML for an e-mail signature:\n  {}",
+                card["html_snippet"].as_str().unwrap_or("")
+            );
+            println!("\nQR code:\n{}", qr_text(url)?);
+            Ok(())
+        }
+        CardCommand::List { remote } => {
+            let api = client(&remote, data_dir)?;
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("/api/v1/cards?limit=100&cursor={c}"),
+                    None => "/api/v1/cards?limit=100".to_owned(),
+                };
+                let page: Value = api.call(Method::GET, &path, None).await?;
+                all.extend(page["cards"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            if remote.json {
+                return print_json(&json!({ "cards": all }));
+            }
+            for card in &all {
+                let state = if card["revoked_at"].is_null() {
+                    "active"
+                } else {
+                    "revoked"
+                };
+                println!(
+                    "{}  {:<16} {:<8} {:<12} {}",
+                    card["id"].as_str().unwrap_or("?"),
+                    card["advisor"].as_str().unwrap_or("?"),
+                    state,
+                    card["campaign"].as_str().unwrap_or("-"),
+                    card["url"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        CardCommand::Revoke { id, remote } => {
+            if id.is_empty()
+                || id.len() > 64
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                bail!("{id:?} is not a card id");
+            }
+            let card: Value = client(&remote, data_dir)?
+                .call(Method::DELETE, &format!("/api/v1/cards/{id}"), None)
+                .await?;
+            if remote.json {
+                return print_json(&card);
+            }
+            println!("card {id} is revoked");
+            Ok(())
+        }
+    }
+}
+
+async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    match command {
+        AdvisorCommand::Add {
+            id,
+            name,
+            title,
+            languages,
+            topics,
+            channels,
+            capacity,
+            photo_url,
+            remote,
+        } => {
+            let channels: ChannelSet = channels.parse().context("--channels")?;
+            let body = json!({
+                "id": id,
+                "display_name": name,
+                "title": title,
+                "photo_url": photo_url,
+                "languages": list(&languages),
+                "topics": list(&topics),
+                "channels": channels,
+                "capacity": capacity,
+            });
+            let advisor: Value = client(&remote, data_dir)?
+                .call(Method::POST, "/api/v1/advisors", Some(&body))
+                .await?;
+            if remote.json {
+                return print_json(&advisor);
+            }
+            println!("advisor {id} saved");
+            Ok(())
+        }
+        AdvisorCommand::List { remote } => {
+            let api = client(&remote, data_dir)?;
+            let mut all = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let path = match &cursor {
+                    Some(c) => format!("/api/v1/admin/advisors?limit=100&cursor={c}"),
+                    None => "/api/v1/admin/advisors?limit=100".to_owned(),
+                };
+                let page: Value = api.call(Method::GET, &path, None).await?;
+                all.extend(page["advisors"].as_array().cloned().unwrap_or_default());
+                match page["next"].as_str() {
+                    Some(next) => cursor = Some(next.to_owned()),
+                    None => break,
+                }
+            }
+            if remote.json {
+                return print_json(&json!({ "advisors": all }));
+            }
+            for entry in &all {
+                let a = &entry["advisor"];
+                let p = &entry["presence"];
+                println!(
+                    "{:<16} {:<24} chat={:<9} audio={:<9} video={:<9}",
+                    a["id"].as_str().unwrap_or("?"),
+                    a["display_name"].as_str().unwrap_or("?"),
+                    p["chat"].as_str().unwrap_or("?"),
+                    p["audio"].as_str().unwrap_or("?"),
+                    p["video"].as_str().unwrap_or("?")
+                );
+            }
+            Ok(())
+        }
+        AdvisorCommand::SigninLink { id, remote } => {
+            if livecard_core::ids::AdvisorId::parse(&id).is_err() {
+                bail!("{id:?} is not an advisor id");
+            }
+            let link: Value = client(&remote, data_dir)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/advisors/{id}/signin-links"),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&link);
+            }
+            println!("{}", link["url"].as_str().unwrap_or(""));
+            Ok(())
+        }
+    }
+}

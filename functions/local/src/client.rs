@@ -1,0 +1,65 @@
+//! The CLI's client of the JSON API.
+
+use anyhow::{Context, bail};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct ApiClient {
+    base: String,
+    key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, key: Option<String>) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            bail!("--api must be an http:// or https:// URL, not {base:?}");
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self { base, key, http })
+    }
+
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<T> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.with_context(|| {
+            format!(
+                "cannot reach livecard at {}: is `livecard up` running, or is --api right?",
+                self.base
+            )
+        })?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .context("the response could not be read")?;
+        if !status.is_success() {
+            let message = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| text.chars().take(200).collect());
+            if status == reqwest::StatusCode::UNAUTHORIZED {
+                bail!("{message} (pass --admin-key or set LIVECARD_ADMIN_KEY)");
+            }
+            bail!("{status}: {message}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("unexpected answer from {url}"))
+    }
+}

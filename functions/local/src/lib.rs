@@ -1,0 +1,14 @@
+//! The local host: everything on one machine.
+//!
+//! `livecard up` runs the shared handlers of `livecard-app` in axum, with the
+//! DynamoDB store talking to a DynamoDB-compatible server embedded in the
+//! process (Dynoxide, an SQLite file in the data directory). The other
+//! subcommands are the admin CLI, a client of the JSON API, so they work the
+//! same against `livecard up` and a deployed API.
+
+pub mod bootstrap;
+pub mod cli;
+pub mod client;
+pub mod datadir;
+pub mod ports;
+pub mod server;

@@ -1,0 +1,130 @@
+//! `livecard up`: the axum host around the shared handlers.
+
+use crate::bootstrap;
+use crate::datadir::DataDir;
+use crate::ports::{OsRandom, SystemClock};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use livecard_app::{App, ClientAddr, Config, MAX_BODY_BYTES, route_name};
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const TABLE: &str = "livecard";
+
+/// What `livecard up` needs.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// The base URL printed and used in links; defaults to the bound address.
+    pub public_url: Option<String>,
+    pub heartbeat_ttl: Duration,
+}
+
+type SharedApp = Arc<App<DynamoStore>>;
+
+/// The axum router: every request goes to the shared handlers.
+pub fn router(app: SharedApp) -> Router {
+    Router::new().fallback(handle).with_state(app)
+}
+
+async fn handle(
+    State(app): State<SharedApp>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
+    let route = route_name(parts.uri.path());
+    let response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => {
+            let mut request = http::Request::from_parts(parts, bytes);
+            request
+                .extensions_mut()
+                .insert(ClientAddr(peer.ip().to_string()));
+            app.handle(request).await
+        }
+        Err(_) => livecard_app::http_util::too_large().into_response(),
+    };
+    tracing::info!(
+        method = %method,
+        route,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response.map(axum::body::Body::from)
+}
+
+/// Runs everything until Ctrl-C or SIGTERM.
+pub async fn up(options: UpOptions) -> anyhow::Result<()> {
+    let data = DataDir::open(&options.data_dir)?;
+    let (secrets, first_start) = data.secrets()?;
+    let embedded = EmbeddedDynamo::start(Some(&data.store_path()))
+        .await
+        .with_context(|| format!("cannot open the store in {}", data.path.display()))?;
+    embedded.spawn_ttl_sweeper(Duration::from_secs(60));
+    let store = DynamoStore::new(local_client(embedded.endpoint()), TABLE);
+    store
+        .ensure_table()
+        .await
+        .with_context(|| format!("the store in {} cannot be used", data.path.display()))?;
+
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    let bound = listener.local_addr()?;
+    let public_url = options
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"));
+    let mut config = Config::new(&public_url);
+    config.presence.heartbeat_ttl_ms = options.heartbeat_ttl.as_millis() as u64;
+    let app = Arc::new(App::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+        config,
+        secrets,
+    ));
+
+    let summary = bootstrap::prepare(&app, &data, first_start).await?;
+    println!("livecard is running on {public_url}");
+    print!("{}", summary.render(&public_url, &data));
+
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")?;
+    drop(embedded);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
