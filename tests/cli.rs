@@ -1,1 +1,173 @@
+//! The `livecard` CLI against a running `livecard up`: advisors, cards,
+//! sign-in links, JSON output, and clear errors for bad input.
 
+mod support;
+
+use support::Livecard;
+
+#[test]
+fn cli_manages_advisors_and_cards() {
+    let server = Livecard::start("cli");
+    assert_eq!(server.card_links.len(), 3, "one card link per demo advisor");
+    assert_eq!(
+        server.signin_links.len(),
+        3,
+        "one sign-in link per demo advisor"
+    );
+
+    let added = server
+        .cli(&[
+            "advisor",
+            "add",
+            "--id",
+            "dora",
+            "--name",
+            "Dora Diaz",
+            "--languages",
+            "es,en",
+            "--topics",
+            "sales",
+            "--json",
+        ])
+        .expect("advisor add");
+    let added: serde_json::Value = serde_json::from_str(&added).expect("json");
+    assert_eq!(added["display_name"], "Dora Diaz");
+    let listed = server.cli(&["advisor", "list"]).expect("advisor list");
+    assert!(
+        listed.contains("dora") && listed.contains("anna-schmidt"),
+        "{listed}"
+    );
+    let link = server
+        .cli(&["advisor", "signin-link", "dora"])
+        .expect("signin link");
+    assert!(
+        link.trim().starts_with(&format!("{}/signin/", server.url)),
+        "{link}"
+    );
+
+    let text = server
+        .cli(&[
+            "card",
+            "create",
+            "--advisor",
+            "dora",
+            "--campaign",
+            "q1",
+            "--channels",
+            "chat,video",
+            "--expires",
+            "7d",
+        ])
+        .expect("card create");
+    assert!(
+        text.contains("link:")
+            && text.contains("HTML for an e-mail signature")
+            && text.contains("QR code")
+    );
+    assert!(text.contains("Talk to Dora Diaz live"));
+    assert!(text.contains('█'), "a QR code is drawn");
+    let json = server.cli(&["card", "list", "--json"]).expect("card list");
+    let cards: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let cards = cards["cards"].as_array().expect("cards");
+    assert_eq!(cards.len(), 4);
+    assert_eq!(cards[0]["advisor"], "dora", "newest first");
+    assert_eq!(cards[0]["channels"], serde_json::json!(["chat", "video"]));
+    let id = cards[0]["id"].as_str().expect("id");
+    let revoked = server.cli(&["card", "revoke", id]).expect("revoke");
+    assert!(revoked.contains("revoked"));
+    let listed = server.cli(&["card", "list"]).expect("list");
+    assert!(
+        listed.lines().next().is_some_and(|l| l.contains("revoked")),
+        "{listed}"
+    );
+
+    // Clear errors.
+    let err = server
+        .cli(&["card", "create", "--advisor", "nobody"])
+        .expect_err("unknown advisor");
+    assert!(err.contains("no advisor nobody"), "{err}");
+    let err = server
+        .cli(&[
+            "card",
+            "create",
+            "--advisor",
+            "dora",
+            "--expires",
+            "forever",
+        ])
+        .expect_err("bad expiry");
+    assert!(err.contains("invalid duration"), "{err}");
+    let err = server
+        .cli(&["card", "create", "--advisor", "dora", "--channels", "fax"])
+        .expect_err("bad channel");
+    assert!(err.contains("unknown channel"), "{err}");
+    let err = server
+        .cli(&["card", "revoke", "../../etc"])
+        .expect_err("bad id");
+    assert!(err.contains("not a card id"), "{err}");
+    let err = server
+        .cli(&[
+            "card",
+            "list",
+            "--admin-key",
+            "lck_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ])
+        .expect_err("wrong key");
+    assert!(err.contains("admin API key"), "{err}");
+    server.stop();
+}
+
+#[test]
+fn data_directory_survives_restarts_and_broken_ones_are_reported() {
+    let dir = support::temp_dir("restart");
+    let first = Livecard::start_in(dir.clone(), &[]);
+    first
+        .cli(&["advisor", "add", "--id", "erik", "--name", "Erik Berg"])
+        .expect("add");
+    let links = first.card_links.clone();
+    first.stop();
+    let second = Livecard::start_in(dir.clone(), &[]);
+    assert!(
+        second
+            .cli(&["advisor", "list"])
+            .expect("list")
+            .contains("erik"),
+        "data kept across restarts"
+    );
+    let old: Vec<&str> = links
+        .iter()
+        .map(|(_, l)| l.rsplit('/').next().unwrap_or(""))
+        .collect();
+    let new: Vec<&str> = second
+        .card_links
+        .iter()
+        .map(|(_, l)| l.rsplit('/').next().unwrap_or(""))
+        .collect();
+    assert_eq!(old, new, "the same card links after a restart (keys kept)");
+    second.stop();
+
+    // A broken secrets file gives a clear message, not a panic.
+    std::fs::write(dir.join("secrets.json"), b"{ not json").expect("write");
+    let output = std::process::Command::new(support::BIN)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["up", "--addr", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("secrets.json is not valid"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    // A data directory that is a file.
+    let file = support::temp_dir("notadir").join("file");
+    std::fs::write(&file, b"x").expect("write");
+    let output = std::process::Command::new(support::BIN)
+        .arg("--data-dir")
+        .arg(&file)
+        .args(["up", "--addr", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"));
+}

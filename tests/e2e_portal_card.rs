@@ -1,1 +1,238 @@
+//! End to end in real headless Chromium: the portal shows the demo advisors
+//! and live presence, an advisor signs in and goes busy, card links made
+//! with the CLI open, and bad links get the neutral page. axe-core finds no
+//! accessibility violations on the portal and the card page.
 
+mod support;
+
+use livecard_core::card::{CardClaims, Keyring};
+use livecard_core::channel::ChannelSet;
+use livecard_core::ids::{AdvisorId, CardId};
+use support::{Driver, Livecard, axe_violations, text_of, wait_until};
+
+const NEUTRAL_TITLE: &str = "This link does not work";
+
+/// A token signed with the server's own current key but already expired.
+fn expired_link(server: &Livecard) -> String {
+    use base64::Engine;
+    let secrets: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(server.data_dir.join("secrets.json")).expect("secrets"),
+    )
+    .expect("json");
+    let kid = secrets["card_signing_key"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secrets["card_keys"][&kid].as_str().expect("key"))
+        .expect("base64");
+    let ring = Keyring::new(&kid, vec![(kid.clone(), key)]).expect("keyring");
+    let claims = CardClaims {
+        card_id: CardId::from_bytes([42; 16]),
+        advisor: AdvisorId::parse("anna-schmidt").expect("id"),
+        campaign: None,
+        channels: ChannelSet::ALL,
+        expires_at_s: 1_600_000_000,
+    };
+    format!("{}/c/{}", server.url, ring.sign(&claims))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_presence_card_links_and_accessibility() {
+    let server = Livecard::start("e2e-portal");
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+
+    // The portal lists the demo advisors.
+    visitor
+        .goto(&format!("{}/?lang=en", server.url))
+        .await
+        .expect("portal");
+    wait_until(
+        &visitor,
+        "document.querySelectorAll('li.advisor').length === 3",
+        "three demo advisors",
+    )
+    .await;
+    for name in ["Anna Schmidt", "Ben Okafor", "Clara Weiß"] {
+        let names = text_of(&visitor, "ul.advisors").await;
+        assert!(names.contains(name), "{name} missing from the portal");
+    }
+    let violations = axe_violations(&visitor).await;
+    assert!(violations.is_empty(), "axe on the portal: {violations:#?}");
+    let ben_chat =
+        "document.querySelector('[data-advisor=\"ben-okafor\"] [data-channel=\"chat\"]')";
+    wait_until(
+        &visitor,
+        &format!("{ben_chat}.dataset.state === 'available'"),
+        "Ben available",
+    )
+    .await;
+
+    // Ben signs in with his link and sets himself busy.
+    advisor
+        .goto(server.signin_link("Ben Okafor"))
+        .await
+        .expect("sign-in page");
+    wait_until(
+        &advisor,
+        "document.getElementById('signin') !== null",
+        "sign-in button",
+    )
+    .await;
+    advisor
+        .execute(
+            "document.getElementById('signin').click(); return true;",
+            vec![],
+        )
+        .await
+        .expect("click sign in");
+    wait_until(
+        &advisor,
+        "document.body.dataset.page === 'me'",
+        "the advisor page",
+    )
+    .await;
+    advisor
+        .execute(
+            "document.querySelector('[data-set-all=\"busy\"]').click(); return true;",
+            vec![],
+        )
+        .await
+        .expect("click busy");
+    wait_until(
+        &advisor,
+        "document.getElementById('me-status').textContent.length > 0",
+        "saved",
+    )
+    .await;
+    assert_eq!(text_of(&advisor, "#me-status").await, "Saved.");
+
+    // The visitor's portal shows it without a reload.
+    visitor
+        .execute("window.__sameDocument = true; return true;", vec![])
+        .await
+        .expect("mark document");
+    wait_until(
+        &visitor,
+        &format!("{ben_chat}.dataset.state === 'busy'"),
+        "Ben busy on the portal",
+    )
+    .await;
+    assert_eq!(
+        visitor
+            .execute("return window.__sameDocument === true;", vec![])
+            .await
+            .expect("js"),
+        serde_json::Value::Bool(true),
+        "the portal reloaded"
+    );
+    assert!(
+        text_of(
+            &visitor,
+            "[data-advisor=\"ben-okafor\"] [data-channel=\"chat\"]"
+        )
+        .await
+        .contains("Busy")
+    );
+
+    // A card link created with the CLI opens the card page.
+    let created = server
+        .cli(&[
+            "card",
+            "create",
+            "--advisor",
+            "anna-schmidt",
+            "--campaign",
+            "e2e",
+            "--expires",
+            "30d",
+            "--json",
+        ])
+        .expect("card create");
+    let card: serde_json::Value = serde_json::from_str(&created).expect("one JSON object");
+    let link = card["url"].as_str().expect("url").to_owned();
+    visitor.goto(&link).await.expect("card page");
+    wait_until(
+        &visitor,
+        "document.body.dataset.page === 'card'",
+        "the card page",
+    )
+    .await;
+    assert_eq!(text_of(&visitor, "h1").await, "Anna Schmidt");
+    assert_eq!(
+        visitor
+            .execute(
+                "return document.querySelectorAll('button[data-start]').length;",
+                vec![]
+            )
+            .await
+            .expect("js"),
+        serde_json::json!(3)
+    );
+    let violations = axe_violations(&visitor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the card page: {violations:#?}"
+    );
+
+    // The same link with one character changed.
+    let mut bytes = link.clone().into_bytes();
+    let i = bytes.len() - 3;
+    bytes[i] = if bytes[i] == b'x' { b'y' } else { b'x' };
+    let changed = String::from_utf8(bytes).expect("ascii");
+    // An expired link, signed with the server's real key.
+    let expired = expired_link(&server);
+    for bad in [&changed, &expired] {
+        visitor.goto(bad).await.expect("bad link");
+        wait_until(
+            &visitor,
+            "document.body.dataset.page === 'error'",
+            "the neutral page",
+        )
+        .await;
+        assert_eq!(text_of(&visitor, "h1").await, NEUTRAL_TITLE, "{bad}");
+    }
+    let violations = axe_violations(&visitor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the error page: {violations:#?}"
+    );
+
+    // A revoked link.
+    let id = card["id"].as_str().expect("id");
+    server.cli(&["card", "revoke", id]).expect("card revoke");
+    visitor.goto(&link).await.expect("revoked link");
+    wait_until(
+        &visitor,
+        "document.body.dataset.page === 'error'",
+        "the neutral page",
+    )
+    .await;
+    assert_eq!(text_of(&visitor, "h1").await, NEUTRAL_TITLE);
+
+    // German, through the visible switch.
+    visitor
+        .goto(&format!("{}/", server.url))
+        .await
+        .expect("portal");
+    visitor
+        .execute(
+            "document.querySelector('a[hreflang=\"de\"]').click(); return true;",
+            vec![],
+        )
+        .await
+        .expect("switch");
+    wait_until(&visitor, "document.documentElement.lang === 'de'", "German").await;
+    assert_eq!(text_of(&visitor, "h1").await, "Sprechen Sie live mit uns");
+    let violations = axe_violations(&visitor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the German portal: {violations:#?}"
+    );
+
+    visitor.close().await.ok();
+    advisor.close().await.ok();
+    server.stop();
+}

@@ -247,22 +247,20 @@ pub fn set_cookie(
     HeaderValue::from_str(&text).ok()
 }
 
-/// Is a state-changing request from our own pages? Browsers send `Origin` on
-/// cross-site requests; when present, its host must be the request's host.
+/// Is a state-changing request from our own pages? Browsers say where a
+/// request comes from in `Sec-Fetch-Site` (modern ones) and `Origin`; when
+/// they do, it must be this site. Clients that send neither (the CLI, curl)
+/// are not browsers and carry no ambient cookies to abuse.
 pub fn same_origin(request: &Request) -> bool {
-    let Some(origin) = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return site == "same-origin" || site == "none";
+    }
+    let Some(origin) = header(header::ORIGIN.as_str()) else {
         return true;
     };
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok());
     let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    matches!((origin_host, header(header::HOST.as_str())), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// Adds the headers every response carries, unless a handler set its own.
@@ -271,7 +269,7 @@ pub fn security_headers(response: &mut Response) {
     let defaults = [
         (header::CONTENT_SECURITY_POLICY, CSP),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::CACHE_CONTROL, "no-store"),
     ];

@@ -684,7 +684,7 @@ async fn pages_carry_security_headers_and_escape_content() {
             .headers()
             .get("referrer-policy")
             .map(|v| v.as_bytes()),
-        Some(&b"no-referrer"[..])
+        Some(&b"same-origin"[..])
     );
     let html = text(&portal);
     assert!(

@@ -154,8 +154,16 @@ pub enum AdvisorCommand {
 
 fn init_logs(json: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LIVECARD_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,dynoxide=error"));
+    let directives = std::env::var("LIVECARD_LOG").unwrap_or_else(|_| "info".into());
+    // The embedded store logs every expected miss (a table not there yet) as
+    // a warning; keep it quiet unless asked for by name.
+    let directives = if directives.contains("dynoxide") {
+        directives
+    } else {
+        format!("{directives},dynoxide=error")
+    };
+    let filter =
+        EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info,dynoxide=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -66,7 +66,7 @@ impl PageCtx {
                 head {
                     meta charset="utf-8";
                     meta name="viewport" content="width=device-width, initial-scale=1";
-                    meta name="referrer" content="no-referrer";
+                    meta name="referrer" content="same-origin";
                     title { (title) " · livecard" }
                     link rel="stylesheet" href=(css_url());
                     script src=(js_url()) defer {}

@@ -1,0 +1,274 @@
+//! Shared pieces of the end-to-end tests: the real `livecard` binary, a
+//! chromedriver, headless Chromium sessions and axe-core.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_livecard");
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("livecard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// `livecard up` on a free loopback port, stopped on drop.
+pub struct Livecard {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub card_links: Vec<(String, String)>,
+    pub signin_links: Vec<(String, String)>,
+}
+
+impl Livecard {
+    pub fn start(name: &str) -> Self {
+        let data_dir = temp_dir(name);
+        Self::start_in(data_dir, &[])
+    }
+
+    pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Self {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["up", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("LIVECARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("livecard starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut url = None;
+        let mut card_links = Vec::new();
+        let mut signin_links = Vec::new();
+        let mut section = "";
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("livecard exited early: {status}");
+                }
+                continue;
+            };
+            if let Some(rest) = line.strip_prefix("livecard is running on ") {
+                url = Some(rest.trim().to_owned());
+            } else if line.starts_with("card links") {
+                section = "cards";
+            } else if line.starts_with("advisor sign-in links") {
+                section = "signins";
+            } else if let Some((name, link)) = line.trim().rsplit_once(' ') {
+                let entry = (name.trim().to_owned(), link.to_owned());
+                match section {
+                    "cards" => card_links.push(entry),
+                    "signins" => {
+                        signin_links.push(entry);
+                        if signin_links.len() == card_links.len() {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let url = url.expect("livecard printed its URL");
+        Self {
+            child,
+            url,
+            data_dir,
+            card_links,
+            signin_links,
+        }
+    }
+
+    pub fn signin_link(&self, name: &str) -> &str {
+        &self
+            .signin_links
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("sign-in link")
+            .1
+    }
+
+    /// Runs a CLI command against this server; returns stdout.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let output = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args)
+            .args(["--api", &self.url])
+            .output()
+            .expect("CLI runs");
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Livecard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A chromedriver on loopback, stopped on drop.
+pub struct Driver {
+    child: Child,
+    pub url: String,
+    profiles: Vec<PathBuf>,
+}
+
+impl Driver {
+    pub async fn start() -> Self {
+        let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = free_port();
+        let child = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {chromedriver} ({e}): run scripts/test.sh, which installs chromium-driver"));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            child,
+            url,
+            profiles: Vec::new(),
+        }
+    }
+
+    /// A new headless Chromium with its own profile.
+    pub async fn browser(&mut self) -> Client {
+        let profile = temp_dir(&format!("chrome-{}", self.profiles.len()));
+        let mut args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        if let Ok(lang) = std::env::var("LIVECARD_TEST_BROWSER_LANG") {
+            args.push(format!("--lang={lang}"));
+        }
+        self.profiles.push(profile);
+        let mut caps = serde_json::Map::new();
+        let mut options = json!({ "args": args });
+        if let Ok(binary) = std::env::var("CHROMIUM") {
+            options["binary"] = json!(binary);
+        }
+        caps.insert("goog:chromeOptions".into(), options);
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a Chromium session starts")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for profile in &self.profiles {
+            let _ = std::fs::remove_dir_all(profile);
+        }
+    }
+}
+
+/// Evaluates `condition` (a JS expression) until it is true.
+pub async fn wait_until(client: &Client, condition: &str, what: &str) {
+    let script = format!("return Boolean({condition});");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if client.execute(&script, vec![]).await.ok() == Some(Value::Bool(true)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+pub async fn text_of(client: &Client, selector: &str) -> String {
+    let script =
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent.trim() : null;";
+    match client.execute(script, vec![json!(selector)]).await {
+        Ok(Value::String(text)) => text,
+        _ => String::new(),
+    }
+}
+
+/// Runs axe-core on the current page; returns the violations, one line each.
+pub async fn axe_violations(client: &Client) -> Vec<String> {
+    let path = std::env::var("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("tests/node_modules/axe-core/axe.min.js"));
+    let source = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read axe-core at {} ({e}): run scripts/test.sh, which installs it",
+            path.display()
+        )
+    });
+    client
+        .execute(&format!("{source}\nreturn true;"), vec![])
+        .await
+        .expect("axe-core loads");
+    let run = r#"
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } })
+          .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+          .catch(e => done(['axe failed: ' + e]));
+    "#;
+    let result = client
+        .execute_async(run, vec![])
+        .await
+        .expect("axe-core runs");
+    serde_json::from_value(result).expect("a list of violations")
+}
