@@ -24,7 +24,13 @@ async fn app() -> (EmbeddedDynamo, Arc<App<DynamoStore>>) {
         session_key: vec![2; 32],
         visitor_key: vec![3; 32],
     };
-    let app = App::new(store, Arc::new(SystemClock), Arc::new(OsRandom), Config::new("http://127.0.0.1:1"), secrets);
+    let app = App::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+        Config::new("http://127.0.0.1:1"),
+        secrets,
+    );
     (server, Arc::new(app))
 }
 
@@ -44,10 +50,16 @@ fn request(method: &str, uri: &str, body: Vec<u8>) -> Request<Body> {
 #[tokio::test]
 async fn serves_the_shared_handlers() {
     let (_server, app) = app().await;
-    let response = router(app.clone()).oneshot(request("GET", "/healthz", vec![])).await.expect("response");
+    let response = router(app.clone())
+        .oneshot(request("GET", "/healthz", vec![]))
+        .await
+        .expect("response");
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("content-security-policy"));
-    let response = router(app).oneshot(request("GET", "/", vec![])).await.expect("response");
+    let response = router(app)
+        .oneshot(request("GET", "/", vec![]))
+        .await
+        .expect("response");
     assert_eq!(response.status(), StatusCode::OK);
 }
 
@@ -55,9 +67,14 @@ async fn serves_the_shared_handlers() {
 async fn refuses_oversized_bodies() {
     let (_server, app) = app().await;
     let big = vec![b'{'; livecard_app::MAX_BODY_BYTES + 1];
-    let response = router(app).oneshot(request("POST", "/api/v1/cards", big)).await.expect("response");
+    let response = router(app)
+        .oneshot(request("POST", "/api/v1/cards", big))
+        .await
+        .expect("response");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body = axum::body::to_bytes(response.into_body(), 4096).await.expect("body");
+    let body = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .expect("body");
     let json: serde_json::Value = serde_json::from_slice(&body).expect("json error");
     assert_eq!(json["error"]["code"], "payload_too_large");
 }
