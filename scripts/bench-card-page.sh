@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Card page throughput and latency: `livecard up` (release build) serving a
+# card link, beside nginx serving a static file of the same size, measured
+# with wrk in the same run on the same machine. Prints a Markdown table for
+# docs/benchmarks.md. Loopback only.
+#
+#   ./scripts/bench-card-page.sh [seconds per run, default 20] [connections, default 64]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${1:-20}"
+connections="${2:-64}"
+threads=2
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --quiet -p livecard-local
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+lc_port=$(free_port)
+LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" > "$work/up.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
+card_url=$(awk '/^card links/{getline; print $NF; exit}' "$work/up.log")
+[ -n "$card_url" ] || { echo "no card link from livecard up" >&2; cat "$work/up.log" >&2; exit 1; }
+size=$(curl -s "$card_url" | wc -c)
+
+mkdir -p "$work/www" "$work/nginx"
+head -c "$size" /dev/zero | tr '\0' 'x' > "$work/www/card.html"
+ng_port=$(free_port)
+cat > "$work/nginx/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen 127.0.0.1:$ng_port;
+    root $work/www;
+    location / { default_type text/html; }
+  }
+}
+CONF
+"$NGINX" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
+pids+=($!)
+for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$ng_port/card.html" >/dev/null && break; sleep 0.1; done
+
+run() { wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1" > "$work/wrk.txt"; 
+  local rps p99 errs
+  rps=$(awk '/^Requests\/sec/{print $2}' "$work/wrk.txt")
+  p99=$(awk '$1=="99%"{print $2}' "$work/wrk.txt")
+  errs=$(awk '/Non-2xx/{print $NF}' "$work/wrk.txt"); errs=${errs:-0}
+  echo "$rps $p99 $errs"; }
+
+# Warm both up, then measure (nginx first, then livecard, then nginx again
+# so that machine noise shows).
+wrk -t1 -c4 -d2s "$card_url" >/dev/null; wrk -t1 -c4 -d2s "http://127.0.0.1:$ng_port/card.html" >/dev/null
+read -r ng1_rps ng1_p99 _ <<<"$(run "http://127.0.0.1:$ng_port/card.html")"
+read -r lc_rps lc_p99 lc_err <<<"$(run "$card_url")"
+read -r ng2_rps ng2_p99 _ <<<"$(run "http://127.0.0.1:$ng_port/card.html")"
+ratio=$(python3 -c "print(f'{$lc_rps / ((($ng1_rps)+($ng2_rps))/2):.3f}')")
+
+echo "| server | requests/s | p99 latency | non-2xx |"
+echo "|---|---|---|---|"
+echo "| nginx, static file of $size bytes (before) | $ng1_rps | $ng1_p99 | 0 |"
+echo "| livecard card page ($size bytes) | $lc_rps | $lc_p99 | $lc_err |"
+echo "| nginx, static file of $size bytes (after) | $ng2_rps | $ng2_p99 | 0 |"
+echo
+echo "livecard / nginx requests/s: $ratio (wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%F))"
