@@ -42,4 +42,10 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 echo "==> cargo test"
-cargo test --workspace --all-features
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# --all-targets: libraries, binaries and test files (there are no doctests).
+cargo test --workspace --all-features --all-targets 2>&1 | tee "$log"
+# One closing line for the whole suite.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -274,21 +274,9 @@ async fn card(command: CardCommand, data_dir: &std::path::Path) -> anyhow::Resul
             Ok(())
         }
         CardCommand::List { remote } => {
-            let api = client(&remote, data_dir)?;
-            let mut all = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(c) => format!("/api/v1/cards?limit=100&cursor={c}"),
-                    None => "/api/v1/cards?limit=100".to_owned(),
-                };
-                let page: Value = api.call(Method::GET, &path, None).await?;
-                all.extend(page["cards"].as_array().cloned().unwrap_or_default());
-                match page["next"].as_str() {
-                    Some(next) => cursor = Some(next.to_owned()),
-                    None => break,
-                }
-            }
+            let all = client(&remote, data_dir)?
+                .list_all("/api/v1/cards", "cards")
+                .await?;
             if remote.json {
                 return print_json(&json!({ "cards": all }));
             }
@@ -364,21 +352,9 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
             Ok(())
         }
         AdvisorCommand::List { remote } => {
-            let api = client(&remote, data_dir)?;
-            let mut all = Vec::new();
-            let mut cursor: Option<String> = None;
-            loop {
-                let path = match &cursor {
-                    Some(c) => format!("/api/v1/admin/advisors?limit=100&cursor={c}"),
-                    None => "/api/v1/admin/advisors?limit=100".to_owned(),
-                };
-                let page: Value = api.call(Method::GET, &path, None).await?;
-                all.extend(page["advisors"].as_array().cloned().unwrap_or_default());
-                match page["next"].as_str() {
-                    Some(next) => cursor = Some(next.to_owned()),
-                    None => break,
-                }
-            }
+            let all = client(&remote, data_dir)?
+                .list_all("/api/v1/admin/advisors", "advisors")
+                .await?;
             if remote.json {
                 return print_json(&json!({ "advisors": all }));
             }

@@ -62,4 +62,22 @@ impl ApiClient {
         }
         serde_json::from_str(&text).with_context(|| format!("unexpected answer from {url}"))
     }
+
+    /// Every item of a paginated listing: follows `next` until the end.
+    pub async fn list_all(&self, path: &str, field: &str) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}?limit=100&cursor={c}"),
+                None => format!("{path}?limit=100"),
+            };
+            let page: Value = self.call(Method::GET, &url, None).await?;
+            all.extend(page[field].as_array().cloned().unwrap_or_default());
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(all),
+            }
+        }
+    }
 }

@@ -338,6 +338,24 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Puts an item unless one with its key exists; false when it did.
+    async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
     async fn query_gsi(
         &self,
         partition: &str,
@@ -484,32 +502,27 @@ impl Store for DynamoStore {
             revoked_at: None,
             ..card.clone()
         };
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(card_pk(id)))
-            .item("sk", s("CARD"))
-            .item("gsi1pk", s("CARDS"))
-            .item("gsi1sk", s(format!("{:013}#{id}", card.created_at)))
-            .item("card", s(to_json(&stored)?))
-            .item("advisor", s(card.claims.advisor.as_str()))
-            .item(
-                TTL_ATTRIBUTE,
-                n(ttl_seconds(
-                    card.expires_at_ms().saturating_add(CARD_GRACE_MS),
-                )),
-            )
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "pk");
+        let grace = card.expires_at_ms().saturating_add(CARD_GRACE_MS);
+        let mut item = Item::from([
+            ("pk".to_owned(), s(card_pk(id))),
+            ("sk".to_owned(), s("CARD")),
+            ("gsi1pk".to_owned(), s("CARDS")),
+            (
+                "gsi1sk".to_owned(),
+                s(format!("{:013}#{id}", card.created_at)),
+            ),
+            ("card".to_owned(), s(to_json(&stored)?)),
+            ("advisor".to_owned(), s(card.claims.advisor.as_str())),
+            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(grace))),
+        ]);
         if let Some(at) = card.revoked_at {
-            request = request.item("revoked_at", n(at));
+            item.insert("revoked_at".to_owned(), n(at));
         }
-        match request.send().await {
-            Ok(_) => Ok(Created::Created),
-            Err(err) if is_condition_failure(&err) => Ok(Created::AlreadyExists),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
     }
 
     async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError> {
@@ -560,26 +573,23 @@ impl Store for DynamoStore {
         event: &Event,
         expires_at: UnixMillis,
     ) -> Result<EventWrite, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("EVENT#{}", event.id)))
-            .item("sk", s("EVENT"))
-            .item("gsi1pk", s(format!("EVENTS#{}", event.day())))
-            .item("gsi1sk", s(format!("{:013}#{}", event.at, event.id)))
-            .item("name", s(event.name.as_str()))
-            .item("body", s(to_json(event)?))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "pk")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(EventWrite::Stored),
-            Err(err) if is_condition_failure(&err) => Ok(EventWrite::Duplicate),
-            Err(err) => Err(unavailable(err)),
-        }
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("EVENT#{}", event.id))),
+            ("sk".to_owned(), s("EVENT")),
+            ("gsi1pk".to_owned(), s(format!("EVENTS#{}", event.day()))),
+            (
+                "gsi1sk".to_owned(),
+                s(format!("{:013}#{}", event.at, event.id)),
+            ),
+            ("name".to_owned(), s(event.name.as_str())),
+            ("body".to_owned(), s(to_json(event)?)),
+            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
+        ]);
+        Ok(if self.put_if_absent(item).await? {
+            EventWrite::Stored
+        } else {
+            EventWrite::Duplicate
+        })
     }
 
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError> {
@@ -597,23 +607,17 @@ impl Store for DynamoStore {
         name: &str,
         now: UnixMillis,
     ) -> Result<Created, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("APIKEY#{hash}")))
-            .item("sk", s("APIKEY"))
-            .item("name", s(name))
-            .item("created_at", n(now))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "pk")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Created::Created),
-            Err(err) if is_condition_failure(&err) => Ok(Created::AlreadyExists),
-            Err(err) => Err(unavailable(err)),
-        }
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("APIKEY#{hash}"))),
+            ("sk".to_owned(), s("APIKEY")),
+            ("name".to_owned(), s(name)),
+            ("created_at".to_owned(), n(now)),
+        ]);
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
     }
 
     async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError> {

@@ -1,6 +1,7 @@
 //! The advisor's pages: sign-in and a minimal presence page (`/me`).
 
 use super::PageCtx;
+use super::errors::notice;
 use crate::api::advisors::PublicAdvisor;
 use http::StatusCode;
 use livecard_core::presence::PresenceState;
@@ -35,35 +36,18 @@ pub fn signin(ctx: &PageCtx, token: &str) -> crate::Response {
 
 pub fn signin_failed(ctx: &PageCtx) -> crate::Response {
     let t = ctx.t();
-    ctx.page(
+    notice(
+        ctx,
         StatusCode::BAD_REQUEST,
         t.signin_title,
-        "signin",
-        &[],
-        html! {
-            section.notice {
-                h1 { (t.signin_title) }
-                p { (t.signin_failed) }
-            }
-        },
+        t.signin_failed,
+        false,
     )
 }
 
 pub fn signed_out(ctx: &PageCtx, status: StatusCode) -> crate::Response {
     let t = ctx.t();
-    ctx.page(
-        status,
-        t.signin_title,
-        "signin",
-        &[],
-        html! {
-            section.notice {
-                h1 { (t.signin_title) }
-                p { (t.signed_out) }
-                p { a.button href="/" { (t.to_portal) } }
-            }
-        },
-    )
+    notice(ctx, status, t.signin_title, t.signed_out, true)
 }
 
 pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {

@@ -5,52 +5,59 @@ use super::PageCtx;
 use http::StatusCode;
 use maud::html;
 
-pub fn invalid_link(ctx: &PageCtx) -> crate::Response {
+/// A short page with a heading, a sentence and, optionally, the way back to
+/// the portal.
+pub fn notice(
+    ctx: &PageCtx,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+    back: bool,
+) -> crate::Response {
     let t = ctx.t();
     ctx.page(
-        StatusCode::NOT_FOUND,
-        t.invalid_title,
+        status,
+        title,
         "error",
         &[],
         html! {
             section.notice {
-                h1 { (t.invalid_title) }
-                p { (t.invalid_text) }
-                p { a.button href="/" { (t.to_portal) } }
+                h1 { (title) }
+                p { (text) }
+                @if back { p { a.button href="/" { (t.to_portal) } } }
             }
         },
+    )
+}
+
+pub fn invalid_link(ctx: &PageCtx) -> crate::Response {
+    let t = ctx.t();
+    notice(
+        ctx,
+        StatusCode::NOT_FOUND,
+        t.invalid_title,
+        t.invalid_text,
+        true,
     )
 }
 
 pub fn not_found(ctx: &PageCtx) -> crate::Response {
     let t = ctx.t();
-    ctx.page(
+    notice(
+        ctx,
         StatusCode::NOT_FOUND,
         t.not_found_title,
-        "error",
-        &[],
-        html! {
-            section.notice {
-                h1 { (t.not_found_title) }
-                p { (t.not_found_text) }
-                p { a.button href="/" { (t.to_portal) } }
-            }
-        },
+        t.not_found_text,
+        true,
     )
 }
 
 pub fn unavailable(ctx: &PageCtx) -> crate::Response {
-    let t = ctx.t();
-    ctx.page(
+    notice(
+        ctx,
         StatusCode::SERVICE_UNAVAILABLE,
         "livecard",
-        "error",
-        &[],
-        html! {
-            section.notice {
-                h1 { "livecard" }
-                p { (t.error_text) }
-            }
-        },
+        ctx.t().error_text,
+        false,
     )
 }
