@@ -22,7 +22,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 cargo build --release --quiet -p livecard-local
-work=$(mktemp -d)
+work=$(mktemp -d -p "${BENCH_TMP:-/tmp}")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

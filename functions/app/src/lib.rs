@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod cache;
 pub mod demo;
 pub mod http_util;
 pub mod i18n;
@@ -17,9 +18,11 @@ mod routes;
 pub mod services;
 
 use livecard_core::UnixMillis;
-use livecard_core::card::Keyring;
+use livecard_core::card::{Card, Keyring};
+use livecard_core::event::Event;
+use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::presence::PresencePolicy;
-use livecard_store::Store;
+use livecard_store::{AdvisorRecord, Store};
 use std::fmt;
 use std::sync::Arc;
 
@@ -46,6 +49,15 @@ pub trait Random: Send + Sync {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// Where analytics events go when the host batches them: an in-process
+/// writer (local host), or a queue (Lambda). Without one, events are stored
+/// at once, one write each.
+pub trait Outbox: Send + Sync {
+    /// Takes the event for a later write (`None`), or hands it back when it
+    /// cannot (full, or shutting down); the caller then stores it itself.
+    fn offer(&self, event: Event, expires_at: UnixMillis) -> Option<Event>;
+}
+
 /// The peer address as the host saw it (after trusted proxy headers). Used
 /// only to derive a daily pseudonym; never stored or logged raw.
 #[derive(Debug, Clone)]
@@ -61,6 +73,8 @@ pub struct Config {
     pub event_retention_ms: u64,
     /// How often pages poll for presence, in milliseconds.
     pub presence_poll_ms: u64,
+    /// How long visitor pages may reuse a card or advisor read (0: never).
+    pub read_cache_ms: u64,
 }
 
 impl Config {
@@ -70,6 +84,7 @@ impl Config {
             presence: PresencePolicy::default(),
             event_retention_ms: livecard_core::event::DEFAULT_RETENTION_MS,
             presence_poll_ms: 2_000,
+            read_cache_ms: 1_000,
         }
     }
 
@@ -105,6 +120,9 @@ pub struct App<S> {
     pub random: Arc<dyn Random>,
     pub config: Config,
     pub secrets: Secrets,
+    pub outbox: Option<std::sync::Arc<dyn Outbox>>,
+    pub(crate) cards: cache::TtlCache<CardId, Option<Card>>,
+    pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
 }
 
 impl<S: Store> App<S> {
@@ -115,13 +133,51 @@ impl<S: Store> App<S> {
         config: Config,
         secrets: Secrets,
     ) -> Self {
+        let ttl = config.read_cache_ms;
         Self {
             store,
             clock,
             random,
             config,
             secrets,
+            outbox: None,
+            cards: cache::TtlCache::new(ttl, 10_000),
+            advisors: cache::TtlCache::new(ttl, 10_000),
         }
+    }
+
+    /// Hands analytics events to `outbox` instead of storing each at once.
+    pub fn with_outbox(mut self, outbox: Arc<dyn Outbox>) -> Self {
+        self.outbox = Some(outbox);
+        self
+    }
+
+    /// A card for a visitor page, through the read cache.
+    pub async fn card_for_visitor(
+        &self,
+        id: &CardId,
+    ) -> Result<Option<Card>, livecard_store::StoreError> {
+        let now = self.now();
+        if let Some(card) = self.cards.get(id, now) {
+            return Ok(card);
+        }
+        let card = self.store.get_card(id).await?;
+        self.cards.put(id.clone(), card.clone(), now);
+        Ok(card)
+    }
+
+    /// An advisor for a visitor page, through the read cache.
+    pub async fn advisor_for_visitor(
+        &self,
+        id: &AdvisorId,
+    ) -> Result<Option<AdvisorRecord>, livecard_store::StoreError> {
+        let now = self.now();
+        if let Some(record) = self.advisors.get(id, now) {
+            return Ok(record);
+        }
+        let record = self.store.get_advisor(id).await?;
+        self.advisors.put(id.clone(), record.clone(), now);
+        Ok(record)
     }
 
     pub fn now(&self) -> UnixMillis {

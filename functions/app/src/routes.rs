@@ -198,7 +198,7 @@ async fn card<S: Store>(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let verified = match app.secrets.cards.verify(token, now) {
-        Ok(claims) => match app.store.get_card(&claims.card_id).await? {
+        Ok(claims) => match app.card_for_visitor(&claims.card_id).await? {
             Some(card) if card.revoked_at.is_none() => Ok(claims),
             // Unknown to the store (deleted after expiry) counts as revoked.
             _ => Err(CardError::Revoked),
@@ -212,7 +212,7 @@ async fn card<S: Store>(
             return Ok(pages::errors::invalid_link(ctx));
         }
     };
-    let Some(record) = app.store.get_advisor(&claims.advisor).await? else {
+    let Some(record) = app.advisor_for_visitor(&claims.advisor).await? else {
         tracing::info!(reason = "unknown_advisor", "card link refused");
         return Ok(pages::errors::invalid_link(ctx));
     };

@@ -66,6 +66,13 @@ Talk to {} live</a>",
             return;
         }
         let expires = event.expires_at(self.config.event_retention_ms);
+        let event = match &self.outbox {
+            Some(outbox) => match outbox.offer(event, expires) {
+                None => return,
+                Some(event) => event,
+            },
+            None => event,
+        };
         if let Err(err) = self.store.put_event(&event, expires).await {
             tracing::warn!(error = %err, name = event.name.as_str(), "event not stored");
         }
@@ -78,6 +85,7 @@ Talk to {} live</a>",
     /// Creates or replaces an advisor.
     pub async fn save_advisor(&self, advisor: &Advisor) -> Result<(), ApiError> {
         self.store.put_advisor(advisor).await?;
+        self.advisors.invalidate(&advisor.id);
         Ok(())
     }
 
@@ -116,7 +124,9 @@ Talk to {} live</a>",
     }
 
     pub async fn revoke_card(&self, id: &CardId) -> Result<CardView, ApiError> {
-        match self.store.revoke_card(id, self.now()).await? {
+        let revocation = self.store.revoke_card(id, self.now()).await?;
+        self.cards.invalidate(id);
+        match revocation {
             Revocation::Revoked(card) => {
                 let mut event = self.new_event(EventName::CardRevoked);
                 event.advisor = Some(card.claims.advisor.clone());
@@ -158,6 +168,7 @@ Talk to {} live</a>",
         update: &PresenceUpdate,
     ) -> Result<PresenceWrite, ApiError> {
         let write = self.store.update_presence(advisor, update).await?;
+        self.advisors.invalidate(advisor);
         if write == PresenceWrite::Applied {
             for (channel, state) in &update.states {
                 let mut event = self.new_event(EventName::PresenceChanged);

@@ -10,5 +10,6 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod datadir;
+pub mod outbox;
 pub mod ports;
 pub mod server;

@@ -86,13 +86,15 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{bound}"));
     let mut config = Config::new(&public_url);
     config.presence.heartbeat_ttl_ms = options.heartbeat_ttl.as_millis() as u64;
-    let app = Arc::new(App::new(
+    let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
+    let app = App::new(
         store,
         Arc::new(SystemClock),
         Arc::new(OsRandom),
         config,
         secrets,
-    ));
+    );
+    let app = Arc::new(app.with_outbox(outbox));
 
     let summary = bootstrap::prepare(&app, &data, first_start).await?;
     println!("livecard is running on {public_url}");
@@ -103,6 +105,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server failed")?;
+    writer.shutdown(Duration::from_secs(10)).await;
     drop(embedded);
     tracing::info!("stopped");
     Ok(())

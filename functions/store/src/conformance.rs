@@ -25,6 +25,7 @@ pub const CHECKS: &[&str] = &[
     "card_revocation",
     "card_revocation_race",
     "idempotent_events",
+    "batched_events",
     "pagination",
     "signin_single_use",
     "api_keys",
@@ -78,6 +79,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "card_revocation" => card_revocation(store).await,
         "card_revocation_race" => card_revocation_race(store).await,
         "idempotent_events" => idempotent_events(store).await,
+        "batched_events" => batched_events(store).await,
         "pagination" => pagination(store).await,
         "signin_single_use" => signin_single_use(store).await,
         "api_keys" => api_keys(store).await,
@@ -344,6 +346,52 @@ pub async fn idempotent_events<S: Store>(store: &S) {
         "list other day",
     );
     assert!(other_day.items.is_empty());
+}
+
+pub async fn batched_events<S: Store>(store: &S) {
+    let single = Event::new(EventId::from_bytes([200; 16]), EventName::PortalViewed, T0);
+    assert_eq!(
+        ok(store.put_event(&single, T0 + 1000).await, "event"),
+        EventWrite::Stored
+    );
+    // 60 events (more than one batch), one of them stored before and one
+    // named twice in the same call.
+    let mut batch: Vec<(Event, u64)> = (0..60u8)
+        .map(|i| {
+            (
+                Event::new(
+                    EventId::from_bytes([i; 16]),
+                    EventName::CardOpened,
+                    T0 + u64::from(i),
+                ),
+                T0 + 1000,
+            )
+        })
+        .collect();
+    batch.push((single.clone(), T0 + 1000));
+    batch.push(batch[3].clone());
+    ok(store.put_events(&batch).await, "batch");
+    ok(store.put_events(&batch).await, "the same batch again");
+    let mut seen = Vec::new();
+    let mut request = PageRequest::first(100);
+    loop {
+        let page = ok(
+            store.list_events(&single.day(), &request).await,
+            "list events",
+        );
+        seen.extend(page.items);
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 61, "every event once");
+    assert!(
+        seen.contains(&single),
+        "the event stored before is still there, unchanged"
+    );
+    assert!(seen.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    ok(store.put_events(&[]).await, "an empty batch");
 }
 
 pub async fn pagination<S: Store>(store: &S) {

@@ -139,7 +139,13 @@ pub trait Store {
         event: &Event,
         expires_at: UnixMillis,
     ) -> Result<EventWrite, StoreError>;
-    /// The events of one UTC day (`YYYY-MM-DD`), oldest first.
+    /// Stores many events at once (packed into few writes). Idempotent: the
+    /// same batch written again stores nothing new, and listings show each
+    /// event id once. Either every event is stored or an error is returned.
+    async fn put_events(&self, events: &[(Event, UnixMillis)]) -> Result<(), StoreError>;
+    /// The events of one UTC day (`YYYY-MM-DD`), oldest first within a
+    /// page. `limit` counts stored items, and an item written by
+    /// `put_events` holds many events.
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError>;
 
     /// Records an admin API key by its hash.

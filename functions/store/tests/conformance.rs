@@ -60,6 +60,7 @@ checks!(
     card_revocation,
     card_revocation_race,
     idempotent_events,
+    batched_events,
     pagination,
     signin_single_use,
     api_keys,

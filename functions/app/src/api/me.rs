@@ -61,6 +61,7 @@ pub async fn heartbeat<S: Store>(app: &App<S>, request: &Request) -> Result<Resp
     if !app.store.heartbeat(&id, until).await? {
         return Err(ApiError::not_signed_in());
     }
+    app.advisors.invalidate(&id);
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "heartbeat_until": until }),
