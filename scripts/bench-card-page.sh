@@ -65,7 +65,8 @@ CONF
 pids+=($!)
 for _ in $(seq 1 50); do curl -fs "http://127.0.0.1:$ng_port/card.html" >/dev/null && break; sleep 0.1; done
 
-run() { wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1" > "$work/wrk.txt"; 
+run() { wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1" > "$work/wrk.txt"
+  cp "$work/wrk.txt" "$work/wrk-last.txt"
   local rps p99 errs
   rps=$(awk '/^Requests\/sec/{print $2}' "$work/wrk.txt")
   p99=$(awk '$1=="99%"{print $2}' "$work/wrk.txt")
@@ -74,9 +75,32 @@ run() { wrk -t"$threads" -c"$connections" -d"${duration}s" --latency "$1" > "$wo
 
 # Warm both up, then measure (nginx first, then livecard, then nginx again
 # so that machine noise shows).
-wrk -t1 -c4 -d2s "$card_url" >/dev/null; wrk -t1 -c4 -d2s "http://127.0.0.1:$ng_port/card.html" >/dev/null
+warm=$(wrk -t1 -c4 -d2s "$card_url" | awk '/requests in/{print $1}'); wrk -t1 -c4 -d2s "http://127.0.0.1:$ng_port/card.html" >/dev/null
 read -r ng1_rps ng1_p99 _ <<<"$(run "http://127.0.0.1:$ng_port/card.html")"
 read -r lc_rps lc_p99 lc_err <<<"$(run "$card_url")"
+lc_requests=$(awk '/requests in/{print $1}' "$work/wrk-last.txt")
+# Let the event writer drain before nginx is measured again, then check
+# that every card page view became a stored card_opened event.
+sleep 5
+stored=$(python3 - "$card_url" "$work/data/admin.key" <<'PY'
+import json, sys, urllib.request, datetime
+base = sys.argv[1].split("/c/")[0]
+key = open(sys.argv[2]).read().strip()
+today = datetime.datetime.now(datetime.timezone.utc).date()
+count = 0
+for day in (today - datetime.timedelta(days=1), today):
+    cursor = None
+    while True:
+        url = f"{base}/api/v1/events?day={day}&limit=100" + (f"&cursor={cursor}" if cursor else "")
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"})
+        page = json.load(urllib.request.urlopen(req))
+        count += sum(1 for e in page["events"] if e["name"] == "card_opened")
+        cursor = page.get("next")
+        if not cursor:
+            break
+print(count)
+PY
+)
 read -r ng2_rps ng2_p99 _ <<<"$(run "http://127.0.0.1:$ng_port/card.html")"
 ratio=$(python3 -c "print(f'{$lc_rps / ((($ng1_rps)+($ng2_rps))/2):.3f}')")
 
@@ -86,4 +110,6 @@ echo "| nginx, static file of $size bytes (before) | $ng1_rps | $ng1_p99 | 0 |"
 echo "| livecard card page ($size bytes) | $lc_rps | $lc_p99 | $lc_err |"
 echo "| nginx, static file of $size bytes (after) | $ng2_rps | $ng2_p99 | 0 |"
 echo
+served=$((lc_requests + warm + 1))
+echo "card pages answered (wrk's count, warm-up and the size probe included): $served; card_opened events stored: $stored (requests still in flight when wrk stops are served but not counted, at most $connections)"
 echo "livecard / nginx requests/s: $ratio (wrk -t$threads -c$connections -d${duration}s, $(nproc) cores, $(date -u +%F))"
