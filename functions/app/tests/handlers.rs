@@ -361,40 +361,43 @@ async fn admin_api_refusals() {
         .await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let long = format!("/api/v1/advisors?topic={}", "a".repeat(3000));
-    assert_eq!(
-        h.send(Method::GET, &long, &[], b"").await.status(),
-        StatusCode::URI_TOO_LONG
-    );
-    assert_eq!(
-        h.send(Method::GET, "/api/v1/advisors?cursor=garbage", &[], b"")
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        h.send(Method::GET, "/api/v1/advisors?limit=0", &[], b"")
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        h.send(Method::GET, "/api/v1/advisors?topic=%3Cx%3E", &[], b"")
-            .await
-            .status(),
-        StatusCode::BAD_REQUEST
-    );
-    assert_eq!(
-        h.send(Method::PATCH, "/api/v1/cards", &[], b"")
-            .await
-            .status(),
-        StatusCode::METHOD_NOT_ALLOWED
-    );
-    assert_eq!(
-        h.send(Method::GET, "/api/v2/cards", &[], b"")
-            .await
-            .status(),
-        StatusCode::NOT_FOUND
-    );
+    let refusals = [
+        (Method::GET, long.as_str(), StatusCode::URI_TOO_LONG),
+        (
+            Method::GET,
+            "/api/v1/advisors?cursor=garbage",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/api/v1/advisors?limit=0",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::GET,
+            "/api/v1/advisors?topic=%3Cx%3E",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/cards",
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+        (Method::GET, "/api/v2/cards", StatusCode::NOT_FOUND),
+    ];
+    for (method, uri, expected) in refusals {
+        let response = h.send(method.clone(), uri, &[], b"").await;
+        assert_eq!(
+            response.status(),
+            expected,
+            "{method} {}",
+            &uri[..uri.len().min(60)]
+        );
+        assert!(
+            parse(&response)["error"]["code"].is_string(),
+            "a JSON error for {method}"
+        );
+    }
     let (status, _) = h
         .admin_json(
             Method::POST,
