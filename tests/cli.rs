@@ -117,6 +117,20 @@ fn cli_manages_advisors_and_cards() {
     server.stop();
 }
 
+/// A GET with an admin key, with nothing but std (the tests need no HTTP
+/// client of their own).
+fn http_get(url: &str, key: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
 #[test]
 fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     let dir = support::temp_dir("restart");
@@ -144,6 +158,23 @@ fn data_directory_survives_restarts_and_broken_ones_are_reported() {
         .map(|(_, l)| l.rsplit('/').next().unwrap_or(""))
         .collect();
     assert_eq!(old, new, "the same card links after a restart (keys kept)");
+    // The events of the first run were written before it stopped.
+    let key = std::fs::read_to_string(dir.join("admin.key")).expect("admin key");
+    let day = livecard_core::event::utc_day(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis() as u64,
+    );
+    let events = http_get(
+        &format!("{}/api/v1/events?day={day}", second.url),
+        key.trim(),
+    );
+    let created = events.matches("\"card_created\"").count();
+    assert!(
+        created >= 3,
+        "card_created events of the first run: {created}"
+    );
     second.stop();
 
     // A broken secrets file gives a clear message, not a panic.

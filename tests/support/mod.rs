@@ -128,9 +128,27 @@ impl Livecard {
         }
     }
 
+    /// Stops the server as an operator would (SIGTERM) and checks that it
+    /// shut down cleanly (queued events written) within a few seconds.
     pub fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "SIGTERM sent");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "livecard did not stop cleanly: {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "livecard did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
