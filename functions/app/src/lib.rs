@@ -103,6 +103,8 @@ pub struct Secrets {
     pub session_key: Vec<u8>,
     /// Keys visitor pseudonyms.
     pub visitor_key: Vec<u8>,
+    /// Verifies presence pushed by the company's presence system.
+    pub presence_webhook_key: Vec<u8>,
 }
 
 impl fmt::Debug for Secrets {

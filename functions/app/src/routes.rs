@@ -29,6 +29,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "advisors", _, "presence"] => "api_advisor_presence",
         ["api", "v1", "advisors", _, "signin-links"] => "api_advisor_signin_links",
         ["api", "v1", "admin", "advisors"] => "api_admin_advisors",
+        ["api", "v1", "presence", "webhook"] => "api_presence_webhook",
         ["api", "v1", "cards"] => "api_cards",
         ["api", "v1", "cards", _] => "api_card",
         ["api", "v1", "events"] => "api_events",
@@ -97,6 +98,9 @@ async fn api_route<S: Store>(
             api::advisors::signin_link(app, request, id).await
         }
         (&Method::GET, ["admin", "advisors"]) => api::advisors::list_admin(app, request).await,
+        (&Method::POST, ["presence", "webhook"]) => {
+            api::advisors::presence_webhook(app, request).await
+        }
         (&Method::GET, ["cards"]) => api::cards::list(app, request).await,
         (&Method::POST, ["cards"]) => api::cards::create(app, request).await,
         (&Method::GET, ["cards", id]) => api::cards::get(app, request, id).await,
@@ -107,7 +111,9 @@ async fn api_route<S: Store>(
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
         (_, ["advisors"] | ["advisors", _] | ["advisors", _, "presence" | "signin-links"])
         | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
-        | (_, ["me", "presence" | "heartbeat"]) => Err(ApiError::method_not_allowed()),
+        | (_, ["me", "presence" | "heartbeat"] | ["presence", "webhook"]) => {
+            Err(ApiError::method_not_allowed())
+        }
         _ => Err(ApiError::not_found("no such API endpoint")),
     }
 }

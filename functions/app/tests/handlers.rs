@@ -53,6 +53,7 @@ fn secrets(signing: &str) -> Secrets {
         .expect("keyring"),
         session_key: vec![3; 32],
         visitor_key: vec![4; 32],
+        presence_webhook_key: vec![5; 32],
     }
 }
 
@@ -710,4 +711,70 @@ async fn pages_carry_security_headers_and_escape_content() {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("immutable"))
     );
+}
+
+#[tokio::test]
+async fn presence_webhook_is_signed_and_replay_protected() {
+    use livecard_core::webhook::sign;
+    let h = harness().await;
+    let key = [5u8; 32];
+    let post = |id: &'static str, ts: u64, body: String, signature: Option<String>| {
+        let h = &h;
+        async move {
+            let signature = signature.unwrap_or_else(|| sign(&key, id, ts, body.as_bytes()));
+            let ts = ts.to_string();
+            let headers = [
+                ("content-type", "application/json"),
+                ("webhook-id", id),
+                ("webhook-timestamp", ts.as_str()),
+                ("webhook-signature", signature.as_str()),
+            ];
+            let response = h
+                .send(
+                    Method::POST,
+                    "/api/v1/presence/webhook",
+                    &headers,
+                    body.as_bytes(),
+                )
+                .await;
+            (response.status(), parse(&response))
+        }
+    };
+    let now_s = T0 / 1000;
+    let busy = json!({"advisor": "anna-schmidt", "states": {"chat": "busy"}, "version": T0 - 5})
+        .to_string();
+    let (status, body) = post("msg_1", now_s, busy.clone(), None).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("applied")),
+        "{body}"
+    );
+    let (status, body) = post("msg_1", now_s, busy.clone(), None).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("duplicate")),
+        "a replay"
+    );
+    let older =
+        json!({"advisor": "anna-schmidt", "states": {"chat": "available"}, "version": T0 - 10})
+            .to_string();
+    let (_, body) = post("msg_2", now_s, older, None).await;
+    assert_eq!(body["result"], "stale", "an older push does not win");
+    let (status, body) = post("msg_3", now_s, busy.clone(), Some("v1,AAAA".into())).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("bad_signature"))
+    );
+    let (status, _) = post("msg_4", now_s - 600, busy.clone(), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an old timestamp");
+    let ghost = json!({"advisor": "nobody", "states": {"chat": "busy"}, "version": T0}).to_string();
+    let (status, _) = post("msg_5", now_s, ghost, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post("msg_6", now_s, "{\"advisor\": 1}".into(), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let state = parse(
+        &h.send(Method::GET, "/api/v1/advisors/anna-schmidt", &[], b"")
+            .await,
+    );
+    assert_eq!(state["presence"]["chat"], "busy");
 }

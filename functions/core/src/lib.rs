@@ -17,6 +17,7 @@ pub mod event;
 pub mod ids;
 pub mod presence;
 pub mod visitor;
+pub mod webhook;
 
 /// Milliseconds since the Unix epoch. The only notion of time in the core.
 pub type UnixMillis = u64;

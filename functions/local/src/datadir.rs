@@ -29,6 +29,9 @@ struct SecretsFile {
     card_keys: BTreeMap<String, String>,
     session_key: String,
     visitor_key: String,
+    /// `whsec_…`: the company presence system signs its pushes with it.
+    #[serde(default)]
+    presence_webhook_secret: Option<String>,
 }
 
 pub struct DataDir {
@@ -67,12 +70,18 @@ impl DataDir {
         if file.exists() {
             let text = fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let parsed: SecretsFile = serde_json::from_str(&text).with_context(|| {
+            let mut parsed: SecretsFile = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{} is not valid; restore it from a backup, or move the data directory away to start afresh",
                     file.display()
                 )
             })?;
+            if parsed.presence_webhook_secret.is_none() {
+                // Written before the presence webhook existed: add its secret.
+                let key = crate::ports::random_bytes::<32>()?;
+                parsed.presence_webhook_secret = Some(livecard_core::webhook::encode_secret(&key));
+                write_private(&file, serde_json::to_string_pretty(&parsed)?.as_bytes())?;
+            }
             return Ok((
                 to_secrets(parsed).with_context(|| format!("{} is not valid", file.display()))?,
                 false,
@@ -93,6 +102,9 @@ impl DataDir {
             card_keys: BTreeMap::from([("k1".to_owned(), key()?)]),
             session_key: key()?,
             visitor_key: key()?,
+            presence_webhook_secret: Some(livecard_core::webhook::encode_secret(
+                &crate::ports::random_bytes::<32>()?,
+            )),
         };
         let text = serde_json::to_string_pretty(&fresh)?;
         write_private(&file, text.as_bytes())?;
@@ -127,10 +139,18 @@ fn to_secrets(file: SecretsFile) -> anyhow::Result<Secrets> {
     if session_key.len() < 32 || visitor_key.len() < 32 {
         bail!("session_key and visitor_key must be at least 32 bytes");
     }
+    let presence_webhook_key = file
+        .presence_webhook_secret
+        .as_deref()
+        .and_then(livecard_core::webhook::decode_secret)
+        .context(
+            "presence_webhook_secret must be whsec_ followed by base64 of at least 24 bytes",
+        )?;
     Ok(Secrets {
         cards,
         session_key,
         visitor_key,
+        presence_webhook_key,
     })
 }
 

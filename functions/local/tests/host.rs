@@ -23,6 +23,7 @@ async fn app() -> (EmbeddedDynamo, Arc<App<DynamoStore>>) {
         cards: Keyring::new("k1", vec![("k1".into(), vec![1; 32])]).expect("keyring"),
         session_key: vec![2; 32],
         visitor_key: vec![3; 32],
+        presence_webhook_key: vec![5; 32],
     };
     let app = App::new(
         store,

@@ -29,6 +29,7 @@ pub const CHECKS: &[&str] = &[
     "pagination",
     "signin_single_use",
     "api_keys",
+    "claim_once",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -83,6 +84,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "pagination" => pagination(store).await,
         "signin_single_use" => signin_single_use(store).await,
         "api_keys" => api_keys(store).await,
+        "claim_once" => claim_once(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -507,4 +509,23 @@ pub async fn api_keys<S: Store>(store: &S) {
         Created::AlreadyExists
     );
     assert!(ok(store.api_key_exists("abc").await, "known key"));
+}
+
+pub async fn claim_once<S: Store>(store: &S) {
+    let claims = (0..10).map(|_| async {
+        ok(
+            store.claim_once("webhook:msg_1", T0 + 1000).await,
+            "racing claim",
+        )
+    });
+    let results = join_all(claims).await;
+    assert_eq!(
+        results.iter().filter(|c| **c).count(),
+        1,
+        "one id was claimed more than once"
+    );
+    assert!(ok(
+        store.claim_once("webhook:msg_2", T0 + 1000).await,
+        "another id"
+    ));
 }

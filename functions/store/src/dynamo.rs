@@ -710,6 +710,15 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError> {
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("SEEN#{key}"))),
+            ("sk".to_owned(), s("SEEN")),
+            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
+        ]);
+        self.put_if_absent(item).await
+    }
+
     async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError> {
         Ok(self
             .get_item(format!("APIKEY#{hash}"), "APIKEY")

@@ -148,6 +148,10 @@ pub trait Store {
     /// `put_events` holds many events.
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError>;
 
+    /// Records that `key` (a webhook id, say) was seen, until `expires_at`:
+    /// true for the first caller, false for every later one (replays).
+    async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError>;
+
     /// Records an admin API key by its hash.
     async fn put_api_key(
         &self,

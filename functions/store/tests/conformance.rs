@@ -64,6 +64,7 @@ checks!(
     pagination,
     signin_single_use,
     api_keys,
+    claim_once,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

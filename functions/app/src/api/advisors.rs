@@ -269,3 +269,57 @@ pub async fn list_admin<S: Store>(app: &App<S>, request: &Request) -> Result<Res
         &serde_json::json!({ "advisors": advisors, "next": page.next }),
     ))
 }
+
+/// A presence push from the company's presence system.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    pub advisor: String,
+    pub states: std::collections::BTreeMap<livecard_core::channel::Channel, PresenceState>,
+    /// The sender's clock in milliseconds: newer wins.
+    pub version: u64,
+}
+
+/// `POST /api/v1/presence/webhook`: presence pushed by the company presence
+/// system, signed with the shared secret (Standard Webhooks). A replayed
+/// message changes nothing: it is answered `duplicate`.
+pub async fn presence_webhook<S: Store>(
+    app: &App<S>,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    use livecard_core::webhook;
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let id = header("webhook-id");
+    webhook::verify(
+        &app.secrets.presence_webhook_key,
+        id,
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+        request.body(),
+        app.now(),
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, "bad_signature", e.to_string()))?;
+    let body: WebhookBody = parse_json(request)?;
+    let advisor = parse_id(&body.advisor)?;
+    let update = app
+        .config
+        .presence
+        .sync_update(body.states.into_iter().collect(), body.version)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Versions make applying idempotent; the id record answers replays.
+    let write = app.apply_presence(&advisor, &update).await?;
+    let first = app
+        .store
+        .claim_once(
+            &format!("presence-webhook:{}", id.unwrap_or_default()),
+            app.now() + 2 * webhook::TOLERANCE_S * 1000,
+        )
+        .await?;
+    if !first {
+        return Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "result": "duplicate" }),
+        ));
+    }
+    presence_result(write, &advisor)
+}
