@@ -16,6 +16,8 @@ pub mod encoding;
 pub mod event;
 pub mod ids;
 pub mod presence;
+pub mod routing;
+pub mod session;
 pub mod visitor;
 pub mod webhook;
 

@@ -1,0 +1,553 @@
+//! The contact session: from a visitor's request to the end of the contact.
+//!
+//! A state machine in the manner of str0m: every input carries `now`, every
+//! call returns the [`Effect`]s for the host to carry out (ring an advisor,
+//! give a capacity claim back, tell a participant, record an event), and
+//! [`Session::next_deadline`] says when the host must call [`Session::tick`]
+//! at the latest. The host stores the session (with its deadline, so a
+//! scheduled sweep finds it) and needs no process that stays up.
+//!
+//! ```text
+//! Routing --ring--> Ringing --accept--> Connected --hangup/inactivity--> Ended
+//!    ^  \             | decline / ring timeout (advisor tried, claim released)
+//!    |   \------------+--> Routing (next candidate)
+//!    |    --queue--> Queued --ring--> Ringing     Queued --timeout--> Ended
+//!    +--- nobody free: the visitor chooses to queue, a colleague, or an offline message
+//! ```
+//!
+//! The medium can change while connected (chat, then audio, then video and
+//! back), so calls slot into the same session.
+
+use crate::UnixMillis;
+use crate::channel::Channel;
+use crate::event::EventName;
+use crate::ids::AdvisorId;
+use serde::{Deserialize, Serialize};
+
+/// Times a deployment runs sessions with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// How long an advisor rings before the next one is tried.
+    pub ring_ms: u64,
+    /// How long a visitor may wait in the queue.
+    pub queue_ms: u64,
+    /// A connected session with no message for this long ends.
+    pub inactivity_ms: u64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            ring_ms: 30_000,
+            queue_ms: 10 * 60_000,
+            inactivity_ms: 15 * 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    VisitorLeft,
+    AdvisorLeft,
+    Inactivity,
+    QueueTimeout,
+    OfflineMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Phase {
+    /// Waiting for the host to rank candidates and claim one.
+    Routing,
+    Ringing {
+        advisor: AdvisorId,
+        until: UnixMillis,
+    },
+    Queued {
+        since: UnixMillis,
+        until: UnixMillis,
+    },
+    Connected {
+        advisor: AdvisorId,
+        since: UnixMillis,
+    },
+    Ended {
+        reason: EndReason,
+        at: UnixMillis,
+    },
+}
+
+/// Which side of the contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Visitor,
+    Advisor,
+}
+
+/// What the host must do after a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Ring this advisor until `until`.
+    Ring {
+        advisor: AdvisorId,
+        until: UnixMillis,
+    },
+    /// Stop ringing this advisor (accepted, declined, missed, or the visitor left).
+    StopRinging { advisor: AdvisorId },
+    /// Give back the capacity claim the host made for this advisor.
+    Release { advisor: AdvisorId },
+    /// Tell the visitor where things stand.
+    Visitor(VisitorNotice),
+    /// Record an analytics event with these props.
+    Event {
+        name: EventName,
+        props: Vec<(&'static str, u64)>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VisitorNotice {
+    Ringing {
+        advisor: AdvisorId,
+    },
+    Connected {
+        advisor: AdvisorId,
+    },
+    /// Nobody can take the contact now: wait in the queue, ask for a
+    /// colleague, or leave an offline message.
+    NobodyFree,
+    Queued,
+    Ended {
+        reason: EndReason,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("the session is not ringing")]
+    NotRinging,
+    #[error("this session is ringing for another advisor")]
+    NotYours,
+    #[error("the session is not connected")]
+    NotConnected,
+    #[error("the session has ended")]
+    Ended,
+    #[error("the session cannot be routed now")]
+    NotRoutable,
+}
+
+/// One contact session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub channel: Channel,
+    pub phase: Phase,
+    /// Advisors rung and not connected (declined or missed), in order.
+    pub tried: Vec<AdvisorId>,
+    pub created_at: UnixMillis,
+    pub last_activity: UnixMillis,
+    pub messages: u32,
+}
+
+impl Session {
+    pub fn new(channel: Channel, now: UnixMillis) -> Self {
+        Self {
+            channel,
+            phase: Phase::Routing,
+            tried: Vec::new(),
+            created_at: now,
+            last_activity: now,
+            messages: 0,
+        }
+    }
+
+    pub fn is_ended(&self) -> bool {
+        matches!(self.phase, Phase::Ended { .. })
+    }
+
+    /// When the host must call [`Session::tick`] at the latest.
+    pub fn next_deadline(&self, policy: &SessionPolicy) -> Option<UnixMillis> {
+        match &self.phase {
+            Phase::Ringing { until, .. } | Phase::Queued { until, .. } => Some(*until),
+            Phase::Connected { .. } => {
+                Some(self.last_activity.saturating_add(policy.inactivity_ms))
+            }
+            Phase::Routing | Phase::Ended { .. } => None,
+        }
+    }
+
+    /// The host claimed `advisor`: ring them.
+    pub fn ring(
+        &mut self,
+        advisor: AdvisorId,
+        policy: &SessionPolicy,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) {
+            return Err(SessionError::NotRoutable);
+        }
+        let until = now.saturating_add(policy.ring_ms);
+        self.phase = Phase::Ringing {
+            advisor: advisor.clone(),
+            until,
+        };
+        Ok(vec![
+            Effect::Event {
+                name: EventName::Routed,
+                props: vec![("tried", self.tried.len() as u64)],
+            },
+            Effect::Ring {
+                advisor: advisor.clone(),
+                until,
+            },
+            Effect::Event {
+                name: EventName::Ringing,
+                props: vec![],
+            },
+            Effect::Visitor(VisitorNotice::Ringing { advisor }),
+        ])
+    }
+
+    /// Nobody eligible was free; with `queue` the visitor waits in line.
+    pub fn nobody_free(
+        &mut self,
+        queue: bool,
+        policy: &SessionPolicy,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) {
+            return Err(SessionError::NotRoutable);
+        }
+        if !queue {
+            return Ok(vec![Effect::Visitor(VisitorNotice::NobodyFree)]);
+        }
+        if let Phase::Queued { .. } = self.phase {
+            return Ok(vec![]);
+        }
+        self.phase = Phase::Queued {
+            since: now,
+            until: now.saturating_add(policy.queue_ms),
+        };
+        Ok(vec![
+            Effect::Event {
+                name: EventName::Queued,
+                props: vec![],
+            },
+            Effect::Visitor(VisitorNotice::Queued),
+        ])
+    }
+
+    /// `advisor` accepts the contact rung to them.
+    pub fn accept(
+        &mut self,
+        advisor: &AdvisorId,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        match &self.phase {
+            Phase::Ringing {
+                advisor: rung,
+                until,
+            } if rung == advisor && now < *until => {}
+            Phase::Ringing { advisor: rung, .. } if rung != advisor => {
+                return Err(SessionError::NotYours);
+            }
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotRinging),
+        }
+        let wait = now.saturating_sub(self.created_at);
+        self.phase = Phase::Connected {
+            advisor: advisor.clone(),
+            since: now,
+        };
+        self.last_activity = now;
+        Ok(vec![
+            Effect::StopRinging {
+                advisor: advisor.clone(),
+            },
+            Effect::Event {
+                name: EventName::Accepted,
+                props: vec![("wait_ms", wait)],
+            },
+            Effect::Visitor(VisitorNotice::Connected {
+                advisor: advisor.clone(),
+            }),
+        ])
+    }
+
+    /// `advisor` declines the contact rung to them: the next one is tried.
+    pub fn decline(&mut self, advisor: &AdvisorId) -> Result<Vec<Effect>, SessionError> {
+        match &self.phase {
+            Phase::Ringing { advisor: rung, .. } if rung == advisor => {}
+            Phase::Ringing { .. } => return Err(SessionError::NotYours),
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotRinging),
+        }
+        Ok(self.unring(advisor.clone(), EventName::Declined))
+    }
+
+    fn unring(&mut self, advisor: AdvisorId, name: EventName) -> Vec<Effect> {
+        self.tried.push(advisor.clone());
+        self.phase = Phase::Routing;
+        vec![
+            Effect::StopRinging {
+                advisor: advisor.clone(),
+            },
+            Effect::Release { advisor },
+            Effect::Event {
+                name,
+                props: vec![],
+            },
+        ]
+    }
+
+    /// A chat message from either side.
+    pub fn chat(&mut self, now: UnixMillis) -> Result<Vec<Effect>, SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => {}
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotConnected),
+        }
+        self.messages = self.messages.saturating_add(1);
+        self.last_activity = now;
+        Ok(vec![Effect::Event {
+            name: EventName::ChatMessage,
+            props: vec![("count", u64::from(self.messages))],
+        }])
+    }
+
+    /// Changes the medium of a connected session (chat, audio, video).
+    pub fn upgrade(
+        &mut self,
+        channel: Channel,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => {}
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotConnected),
+        }
+        self.channel = channel;
+        self.last_activity = now;
+        Ok(vec![])
+    }
+
+    /// One side leaves (or the visitor leaves an offline message instead).
+    pub fn end(&mut self, reason: EndReason, now: UnixMillis) -> Result<Vec<Effect>, SessionError> {
+        let mut effects = Vec::new();
+        match std::mem::replace(&mut self.phase, Phase::Ended { reason, at: now }) {
+            Phase::Ended { reason, at } => {
+                self.phase = Phase::Ended { reason, at };
+                return Err(SessionError::Ended);
+            }
+            Phase::Ringing { advisor, .. } => {
+                effects.push(Effect::StopRinging {
+                    advisor: advisor.clone(),
+                });
+                effects.push(Effect::Release { advisor });
+            }
+            Phase::Connected { advisor, since } => {
+                effects.push(Effect::Release { advisor });
+                let talk = now.saturating_sub(since);
+                let wait = since.saturating_sub(self.created_at);
+                effects.push(Effect::Event {
+                    name: EventName::SessionEnded,
+                    props: vec![
+                        ("wait_ms", wait),
+                        ("talk_ms", talk),
+                        ("messages", u64::from(self.messages)),
+                    ],
+                });
+                effects.push(Effect::Visitor(VisitorNotice::Ended { reason }));
+                return Ok(effects);
+            }
+            Phase::Routing | Phase::Queued { .. } => {}
+        }
+        if reason == EndReason::OfflineMessage {
+            effects.push(Effect::Event {
+                name: EventName::OfflineMessage,
+                props: vec![],
+            });
+        }
+        let wait = now.saturating_sub(self.created_at);
+        effects.push(Effect::Event {
+            name: EventName::SessionEnded,
+            props: vec![("wait_ms", wait), ("talk_ms", 0)],
+        });
+        effects.push(Effect::Visitor(VisitorNotice::Ended { reason }));
+        Ok(effects)
+    }
+
+    /// Time passed: ring timeouts, queue timeouts and inactivity.
+    pub fn tick(&mut self, policy: &SessionPolicy, now: UnixMillis) -> Vec<Effect> {
+        match &self.phase {
+            Phase::Ringing { advisor, until } if now >= *until => {
+                let advisor = advisor.clone();
+                self.unring(advisor, EventName::Missed)
+            }
+            Phase::Queued { until, .. } if now >= *until => {
+                self.end(EndReason::QueueTimeout, now).unwrap_or_default()
+            }
+            Phase::Connected { .. }
+                if now >= self.last_activity.saturating_add(policy.inactivity_ms) =>
+            {
+                self.end(EndReason::Inactivity, now).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: UnixMillis = 1_795_392_000_000;
+
+    fn id(text: &str) -> AdvisorId {
+        AdvisorId::parse(text).expect("valid")
+    }
+
+    fn names(effects: &[Effect]) -> Vec<EventName> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Event { name, .. } => Some(*name),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ring_timeout_moves_on_then_accept_chat_and_end() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Chat, T0);
+        s.ring(id("anna"), &policy, T0 + 100).expect("ring");
+        assert_eq!(s.next_deadline(&policy), Some(T0 + 100 + 30_000));
+        assert!(s.tick(&policy, T0 + 30_099).is_empty(), "still ringing");
+        let missed = s.tick(&policy, T0 + 30_100);
+        assert!(missed.contains(&Effect::Release {
+            advisor: id("anna")
+        }));
+        assert_eq!(names(&missed), vec![EventName::Missed]);
+        assert_eq!(s.phase, Phase::Routing);
+        assert_eq!(s.tried, vec![id("anna")]);
+        assert_eq!(
+            s.accept(&id("anna"), T0 + 30_200),
+            Err(SessionError::NotRinging),
+            "too late"
+        );
+
+        s.ring(id("ben"), &policy, T0 + 31_000).expect("ring");
+        assert_eq!(
+            s.accept(&id("anna"), T0 + 31_500),
+            Err(SessionError::NotYours)
+        );
+        let accepted = s.accept(&id("ben"), T0 + 32_000).expect("accept");
+        assert_eq!(names(&accepted), vec![EventName::Accepted]);
+        assert!(
+            matches!(accepted.iter().find(|e| matches!(e, Effect::Event { .. })), Some(Effect::Event { props, .. }) if props == &vec![("wait_ms", 32_000)])
+        );
+        s.chat(T0 + 40_000).expect("chat");
+        s.chat(T0 + 50_000).expect("chat");
+        s.upgrade(Channel::Video, T0 + 60_000).expect("upgrade");
+        assert_eq!(s.channel, Channel::Video);
+        let ended = s.end(EndReason::VisitorLeft, T0 + 92_000).expect("end");
+        assert!(ended.contains(&Effect::Release { advisor: id("ben") }));
+        assert!(ended.contains(&Effect::Event {
+            name: EventName::SessionEnded,
+            props: vec![("wait_ms", 32_000), ("talk_ms", 60_000), ("messages", 2)]
+        }));
+        assert_eq!(
+            s.end(EndReason::AdvisorLeft, T0 + 93_000),
+            Err(SessionError::Ended)
+        );
+        assert_eq!(s.chat(T0 + 94_000), Err(SessionError::Ended));
+    }
+
+    #[test]
+    fn decline_queue_timeout_and_inactivity() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Chat, T0);
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        assert_eq!(s.decline(&id("ben")), Err(SessionError::NotYours));
+        let declined = s.decline(&id("anna")).expect("decline");
+        assert_eq!(names(&declined), vec![EventName::Declined]);
+        assert!(declined.contains(&Effect::Release {
+            advisor: id("anna")
+        }));
+        assert_eq!(
+            s.nobody_free(false, &policy, T0 + 1000).expect("nobody"),
+            vec![Effect::Visitor(VisitorNotice::NobodyFree)]
+        );
+        let queued = s.nobody_free(true, &policy, T0 + 2000).expect("queue");
+        assert_eq!(names(&queued), vec![EventName::Queued]);
+        assert_eq!(s.next_deadline(&policy), Some(T0 + 2000 + policy.queue_ms));
+        let timeout = s.tick(&policy, T0 + 2000 + policy.queue_ms);
+        assert!(matches!(
+            s.phase,
+            Phase::Ended {
+                reason: EndReason::QueueTimeout,
+                ..
+            }
+        ));
+        assert_eq!(names(&timeout), vec![EventName::SessionEnded]);
+
+        let mut s = Session::new(Channel::Chat, T0);
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        s.accept(&id("anna"), T0 + 1).expect("accept");
+        s.chat(T0 + 10_000).expect("chat");
+        assert!(
+            s.tick(&policy, T0 + 10_000 + policy.inactivity_ms - 1)
+                .is_empty()
+        );
+        let idle = s.tick(&policy, T0 + 10_000 + policy.inactivity_ms);
+        assert!(idle.contains(&Effect::Release {
+            advisor: id("anna")
+        }));
+        assert!(matches!(
+            s.phase,
+            Phase::Ended {
+                reason: EndReason::Inactivity,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn visitor_leaving_while_ringing_releases_and_offline_message_is_recorded() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Audio, T0);
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        let left = s.end(EndReason::VisitorLeft, T0 + 5000).expect("end");
+        assert!(left.contains(&Effect::StopRinging {
+            advisor: id("anna")
+        }));
+        assert!(left.contains(&Effect::Release {
+            advisor: id("anna")
+        }));
+        let mut s = Session::new(Channel::Chat, T0);
+        let offline = s
+            .end(EndReason::OfflineMessage, T0 + 9000)
+            .expect("offline");
+        assert_eq!(
+            names(&offline),
+            vec![EventName::OfflineMessage, EventName::SessionEnded]
+        );
+        assert_eq!(
+            s.ring(id("anna"), &policy, T0 + 9001),
+            Err(SessionError::NotRoutable)
+        );
+    }
+
+    #[test]
+    fn serializes_for_the_store() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Chat, T0);
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(json["phase"]["phase"], "ringing");
+        let back: Session = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, s);
+    }
+}
