@@ -7,7 +7,9 @@
 //! server, or any DynamoDB-compatible server named by
 //! `LIVECARD_TEST_DYNAMODB_ENDPOINT`.
 
-use crate::{Created, EventWrite, PageRequest, PresenceWrite, Revocation, Store, StoreError};
+use crate::{
+    Claim, Created, EventWrite, PageRequest, PresenceWrite, Revocation, Store, StoreError,
+};
 use futures_util::future::join_all;
 use livecard_core::advisor::{Advisor, AdvisorInput};
 use livecard_core::card::{Card, CardRequest, Keyring};
@@ -30,6 +32,7 @@ pub const CHECKS: &[&str] = &[
     "signin_single_use",
     "api_keys",
     "claim_once",
+    "capacity_claims",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -85,6 +88,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "signin_single_use" => signin_single_use(store).await,
         "api_keys" => api_keys(store).await,
         "claim_once" => claim_once(store).await,
+        "capacity_claims" => capacity_claims(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -528,4 +532,73 @@ pub async fn claim_once<S: Store>(store: &S) {
         store.claim_once("webhook:msg_2", T0 + 1000).await,
         "another id"
     ));
+}
+
+pub async fn capacity_claims<S: Store>(store: &S) {
+    // Three advisors with capacities 2, 3 and 1; 210 claims at once.
+    let capacities = [("cap-a", 2u16), ("cap-b", 3), ("cap-c", 1)];
+    for (id, capacity) in capacities {
+        let mut a = advisor(id);
+        a.capacity = capacity;
+        ok(store.put_advisor(&a).await, "put advisor");
+    }
+    let claims = (0..210usize).map(|i| {
+        let id = aid(capacities[i % 3].0);
+        async move {
+            (
+                id.clone(),
+                ok(store.claim_capacity(&id).await, "racing claim"),
+            )
+        }
+    });
+    let results = join_all(claims).await;
+    for (id, capacity) in capacities {
+        let won = results
+            .iter()
+            .filter(|(a, c)| a.as_str() == id && *c == Claim::Claimed)
+            .count();
+        assert_eq!(
+            won,
+            usize::from(capacity),
+            "{id} got {won} sessions with capacity {capacity}"
+        );
+        let record =
+            ok(store.get_advisor(&aid(id)).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+        assert_eq!(record.load.active, capacity);
+    }
+    assert!(results.iter().any(|(_, c)| *c == Claim::Full));
+    // A profile change keeps the load.
+    ok(
+        store.put_advisor(&advisor("cap-c")).await,
+        "put advisor again",
+    );
+    assert_eq!(
+        ok(store.get_advisor(&aid("cap-c")).await, "get").map(|r| r.load.active),
+        Some(1)
+    );
+    // Releases give slots back, never below zero.
+    assert!(ok(
+        store.release_capacity(&aid("cap-c"), T0 + 7).await,
+        "release"
+    ));
+    assert!(!ok(
+        store.release_capacity(&aid("cap-c"), T0 + 8).await,
+        "release below zero"
+    ));
+    let record =
+        ok(store.get_advisor(&aid("cap-c")).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!((record.load.active, record.load.idle_since), (0, T0 + 7));
+    assert_eq!(
+        ok(store.claim_capacity(&aid("cap-c")).await, "claim again"),
+        Claim::Claimed
+    );
+    assert_eq!(
+        ok(store.claim_capacity(&aid("nobody")).await, "claim unknown"),
+        Claim::UnknownAdvisor
+    );
+    assert_eq!(
+        ok(store.get_advisor(&aid("nobody")).await, "get unknown"),
+        None,
+        "a claim created an advisor"
+    );
 }

@@ -4,8 +4,8 @@
 //! written down in `docs/store.md`; keep the two in step.
 
 use crate::{
-    AdvisorRecord, Created, EventWrite, MAX_CURSOR_LEN, Page, PageRequest, PresenceWrite,
-    Revocation, Store, StoreError,
+    AdvisorRecord, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN, Page, PageRequest,
+    PresenceWrite, Revocation, Store, StoreError,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -151,6 +151,10 @@ fn presence_attrs(channel: Channel) -> (String, String, String) {
 
 fn advisor_record(item: &Item) -> Result<AdvisorRecord, StoreError> {
     let advisor: Advisor = json(item, "profile")?;
+    let load = Load {
+        active: u16::try_from(get_n(item, "active")?.unwrap_or(0)).unwrap_or(u16::MAX),
+        idle_since: get_n(item, "idle_since")?.unwrap_or(0),
+    };
     let mut presence = Presence {
         heartbeat_until: get_n(item, "hb_until")?,
         ..Presence::default()
@@ -172,7 +176,11 @@ fn advisor_record(item: &Item) -> Result<AdvisorRecord, StoreError> {
             });
         }
     }
-    Ok(AdvisorRecord { advisor, presence })
+    Ok(AdvisorRecord {
+        advisor,
+        presence,
+        load,
+    })
 }
 
 fn event_item(event: &Event, expires_at: UnixMillis) -> Result<Item, StoreError> {
@@ -432,8 +440,10 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(advisor_pk(&advisor.id)))
             .key("sk", s("PROFILE"))
-            .update_expression("SET #profile = :profile, #g = :g, #gs = :gs")
+            .update_expression("SET #profile = :profile, #g = :g, #gs = :gs, #cap = :cap")
             .expression_attribute_names("#profile", "profile")
+            .expression_attribute_names("#cap", "capacity")
+            .expression_attribute_values(":cap", n(u64::from(advisor.capacity)))
             .expression_attribute_names("#g", "gsi1pk")
             .expression_attribute_names("#gs", "gsi1sk")
             .expression_attribute_values(":profile", s(to_json(advisor)?))
@@ -456,6 +466,60 @@ impl Store for DynamoStore {
         let (items, next) = self.query_gsi("ADVISORS", page, true).await?;
         let items = items.iter().map(advisor_record).collect::<Result<_, _>>()?;
         Ok(Page { items, next })
+    }
+
+    async fn claim_capacity(&self, id: &AdvisorId) -> Result<Claim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(advisor_pk(id)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET #active = if_not_exists(#active, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(#pk) AND (attribute_not_exists(#active) OR #active < #cap)",
+            )
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#active", "active")
+            .expression_attribute_names("#cap", "capacity")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(err) if is_condition_failure(&err) => {
+                if self.get_item(advisor_pk(id), "PROFILE").await?.is_some() {
+                    Ok(Claim::Full)
+                } else {
+                    Ok(Claim::UnknownAdvisor)
+                }
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(advisor_pk(id)))
+            .key("sk", s("PROFILE"))
+            .update_expression("SET #active = #active - :one, #idle = :now")
+            .condition_expression("#active > :zero")
+            .expression_attribute_names("#active", "active")
+            .expression_attribute_names("#idle", "idle_since")
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
     }
 
     async fn update_presence(

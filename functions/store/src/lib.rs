@@ -76,6 +76,24 @@ pub struct Page<T> {
 pub struct AdvisorRecord {
     pub advisor: Advisor,
     pub presence: Presence,
+    pub load: Load,
+}
+
+/// How busy an advisor is, for routing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Contact sessions held now (ringing or connected).
+    pub active: u16,
+    /// When a session was last released (0: never).
+    pub idle_since: UnixMillis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    Claimed,
+    /// The advisor holds as many sessions as their capacity.
+    Full,
+    UnknownAdvisor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +132,13 @@ pub trait Store {
     async fn get_advisor(&self, id: &AdvisorId) -> Result<Option<AdvisorRecord>, StoreError>;
     /// Advisors in id order.
     async fn list_advisors(&self, page: &PageRequest) -> Result<Page<AdvisorRecord>, StoreError>;
+
+    /// Takes one session slot of an advisor, atomically: never more than
+    /// their capacity, however many claims race.
+    async fn claim_capacity(&self, id: &AdvisorId) -> Result<Claim, StoreError>;
+    /// Gives a slot back (the session ended, or the ring was declined or
+    /// missed) and marks the advisor idle from `now`; false when they held none.
+    async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError>;
 
     /// Applies a presence update when it is newer for every channel it names.
     async fn update_presence(

@@ -65,6 +65,7 @@ checks!(
     signin_single_use,
     api_keys,
     claim_once,
+    capacity_claims,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire
