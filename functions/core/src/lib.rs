@@ -18,6 +18,7 @@ pub mod ids;
 pub mod presence;
 pub mod routing;
 pub mod session;
+pub mod signaling;
 pub mod visitor;
 pub mod webhook;
 

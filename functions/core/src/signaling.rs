@@ -1,0 +1,281 @@
+//! The signaling protocol: versioned JSON messages over WebSocket.
+//!
+//! Every message is one JSON object with `"v"` (the protocol version, 1) and
+//! `"type"`. A message is refused, with an `error` answer and the connection
+//! left usable, when it is larger than [`MAX_MESSAGE_BYTES`], is not a JSON
+//! object, names another version, names an unknown type, or has missing,
+//! extra or out-of-range fields. Written down in `docs/protocol.md`.
+
+use crate::channel::Channel;
+use serde::{Deserialize, Serialize};
+
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Larger frames are refused before they are parsed (API Gateway's frame
+/// limit is 32 KB; this stays well below it).
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024;
+/// The longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 4000;
+/// Client-chosen ids (message ids for de-duplication): 1 to 64 of
+/// `A-Za-z0-9-_`.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// What a client (visitor page, widget, advisor console) may send.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// (Re)join a session; the server answers with what was missed after `after`.
+    Join {
+        v: u32,
+        session: String,
+        token: String,
+        #[serde(default)]
+        after: u64,
+    },
+    /// The advisor takes the contact rung to them.
+    Accept {
+        v: u32,
+        session: String,
+    },
+    /// The advisor declines it.
+    Decline {
+        v: u32,
+        session: String,
+    },
+    /// A chat message; `id` is the sender's, so a resend is not shown twice.
+    Chat {
+        v: u32,
+        session: String,
+        id: String,
+        text: String,
+    },
+    Typing {
+        v: u32,
+        session: String,
+    },
+    /// Everything up to `seq` has been read.
+    Read {
+        v: u32,
+        session: String,
+        seq: u64,
+    },
+    /// Everything up to `seq` has arrived (the server may stop resending).
+    Ack {
+        v: u32,
+        session: String,
+        seq: u64,
+    },
+    /// Change the medium of a connected session.
+    Upgrade {
+        v: u32,
+        session: String,
+        channel: Channel,
+    },
+    Hangup {
+        v: u32,
+        session: String,
+    },
+    Ping {
+        v: u32,
+    },
+}
+
+/// Why a client message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("the message is larger than {MAX_MESSAGE_BYTES} bytes")]
+    TooLarge,
+    #[error("the message is not a JSON object with \"v\" and \"type\"")]
+    Malformed,
+    #[error("protocol version not supported; this server speaks version 1")]
+    UnsupportedVersion,
+    #[error("unknown message type")]
+    UnknownType,
+    #[error("a field is missing, unknown or out of range")]
+    InvalidField,
+}
+
+impl ProtocolError {
+    pub fn code(self) -> &'static str {
+        match self {
+            ProtocolError::TooLarge => "too_large",
+            ProtocolError::Malformed => "malformed",
+            ProtocolError::UnsupportedVersion => "unsupported_version",
+            ProtocolError::UnknownType => "unknown_type",
+            ProtocolError::InvalidField => "invalid_field",
+        }
+    }
+}
+
+const CLIENT_TYPES: &[&str] = &[
+    "join", "accept", "decline", "chat", "typing", "read", "ack", "upgrade", "hangup", "ping",
+];
+
+#[derive(Deserialize)]
+struct Envelope {
+    v: serde_json::Value,
+    #[serde(rename = "type")]
+    kind: serde_json::Value,
+}
+
+fn valid_client_id(id: &str) -> bool {
+    (1..=MAX_CLIENT_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn valid_session(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Parses and validates one client message.
+pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(ProtocolError::TooLarge);
+    }
+    let envelope: Envelope = serde_json::from_str(text).map_err(|_| ProtocolError::Malformed)?;
+    if envelope.v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
+        return Err(if envelope.v.is_u64() {
+            ProtocolError::UnsupportedVersion
+        } else {
+            ProtocolError::Malformed
+        });
+    }
+    let kind = envelope.kind.as_str().ok_or(ProtocolError::Malformed)?;
+    if !CLIENT_TYPES.contains(&kind) {
+        return Err(ProtocolError::UnknownType);
+    }
+    let message: ClientMessage =
+        serde_json::from_str(text).map_err(|_| ProtocolError::InvalidField)?;
+    let ok = match &message {
+        ClientMessage::Join { session, token, .. } => {
+            valid_session(session) && !token.is_empty() && token.len() <= 512
+        }
+        ClientMessage::Chat {
+            session, id, text, ..
+        } => {
+            valid_session(session)
+                && valid_client_id(id)
+                && !text.trim().is_empty()
+                && text.chars().count() <= MAX_CHAT_CHARS
+        }
+        ClientMessage::Accept { session, .. }
+        | ClientMessage::Decline { session, .. }
+        | ClientMessage::Typing { session, .. }
+        | ClientMessage::Read { session, .. }
+        | ClientMessage::Ack { session, .. }
+        | ClientMessage::Upgrade { session, .. }
+        | ClientMessage::Hangup { session, .. } => valid_session(session),
+        ClientMessage::Ping { .. } => true,
+    };
+    if ok {
+        Ok(message)
+    } else {
+        Err(ProtocolError::InvalidField)
+    }
+}
+
+/// The `error` answer to a refused message.
+pub fn error_message(error: ProtocolError) -> String {
+    serde_json::json!({ "v": PROTOCOL_VERSION, "type": "error", "code": error.code(), "message": error.to_string() })
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_valid_messages() {
+        let chat =
+            parse_client(r#"{"v":1,"type":"chat","session":"s1","id":"m-1","text":"Hallo <b>"}"#);
+        assert_eq!(
+            chat,
+            Ok(ClientMessage::Chat {
+                v: 1,
+                session: "s1".into(),
+                id: "m-1".into(),
+                text: "Hallo <b>".into()
+            })
+        );
+        assert_eq!(
+            parse_client(r#"{"v":1,"type":"ping"}"#),
+            Ok(ClientMessage::Ping { v: 1 })
+        );
+        let join = parse_client(r#"{"type":"join","v":1,"session":"s1","token":"t"}"#);
+        assert_eq!(
+            join,
+            Ok(ClientMessage::Join {
+                v: 1,
+                session: "s1".into(),
+                token: "t".into(),
+                after: 0
+            })
+        );
+        let up = parse_client(r#"{"v":1,"type":"upgrade","session":"s1","channel":"video"}"#);
+        assert!(matches!(
+            up,
+            Ok(ClientMessage::Upgrade {
+                channel: Channel::Video,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn refuses_with_distinct_errors() {
+        let cases = [
+            ("not json", ProtocolError::Malformed),
+            ("[1,2]", ProtocolError::Malformed),
+            (r#"{"type":"ping"}"#, ProtocolError::Malformed),
+            (r#"{"v":"1","type":"ping"}"#, ProtocolError::Malformed),
+            (
+                r#"{"v":2,"type":"ping"}"#,
+                ProtocolError::UnsupportedVersion,
+            ),
+            (r#"{"v":1,"type":"fax"}"#, ProtocolError::UnknownType),
+            (r#"{"v":1,"type":"ring"}"#, ProtocolError::UnknownType),
+            (
+                r#"{"v":1,"type":"chat","session":"s1","id":"m1"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"chat","session":"s1","id":"m1","text":"x","extra":1}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"chat","session":"s1","id":"m 1","text":"x"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"chat","session":"s1","id":"m1","text":"   "}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"hangup","session":"../x"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"upgrade","session":"s1","channel":"fax"}"#,
+                ProtocolError::InvalidField,
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_client(text), Err(expected), "{text}");
+        }
+        let long = format!(
+            r#"{{"v":1,"type":"chat","session":"s1","id":"m1","text":"{}"}}"#,
+            "x".repeat(MAX_CHAT_CHARS + 1)
+        );
+        assert_eq!(parse_client(&long), Err(ProtocolError::InvalidField));
+        let huge = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert_eq!(parse_client(&huge), Err(ProtocolError::TooLarge));
+        let answer: serde_json::Value =
+            serde_json::from_str(&error_message(ProtocolError::UnknownType)).expect("json");
+        assert_eq!(answer["type"], "error");
+        assert_eq!(answer["code"], "unknown_type");
+    }
+}
