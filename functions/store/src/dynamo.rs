@@ -383,6 +383,10 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    async fn advisor_exists(&self, id: &AdvisorId) -> Result<bool, StoreError> {
+        Ok(self.get_item(advisor_pk(id), "PROFILE").await?.is_some())
+    }
+
     /// Puts an item unless one with its key exists; false when it did.
     async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
         let result = self
@@ -488,13 +492,11 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(Claim::Claimed),
-            Err(err) if is_condition_failure(&err) => {
-                if self.get_item(advisor_pk(id), "PROFILE").await?.is_some() {
-                    Ok(Claim::Full)
-                } else {
-                    Ok(Claim::UnknownAdvisor)
-                }
-            }
+            Err(err) if is_condition_failure(&err) => Ok(if self.advisor_exists(id).await? {
+                Claim::Full
+            } else {
+                Claim::UnknownAdvisor
+            }),
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -561,13 +563,11 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(PresenceWrite::Applied),
-            Err(err) if is_condition_failure(&err) => {
-                if self.get_item(advisor_pk(id), "PROFILE").await?.is_some() {
-                    Ok(PresenceWrite::Stale)
-                } else {
-                    Ok(PresenceWrite::UnknownAdvisor)
-                }
-            }
+            Err(err) if is_condition_failure(&err) => Ok(if self.advisor_exists(id).await? {
+                PresenceWrite::Stale
+            } else {
+                PresenceWrite::UnknownAdvisor
+            }),
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -590,9 +590,7 @@ impl Store for DynamoStore {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => {
-                Ok(self.get_item(advisor_pk(id), "PROFILE").await?.is_some())
-            }
+            Err(err) if is_condition_failure(&err) => self.advisor_exists(id).await,
             Err(err) => Err(unavailable(err)),
         }
     }
