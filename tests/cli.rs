@@ -177,6 +177,25 @@ fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     );
     second.stop();
 
+    // A broken store file gives a clear message, not a panic.
+    let store = dir.join("store.sqlite");
+    let saved = std::fs::read(&store).expect("store file");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.join(format!("store.sqlite{suffix}")));
+    }
+    std::fs::write(&store, b"not a database, not at all").expect("write");
+    let output = std::process::Command::new(support::BIN)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["up", "--addr", "127.0.0.1:0"])
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("cannot open the store"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    std::fs::write(&store, saved).expect("restore");
+
     // A broken secrets file gives a clear message, not a panic.
     std::fs::write(dir.join("secrets.json"), b"{ not json").expect("write");
     let output = std::process::Command::new(support::BIN)

@@ -68,7 +68,13 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let (secrets, first_start) = data.secrets()?;
     let embedded = EmbeddedDynamo::start(Some(&data.store_path()))
         .await
-        .with_context(|| format!("cannot open the store in {}", data.path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (restore {} from a backup, or move the data directory away to start afresh)",
+                data.path.display(),
+                crate::datadir::STORE_FILE
+            )
+        })?;
     embedded.spawn_ttl_sweeper(Duration::from_secs(60));
     let store = DynamoStore::new(local_client(embedded.endpoint()), TABLE);
     store
