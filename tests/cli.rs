@@ -177,47 +177,38 @@ fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     );
     second.stop();
 
-    // A broken store file gives a clear message, not a panic.
+    // A broken store file, a broken secrets file and a data directory that
+    // is a file each give a clear message, not a panic.
     let store = dir.join("store.sqlite");
     let saved = std::fs::read(&store).expect("store file");
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(dir.join(format!("store.sqlite{suffix}")));
     }
     std::fs::write(&store, b"not a database, not at all").expect("write");
-    let output = std::process::Command::new(support::BIN)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["up", "--addr", "127.0.0.1:0"])
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("cannot open the store"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    up_fails_with(&dir, "cannot open the store");
     std::fs::write(&store, saved).expect("restore");
 
-    // A broken secrets file gives a clear message, not a panic.
     std::fs::write(dir.join("secrets.json"), b"{ not json").expect("write");
-    let output = std::process::Command::new(support::BIN)
-        .arg("--data-dir")
-        .arg(&dir)
-        .args(["up", "--addr", "127.0.0.1:0"])
-        .output()
-        .expect("runs");
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("secrets.json is not valid"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    up_fails_with(&dir, "secrets.json is not valid");
 
-    // A data directory that is a file.
     let file = support::temp_dir("notadir").join("file");
     std::fs::write(&file, b"x").expect("write");
+    up_fails_with(&file, "is not a directory");
+}
+
+/// `livecard up` on `data_dir` exits with an error that says `expected`.
+fn up_fails_with(data_dir: &std::path::Path, expected: &str) {
     let output = std::process::Command::new(support::BIN)
         .arg("--data-dir")
-        .arg(&file)
+        .arg(data_dir)
         .args(["up", "--addr", "127.0.0.1:0"])
         .output()
         .expect("runs");
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("is not a directory"));
+    assert!(
+        !output.status.success(),
+        "started on a broken data directory"
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains(expected), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
