@@ -86,6 +86,23 @@ pub enum Side {
     Advisor,
 }
 
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Visitor => "visitor",
+            Side::Advisor => "advisor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Side> {
+        match text {
+            "visitor" => Some(Side::Visitor),
+            "advisor" => Some(Side::Advisor),
+            _ => None,
+        }
+    }
+}
+
 /// What the host must do after a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

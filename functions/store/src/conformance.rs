@@ -8,7 +8,8 @@
 //! `LIVECARD_TEST_DYNAMODB_ENDPOINT`.
 
 use crate::{
-    Claim, Created, EventWrite, PageRequest, PresenceWrite, Revocation, Store, StoreError,
+    Appended, Claim, Created, EventWrite, PageRequest, PresenceWrite, Revocation, Store,
+    StoreError, StoredSession,
 };
 use futures_util::future::join_all;
 use livecard_core::advisor::{Advisor, AdvisorInput};
@@ -33,6 +34,9 @@ pub const CHECKS: &[&str] = &[
     "api_keys",
     "claim_once",
     "capacity_claims",
+    "session_versions",
+    "session_deadlines",
+    "chat_messages",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -89,6 +93,9 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "api_keys" => api_keys(store).await,
         "claim_once" => claim_once(store).await,
         "capacity_claims" => capacity_claims(store).await,
+        "session_versions" => session_versions(store).await,
+        "session_deadlines" => session_deadlines(store).await,
+        "chat_messages" => chat_messages(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -600,5 +607,177 @@ pub async fn capacity_claims<S: Store>(store: &S) {
         ok(store.get_advisor(&aid("nobody")).await, "get unknown"),
         None,
         "a claim created an advisor"
+    );
+}
+
+fn stored(id: &str, at: u64) -> StoredSession {
+    StoredSession {
+        id: id.to_owned(),
+        visitor: "v_visitor".to_owned(),
+        session: livecard_core::session::Session::new(Channel::Chat, at),
+        version: 1,
+    }
+}
+
+pub async fn session_versions<S: Store>(store: &S) {
+    use livecard_core::session::SessionPolicy;
+    let first = stored("s-1", T0);
+    assert_eq!(
+        ok(store.create_session(&first, None).await, "create"),
+        Created::Created
+    );
+    assert_eq!(
+        ok(store.create_session(&first, None).await, "create again"),
+        Created::AlreadyExists
+    );
+    assert_eq!(
+        ok(store.get_session("s-1").await, "get"),
+        Some(first.clone())
+    );
+    assert_eq!(ok(store.get_session("nope").await, "get unknown"), None);
+    // Ten writers read version 1 and each try to ring someone: one wins.
+    let writers = (0..10u8).map(|i| {
+        let mut next = first.clone();
+        let advisor = aid(&format!("a{i}"));
+        async move {
+            let _ = next
+                .session
+                .ring(advisor, &SessionPolicy::default(), T0 + 1);
+            next.version = 2;
+            ok(store.replace_session(&next, None).await, "racing replace")
+        }
+    });
+    let results = join_all(writers).await;
+    assert_eq!(
+        results.iter().filter(|w| **w).count(),
+        1,
+        "two writers replaced the same version"
+    );
+    let now = ok(store.get_session("s-1").await, "get").unwrap_or_else(|| panic!("session lost"));
+    assert_eq!(now.version, 2);
+    assert!(matches!(
+        now.session.phase,
+        livecard_core::session::Phase::Ringing { .. }
+    ));
+    let mut stale = first.clone();
+    stale.version = 2;
+    assert!(
+        !ok(store.replace_session(&stale, None).await, "stale replace"),
+        "a stale read replaced a newer session"
+    );
+}
+
+pub async fn session_deadlines<S: Store>(store: &S) {
+    ok(
+        store
+            .create_session(&stored("due-early", T0), Some(T0 + 1_000))
+            .await,
+        "create",
+    );
+    ok(
+        store
+            .create_session(&stored("due-late", T0), Some(T0 + 60_000))
+            .await,
+        "create",
+    );
+    ok(
+        store.create_session(&stored("no-deadline", T0), None).await,
+        "create",
+    );
+    // Due across midnight: yesterday's partition is swept too.
+    let midnight = T0 + 86_400_000;
+    ok(
+        store
+            .create_session(&stored("due-yesterday", T0), Some(midnight - 1))
+            .await,
+        "create",
+    );
+    let mut due = ok(store.due_sessions(T0 + 1_000, 50).await, "due");
+    due.sort();
+    assert_eq!(due, vec!["due-early".to_owned()]);
+    let mut due = ok(
+        store.due_sessions(midnight + 5, 50).await,
+        "due after midnight",
+    );
+    due.sort();
+    assert_eq!(due, vec!["due-early", "due-late", "due-yesterday"]);
+    // A replace without a deadline takes the session out of the sweep.
+    let mut done = stored("due-early", T0);
+    done.version = 2;
+    assert!(ok(store.replace_session(&done, None).await, "replace"));
+    let due = ok(store.due_sessions(T0 + 70_000, 50).await, "due");
+    assert_eq!(due, vec!["due-late".to_owned()]);
+}
+
+pub async fn chat_messages<S: Store>(store: &S) {
+    use livecard_core::session::Side;
+    ok(
+        store.create_session(&stored("chat-1", T0), None).await,
+        "create",
+    );
+    let text = "<script>alert(1)</script> Grüße";
+    let first = ok(
+        store
+            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 1)
+            .await,
+        "append",
+    );
+    let Appended::New(first) = first else {
+        panic!("first append was a duplicate")
+    };
+    assert_eq!(first.text, text);
+    ok(
+        store
+            .append_message("chat-1", Side::Advisor, "m1", "hello", T0 + 2)
+            .await,
+        "append",
+    );
+    // The visitor resends m1 after a reconnect, later: not stored twice.
+    let resend = ok(
+        store
+            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 3)
+            .await,
+        "resend",
+    );
+    assert_eq!(resend, Appended::Duplicate);
+    let racing = (0..10).map(|_| async {
+        ok(
+            store
+                .append_message("chat-1", Side::Visitor, "m2", "again", T0 + 4)
+                .await,
+            "racing",
+        )
+    });
+    let results = join_all(racing).await;
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| matches!(r, Appended::New(_)))
+            .count(),
+        1,
+        "one message stored twice"
+    );
+    let all = ok(store.messages_after("chat-1", None, 50).await, "list");
+    let texts: Vec<&str> = all.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        vec![text, "hello", "again"],
+        "each message once, in order"
+    );
+    let rest = ok(
+        store.messages_after("chat-1", Some(&first.key), 50).await,
+        "after first",
+    );
+    assert_eq!(rest.len(), 2, "resume after a key");
+    assert!(matches!(
+        store.messages_after("chat-1", Some("CID#x"), 50).await,
+        Err(StoreError::BadCursor)
+    ));
+    assert!(
+        ok(
+            store.messages_after("other", None, 50).await,
+            "other session"
+        )
+        .is_empty()
     );
 }

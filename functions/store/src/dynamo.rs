@@ -4,8 +4,8 @@
 //! written down in `docs/store.md`; keep the two in step.
 
 use crate::{
-    AdvisorRecord, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN, Page, PageRequest,
-    PresenceWrite, Revocation, Store, StoreError,
+    AdvisorRecord, Appended, ChatMessage, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN, Page,
+    PageRequest, PresenceWrite, Revocation, Store, StoreError, StoredSession,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
@@ -24,6 +24,7 @@ use livecard_core::encoding::{b64url, b64url_decode};
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::presence::{ChannelPresence, Presence, PresenceUpdate};
+use livecard_core::session::{Session, Side};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -138,6 +139,16 @@ fn ttl_seconds(at: UnixMillis) -> u64 {
 
 fn advisor_pk(id: &AdvisorId) -> String {
     format!("ADVISOR#{id}")
+}
+
+fn session_pk(id: &str) -> String {
+    format!("SESSION#{id}")
+}
+
+/// Sessions are found by the sweep in one partition per UTC day of their
+/// deadline.
+fn due_partition(at: UnixMillis) -> String {
+    format!("DUE#{}", livecard_core::event::utc_day(at))
 }
 
 fn card_pk(id: &CardId) -> String {
@@ -751,6 +762,214 @@ impl Store for DynamoStore {
             items: events,
             next,
         })
+    }
+
+    async fn create_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<Created, StoreError> {
+        let mut item = Item::from([
+            ("pk".to_owned(), s(session_pk(&session.id))),
+            ("sk".to_owned(), s("META")),
+            ("visitor".to_owned(), s(session.visitor.as_str())),
+            ("session".to_owned(), s(to_json(&session.session)?)),
+            ("version".to_owned(), n(session.version)),
+        ]);
+        if let Some(at) = deadline {
+            item.insert("gsi1pk".to_owned(), s(due_partition(at)));
+            item.insert("gsi1sk".to_owned(), s(format!("{at:013}#{}", session.id)));
+        }
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let Some(item) = self.get_item(session_pk(id), "META").await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSession {
+            id: id.to_owned(),
+            visitor: get_s(&item, "visitor")?.to_owned(),
+            session: json::<Session>(&item, "session")?,
+            version: get_n(&item, "version")?.unwrap_or(0),
+        }))
+    }
+
+    async fn replace_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<bool, StoreError> {
+        let expected = session
+            .version
+            .checked_sub(1)
+            .ok_or_else(|| StoreError::Corrupt("version 0 cannot replace".into()))?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(&session.id)))
+            .key("sk", s("META"))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#session", "session")
+            .expression_attribute_names("#g", "gsi1pk")
+            .expression_attribute_names("#gs", "gsi1sk")
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":version", n(session.version))
+            .expression_attribute_values(":session", s(to_json(&session.session)?));
+        request = match deadline {
+            Some(at) => request
+                .update_expression(
+                    "SET #session = :session, #version = :version, #g = :g, #gs = :gs",
+                )
+                .expression_attribute_values(":g", s(due_partition(at)))
+                .expression_attribute_values(":gs", s(format!("{at:013}#{}", session.id))),
+            None => request
+                .update_expression("SET #session = :session, #version = :version REMOVE #g, #gs"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for day in [now.saturating_sub(86_400_000), now] {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#p = :p AND #s <= :now")
+                .expression_attribute_names("#p", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":p", s(due_partition(day)))
+                // '~' sorts after every id character: all sessions due at `now`.
+                .expression_attribute_values(":now", s(format!("{now:013}#~")))
+                .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = get_s(&item, "pk")?.strip_prefix("SESSION#") {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids.truncate(usize::from(limit));
+        Ok(ids)
+    }
+
+    async fn append_message(
+        &self,
+        session: &str,
+        side: Side,
+        client_id: &str,
+        text: &str,
+        at: UnixMillis,
+    ) -> Result<Appended, StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let key = format!("MSG#{at:013}#{}#{client_id}", side.as_str());
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(session_pk(session)))
+            .item("sk", s(format!("CID#{}#{client_id}", side.as_str())))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let message = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(session_pk(session)))
+            .item("sk", s(key.as_str()))
+            .item("side", s(side.as_str()))
+            .item("client_id", s(client_id))
+            .item("text", s(text))
+            .item("at", n(at))
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(marker).build())
+            .transact_items(TransactWriteItem::builder().put(message).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Appended::New(ChatMessage {
+                key,
+                side,
+                client_id: client_id.to_owned(),
+                text: text.to_owned(),
+                at,
+            })),
+            Err(err) if err.code() == Some("TransactionCanceledException") => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let conflict = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed")),
+                    _ => false,
+                };
+                if conflict {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(unavailable(err))
+                }
+            }
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn messages_after(
+        &self,
+        session: &str,
+        after: Option<&str>,
+        limit: u16,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let from = match after {
+            Some(key) if key.starts_with("MSG#") && key.len() <= 200 => key.to_owned(),
+            Some(_) => return Err(StoreError::BadCursor),
+            None => "MSG#".to_owned(),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk > :from")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(session_pk(session)))
+            .expression_attribute_values(":from", s(from))
+            .consistent_read(true)
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut messages = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let key = get_s(&item, "sk")?;
+            if !key.starts_with("MSG#") {
+                continue;
+            }
+            messages.push(ChatMessage {
+                key: key.to_owned(),
+                side: Side::parse(get_s(&item, "side")?)
+                    .ok_or_else(|| StoreError::Corrupt("message side".into()))?,
+                client_id: get_s(&item, "client_id")?.to_owned(),
+                text: get_s(&item, "text")?.to_owned(),
+                at: get_n(&item, "at")?.unwrap_or(0),
+            });
+        }
+        Ok(messages)
     }
 
     async fn put_api_key(

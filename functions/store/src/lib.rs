@@ -16,6 +16,7 @@ use livecard_core::card::Card;
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::presence::{Presence, PresenceUpdate};
+use livecard_core::session::{Session, Side};
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -124,6 +125,37 @@ pub enum Created {
     AlreadyExists,
 }
 
+/// A contact session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    /// 1 to 64 of `A-Za-z0-9-_`.
+    pub id: String,
+    /// Who the visitor is (their signed visitor id).
+    pub visitor: String,
+    pub session: Session,
+    /// Bumped by every replace: a replace made from a stale read is refused.
+    pub version: u64,
+}
+
+/// One chat message as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Orders the messages of a session; clients resume after a key.
+    pub key: String,
+    pub side: Side,
+    /// The sender's own id for the message (de-duplicates resends).
+    pub client_id: String,
+    pub text: String,
+    pub at: UnixMillis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    New(ChatMessage),
+    /// The sender sent this message id before; nothing was stored.
+    Duplicate,
+}
+
 /// Everything the handlers persist.
 #[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
 pub trait Store {
@@ -176,6 +208,40 @@ pub trait Store {
     /// Records that `key` (a webhook id, say) was seen, until `expires_at`:
     /// true for the first caller, false for every later one (replays).
     async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError>;
+
+    /// Stores a new session, due at `deadline` (see `Session::next_deadline`).
+    async fn create_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<Created, StoreError>;
+    async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError>;
+    /// Replaces a session read at `session.version - 1` with `session`; false
+    /// when somebody changed it since (read again and retry).
+    async fn replace_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<bool, StoreError>;
+    /// Ids of sessions whose deadline is at or before `now` (up to a day
+    /// overdue), for the periodic sweep.
+    async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError>;
+    /// Appends a chat message once per (side, client id).
+    async fn append_message(
+        &self,
+        session: &str,
+        side: Side,
+        client_id: &str,
+        text: &str,
+        at: UnixMillis,
+    ) -> Result<Appended, StoreError>;
+    /// A session's messages after `after` (a message key), oldest first.
+    async fn messages_after(
+        &self,
+        session: &str,
+        after: Option<&str>,
+        limit: u16,
+    ) -> Result<Vec<ChatMessage>, StoreError>;
 
     /// Records an admin API key by its hash.
     async fn put_api_key(

@@ -66,6 +66,9 @@ checks!(
     api_keys,
     claim_once,
     capacity_claims,
+    session_versions,
+    session_deadlines,
+    chat_messages,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire
