@@ -26,3 +26,48 @@ mod tests {
         assert!(!a.contains("203"));
     }
 }
+
+/// A new visitor id (kept in a signed cookie so a returning visitor can be
+/// sent to the advisor they last spoke with).
+pub fn new_visitor_id(random: [u8; 16]) -> String {
+    format!("vis_{}", b64url(&random))
+}
+
+/// The visitor cookie: `1.<visitor id>.<mac>`, HMAC-SHA256 under the
+/// visitor key over the text before the last dot.
+pub fn sign_visitor_cookie(key: &[u8], visitor: &str) -> String {
+    let signed = format!("1.{visitor}");
+    format!("{signed}.{}", b64url(&hmac_sha256(key, signed.as_bytes())))
+}
+
+/// The visitor id of a genuine cookie.
+pub fn verify_visitor_cookie(key: &[u8], cookie: &str) -> Option<String> {
+    if cookie.len() > 128 {
+        return None;
+    }
+    let (signed, mac) = cookie.rsplit_once('.')?;
+    let visitor = signed.strip_prefix("1.")?;
+    let mac = crate::encoding::b64url_decode(mac)?;
+    let valid_id = visitor
+        .strip_prefix("vis_")
+        .and_then(crate::encoding::b64url_decode)
+        .is_some_and(|b| b.len() == 16);
+    (valid_id && crate::encoding::hmac_sha256_verify(key, signed.as_bytes(), &mac))
+        .then(|| visitor.to_owned())
+}
+
+#[cfg(test)]
+mod cookie_tests {
+    use super::*;
+
+    #[test]
+    fn visitor_cookies_verify_only_when_genuine() {
+        let id = new_visitor_id([3; 16]);
+        let cookie = sign_visitor_cookie(b"key", &id);
+        assert_eq!(verify_visitor_cookie(b"key", &cookie), Some(id.clone()));
+        assert_eq!(verify_visitor_cookie(b"other", &cookie), None);
+        let forged = sign_visitor_cookie(b"key", "vis_x").replacen("vis_x", &id, 1);
+        assert_eq!(verify_visitor_cookie(b"key", &forged), None);
+        assert_eq!(verify_visitor_cookie(b"key", "1.vis_short.AAAA"), None);
+    }
+}

@@ -37,6 +37,8 @@ pub const CHECKS: &[&str] = &[
     "session_versions",
     "session_deadlines",
     "chat_messages",
+    "visitor_affinity",
+    "offline_inbox",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -96,6 +98,8 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "session_versions" => session_versions(store).await,
         "session_deadlines" => session_deadlines(store).await,
         "chat_messages" => chat_messages(store).await,
+        "visitor_affinity" => visitor_affinity(store).await,
+        "offline_inbox" => offline_inbox(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -779,5 +783,105 @@ pub async fn chat_messages<S: Store>(store: &S) {
             "other session"
         )
         .is_empty()
+    );
+}
+
+pub async fn visitor_affinity<S: Store>(store: &S) {
+    assert_eq!(
+        ok(store.last_advisor("vis_a", T0).await, "unknown visitor"),
+        None
+    );
+    ok(
+        store
+            .remember_advisor("vis_a", &aid("anna"), T0, T0 + 1000)
+            .await,
+        "remember",
+    );
+    ok(
+        store
+            .remember_advisor("vis_a", &aid("ben"), T0 + 10, T0 + 1010)
+            .await,
+        "remember newer",
+    );
+    assert_eq!(
+        ok(store.last_advisor("vis_a", T0 + 500).await, "last"),
+        Some((aid("ben"), T0 + 10))
+    );
+    assert_eq!(
+        ok(store.last_advisor("vis_a", T0 + 1010).await, "expired"),
+        None,
+        "affinity outlived its window"
+    );
+}
+
+pub async fn offline_inbox<S: Store>(store: &S) {
+    use livecard_core::ids::RandomId;
+    use livecard_core::offline::{Inbox, OfflineMessage};
+    let message = |n: u8, inbox: Inbox| {
+        OfflineMessage::new(
+            RandomId::from_bytes([n; 16]),
+            inbox,
+            "Eva",
+            "eva@example.com",
+            "Call me",
+            T0 + u64::from(n),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let anna = Inbox::Advisor(aid("anna"));
+    for n in 0..3 {
+        assert_eq!(
+            ok(
+                store
+                    .put_offline_message(&message(n, anna.clone()), T0 + 9999)
+                    .await,
+                "put"
+            ),
+            Created::Created
+        );
+    }
+    assert_eq!(
+        ok(
+            store
+                .put_offline_message(&message(0, anna.clone()), T0 + 9999)
+                .await,
+            "again"
+        ),
+        Created::AlreadyExists
+    );
+    ok(
+        store
+            .put_offline_message(&message(9, Inbox::Topic("billing".into())), T0 + 9999)
+            .await,
+        "topic",
+    );
+    let page = ok(
+        store.list_inbox(&anna.key(), &PageRequest::first(2)).await,
+        "inbox",
+    );
+    let at: Vec<u64> = page.items.iter().map(|m| m.at).collect();
+    assert_eq!(at, vec![T0 + 2, T0 + 1], "newest first");
+    let rest = ok(
+        store
+            .list_inbox(
+                &anna.key(),
+                &PageRequest {
+                    limit: 2,
+                    cursor: page.next,
+                },
+            )
+            .await,
+        "page 2",
+    );
+    assert_eq!(rest.items.len(), 1);
+    let topic = ok(
+        store
+            .list_inbox("topic:billing", &PageRequest::first(10))
+            .await,
+        "topic inbox",
+    );
+    assert_eq!(
+        topic.items,
+        vec![message(9, Inbox::Topic("billing".into()))]
     );
 }

@@ -23,6 +23,7 @@ use livecard_core::channel::Channel;
 use livecard_core::encoding::{b64url, b64url_decode};
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::offline::OfflineMessage;
 use livecard_core::presence::{ChannelPresence, Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 use std::collections::{BTreeMap, HashMap};
@@ -970,6 +971,85 @@ impl Store for DynamoStore {
             });
         }
         Ok(messages)
+    }
+
+    async fn remember_advisor(
+        &self,
+        visitor: &str,
+        advisor: &AdvisorId,
+        at: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("VISITOR#{visitor}")))
+            .item("sk", s("LAST"))
+            .item("advisor", s(advisor.as_str()))
+            .item("at", n(at))
+            .item("expires_at", n(expires_at))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn last_advisor(
+        &self,
+        visitor: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(AdvisorId, UnixMillis)>, StoreError> {
+        let Some(item) = self.get_item(format!("VISITOR#{visitor}"), "LAST").await? else {
+            return Ok(None);
+        };
+        if get_n(&item, "expires_at")?.unwrap_or(0) <= now {
+            return Ok(None);
+        }
+        let advisor = AdvisorId::parse(get_s(&item, "advisor")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some((advisor, get_n(&item, "at")?.unwrap_or(0))))
+    }
+
+    async fn put_offline_message(
+        &self,
+        message: &OfflineMessage,
+        expires_at: UnixMillis,
+    ) -> Result<Created, StoreError> {
+        let item = Item::from([
+            ("pk".to_owned(), s(format!("OFFLINE#{}", message.id))),
+            ("sk".to_owned(), s("OFFLINE")),
+            (
+                "gsi1pk".to_owned(),
+                s(format!("INBOX#{}", message.inbox.key())),
+            ),
+            (
+                "gsi1sk".to_owned(),
+                s(format!("{:013}#{}", message.at, message.id)),
+            ),
+            ("message".to_owned(), s(to_json(message)?)),
+            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
+        ]);
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    async fn list_inbox(
+        &self,
+        inbox: &str,
+        page: &PageRequest,
+    ) -> Result<Page<OfflineMessage>, StoreError> {
+        let (items, next) = self
+            .query_gsi(&format!("INBOX#{inbox}"), page, false)
+            .await?;
+        let items = items
+            .iter()
+            .map(|item| json(item, "message"))
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
     }
 
     async fn put_api_key(

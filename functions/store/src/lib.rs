@@ -15,6 +15,7 @@ use livecard_core::advisor::Advisor;
 use livecard_core::card::Card;
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::offline::OfflineMessage;
 use livecard_core::presence::{Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 
@@ -242,6 +243,35 @@ pub trait Store {
         after: Option<&str>,
         limit: u16,
     ) -> Result<Vec<ChatMessage>, StoreError>;
+
+    /// Remembers the advisor a visitor spoke with, until `expires_at` (the
+    /// affinity window).
+    async fn remember_advisor(
+        &self,
+        visitor: &str,
+        advisor: &AdvisorId,
+        at: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The advisor a visitor last spoke with and when, unless it expired by `now`.
+    async fn last_advisor(
+        &self,
+        visitor: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(AdvisorId, UnixMillis)>, StoreError>;
+
+    /// Files an offline message in its inbox, kept until `expires_at`.
+    async fn put_offline_message(
+        &self,
+        message: &OfflineMessage,
+        expires_at: UnixMillis,
+    ) -> Result<Created, StoreError>;
+    /// An inbox (`Inbox::key`), newest first.
+    async fn list_inbox(
+        &self,
+        inbox: &str,
+        page: &PageRequest,
+    ) -> Result<Page<OfflineMessage>, StoreError>;
 
     /// Records an admin API key by its hash.
     async fn put_api_key(

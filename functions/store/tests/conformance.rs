@@ -69,6 +69,8 @@ checks!(
     session_versions,
     session_deadlines,
     chat_messages,
+    visitor_affinity,
+    offline_inbox,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire
