@@ -22,6 +22,7 @@ as_root() {
 }
 
 missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -34,6 +35,11 @@ if [ ! -f tests/node_modules/axe-core/axe.min.js ]; then
   echo "==> installing axe-core (npm)"
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
 fi
+emulator=tests/dynamodb-local/node_modules/amplify-dynamodb-simulator/emulator
+if [ ! -f "$emulator/DynamoDBLocal.jar" ]; then
+  echo "==> installing Amazon's DynamoDB Local (npm amplify-dynamodb-simulator)"
+  (cd tests/dynamodb-local && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -43,9 +49,25 @@ cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 echo "==> cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+ddb_pid=""
+cleanup() { [ -n "$ddb_pid" ] && kill "$ddb_pid" 2>/dev/null; rm -f "$log"; }
+trap cleanup EXIT
 # --all-targets: libraries, binaries and test files (there are no doctests).
 cargo test --workspace --all-features --all-targets 2>&1 | tee "$log"
+
+echo "==> store conformance suite against Amazon's DynamoDB Local (in memory, telemetry off)"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+(cd "$emulator" && exec java -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+  -inMemory -port "$port" -disableTelemetry) > /dev/null 2>&1 &
+ddb_pid=$!
+for _ in $(seq 1 120); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 0.5)" 2>/dev/null && break
+  kill -0 "$ddb_pid" 2>/dev/null || { echo "error: DynamoDB Local did not start" >&2; exit 1; }
+  sleep 0.5
+done
+# The same test binary as above (same features across the workspace): no rebuild.
+LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
+  cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
