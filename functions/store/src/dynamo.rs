@@ -395,6 +395,19 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// An UpdateItem on one item of the table.
+    fn update_item(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+    }
+
     async fn advisor_exists(&self, id: &AdvisorId) -> Result<bool, StoreError> {
         Ok(self.get_item(advisor_pk(id), "PROFILE").await?.is_some())
     }
@@ -451,11 +464,7 @@ async fn tokio_free_sleep() {
 
 impl Store for DynamoStore {
     async fn put_advisor(&self, advisor: &Advisor) -> Result<(), StoreError> {
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(advisor_pk(&advisor.id)))
-            .key("sk", s("PROFILE"))
+        self.update_item(advisor_pk(&advisor.id), "PROFILE")
             .update_expression("SET #profile = :profile, #g = :g, #gs = :gs, #cap = :cap")
             .expression_attribute_names("#profile", "profile")
             .expression_attribute_names("#cap", "capacity")
@@ -486,11 +495,7 @@ impl Store for DynamoStore {
 
     async fn claim_capacity(&self, id: &AdvisorId) -> Result<Claim, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(advisor_pk(id)))
-            .key("sk", s("PROFILE"))
+            .update_item(advisor_pk(id), "PROFILE")
             .update_expression("SET #active = if_not_exists(#active, :zero) + :one")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#active) OR #active < #cap)",
@@ -515,11 +520,7 @@ impl Store for DynamoStore {
 
     async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(advisor_pk(id)))
-            .key("sk", s("PROFILE"))
+            .update_item(advisor_pk(id), "PROFILE")
             .update_expression("SET #active = #active - :one, #idle = :now")
             .condition_expression("#active > :zero")
             .expression_attribute_names("#active", "active")
@@ -544,11 +545,7 @@ impl Store for DynamoStore {
         let mut sets = Vec::new();
         let mut conditions = vec!["attribute_exists(#pk)".to_owned()];
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(advisor_pk(id)))
-            .key("sk", s("PROFILE"))
+            .update_item(advisor_pk(id), "PROFILE")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_values(":v", n(update.version))
             .expression_attribute_values(":src", s(update.source.as_str()));
@@ -586,11 +583,7 @@ impl Store for DynamoStore {
 
     async fn heartbeat(&self, id: &AdvisorId, until: UnixMillis) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(advisor_pk(id)))
-            .key("sk", s("PROFILE"))
+            .update_item(advisor_pk(id), "PROFILE")
             .update_expression("SET #hb = :hb")
             .condition_expression(
                 "attribute_exists(#pk) AND (attribute_not_exists(#hb) OR #hb < :hb)",
@@ -651,11 +644,7 @@ impl Store for DynamoStore {
 
     async fn revoke_card(&self, id: &CardId, now: UnixMillis) -> Result<Revocation, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(card_pk(id)))
-            .key("sk", s("CARD"))
+            .update_item(card_pk(id), "CARD")
             .update_expression("SET #r = :now")
             .condition_expression("attribute_exists(#pk) AND attribute_not_exists(#r)")
             .expression_attribute_names("#pk", "pk")
@@ -810,11 +799,7 @@ impl Store for DynamoStore {
             .checked_sub(1)
             .ok_or_else(|| StoreError::Corrupt("version 0 cannot replace".into()))?;
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(session_pk(&session.id)))
-            .key("sk", s("META"))
+            .update_item(session_pk(&session.id), "META")
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
             .expression_attribute_names("#session", "session")
