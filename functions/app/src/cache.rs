@@ -86,3 +86,61 @@ mod tests {
         assert_eq!(off.get(&"a", 0), None);
     }
 }
+
+/// Counts requests per key in fixed windows: at most `limit` per
+/// `window_ms`. Per instance (a serverless host has several), so it bounds a
+/// flood from one client rather than being an exact quota.
+pub struct RateWindow {
+    limit: u32,
+    window_ms: u64,
+    max_keys: usize,
+    counts: Mutex<HashMap<String, (UnixMillis, u32)>>,
+}
+
+impl RateWindow {
+    pub fn new(limit: u32, window_ms: u64, max_keys: usize) -> Self {
+        Self {
+            limit,
+            window_ms,
+            max_keys,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one request of `key` at `now`; false when over the limit.
+    pub fn allow(&self, key: &str, now: UnixMillis) -> bool {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if counts.len() >= self.max_keys && !counts.contains_key(key) {
+            let window = self.window_ms;
+            counts.retain(|_, (start, _)| now.saturating_sub(*start) < window);
+            if counts.len() >= self.max_keys {
+                // Still full of live windows: refuse newcomers rather than
+                // grow without bound.
+                return false;
+            }
+        }
+        let entry = counts.entry(key.to_owned()).or_insert((now, 0));
+        if now.saturating_sub(entry.0) >= self.window_ms {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        entry.1 <= self.limit
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::RateWindow;
+
+    #[test]
+    fn limits_per_key_and_window() {
+        let rate = RateWindow::new(2, 1000, 2);
+        assert!(rate.allow("a", 0));
+        assert!(rate.allow("a", 10));
+        assert!(!rate.allow("a", 20));
+        assert!(rate.allow("b", 20), "other keys have their own count");
+        assert!(!rate.allow("c", 30), "full of live windows");
+        assert!(rate.allow("a", 1000), "a new window");
+        assert!(rate.allow("c", 1500), "old windows make room");
+    }
+}

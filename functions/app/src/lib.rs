@@ -10,6 +10,7 @@
 pub mod api;
 pub mod assets;
 pub mod cache;
+pub mod contact;
 pub mod demo;
 pub mod http_util;
 pub mod i18n;
@@ -17,11 +18,13 @@ pub mod pages;
 mod routes;
 pub mod services;
 
+pub use contact::{NoPush, Push};
 use livecard_core::UnixMillis;
 use livecard_core::card::{Card, Keyring};
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::presence::PresencePolicy;
+use livecard_core::session::SessionPolicy;
 use livecard_store::{AdvisorRecord, Store};
 use std::fmt;
 use std::sync::Arc;
@@ -75,6 +78,10 @@ pub struct Config {
     pub presence_poll_ms: u64,
     /// How long visitor pages may reuse a card or advisor read (0: never).
     pub read_cache_ms: u64,
+    /// Ring, queue and inactivity times of contact sessions.
+    pub session: SessionPolicy,
+    /// How long a returning visitor is sent to the advisor they last spoke with.
+    pub affinity_ms: u64,
 }
 
 impl Config {
@@ -85,6 +92,8 @@ impl Config {
             event_retention_ms: livecard_core::event::DEFAULT_RETENTION_MS,
             presence_poll_ms: 2_000,
             read_cache_ms: 1_000,
+            session: SessionPolicy::default(),
+            affinity_ms: livecard_core::routing::DEFAULT_AFFINITY_MS,
         }
     }
 
@@ -116,8 +125,9 @@ impl fmt::Debug for Secrets {
 }
 
 /// The handlers with their ports.
-pub struct App<S> {
+pub struct App<S, P = NoPush> {
     pub store: S,
+    pub push: P,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     pub config: Config,
@@ -125,9 +135,10 @@ pub struct App<S> {
     pub outbox: Option<std::sync::Arc<dyn Outbox>>,
     pub(crate) cards: cache::TtlCache<CardId, Option<Card>>,
     pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
+    pub(crate) contact_limiter: cache::RateWindow,
 }
 
-impl<S: Store> App<S> {
+impl<S: Store> App<S, NoPush> {
     pub fn new(
         store: S,
         clock: Arc<dyn Clock>,
@@ -138,6 +149,7 @@ impl<S: Store> App<S> {
         let ttl = config.read_cache_ms;
         Self {
             store,
+            push: NoPush,
             clock,
             random,
             config,
@@ -145,6 +157,29 @@ impl<S: Store> App<S> {
             outbox: None,
             cards: cache::TtlCache::new(ttl, 10_000),
             advisors: cache::TtlCache::new(ttl, 10_000),
+            contact_limiter: cache::RateWindow::new(
+                contact::http::CONTACTS_PER_WINDOW,
+                contact::http::CONTACT_WINDOW_MS,
+                100_000,
+            ),
+        }
+    }
+}
+
+impl<S: Store, P: Push> App<S, P> {
+    /// Sends pushed messages through `push` (the host's connections).
+    pub fn with_push<Q: Push>(self, push: Q) -> App<S, Q> {
+        App {
+            store: self.store,
+            push,
+            clock: self.clock,
+            random: self.random,
+            config: self.config,
+            secrets: self.secrets,
+            outbox: self.outbox,
+            cards: self.cards,
+            advisors: self.advisors,
+            contact_limiter: self.contact_limiter,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The route table: which handler serves which method and path.
 
+use crate::Push;
 use crate::api;
 use crate::api::advisors::{Filter, PublicAdvisor, all_matching};
 use crate::api::me::{SESSION_COOKIE, session};
@@ -36,11 +37,19 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "me"] => "api_me",
         ["api", "v1", "me", "presence"] => "api_me_presence",
         ["api", "v1", "me", "heartbeat"] => "api_me_heartbeat",
+        ["api", "v1", "me", "inbox"] => "api_me_inbox",
+        ["api", "v1", "contacts"] => "api_contacts",
+        ["api", "v1", "contacts", "best"] => "api_contacts_best",
+        ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
+        ["ws"] => "ws",
+        ["console"] => "console",
+        ["widget.js"] => "widget",
+        ["demo", "widget"] => "demo_widget",
         _ => "not_found",
     }
 }
 
-pub async fn dispatch<S: Store>(app: &App<S>, request: Request) -> Response {
+pub async fn dispatch<S: Store, P: Push>(app: &App<S, P>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
     let is_api = path.starts_with("/api/");
     let uri_len = path.len() + request.uri().query().map_or(0, str::len);
@@ -75,8 +84,8 @@ pub async fn dispatch<S: Store>(app: &App<S>, request: Request) -> Response {
     }
 }
 
-async fn api_route<S: Store>(
-    app: &App<S>,
+async fn api_route<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     path: &str,
 ) -> Result<Response, ApiError> {
@@ -87,7 +96,24 @@ async fn api_route<S: Store>(
         ));
     }
     let method = request.method();
+    if let ["contacts", rest @ ..] = segments.as_slice() {
+        use crate::contact::http as contact;
+        if method == Method::OPTIONS {
+            return Ok(contact::preflight());
+        }
+        let result = match (method, rest) {
+            (&Method::POST, []) => contact::start(app, request).await,
+            (&Method::GET, ["best"]) => contact::best(app, request).await,
+            (&Method::POST, [id, "offline"]) => contact::offline(app, request, id).await,
+            (_, [] | ["best"] | [_, "offline"]) => Err(ApiError::method_not_allowed()),
+            _ => Err(ApiError::not_found("no such API endpoint")),
+        };
+        return Ok(contact::cors(
+            result.unwrap_or_else(ApiError::into_response),
+        ));
+    }
     match (method, segments.as_slice()) {
+        (&Method::GET, ["me", "inbox"]) => crate::contact::http::inbox(app, request).await,
         (&Method::GET, ["advisors"]) => api::advisors::list(app, request).await,
         (&Method::POST, ["advisors"]) => api::advisors::upsert(app, request).await,
         (&Method::GET, ["advisors", id]) => api::advisors::get(app, request, id).await,
@@ -111,15 +137,15 @@ async fn api_route<S: Store>(
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
         (_, ["advisors"] | ["advisors", _] | ["advisors", _, "presence" | "signin-links"])
         | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
-        | (_, ["me", "presence" | "heartbeat"] | ["presence", "webhook"]) => {
+        | (_, ["me", "presence" | "heartbeat" | "inbox"] | ["presence", "webhook"]) => {
             Err(ApiError::method_not_allowed())
         }
         _ => Err(ApiError::not_found("no such API endpoint")),
     }
 }
 
-async fn page_route<S: Store>(
-    app: &App<S>,
+async fn page_route<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     path: &str,
     ctx: &PageCtx,
@@ -150,8 +176,8 @@ async fn page_route<S: Store>(
     }
 }
 
-async fn portal<S: Store>(
-    app: &App<S>,
+async fn portal<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     ctx: &PageCtx,
 ) -> Result<Response, ApiError> {
@@ -187,7 +213,7 @@ async fn portal<S: Store>(
     Ok(pages::portal::render(ctx, &shown, &everyone, &filter))
 }
 
-fn visitor<S: Store>(app: &App<S>, request: &Request) -> Option<String> {
+fn visitor<S: Store, P: Push>(app: &App<S, P>, request: &Request) -> Option<String> {
     let addr = request.extensions().get::<crate::ClientAddr>()?;
     Some(livecard_core::visitor::pseudonym(
         &app.secrets.visitor_key,
@@ -196,8 +222,8 @@ fn visitor<S: Store>(app: &App<S>, request: &Request) -> Option<String> {
     ))
 }
 
-async fn card<S: Store>(
-    app: &App<S>,
+async fn card<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     ctx: &PageCtx,
     token: &str,
@@ -235,8 +261,8 @@ async fn card<S: Store>(
     ))
 }
 
-async fn signin<S: Store>(
-    app: &App<S>,
+async fn signin<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     ctx: &PageCtx,
 ) -> Result<Response, ApiError> {
@@ -274,7 +300,7 @@ async fn signin<S: Store>(
     Ok(response)
 }
 
-fn signout<S: Store>(app: &App<S>, ctx: &PageCtx) -> Response {
+fn signout<S: Store, P: Push>(app: &App<S, P>, ctx: &PageCtx) -> Response {
     let mut response = pages::advisor::signed_out(ctx, StatusCode::OK);
     if let Some(cookie) = set_cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies()) {
         response
@@ -284,8 +310,8 @@ fn signout<S: Store>(app: &App<S>, ctx: &PageCtx) -> Response {
     response
 }
 
-async fn me<S: Store>(
-    app: &App<S>,
+async fn me<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     ctx: &PageCtx,
 ) -> Result<Response, ApiError> {

@@ -2,6 +2,7 @@
 //! `livecard up` seeding and an admin's API call do exactly the same thing).
 
 use crate::App;
+use crate::Push;
 use crate::http_util::ApiError;
 use http::StatusCode;
 use livecard_core::advisor::Advisor;
@@ -30,7 +31,7 @@ fn escape_html(text: &str) -> String {
     maud::html!((text)).into_string()
 }
 
-impl<S: Store> App<S> {
+impl<S: Store, P: Push> App<S, P> {
     pub fn card_url(&self, card: &Card) -> String {
         format!("{}/c/{}", self.config.public_url, card.token)
     }

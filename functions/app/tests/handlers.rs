@@ -3,58 +3,21 @@
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use livecard_app::{App, ClientAddr, Clock, Config, Random, Request, Response, Secrets};
-use livecard_core::card::Keyring;
+use livecard_app::{App, ClientAddr, Config, Request, Response};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const T0: u64 = 1_795_392_000_000;
-
-struct SimClock(AtomicU64);
-
-impl Clock for SimClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Distinct, repeatable bytes.
-struct CountingRandom(AtomicU64);
-
-impl Random for CountingRandom {
-    fn fill(&self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let n = self
-                .0
-                .fetch_add(1, Ordering::SeqCst)
-                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let bytes = n.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-    }
-}
+mod common;
+use common::{CountingRandom, SimClock, T0, secrets};
 
 struct Harness {
     _server: EmbeddedDynamo,
     app: App<DynamoStore>,
     clock: Arc<SimClock>,
     admin: String,
-}
-
-fn secrets(signing: &str) -> Secrets {
-    Secrets {
-        cards: Keyring::new(
-            signing,
-            vec![("k1".into(), vec![1; 32]), ("k2".into(), vec![2; 32])],
-        )
-        .expect("keyring"),
-        session_key: vec![3; 32],
-        visitor_key: vec![4; 32],
-        presence_webhook_key: vec![5; 32],
-    }
 }
 
 async fn harness() -> Harness {

@@ -200,7 +200,7 @@ impl Keyring {
         let key = self.key(kid).ok_or(CardError::UnknownKey)?;
         let signed = &token[..version.len() + kid.len() + payload.len() + 2];
         let expected = hmac_sha256(key, signed.as_bytes());
-        if !constant_time_eq(&expected[..MAC_LEN], &mac) {
+        if !crate::encoding::constant_time_eq(&expected[..MAC_LEN], &mac) {
             return Err(CardError::Forged);
         }
         let claims = decode_claims(&bytes).ok_or(CardError::Malformed)?;
@@ -213,10 +213,6 @@ impl Keyring {
 
 /// Bytes of the MAC kept in a token.
 pub const MAC_LEN: usize = 16;
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
 
 fn channel_bits(set: ChannelSet) -> u8 {
     set.iter()

@@ -22,7 +22,65 @@ use crate::UnixMillis;
 use crate::channel::Channel;
 use crate::event::EventName;
 use crate::ids::AdvisorId;
+use crate::routing::RouteRequest;
 use serde::{Deserialize, Serialize};
+
+/// Where a contact request came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Card,
+    #[default]
+    Portal,
+    Widget,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Card => "card",
+            Origin::Portal => "portal",
+            Origin::Widget => "widget",
+        }
+    }
+}
+
+/// What the visitor asked for, kept with the session so that every
+/// re-routing (after a decline, a missed ring, or from the queue) asks the
+/// same question.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wanted {
+    pub origin: Origin,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// A card's advisor: asked first and only, until the visitor chooses a
+    /// colleague.
+    #[serde(default)]
+    pub advisor: Option<AdvisorId>,
+    /// The visitor accepts a colleague of the card's advisor.
+    #[serde(default)]
+    pub colleague: bool,
+    /// The advisor this visitor last spoke with (affinity), tried first.
+    #[serde(default)]
+    pub preferred: Option<AdvisorId>,
+    /// Since when the visitor chose to wait in the queue: their place in it.
+    #[serde(default)]
+    pub waiting_since: Option<UnixMillis>,
+}
+
+impl Wanted {
+    /// The queue this request waits in: the card advisor's own, the
+    /// topic's, or the general one.
+    pub fn queue_key(&self) -> String {
+        match (&self.advisor, &self.topic) {
+            (Some(advisor), _) if !self.colleague => format!("advisor:{advisor}"),
+            (_, Some(topic)) => format!("topic:{topic}"),
+            _ => "any".to_owned(),
+        }
+    }
+}
 
 /// Times a deployment runs sessions with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +111,8 @@ pub enum EndReason {
     Inactivity,
     QueueTimeout,
     OfflineMessage,
+    /// Nobody was free and the visitor chose nothing in time.
+    Abandoned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,12 +213,19 @@ pub enum SessionError {
     Ended,
     #[error("the session cannot be routed now")]
     NotRoutable,
+    #[error("this choice is not offered now")]
+    NotOffered,
 }
 
 /// One contact session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub channel: Channel,
+    #[serde(default)]
+    pub request: Wanted,
+    /// The advisor who took the contact (kept after it ended).
+    #[serde(default)]
+    pub advisor: Option<AdvisorId>,
     pub phase: Phase,
     /// Advisors rung and not connected (declined or missed), in order.
     pub tried: Vec<AdvisorId>,
@@ -171,6 +238,8 @@ impl Session {
     pub fn new(channel: Channel, now: UnixMillis) -> Self {
         Self {
             channel,
+            request: Wanted::default(),
+            advisor: None,
             phase: Phase::Routing,
             tried: Vec::new(),
             created_at: now,
@@ -183,6 +252,22 @@ impl Session {
         matches!(self.phase, Phase::Ended { .. })
     }
 
+    /// The advisor rung now, if any.
+    pub fn ringing_advisor(&self) -> Option<&AdvisorId> {
+        match &self.phase {
+            Phase::Ringing { advisor, .. } => Some(advisor),
+            _ => None,
+        }
+    }
+
+    /// The advisor rung or connected now, if any.
+    pub fn current_advisor(&self) -> Option<&AdvisorId> {
+        match &self.phase {
+            Phase::Ringing { advisor, .. } | Phase::Connected { advisor, .. } => Some(advisor),
+            _ => None,
+        }
+    }
+
     /// When the host must call [`Session::tick`] at the latest.
     pub fn next_deadline(&self, policy: &SessionPolicy) -> Option<UnixMillis> {
         match &self.phase {
@@ -190,8 +275,77 @@ impl Session {
             Phase::Connected { .. } => {
                 Some(self.last_activity.saturating_add(policy.inactivity_ms))
             }
-            Phase::Routing | Phase::Ended { .. } => None,
+            // A visitor shown "nobody is free" has the queue time to choose.
+            Phase::Routing => Some(self.last_activity.saturating_add(policy.queue_ms)),
+            Phase::Ended { .. } => None,
         }
+    }
+
+    /// The routing question for the next attempt.
+    pub fn route_request(&self) -> RouteRequest {
+        let wanted = &self.request;
+        let mut request = RouteRequest::new(self.channel);
+        request.topic = wanted.topic.clone();
+        request.language = wanted.language.clone();
+        request.exclude = self.tried.clone();
+        if wanted.colleague {
+            request.preferred = wanted.preferred.clone();
+            if let Some(advisor) = &wanted.advisor {
+                request.exclude.push(advisor.clone());
+            }
+        } else if let Some(advisor) = &wanted.advisor {
+            request.only = Some(advisor.clone());
+            request.preferred = Some(advisor.clone());
+        } else {
+            request.preferred = wanted.preferred.clone();
+        }
+        request
+    }
+
+    /// What a visitor who is not being served may choose now.
+    pub fn options(&self) -> Vec<&'static str> {
+        if !matches!(self.phase, Phase::Routing) {
+            return Vec::new();
+        }
+        let mut options = Vec::new();
+        if self.can_wait() {
+            options.push("wait");
+        }
+        if self.request.advisor.is_some() && !self.request.colleague {
+            options.push("colleague");
+        }
+        options.push("offline");
+        options
+    }
+
+    /// Waiting makes sense unless the only advisor asked for already said no.
+    fn can_wait(&self) -> bool {
+        let request = self.route_request();
+        request
+            .only
+            .as_ref()
+            .is_none_or(|only| !request.exclude.contains(only))
+    }
+
+    /// The visitor of a card link accepts a colleague of its advisor.
+    pub fn choose_colleague(&mut self, now: UnixMillis) -> Result<(), SessionError> {
+        if !self.options().contains(&"colleague") {
+            return Err(SessionError::NotOffered);
+        }
+        self.request.colleague = true;
+        self.request.waiting_since = None;
+        self.last_activity = now;
+        Ok(())
+    }
+
+    /// The visitor chooses to wait in the queue.
+    pub fn choose_wait(&mut self, now: UnixMillis) -> Result<(), SessionError> {
+        if !self.options().contains(&"wait") {
+            return Err(SessionError::NotOffered);
+        }
+        self.request.waiting_since.get_or_insert(now);
+        self.last_activity = now;
+        Ok(())
     }
 
     /// The host claimed `advisor`: ring them.
@@ -236,15 +390,19 @@ impl Session {
         if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) {
             return Err(SessionError::NotRoutable);
         }
-        if !queue {
+        if !queue || !self.can_wait() {
+            self.request.waiting_since = None;
+            self.phase = Phase::Routing;
+            self.last_activity = now;
             return Ok(vec![Effect::Visitor(VisitorNotice::NobodyFree)]);
         }
         if let Phase::Queued { .. } = self.phase {
             return Ok(vec![]);
         }
+        let since = *self.request.waiting_since.get_or_insert(now);
         self.phase = Phase::Queued {
-            since: now,
-            until: now.saturating_add(policy.queue_ms),
+            since,
+            until: since.saturating_add(policy.queue_ms).max(now),
         };
         Ok(vec![
             Effect::Event {
@@ -273,6 +431,7 @@ impl Session {
             _ => return Err(SessionError::NotRinging),
         }
         let wait = now.saturating_sub(self.created_at);
+        self.advisor = Some(advisor.clone());
         self.phase = Phase::Connected {
             advisor: advisor.clone(),
             since: now,
@@ -409,6 +568,9 @@ impl Session {
                 if now >= self.last_activity.saturating_add(policy.inactivity_ms) =>
             {
                 self.end(EndReason::Inactivity, now).unwrap_or_default()
+            }
+            Phase::Routing if now >= self.last_activity.saturating_add(policy.queue_ms) => {
+                self.end(EndReason::Abandoned, now).unwrap_or_default()
             }
             _ => Vec::new(),
         }
@@ -555,6 +717,65 @@ mod tests {
             s.ring(id("anna"), &policy, T0 + 9001),
             Err(SessionError::NotRoutable)
         );
+    }
+
+    #[test]
+    fn card_request_asks_its_advisor_then_offers_a_colleague_or_the_queue() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Chat, T0);
+        s.request = Wanted {
+            origin: Origin::Card,
+            topic: Some("sales".into()),
+            advisor: Some(id("anna")),
+            ..Wanted::default()
+        };
+        let request = s.route_request();
+        assert_eq!(request.only, Some(id("anna")));
+        assert_eq!(s.request.queue_key(), "advisor:anna");
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        s.decline(&id("anna")).expect("decline");
+        // Anna said no: waiting for her makes no sense; a colleague does.
+        assert_eq!(
+            s.nobody_free(true, &policy, T0 + 10).expect("offer"),
+            vec![Effect::Visitor(VisitorNotice::NobodyFree)]
+        );
+        assert_eq!(s.options(), vec!["colleague", "offline"]);
+        assert_eq!(s.choose_wait(T0 + 20), Err(SessionError::NotOffered));
+        s.choose_colleague(T0 + 20).expect("colleague");
+        let request = s.route_request();
+        assert_eq!(request.only, None);
+        assert!(request.exclude.contains(&id("anna")));
+        assert_eq!(request.topic.as_deref(), Some("sales"));
+        assert_eq!(s.request.queue_key(), "topic:sales");
+        assert_eq!(s.choose_colleague(T0 + 30), Err(SessionError::NotOffered));
+        // Nobody else is free either: the visitor waits, keeping their place
+        // when a ring from the queue is missed.
+        s.choose_wait(T0 + 1_000).expect("wait");
+        s.nobody_free(true, &policy, T0 + 1_000).expect("queue");
+        s.ring(id("ben"), &policy, T0 + 5_000)
+            .expect("ring from queue");
+        s.tick(&policy, T0 + 35_000);
+        s.nobody_free(true, &policy, T0 + 35_001)
+            .expect("back in line");
+        assert_eq!(
+            s.phase,
+            Phase::Queued {
+                since: T0 + 1_000,
+                until: T0 + 1_000 + policy.queue_ms
+            }
+        );
+        // An unanswered offer ends the session after the queue time.
+        let mut s = Session::new(Channel::Chat, T0);
+        s.nobody_free(false, &policy, T0).expect("offer");
+        assert_eq!(s.next_deadline(&policy), Some(T0 + policy.queue_ms));
+        s.tick(&policy, T0 + policy.queue_ms);
+        assert!(matches!(
+            s.phase,
+            Phase::Ended {
+                reason: EndReason::Abandoned,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -23,13 +23,16 @@ pub const MAX_CLIENT_ID_LEN: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
-    /// (Re)join a session; the server answers with what was missed after `after`.
+    /// (Re)join a session. A visitor proves it with the session's `token`;
+    /// an advisor's connection is signed in already. The server answers with
+    /// the session's state and every chat message after the key `after`.
     Join {
         v: u32,
         session: String,
-        token: String,
         #[serde(default)]
-        after: u64,
+        token: Option<String>,
+        #[serde(default)]
+        after: Option<String>,
     },
     /// The advisor takes the contact rung to them.
     Accept {
@@ -52,23 +55,27 @@ pub enum ClientMessage {
         v: u32,
         session: String,
     },
-    /// Everything up to `seq` has been read.
+    /// Everything up to the message `key` has been read.
     Read {
         v: u32,
         session: String,
-        seq: u64,
-    },
-    /// Everything up to `seq` has arrived (the server may stop resending).
-    Ack {
-        v: u32,
-        session: String,
-        seq: u64,
+        key: String,
     },
     /// Change the medium of a connected session.
     Upgrade {
         v: u32,
         session: String,
         channel: Channel,
+    },
+    /// The visitor waits in the queue (offered when nobody is free).
+    Wait {
+        v: u32,
+        session: String,
+    },
+    /// The visitor of a card link accepts a colleague.
+    Colleague {
+        v: u32,
+        session: String,
     },
     Hangup {
         v: u32,
@@ -78,6 +85,44 @@ pub enum ClientMessage {
         v: u32,
     },
 }
+
+impl ClientMessage {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Accept { .. } => "accept",
+            ClientMessage::Decline { .. } => "decline",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::Typing { .. } => "typing",
+            ClientMessage::Read { .. } => "read",
+            ClientMessage::Upgrade { .. } => "upgrade",
+            ClientMessage::Wait { .. } => "wait",
+            ClientMessage::Colleague { .. } => "colleague",
+            ClientMessage::Hangup { .. } => "hangup",
+            ClientMessage::Ping { .. } => "ping",
+        }
+    }
+
+    /// The session a message is about.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            ClientMessage::Join { session, .. }
+            | ClientMessage::Accept { session, .. }
+            | ClientMessage::Decline { session, .. }
+            | ClientMessage::Chat { session, .. }
+            | ClientMessage::Typing { session, .. }
+            | ClientMessage::Read { session, .. }
+            | ClientMessage::Upgrade { session, .. }
+            | ClientMessage::Wait { session, .. }
+            | ClientMessage::Colleague { session, .. }
+            | ClientMessage::Hangup { session, .. } => Some(session),
+            ClientMessage::Ping { .. } => None,
+        }
+    }
+}
+
+/// The longest message key a client may send back (`after`, `read`).
+pub const MAX_KEY_LEN: usize = 160;
 
 /// Why a client message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -107,7 +152,17 @@ impl ProtocolError {
 }
 
 const CLIENT_TYPES: &[&str] = &[
-    "join", "accept", "decline", "chat", "typing", "read", "ack", "upgrade", "hangup", "ping",
+    "join",
+    "accept",
+    "decline",
+    "chat",
+    "typing",
+    "read",
+    "upgrade",
+    "wait",
+    "colleague",
+    "hangup",
+    "ping",
 ];
 
 #[derive(Deserialize)]
@@ -122,6 +177,13 @@ fn valid_client_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn valid_key(key: &str) -> bool {
+    (1..=MAX_KEY_LEN).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"#-_".contains(&b))
 }
 
 fn valid_session(id: &str) -> bool {
@@ -151,9 +213,19 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
     let message: ClientMessage =
         serde_json::from_str(text).map_err(|_| ProtocolError::InvalidField)?;
     let ok = match &message {
-        ClientMessage::Join { session, token, .. } => {
-            valid_session(session) && !token.is_empty() && token.len() <= 512
+        ClientMessage::Join {
+            session,
+            token,
+            after,
+            ..
+        } => {
+            valid_session(session)
+                && token
+                    .as_deref()
+                    .is_none_or(|t| !t.is_empty() && t.len() <= 512)
+                && after.as_deref().is_none_or(valid_key)
         }
+        ClientMessage::Read { session, key, .. } => valid_session(session) && valid_key(key),
         ClientMessage::Chat {
             session, id, text, ..
         } => {
@@ -165,9 +237,9 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         ClientMessage::Accept { session, .. }
         | ClientMessage::Decline { session, .. }
         | ClientMessage::Typing { session, .. }
-        | ClientMessage::Read { session, .. }
-        | ClientMessage::Ack { session, .. }
         | ClientMessage::Upgrade { session, .. }
+        | ClientMessage::Wait { session, .. }
+        | ClientMessage::Colleague { session, .. }
         | ClientMessage::Hangup { session, .. } => valid_session(session),
         ClientMessage::Ping { .. } => true,
     };
@@ -180,8 +252,17 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
 
 /// The `error` answer to a refused message.
 pub fn error_message(error: ProtocolError) -> String {
-    serde_json::json!({ "v": PROTOCOL_VERSION, "type": "error", "code": error.code(), "message": error.to_string() })
-        .to_string()
+    refusal(error.code(), &error.to_string(), None)
+}
+
+/// An `error` message with a code, a human sentence and the session it is
+/// about, if any.
+pub fn refusal(code: &str, message: &str, session: Option<&str>) -> String {
+    let mut value = serde_json::json!({ "v": PROTOCOL_VERSION, "type": "error", "code": code, "message": message });
+    if let Some(session) = session {
+        value["session"] = session.into();
+    }
+    value.to_string()
 }
 
 #[cfg(test)]
@@ -211,8 +292,8 @@ mod tests {
             Ok(ClientMessage::Join {
                 v: 1,
                 session: "s1".into(),
-                token: "t".into(),
-                after: 0
+                token: Some("t".into()),
+                after: None
             })
         );
         let up = parse_client(r#"{"v":1,"type":"upgrade","session":"s1","channel":"video"}"#);

@@ -3,11 +3,9 @@
 
 use crate::datadir::DataDir;
 use anyhow::anyhow;
-use livecard_app::App;
 use livecard_app::demo;
 use livecard_core::card::CardRequest;
 use livecard_core::presence::PresenceState;
-use livecard_store::dynamo::DynamoStore;
 use livecard_store::{PageRequest, Store};
 use std::fmt::Write;
 
@@ -47,7 +45,7 @@ fn err(e: livecard_app::http_util::ApiError) -> anyhow::Error {
 }
 
 pub async fn prepare(
-    app: &App<DynamoStore>,
+    app: &crate::server::LocalApp,
     data: &DataDir,
     first_start: bool,
 ) -> anyhow::Result<Summary> {

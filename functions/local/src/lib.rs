@@ -12,4 +12,5 @@ pub mod client;
 pub mod datadir;
 pub mod outbox;
 pub mod ports;
+pub mod registry;
 pub mod server;

@@ -3,9 +3,12 @@
 use crate::bootstrap;
 use crate::datadir::DataDir;
 use crate::ports::{OsRandom, SystemClock};
+use crate::registry::Registry;
 use anyhow::Context;
 use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
+use axum::routing::get;
 use livecard_app::{App, ClientAddr, Config, MAX_BODY_BYTES, route_name};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
@@ -26,11 +29,103 @@ pub struct UpOptions {
     pub heartbeat_ttl: Duration,
 }
 
-type SharedApp = Arc<App<DynamoStore>>;
+pub type LocalApp = App<DynamoStore, Registry>;
+type SharedApp = Arc<LocalApp>;
 
-/// The axum router: every request goes to the shared handlers.
+/// Frames larger than this close the connection; messages between the
+/// protocol limit (16 KiB) and this get a protocol error instead.
+const MAX_FRAME: usize = 64 * 1024;
+
+/// The axum router: `/ws` is the signaling socket, every other request goes
+/// to the shared handlers.
 pub fn router(app: SharedApp) -> Router {
-    Router::new().fallback(handle).with_state(app)
+    Router::new()
+        .route("/ws", get(websocket))
+        .fallback(handle)
+        .with_state(app)
+}
+
+async fn websocket(
+    State(app): State<SharedApp>,
+    upgrade: WebSocketUpgrade,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, _) = request.into_parts();
+    let request = http::Request::from_parts(parts, bytes::Bytes::new());
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve_socket(app, socket, request))
+}
+
+/// One signaling connection: frames in go to the shared handlers, replies
+/// and pushed messages go out.
+async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_app::Request) {
+    let mut id_bytes = [0u8; 12];
+    livecard_app::Random::fill(&OsRandom, &mut id_bytes);
+    let id = livecard_core::encoding::b64url(&id_bytes);
+    let mut pushed = app.push.register(&id);
+    let (mut connection, hello) = app.ws_open(&id, &request).await;
+    for message in hello {
+        if socket.send(Message::text(message)).await.is_err() {
+            app.push.unregister(&id);
+            return;
+        }
+    }
+    loop {
+        tokio::select! {
+            frame = socket.recv() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Binary(_))) => {
+                        let refusal = livecard_core::signaling::error_message(
+                            livecard_core::signaling::ProtocolError::Malformed,
+                        );
+                        if socket.send(Message::text(refusal)).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                };
+                let replies = app.ws_message(&mut connection, text.as_str()).await;
+                let mut failed = false;
+                for reply in replies.messages {
+                    if socket.send(Message::text(reply)).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed || replies.close {
+                    break;
+                }
+            }
+            message = pushed.recv() => {
+                let Some(message) = message else { break };
+                if socket.send(Message::text(message.as_ref())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    app.push.unregister(&id);
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+/// Runs the contact sweep (ring and queue deadlines, inactivity, queues)
+/// every `every`.
+pub fn spawn_sweeper(app: SharedApp, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = app.sweep().await {
+                tracing::warn!(error = %err, "sweep failed");
+            }
+        }
+    })
 }
 
 async fn handle(
@@ -100,7 +195,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         config,
         secrets,
     );
-    let app = Arc::new(app.with_outbox(outbox));
+    let app = Arc::new(app.with_outbox(outbox).with_push(Registry::default()));
+    let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
 
     let summary = bootstrap::prepare(&app, &data, first_start).await?;
     println!("livecard is running on {public_url}");
@@ -111,6 +207,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server failed")?;
+    sweeper.abort();
     writer.shutdown(Duration::from_secs(10)).await;
     drop(embedded);
     tracing::info!("stopped");

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-async fn app() -> (EmbeddedDynamo, Arc<App<DynamoStore>>) {
+async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
     let server = EmbeddedDynamo::start(None).await.expect("store");
     let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
     store.ensure_table().await.expect("table");
@@ -32,7 +32,10 @@ async fn app() -> (EmbeddedDynamo, Arc<App<DynamoStore>>) {
         Config::new("http://127.0.0.1:1"),
         secrets,
     );
-    (server, Arc::new(app))
+    (
+        server,
+        Arc::new(app.with_push(livecard_local::registry::Registry::default())),
+    )
 }
 
 fn request(method: &str, uri: &str, body: Vec<u8>) -> Request<Body> {

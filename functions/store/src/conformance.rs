@@ -39,6 +39,7 @@ pub const CHECKS: &[&str] = &[
     "chat_messages",
     "visitor_affinity",
     "offline_inbox",
+    "queues",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -100,6 +101,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "chat_messages" => chat_messages(store).await,
         "visitor_affinity" => visitor_affinity(store).await,
         "offline_inbox" => offline_inbox(store).await,
+        "queues" => queues(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -884,4 +886,47 @@ pub async fn offline_inbox<S: Store>(store: &S) {
         topic.items,
         vec![message(9, Inbox::Topic("billing".into()))]
     );
+}
+
+/// Queues keep their order by place, forget what is taken out or expired,
+/// and do not mix.
+pub async fn queues<S: Store>(store: &S) {
+    let t = 1_795_392_000_000;
+    ok(
+        store.enqueue("topic:q1", "s-b", t + 20, t + 60_000).await,
+        "enqueue",
+    );
+    ok(
+        store.enqueue("topic:q1", "s-a", t + 10, t + 60_000).await,
+        "enqueue",
+    );
+    ok(
+        store.enqueue("topic:q1", "s-c", t + 30, t + 100).await,
+        "enqueue",
+    );
+    ok(
+        store.enqueue("topic:q2", "s-d", t, t + 60_000).await,
+        "enqueue",
+    );
+    let q1 = ok(store.list_queue("topic:q1", t, 10).await, "list");
+    assert_eq!(
+        q1,
+        vec![
+            ("s-a".to_owned(), t + 10),
+            ("s-b".to_owned(), t + 20),
+            ("s-c".to_owned(), t + 30)
+        ]
+    );
+    let later = ok(store.list_queue("topic:q1", t + 100, 10).await, "list");
+    assert_eq!(later.len(), 2, "an expired entry is not listed");
+    ok(store.dequeue("topic:q1", "s-a", t + 10).await, "dequeue");
+    ok(
+        store.dequeue("topic:q1", "s-a", t + 10).await,
+        "dequeue twice",
+    );
+    let q1 = ok(store.list_queue("topic:q1", t, 1).await, "list");
+    assert_eq!(q1, vec![("s-b".to_owned(), t + 20)]);
+    let q2 = ok(store.list_queue("topic:q2", t, 10).await, "list");
+    assert_eq!(q2, vec![("s-d".to_owned(), t)]);
+    assert!(ok(store.list_queue("topic:none", t, 10).await, "list").is_empty());
 }

@@ -958,6 +958,78 @@ impl Store for DynamoStore {
         Ok(messages)
     }
 
+    async fn enqueue(
+        &self,
+        queue: &str,
+        session: &str,
+        since: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("QUEUE#{queue}")))
+            .item("sk", s(format!("{since:013}#{session}")))
+            .item("session", s(session))
+            .item("since", n(since))
+            .item("expires_at", n(expires_at))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn dequeue(
+        &self,
+        queue: &str,
+        session: &str,
+        since: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("QUEUE#{queue}")))
+            .key("sk", s(format!("{since:013}#{session}")))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_queue(
+        &self,
+        queue: &str,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<(String, UnixMillis)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .filter_expression("#exp > :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":pk", s(format!("QUEUE#{queue}")))
+            .expression_attribute_values(":now", n(now))
+            .consistent_read(true)
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| {
+                Ok((
+                    get_s(item, "session")?.to_owned(),
+                    get_n(item, "since")?.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
     async fn remember_advisor(
         &self,
         visitor: &str,

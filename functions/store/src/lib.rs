@@ -244,6 +244,31 @@ pub trait Store {
         limit: u16,
     ) -> Result<Vec<ChatMessage>, StoreError>;
 
+    /// Puts a waiting session in a queue; `since` is its place (earlier
+    /// first, ties by session id). Kept until `expires_at` at the latest.
+    async fn enqueue(
+        &self,
+        queue: &str,
+        session: &str,
+        since: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Takes a session out of a queue (no error when it is not in it).
+    async fn dequeue(
+        &self,
+        queue: &str,
+        session: &str,
+        since: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The first `limit` entries of a queue, in order: (session, since).
+    /// Entries expired by `now` are left out.
+    async fn list_queue(
+        &self,
+        queue: &str,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<(String, UnixMillis)>, StoreError>;
+
     /// Remembers the advisor a visitor spoke with, until `expires_at` (the
     /// affinity window).
     async fn remember_advisor(

@@ -71,6 +71,7 @@ checks!(
     chat_messages,
     visitor_affinity,
     offline_inbox,
+    queues,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

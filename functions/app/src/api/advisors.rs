@@ -2,6 +2,7 @@
 //! admin operations on advisors.
 
 use super::{PresenceBody, page_request, require_admin};
+use crate::Push;
 use crate::http_util::{ApiError, json, parse_json, query, query_param};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -79,8 +80,8 @@ impl Filter {
 
 /// Every advisor matching `filter`, reading the whole directory page by page
 /// (bounded, so a huge directory cannot make a request run forever).
-pub async fn all_matching<S: Store>(
-    app: &App<S>,
+pub async fn all_matching<S: Store, P: Push>(
+    app: &App<S, P>,
     filter: &Filter,
 ) -> Result<Vec<AdvisorRecord>, ApiError> {
     const MAX_PAGES: usize = 50;
@@ -126,7 +127,10 @@ fn json_with_etag<T: Serialize>(request: &Request, value: &T) -> Response {
 /// `GET /api/v1/advisors?topic=&language=&limit=&cursor=`: a page of the
 /// directory; filters apply within the page, so a page may hold fewer than
 /// `limit` items while `next` is set.
-pub async fn list<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn list<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let params = query(request);
     let filter = Filter::from_query(&params)?;
     let page = app
@@ -159,8 +163,8 @@ pub fn parse_id(text: &str) -> Result<AdvisorId, ApiError> {
 }
 
 /// `GET /api/v1/advisors/{id}`
-pub async fn get<S: Store>(
-    app: &App<S>,
+pub async fn get<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
@@ -177,7 +181,10 @@ pub async fn get<S: Store>(
 }
 
 /// `POST /api/v1/advisors` (admin): creates or replaces an advisor.
-pub async fn upsert<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn upsert<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let input: AdvisorInput = parse_json(request)?;
     let advisor = input
@@ -194,8 +201,8 @@ pub async fn upsert<S: Store>(app: &App<S>, request: &Request) -> Result<Respons
 }
 
 /// `POST /api/v1/advisors/{id}/signin-links` (admin).
-pub async fn signin_link<S: Store>(
-    app: &App<S>,
+pub async fn signin_link<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
@@ -212,8 +219,8 @@ pub async fn signin_link<S: Store>(
 
 /// `PUT /api/v1/advisors/{id}/presence` (admin or the company presence
 /// system): without `version` a manual update, with it a synced one.
-pub async fn put_presence<S: Store>(
-    app: &App<S>,
+pub async fn put_presence<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
@@ -245,7 +252,10 @@ pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response,
 
 /// `GET /api/v1/advisors` page for admins, with presence versions (for
 /// the CLI's `advisor list`).
-pub async fn list_admin<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn list_admin<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let params = query(request);
     let page = app
@@ -283,8 +293,8 @@ pub struct WebhookBody {
 /// `POST /api/v1/presence/webhook`: presence pushed by the company presence
 /// system, signed with the shared secret (Standard Webhooks). A replayed
 /// message changes nothing: it is answered `duplicate`.
-pub async fn presence_webhook<S: Store>(
-    app: &App<S>,
+pub async fn presence_webhook<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
     use livecard_core::webhook;

@@ -1,6 +1,7 @@
 //! `/api/v1/cards` (admin): create, list, read and revoke card links.
 
 use super::{page_request, require_admin};
+use crate::Push;
 use crate::http_util::{ApiError, json, parse_json, query};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -14,7 +15,10 @@ fn parse_card_id(text: &str) -> Result<CardId, ApiError> {
 }
 
 /// `POST /api/v1/cards`
-pub async fn create<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn create<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let body: CardRequest = parse_json(request)?;
     let view = app.create_card(body).await?;
@@ -22,7 +26,10 @@ pub async fn create<S: Store>(app: &App<S>, request: &Request) -> Result<Respons
 }
 
 /// `GET /api/v1/cards?limit=&cursor=`, newest first.
-pub async fn list<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn list<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let page = app
         .store
@@ -44,8 +51,8 @@ pub async fn list<S: Store>(app: &App<S>, request: &Request) -> Result<Response,
 }
 
 /// `GET /api/v1/cards/{id}`
-pub async fn get<S: Store>(
-    app: &App<S>,
+pub async fn get<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
@@ -60,8 +67,8 @@ pub async fn get<S: Store>(
 }
 
 /// `DELETE /api/v1/cards/{id}`: revokes; revoking twice is not an error.
-pub async fn revoke<S: Store>(
-    app: &App<S>,
+pub async fn revoke<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {

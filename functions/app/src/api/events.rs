@@ -1,6 +1,7 @@
 //! `/api/v1/events` (admin): the stored analytics events of one day.
 
 use super::{page_request, require_admin};
+use crate::Push;
 use crate::http_util::{ApiError, json, query, query_param};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -18,7 +19,10 @@ fn valid_day(day: &str) -> bool {
 }
 
 /// `GET /api/v1/events?day=YYYY-MM-DD&limit=&cursor=` (today by default).
-pub async fn list<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn list<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let params = query(request);
     let day = match query_param(&params, "day") {

@@ -2,6 +2,7 @@
 
 use super::PresenceBody;
 use super::advisors::{PublicAdvisor, presence_result};
+use crate::Push;
 use crate::http_util::{ApiError, cookie, json, parse_json, same_origin};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -11,13 +12,13 @@ use livecard_store::Store;
 pub const SESSION_COOKIE: &str = "lc_session";
 
 /// The advisor whose session cookie this request carries.
-pub fn session<S: Store>(app: &App<S>, request: &Request) -> Option<AdvisorId> {
+pub fn session<S: Store, P: Push>(app: &App<S, P>, request: &Request) -> Option<AdvisorId> {
     let value = cookie(request, SESSION_COOKIE)?;
     livecard_core::auth::verify_session(&app.secrets.session_key, value, app.now())
 }
 
-fn signed_in<S: Store>(
-    app: &App<S>,
+fn signed_in<S: Store, P: Push>(
+    app: &App<S, P>,
     request: &Request,
     changes_state: bool,
 ) -> Result<AdvisorId, ApiError> {
@@ -28,7 +29,10 @@ fn signed_in<S: Store>(
 }
 
 /// `GET /api/v1/me`
-pub async fn get<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn get<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let id = signed_in(app, request, false)?;
     let record = app
         .store
@@ -40,7 +44,10 @@ pub async fn get<S: Store>(app: &App<S>, request: &Request) -> Result<Response, 
 
 /// `PUT /api/v1/me/presence`: the console sets presence (kept alive by
 /// heartbeats).
-pub async fn put_presence<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn put_presence<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let id = signed_in(app, request, true)?;
     let body: PresenceBody = parse_json(request)?;
     if body.version.is_some() {
@@ -51,11 +58,19 @@ pub async fn put_presence<S: Store>(app: &App<S>, request: &Request) -> Result<R
         .presence
         .console_update(body.states(), app.now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    presence_result(app.apply_presence(&id, &update).await?, &id)
+    let result = presence_result(app.apply_presence(&id, &update).await?, &id);
+    if result.is_ok() {
+        // Coming online may serve someone waiting in line.
+        app.serve_queues(&id).await;
+    }
+    result
 }
 
 /// `POST /api/v1/me/heartbeat`: the console is still open.
-pub async fn heartbeat<S: Store>(app: &App<S>, request: &Request) -> Result<Response, ApiError> {
+pub async fn heartbeat<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
     let id = signed_in(app, request, true)?;
     let until = app.config.presence.heartbeat_deadline(app.now());
     if !app.store.heartbeat(&id, until).await? {

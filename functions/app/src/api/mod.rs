@@ -5,6 +5,7 @@ pub mod cards;
 pub mod events;
 pub mod me;
 
+use crate::Push;
 use crate::http_util::{ApiError, query_param};
 use crate::{App, Request};
 use livecard_core::channel::Channel;
@@ -14,7 +15,10 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// Refuses the request unless it carries a known admin API key.
-pub async fn require_admin<S: Store>(app: &App<S>, request: &Request) -> Result<(), ApiError> {
+pub async fn require_admin<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<(), ApiError> {
     let authorization = request
         .headers()
         .get(http::header::AUTHORIZATION)

@@ -1,0 +1,624 @@
+//! Carrying out contact sessions against the store and the push port.
+//!
+//! Every change to a session is read → core call → conditional replace
+//! (retried from a fresh read when another request got there first). Only
+//! after the replace succeeded are its effects carried out: rings pushed,
+//! capacity released, events recorded, both sides told the new state.
+//! Capacity is claimed with the store's atomic claim before a ring is
+//! committed, and given back when the commit loses a race.
+
+use super::{Participant, Push};
+use crate::App;
+use crate::api::advisors::PublicAdvisor;
+use livecard_core::UnixMillis;
+use livecard_core::event::EventName;
+use livecard_core::ids::AdvisorId;
+use livecard_core::presence::{PresenceState, PresenceView};
+use livecard_core::routing::{Candidate, queue_estimate, rank};
+use livecard_core::session::{Effect, Phase, Session, SessionError, Side};
+use livecard_core::signaling::PROTOCOL_VERSION;
+use livecard_store::{AdvisorRecord, ChatMessage, Claim, PageRequest, Store, StoredSession};
+use serde_json::{Value, json};
+
+/// How often a session update is retried when other requests keep
+/// changing the session between read and write.
+const MAX_ATTEMPTS: usize = 8;
+/// The session length queue estimates assume.
+pub const AVERAGE_SESSION_MS: u64 = 5 * 60_000;
+/// The most advisors routing reads (pages of 100).
+const MAX_ADVISORS: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error("the session is busy; try again")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] livecard_store::StoreError),
+}
+
+impl ContactError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ContactError::NotFound => "not_found",
+            ContactError::Session(SessionError::NotRinging) => "not_ringing",
+            ContactError::Session(SessionError::NotYours) => "not_yours",
+            ContactError::Session(SessionError::NotConnected) => "not_connected",
+            ContactError::Session(SessionError::Ended) => "ended",
+            ContactError::Session(SessionError::NotRoutable) => "not_routable",
+            ContactError::Session(SessionError::NotOffered) => "not_offered",
+            ContactError::Busy => "busy",
+            ContactError::Store(livecard_store::StoreError::BadCursor) => "bad_cursor",
+            ContactError::Store(_) => "unavailable",
+        }
+    }
+}
+
+/// A committed change.
+#[derive(Debug)]
+pub struct Updated {
+    pub session: StoredSession,
+    /// Advisors whose capacity was given back: their queues can move.
+    pub released: Vec<AdvisorId>,
+}
+
+/// What one routing attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    Ringing(AdvisorId),
+    /// Nobody could take it: the visitor was offered choices, or keeps
+    /// waiting in the queue.
+    NobodyFree,
+    /// The session is not waiting for routing (ringing, connected, ended).
+    NotRoutable,
+}
+
+/// What a sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    pub due: usize,
+    pub changed: usize,
+    pub routed: usize,
+}
+
+impl<S: Store, P: Push> App<S, P> {
+    /// Applies `change` to a session and commits it; see the module docs.
+    pub async fn update_session<F>(&self, id: &str, mut change: F) -> Result<Updated, ContactError>
+    where
+        F: FnMut(&mut Session) -> Result<Vec<Effect>, SessionError>,
+    {
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(stored) = self.store.get_session(id).await? else {
+                return Err(ContactError::NotFound);
+            };
+            let mut next = stored.clone();
+            let effects = change(&mut next.session)?;
+            if next.session == stored.session {
+                return Ok(Updated {
+                    session: next,
+                    released: Vec::new(),
+                });
+            }
+            next.version += 1;
+            let deadline = next.session.next_deadline(&self.config.session);
+            if self.store.replace_session(&next, deadline).await? {
+                let released = self.after_commit(&stored, &next, effects).await;
+                return Ok(Updated {
+                    session: next,
+                    released,
+                });
+            }
+        }
+        Err(ContactError::Busy)
+    }
+
+    /// Stores a new session and routes it.
+    pub async fn create_session(&self, stored: &StoredSession) -> Result<(), ContactError> {
+        let deadline = stored.session.next_deadline(&self.config.session);
+        self.store.create_session(stored, deadline).await?;
+        let mut event = self.session_event(EventName::ContactRequested, stored);
+        event = event.with_prop("origin", stored.session.request.origin.as_str());
+        self.record(event).await;
+        self.route(&stored.id).await?;
+        Ok(())
+    }
+
+    /// The advisors routing chooses from, with their presence and load.
+    pub async fn routing_candidates(&self) -> Result<Vec<AdvisorRecord>, ContactError> {
+        let mut all = Vec::new();
+        let mut page = PageRequest::first(100);
+        loop {
+            let batch = self.store.list_advisors(&page).await?;
+            all.extend(batch.items);
+            match batch.next {
+                Some(next) if all.len() < MAX_ADVISORS => page.cursor = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// Routes a session waiting for it: ranks the candidates, claims the
+    /// first that has room (atomically) and rings them; when nobody has
+    /// room, the visitor is offered choices or keeps their place in line.
+    pub async fn route(&self, id: &str) -> Result<Routed, ContactError> {
+        let now = self.now();
+        let records = self.routing_candidates().await?;
+        for _ in 0..MAX_ATTEMPTS {
+            let Some(stored) = self.store.get_session(id).await? else {
+                return Err(ContactError::NotFound);
+            };
+            if !matches!(stored.session.phase, Phase::Routing | Phase::Queued { .. }) {
+                return Ok(Routed::NotRoutable);
+            }
+            let request = stored.session.route_request();
+            let candidates: Vec<Candidate<'_>> = records
+                .iter()
+                .map(|r| Candidate {
+                    advisor: &r.advisor,
+                    presence: PresenceView::of(&r.advisor, &r.presence, now),
+                    active: r.load.active,
+                    idle_since: r.load.idle_since,
+                })
+                .collect();
+            let mut claimed = None;
+            for advisor in rank(&candidates, &request) {
+                if self.store.claim_capacity(&advisor).await? == Claim::Claimed {
+                    claimed = Some(advisor);
+                    break;
+                }
+            }
+            let Some(advisor) = claimed else {
+                let queue = stored.session.request.waiting_since.is_some();
+                let policy = self.config.session;
+                match self
+                    .commit_from(&stored, |s| s.nobody_free(queue, &policy, now))
+                    .await?
+                {
+                    Some(_) => return Ok(Routed::NobodyFree),
+                    None => continue,
+                }
+            };
+            let policy = self.config.session;
+            match self
+                .commit_from(&stored, |s| s.ring(advisor.clone(), &policy, now))
+                .await
+            {
+                Ok(Some(_)) => return Ok(Routed::Ringing(advisor)),
+                Ok(None) => {
+                    // Lost a race on the session: give the slot back, retry.
+                    self.store.release_capacity(&advisor, now).await?;
+                }
+                Err(err) => {
+                    self.store.release_capacity(&advisor, now).await?;
+                    return Err(err);
+                }
+            }
+        }
+        Err(ContactError::Busy)
+    }
+
+    /// One commit attempt from a given read; `None` when the session
+    /// changed since (the caller reads again).
+    async fn commit_from<F>(
+        &self,
+        stored: &StoredSession,
+        change: F,
+    ) -> Result<Option<StoredSession>, ContactError>
+    where
+        F: FnOnce(&mut Session) -> Result<Vec<Effect>, SessionError>,
+    {
+        let mut next = stored.clone();
+        let effects = change(&mut next.session)?;
+        if next.session == stored.session {
+            return Ok(Some(next));
+        }
+        next.version += 1;
+        let deadline = next.session.next_deadline(&self.config.session);
+        if !self.store.replace_session(&next, deadline).await? {
+            return Ok(None);
+        }
+        // Routing never releases (it only acts on unrung sessions).
+        let _ = self.after_commit(stored, &next, effects).await;
+        Ok(Some(next))
+    }
+
+    /// Carries out a committed change; returns the advisors released.
+    async fn after_commit(
+        &self,
+        before: &StoredSession,
+        after: &StoredSession,
+        effects: Vec<Effect>,
+    ) -> Vec<AdvisorId> {
+        let now = self.now();
+        let mut released = Vec::new();
+        // Queue bookkeeping.
+        let was = match before.session.phase {
+            Phase::Queued { since, .. } => Some(since),
+            _ => None,
+        };
+        let is = match after.session.phase {
+            Phase::Queued { since, until } => Some((since, until)),
+            _ => None,
+        };
+        let key = after.session.request.queue_key();
+        let queue_moved = match (was, is) {
+            (Some(since), None) => {
+                let old_key = before.session.request.queue_key();
+                if let Err(err) = self.store.dequeue(&old_key, &after.id, since).await {
+                    tracing::warn!(error = %err, "queue entry not removed");
+                }
+                Some(old_key)
+            }
+            (None, Some((since, until))) => {
+                if let Err(err) = self.store.enqueue(&key, &after.id, since, until).await {
+                    tracing::warn!(error = %err, "queue entry not stored");
+                }
+                Some(key)
+            }
+            _ => None,
+        };
+        for effect in effects {
+            match effect {
+                Effect::Ring { advisor, until } => {
+                    let message = self.ring_message(after, until);
+                    self.push
+                        .send(&Participant::Advisor(advisor), &message)
+                        .await;
+                }
+                Effect::StopRinging { advisor } => {
+                    let message =
+                        json!({"v": PROTOCOL_VERSION, "type": "ring_stop", "session": after.id});
+                    self.push
+                        .send(&Participant::Advisor(advisor), &message.to_string())
+                        .await;
+                }
+                Effect::Release { advisor } => {
+                    match self.store.release_capacity(&advisor, now).await {
+                        Ok(_) => released.push(advisor),
+                        Err(err) => tracing::error!(error = %err, "capacity not released"),
+                    }
+                }
+                Effect::Event { name, props } => {
+                    let mut event = self.session_event(name, after);
+                    if matches!(name, EventName::Declined | EventName::Missed) {
+                        event.advisor = before.session.ringing_advisor().cloned();
+                    }
+                    for (key, value) in props {
+                        event = event.with_prop(key, value);
+                    }
+                    self.record(event).await;
+                }
+                Effect::Visitor(_) => {} // the state message below says it all
+            }
+        }
+        if let Phase::Connected { advisor, .. } = &after.session.phase
+            && !matches!(before.session.phase, Phase::Connected { .. })
+        {
+            let expires = now.saturating_add(self.config.affinity_ms);
+            if let Err(err) = self
+                .store
+                .remember_advisor(&after.visitor, advisor, now, expires)
+                .await
+            {
+                tracing::warn!(error = %err, "affinity not stored");
+            }
+        }
+        let state = self.state_message(after).await;
+        self.push
+            .send(&Participant::Visitor(after.id.clone()), &state)
+            .await;
+        let mut advisors: Vec<&AdvisorId> = Vec::new();
+        for advisor in [
+            after.session.current_advisor(),
+            before.session.current_advisor(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !advisors.contains(&advisor) {
+                advisors.push(advisor);
+            }
+        }
+        for advisor in advisors {
+            self.push
+                .send(&Participant::Advisor(advisor.clone()), &state)
+                .await;
+        }
+        if let Some(key) = queue_moved {
+            self.announce_queue(&key).await;
+        }
+        released
+    }
+
+    fn session_event(
+        &self,
+        name: EventName,
+        stored: &StoredSession,
+    ) -> livecard_core::event::Event {
+        let mut event = self.new_event(name);
+        event.session = Some(stored.id.clone());
+        event.channel = Some(stored.session.channel);
+        event.advisor = stored.session.current_advisor().cloned();
+        event.visitor = Some(livecard_core::visitor::pseudonym(
+            &self.secrets.visitor_key,
+            &stored.visitor,
+            event.at,
+        ));
+        event
+    }
+
+    fn ring_message(&self, stored: &StoredSession, until: UnixMillis) -> String {
+        let request = &stored.session.request;
+        json!({
+            "v": PROTOCOL_VERSION,
+            "type": "ring",
+            "session": stored.id,
+            "channel": stored.session.channel,
+            "origin": request.origin.as_str(),
+            "topic": request.topic,
+            "language": request.language,
+            "until": until,
+        })
+        .to_string()
+    }
+
+    /// The `session` message: where a session stands, for both sides.
+    pub async fn state_message(&self, stored: &StoredSession) -> String {
+        self.state_value(stored).await.to_string()
+    }
+
+    pub async fn state_value(&self, stored: &StoredSession) -> Value {
+        let session = &stored.session;
+        let (state, until) = match &session.phase {
+            Phase::Routing => ("routing", None),
+            Phase::Ringing { until, .. } => ("ringing", Some(*until)),
+            Phase::Queued { until, .. } => ("queued", Some(*until)),
+            Phase::Connected { .. } => ("connected", None),
+            Phase::Ended { .. } => ("ended", None),
+        };
+        let mut value = json!({
+            "v": PROTOCOL_VERSION,
+            "type": "session",
+            "session": stored.id,
+            "state": state,
+            "channel": session.channel,
+            "origin": session.request.origin.as_str(),
+            "topic": session.request.topic,
+            "options": session.options(),
+        });
+        if let Some(until) = until {
+            value["until"] = until.into();
+        }
+        if let Phase::Ended { reason, .. } = &session.phase {
+            value["reason"] = json!(reason);
+        }
+        let shown = match &session.phase {
+            Phase::Ringing { advisor, .. } | Phase::Connected { advisor, .. } => Some(advisor),
+            _ => session.advisor.as_ref(),
+        };
+        if let Some(id) = shown {
+            value["advisor"] = match self.advisor_for_visitor(id).await {
+                Ok(Some(record)) => json!({
+                    "id": id,
+                    "display_name": record.advisor.display_name,
+                    "title": record.advisor.title,
+                }),
+                _ => json!({ "id": id }),
+            };
+        }
+        value
+    }
+
+    /// A chat message as pushed and replayed.
+    pub fn chat_value(session: &str, message: &ChatMessage) -> Value {
+        json!({
+            "v": PROTOCOL_VERSION,
+            "type": "chat",
+            "session": session,
+            "key": message.key,
+            "id": message.client_id,
+            "side": message.side.as_str(),
+            "text": message.text,
+            "at": message.at,
+        })
+    }
+
+    /// Tells everyone in a queue their place and a rough wait.
+    pub async fn announce_queue(&self, key: &str) {
+        let now = self.now();
+        let entries = match self.store.list_queue(key, now, 100).await {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::warn!(error = %err, "queue not read");
+                return;
+            }
+        };
+        if entries.is_empty() {
+            return;
+        }
+        let serving = self.serving_slots(key).await;
+        for (index, (session, _)) in entries.iter().enumerate() {
+            let estimate = queue_estimate(index as u32 + 1, serving, AVERAGE_SESSION_MS);
+            let message = json!({
+                "v": PROTOCOL_VERSION,
+                "type": "queue",
+                "session": session,
+                "position": estimate.position,
+                "wait_ms": estimate.estimated_wait_ms,
+            });
+            self.push
+                .send(&Participant::Visitor(session.clone()), &message.to_string())
+                .await;
+        }
+    }
+
+    /// The queue position of one waiting session, as a `queue` message.
+    pub async fn queue_message(&self, stored: &StoredSession) -> Option<String> {
+        let Phase::Queued { .. } = stored.session.phase else {
+            return None;
+        };
+        let key = stored.session.request.queue_key();
+        let entries = self.store.list_queue(&key, self.now(), 100).await.ok()?;
+        let position = entries.iter().position(|(s, _)| *s == stored.id)? as u32 + 1;
+        let estimate = queue_estimate(position, self.serving_slots(&key).await, AVERAGE_SESSION_MS);
+        Some(
+            json!({
+                "v": PROTOCOL_VERSION,
+                "type": "queue",
+                "session": stored.id,
+                "position": estimate.position,
+                "wait_ms": estimate.estimated_wait_ms,
+            })
+            .to_string(),
+        )
+    }
+
+    /// Session slots of available advisors that can serve a queue.
+    async fn serving_slots(&self, key: &str) -> u32 {
+        let now = self.now();
+        let Ok(records) = self.routing_candidates().await else {
+            return 1;
+        };
+        records
+            .iter()
+            .filter(|r| {
+                let online = PresenceView::of(&r.advisor, &r.presence, now).overall()
+                    == PresenceState::Available;
+                online && serves(key, r)
+            })
+            .map(|r| u32::from(r.advisor.capacity))
+            .sum::<u32>()
+            .max(1)
+    }
+
+    /// Capacity came free (or an advisor came online): serve the queues
+    /// this advisor can take, oldest first.
+    pub async fn serve_queues(&self, advisor: &AdvisorId) -> usize {
+        let Ok(Some(record)) = self.store.get_advisor(advisor).await else {
+            return 0;
+        };
+        let mut keys = vec![format!("advisor:{advisor}")];
+        keys.extend(record.advisor.topics.iter().map(|t| format!("topic:{t}")));
+        keys.push("any".to_owned());
+        let mut routed = 0;
+        for key in keys {
+            let entries = match self.store.list_queue(&key, self.now(), 10).await {
+                Ok(entries) => entries,
+                Err(err) => {
+                    tracing::warn!(error = %err, "queue not read");
+                    continue;
+                }
+            };
+            for (session, _) in entries {
+                match self.route(&session).await {
+                    Ok(Routed::Ringing(_)) => routed += 1,
+                    Ok(Routed::NobodyFree) => break,
+                    Ok(Routed::NotRoutable) | Err(ContactError::NotFound) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "queued session not routed");
+                        break;
+                    }
+                }
+            }
+        }
+        routed
+    }
+
+    /// Serves the queues of advisors whose capacity was released.
+    pub async fn after_release(&self, released: &[AdvisorId]) {
+        for advisor in released {
+            self.serve_queues(advisor).await;
+        }
+    }
+
+    /// The periodic sweep: ring timeouts (the next candidate is rung),
+    /// queue timeouts, inactivity, unanswered offers; then queues of
+    /// advisors with free capacity (someone came online).
+    pub async fn sweep(&self) -> Result<SweepReport, ContactError> {
+        let now = self.now();
+        let mut report = SweepReport::default();
+        let due = self.store.due_sessions(now, 100).await?;
+        report.due = due.len();
+        let policy = self.config.session;
+        for id in due {
+            let updated = match self.update_session(&id, |s| Ok(s.tick(&policy, now))).await {
+                Ok(updated) => updated,
+                Err(ContactError::NotFound) => continue,
+                Err(err) => {
+                    tracing::warn!(error = %err, "sweep could not update a session");
+                    continue;
+                }
+            };
+            report.changed += 1;
+            if matches!(updated.session.session.phase, Phase::Routing)
+                && matches!(self.route(&id).await, Ok(Routed::Ringing(_)))
+            {
+                report.routed += 1;
+            }
+            self.after_release(&updated.released).await;
+        }
+        for record in self.routing_candidates().await? {
+            let online = PresenceView::of(&record.advisor, &record.presence, now).overall()
+                == PresenceState::Available;
+            if online && record.load.active < record.advisor.capacity {
+                report.routed += self.serve_queues(&record.advisor.id).await;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Which side of `stored` this connection speaks for, if any.
+    pub fn side_of(&self, connection: &super::Connection, stored: &StoredSession) -> Option<Side> {
+        if let Some(advisor) = &connection.advisor {
+            let session = &stored.session;
+            if session.current_advisor() == Some(advisor)
+                || session.advisor.as_ref() == Some(advisor)
+            {
+                return Some(Side::Advisor);
+            }
+        }
+        connection
+            .sessions
+            .contains(&stored.id)
+            .then_some(Side::Visitor)
+    }
+
+    /// The best advisor for a widget: the first routing would ring.
+    pub async fn best_advisor(
+        &self,
+        request: &livecard_core::routing::RouteRequest,
+    ) -> Result<Option<PublicAdvisor>, ContactError> {
+        let now = self.now();
+        let records = self.routing_candidates().await?;
+        let candidates: Vec<Candidate<'_>> = records
+            .iter()
+            .map(|r| Candidate {
+                advisor: &r.advisor,
+                presence: PresenceView::of(&r.advisor, &r.presence, now),
+                active: r.load.active,
+                idle_since: r.load.idle_since,
+            })
+            .collect();
+        let best = rank(&candidates, request).into_iter().next();
+        Ok(best.and_then(|id| {
+            records
+                .iter()
+                .find(|r| r.advisor.id == id)
+                .map(|r| PublicAdvisor::of(r, now))
+        }))
+    }
+}
+
+/// Can this advisor serve the queue with this key?
+fn serves(key: &str, record: &AdvisorRecord) -> bool {
+    if let Some(id) = key.strip_prefix("advisor:") {
+        return record.advisor.id.as_str() == id;
+    }
+    if let Some(topic) = key.strip_prefix("topic:") {
+        return record.advisor.topics.iter().any(|t| t == topic);
+    }
+    key == "any"
+}

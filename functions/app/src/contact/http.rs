@@ -1,0 +1,357 @@
+//! JSON endpoints of contact sessions (`docs/api.md`).
+//!
+//! The visitor endpoints are called from our pages and, through the widget,
+//! from any site: they answer with `Access-Control-Allow-Origin: *`, take no
+//! cookies they depend on (the visitor id also travels in the body), and
+//! authorise by the session token the start answer hands out.
+
+use super::engine::ContactError;
+use super::{Push, session_token, verify_session_token};
+use crate::api::me;
+use crate::http_util::{
+    ApiError, cookie, json, parse_json, query, query_param, same_origin, set_cookie,
+};
+use crate::{App, Request, Response};
+use http::{HeaderValue, StatusCode, header};
+use livecard_core::advisor::{valid_language, valid_topic};
+use livecard_core::card::CardError;
+use livecard_core::channel::Channel;
+use livecard_core::ids::{AdvisorId, RandomId};
+use livecard_core::offline::{Inbox, OfflineMessage};
+use livecard_core::routing::{DEFAULT_AFFINITY_MS, RouteRequest};
+use livecard_core::session::{EndReason, Origin, Phase, Session, Wanted};
+use livecard_core::visitor::{new_visitor_id, sign_visitor_cookie, verify_visitor_cookie};
+use livecard_store::{PageRequest, Store, StoredSession};
+use serde::Deserialize;
+use serde_json::json;
+
+pub const VISITOR_COOKIE: &str = "lc_visitor";
+/// Contact requests one client (daily address pseudonym) may make per
+/// window.
+pub const CONTACTS_PER_WINDOW: u32 = 30;
+pub const CONTACT_WINDOW_MS: u64 = 10 * 60_000;
+
+/// Adds the headers that let any site call a visitor endpoint.
+pub fn cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("etag"),
+    );
+    response
+}
+
+/// The answer to a CORS preflight of a visitor endpoint.
+pub fn preflight() -> Response {
+    let mut response = http::Response::new(bytes::Bytes::new());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    cors(response)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    /// A card link's token: its advisor is asked first.
+    #[serde(default)]
+    card: Option<String>,
+    /// An advisor picked on the portal: asked first, like a card's.
+    #[serde(default)]
+    advisor: Option<String>,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    channel: Option<Channel>,
+    #[serde(default)]
+    origin: Option<Origin>,
+    /// The signed visitor id from an earlier answer (the widget keeps it in
+    /// the host page's storage; our pages also have it as a cookie).
+    #[serde(default)]
+    visitor: Option<String>,
+}
+
+impl From<ContactError> for ApiError {
+    fn from(err: ContactError) -> Self {
+        match err {
+            ContactError::Store(store) => store.into(),
+            ContactError::NotFound => ApiError::not_found("no such session"),
+            ContactError::Busy => ApiError::unavailable(),
+            ContactError::Session(session) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", session.to_string())
+            }
+        }
+    }
+}
+
+/// `POST /api/v1/contacts`: a visitor asks for contact.
+pub async fn start<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    if let Some(addr) = request.extensions().get::<crate::ClientAddr>() {
+        let key = livecard_core::visitor::pseudonym(&app.secrets.visitor_key, &addr.0, now);
+        if !app.contact_limiter.allow(&key, now) {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many contact requests; try again in a few minutes",
+            ));
+        }
+    }
+    let body: StartBody = parse_json(request)?;
+    let channel = body.channel.unwrap_or(Channel::Chat);
+    if channel != Channel::Chat {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "channel_unavailable",
+            "only chat can be started here for now",
+        ));
+    }
+    let mut wanted = Wanted {
+        origin: body.origin.unwrap_or(Origin::Portal),
+        ..Wanted::default()
+    };
+    if wanted.origin == Origin::Card {
+        return Err(ApiError::bad_request(
+            "origin \"card\" is implied by a card token",
+        ));
+    }
+    if let Some(topic) = body.topic {
+        if !valid_topic(&topic) {
+            return Err(ApiError::bad_request(
+                "topic must be a slug of 1 to 32 characters (a-z, 0-9, '-')",
+            ));
+        }
+        wanted.topic = Some(topic);
+    }
+    if let Some(language) = body.language {
+        if !valid_language(&language) {
+            return Err(ApiError::bad_request(
+                "language must be a language code of 2 or 3 lower-case letters",
+            ));
+        }
+        wanted.language = Some(language);
+    }
+    let asked = match (body.card, body.advisor) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("give a card or an advisor, not both"));
+        }
+        (Some(token), None) => {
+            let claims = app
+                .secrets
+                .cards
+                .verify(&token, now)
+                .map_err(card_refused)?;
+            match app.card_for_visitor(&claims.card_id).await? {
+                Some(card) if card.revoked_at.is_none() => {}
+                _ => return Err(card_refused(CardError::Revoked)),
+            }
+            wanted.origin = Origin::Card;
+            Some(claims.advisor)
+        }
+        (None, Some(id)) => Some(
+            AdvisorId::parse(&id)
+                .map_err(|_| ApiError::bad_request("advisor is not a valid id"))?,
+        ),
+        (None, None) => None,
+    };
+    if let Some(advisor) = asked {
+        let record = app
+            .advisor_for_visitor(&advisor)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such advisor"))?;
+        if wanted.topic.is_none() {
+            wanted.topic = record.advisor.topics.first().cloned();
+        }
+        wanted.advisor = Some(advisor);
+    }
+    let signed = body
+        .visitor
+        .as_deref()
+        .or_else(|| cookie(request, VISITOR_COOKIE));
+    let visitor = signed
+        .and_then(|value| verify_visitor_cookie(&app.secrets.visitor_key, value))
+        .unwrap_or_else(|| new_visitor_id(app.random_bytes()));
+    if wanted.advisor.is_none()
+        && let Some((advisor, _)) = app.store.last_advisor(&visitor, now).await?
+    {
+        wanted.preferred = Some(advisor);
+    }
+    let id = RandomId::from_bytes(app.random_bytes()).to_string();
+    let mut session = Session::new(channel, now);
+    session.request = wanted;
+    let stored = StoredSession {
+        id: id.clone(),
+        visitor: visitor.clone(),
+        session,
+        version: 1,
+    };
+    app.create_session(&stored).await?;
+    let current = app
+        .store
+        .get_session(&id)
+        .await?
+        .ok_or_else(ApiError::unavailable)?;
+    let signed_visitor = sign_visitor_cookie(&app.secrets.visitor_key, &visitor);
+    let mut response = json(
+        StatusCode::CREATED,
+        &json!({
+            "session": id,
+            "token": session_token(&app.secrets.session_key, &id),
+            "visitor": signed_visitor,
+            "state": app.state_value(&current).await,
+        }),
+    );
+    if same_origin(request)
+        && let Some(value) = set_cookie(
+            VISITOR_COOKIE,
+            &signed_visitor,
+            DEFAULT_AFFINITY_MS / 1000,
+            true,
+            app.config.secure_cookies(),
+        )
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+fn card_refused(err: CardError) -> ApiError {
+    tracing::info!(reason = err.reason(), "card link refused");
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_card",
+        "this card link is not valid (any more)",
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfflineBody {
+    token: String,
+    name: String,
+    email: String,
+    text: String,
+}
+
+/// `POST /api/v1/contacts/{id}/offline`: the visitor leaves a message
+/// instead of waiting; it lands in the advisor's or the topic's inbox.
+pub async fn offline<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let body: OfflineBody = parse_json(request)?;
+    if !verify_session_token(&app.secrets.session_key, id, &body.token) {
+        return Err(ApiError::not_found("no such session"));
+    }
+    let stored = app
+        .store
+        .get_session(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such session"))?;
+    if matches!(stored.session.phase, Phase::Connected { .. }) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connected",
+            "an advisor has taken this contact; write in the chat",
+        ));
+    }
+    let wanted = &stored.session.request;
+    let inbox = match (&wanted.advisor, &wanted.topic) {
+        (Some(advisor), _) if !wanted.colleague => Inbox::Advisor(advisor.clone()),
+        (_, Some(topic)) => Inbox::Topic(topic.clone()),
+        (Some(advisor), None) => Inbox::Advisor(advisor.clone()),
+        (None, None) => Inbox::Topic("general".to_owned()),
+    };
+    let message = OfflineMessage::new(
+        RandomId::from_bytes(app.random_bytes()),
+        inbox,
+        &body.name,
+        &body.email,
+        &body.text,
+        now,
+    )
+    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let expires = now.saturating_add(app.config.event_retention_ms);
+    app.store.put_offline_message(&message, expires).await?;
+    if !stored.session.is_ended() {
+        let updated = app
+            .update_session(id, |s| s.end(EndReason::OfflineMessage, now))
+            .await;
+        match updated {
+            Ok(updated) => app.after_release(&updated.released).await,
+            Err(err) => tracing::info!(error = %err, "session not ended by offline message"),
+        }
+    }
+    Ok(json(
+        StatusCode::CREATED,
+        &json!({ "id": message.id.to_string(), "inbox": message.inbox.key() }),
+    ))
+}
+
+/// `GET /api/v1/contacts/best?topic=&language=&channel=`: the advisor a
+/// contact request would ring first now (for the widget), or `null`.
+pub async fn best<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let params = query(request);
+    let filter = crate::api::advisors::Filter::from_query(&params)?;
+    let channel = match query_param(&params, "channel") {
+        None => Channel::Chat,
+        Some(text) => serde_json::from_value(json!(text))
+            .map_err(|_| ApiError::bad_request("channel must be chat, audio or video"))?,
+    };
+    let mut route = RouteRequest::new(channel);
+    route.topic = filter.topic;
+    route.language = filter.language;
+    let best = app.best_advisor(&route).await?;
+    Ok(json(StatusCode::OK, &json!({ "advisor": best })))
+}
+
+/// `GET /api/v1/me/inbox`: offline messages for the signed-in advisor and
+/// their topics, newest first.
+pub async fn inbox<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let advisor = me::session(app, request).ok_or_else(ApiError::not_signed_in)?;
+    let record = app
+        .store
+        .get_advisor(&advisor)
+        .await?
+        .ok_or_else(ApiError::not_signed_in)?;
+    let mut inboxes = vec![Inbox::Advisor(advisor)];
+    inboxes.extend(record.advisor.topics.iter().cloned().map(Inbox::Topic));
+    let mut messages = Vec::new();
+    for inbox in inboxes {
+        let page = app
+            .store
+            .list_inbox(&inbox.key(), &PageRequest::first(50))
+            .await?;
+        messages.extend(page.items);
+    }
+    messages.sort_by_key(|m| std::cmp::Reverse(m.at));
+    Ok(json(StatusCode::OK, &json!({ "items": messages })))
+}

@@ -1,0 +1,365 @@
+//! The WebSocket side of the signaling protocol (`docs/protocol.md`).
+//!
+//! A host calls [`App::ws_open`] when a connection opens,
+//! [`App::ws_message`] for every text frame, and sends the returned
+//! replies back on the same connection. Messages for the other side of a
+//! session go out through the push port.
+
+use super::engine::{ContactError, Updated};
+use super::{Connection, MAX_JOINED, Participant, Push, RateLimit, verify_session_token};
+use crate::App;
+use crate::api::me::SESSION_COOKIE;
+use crate::http_util::{cookie, same_origin};
+use livecard_core::session::{EndReason, Phase, Side};
+use livecard_core::signaling::{
+    ClientMessage, PROTOCOL_VERSION, ProtocolError, error_message, parse_client, refusal,
+};
+use livecard_store::{Appended, Store};
+use serde_json::json;
+
+/// The most chat messages one join replays (older ones stay in the store).
+const MAX_REPLAY: usize = 2_000;
+
+/// What to send back on the connection, and whether to close it.
+#[derive(Debug, Default)]
+pub struct Replies {
+    pub messages: Vec<String>,
+    /// The client kept flooding: the host closes the connection.
+    pub close: bool,
+}
+
+impl Replies {
+    fn one(message: String) -> Self {
+        Self {
+            messages: vec![message],
+            close: false,
+        }
+    }
+}
+
+impl<S: Store, P: Push> App<S, P> {
+    /// A connection opens. An advisor is recognised by their session cookie,
+    /// and only when the upgrade request comes from our own pages (so that
+    /// another site cannot open a socket with their cookie). Visitors need
+    /// no cookie: they prove each session with its token.
+    pub async fn ws_open(&self, id: &str, request: &crate::Request) -> (Connection, Vec<String>) {
+        let now = self.now();
+        let advisor = if same_origin(request) {
+            cookie(request, SESSION_COOKIE).and_then(|value| {
+                livecard_core::auth::verify_session(&self.secrets.session_key, value, now)
+            })
+        } else {
+            None
+        };
+        let connection = Connection::new(id, advisor.clone(), now);
+        let mut hello = json!({"v": PROTOCOL_VERSION, "type": "hello"});
+        if let Some(advisor) = advisor {
+            self.push
+                .subscribe(id, &Participant::Advisor(advisor.clone()))
+                .await;
+            hello["advisor"] = advisor.as_str().into();
+        }
+        (connection, vec![hello.to_string()])
+    }
+
+    /// One text frame from a client.
+    pub async fn ws_message(&self, connection: &mut Connection, text: &str) -> Replies {
+        let now = self.now();
+        if !connection.limiter.take(now) {
+            connection.changed = true;
+            return Replies {
+                messages: vec![refusal(
+                    "rate_limited",
+                    "too many messages; slow down",
+                    None,
+                )],
+                close: connection.limiter.refused_in_a_row >= RateLimit::MAX_REFUSED,
+            };
+        }
+        let message = match parse_client(text) {
+            Ok(message) => message,
+            Err(err) => {
+                if err != ProtocolError::TooLarge {
+                    tracing::debug!(code = err.code(), "client message refused");
+                }
+                return Replies::one(error_message(err));
+            }
+        };
+        let session = message.session().map(str::to_owned);
+        match self.dispatch(connection, message).await {
+            Ok(replies) => replies,
+            Err(err) => {
+                if let ContactError::Store(store) = &err {
+                    tracing::error!(error = %store, "store error in signaling");
+                }
+                Replies::one(refusal(err.code(), &err.to_string(), session.as_deref()))
+            }
+        }
+    }
+
+    async fn dispatch(
+        &self,
+        connection: &mut Connection,
+        message: ClientMessage,
+    ) -> Result<Replies, ContactError> {
+        let now = self.now();
+        let policy = self.config.session;
+        match message {
+            ClientMessage::Ping { .. } => Ok(Replies::one(
+                json!({"v": PROTOCOL_VERSION, "type": "pong"}).to_string(),
+            )),
+            ClientMessage::Join {
+                session,
+                token,
+                after,
+                ..
+            } => {
+                self.join(connection, &session, token.as_deref(), after)
+                    .await
+            }
+            ClientMessage::Accept { session, .. } => {
+                let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
+                let updated = self
+                    .update_session(&session, |s| s.accept(&advisor, now))
+                    .await?;
+                self.push
+                    .subscribe(&connection.id, &Participant::Advisor(advisor))
+                    .await;
+                Ok(Replies::one(self.state_message(&updated.session).await))
+            }
+            ClientMessage::Decline { session, .. } => {
+                let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
+                let updated = self
+                    .update_session(&session, |s| s.decline(&advisor))
+                    .await?;
+                self.route(&session).await?;
+                self.after_release(&updated.released).await;
+                Ok(Replies::default())
+            }
+            ClientMessage::Chat {
+                session, id, text, ..
+            } => self.chat(connection, &session, &id, &text).await,
+            ClientMessage::Typing { session, .. } => {
+                let (side, other) = self.speaker(connection, &session).await?;
+                let message = json!({"v": PROTOCOL_VERSION, "type": "typing", "session": session, "side": side.as_str()});
+                if let Some(other) = other {
+                    self.push.send(&other, &message.to_string()).await;
+                }
+                Ok(Replies::default())
+            }
+            ClientMessage::Read { session, key, .. } => {
+                let (side, other) = self.speaker(connection, &session).await?;
+                let message = json!({"v": PROTOCOL_VERSION, "type": "read", "session": session, "side": side.as_str(), "key": key});
+                if let Some(other) = other {
+                    self.push.send(&other, &message.to_string()).await;
+                }
+                Ok(Replies::default())
+            }
+            ClientMessage::Upgrade {
+                session, channel, ..
+            } => {
+                self.speaker(connection, &session).await?;
+                self.update_session(&session, |s| s.upgrade(channel, now))
+                    .await?;
+                Ok(Replies::default())
+            }
+            ClientMessage::Wait { session, .. } => {
+                self.visitor_only(connection, &session)?;
+                self.update_session(&session, |s| {
+                    s.choose_wait(now)?;
+                    s.nobody_free(true, &policy, now)
+                })
+                .await?;
+                self.route(&session).await?;
+                Ok(Replies::default())
+            }
+            ClientMessage::Colleague { session, .. } => {
+                self.visitor_only(connection, &session)?;
+                self.update_session(&session, |s| {
+                    s.choose_colleague(now)?;
+                    Ok(Vec::new())
+                })
+                .await?;
+                self.route(&session).await?;
+                Ok(Replies::default())
+            }
+            ClientMessage::Hangup { session, .. } => {
+                let (side, _) = self.speaker(connection, &session).await?;
+                let reason = match side {
+                    Side::Visitor => EndReason::VisitorLeft,
+                    Side::Advisor => EndReason::AdvisorLeft,
+                };
+                let Updated { released, .. } = self
+                    .update_session(&session, |s| s.end(reason, now))
+                    .await?;
+                self.after_release(&released).await;
+                Ok(Replies::default())
+            }
+        }
+    }
+
+    /// (Re)joins a session: the state, every chat message after `after`,
+    /// and the queue position or the ring, as they apply.
+    async fn join(
+        &self,
+        connection: &mut Connection,
+        session: &str,
+        token: Option<&str>,
+        after: Option<String>,
+    ) -> Result<Replies, ContactError> {
+        let stored = self
+            .store
+            .get_session(session)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        let side = match token {
+            Some(token) if verify_session_token(&self.secrets.session_key, session, token) => {
+                if !connection.sessions.iter().any(|s| s == session) {
+                    if connection.sessions.len() >= MAX_JOINED {
+                        connection.sessions.remove(0);
+                    }
+                    connection.sessions.push(session.to_owned());
+                    connection.changed = true;
+                }
+                Side::Visitor
+            }
+            Some(_) => return Err(NOT_ALLOWED),
+            None => self
+                .side_of(connection, &stored)
+                .filter(|side| *side == Side::Advisor)
+                .ok_or(NOT_ALLOWED)?,
+        };
+        let participant = match side {
+            Side::Visitor => Participant::Visitor(session.to_owned()),
+            Side::Advisor => match &connection.advisor {
+                Some(advisor) => Participant::Advisor(advisor.clone()),
+                None => return Err(NOT_ALLOWED),
+            },
+        };
+        self.push.subscribe(&connection.id, &participant).await;
+        let mut replies = Replies::default();
+        replies.messages.push(self.state_message(&stored).await);
+        if side == Side::Advisor
+            && let Phase::Ringing { until, .. } = stored.session.phase
+        {
+            replies.messages.push(
+                json!({"v": PROTOCOL_VERSION, "type": "ring", "session": session, "channel": stored.session.channel, "origin": stored.session.request.origin.as_str(), "topic": stored.session.request.topic, "language": stored.session.request.language, "until": until})
+                    .to_string(),
+            );
+        }
+        if let Some(queue) = self.queue_message(&stored).await {
+            replies.messages.push(queue);
+        }
+        let mut cursor = after;
+        loop {
+            let page = self
+                .store
+                .messages_after(session, cursor.as_deref(), 100)
+                .await?;
+            let full = page.len() == 100;
+            for message in &page {
+                replies
+                    .messages
+                    .push(Self::chat_value(session, message).to_string());
+            }
+            cursor = page.last().map(|m| m.key.clone()).or(cursor);
+            if !full || replies.messages.len() >= MAX_REPLAY {
+                break;
+            }
+        }
+        replies.messages.push(
+            json!({"v": PROTOCOL_VERSION, "type": "joined", "session": session, "side": side.as_str()})
+                .to_string(),
+        );
+        Ok(replies)
+    }
+
+    async fn chat(
+        &self,
+        connection: &Connection,
+        session: &str,
+        id: &str,
+        text: &str,
+    ) -> Result<Replies, ContactError> {
+        let now = self.now();
+        let stored = self
+            .store
+            .get_session(session)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let Phase::Connected { advisor, .. } = &stored.session.phase else {
+            return Err(ContactError::Session(if stored.session.is_ended() {
+                livecard_core::session::SessionError::Ended
+            } else {
+                livecard_core::session::SessionError::NotConnected
+            }));
+        };
+        if side == Side::Advisor && connection.advisor.as_ref() != Some(advisor) {
+            return Err(NOT_ALLOWED);
+        }
+        let advisor = advisor.clone();
+        let ack = |key: Option<&str>| {
+            let mut value =
+                json!({"v": PROTOCOL_VERSION, "type": "ack", "session": session, "id": id});
+            if let Some(key) = key {
+                value["key"] = key.into();
+            }
+            value.to_string()
+        };
+        match self
+            .store
+            .append_message(session, side, id, text, now)
+            .await?
+        {
+            Appended::Duplicate => Ok(Replies::one(ack(None))),
+            Appended::New(message) => {
+                let value = Self::chat_value(session, &message).to_string();
+                self.push
+                    .send(&Participant::Visitor(session.to_owned()), &value)
+                    .await;
+                self.push.send(&Participant::Advisor(advisor), &value).await;
+                // Activity and the message count (for the event) go with
+                // the session; the text never leaves the message store.
+                if let Err(err) = self.update_session(session, |s| s.chat(now)).await {
+                    tracing::debug!(error = %err, "chat count not updated");
+                }
+                Ok(Replies::one(ack(Some(&message.key))))
+            }
+        }
+    }
+
+    /// The speaker's side and the other side, for relayed messages.
+    async fn speaker(
+        &self,
+        connection: &Connection,
+        session: &str,
+    ) -> Result<(Side, Option<Participant>), ContactError> {
+        let stored = self
+            .store
+            .get_session(session)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let other = match side {
+            Side::Visitor => stored
+                .session
+                .current_advisor()
+                .map(|a| Participant::Advisor(a.clone())),
+            Side::Advisor => Some(Participant::Visitor(session.to_owned())),
+        };
+        Ok((side, other))
+    }
+
+    fn visitor_only(&self, connection: &Connection, session: &str) -> Result<(), ContactError> {
+        if connection.sessions.iter().any(|s| s == session) {
+            Ok(())
+        } else {
+            Err(NOT_ALLOWED)
+        }
+    }
+}
+
+/// Not this connection's session (or not its ring): the same answer as for
+/// a session that does not exist, so ids cannot be probed.
+const NOT_ALLOWED: ContactError = ContactError::NotFound;

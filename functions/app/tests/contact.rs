@@ -1,0 +1,633 @@
+//! Contact sessions through the shared handlers, with simulated time,
+//! against the embedded DynamoDB-compatible store: routing, ringing,
+//! accept/decline/timeout, chat with resume and de-duplication, queue,
+//! offline messages, the refusals, and capacity under 200 concurrent
+//! contact requests.
+
+mod common;
+
+use bytes::Bytes;
+use common::{CountingRandom, SimClock, T0, secrets};
+use http::{Method, StatusCode};
+use livecard_app::contact::{Connection, Participant, Push};
+use livecard_app::{App, ClientAddr, Config, Request};
+use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::card::CardRequest;
+use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::ids::AdvisorId;
+use livecard_core::presence::PresenceState;
+use livecard_store::Store;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+/// A push port that records what each participant was sent.
+#[derive(Clone, Default)]
+struct Recorder {
+    sent: Arc<Mutex<Vec<(Participant, Value)>>>,
+}
+
+impl Push for Recorder {
+    async fn send(&self, to: &Participant, message: &str) {
+        let value: Value = serde_json::from_str(message).expect("pushed messages are JSON");
+        self.sent.lock().expect("lock").push((to.clone(), value));
+    }
+    async fn subscribe(&self, _connection: &str, _to: &Participant) {}
+}
+
+impl Recorder {
+    /// Takes what was sent to `to`.
+    fn take(&self, to: &Participant) -> Vec<Value> {
+        let mut sent = self.sent.lock().expect("lock");
+        let (mine, rest): (Vec<_>, Vec<_>) = sent.drain(..).partition(|(p, _)| p == to);
+        *sent = rest;
+        mine.into_iter().map(|(_, v)| v).collect()
+    }
+}
+
+fn of_type<'a>(messages: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    messages.iter().filter(|m| m["type"] == kind).collect()
+}
+
+struct Harness {
+    _server: EmbeddedDynamo,
+    app: App<DynamoStore, Recorder>,
+    clock: Arc<SimClock>,
+    push: Recorder,
+}
+
+fn advisor(id: &str, topics: &[&str], capacity: u16) -> Advisor {
+    AdvisorInput {
+        id: id.into(),
+        display_name: format!("Advisor {id}"),
+        title: String::new(),
+        photo_url: None,
+        languages: vec!["en".into()],
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        channels: ChannelSet::ALL,
+        capacity,
+    }
+    .validate()
+    .expect("valid advisor")
+}
+
+fn id(text: &str) -> AdvisorId {
+    AdvisorId::parse(text).expect("id")
+}
+
+async fn harness(advisors: &[Advisor]) -> Harness {
+    let server = EmbeddedDynamo::start(None).await.expect("embedded store");
+    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
+    store.ensure_table().await.expect("table");
+    let clock = Arc::new(SimClock(AtomicU64::new(T0)));
+    let mut config = Config::new("http://livecard.test");
+    config.read_cache_ms = 0;
+    let push = Recorder::default();
+    let app = App::new(
+        store,
+        clock.clone(),
+        Arc::new(CountingRandom(AtomicU64::new(1))),
+        config,
+        secrets("k1"),
+    )
+    .with_push(push.clone());
+    for a in advisors {
+        app.save_advisor(a).await.expect("advisor");
+        set_available(&app, &a.id).await;
+    }
+    Harness {
+        _server: server,
+        app,
+        clock,
+        push,
+    }
+}
+
+async fn set_available(app: &App<DynamoStore, Recorder>, advisor: &AdvisorId) {
+    let update = app
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, PresenceState::Available)], app.now())
+        .expect("update");
+    app.apply_presence(advisor, &update)
+        .await
+        .expect("presence");
+}
+
+impl Harness {
+    async fn post(&self, uri: &str, body: Value, addr: &str) -> (StatusCode, Value) {
+        let mut request: Request = http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("host", "livecard.test")
+            .header("content-type", "application/json")
+            .body(Bytes::from(body.to_string()))
+            .expect("request");
+        request.extensions_mut().insert(ClientAddr(addr.to_owned()));
+        let response = self.app.handle(request).await;
+        let status = response.status();
+        assert_eq!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.as_bytes()),
+            Some(&b"*"[..]),
+            "visitor endpoints allow any origin"
+        );
+        let value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    async fn start(&self, body: Value) -> (String, String, Value) {
+        let (status, answer) = self.post("/api/v1/contacts", body, "203.0.113.7").await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let session = answer["session"].as_str().expect("session").to_owned();
+        let token = answer["token"].as_str().expect("token").to_owned();
+        (session, token, answer)
+    }
+
+    fn advisor_conn(&self, who: &str) -> Connection {
+        Connection::new(format!("conn-{who}"), Some(id(who)), self.app.now())
+    }
+
+    fn visitor_conn(&self) -> Connection {
+        Connection::new("conn-visitor", None, self.app.now())
+    }
+
+    async fn say(&self, conn: &mut Connection, message: Value) -> Vec<Value> {
+        let replies = self.app.ws_message(conn, &message.to_string()).await;
+        replies
+            .messages
+            .iter()
+            .map(|m| serde_json::from_str(m).expect("json reply"))
+            .collect()
+    }
+
+    async fn active(&self, who: &str) -> u16 {
+        self.app
+            .store
+            .get_advisor(&id(who))
+            .await
+            .expect("read")
+            .expect("advisor")
+            .load
+            .active
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn card_contact_rings_accepts_chats_resumes_and_ends() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 2),
+    ])
+    .await;
+    let card = h
+        .app
+        .create_card(CardRequest {
+            advisor: id("anna"),
+            campaign: None,
+            channels: None,
+            expires_in_ms: None,
+        })
+        .await
+        .expect("card");
+    let token = card.url.rsplit('/').next().expect("token").to_owned();
+    let (session, visitor_token, answer) = h.start(json!({ "card": token })).await;
+    assert_eq!(answer["state"]["state"], "ringing");
+    assert_eq!(answer["state"]["advisor"]["id"], "anna");
+    assert!(
+        answer["visitor"]
+            .as_str()
+            .expect("visitor")
+            .starts_with("1.vis_")
+    );
+    let rings = h.push.take(&Participant::Advisor(id("anna")));
+    assert_eq!(of_type(&rings, "ring").len(), 1);
+    assert_eq!(rings[0]["session"], session.as_str());
+    assert_eq!(h.active("anna").await, 1, "the ring holds a slot");
+
+    // Ben cannot take Anna's ring; Anna can.
+    let mut ben = h.advisor_conn("ben");
+    let refused = h
+        .say(&mut ben, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    assert_eq!(refused[0]["type"], "error");
+    assert_eq!(refused[0]["code"], "not_yours");
+    let mut anna = h.advisor_conn("anna");
+    let accepted = h
+        .say(&mut anna, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    assert_eq!(accepted[0]["state"], "connected");
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    assert!(told.iter().any(|m| m["state"] == "connected"));
+
+    // The visitor joins with the token, and only with it.
+    let mut visitor = h.visitor_conn();
+    let wrong = h
+        .say(
+            &mut visitor,
+            json!({"v":1,"type":"join","session":session,"token":"AAAAAAAAAAAAAAAAAAAAAA"}),
+        )
+        .await;
+    assert_eq!(wrong[0]["code"], "not_found");
+    let chat = json!({"v":1,"type":"chat","session":session,"id":"m1","text":"<img src=x onerror=alert(1)>"});
+    assert_eq!(
+        h.say(&mut visitor, chat.clone()).await[0]["code"],
+        "not_found"
+    );
+    let joined = h
+        .say(
+            &mut visitor,
+            json!({"v":1,"type":"join","session":session,"token":visitor_token}),
+        )
+        .await;
+    assert_eq!(joined[0]["type"], "session", "{joined:?}");
+    assert_eq!(joined.last().expect("joined")["type"], "joined");
+
+    // Chat both ways; a resend of the same id is acknowledged, not stored twice.
+    let ack = h.say(&mut visitor, chat.clone()).await;
+    assert_eq!(ack[0]["type"], "ack");
+    let first_key = ack[0]["key"].as_str().expect("key").to_owned();
+    let resend = h.say(&mut visitor, chat).await;
+    assert_eq!(resend[0]["type"], "ack");
+    assert!(resend[0].get("key").is_none());
+    h.clock.advance(1000);
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"chat","session":session,"id":"a1","text":"Hello!"}),
+    )
+    .await;
+    let to_anna = h.push.take(&Participant::Advisor(id("anna")));
+    let chats = of_type(&to_anna, "chat");
+    assert_eq!(chats.len(), 2, "each message once");
+    assert_eq!(chats[0]["text"], "<img src=x onerror=alert(1)>");
+
+    // A rejoin after the first message gets only what came after it.
+    let mut reloaded = h.visitor_conn();
+    let resumed = h
+        .say(
+            &mut reloaded,
+            json!({"v":1,"type":"join","session":session,"token":visitor_token,"after":first_key}),
+        )
+        .await;
+    let replayed = of_type(&resumed, "chat");
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0]["text"], "Hello!");
+    let all = h
+        .say(
+            &mut reloaded,
+            json!({"v":1,"type":"join","session":session,"token":visitor_token}),
+        )
+        .await;
+    assert_eq!(of_type(&all, "chat").len(), 2);
+
+    // Typing goes to the other side only.
+    h.push.take(&Participant::Visitor(session.clone()));
+    h.say(&mut anna, json!({"v":1,"type":"typing","session":session}))
+        .await;
+    let typing = h.push.take(&Participant::Visitor(session.clone()));
+    assert_eq!(typing[0]["type"], "typing");
+    assert_eq!(typing[0]["side"], "advisor");
+
+    // The visitor hangs up: the slot is free again, the session ended.
+    h.clock.advance(60_000);
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"hangup","session":session}),
+    )
+    .await;
+    assert_eq!(h.active("anna").await, 0);
+    let late = h
+        .say(
+            &mut anna,
+            json!({"v":1,"type":"chat","session":session,"id":"a2","text":"still there?"}),
+        )
+        .await;
+    assert_eq!(late[0]["code"], "ended");
+
+    // Events: every step, never the text.
+    h.app.sweep().await.expect("sweep");
+    let day = livecard_core::event::utc_day(T0);
+    let events = h
+        .app
+        .store
+        .list_events(&day, &livecard_store::PageRequest::first(100))
+        .await
+        .expect("events");
+    let names: Vec<&str> = events.items.iter().map(|e| e.name.as_str()).collect();
+    for expected in [
+        "contact_requested",
+        "routed",
+        "ringing",
+        "accepted",
+        "chat_message",
+        "session_ended",
+    ] {
+        assert!(names.contains(&expected), "{expected} in {names:?}");
+    }
+    let ended = events
+        .items
+        .iter()
+        .find(|e| e.name.as_str() == "session_ended")
+        .expect("ended");
+    assert_eq!(ended.props["talk_ms"], 61_000);
+    assert_eq!(ended.props["messages"], 2);
+    let text = serde_json::to_string(&events.items).expect("json");
+    assert!(!text.contains("onerror") && !text.contains("Hello!"));
+
+    // Affinity: the same visitor, back through the portal, goes to Anna
+    // although Ben has more room.
+    let signed = answer["visitor"].as_str().expect("visitor");
+    let (_, _, again) = h
+        .start(json!({ "topic": "sales", "visitor": signed }))
+        .await;
+    assert_eq!(again["state"]["advisor"]["id"], "anna");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decline_and_timeout_move_on_and_nobody_free_offers_choices() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 1),
+        advisor("ben", &["sales"], 1),
+    ])
+    .await;
+    let (session, token, answer) = h.start(json!({ "advisor": "anna" })).await;
+    assert_eq!(answer["state"]["advisor"]["id"], "anna");
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    // Anna declines: a card/advisor request offers a colleague or a message.
+    let mut anna = h.advisor_conn("anna");
+    h.say(&mut anna, json!({"v":1,"type":"decline","session":session}))
+        .await;
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let last = of_type(&told, "session").pop().expect("state");
+    assert_eq!(last["state"], "routing");
+    assert_eq!(last["options"], json!(["colleague", "offline"]));
+    assert_eq!(h.active("anna").await, 0);
+    let stop = h.push.take(&Participant::Advisor(id("anna")));
+    assert!(stop.iter().any(|m| m["type"] == "ring_stop"));
+
+    // The visitor takes a colleague: Ben rings; his ring times out (sweep),
+    // and with nobody else, the visitor is offered the queue or a message.
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"colleague","session":session}),
+    )
+    .await;
+    let rings = h.push.take(&Participant::Advisor(id("ben")));
+    assert_eq!(of_type(&rings, "ring").len(), 1);
+    h.clock.advance(30_000);
+    let report = h.app.sweep().await.expect("sweep");
+    assert_eq!(report.due, 1);
+    assert_eq!(h.active("ben").await, 0);
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let last = of_type(&told, "session").pop().expect("state");
+    assert_eq!(last["options"], json!(["wait", "offline"]));
+
+    // The visitor leaves an offline message: it lands in the topic's inbox.
+    let (status, _) = h
+        .post(
+            &format!("/api/v1/contacts/{session}/offline"),
+            json!({"token": "AAAAAAAAAAAAAAAAAAAAAA", "name": "Eve", "email": "e@example.com", "text": "hi"}),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a wrong token");
+    let (status, error) = h
+        .post(
+            &format!("/api/v1/contacts/{session}/offline"),
+            json!({"token": token, "name": "Eve", "email": "not-an-email", "text": "hi"}),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("email")
+    );
+    let (status, filed) = h
+        .post(
+            &format!("/api/v1/contacts/{session}/offline"),
+            json!({"token": token, "name": "Eve", "email": "eve@example.com", "text": "Please call me"}),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(filed["inbox"], "topic:sales");
+    let inbox = h
+        .app
+        .store
+        .list_inbox("topic:sales", &livecard_store::PageRequest::first(10))
+        .await
+        .expect("inbox");
+    assert_eq!(inbox.items[0].text, "Please call me");
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    assert_eq!(
+        of_type(&told, "session").pop().expect("state")["reason"],
+        "offline_message"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_serves_in_order_with_live_positions() {
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    let (first, first_token, a) = h.start(json!({ "topic": "sales" })).await;
+    assert_eq!(a["state"]["state"], "ringing");
+    let mut anna = h.advisor_conn("anna");
+    h.say(&mut anna, json!({"v":1,"type":"accept","session":first}))
+        .await;
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let (session, token, answer) = h.start(json!({ "topic": "sales" })).await;
+        assert_eq!(answer["state"]["state"], "routing");
+        assert_eq!(answer["state"]["options"], json!(["wait", "offline"]));
+        let mut conn = h.visitor_conn();
+        conn.id = format!("conn-{session}");
+        h.say(
+            &mut conn,
+            json!({"v":1,"type":"join","session":session,"token":token}),
+        )
+        .await;
+        h.clock.advance(10);
+        h.say(&mut conn, json!({"v":1,"type":"wait","session":session}))
+            .await;
+        waiting.push((session, conn));
+    }
+    let positions: Vec<u64> = waiting
+        .iter()
+        .map(|(s, _)| {
+            let told = h.push.take(&Participant::Visitor(s.clone()));
+            of_type(&told, "queue")
+                .last()
+                .map(|m| m["position"].as_u64().expect("position"))
+                .expect("a position")
+        })
+        .collect();
+    assert_eq!(positions, vec![1, 2, 3]);
+    // A rejoin shows the place too.
+    let (second, conn) = &mut waiting[1];
+    let rejoin = h
+        .say(
+            conn,
+            json!({"v":1,"type":"join","session":second.clone(),"token":livecard_app::contact::session_token(&[3; 32], second)}),
+        )
+        .await;
+    assert_eq!(of_type(&rejoin, "queue")[0]["position"], 2);
+
+    // Anna ends her chat: the first in line is rung, the others move up.
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":first,"token":first_token}),
+    )
+    .await;
+    h.say(&mut anna, json!({"v":1,"type":"hangup","session":first}))
+        .await;
+    let told = h.push.take(&Participant::Visitor(waiting[0].0.clone()));
+    assert_eq!(
+        of_type(&told, "session").pop().expect("state")["state"],
+        "ringing"
+    );
+    let told = h.push.take(&Participant::Visitor(waiting[2].0.clone()));
+    assert_eq!(of_type(&told, "queue").pop().expect("queue")["position"], 2);
+
+    // Queue timeout ends the wait.
+    h.clock.advance(10 * 60_000 + 1);
+    h.app.sweep().await.expect("sweep");
+    let told = h.push.take(&Participant::Visitor(waiting[2].0.clone()));
+    let ended = of_type(&told, "session").pop().expect("state").clone();
+    assert_eq!(ended["state"], "ended");
+    assert_eq!(ended["reason"], "queue_timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_leave_the_connection_usable() {
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    let mut conn = h.visitor_conn();
+    let cases = [
+        ("{\"v\":1,\"type\":\"fax\"}".to_owned(), "unknown_type"),
+        (
+            "{\"v\":9,\"type\":\"ping\"}".to_owned(),
+            "unsupported_version",
+        ),
+        ("not json".to_owned(), "malformed"),
+        ("x".repeat(20_000), "too_large"),
+        (
+            "{\"v\":1,\"type\":\"join\",\"session\":\"nope\",\"token\":\"t\"}".to_owned(),
+            "not_found",
+        ),
+        (
+            "{\"v\":1,\"type\":\"accept\",\"session\":\"nope\"}".to_owned(),
+            "not_found",
+        ),
+    ];
+    for (text, code) in cases {
+        let replies = h.app.ws_message(&mut conn, &text).await;
+        let reply: Value = serde_json::from_str(&replies.messages[0]).expect("json");
+        assert_eq!(reply["type"], "error");
+        assert_eq!(reply["code"], code, "{}", &text[..text.len().min(40)]);
+        assert!(!replies.close);
+    }
+    let pong = h.say(&mut conn, json!({"v":1,"type":"ping"})).await;
+    assert_eq!(pong[0]["type"], "pong", "still usable");
+
+    // A flood is rate-limited, then cut off.
+    let mut limited = 0;
+    let mut closed = false;
+    for _ in 0..400 {
+        let replies = h
+            .app
+            .ws_message(&mut conn, "{\"v\":1,\"type\":\"ping\"}")
+            .await;
+        if replies.messages[0].contains("rate_limited") {
+            limited += 1;
+        }
+        if replies.close {
+            closed = true;
+            break;
+        }
+    }
+    assert!(limited > 100);
+    assert!(closed, "a client that keeps flooding is disconnected");
+
+    // Bad contact requests get clear answers.
+    let bad = [
+        (json!({"topic": "Not A Slug"}), StatusCode::BAD_REQUEST),
+        (json!({"card": "1.k1.garbage.x"}), StatusCode::NOT_FOUND),
+        (json!({"advisor": "nobody"}), StatusCode::NOT_FOUND),
+        (json!({"channel": "fax"}), StatusCode::BAD_REQUEST),
+        (json!({"surprise": 1}), StatusCode::BAD_REQUEST),
+    ];
+    for (body, status) in bad {
+        let (got, answer) = h
+            .post("/api/v1/contacts", body.clone(), "198.51.100.1")
+            .await;
+        assert_eq!(got, status, "{body} → {answer}");
+        assert!(answer["error"]["message"].is_string());
+    }
+    // One client cannot open contacts without end.
+    let mut last = StatusCode::CREATED;
+    for _ in 0..40 {
+        let (status, _) = h
+            .post(
+                "/api/v1/contacts",
+                json!({"topic": "sales"}),
+                "198.51.100.2",
+            )
+            .await;
+        last = status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_contact_requests_never_exceed_capacity() {
+    let advisors = [
+        advisor("anna", &["sales"], 3),
+        advisor("ben", &["sales"], 2),
+        advisor("cara", &["sales"], 4),
+    ];
+    let h = Arc::new(harness(&advisors).await);
+    let mut tasks = Vec::new();
+    for n in 0..200u32 {
+        let h = h.clone();
+        tasks.push(tokio::spawn(async move {
+            // Distinct addresses: the per-client limit is not what is tested.
+            let addr = format!("198.51.{}.{}", n / 200, n % 200);
+            let (status, answer) = h
+                .post("/api/v1/contacts", json!({"topic": "sales"}), &addr)
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            answer["state"].clone()
+        }));
+    }
+    let mut ringing: HashMap<String, u16> = HashMap::new();
+    let mut offered = 0;
+    for task in tasks {
+        let state = task.await.expect("task");
+        match state["state"].as_str() {
+            Some("ringing") => {
+                let who = state["advisor"]["id"].as_str().expect("advisor").to_owned();
+                *ringing.entry(who).or_default() += 1;
+            }
+            Some("routing") => offered += 1,
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    for a in &advisors {
+        let rung = ringing.get(a.id.as_str()).copied().unwrap_or(0);
+        assert_eq!(rung, a.capacity, "{}: every slot used, none twice", a.id);
+        assert_eq!(h.active(a.id.as_str()).await, a.capacity);
+    }
+    assert_eq!(offered, 200 - 9);
+}
