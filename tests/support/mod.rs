@@ -30,6 +30,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub struct Livecard {
     child: Child,
     pub url: String,
+    /// The widget demo site (another origin), when it was served.
+    pub demo_url: Option<String>,
     pub data_dir: PathBuf,
     pub card_links: Vec<(String, String)>,
     pub signin_links: Vec<(String, String)>,
@@ -62,6 +64,7 @@ impl Livecard {
             }
         });
         let mut url = None;
+        let mut demo_url = None;
         let mut card_links = Vec::new();
         let mut signin_links = Vec::new();
         let mut section = "";
@@ -73,7 +76,9 @@ impl Livecard {
                 }
                 continue;
             };
-            if let Some(rest) = line.strip_prefix("livecard is running on ") {
+            if let Some(rest) = line.strip_prefix("widget demo on another origin: ") {
+                demo_url = Some(rest.trim().to_owned());
+            } else if let Some(rest) = line.strip_prefix("livecard is running on ") {
                 url = Some(rest.trim().to_owned());
             } else if line.starts_with("card links") {
                 section = "cards";
@@ -97,10 +102,20 @@ impl Livecard {
         Self {
             child,
             url,
+            demo_url,
             data_dir,
             card_links,
             signin_links,
         }
+    }
+
+    pub fn card_link(&self, name: &str) -> &str {
+        &self
+            .card_links
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("card link")
+            .1
     }
 
     pub fn signin_link(&self, name: &str) -> &str {

@@ -19,6 +19,7 @@ pub fn route_name(path: &str) -> &'static str {
     match segments.as_slice() {
         [""] => "portal",
         ["c", _] => "card",
+        ["widget.css"] => "widget",
         ["signin", _] => "signin",
         ["signin"] => "signin_submit",
         ["signout"] => "signout",
@@ -160,6 +161,15 @@ async fn page_route<S: Store, P: Push>(
             crate::assets::serve(name).ok_or_else(|| ApiError::not_found("no such asset"))
         }
         ["c", token] if read => card(app, request, ctx, token).await,
+        [name @ ("widget.js" | "widget.css")] if read => {
+            let tag = request
+                .headers()
+                .get(http::header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok());
+            crate::assets::serve_widget(name, tag)
+                .ok_or_else(|| ApiError::not_found("no such asset"))
+        }
+        ["console"] if read => me(app, request, ctx).await,
         ["signin", token] if read => Ok(pages::advisor::signin(ctx, token)),
         ["signin"] if method == Method::POST => signin(app, request, ctx).await,
         ["signout"] if method == Method::POST => Ok(signout(app, ctx)),
@@ -171,6 +181,7 @@ async fn page_route<S: Store, P: Push>(
         | ["signin", _]
         | ["signin"]
         | ["signout"]
+        | ["widget.js" | "widget.css" | "console"]
         | ["me"] => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such page")),
     }
@@ -258,6 +269,7 @@ async fn card<S: Store, P: Push>(
         ctx,
         &PublicAdvisor::of(&record, now),
         &claims,
+        token,
     ))
 }
 

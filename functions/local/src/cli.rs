@@ -58,6 +58,10 @@ pub struct UpArgs {
     /// How long console presence lasts without a heartbeat (e.g. 60s).
     #[arg(long, env = "LIVECARD_HEARTBEAT_TTL", default_value = "60s")]
     pub heartbeat_ttl: String,
+    /// Where to serve the widget demo site (another origin that embeds the
+    /// widget); when the port is taken, a free one is used.
+    #[arg(long, env = "LIVECARD_DEMO_ADDR", default_value = "127.0.0.1:8081")]
+    pub demo_addr: SocketAddr,
 }
 
 impl Default for UpArgs {
@@ -66,6 +70,7 @@ impl Default for UpArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             heartbeat_ttl: "60s".into(),
+            demo_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
         }
     }
 }
@@ -184,6 +189,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir: cli.data_dir,
                 public_url: args.public_url,
                 heartbeat_ttl: Duration::from_millis(ttl),
+                demo_addr: args.demo_addr,
             })
             .await
         }

@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod datadir;
+pub mod demo_site;
 pub mod outbox;
 pub mod ports;
 pub mod registry;

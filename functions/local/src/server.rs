@@ -27,6 +27,7 @@ pub struct UpOptions {
     /// The base URL printed and used in links; defaults to the bound address.
     pub public_url: Option<String>,
     pub heartbeat_ttl: Duration,
+    pub demo_addr: SocketAddr,
 }
 
 pub type LocalApp = App<DynamoStore, Registry>;
@@ -199,6 +200,23 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
 
     let summary = bootstrap::prepare(&app, &data, first_start).await?;
+    let demo = match tokio::net::TcpListener::bind(options.demo_addr).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(options.demo_addr.ip(), 0)).await,
+    };
+    match demo {
+        Ok(listener) => {
+            let addr = listener.local_addr()?;
+            println!("widget demo on another origin: http://{addr}/");
+            let site = crate::demo_site::router(&public_url);
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, site).await {
+                    tracing::warn!(error = %err, "the widget demo site stopped");
+                }
+            });
+        }
+        Err(err) => tracing::warn!(error = %err, "the widget demo site is not served"),
+    }
     println!("livecard is running on {public_url}");
     print!("{}", summary.render(&public_url, &data));
 

@@ -81,6 +81,23 @@ pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
                 button type="submit" { (t.me_save) }
             }
             p #me-status role="status" aria-live="polite" {}
+            div #console {
+                p #ring-alert .ring-alert role="alert" {}
+                section aria-labelledby="rings-title" {
+                    h2 #rings-title { (t.console_rings) }
+                    ul #rings .rings {}
+                }
+                section aria-labelledby="chats-title" {
+                    h2 #chats-title { (t.console_chats) }
+                    div #chats .chats {}
+                }
+                section aria-labelledby="inbox-title" {
+                    h2 #inbox-title { (t.console_inbox) }
+                    ul #inbox .inbox {}
+                }
+            }
+            link rel="stylesheet" href="/widget.css";
+            script src=(crate::assets::console_js_url()) defer {}
             form method="post" action="/signout" {
                 button.secondary type="submit" { (t.me_signout) }
             }

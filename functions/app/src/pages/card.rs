@@ -4,9 +4,15 @@ use super::PageCtx;
 use super::portal::{avatar, languages_line, presence_list};
 use crate::api::advisors::PublicAdvisor;
 use livecard_core::card::CardClaims;
+use livecard_core::channel::Channel;
 use maud::html;
 
-pub fn render(ctx: &PageCtx, advisor: &PublicAdvisor, claims: &CardClaims) -> crate::Response {
+pub fn render(
+    ctx: &PageCtx,
+    advisor: &PublicAdvisor,
+    claims: &CardClaims,
+    token: &str,
+) -> crate::Response {
     let t = ctx.t();
     let channels = claims.channels.intersect(advisor.channels);
     let data = [("advisor", advisor.id.to_string())];
@@ -27,14 +33,22 @@ pub fn render(ctx: &PageCtx, advisor: &PublicAdvisor, claims: &CardClaims) -> cr
                     (presence_list(ctx, advisor, channels))
                     div.actions {
                         @for channel in channels.iter() {
-                            button type="button" data-start=(channel.as_str()) disabled aria-describedby="card-soon" {
-                                (t.start(channel))
+                            @if channel == Channel::Chat {
+                                button type="button" data-start=(channel.as_str()) disabled {
+                                    (t.start(channel))
+                                }
+                            } @else {
+                                button type="button" data-start=(channel.as_str()) disabled aria-describedby="card-soon" {
+                                    (t.start(channel))
+                                }
                             }
                         }
                     }
                     p #card-soon .note { (t.card_soon) }
                 }
             }
+            div #contact {}
+            script src="/widget.js" data-card=(token) data-mount="#contact" data-lang=(ctx.lang.code()) defer {}
         },
     )
 }

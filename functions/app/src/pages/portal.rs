@@ -104,6 +104,13 @@ pub fn render(
                 }
                 button type="submit" { (t.filter_apply) }
             }
+            section.start-chat {
+                p { (t.portal_chat_intro) }
+                button type="button" data-start="chat" disabled { (t.portal_chat) }
+                div #contact {}
+                script src="/widget.js" data-origin="portal" data-mount="#contact" data-lang=(ctx.lang.code())
+                    data-topic=[filter.topic.as_deref()] defer {}
+            }
             @if advisors.is_empty() {
                 p.empty { (t.nobody_matches) }
             }

@@ -1,0 +1,163 @@
+/* livecard advisor console: rings, several chats, inbox. Presence and the
+   heartbeat are in app.js (shared with the presence page). Protocol:
+   docs/protocol.md */
+(function () {
+  "use strict";
+  var root = document.getElementById("console");
+  if (!root) return;
+  var de = document.documentElement.lang === "de";
+  var t = de
+    ? { ring: "Neue Anfrage", accept: "Annehmen", decline: "Ablehnen", from: { card: "über die Visitenkarte", portal: "über das Portal", widget: "über das Website-Widget" },
+        ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", message: "Nachricht" }
+    : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
+        ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", message: "Message" };
+  var ringsEl = document.getElementById("rings");
+  var chatsEl = document.getElementById("chats");
+  var alertEl = document.getElementById("ring-alert");
+  var saved = {};
+  try { saved = JSON.parse(localStorage.getItem("livecard.console") || "{}"); } catch (e) { saved = {}; }
+  var chats = {}; // session -> {box, log, form, shown, pending, last}
+  var rings = {};
+  var ws = null, retry = 0, audio = null, beepTimer = null;
+  window.livecardConsole = { get ws() { return ws; } };
+
+  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  function persist() { try { localStorage.setItem("livecard.console", JSON.stringify(saved)); } catch (e) {} }
+  function wire(m) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(m)); return true; } return false; }
+  function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
+
+  document.addEventListener("click", function () { if (!audio && window.AudioContext) audio = new AudioContext(); }, { once: true });
+  function beep() {
+    if (!audio) return;
+    var o = audio.createOscillator(), g = audio.createGain();
+    o.frequency.value = 880; g.gain.value = 0.08; o.connect(g); g.connect(audio.destination);
+    o.start(); o.stop(audio.currentTime + 0.25);
+  }
+  function updateAlert() {
+    var n = Object.keys(rings).length;
+    alertEl.textContent = n ? t.ring + " (" + n + ")" : "";
+    root.setAttribute("data-ringing", String(n));
+    document.title = (n ? "(" + n + ") " : "") + document.title.replace(/^\(\d+\) /, "");
+    clearInterval(beepTimer);
+    if (n) { beep(); beepTimer = setInterval(beep, 1500); }
+  }
+  function ring(m) {
+    if (rings[m.session]) return;
+    var li = el("li", "ring");
+    li.setAttribute("data-session", m.session);
+    li.appendChild(el("strong", null, t.ring));
+    li.appendChild(el("span", null, " " + (t.from[m.origin] || "") + (m.topic ? " · " + m.topic : "") + (m.language ? " · " + m.language : "")));
+    var a = el("button", null, t.accept); a.type = "button"; a.setAttribute("data-accept", m.session);
+    var d = el("button", "secondary", t.decline); d.type = "button"; d.setAttribute("data-decline", m.session);
+    a.addEventListener("click", function () { wire({ v: 1, type: "accept", session: m.session }); });
+    d.addEventListener("click", function () { wire({ v: 1, type: "decline", session: m.session }); stopRing(m.session); });
+    li.appendChild(a); li.appendChild(d);
+    ringsEl.appendChild(li);
+    rings[m.session] = li;
+    saved[m.session] = saved[m.session] || {};
+    persist();
+    updateAlert();
+    a.focus();
+  }
+  function stopRing(session) {
+    if (!rings[session]) return;
+    ringsEl.removeChild(rings[session]);
+    delete rings[session];
+    updateAlert();
+  }
+  function chat(session) {
+    if (chats[session]) return chats[session];
+    var box = el("section", "chat"); box.setAttribute("data-session", session); box.setAttribute("aria-label", t.visitor + " " + session.slice(0, 6));
+    var head = el("h3", null, t.visitor + " " + session.slice(0, 6));
+    var state = el("p", "chat-state"); state.setAttribute("role", "status");
+    var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite");
+    var typing = el("p", "lcw-typing");
+    var form = el("form", "lcw-form");
+    var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message);
+    var send = el("button", null, t.send); send.type = "submit";
+    var hang = el("button", "secondary", t.hangup); hang.type = "button";
+    form.appendChild(input); form.appendChild(send); form.appendChild(hang);
+    box.appendChild(head); box.appendChild(state); box.appendChild(log); box.appendChild(typing); box.appendChild(form);
+    chatsEl.appendChild(box);
+    var c = { box: box, log: log, state: state, typing: typing, form: form, shown: {}, pending: {} };
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var text = input.value.trim(); if (!text) return;
+      var id = newId(), li = el("li", "lcw-msg lcw-me lcw-pending");
+      li.appendChild(el("span", "lcw-who", t.you)); li.appendChild(el("span", "lcw-text", text)); log.appendChild(li);
+      c.pending[id] = { text: text, li: li };
+      wire({ v: 1, type: "chat", session: session, id: id, text: text });
+      input.value = ""; input.focus();
+    });
+    input.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+      else wire({ v: 1, type: "typing", session: session });
+    });
+    hang.addEventListener("click", function () { wire({ v: 1, type: "hangup", session: session }); });
+    chats[session] = c;
+    return c;
+  }
+  function message(m) {
+    var c = chat(m.session);
+    if (c.shown[m.key]) return;
+    var mine = m.side === "advisor";
+    var li = mine && c.pending[m.id] ? c.pending[m.id].li : el("li");
+    li.className = "lcw-msg " + (mine ? "lcw-me" : "lcw-them");
+    if (!li.firstChild) { li.appendChild(el("span", "lcw-who", mine ? t.you : t.visitor)); li.appendChild(el("span", "lcw-text", m.text)); c.log.appendChild(li); }
+    li.setAttribute("data-key", m.key);
+    c.shown[m.key] = true; if (mine) delete c.pending[m.id];
+    c.typing.textContent = "";
+    if (!c.last || m.key > c.last) c.last = m.key; // a reconnect resumes after it
+    c.log.scrollTop = c.log.scrollHeight;
+  }
+  function onState(m) {
+    if (m.state !== "ringing") stopRing(m.session);
+    if (m.state === "connected" || (m.state === "ended" && chats[m.session])) {
+      var c = chat(m.session);
+      c.box.setAttribute("data-state", m.state);
+      c.state.textContent = m.state === "ended" ? t.ended : t.connected;
+      c.form.hidden = m.state === "ended";
+      saved[m.session] = saved[m.session] || {};
+    }
+    if (m.state === "ended" || (m.state !== "connected" && m.state !== "ringing")) { delete saved[m.session]; }
+    persist();
+  }
+  function onMessage(event) {
+    var m; try { m = JSON.parse(event.data); } catch (e) { return; }
+    switch (m.type) {
+      case "hello": retry = 0; Object.keys(saved).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; wire(j); }); break;
+      case "ring": ring(m); break;
+      case "ring_stop": stopRing(m.session); break;
+      case "session": onState(m); break;
+      case "chat": message(m); break;
+      case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
+      case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
+      case "joined": var cj = chats[m.session]; if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); }); break;
+      case "error": if (m.session && m.code === "not_found") { delete saved[m.session]; persist(); stopRing(m.session); } break;
+    }
+  }
+  function connect() {
+    ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
+    ws.onmessage = onMessage;
+    ws.onclose = function () { retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); };
+  }
+  connect();
+  setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000);
+
+  var inboxEl = document.getElementById("inbox");
+  function loadInbox() {
+    fetch("/api/v1/me/inbox", { credentials: "same-origin", cache: "no-cache" }).then(function (r) { return r.json(); }).then(function (j) {
+      while (inboxEl.firstChild) inboxEl.removeChild(inboxEl.firstChild);
+      if (!j.items || !j.items.length) { inboxEl.appendChild(el("li", "note", t.empty)); return; }
+      j.items.forEach(function (m) {
+        var li = el("li", "inbox-item");
+        li.appendChild(el("strong", null, m.name));
+        li.appendChild(el("span", null, " <" + m.email + "> · " + new Date(m.at).toLocaleString()));
+        li.appendChild(el("p", null, m.text));
+        inboxEl.appendChild(li);
+      });
+    }).catch(function () {});
+  }
+  loadInbox();
+  setInterval(loadInbox, 30000);
+})();

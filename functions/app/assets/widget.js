@@ -1,0 +1,241 @@
+/* livecard visitor chat: the website widget, also used by the card page
+   and the portal. No framework, no cookies needed (works cross-origin).
+   <script src="https://contact.example.com/widget.js" data-topic="sales" data-lang="de"></script>
+   Configuration: defaults, then data-* attributes, then the host page's
+   URL parameters livecard-topic / livecard-lang. Protocol: docs/protocol.md */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script) return;
+  var base = new URL(script.src, location.href).origin;
+  var T = {
+    en: { chat: "Chat", with: "Chat with ", leave: "Leave a message", ringing: "Calling {n}…", routing: "Finding someone for you…",
+      queued: "You are number {p} in line (about {m} min).", connected: "You are chatting with {n}.", ended: "The chat has ended.",
+      nobody: "Nobody can take your chat right now.", wait: "Wait in line", colleague: "Talk to a colleague", offline: "Leave a message",
+      send: "Send", message: "Message", name: "Name", email: "Email", sent: "Thank you, your message was sent.", again: "Start a new chat",
+      close: "Close", typing: "is typing…", you: "You", failed: "Could not connect. Retrying…", available: "available", away: "not available",
+      error: "Something went wrong: " },
+    de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
+      queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
+      nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
+      send: "Senden", message: "Nachricht", name: "Name", email: "E-Mail", sent: "Danke, Ihre Nachricht wurde gesendet.", again: "Neuen Chat starten",
+      close: "Schließen", typing: "schreibt…", you: "Sie", failed: "Keine Verbindung. Neuer Versuch…", available: "verfügbar", away: "nicht verfügbar",
+      error: "Etwas ist schiefgegangen: " }
+  };
+  var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
+  ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
+    var v = script.getAttribute("data-" + k);
+    if (v) cfg[k] = v;
+  });
+  var params = new URLSearchParams(location.search);
+  ["topic", "lang"].forEach(function (k) {
+    var v = params.get("livecard-" + k);
+    if (v) cfg[k] = v;
+  });
+  var lang = cfg.lang || (document.documentElement.lang || navigator.language || "en").slice(0, 2);
+  var t = T[lang] || T.en;
+  var scope = cfg.card || cfg.advisor || cfg.topic || "any";
+  var storeKey = "livecard.session." + scope.slice(-40);
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text; // chat text is data, never markup
+    return e;
+  }
+  function fill(s, v) { return s.replace(/\{(\w)\}/g, function (_, k) { return v[k] == null ? "" : v[k]; }); }
+  function store(k, v) { try { v == null ? sessionStorage.removeItem(k) : sessionStorage.setItem(k, JSON.stringify(v)); } catch (e) {} }
+  function load(k) { try { return JSON.parse(sessionStorage.getItem(k) || "null"); } catch (e) { return null; } }
+  function visitor(v) { try { if (v) localStorage.setItem("livecard.visitor", v); return localStorage.getItem("livecard.visitor"); } catch (e) { return v || null; } }
+  function newId() {
+    var b = new Uint8Array(12); crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join("");
+  }
+  function api(method, path, body) {
+    return fetch(base + path, { method: method, credentials: "omit", headers: body ? { "content-type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined }).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) throw new Error((j.error && j.error.message) || r.status); return j; });
+    });
+  }
+
+  if (!document.querySelector('link[data-livecard]')) {
+    var css = el("link"); css.rel = "stylesheet"; css.href = base + "/widget.css"; css.setAttribute("data-livecard", "");
+    document.head.appendChild(css);
+  }
+  var root = el("section", "lcw" + (cfg.mount ? " lcw-inline" : " lcw-floating"));
+  root.setAttribute("aria-label", t.chat);
+  root.setAttribute("lang", lang);
+  var launcher = el("button", "lcw-launch", t.chat); launcher.type = "button"; launcher.setAttribute("aria-expanded", "false");
+  var panel = el("div", "lcw-panel"); panel.hidden = !!cfg.mount ? false : true;
+  var status = el("p", "lcw-status"); status.setAttribute("role", "status"); status.setAttribute("aria-live", "polite");
+  var choices = el("div", "lcw-choices");
+  var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite");
+  var typing = el("p", "lcw-typing");
+  var form = el("form", "lcw-form");
+  var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message); input.name = "message";
+  var send = el("button", null, t.send); send.type = "submit";
+  form.appendChild(input); form.appendChild(send); form.hidden = true;
+  panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form);
+  if (!cfg.mount) root.appendChild(launcher);
+  root.appendChild(panel);
+  var mount = cfg.mount ? document.querySelector(cfg.mount) : null;
+  (mount || document.body).appendChild(root);
+
+  var state = load(storeKey); // {session, token, last}
+  // A fresh page shows nothing yet: its first join asks for the whole
+  // transcript; reconnects of this page ask only for what came after.
+  if (state) state.last = null;
+  var shown = {}; // message keys on screen
+  var pending = {}; // our message id -> {text, li}
+  var ws = null, retry = 0, advisorName = "", pingTimer = null, typingTimer = null, lastTyping = 0;
+  var instance = { root: root, get ws() { return ws; }, get session() { return state && state.session; } };
+  (window.livecard = window.livecard || { instances: [] }).instances.push(instance);
+
+  function setStatus(text) { status.textContent = text; }
+  function clearChoices() { while (choices.firstChild) choices.removeChild(choices.firstChild); }
+  function button(text, action) {
+    var b = el("button", null, text); b.type = "button"; b.addEventListener("click", action); choices.appendChild(b); return b;
+  }
+  function addMessage(m) {
+    if (m.key && shown[m.key]) return;
+    var mine = m.side === "visitor";
+    var li = mine && pending[m.id] ? pending[m.id].li : el("li");
+    li.className = "lcw-msg lcw-" + (mine ? "me" : "them");
+    if (!li.firstChild) {
+      li.appendChild(el("span", "lcw-who", mine ? t.you : advisorName));
+      li.appendChild(el("span", "lcw-text", m.text));
+      log.appendChild(li);
+    }
+    if (m.key) { shown[m.key] = true; li.setAttribute("data-key", m.key); if (!state.last || m.key > state.last) { state.last = m.key; store(storeKey, state); } }
+    if (mine) delete pending[m.id];
+    log.scrollTop = log.scrollHeight;
+  }
+  function wire(msg) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(msg)); return true; } return false; }
+
+  function onState(s) {
+    advisorName = (s.advisor && s.advisor.display_name) || advisorName;
+    clearChoices();
+    form.hidden = s.state !== "connected";
+    root.setAttribute("data-state", s.state);
+    if (s.state === "ringing") setStatus(fill(t.ringing, { n: advisorName }));
+    else if (s.state === "queued") setStatus(fill(t.queued, { p: "…", m: "…" }));
+    else if (s.state === "connected") { setStatus(fill(t.connected, { n: advisorName })); }
+    else if (s.state === "ended") {
+      setStatus(t.ended);
+      button(t.again, function () { store(storeKey, null); state = null; shown = {}; while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
+    } else if (s.options && s.options.length) {
+      setStatus(t.nobody);
+      s.options.forEach(function (o) {
+        if (o === "offline") button(t.offline, offlineForm);
+        else button(t[o], function () { wire({ v: 1, type: o, session: state.session }); });
+      });
+    } else setStatus(t.routing);
+  }
+  function offlineForm() {
+    clearChoices();
+    var f = el("form", "lcw-offline");
+    [["name", t.name, "text"], ["email", t.email, "email"]].forEach(function (x) {
+      var l = el("label", null, x[1]); var i = el("input"); i.name = x[0]; i.type = x[2]; i.required = true; i.maxLength = x[0] === "email" ? 254 : 100;
+      l.appendChild(i); f.appendChild(l);
+    });
+    var l = el("label", null, t.message); var ta = el("textarea"); ta.name = "text"; ta.required = true; ta.maxLength = 4000; l.appendChild(ta); f.appendChild(l);
+    var b = el("button", null, t.send); b.type = "submit"; f.appendChild(b);
+    f.addEventListener("submit", function (e) {
+      e.preventDefault();
+      api("POST", "/api/v1/contacts/" + state.session + "/offline", { token: state.token, name: f.elements.name.value, email: f.elements.email.value, text: ta.value })
+        .then(function () { clearChoices(); setStatus(t.sent); }, function (err) { setStatus(t.error + err.message); });
+    });
+    choices.appendChild(f);
+    f.elements.name.focus();
+  }
+
+  function onMessage(event) {
+    var m; try { m = JSON.parse(event.data); } catch (e) { return; }
+    if (m.session && state && m.session !== state.session) return;
+    switch (m.type) {
+      case "session": onState(m); break;
+      case "queue": setStatus(fill(t.queued, { p: m.position, m: Math.max(1, Math.round(m.wait_ms / 60000)) })); break;
+      case "chat": addMessage(m); typing.textContent = ""; break;
+      case "ack": if (pending[m.id]) { pending[m.id].li.classList.remove("lcw-pending"); if (m.key) addMessage({ key: m.key, id: m.id, side: "visitor", text: pending[m.id].text }); } break;
+      case "typing": typing.textContent = advisorName + " " + t.typing; clearTimeout(typingTimer); typingTimer = setTimeout(function () { typing.textContent = ""; }, 4000); break;
+      case "joined": retry = 0; Object.keys(pending).forEach(function (id) { wire({ v: 1, type: "chat", session: state.session, id: id, text: pending[id].text }); }); break;
+      case "error": if (m.code === "not_found" && m.session) { store(storeKey, null); state = null; setStatus(t.ended); } else if (m.code !== "rate_limited") setStatus(t.error + m.message); break;
+    }
+  }
+  function connect() {
+    if (!state) return;
+    ws = new WebSocket(base.replace(/^http/, "ws") + "/ws");
+    ws.onopen = function () {
+      var join = { v: 1, type: "join", session: state.session, token: state.token };
+      if (state.last) join.after = state.last;
+      wire(join);
+      clearInterval(pingTimer);
+      pingTimer = setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000); // API Gateway closes idle sockets after 10 min
+    };
+    ws.onmessage = onMessage;
+    ws.onclose = function () {
+      clearInterval(pingTimer);
+      if (!state) return;
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry)));
+    };
+  }
+  function start() {
+    var body = { origin: cfg.origin === "portal" ? "portal" : "widget" };
+    if (cfg.card) { body = {}; body.card = cfg.card; }
+    else if (cfg.advisor) body.advisor = cfg.advisor;
+    if (!cfg.card && cfg.topic) body.topic = cfg.topic;
+    if (!cfg.card && cfg.lang && !cfg.advisor) body.language = cfg.lang;
+    var v = visitor(); if (v) body.visitor = v;
+    panel.hidden = false;
+    setStatus(t.routing);
+    return api("POST", "/api/v1/contacts", body).then(function (r) {
+      visitor(r.visitor);
+      state = { session: r.session, token: r.token, last: null };
+      store(storeKey, state);
+      onState(r.state);
+      connect();
+    }, function (err) { setStatus(t.error + err.message); });
+  }
+
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text || !state) return;
+    var id = newId(), li = el("li", "lcw-msg lcw-me lcw-pending");
+    li.appendChild(el("span", "lcw-who", t.you)); li.appendChild(el("span", "lcw-text", text));
+    log.appendChild(li);
+    pending[id] = { text: text, li: li };
+    wire({ v: 1, type: "chat", session: state.session, id: id, text: text });
+    input.value = "";
+    input.focus();
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
+    else if (state && Date.now() - lastTyping > 2000) { lastTyping = Date.now(); wire({ v: 1, type: "typing", session: state.session }); }
+  });
+  launcher.addEventListener("click", function () {
+    var open = panel.hidden;
+    panel.hidden = !open;
+    launcher.setAttribute("aria-expanded", String(open));
+    if (open && !state) start();
+  });
+  root.addEventListener("keydown", function (e) { if (e.key === "Escape" && !cfg.mount) { panel.hidden = true; launcher.setAttribute("aria-expanded", "false"); launcher.focus(); } });
+
+  if (cfg.mount) {
+    var starters = document.querySelectorAll("[data-start='chat']");
+    for (var i = 0; i < starters.length; i++) {
+      starters[i].disabled = false;
+      starters[i].addEventListener("click", function () { if (!state) start(); input.focus(); });
+    }
+  } else {
+    var q = new URLSearchParams();
+    if (cfg.topic) q.set("topic", cfg.topic);
+    if (cfg.lang) q.set("language", cfg.lang);
+    api("GET", "/api/v1/contacts/best?" + q.toString()).then(function (r) {
+      if (r.advisor) { launcher.textContent = t.with + r.advisor.display_name + " (" + t.available + ")"; root.setAttribute("data-advisor", r.advisor.id); }
+      else launcher.textContent = t.leave;
+    }, function () {});
+  }
+  if (state) { panel.hidden = false; launcher.setAttribute("aria-expanded", "true"); connect(); }
+})();
