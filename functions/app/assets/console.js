@@ -127,6 +127,7 @@
     switch (m.type) {
       case "hello": retry = 0; Object.keys(saved).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; wire(j); }); break;
       case "ring": ring(m); break;
+      case "presence": root.setAttribute("data-presence", m.status); break;
       case "ring_stop": stopRing(m.session); break;
       case "session": onState(m); break;
       case "chat": message(m); break;

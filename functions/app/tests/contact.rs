@@ -538,6 +538,24 @@ async fn refusals_leave_the_connection_usable() {
         assert_eq!(reply["code"], code, "{}", &text[..text.len().min(40)]);
         assert!(!replies.close);
     }
+    let not_an_advisor = h
+        .say(
+            &mut conn,
+            json!({"v":1,"type":"presence","states":{"chat":"busy"}}),
+        )
+        .await;
+    assert_eq!(not_an_advisor[0]["code"], "not_found");
+    // An advisor's console sets presence over the socket; every console of
+    // theirs hears the result.
+    let mut anna = h.advisor_conn("anna");
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"presence","states":{"chat":"busy"}}),
+    )
+    .await;
+    let told = h.push.take(&Participant::Advisor(id("anna")));
+    let presence = of_type(&told, "presence");
+    assert_eq!(presence[0]["presence"]["chat"], "busy");
     let pong = h.say(&mut conn, json!({"v":1,"type":"ping"})).await;
     assert_eq!(pong[0]["type"], "pong", "still usable");
 

@@ -81,6 +81,11 @@ pub enum ClientMessage {
         v: u32,
         session: String,
     },
+    /// An advisor's console sets their presence (per channel).
+    Presence {
+        v: u32,
+        states: std::collections::BTreeMap<Channel, crate::presence::PresenceState>,
+    },
     Ping {
         v: u32,
     },
@@ -99,6 +104,7 @@ impl ClientMessage {
             ClientMessage::Wait { .. } => "wait",
             ClientMessage::Colleague { .. } => "colleague",
             ClientMessage::Hangup { .. } => "hangup",
+            ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
     }
@@ -116,7 +122,7 @@ impl ClientMessage {
             | ClientMessage::Wait { session, .. }
             | ClientMessage::Colleague { session, .. }
             | ClientMessage::Hangup { session, .. } => Some(session),
-            ClientMessage::Ping { .. } => None,
+            ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
     }
 }
@@ -162,6 +168,7 @@ const CLIENT_TYPES: &[&str] = &[
     "wait",
     "colleague",
     "hangup",
+    "presence",
     "ping",
 ];
 
@@ -241,6 +248,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Wait { session, .. }
         | ClientMessage::Colleague { session, .. }
         | ClientMessage::Hangup { session, .. } => valid_session(session),
+        ClientMessage::Presence { states, .. } => !states.is_empty(),
         ClientMessage::Ping { .. } => true,
     };
     if ok {
@@ -296,6 +304,10 @@ mod tests {
                 after: None
             })
         );
+        let presence = parse_client(r#"{"v":1,"type":"presence","states":{"chat":"busy"}}"#);
+        assert!(
+            matches!(presence, Ok(ClientMessage::Presence { ref states, .. }) if states.len() == 1)
+        );
         let up = parse_client(r#"{"v":1,"type":"upgrade","session":"s1","channel":"video"}"#);
         assert!(matches!(
             up,
@@ -341,6 +353,14 @@ mod tests {
             ),
             (
                 r#"{"v":1,"type":"upgrade","session":"s1","channel":"fax"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"presence","states":{}}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"presence","states":{"chat":"sleepy"}}"#,
                 ProtocolError::InvalidField,
             ),
         ];

@@ -60,8 +60,7 @@ pub async fn put_presence<S: Store, P: Push>(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let result = presence_result(app.apply_presence(&id, &update).await?, &id);
     if result.is_ok() {
-        // Coming online may serve someone waiting in line.
-        app.serve_queues(&id).await;
+        app.presence_changed(&id).await;
     }
     result
 }

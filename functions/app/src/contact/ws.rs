@@ -53,13 +53,20 @@ impl<S: Store, P: Push> App<S, P> {
         };
         let connection = Connection::new(id, advisor.clone(), now);
         let mut hello = json!({"v": PROTOCOL_VERSION, "type": "hello"});
-        if let Some(advisor) = advisor {
+        let mut replies = Vec::new();
+        if let Some(advisor) = &advisor {
             self.push
                 .subscribe(id, &Participant::Advisor(advisor.clone()))
                 .await;
             hello["advisor"] = advisor.as_str().into();
         }
-        (connection, vec![hello.to_string()])
+        replies.push(hello.to_string());
+        if let Some(advisor) = &advisor
+            && let Some(presence) = self.presence_message(advisor).await
+        {
+            replies.push(presence);
+        }
+        (connection, replies)
     }
 
     /// One text frame from a client.
@@ -105,6 +112,22 @@ impl<S: Store, P: Push> App<S, P> {
         let now = self.now();
         let policy = self.config.session;
         match message {
+            ClientMessage::Presence { states, .. } => {
+                let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
+                let states: Vec<_> = states.into_iter().collect();
+                let update = self
+                    .config
+                    .presence
+                    .console_update(states, now)
+                    .map_err(|_| {
+                        ContactError::Session(livecard_core::session::SessionError::NotOffered)
+                    })?;
+                self.apply_presence(&advisor, &update)
+                    .await
+                    .map_err(|_| ContactError::Busy)?;
+                self.presence_changed(&advisor).await;
+                Ok(Replies::default())
+            }
             ClientMessage::Ping { .. } => Ok(Replies::one(
                 json!({"v": PROTOCOL_VERSION, "type": "pong"}).to_string(),
             )),
@@ -196,6 +219,30 @@ impl<S: Store, P: Push> App<S, P> {
                 Ok(Replies::default())
             }
         }
+    }
+
+    /// The `presence` message of an advisor: what visitors see now.
+    pub async fn presence_message(
+        &self,
+        advisor: &livecard_core::ids::AdvisorId,
+    ) -> Option<String> {
+        let record = self.store.get_advisor(advisor).await.ok()??;
+        let view = crate::api::advisors::PublicAdvisor::of(&record, self.now());
+        Some(
+            json!({"v": PROTOCOL_VERSION, "type": "presence", "advisor": advisor.as_str(), "presence": view.presence, "status": view.status})
+                .to_string(),
+        )
+    }
+
+    /// An advisor's presence changed: their consoles hear it, and coming
+    /// online may serve someone waiting in line.
+    pub async fn presence_changed(&self, advisor: &livecard_core::ids::AdvisorId) {
+        if let Some(message) = self.presence_message(advisor).await {
+            self.push
+                .send(&Participant::Advisor(advisor.clone()), &message)
+                .await;
+        }
+        self.serve_queues(advisor).await;
     }
 
     /// (Re)joins a session: the state, every chat message after `after`,
