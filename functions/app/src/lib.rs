@@ -82,6 +82,10 @@ pub struct Config {
     pub session: SessionPolicy,
     /// How long a returning visitor is sent to the advisor they last spoke with.
     pub affinity_ms: u64,
+    /// Contact requests one client may make per 10 minutes (per instance).
+    pub contacts_per_window: u32,
+    /// Signaling messages one connection may send.
+    pub signaling_rate: contact::RatePolicy,
 }
 
 impl Config {
@@ -94,6 +98,8 @@ impl Config {
             read_cache_ms: 1_000,
             session: SessionPolicy::default(),
             affinity_ms: livecard_core::routing::DEFAULT_AFFINITY_MS,
+            contacts_per_window: contact::http::CONTACTS_PER_WINDOW,
+            signaling_rate: contact::RatePolicy::default(),
         }
     }
 
@@ -147,6 +153,7 @@ impl<S: Store> App<S, NoPush> {
         secrets: Secrets,
     ) -> Self {
         let ttl = config.read_cache_ms;
+        let per_window = config.contacts_per_window;
         Self {
             store,
             push: NoPush,
@@ -158,7 +165,7 @@ impl<S: Store> App<S, NoPush> {
             cards: cache::TtlCache::new(ttl, 10_000),
             advisors: cache::TtlCache::new(ttl, 10_000),
             contact_limiter: cache::RateWindow::new(
-                contact::http::CONTACTS_PER_WINDOW,
+                per_window,
                 contact::http::CONTACT_WINDOW_MS,
                 100_000,
             ),

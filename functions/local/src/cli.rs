@@ -62,6 +62,13 @@ pub struct UpArgs {
     /// widget); when the port is taken, a free one is used.
     #[arg(long, env = "LIVECARD_DEMO_ADDR", default_value = "127.0.0.1:8081")]
     pub demo_addr: SocketAddr,
+    /// Contact requests one visitor address may make per 10 minutes.
+    #[arg(long, env = "LIVECARD_CONTACT_LIMIT", default_value_t = livecard_app::contact::http::CONTACTS_PER_WINDOW)]
+    pub contact_limit: u32,
+    /// Signaling messages one connection may send per second (sustained;
+    /// twice that at once).
+    #[arg(long, env = "LIVECARD_MESSAGE_RATE", default_value_t = livecard_app::contact::RateLimit::PER_SECOND)]
+    pub message_rate: u64,
 }
 
 impl Default for UpArgs {
@@ -71,6 +78,8 @@ impl Default for UpArgs {
             public_url: None,
             heartbeat_ttl: "60s".into(),
             demo_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            contact_limit: livecard_app::contact::http::CONTACTS_PER_WINDOW,
+            message_rate: livecard_app::contact::RateLimit::PER_SECOND,
         }
     }
 }
@@ -190,6 +199,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 public_url: args.public_url,
                 heartbeat_ttl: Duration::from_millis(ttl),
                 demo_addr: args.demo_addr,
+                contact_limit: args.contact_limit,
+                message_rate: args.message_rate,
             })
             .await
         }

@@ -28,6 +28,8 @@ pub struct UpOptions {
     pub public_url: Option<String>,
     pub heartbeat_ttl: Duration,
     pub demo_addr: SocketAddr,
+    pub contact_limit: u32,
+    pub message_rate: u64,
 }
 
 pub type LocalApp = App<DynamoStore, Registry>;
@@ -188,6 +190,11 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .unwrap_or_else(|| format!("http://{bound}"));
     let mut config = Config::new(&public_url);
     config.presence.heartbeat_ttl_ms = options.heartbeat_ttl.as_millis() as u64;
+    config.contacts_per_window = options.contact_limit;
+    config.signaling_rate = livecard_app::contact::RatePolicy {
+        burst: options.message_rate.saturating_mul(2).max(1),
+        per_second: options.message_rate,
+    };
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = App::new(
         store,

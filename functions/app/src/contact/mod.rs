@@ -89,9 +89,26 @@ impl Connection {
     }
 }
 
+/// The per-connection message rate a deployment allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RatePolicy {
+    pub burst: u64,
+    pub per_second: u64,
+}
+
+impl Default for RatePolicy {
+    fn default() -> Self {
+        Self {
+            burst: RateLimit::BURST,
+            per_second: RateLimit::PER_SECOND,
+        }
+    }
+}
+
 /// A token bucket per connection: a burst of [`RateLimit::BURST`] messages,
-/// refilled at [`RateLimit::PER_SECOND`]. A client that keeps flooding after
-/// [`RateLimit::MAX_REFUSED`] refusals in a row is disconnected.
+/// refilled at [`RateLimit::PER_SECOND`] (by default; see [`RatePolicy`]). A
+/// client that keeps flooding after [`RateLimit::MAX_REFUSED`] refusals in a
+/// row is disconnected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Tokens, in thousandths.
@@ -115,12 +132,17 @@ impl RateLimit {
 
     /// Takes a token for one message at `now`; false when there is none.
     pub fn take(&mut self, now: UnixMillis) -> bool {
+        self.take_with(RatePolicy::default(), now)
+    }
+
+    /// [`RateLimit::take`] under a deployment's policy.
+    pub fn take_with(&mut self, policy: RatePolicy, now: UnixMillis) -> bool {
         let elapsed = now.saturating_sub(self.last);
         self.last = self.last.max(now);
         self.milli_tokens = self
             .milli_tokens
-            .saturating_add(elapsed.saturating_mul(Self::PER_SECOND))
-            .min(Self::BURST * 1000);
+            .saturating_add(elapsed.saturating_mul(policy.per_second))
+            .min(policy.burst.saturating_mul(1000));
         if self.milli_tokens >= 1000 {
             self.milli_tokens -= 1000;
             self.refused_in_a_row = 0;

@@ -72,7 +72,7 @@ impl<S: Store, P: Push> App<S, P> {
     /// One text frame from a client.
     pub async fn ws_message(&self, connection: &mut Connection, text: &str) -> Replies {
         let now = self.now();
-        if !connection.limiter.take(now) {
+        if !connection.limiter.take_with(self.config.signaling_rate, now) {
             connection.changed = true;
             return Replies {
                 messages: vec![refusal(

@@ -1,0 +1,391 @@
+//! Signaling relay benchmark: pairs of WebSocket clients exchanging chat
+//! messages through a server, closed loop (each side answers what it
+//! receives), against livecard or the PeerJS server. Prints one JSON line.
+//!
+//! livecard: each pair is an advisor (capacity 1, console socket signed in
+//! with a session cookie made from the data directory's key) and a visitor
+//! who started a contact with them; every message is a real `chat` (stored,
+//! de-duplicated, pushed to both sides). PeerJS: each pair is two peers
+//! sending each other `OFFER` messages, which the server relays by `dst`.
+//!
+//! `idle` mode opens connections and holds them, for memory per connection.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// `livecard` or `peerjs`.
+    #[arg(long)]
+    target: String,
+    /// livecard: http://host:port; peerjs: ws://host:port (the server's path root).
+    #[arg(long)]
+    url: String,
+    /// livecard's data directory (admin key, session key).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Number of client pairs (clients = 2 x pairs).
+    #[arg(long, default_value_t = 500)]
+    pairs: usize,
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Offset for ids, so that runs against one server do not collide.
+    #[arg(long, default_value_t = 0)]
+    first: usize,
+    /// Only open the connections and hold them for `seconds` (memory).
+    #[arg(long)]
+    idle: bool,
+}
+
+struct Pair {
+    visitor: Socket,
+    advisor: Socket,
+    info: PairInfo,
+}
+
+struct PairInfo {
+    /// livecard: the session id.
+    session: String,
+    /// peerjs: the peer ids.
+    ids: (String, String),
+}
+
+fn micros(base: Instant) -> u64 {
+    base.elapsed().as_micros() as u64
+}
+
+async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(text.as_str())?),
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => return Err(err.into()),
+            None => bail!("socket closed"),
+        }
+    }
+}
+
+async fn wait_for(socket: &mut Socket, kind: &str) -> anyhow::Result<Value> {
+    loop {
+        let value = next_json(socket).await?;
+        if value["type"] == kind {
+            return Ok(value);
+        }
+        if value["type"] == "error" || value["type"] == "ERROR" {
+            bail!("server error: {value}");
+        }
+    }
+}
+
+async fn livecard_pair(
+    http: &reqwest::Client,
+    url: &str,
+    admin: &str,
+    session_key: &[u8],
+    n: usize,
+) -> anyhow::Result<Pair> {
+    let id = format!("bench-{n}");
+    let advisor = json!({"id": id, "display_name": format!("Bench {n}"), "languages": ["en"], "topics": ["bench"], "channels": ["chat"], "capacity": 1});
+    let ok = http
+        .post(format!("{url}/api/v1/advisors"))
+        .bearer_auth(admin)
+        .json(&advisor)
+        .send()
+        .await?;
+    if !ok.status().is_success() {
+        bail!("advisor not created: {}", ok.text().await?);
+    }
+    let ok = http
+        .put(format!("{url}/api/v1/advisors/{id}/presence"))
+        .bearer_auth(admin)
+        .json(&json!({"states": {"chat": "available"}}))
+        .send()
+        .await?;
+    if !ok.status().is_success() {
+        bail!("presence not set: {}", ok.text().await?);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let advisor_id = livecard_core::ids::AdvisorId::parse(&id).context("bench id")?;
+    let cookie = livecard_core::auth::sign_session(session_key, &advisor_id, now, 3_600_000);
+    let ws_url = format!("{}/ws", url.replacen("http", "ws", 1));
+    let mut request = ws_url.as_str().into_client_request()?;
+    request
+        .headers_mut()
+        .insert("cookie", format!("lc_session={cookie}").parse()?);
+    request.headers_mut().insert("origin", url.parse()?);
+    let (mut advisor_ws, _) = tokio_tungstenite::connect_async(request).await?;
+    wait_for(&mut advisor_ws, "hello").await?;
+    let started: Value = http
+        .post(format!("{url}/api/v1/contacts"))
+        .json(&json!({"advisor": id}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let session = started["session"]
+        .as_str()
+        .context("no session")?
+        .to_owned();
+    let token = started["token"].as_str().context("no token")?.to_owned();
+    wait_for(&mut advisor_ws, "ring").await?;
+    advisor_ws
+        .send(Message::text(
+            json!({"v":1,"type":"accept","session":session}).to_string(),
+        ))
+        .await?;
+    let (mut visitor_ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
+    visitor_ws
+        .send(Message::text(
+            json!({"v":1,"type":"join","session":session,"token":token}).to_string(),
+        ))
+        .await?;
+    wait_for(&mut visitor_ws, "joined").await?;
+    Ok(Pair {
+        visitor: visitor_ws,
+        advisor: advisor_ws,
+        info: PairInfo {
+            session,
+            ids: (String::new(), String::new()),
+        },
+    })
+}
+
+async fn peerjs_pair(url: &str, n: usize) -> anyhow::Result<Pair> {
+    let connect = |id: String| async move {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+            "{url}/peerjs?key=peerjs&id={id}&token=t{id}"
+        ))
+        .await?;
+        wait_for(&mut ws, "OPEN").await?;
+        anyhow::Ok(ws)
+    };
+    let a = format!("v{n}");
+    let b = format!("a{n}");
+    Ok(Pair {
+        visitor: connect(a.clone()).await?,
+        advisor: connect(b.clone()).await?,
+        info: PairInfo {
+            session: String::new(),
+            ids: (a, b),
+        },
+    })
+}
+
+/// A message from one side of a pair carrying a send time.
+fn outgoing(target: &str, pair: &PairInfo, from_visitor: bool, seq: u64, sent: u64) -> String {
+    if target == "livecard" {
+        let side = if from_visitor { "v" } else { "a" };
+        json!({"v":1,"type":"chat","session":pair.session,"id":format!("{side}{seq}"),"text":format!("bench message {sent}")}).to_string()
+    } else {
+        let dst = if from_visitor { &pair.ids.1 } else { &pair.ids.0 };
+        json!({"type":"OFFER","dst":dst,"payload":{"text":format!("bench message {sent}")}}).to_string()
+    }
+}
+
+/// The send time of a message from the other side, if it is one.
+fn incoming(target: &str, value: &Value, to_visitor: bool) -> Option<u64> {
+    let text = if target == "livecard" {
+        if value["type"] != "chat" {
+            return None;
+        }
+        let from = if to_visitor { "advisor" } else { "visitor" };
+        if value["side"] != from {
+            return None;
+        }
+        value["text"].as_str()?
+    } else {
+        if value["type"] != "OFFER" {
+            return None;
+        }
+        value["payload"]["text"].as_str()?
+    };
+    text.strip_prefix("bench message ")?.parse().ok()
+}
+
+struct Tally {
+    latencies: Vec<u32>,
+    delivered: u64,
+}
+
+/// One side: answers every message from the other side with a new one.
+async fn side(
+    target: Arc<str>,
+    pair: Arc<PairInfo>,
+    mut sink: futures_util::stream::SplitSink<Socket, Message>,
+    mut stream: futures_util::stream::SplitStream<Socket>,
+    is_visitor: bool,
+    base: Instant,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Tally> {
+    let mut tally = Tally {
+        latencies: Vec::new(),
+        delivered: 0,
+    };
+    let mut seq = 0u64;
+    if is_visitor {
+        sink.send(Message::text(outgoing(
+            &target,
+            &pair,
+            true,
+            seq,
+            micros(base),
+        )))
+        .await?;
+    }
+    while let Some(frame) = stream.next().await {
+        let Message::Text(text) = frame? else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(text.as_str())?;
+        if value["type"] == "error" {
+            bail!("server refused: {value}");
+        }
+        let Some(sent) = incoming(&target, &value, is_visitor) else {
+            continue;
+        };
+        let now = micros(base);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        tally.latencies.push(now.saturating_sub(sent) as u32);
+        tally.delivered += 1;
+        seq += 1;
+        sink.send(Message::text(outgoing(&target, &pair, is_visitor, seq, now)))
+            .await?;
+    }
+    Ok(tally)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let http = reqwest::Client::new();
+    let setup = Instant::now();
+    let mut pairs = Vec::with_capacity(args.pairs);
+    let (admin, session_key) = if args.target == "livecard" {
+        let dir = args.data_dir.clone().context("--data-dir is needed for livecard")?;
+        let data = livecard_local::datadir::DataDir::open(&dir)?;
+        let admin = data.read_admin_key().context("no admin key in the data directory")?;
+        let (secrets, _) = data.secrets()?;
+        (admin, secrets.session_key)
+    } else {
+        (String::new(), Vec::new())
+    };
+    // Set up in parallel batches.
+    let batch = 50;
+    let mut n = args.first;
+    while pairs.len() < args.pairs {
+        let mut tasks = Vec::new();
+        for _ in 0..batch.min(args.pairs - pairs.len()) {
+            let (http, url, admin, key, target) = (
+                http.clone(),
+                args.url.clone(),
+                admin.clone(),
+                session_key.clone(),
+                args.target.clone(),
+            );
+            let i = n;
+            n += 1;
+            tasks.push(tokio::spawn(async move {
+                if target == "livecard" {
+                    livecard_pair(&http, &url, &admin, &key, i).await
+                } else {
+                    peerjs_pair(&url, i).await
+                }
+            }));
+        }
+        for task in tasks {
+            pairs.push(task.await??);
+        }
+    }
+    let setup_s = setup.elapsed().as_secs_f64();
+    if args.idle {
+        println!(
+            "{}",
+            json!({"target": args.target, "mode": "idle", "clients": pairs.len() * 2, "setup_s": setup_s})
+        );
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        return Ok(());
+    }
+    let base = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let target: Arc<str> = Arc::from(args.target.as_str());
+    let mut tasks = Vec::new();
+    for Pair {
+        visitor,
+        advisor,
+        info,
+    } in pairs
+    {
+        let pair = Arc::new(info);
+        let (vs, vr) = visitor.split();
+        let (as_, ar) = advisor.split();
+        tasks.push(tokio::spawn(side(
+            target.clone(),
+            pair.clone(),
+            as_,
+            ar,
+            false,
+            base,
+            stop.clone(),
+        )));
+        tasks.push(tokio::spawn(side(
+            target.clone(),
+            pair,
+            vs,
+            vr,
+            true,
+            base,
+            stop.clone(),
+        )));
+    }
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let elapsed = base.elapsed().as_secs_f64();
+    let mut latencies = Vec::new();
+    let mut delivered = 0;
+    for task in tasks {
+        // A side blocked on a message that never comes after the stop is
+        // not waited for.
+        if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+            let tally = result?;
+            delivered += tally.delivered;
+            latencies.extend(tally.latencies);
+        }
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
+        f64::from(latencies[i]) / 1000.0
+    };
+    println!(
+        "{}",
+        json!({
+            "target": args.target,
+            "clients": args.pairs * 2,
+            "setup_s": (setup_s * 10.0).round() / 10.0,
+            "seconds": (elapsed * 10.0).round() / 10.0,
+            "delivered": delivered,
+            "msgs_per_s": (delivered as f64 / elapsed).round(),
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+        })
+    );
+    Ok(())
+}
