@@ -190,8 +190,13 @@ fn outgoing(target: &str, pair: &PairInfo, from_visitor: bool, seq: u64, sent: u
         let side = if from_visitor { "v" } else { "a" };
         json!({"v":1,"type":"chat","session":pair.session,"id":format!("{side}{seq}"),"text":format!("bench message {sent}")}).to_string()
     } else {
-        let dst = if from_visitor { &pair.ids.1 } else { &pair.ids.0 };
-        json!({"type":"OFFER","dst":dst,"payload":{"text":format!("bench message {sent}")}}).to_string()
+        let dst = if from_visitor {
+            &pair.ids.1
+        } else {
+            &pair.ids.0
+        };
+        json!({"type":"OFFER","dst":dst,"payload":{"text":format!("bench message {sent}")}})
+            .to_string()
     }
 }
 
@@ -263,8 +268,10 @@ async fn side(
         tally.latencies.push(now.saturating_sub(sent) as u32);
         tally.delivered += 1;
         seq += 1;
-        sink.send(Message::text(outgoing(&target, &pair, is_visitor, seq, now)))
-            .await?;
+        sink.send(Message::text(outgoing(
+            &target, &pair, is_visitor, seq, now,
+        )))
+        .await?;
     }
     Ok(tally)
 }
@@ -276,9 +283,14 @@ async fn main() -> anyhow::Result<()> {
     let setup = Instant::now();
     let mut pairs = Vec::with_capacity(args.pairs);
     let (admin, session_key) = if args.target == "livecard" {
-        let dir = args.data_dir.clone().context("--data-dir is needed for livecard")?;
+        let dir = args
+            .data_dir
+            .clone()
+            .context("--data-dir is needed for livecard")?;
         let data = livecard_local::datadir::DataDir::open(&dir)?;
-        let admin = data.read_admin_key().context("no admin key in the data directory")?;
+        let admin = data
+            .read_admin_key()
+            .context("no admin key in the data directory")?;
         let (secrets, _) = data.secrets()?;
         (admin, secrets.session_key)
     } else {

@@ -142,6 +142,8 @@ pub struct App<S, P = NoPush> {
     pub(crate) cards: cache::TtlCache<CardId, Option<Card>>,
     pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
     pub(crate) contact_limiter: cache::RateWindow,
+    /// Sessions as this instance last wrote or read them, for the chat path.
+    pub(crate) sessions: cache::TtlCache<String, livecard_store::StoredSession>,
 }
 
 impl<S: Store> App<S, NoPush> {
@@ -169,6 +171,7 @@ impl<S: Store> App<S, NoPush> {
                 contact::http::CONTACT_WINDOW_MS,
                 100_000,
             ),
+            sessions: cache::TtlCache::new(ttl, 100_000),
         }
     }
 }
@@ -187,6 +190,7 @@ impl<S: Store, P: Push> App<S, P> {
             cards: self.cards,
             advisors: self.advisors,
             contact_limiter: self.contact_limiter,
+            sessions: self.sessions,
         }
     }
 

@@ -650,3 +650,61 @@ async fn concurrent_contact_requests_never_exceed_capacity() {
     }
     assert_eq!(offered, 200 - 9);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inactivity_counts_chat_messages_stored_apart_from_the_session() {
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    let (session, token, _) = h.start(json!({ "topic": "sales" })).await;
+    let mut anna = h.advisor_conn("anna");
+    h.say(&mut anna, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    // A message 14 minutes in keeps the session alive past the 15 minutes
+    // counted from the accept.
+    h.clock.advance(14 * 60_000);
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"chat","session":session,"id":"late","text":"still here"}),
+    )
+    .await;
+    h.clock.advance(60_000 + 1);
+    h.app.sweep().await.expect("sweep");
+    let stored = h
+        .app
+        .store
+        .get_session(&session)
+        .await
+        .expect("read")
+        .expect("session");
+    assert!(
+        matches!(
+            stored.session.phase,
+            livecard_core::session::Phase::Connected { .. }
+        ),
+        "a recent message keeps it open"
+    );
+    assert_eq!(stored.session.messages, 1);
+    // Quiet for 15 minutes after that message: ended, slot released.
+    h.clock.advance(14 * 60_000);
+    h.app.sweep().await.expect("sweep");
+    let stored = h
+        .app
+        .store
+        .get_session(&session)
+        .await
+        .expect("read")
+        .expect("session");
+    assert!(matches!(
+        stored.session.phase,
+        livecard_core::session::Phase::Ended {
+            reason: livecard_core::session::EndReason::Inactivity,
+            ..
+        }
+    ));
+    assert_eq!(h.active("anna").await, 0);
+}

@@ -477,19 +477,33 @@ impl Session {
         ]
     }
 
-    /// A chat message from either side.
-    pub fn chat(&mut self, now: UnixMillis) -> Result<Vec<Effect>, SessionError> {
-        match self.phase {
-            Phase::Connected { .. } => {}
-            Phase::Ended { .. } => return Err(SessionError::Ended),
-            _ => return Err(SessionError::NotConnected),
+    /// Chat messages are stored apart from the session (one write each, no
+    /// session write per message). Before the session is judged idle or
+    /// ended, the host reads how many there are and when the last came, and
+    /// passes them here: activity moves on, and one `chat_message` event
+    /// counts the messages since the last such event (never their text).
+    pub fn messages_seen(&mut self, total: u32, last_at: Option<UnixMillis>) -> Vec<Effect> {
+        if let Some(at) = last_at {
+            self.last_activity = self.last_activity.max(at);
         }
-        self.messages = self.messages.saturating_add(1);
-        self.last_activity = now;
-        Ok(vec![Effect::Event {
+        if total <= self.messages {
+            return Vec::new();
+        }
+        let count = total - self.messages;
+        self.messages = total;
+        vec![Effect::Event {
             name: EventName::ChatMessage,
-            props: vec![("count", u64::from(self.messages))],
-        }])
+            props: vec![("count", u64::from(count)), ("total", u64::from(total))],
+        }]
+    }
+
+    /// Can chat messages be sent in this session now?
+    pub fn can_chat(&self) -> Result<(), SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => Ok(()),
+            Phase::Ended { .. } => Err(SessionError::Ended),
+            _ => Err(SessionError::NotConnected),
+        }
     }
 
     /// Changes the medium of a connected session (chat, audio, video).
@@ -627,8 +641,13 @@ mod tests {
         assert!(
             matches!(accepted.iter().find(|e| matches!(e, Effect::Event { .. })), Some(Effect::Event { props, .. }) if props == &vec![("wait_ms", 32_000)])
         );
-        s.chat(T0 + 40_000).expect("chat");
-        s.chat(T0 + 50_000).expect("chat");
+        assert_eq!(s.can_chat(), Ok(()));
+        let counted = s.messages_seen(2, Some(T0 + 50_000));
+        assert_eq!(names(&counted), vec![EventName::ChatMessage]);
+        assert!(
+            s.messages_seen(2, Some(T0 + 50_000)).is_empty(),
+            "counted once"
+        );
         s.upgrade(Channel::Video, T0 + 60_000).expect("upgrade");
         assert_eq!(s.channel, Channel::Video);
         let ended = s.end(EndReason::VisitorLeft, T0 + 92_000).expect("end");
@@ -641,7 +660,7 @@ mod tests {
             s.end(EndReason::AdvisorLeft, T0 + 93_000),
             Err(SessionError::Ended)
         );
-        assert_eq!(s.chat(T0 + 94_000), Err(SessionError::Ended));
+        assert_eq!(s.can_chat(), Err(SessionError::Ended));
     }
 
     #[test]
@@ -675,7 +694,7 @@ mod tests {
         let mut s = Session::new(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         s.accept(&id("anna"), T0 + 1).expect("accept");
-        s.chat(T0 + 10_000).expect("chat");
+        s.messages_seen(1, Some(T0 + 10_000));
         assert!(
             s.tick(&policy, T0 + 10_000 + policy.inactivity_ms - 1)
                 .is_empty()

@@ -174,7 +174,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             )
         })?;
     embedded.spawn_ttl_sweeper(Duration::from_secs(60));
-    let store = DynamoStore::new(local_client(embedded.endpoint()), TABLE);
+    let store = DynamoStore::new(local_client(embedded.endpoint()), TABLE).with_group_commit();
     store
         .ensure_table()
         .await

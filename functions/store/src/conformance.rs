@@ -770,6 +770,11 @@ pub async fn chat_messages<S: Store>(store: &S) {
         vec![text, "hello", "again"],
         "each message once, in order"
     );
+    assert_eq!(
+        ok(store.message_stats("chat-1").await, "stats"),
+        (3, Some(T0 + 4))
+    );
+    assert_eq!(ok(store.message_stats("other").await, "stats"), (0, None));
     let rest = ok(
         store.messages_after("chat-1", Some(&first.key), 50).await,
         "after first",

@@ -73,7 +73,24 @@ pub fn local_client(endpoint: &str) -> Client {
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// When set, chat messages are committed in groups by a writer task.
+    batcher: Option<tokio::sync::mpsc::Sender<PendingMessage>>,
 }
+
+/// A chat message waiting for the group commit, with its caller.
+#[derive(Debug)]
+struct PendingMessage {
+    session: String,
+    side: Side,
+    client_id: String,
+    text: String,
+    at: UnixMillis,
+    reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Messages per group commit: a transaction holds at most 100 items, and a
+/// message takes two (the message and its sender-id marker).
+const GROUP_COMMIT: usize = 50;
 
 fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: SdkError<E, R>,
@@ -140,6 +157,11 @@ fn ttl_seconds(at: UnixMillis) -> u64 {
 
 fn advisor_pk(id: &AdvisorId) -> String {
     format!("ADVISOR#{id}")
+}
+
+/// Orders a session's messages: `MSG#<ms, 13 digits>#<side>#<sender id>`.
+fn message_key(at: UnixMillis, side: Side, client_id: &str) -> String {
+    format!("MSG#{at:013}#{}#{client_id}", side.as_str())
 }
 
 fn session_pk(id: &str) -> String {
@@ -278,7 +300,167 @@ impl DynamoStore {
         Self {
             client,
             table: table.into(),
+            batcher: None,
         }
+    }
+
+    /// Commits chat messages in groups: concurrent appends wait for one
+    /// transaction that stores them all (each still only once per sender
+    /// id, and each caller learns its own result after the write). Needs a
+    /// Tokio runtime; for long-running hosts with many chats at once.
+    pub fn with_group_commit(mut self) -> Self {
+        let (sender, receiver) = tokio::sync::mpsc::channel(GROUP_COMMIT * 64);
+        let writer = Self {
+            batcher: None,
+            ..self.clone()
+        };
+        tokio::spawn(writer.group_commit(receiver));
+        self.batcher = Some(sender);
+        self
+    }
+
+    async fn group_commit(self, mut receiver: tokio::sync::mpsc::Receiver<PendingMessage>) {
+        while let Some(first) = receiver.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < GROUP_COMMIT {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.commit_messages(batch).await;
+        }
+    }
+
+    /// One group: duplicates inside it are answered at once; the rest go in
+    /// one transaction. When markers already exist (resends), those are
+    /// answered `Duplicate` and the others are committed again.
+    async fn commit_messages(&self, batch: Vec<PendingMessage>) {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let mut pending: Vec<PendingMessage> = Vec::with_capacity(batch.len());
+        for message in batch {
+            let twin = pending.iter().any(|p| {
+                p.session == message.session
+                    && p.side == message.side
+                    && p.client_id == message.client_id
+            });
+            if twin {
+                let _ = message.reply.send(Ok(Appended::Duplicate));
+            } else {
+                pending.push(message);
+            }
+        }
+        let mut attempts = 0;
+        while !pending.is_empty() {
+            attempts += 1;
+            let mut request = self.client.transact_write_items();
+            for message in &pending {
+                match self.message_items(
+                    &message.session,
+                    message.side,
+                    &message.client_id,
+                    &message.text,
+                    message.at,
+                ) {
+                    Ok((marker, item)) => {
+                        request = request.transact_items(marker).transact_items(item);
+                    }
+                    Err(err) => {
+                        for message in pending.drain(..) {
+                            let _ = message
+                                .reply
+                                .send(Err(StoreError::Unavailable(err.to_string())));
+                        }
+                        return;
+                    }
+                }
+            }
+            match request.send().await {
+                Ok(_) => {
+                    for message in pending.drain(..) {
+                        let stored = ChatMessage {
+                            key: message_key(message.at, message.side, &message.client_id),
+                            side: message.side,
+                            client_id: message.client_id,
+                            text: message.text,
+                            at: message.at,
+                        };
+                        let _ = message.reply.send(Ok(Appended::New(stored)));
+                    }
+                }
+                Err(err) => {
+                    let reasons: Vec<bool> = match err.as_service_error() {
+                        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                            .cancellation_reasons()
+                            .iter()
+                            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    if reasons.iter().any(|failed| *failed) {
+                        // Markers come first in each pair.
+                        let mut kept = Vec::with_capacity(pending.len());
+                        for (index, message) in pending.drain(..).enumerate() {
+                            if reasons.get(index * 2).copied().unwrap_or(false) {
+                                let _ = message.reply.send(Ok(Appended::Duplicate));
+                            } else {
+                                kept.push(message);
+                            }
+                        }
+                        pending = kept;
+                    } else if attempts >= 4 {
+                        let error = unavailable(err);
+                        for message in pending.drain(..) {
+                            let _ = message
+                                .reply
+                                .send(Err(StoreError::Unavailable(error.to_string())));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The two items of one message: its sender-id marker (written only if
+    /// absent) and the message.
+    fn message_items(
+        &self,
+        session: &str,
+        side: Side,
+        client_id: &str,
+        text: &str,
+        at: UnixMillis,
+    ) -> Result<
+        (
+            aws_sdk_dynamodb::types::TransactWriteItem,
+            aws_sdk_dynamodb::types::TransactWriteItem,
+        ),
+        StoreError,
+    > {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(session_pk(session)))
+            .item("sk", s(format!("CID#{}#{client_id}", side.as_str())))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .build()
+            .map_err(built)?;
+        let message = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(session_pk(session)))
+            .item("sk", s(message_key(at, side, client_id)))
+            .item("side", s(side.as_str()))
+            .item("client_id", s(client_id))
+            .item("text", s(text))
+            .item("at", n(at))
+            .build()
+            .map_err(built)?;
+        Ok((
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().put(message).build(),
+        ))
     }
 
     pub fn table(&self) -> &str {
@@ -861,43 +1043,40 @@ impl Store for DynamoStore {
         text: &str,
         at: UnixMillis,
     ) -> Result<Appended, StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-        let key = format!("MSG#{at:013}#{}#{client_id}", side.as_str());
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(session_pk(session)))
-            .item("sk", s(format!("CID#{}#{client_id}", side.as_str())))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", "pk")
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        let message = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(session_pk(session)))
-            .item("sk", s(key.as_str()))
-            .item("side", s(side.as_str()))
-            .item("client_id", s(client_id))
-            .item("text", s(text))
-            .item("at", n(at))
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        if let Some(batcher) = &self.batcher {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let pending = PendingMessage {
+                session: session.to_owned(),
+                side,
+                client_id: client_id.to_owned(),
+                text: text.to_owned(),
+                at,
+                reply,
+            };
+            if batcher.send(pending).await.is_ok() {
+                return answer.await.unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable("the message writer stopped".into()))
+                });
+            }
+        }
+        let (marker, message) = self.message_items(session, side, client_id, text, at)?;
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(marker).build())
-            .transact_items(TransactWriteItem::builder().put(message).build())
+            .transact_items(marker)
+            .transact_items(message)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Appended::New(ChatMessage {
-                key,
+                key: message_key(at, side, client_id),
                 side,
                 client_id: client_id.to_owned(),
                 text: text.to_owned(),
                 at,
             })),
             Err(err) if err.code() == Some("TransactionCanceledException") => {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
                 let conflict = match err.as_service_error() {
                     Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
                         .cancellation_reasons()
@@ -913,6 +1092,54 @@ impl Store for DynamoStore {
             }
             Err(err) => Err(unavailable(err)),
         }
+    }
+
+    async fn message_stats(&self, session: &str) -> Result<(u32, Option<UnixMillis>), StoreError> {
+        use aws_sdk_dynamodb::types::Select;
+        let mut count = 0u32;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(session_pk(session)))
+                .expression_attribute_values(":msg", s("MSG#"))
+                .select(Select::Count)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            count = count.saturating_add(u32::try_from(out.count).unwrap_or(0));
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let last = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(session_pk(session)))
+            .expression_attribute_values(":msg", s("MSG#"))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let last_at = match last.items.unwrap_or_default().first() {
+            Some(item) => get_n(item, "at")?,
+            None => None,
+        };
+        Ok((count, last_at))
     }
 
     async fn messages_after(

@@ -236,6 +236,8 @@ pub trait Store {
         text: &str,
         at: UnixMillis,
     ) -> Result<Appended, StoreError>;
+    /// How many messages a session has and when the last was stored.
+    async fn message_stats(&self, session: &str) -> Result<(u32, Option<UnixMillis>), StoreError>;
     /// A session's messages after `after` (a message key), oldest first.
     async fn messages_after(
         &self,

@@ -167,3 +167,37 @@ async fn embedded_sweep_deletes_expired_items() {
         .expect("list");
     assert!(page.items.is_empty());
 }
+
+/// The group commit of chat messages keeps the contract: each message once
+/// per sender id (resends, and twins inside one group), in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_messages_with_group_commit() {
+    let (_server, store) = fresh_store().await;
+    let store = store.with_group_commit();
+    conformance::run("chat_messages", &store).await;
+    // Many senders at once land in few transactions, each answered alone.
+    use livecard_core::session::Side;
+    use livecard_store::Appended;
+    let appends = (0..300u64).map(|i| {
+        let store = store.clone();
+        async move {
+            store
+                .append_message(
+                    "burst",
+                    Side::Visitor,
+                    &format!("m{}", i % 200),
+                    "x",
+                    1_000 + i,
+                )
+                .await
+                .expect("append")
+        }
+    });
+    let results = futures_util::future::join_all(appends).await;
+    let new = results
+        .iter()
+        .filter(|r| matches!(r, Appended::New(_)))
+        .count();
+    assert_eq!(new, 200, "each sender id once");
+    assert_eq!(store.message_stats("burst").await.expect("stats").0, 200);
+}

@@ -105,6 +105,7 @@ impl<S: Store, P: Push> App<S, P> {
             next.version += 1;
             let deadline = next.session.next_deadline(&self.config.session);
             if self.store.replace_session(&next, deadline).await? {
+                self.sessions.put(next.id.clone(), next.clone(), self.now());
                 let released = self.after_commit(&stored, &next, effects).await;
                 return Ok(Updated {
                     session: next,
@@ -113,6 +114,38 @@ impl<S: Store, P: Push> App<S, P> {
             }
         }
         Err(ContactError::Busy)
+    }
+
+    /// A session for the chat path: from this instance's recent writes and
+    /// reads when fresh (within `read_cache_ms`), else from the store.
+    pub async fn session_cached(&self, id: &str) -> Result<StoredSession, ContactError> {
+        let now = self.now();
+        if let Some(stored) = self.sessions.get(&id.to_owned(), now) {
+            return Ok(stored);
+        }
+        let stored = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        self.sessions.put(id.to_owned(), stored.clone(), now);
+        Ok(stored)
+    }
+
+    /// Ends a session (counting its chat messages first, for the events).
+    pub async fn end_session(
+        &self,
+        id: &str,
+        reason: livecard_core::session::EndReason,
+    ) -> Result<Updated, ContactError> {
+        let (total, last) = self.store.message_stats(id).await?;
+        let now = self.now();
+        self.update_session(id, |s| {
+            let mut effects = s.messages_seen(total, last);
+            effects.extend(s.end(reason, now)?);
+            Ok(effects)
+        })
+        .await
     }
 
     /// Stores a new session and routes it.
@@ -220,6 +253,7 @@ impl<S: Store, P: Push> App<S, P> {
         if !self.store.replace_session(&next, deadline).await? {
             return Ok(None);
         }
+        self.sessions.put(next.id.clone(), next.clone(), self.now());
         // Routing never releases (it only acts on unrung sessions).
         let _ = self.after_commit(stored, &next, effects).await;
         Ok(Some(next))
@@ -544,7 +578,25 @@ impl<S: Store, P: Push> App<S, P> {
         report.due = due.len();
         let policy = self.config.session;
         for id in due {
-            let updated = match self.update_session(&id, |s| Ok(s.tick(&policy, now))).await {
+            let stats = match self.store.get_session(&id).await {
+                Ok(Some(stored)) if matches!(stored.session.phase, Phase::Connected { .. }) => {
+                    self.store.message_stats(&id).await.ok()
+                }
+                _ => None,
+            };
+            let updated = match self
+                .update_session(&id, |s| {
+                    let mut effects = match stats {
+                        Some((total, last)) if matches!(s.phase, Phase::Connected { .. }) => {
+                            s.messages_seen(total, last)
+                        }
+                        _ => Vec::new(),
+                    };
+                    effects.extend(s.tick(&policy, now));
+                    Ok(effects)
+                })
+                .await
+            {
                 Ok(updated) => updated,
                 Err(ContactError::NotFound) => continue,
                 Err(err) => {

@@ -296,9 +296,7 @@ pub async fn offline<S: Store, P: Push>(
     let expires = now.saturating_add(app.config.event_retention_ms);
     app.store.put_offline_message(&message, expires).await?;
     if !stored.session.is_ended() {
-        let updated = app
-            .update_session(id, |s| s.end(EndReason::OfflineMessage, now))
-            .await;
+        let updated = app.end_session(id, EndReason::OfflineMessage).await;
         match updated {
             Ok(updated) => app.after_release(&updated.released).await,
             Err(err) => tracing::info!(error = %err, "session not ended by offline message"),

@@ -72,7 +72,10 @@ impl<S: Store, P: Push> App<S, P> {
     /// One text frame from a client.
     pub async fn ws_message(&self, connection: &mut Connection, text: &str) -> Replies {
         let now = self.now();
-        if !connection.limiter.take_with(self.config.signaling_rate, now) {
+        if !connection
+            .limiter
+            .take_with(self.config.signaling_rate, now)
+        {
             connection.changed = true;
             return Replies {
                 messages: vec![refusal(
@@ -212,9 +215,7 @@ impl<S: Store, P: Push> App<S, P> {
                     Side::Visitor => EndReason::VisitorLeft,
                     Side::Advisor => EndReason::AdvisorLeft,
                 };
-                let Updated { released, .. } = self
-                    .update_session(&session, |s| s.end(reason, now))
-                    .await?;
+                let Updated { released, .. } = self.end_session(&session, reason).await?;
                 self.after_release(&released).await;
                 Ok(Replies::default())
             }
@@ -329,11 +330,7 @@ impl<S: Store, P: Push> App<S, P> {
         text: &str,
     ) -> Result<Replies, ContactError> {
         let now = self.now();
-        let stored = self
-            .store
-            .get_session(session)
-            .await?
-            .ok_or(ContactError::NotFound)?;
+        let stored = self.session_cached(session).await?;
         let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
         let Phase::Connected { advisor, .. } = &stored.session.phase else {
             return Err(ContactError::Session(if stored.session.is_ended() {
@@ -366,11 +363,9 @@ impl<S: Store, P: Push> App<S, P> {
                     .send(&Participant::Visitor(session.to_owned()), &value)
                     .await;
                 self.push.send(&Participant::Advisor(advisor), &value).await;
-                // Activity and the message count (for the event) go with
-                // the session; the text never leaves the message store.
-                if let Err(err) = self.update_session(session, |s| s.chat(now)).await {
-                    tracing::debug!(error = %err, "chat count not updated");
-                }
+                // No session write per message: activity and the count are
+                // read from the message store when the session is judged
+                // idle or ends (`Session::messages_seen`).
                 Ok(Replies::one(ack(Some(&message.key))))
             }
         }
@@ -382,11 +377,7 @@ impl<S: Store, P: Push> App<S, P> {
         connection: &Connection,
         session: &str,
     ) -> Result<(Side, Option<Participant>), ContactError> {
-        let stored = self
-            .store
-            .get_session(session)
-            .await?
-            .ok_or(ContactError::NotFound)?;
+        let stored = self.session_cached(session).await?;
         let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
         let other = match side {
             Side::Visitor => stored
