@@ -16,7 +16,6 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -46,6 +45,10 @@ struct Args {
     /// Only open the connections and hold them for `seconds` (memory).
     #[arg(long)]
     idle: bool,
+    /// livecard: `chat` (stored, de-duplicated, acknowledged) or `signal`
+    /// (relayed only, like typing, read and the call messages).
+    #[arg(long, default_value = "chat")]
+    kind: String,
 }
 
 struct Pair {
@@ -78,7 +81,9 @@ async fn next_json(socket: &mut Socket) -> anyhow::Result<Value> {
 
 async fn wait_for(socket: &mut Socket, kind: &str) -> anyhow::Result<Value> {
     loop {
-        let value = next_json(socket).await?;
+        let value = tokio::time::timeout(Duration::from_secs(30), next_json(socket))
+            .await
+            .with_context(|| format!("no {kind} within 30 s"))??;
         if value["type"] == kind {
             return Ok(value);
         }
@@ -186,7 +191,9 @@ async fn peerjs_pair(url: &str, n: usize) -> anyhow::Result<Pair> {
 
 /// A message from one side of a pair carrying a send time.
 fn outgoing(target: &str, pair: &PairInfo, from_visitor: bool, seq: u64, sent: u64) -> String {
-    if target == "livecard" {
+    if target == "livecard-signal" {
+        json!({"v":1,"type":"read","session":pair.session,"key":format!("t{sent}")}).to_string()
+    } else if target == "livecard" {
         let side = if from_visitor { "v" } else { "a" };
         json!({"v":1,"type":"chat","session":pair.session,"id":format!("{side}{seq}"),"text":format!("bench message {sent}")}).to_string()
     } else {
@@ -202,6 +209,12 @@ fn outgoing(target: &str, pair: &PairInfo, from_visitor: bool, seq: u64, sent: u
 
 /// The send time of a message from the other side, if it is one.
 fn incoming(target: &str, value: &Value, to_visitor: bool) -> Option<u64> {
+    if target == "livecard-signal" {
+        if value["type"] != "read" {
+            return None;
+        }
+        return value["key"].as_str()?.strip_prefix('t')?.parse().ok();
+    }
     let text = if target == "livecard" {
         if value["type"] != "chat" {
             return None;
@@ -233,7 +246,7 @@ async fn side(
     mut stream: futures_util::stream::SplitStream<Socket>,
     is_visitor: bool,
     base: Instant,
-    stop: Arc<AtomicBool>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<Tally> {
     let mut tally = Tally {
         latencies: Vec::new(),
@@ -250,7 +263,12 @@ async fn side(
         )))
         .await?;
     }
-    while let Some(frame) = stream.next().await {
+    loop {
+        let frame = tokio::select! {
+            frame = stream.next() => frame,
+            _ = stop.changed() => break,
+        };
+        let Some(frame) = frame else { break };
         let Message::Text(text) = frame? else {
             continue;
         };
@@ -262,7 +280,7 @@ async fn side(
             continue;
         };
         let now = micros(base);
-        if stop.load(Ordering::Relaxed) {
+        if *stop.borrow() {
             break;
         }
         tally.latencies.push(now.saturating_sub(sent) as u32);
@@ -333,8 +351,13 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let base = Instant::now();
-    let stop = Arc::new(AtomicBool::new(false));
-    let target: Arc<str> = Arc::from(args.target.as_str());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mode = if args.target == "livecard" && args.kind == "signal" {
+        "livecard-signal"
+    } else {
+        args.target.as_str()
+    };
+    let target: Arc<str> = Arc::from(mode);
     let mut tasks = Vec::new();
     for Pair {
         visitor,
@@ -365,18 +388,14 @@ async fn main() -> anyhow::Result<()> {
         )));
     }
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    stop.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
     let elapsed = base.elapsed().as_secs_f64();
     let mut latencies = Vec::new();
     let mut delivered = 0;
     for task in tasks {
-        // A side blocked on a message that never comes after the stop is
-        // not waited for.
-        if let Ok(Ok(result)) = tokio::time::timeout(Duration::from_secs(5), task).await {
-            let tally = result?;
-            delivered += tally.delivered;
-            latencies.extend(tally.latencies);
-        }
+        let tally = task.await??;
+        delivered += tally.delivered;
+        latencies.extend(tally.latencies);
     }
     latencies.sort_unstable();
     let pct = |p: f64| -> f64 {
@@ -390,6 +409,7 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         json!({
             "target": args.target,
+            "kind": if args.target == "livecard" { args.kind.as_str() } else { "relay" },
             "clients": args.pairs * 2,
             "setup_s": (setup_s * 10.0).round() / 10.0,
             "seconds": (elapsed * 10.0).round() / 10.0,

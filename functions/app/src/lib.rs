@@ -86,6 +86,10 @@ pub struct Config {
     pub contacts_per_window: u32,
     /// Signaling messages one connection may send.
     pub signaling_rate: contact::RatePolicy,
+    /// How long the chat path may reuse a session this instance read or
+    /// wrote. Every write through this instance refreshes it, so a host
+    /// that is the only writer (the local host) can keep it long.
+    pub session_cache_ms: u64,
 }
 
 impl Config {
@@ -100,6 +104,7 @@ impl Config {
             affinity_ms: livecard_core::routing::DEFAULT_AFFINITY_MS,
             contacts_per_window: contact::http::CONTACTS_PER_WINDOW,
             signaling_rate: contact::RatePolicy::default(),
+            session_cache_ms: 1_000,
         }
     }
 
@@ -156,6 +161,7 @@ impl<S: Store> App<S, NoPush> {
     ) -> Self {
         let ttl = config.read_cache_ms;
         let per_window = config.contacts_per_window;
+        let session_ttl = config.session_cache_ms;
         Self {
             store,
             push: NoPush,
@@ -171,7 +177,7 @@ impl<S: Store> App<S, NoPush> {
                 contact::http::CONTACT_WINDOW_MS,
                 100_000,
             ),
-            sessions: cache::TtlCache::new(ttl, 100_000),
+            sessions: cache::TtlCache::new(session_ttl, 100_000),
         }
     }
 }

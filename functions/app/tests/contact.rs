@@ -708,3 +708,36 @@ async fn inactivity_counts_chat_messages_stored_apart_from_the_session() {
     ));
     assert_eq!(h.active("anna").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_serves_a_queue_when_someone_comes_online() {
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    h.clock.advance(1);
+    let away = h
+        .app
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, PresenceState::Away)], h.app.now())
+        .expect("update");
+    h.app
+        .apply_presence(&id("anna"), &away)
+        .await
+        .expect("away");
+    let (session, token, answer) = h.start(json!({ "topic": "sales" })).await;
+    assert_eq!(answer["state"]["options"], json!(["wait", "offline"]));
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    h.say(&mut visitor, json!({"v":1,"type":"wait","session":session}))
+        .await;
+    // A company presence system (not the console) brings Anna back.
+    h.clock.advance(1);
+    set_available(&h.app, &id("anna")).await;
+    let report = h.app.sweep().await.expect("sweep");
+    assert_eq!(report.routed, 1);
+    let rings = h.push.take(&Participant::Advisor(id("anna")));
+    assert_eq!(of_type(&rings, "ring").len(), 1);
+}

@@ -191,6 +191,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let mut config = Config::new(&public_url);
     config.presence.heartbeat_ttl_ms = options.heartbeat_ttl.as_millis() as u64;
     config.contacts_per_window = options.contact_limit;
+    // This process is the only writer of its sessions: reads may be reused
+    // (every change refreshes the cached copy).
+    config.session_cache_ms = 60_000;
     config.signaling_rate = livecard_app::contact::RatePolicy {
         burst: options.message_rate.saturating_mul(2).max(1),
         per_second: options.message_rate,
@@ -228,6 +231,13 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     print!("{}", summary.render(&public_url, &data));
 
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    // Small frames go out at once (replies and pushes are separate writes;
+    // with Nagle's algorithm the second waits for the peer's delayed ACK).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, service)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -934,4 +934,13 @@ pub async fn queues<S: Store>(store: &S) {
     let q2 = ok(store.list_queue("topic:q2", t, 10).await, "list");
     assert_eq!(q2, vec![("s-d".to_owned(), t)]);
     assert!(ok(store.list_queue("topic:none", t, 10).await, "list").is_empty());
+    // The sweep finds the queues with someone waiting (an index: it may lag).
+    let mut waiting = Vec::new();
+    for _ in 0..50 {
+        waiting = ok(store.waiting_queues(100).await, "waiting");
+        if waiting.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(waiting, vec!["topic:q2".to_owned(), "topic:q1".to_owned()]);
 }

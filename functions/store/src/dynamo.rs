@@ -1198,8 +1198,11 @@ impl Store for DynamoStore {
             .item("pk", s(format!("QUEUE#{queue}")))
             .item("sk", s(format!("{since:013}#{session}")))
             .item("session", s(session))
+            .item("queue", s(queue))
             .item("since", n(since))
             .item("expires_at", n(expires_at))
+            .item("gsi1pk", s("WAITING"))
+            .item("gsi1sk", s(format!("{since:013}#{queue}#{session}")))
             .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
             .send()
             .await
@@ -1255,6 +1258,29 @@ impl Store for DynamoStore {
                 ))
             })
             .collect()
+    }
+
+    async fn waiting_queues(&self, limit: u16) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s("WAITING"))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut queues: Vec<String> = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let queue = get_s(&item, "queue")?;
+            if !queues.iter().any(|q| q == queue) {
+                queues.push(queue.to_owned());
+            }
+        }
+        Ok(queues)
     }
 
     async fn remember_advisor(

@@ -271,6 +271,10 @@ pub trait Store {
         limit: u16,
     ) -> Result<Vec<(String, UnixMillis)>, StoreError>;
 
+    /// Queues that have someone waiting (each key once, oldest wait first),
+    /// for the sweep. May lag a write by a moment (an index read).
+    async fn waiting_queues(&self, limit: u16) -> Result<Vec<String>, StoreError>;
+
     /// Remembers the advisor a visitor spoke with, until `expires_at` (the
     /// affinity window).
     async fn remember_advisor(

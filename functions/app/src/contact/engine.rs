@@ -178,7 +178,16 @@ impl<S: Store, P: Push> App<S, P> {
     /// room, the visitor is offered choices or keeps their place in line.
     pub async fn route(&self, id: &str) -> Result<Routed, ContactError> {
         let now = self.now();
-        let records = self.routing_candidates().await?;
+        let first = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        // A request for one advisor (card link) reads only them.
+        let records = match first.session.route_request().only {
+            Some(only) => self.store.get_advisor(&only).await?.into_iter().collect(),
+            None => self.routing_candidates().await?,
+        };
         for _ in 0..MAX_ATTEMPTS {
             let Some(stored) = self.store.get_session(id).await? else {
                 return Err(ContactError::NotFound);
@@ -539,22 +548,30 @@ impl<S: Store, P: Push> App<S, P> {
         keys.push("any".to_owned());
         let mut routed = 0;
         for key in keys {
-            let entries = match self.store.list_queue(&key, self.now(), 10).await {
-                Ok(entries) => entries,
+            routed += self.serve_queue(&key).await;
+        }
+        routed
+    }
+
+    /// Rings whoever can be served in one queue, in order; stops at the
+    /// first nobody can take.
+    pub async fn serve_queue(&self, key: &str) -> usize {
+        let entries = match self.store.list_queue(key, self.now(), 10).await {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::warn!(error = %err, "queue not read");
+                return 0;
+            }
+        };
+        let mut routed = 0;
+        for (session, _) in entries {
+            match self.route(&session).await {
+                Ok(Routed::Ringing(_)) => routed += 1,
+                Ok(Routed::NobodyFree) => break,
+                Ok(Routed::NotRoutable) | Err(ContactError::NotFound) => {}
                 Err(err) => {
-                    tracing::warn!(error = %err, "queue not read");
-                    continue;
-                }
-            };
-            for (session, _) in entries {
-                match self.route(&session).await {
-                    Ok(Routed::Ringing(_)) => routed += 1,
-                    Ok(Routed::NobodyFree) => break,
-                    Ok(Routed::NotRoutable) | Err(ContactError::NotFound) => {}
-                    Err(err) => {
-                        tracing::warn!(error = %err, "queued session not routed");
-                        break;
-                    }
+                    tracing::warn!(error = %err, "queued session not routed");
+                    break;
                 }
             }
         }
@@ -612,12 +629,10 @@ impl<S: Store, P: Push> App<S, P> {
             }
             self.after_release(&updated.released).await;
         }
-        for record in self.routing_candidates().await? {
-            let online = PresenceView::of(&record.advisor, &record.presence, now).overall()
-                == PresenceState::Available;
-            if online && record.load.active < record.advisor.capacity {
-                report.routed += self.serve_queues(&record.advisor.id).await;
-            }
+        // Someone may have come online (presence pushed by a company system
+        // or an admin): serve every queue with someone waiting.
+        for key in self.store.waiting_queues(100).await? {
+            report.routed += self.serve_queue(&key).await;
         }
         Ok(report)
     }
