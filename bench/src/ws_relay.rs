@@ -45,6 +45,10 @@ struct Args {
     /// Only open the connections and hold them for `seconds` (memory).
     #[arg(long)]
     idle: bool,
+    /// With --idle: plain connections (livecard: a socket that said hello,
+    /// no session; peerjs: an open peer), so only the connection is counted.
+    #[arg(long)]
+    bare: bool,
     /// livecard: `chat` (stored, de-duplicated, acknowledged) or `signal`
     /// (relayed only, like typing, read and the call messages).
     #[arg(long, default_value = "chat")]
@@ -299,6 +303,32 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let http = reqwest::Client::new();
     let setup = Instant::now();
+    if args.idle && args.bare {
+        let mut sockets = Vec::with_capacity(args.pairs * 2);
+        for n in 0..args.pairs * 2 {
+            let socket = if args.target == "livecard" {
+                let url = format!("{}/ws", args.url.replacen("http", "ws", 1));
+                let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+                wait_for(&mut ws, "hello").await?;
+                ws
+            } else {
+                let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+                    "{}/peerjs?key=peerjs&id=idle{n}&token=t{n}",
+                    args.url
+                ))
+                .await?;
+                wait_for(&mut ws, "OPEN").await?;
+                ws
+            };
+            sockets.push(socket);
+        }
+        println!(
+            "{}",
+            json!({"target": args.target, "mode": "idle-bare", "clients": sockets.len(), "setup_s": setup.elapsed().as_secs_f64()})
+        );
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        return Ok(());
+    }
     let mut pairs = Vec::with_capacity(args.pairs);
     let (admin, session_key) = if args.target == "livecard" {
         let dir = args

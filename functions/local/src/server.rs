@@ -58,6 +58,11 @@ async fn websocket(
     upgrade
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
+        // Small buffers: most connections are idle most of the time (the
+        // default read buffer alone is 128 KiB per connection).
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_FRAME * 4)
         .on_upgrade(move |socket| serve_socket(app, socket, request))
 }
 
@@ -68,7 +73,9 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
     livecard_app::Random::fill(&OsRandom, &mut id_bytes);
     let id = livecard_core::encoding::b64url(&id_bytes);
     let mut pushed = app.push.register(&id);
-    let (mut connection, hello) = app.ws_open(&id, &request).await;
+    // The handler futures are large (store calls inline); boxed, they take
+    // memory only while a message is handled, not in every idle connection.
+    let (mut connection, hello) = Box::pin(app.ws_open(&id, &request)).await;
     for message in hello {
         if socket.send(Message::text(message)).await.is_err() {
             app.push.unregister(&id);
@@ -92,7 +99,7 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 };
-                let replies = app.ws_message(&mut connection, text.as_str()).await;
+                let replies = Box::pin(app.ws_message(&mut connection, text.as_str())).await;
                 let mut failed = false;
                 for reply in replies.messages {
                     if socket.send(Message::text(reply)).await.is_err() {
