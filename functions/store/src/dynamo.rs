@@ -1043,64 +1043,34 @@ impl Store for DynamoStore {
         text: &str,
         at: UnixMillis,
     ) -> Result<Appended, StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        if let Some(batcher) = &self.batcher {
-            let (reply, answer) = tokio::sync::oneshot::channel();
-            let pending = PendingMessage {
-                session: session.to_owned(),
-                side,
-                client_id: client_id.to_owned(),
-                text: text.to_owned(),
-                at,
-                reply,
-            };
-            if batcher.send(pending).await.is_ok() {
-                return answer.await.unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable("the message writer stopped".into()))
-                });
-            }
-        }
-        let (marker, message) = self.message_items(session, side, client_id, text, at)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(marker)
-            .transact_items(message)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Appended::New(ChatMessage {
-                key: message_key(at, side, client_id),
-                side,
-                client_id: client_id.to_owned(),
-                text: text.to_owned(),
-                at,
-            })),
-            Err(err) if err.code() == Some("TransactionCanceledException") => {
-                let conflict = match err.as_service_error() {
-                    Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed")),
-                    _ => false,
-                };
-                if conflict {
-                    Ok(Appended::Duplicate)
-                } else {
-                    Err(unavailable(err))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingMessage {
+            session: session.to_owned(),
+            side,
+            client_id: client_id.to_owned(),
+            text: text.to_owned(),
+            at,
+            reply,
+        };
+        // With group commit the writer task takes it; otherwise (or when
+        // the writer is gone) it is a group of one, committed here.
+        match &self.batcher {
+            Some(batcher) => {
+                if let Err(refused) = batcher.send(pending).await {
+                    self.commit_messages(vec![refused.0]).await;
                 }
             }
-            Err(err) => Err(unavailable(err)),
+            None => self.commit_messages(vec![pending]).await,
         }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the message writer stopped".into())))
     }
 
     async fn message_stats(&self, session: &str) -> Result<(u32, Option<UnixMillis>), StoreError> {
         use aws_sdk_dynamodb::types::Select;
-        let mut count = 0u32;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
+        let messages = || {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
@@ -1108,8 +1078,13 @@ impl Store for DynamoStore {
                 .expression_attribute_names("#sk", "sk")
                 .expression_attribute_values(":pk", s(session_pk(session)))
                 .expression_attribute_values(":msg", s("MSG#"))
-                .select(Select::Count)
                 .consistent_read(true)
+        };
+        let mut count = 0u32;
+        let mut start = None;
+        loop {
+            let out = messages()
+                .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -1120,18 +1095,9 @@ impl Store for DynamoStore {
                 _ => break,
             }
         }
-        let last = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#sk", "sk")
-            .expression_attribute_values(":pk", s(session_pk(session)))
-            .expression_attribute_values(":msg", s("MSG#"))
+        let last = messages()
             .scan_index_forward(false)
             .limit(1)
-            .consistent_read(true)
             .send()
             .await
             .map_err(unavailable)?;

@@ -196,15 +196,7 @@ impl<S: Store, P: Push> App<S, P> {
                 return Ok(Routed::NotRoutable);
             }
             let request = stored.session.route_request();
-            let candidates: Vec<Candidate<'_>> = records
-                .iter()
-                .map(|r| Candidate {
-                    advisor: &r.advisor,
-                    presence: PresenceView::of(&r.advisor, &r.presence, now),
-                    active: r.load.active,
-                    idle_since: r.load.idle_since,
-                })
-                .collect();
+            let candidates = candidates(&records, now);
             let mut claimed = None;
             for advisor in rank(&candidates, &request) {
                 if self.store.claim_capacity(&advisor).await? == Claim::Claimed {
@@ -660,15 +652,7 @@ impl<S: Store, P: Push> App<S, P> {
     ) -> Result<Option<PublicAdvisor>, ContactError> {
         let now = self.now();
         let records = self.routing_candidates().await?;
-        let candidates: Vec<Candidate<'_>> = records
-            .iter()
-            .map(|r| Candidate {
-                advisor: &r.advisor,
-                presence: PresenceView::of(&r.advisor, &r.presence, now),
-                active: r.load.active,
-                idle_since: r.load.idle_since,
-            })
-            .collect();
+        let candidates = candidates(&records, now);
         let best = rank(&candidates, request).into_iter().next();
         Ok(best.and_then(|id| {
             records
@@ -677,6 +661,19 @@ impl<S: Store, P: Push> App<S, P> {
                 .map(|r| PublicAdvisor::of(r, now))
         }))
     }
+}
+
+/// Routing's view of advisors as stored, at `now`.
+fn candidates(records: &[AdvisorRecord], now: UnixMillis) -> Vec<Candidate<'_>> {
+    records
+        .iter()
+        .map(|r| Candidate {
+            advisor: &r.advisor,
+            presence: PresenceView::of(&r.advisor, &r.presence, now),
+            active: r.load.active,
+            idle_since: r.load.idle_since,
+        })
+        .collect()
 }
 
 /// Can this advisor serve the queue with this key?
