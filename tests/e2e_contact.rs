@@ -287,6 +287,8 @@ async fn card_chat_console_reload_reconnect_decline_and_widget() {
     .await;
     say(&visitor, ".lcw-form", "Hi from the shop").await;
     wait_for_message(&advisor, "#chats", "Hi from the shop").await;
+    let violations = axe_violations(&visitor).await;
+    assert!(violations.is_empty(), "axe on the widget: {violations:#?}");
     let cookies = visitor.get_all_cookies().await.expect("cookies");
     assert!(
         cookies.is_empty(),
