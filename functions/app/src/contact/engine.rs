@@ -188,9 +188,16 @@ impl<S: Store, P: Push> App<S, P> {
             Some(only) => self.store.get_advisor(&only).await?.into_iter().collect(),
             None => self.routing_candidates().await?,
         };
+        let mut read = Some(first);
         for _ in 0..MAX_ATTEMPTS {
-            let Some(stored) = self.store.get_session(id).await? else {
-                return Err(ContactError::NotFound);
+            // The first attempt uses the read above; a retry reads again.
+            let stored = match read.take() {
+                Some(stored) => stored,
+                None => self
+                    .store
+                    .get_session(id)
+                    .await?
+                    .ok_or(ContactError::NotFound)?,
             };
             if !matches!(stored.session.phase, Phase::Routing | Phase::Queued { .. }) {
                 return Ok(Routed::NotRoutable);
