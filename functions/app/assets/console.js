@@ -138,9 +138,10 @@
     }
   }
   function connect() {
-    ws = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
+    var sock = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
+    ws = sock;
     ws.onmessage = onMessage;
-    ws.onclose = function () { retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); };
+    ws.onclose = function () { if (ws !== sock) return; retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); };
   }
   connect();
   setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000);

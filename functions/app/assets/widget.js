@@ -164,7 +164,8 @@
   }
   function connect() {
     if (!state) return;
-    ws = new WebSocket(base.replace(/^http/, "ws") + "/ws");
+    var sock = new WebSocket(base.replace(/^http/, "ws") + "/ws");
+    ws = sock;
     ws.onopen = function () {
       var join = { v: 1, type: "join", session: state.session, token: state.token };
       if (state.last) join.after = state.last;
@@ -174,6 +175,7 @@
     };
     ws.onmessage = onMessage;
     ws.onclose = function () {
+      if (ws !== sock) return; // replaced by a newer socket
       clearInterval(pingTimer);
       if (!state) return;
       retry = Math.min(retry + 1, 6);
