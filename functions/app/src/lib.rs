@@ -148,7 +148,7 @@ pub struct App<S, P = NoPush> {
     pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
     pub(crate) contact_limiter: cache::RateWindow,
     /// Sessions as this instance last wrote or read them, for the chat path.
-    pub(crate) sessions: cache::TtlCache<String, livecard_store::StoredSession>,
+    pub(crate) sessions: cache::TtlCache<String, Arc<livecard_store::StoredSession>>,
 }
 
 impl<S: Store> App<S, NoPush> {

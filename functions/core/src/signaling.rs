@@ -92,6 +92,24 @@ pub enum ClientMessage {
 }
 
 impl ClientMessage {
+    /// The protocol version the message names.
+    pub fn version(&self) -> u32 {
+        match self {
+            ClientMessage::Join { v, .. }
+            | ClientMessage::Accept { v, .. }
+            | ClientMessage::Decline { v, .. }
+            | ClientMessage::Chat { v, .. }
+            | ClientMessage::Typing { v, .. }
+            | ClientMessage::Read { v, .. }
+            | ClientMessage::Upgrade { v, .. }
+            | ClientMessage::Wait { v, .. }
+            | ClientMessage::Colleague { v, .. }
+            | ClientMessage::Hangup { v, .. }
+            | ClientMessage::Presence { v, .. }
+            | ClientMessage::Ping { v } => *v,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ClientMessage::Join { .. } => "join",
@@ -205,20 +223,15 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
     if text.len() > MAX_MESSAGE_BYTES {
         return Err(ProtocolError::TooLarge);
     }
-    let envelope: Envelope = serde_json::from_str(text).map_err(|_| ProtocolError::Malformed)?;
-    if envelope.v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
-        return Err(if envelope.v.is_u64() {
-            ProtocolError::UnsupportedVersion
-        } else {
-            ProtocolError::Malformed
-        });
+    // One parse on the happy path; only a refusal reads the envelope to
+    // say precisely what is wrong.
+    let message: ClientMessage = match serde_json::from_str(text) {
+        Ok(message) => message,
+        Err(_) => return Err(classify(text)),
+    };
+    if message.version() != PROTOCOL_VERSION {
+        return Err(ProtocolError::UnsupportedVersion);
     }
-    let kind = envelope.kind.as_str().ok_or(ProtocolError::Malformed)?;
-    if !CLIENT_TYPES.contains(&kind) {
-        return Err(ProtocolError::UnknownType);
-    }
-    let message: ClientMessage =
-        serde_json::from_str(text).map_err(|_| ProtocolError::InvalidField)?;
     let ok = match &message {
         ClientMessage::Join {
             session,
@@ -255,6 +268,23 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         Ok(message)
     } else {
         Err(ProtocolError::InvalidField)
+    }
+}
+
+/// Why a frame that is not a valid message was refused.
+fn classify(text: &str) -> ProtocolError {
+    let Ok(envelope) = serde_json::from_str::<Envelope>(text) else {
+        return ProtocolError::Malformed;
+    };
+    match envelope.v.as_u64() {
+        Some(v) if v == u64::from(PROTOCOL_VERSION) => {}
+        Some(_) => return ProtocolError::UnsupportedVersion,
+        None => return ProtocolError::Malformed,
+    }
+    match envelope.kind.as_str() {
+        None => ProtocolError::Malformed,
+        Some(kind) if CLIENT_TYPES.contains(&kind) => ProtocolError::InvalidField,
+        Some(_) => ProtocolError::UnknownType,
     }
 }
 

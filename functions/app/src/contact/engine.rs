@@ -105,7 +105,11 @@ impl<S: Store, P: Push> App<S, P> {
             next.version += 1;
             let deadline = next.session.next_deadline(&self.config.session);
             if self.store.replace_session(&next, deadline).await? {
-                self.sessions.put(next.id.clone(), next.clone(), self.now());
+                self.sessions.put(
+                    next.id.clone(),
+                    std::sync::Arc::new(next.clone()),
+                    self.now(),
+                );
                 let released = self.after_commit(&stored, &next, effects).await;
                 return Ok(Updated {
                     session: next,
@@ -118,16 +122,20 @@ impl<S: Store, P: Push> App<S, P> {
 
     /// A session for the chat path: from this instance's recent writes and
     /// reads when fresh (within `read_cache_ms`), else from the store.
-    pub async fn session_cached(&self, id: &str) -> Result<StoredSession, ContactError> {
+    pub async fn session_cached(
+        &self,
+        id: &str,
+    ) -> Result<std::sync::Arc<StoredSession>, ContactError> {
         let now = self.now();
         if let Some(stored) = self.sessions.get(&id.to_owned(), now) {
             return Ok(stored);
         }
-        let stored = self
-            .store
-            .get_session(id)
-            .await?
-            .ok_or(ContactError::NotFound)?;
+        let stored = std::sync::Arc::new(
+            self.store
+                .get_session(id)
+                .await?
+                .ok_or(ContactError::NotFound)?,
+        );
         self.sessions.put(id.to_owned(), stored.clone(), now);
         Ok(stored)
     }
@@ -261,7 +269,11 @@ impl<S: Store, P: Push> App<S, P> {
         if !self.store.replace_session(&next, deadline).await? {
             return Ok(None);
         }
-        self.sessions.put(next.id.clone(), next.clone(), self.now());
+        self.sessions.put(
+            next.id.clone(),
+            std::sync::Arc::new(next.clone()),
+            self.now(),
+        );
         // Routing never releases (it only acts on unrung sessions).
         let _ = self.after_commit(stored, &next, effects).await;
         Ok(Some(next))
