@@ -210,6 +210,30 @@ async fn card_contact_rings_accepts_chats_resumes_and_ends() {
     assert_eq!(rings[0]["session"], session.as_str());
     assert_eq!(h.active("anna").await, 1, "the ring holds a slot");
 
+    // A console Anna opens now (or reloads) shows the ring in progress.
+    let opened: http::Request<Bytes> = http::Request::builder()
+        .uri("/ws")
+        .header("host", "livecard.test")
+        .header("sec-fetch-site", "same-origin")
+        .header(
+            "cookie",
+            format!(
+                "lc_session={}",
+                livecard_core::auth::sign_session(&[3; 32], &id("anna"), h.app.now(), 60_000)
+            ),
+        )
+        .body(Bytes::new())
+        .expect("request");
+    let (console, hello) = h.app.ws_open("conn-late", &opened).await;
+    assert_eq!(console.advisor, Some(id("anna")));
+    let hello: Vec<Value> = hello
+        .iter()
+        .map(|m| serde_json::from_str(m).expect("json"))
+        .collect();
+    let late_rings = of_type(&hello, "ring");
+    assert_eq!(late_rings.len(), 1, "{hello:?}");
+    assert_eq!(late_rings[0]["session"], session.as_str());
+
     // Ben cannot take Anna's ring; Anna can.
     let mut ben = h.advisor_conn("ben");
     let refused = h

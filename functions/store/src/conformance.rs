@@ -707,6 +707,25 @@ pub async fn session_deadlines<S: Store>(store: &S) {
     );
     due.sort();
     assert_eq!(due, vec!["due-early", "due-late", "due-yesterday"]);
+    // A window of deadlines (a console looking for rings in progress).
+    let window = ok(
+        store
+            .sessions_due_between(T0 + 1_000, T0 + 60_000, 50)
+            .await,
+        "window",
+    );
+    assert_eq!(
+        window,
+        vec!["due-late".to_owned()],
+        "after from, up to until"
+    );
+    let across = ok(
+        store
+            .sessions_due_between(midnight - 10, midnight + 10, 50)
+            .await,
+        "window across midnight",
+    );
+    assert_eq!(across, vec!["due-yesterday".to_owned()]);
     // A replace without a deadline takes the session out of the sweep.
     let mut done = stored("due-early", T0);
     done.version = 2;

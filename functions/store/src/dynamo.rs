@@ -1035,6 +1035,44 @@ impl Store for DynamoStore {
         Ok(ids)
     }
 
+    async fn sessions_due_between(
+        &self,
+        from: UnixMillis,
+        until: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut days = vec![from];
+        if livecard_core::event::utc_day(from) != livecard_core::event::utc_day(until) {
+            days.push(until);
+        }
+        for day in days {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :until")
+                .expression_attribute_names("#p", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":p", s(due_partition(day)))
+                // '~' sorts after every id character.
+                .expression_attribute_values(":from", s(format!("{from:013}#~")))
+                .expression_attribute_values(":until", s(format!("{until:013}#~")))
+                .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = get_s(&item, "pk")?.strip_prefix("SESSION#") {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids.truncate(usize::from(limit));
+        Ok(ids)
+    }
+
     async fn append_message(
         &self,
         session: &str,

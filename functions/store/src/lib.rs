@@ -227,6 +227,15 @@ pub trait Store {
     /// Ids of sessions whose deadline is at or before `now` (up to a day
     /// overdue), for the periodic sweep.
     async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError>;
+    /// Ids of sessions whose deadline is after `from` and at or before
+    /// `until` (ringing ones among them, for a console that just opened).
+    /// An index read: it may lag a write by a moment.
+    async fn sessions_due_between(
+        &self,
+        from: UnixMillis,
+        until: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError>;
     /// Appends a chat message once per (side, client id).
     async fn append_message(
         &self,

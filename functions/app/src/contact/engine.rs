@@ -404,7 +404,7 @@ impl<S: Store, P: Push> App<S, P> {
         event
     }
 
-    fn ring_message(&self, stored: &StoredSession, until: UnixMillis) -> String {
+    pub(crate) fn ring_message(&self, stored: &StoredSession, until: UnixMillis) -> String {
         let request = &stored.session.request;
         json!({
             "v": PROTOCOL_VERSION,

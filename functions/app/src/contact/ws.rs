@@ -61,10 +61,11 @@ impl<S: Store, P: Push> App<S, P> {
             hello["advisor"] = advisor.as_str().into();
         }
         replies.push(hello.to_string());
-        if let Some(advisor) = &advisor
-            && let Some(presence) = self.presence_message(advisor).await
-        {
-            replies.push(presence);
+        if let Some(advisor) = &advisor {
+            if let Some(presence) = self.presence_message(advisor).await {
+                replies.push(presence);
+            }
+            replies.extend(self.rings_in_progress(advisor).await);
         }
         (connection, replies)
     }
@@ -222,6 +223,30 @@ impl<S: Store, P: Push> App<S, P> {
         }
     }
 
+    /// `ring` messages for contacts ringing this advisor now, so that a
+    /// console opened (or reloaded) mid-ring shows them.
+    async fn rings_in_progress(&self, advisor: &livecard_core::ids::AdvisorId) -> Vec<String> {
+        let now = self.now();
+        let until = now.saturating_add(self.config.session.ring_ms);
+        let Ok(ids) = self.store.sessions_due_between(now, until, 100).await else {
+            return Vec::new();
+        };
+        let mut rings = Vec::new();
+        for id in ids {
+            if let Ok(Some(stored)) = self.store.get_session(&id).await
+                && let Phase::Ringing {
+                    advisor: rung,
+                    until,
+                } = &stored.session.phase
+                && rung == advisor
+                && *until > now
+            {
+                rings.push(self.ring_message(&stored, *until));
+            }
+        }
+        rings
+    }
+
     /// The `presence` message of an advisor: what visitors see now.
     pub async fn presence_message(
         &self,
@@ -290,10 +315,7 @@ impl<S: Store, P: Push> App<S, P> {
         if side == Side::Advisor
             && let Phase::Ringing { until, .. } = stored.session.phase
         {
-            replies.messages.push(
-                json!({"v": PROTOCOL_VERSION, "type": "ring", "session": session, "channel": stored.session.channel, "origin": stored.session.request.origin.as_str(), "topic": stored.session.request.topic, "language": stored.session.request.language, "until": until})
-                    .to_string(),
-            );
+            replies.messages.push(self.ring_message(&stored, until));
         }
         if let Some(queue) = self.queue_message(&stored).await {
             replies.messages.push(queue);
