@@ -1008,31 +1008,9 @@ impl Store for DynamoStore {
     }
 
     async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError> {
-        let mut ids = Vec::new();
-        for day in [now.saturating_sub(86_400_000), now] {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("#p = :p AND #s <= :now")
-                .expression_attribute_names("#p", "gsi1pk")
-                .expression_attribute_names("#s", "gsi1sk")
-                .expression_attribute_values(":p", s(due_partition(day)))
-                // '~' sorts after every id character: all sessions due at `now`.
-                .expression_attribute_values(":now", s(format!("{now:013}#~")))
-                .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(id) = get_s(&item, "pk")?.strip_prefix("SESSION#") {
-                    ids.push(id.to_owned());
-                }
-            }
-        }
-        ids.truncate(usize::from(limit));
-        Ok(ids)
+        // Yesterday's partition and today's: up to a day overdue.
+        self.sessions_due_between(now.saturating_sub(86_400_000), now, limit)
+            .await
     }
 
     async fn sessions_due_between(
