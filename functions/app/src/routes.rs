@@ -213,7 +213,7 @@ async fn portal<S: Store, P: Push>(
         .cloned()
         .collect();
     let mut event = app.new_event(EventName::PortalViewed);
-    event.visitor = visitor(app, request);
+    event.visitor = app.visitor_pseudonym(request);
     if let Some(topic) = &filter.topic {
         event = event.with_prop("topic", topic.as_str());
     }
@@ -222,15 +222,6 @@ async fn portal<S: Store, P: Push>(
     }
     app.record(event.with_prop("shown", shown.len())).await;
     Ok(pages::portal::render(ctx, &shown, &everyone, &filter))
-}
-
-fn visitor<S: Store, P: Push>(app: &App<S, P>, request: &Request) -> Option<String> {
-    let addr = request.extensions().get::<crate::ClientAddr>()?;
-    Some(livecard_core::visitor::pseudonym(
-        &app.secrets.visitor_key,
-        &addr.0,
-        app.now(),
-    ))
 }
 
 async fn card<S: Store, P: Push>(
@@ -263,7 +254,7 @@ async fn card<S: Store, P: Push>(
     event.advisor = Some(claims.advisor.clone());
     event.card = Some(claims.card_id.clone());
     event.campaign = claims.campaign.clone();
-    event.visitor = visitor(app, request);
+    event.visitor = app.visitor_pseudonym(request);
     app.record(event).await;
     Ok(pages::card::render(
         ctx,

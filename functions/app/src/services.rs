@@ -79,6 +79,17 @@ Talk to {} live</a>",
         }
     }
 
+    /// The request's daily visitor pseudonym (never the raw address), when
+    /// the host told us the address.
+    pub fn visitor_pseudonym(&self, request: &crate::Request) -> Option<String> {
+        let addr = request.extensions().get::<crate::ClientAddr>()?;
+        Some(livecard_core::visitor::pseudonym(
+            &self.secrets.visitor_key,
+            &addr.0,
+            self.now(),
+        ))
+    }
+
     pub fn new_event(&self, name: EventName) -> Event {
         Event::new(EventId::from_bytes(self.random_bytes()), name, self.now())
     }

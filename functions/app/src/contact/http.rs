@@ -107,15 +107,14 @@ pub async fn start<S: Store, P: Push>(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    if let Some(addr) = request.extensions().get::<crate::ClientAddr>() {
-        let key = livecard_core::visitor::pseudonym(&app.secrets.visitor_key, &addr.0, now);
-        if !app.contact_limiter.allow(&key, now) {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many contact requests; try again in a few minutes",
-            ));
-        }
+    if let Some(key) = app.visitor_pseudonym(request)
+        && !app.contact_limiter.allow(&key, now)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many contact requests; try again in a few minutes",
+        ));
     }
     let body: StartBody = parse_json(request)?;
     let channel = body.channel.unwrap_or(Channel::Chat);
