@@ -137,11 +137,20 @@
       case "error": if (m.session && m.code === "not_found") { delete saved[m.session]; persist(); stopRing(m.session); } break;
     }
   }
+  // A single-use ticket proves who we are to the signaling socket, which may
+  // live on another origin (API Gateway); the first message is a ping, since
+  // a serverless host greets a connection when it first hears from it.
+  function reconnect() { retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); }
   function connect() {
-    var sock = new WebSocket(location.origin.replace(/^http/, "ws") + "/ws");
-    ws = sock;
-    ws.onmessage = onMessage;
-    ws.onclose = function () { if (ws !== sock) return; retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); };
+    fetch("/api/v1/me/ws-ticket", { method: "POST", credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (j) {
+        var sock = new WebSocket(j.ws + (j.ws.indexOf("?") < 0 ? "?" : "&") + "ticket=" + encodeURIComponent(j.ticket));
+        ws = sock;
+        ws.onopen = function () { wire({ v: 1, type: "ping" }); };
+        ws.onmessage = onMessage;
+        ws.onclose = function () { if (ws === sock) reconnect(); };
+      }, reconnect);
   }
   connect();
   setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000);

@@ -81,7 +81,7 @@
   var mount = cfg.mount ? document.querySelector(cfg.mount) : null;
   (mount || document.body).appendChild(root);
 
-  var state = load(storeKey); // {session, token, last}
+  var state = load(storeKey); // {session, token, ws, last}
   // A fresh page shows nothing yet: its first join asks for the whole
   // transcript; reconnects of this page ask only for what came after.
   if (state) state.last = null;
@@ -164,7 +164,7 @@
   }
   function connect() {
     if (!state) return;
-    var sock = new WebSocket(base.replace(/^http/, "ws") + "/ws");
+    var sock = new WebSocket(state.ws || base.replace(/^http/, "ws") + "/ws");
     ws = sock;
     ws.onopen = function () {
       var join = { v: 1, type: "join", session: state.session, token: state.token };
@@ -193,7 +193,7 @@
     setStatus(t.routing);
     return api("POST", "/api/v1/contacts", body).then(function (r) {
       visitor(r.visitor);
-      state = { session: r.session, token: r.token, last: null };
+      state = { session: r.session, token: r.token, ws: r.ws, last: null };
       store(storeKey, state);
       onState(r.state);
       connect();

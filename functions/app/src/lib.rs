@@ -16,7 +16,9 @@ pub mod http_util;
 pub mod i18n;
 pub mod pages;
 mod routes;
+pub mod secrets;
 pub mod services;
+pub mod system;
 
 pub use contact::{NoPush, Push};
 use livecard_core::UnixMillis;
@@ -90,6 +92,10 @@ pub struct Config {
     /// wrote. Every write through this instance refreshes it, so a host
     /// that is the only writer (the local host) can keep it long.
     pub session_cache_ms: u64,
+    /// Where clients open the signaling WebSocket: `None` is this origin's
+    /// `/ws` (the local host); on AWS, the WebSocket API's URL
+    /// (`wss://…execute-api…/live`).
+    pub ws_url: Option<String>,
 }
 
 impl Config {
@@ -105,7 +111,43 @@ impl Config {
             contacts_per_window: contact::http::CONTACTS_PER_WINDOW,
             signaling_rate: contact::RatePolicy::default(),
             session_cache_ms: 1_000,
+            ws_url: None,
         }
+    }
+
+    /// The signaling WebSocket URL clients connect to.
+    pub fn websocket_url(&self) -> String {
+        match &self.ws_url {
+            Some(url) => url.clone(),
+            None => format!("{}/ws", self.public_url.replacen("http", "ws", 1)),
+        }
+    }
+
+    /// The pages' Content-Security-Policy: scripts and connections to this
+    /// origin only, plus the WebSocket API when it lives on another origin.
+    pub fn content_security_policy(&self) -> String {
+        let ws = match &self.ws_url {
+            Some(url) => {
+                let origin: String = match url.split_once("://") {
+                    Some((scheme, rest)) => {
+                        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+                        format!("{scheme}://{host}")
+                    }
+                    None => String::new(),
+                };
+                // Only what a URL origin may hold: no way to widen the policy.
+                if origin
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ":/.-[]".contains(c))
+                {
+                    format!(" {origin}")
+                } else {
+                    String::new()
+                }
+            }
+            None => String::new(),
+        };
+        http_util::CSP.replace("connect-src 'self'", &format!("connect-src 'self'{ws}"))
     }
 
     /// Cookies are `Secure` whenever the site is served over HTTPS.
@@ -149,6 +191,7 @@ pub struct App<S, P = NoPush> {
     pub(crate) contact_limiter: cache::RateWindow,
     /// Sessions as this instance last wrote or read them, for the chat path.
     pub(crate) sessions: cache::TtlCache<String, Arc<livecard_store::StoredSession>>,
+    pub(crate) csp: http::HeaderValue,
 }
 
 impl<S: Store> App<S, NoPush> {
@@ -162,6 +205,8 @@ impl<S: Store> App<S, NoPush> {
         let ttl = config.read_cache_ms;
         let per_window = config.contacts_per_window;
         let session_ttl = config.session_cache_ms;
+        let csp = http::HeaderValue::from_str(&config.content_security_policy())
+            .unwrap_or(http::HeaderValue::from_static(http_util::CSP));
         Self {
             store,
             push: NoPush,
@@ -178,6 +223,7 @@ impl<S: Store> App<S, NoPush> {
                 100_000,
             ),
             sessions: cache::TtlCache::new(session_ttl, 100_000),
+            csp,
         }
     }
 }
@@ -197,6 +243,7 @@ impl<S: Store, P: Push> App<S, P> {
             advisors: self.advisors,
             contact_limiter: self.contact_limiter,
             sessions: self.sessions,
+            csp: self.csp,
         }
     }
 
@@ -247,6 +294,14 @@ impl<S: Store, P: Push> App<S, P> {
     /// Handles one request. Never panics on input; every refusal is a 4xx.
     pub async fn handle(&self, request: Request) -> Response {
         let mut response = routes::dispatch(self, request).await;
+        if !response
+            .headers()
+            .contains_key(http::header::CONTENT_SECURITY_POLICY)
+        {
+            response
+                .headers_mut()
+                .insert(http::header::CONTENT_SECURITY_POLICY, self.csp.clone());
+        }
         http_util::security_headers(&mut response);
         response
     }

@@ -39,6 +39,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "me", "presence"] => "api_me_presence",
         ["api", "v1", "me", "heartbeat"] => "api_me_heartbeat",
         ["api", "v1", "me", "inbox"] => "api_me_inbox",
+        ["api", "v1", "me", "ws-ticket"] => "api_me_ws_ticket",
         ["api", "v1", "contacts"] => "api_contacts",
         ["api", "v1", "contacts", "best"] => "api_contacts_best",
         ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
@@ -136,9 +137,10 @@ async fn api_route<S: Store, P: Push>(
         (&Method::GET, ["me"]) => api::me::get(app, request).await,
         (&Method::PUT, ["me", "presence"]) => api::me::put_presence(app, request).await,
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
+        (&Method::POST, ["me", "ws-ticket"]) => api::me::ws_ticket(app, request).await,
         (_, ["advisors"] | ["advisors", _] | ["advisors", _, "presence" | "signin-links"])
         | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
-        | (_, ["me", "presence" | "heartbeat" | "inbox"] | ["presence", "webhook"]) => {
+        | (_, ["me", "presence" | "heartbeat" | "inbox" | "ws-ticket"] | ["presence", "webhook"]) => {
             Err(ApiError::method_not_allowed())
         }
         _ => Err(ApiError::not_found("no such API endpoint")),

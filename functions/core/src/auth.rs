@@ -75,9 +75,51 @@ pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<Advis
     AdvisorId::parse(advisor).ok()
 }
 
+/// How long a WebSocket ticket is valid: a console fetches one right before
+/// it connects.
+pub const WS_TICKET_TTL_MS: u64 = 60_000;
+
+/// Tickets are signed under a key derived from the session key, so a ticket
+/// is never a valid session cookie and a cookie never a ticket.
+fn ws_ticket_key(session_key: &[u8]) -> [u8; 32] {
+    hmac_sha256(session_key, b"livecard websocket ticket v1")
+}
+
+/// A short-lived proof that lets a signed-in advisor's console open a
+/// WebSocket on another origin (API Gateway's WebSocket API), where their
+/// session cookie is not sent.
+pub fn sign_ws_ticket(session_key: &[u8], advisor: &AdvisorId, now: UnixMillis) -> String {
+    sign_session(&ws_ticket_key(session_key), advisor, now, WS_TICKET_TTL_MS)
+}
+
+/// The advisor a ticket names, when it is genuine and current. The caller
+/// makes it single-use (`Store::claim_once`).
+pub fn verify_ws_ticket(session_key: &[u8], ticket: &str, now: UnixMillis) -> Option<AdvisorId> {
+    verify_session(&ws_ticket_key(session_key), ticket, now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ws_tickets_are_short_lived_and_never_cookies() {
+        let anna = AdvisorId::parse("anna").expect("id");
+        let ticket = sign_ws_ticket(b"session-key", &anna, 1_000_000);
+        assert_eq!(
+            verify_ws_ticket(b"session-key", &ticket, 1_000_000),
+            Some(anna.clone())
+        );
+        assert_eq!(
+            verify_ws_ticket(b"session-key", &ticket, 1_000_000 + WS_TICKET_TTL_MS),
+            None
+        );
+        assert_eq!(verify_ws_ticket(b"other-key", &ticket, 1_000_000), None);
+        // A ticket is not a session cookie, and a cookie is not a ticket.
+        assert_eq!(verify_session(b"session-key", &ticket, 1_000_000), None);
+        let cookie = sign_session(b"session-key", &anna, 1_000_000, SESSION_TTL_MS);
+        assert_eq!(verify_ws_ticket(b"session-key", &cookie, 1_000_000), None);
+    }
 
     #[test]
     fn api_keys_hash_only_when_well_formed() {

@@ -6,12 +6,8 @@
 //! - `admin.key`: the first admin API key, for the CLI (mode 0600).
 
 use anyhow::{Context, bail};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use livecard_app::Secrets;
-use livecard_core::card::Keyring;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use livecard_app::secrets::SecretsDocument;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -19,20 +15,6 @@ use std::path::{Path, PathBuf};
 pub const SECRETS_FILE: &str = "secrets.json";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 pub const STORE_FILE: &str = "store.sqlite";
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SecretsFile {
-    /// Which card key signs new cards.
-    card_signing_key: String,
-    /// Every card key that verifies (base64), by key id.
-    card_keys: BTreeMap<String, String>,
-    session_key: String,
-    visitor_key: String,
-    /// `whsec_…`: the company presence system signs its pushes with it.
-    #[serde(default)]
-    presence_webhook_secret: Option<String>,
-}
 
 pub struct DataDir {
     pub path: PathBuf,
@@ -70,7 +52,7 @@ impl DataDir {
         if file.exists() {
             let text = fs::read_to_string(&file)
                 .with_context(|| format!("cannot read {}", file.display()))?;
-            let mut parsed: SecretsFile = serde_json::from_str(&text).with_context(|| {
+            let mut parsed = SecretsDocument::from_json(&text).with_context(|| {
                 format!(
                     "{} is not valid; restore it from a backup, or move the data directory away to start afresh",
                     file.display()
@@ -83,7 +65,9 @@ impl DataDir {
                 write_private(&file, serde_json::to_string_pretty(&parsed)?.as_bytes())?;
             }
             return Ok((
-                to_secrets(parsed).with_context(|| format!("{} is not valid", file.display()))?,
+                parsed
+                    .into_secrets()
+                    .with_context(|| format!("{} is not valid", file.display()))?,
                 false,
             ));
         }
@@ -94,21 +78,10 @@ impl DataDir {
                 file.display()
             );
         }
-        let key = || -> anyhow::Result<String> {
-            Ok(STANDARD.encode(crate::ports::random_bytes::<32>()?))
-        };
-        let fresh = SecretsFile {
-            card_signing_key: "k1".into(),
-            card_keys: BTreeMap::from([("k1".to_owned(), key()?)]),
-            session_key: key()?,
-            visitor_key: key()?,
-            presence_webhook_secret: Some(livecard_core::webhook::encode_secret(
-                &crate::ports::random_bytes::<32>()?,
-            )),
-        };
+        let fresh = SecretsDocument::generate(&crate::ports::OsRandom);
         let text = serde_json::to_string_pretty(&fresh)?;
         write_private(&file, text.as_bytes())?;
-        Ok((to_secrets(fresh)?, true))
+        Ok((fresh.into_secrets()?, true))
     }
 
     /// Writes the admin key for the CLI to find.
@@ -121,37 +94,6 @@ impl DataDir {
             .ok()
             .map(|k| k.trim().to_owned())
     }
-}
-
-fn to_secrets(file: SecretsFile) -> anyhow::Result<Secrets> {
-    let decode = |name: &str, text: &str| {
-        STANDARD
-            .decode(text)
-            .with_context(|| format!("{name} is not base64"))
-    };
-    let mut keys = Vec::new();
-    for (kid, text) in &file.card_keys {
-        keys.push((kid.clone(), decode(&format!("card key {kid}"), text)?));
-    }
-    let cards = Keyring::new(&file.card_signing_key, keys)?;
-    let session_key = decode("session_key", &file.session_key)?;
-    let visitor_key = decode("visitor_key", &file.visitor_key)?;
-    if session_key.len() < 32 || visitor_key.len() < 32 {
-        bail!("session_key and visitor_key must be at least 32 bytes");
-    }
-    let presence_webhook_key = file
-        .presence_webhook_secret
-        .as_deref()
-        .and_then(livecard_core::webhook::decode_secret)
-        .context(
-            "presence_webhook_secret must be whsec_ followed by base64 of at least 24 bytes",
-        )?;
-    Ok(Secrets {
-        cards,
-        session_key,
-        visitor_key,
-        presence_webhook_key,
-    })
 }
 
 /// Writes a file only its owner can read.

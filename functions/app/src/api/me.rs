@@ -81,3 +81,18 @@ pub async fn heartbeat<S: Store, P: Push>(
         &serde_json::json!({ "heartbeat_until": until }),
     ))
 }
+
+/// `POST /api/v1/me/ws-ticket`: a single-use ticket (one minute) with which
+/// the console opens the signaling WebSocket when it lives on another origin
+/// (API Gateway's WebSocket API), where the session cookie is not sent.
+pub async fn ws_ticket<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Response, ApiError> {
+    let id = signed_in(app, request, true)?;
+    let ticket = livecard_core::auth::sign_ws_ticket(&app.secrets.session_key, &id, app.now());
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "ticket": ticket, "ws": app.config.websocket_url() }),
+    ))
+}

@@ -217,6 +217,7 @@ pub async fn start<S: Store, P: Push>(
             "session": id,
             "token": session_token(&app.secrets.session_key, &id),
             "visitor": signed_visitor,
+            "ws": app.config.websocket_url(),
             "state": app.state_value(&current).await,
         }),
     );

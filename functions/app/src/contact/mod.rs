@@ -65,7 +65,7 @@ pub const MAX_JOINED: usize = 8;
 /// What the server knows about one WebSocket connection. The local host
 /// keeps it in the connection's task; a serverless host stores it with the
 /// connection and saves it again when [`Connection::changed`] says so.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub id: String,
     /// The signed-in advisor, decided once when the connection opened.
@@ -74,6 +74,7 @@ pub struct Connection {
     pub sessions: Vec<String>,
     pub limiter: RateLimit,
     /// Set by a handler that changed the fields above.
+    #[serde(skip)]
     pub changed: bool,
 }
 
@@ -109,7 +110,7 @@ impl Default for RatePolicy {
 /// refilled at [`RateLimit::PER_SECOND`] (by default; see [`RatePolicy`]). A
 /// client that keeps flooding after [`RateLimit::MAX_REFUSED`] refusals in a
 /// row is disconnected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RateLimit {
     /// Tokens, in thousandths.
     milli_tokens: u64,

@@ -38,36 +38,79 @@ impl Replies {
 }
 
 impl<S: Store, P: Push> App<S, P> {
-    /// A connection opens. An advisor is recognised by their session cookie,
-    /// and only when the upgrade request comes from our own pages (so that
-    /// another site cannot open a socket with their cookie). Visitors need
-    /// no cookie: they prove each session with its token.
+    /// A connection opens: [`App::ws_connect`], then [`App::ws_greeting`]
+    /// on the same connection (the local host sends both at once).
     pub async fn ws_open(&self, id: &str, request: &crate::Request) -> (Connection, Vec<String>) {
+        let connection = self.ws_connect(id, request).await;
+        let greeting = self.ws_greeting(&connection).await;
+        (connection, greeting)
+    }
+
+    /// Who is connecting. An advisor is recognised by a single-use ticket
+    /// in the URL (`?ticket=`, from `POST /api/v1/me/ws-ticket`; works when
+    /// the socket is on another origin, as API Gateway's is), or by their
+    /// session cookie when the upgrade comes from our own pages (so another
+    /// site cannot open a socket with their cookie). Visitors need neither:
+    /// they prove each session with its token.
+    pub async fn ws_connect(&self, id: &str, request: &crate::Request) -> Connection {
         let now = self.now();
-        let advisor = if same_origin(request) {
-            cookie(request, SESSION_COOKIE).and_then(|value| {
+        let query = crate::http_util::query(request);
+        let advisor = match crate::http_util::query_param(&query, "ticket") {
+            Some(ticket) => self.redeem_ws_ticket(ticket, now).await,
+            None if same_origin(request) => cookie(request, SESSION_COOKIE).and_then(|value| {
                 livecard_core::auth::verify_session(&self.secrets.session_key, value, now)
-            })
-        } else {
-            None
+            }),
+            None => None,
         };
-        let connection = Connection::new(id, advisor.clone(), now);
-        let mut hello = json!({"v": PROTOCOL_VERSION, "type": "hello"});
-        let mut replies = Vec::new();
         if let Some(advisor) = &advisor {
             self.push
                 .subscribe(id, &Participant::Advisor(advisor.clone()))
                 .await;
+        }
+        Connection::new(id, advisor, now)
+    }
+
+    async fn redeem_ws_ticket(
+        &self,
+        ticket: &str,
+        now: livecard_core::UnixMillis,
+    ) -> Option<livecard_core::ids::AdvisorId> {
+        let advisor =
+            livecard_core::auth::verify_ws_ticket(&self.secrets.session_key, ticket, now)?;
+        let key = format!(
+            "wsticket#{}",
+            livecard_core::encoding::sha256_hex(ticket.as_bytes())
+        );
+        let expires = now + livecard_core::auth::WS_TICKET_TTL_MS;
+        match self.store.claim_once(&key, expires).await {
+            Ok(true) => Some(advisor),
+            Ok(false) => {
+                tracing::info!("a websocket ticket was used twice; refused");
+                None
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "store error redeeming a websocket ticket");
+                None
+            }
+        }
+    }
+
+    /// What a connection is told first: `hello`, and for an advisor their
+    /// presence and the rings in progress.
+    pub async fn ws_greeting(&self, connection: &Connection) -> Vec<String> {
+        let mut hello = json!({"v": PROTOCOL_VERSION, "type": "hello"});
+        let mut replies = Vec::new();
+        if let Some(advisor) = &connection.advisor {
             hello["advisor"] = advisor.as_str().into();
         }
         replies.push(hello.to_string());
-        if let Some(advisor) = &advisor {
+        if let Some(advisor) = &connection.advisor {
             if let Some(presence) = self.presence_message(advisor).await {
                 replies.push(presence);
             }
             replies.extend(self.rings_in_progress(advisor).await);
         }
-        (connection, replies)
+        replies
     }
 
     /// One text frame from a client.
