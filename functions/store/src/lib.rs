@@ -336,4 +336,35 @@ pub trait Store {
         hash: &str,
         now: UnixMillis,
     ) -> Result<Option<AdvisorId>, StoreError>;
+    /// Saves what a serverless host knows about one WebSocket connection
+    /// (`state`, the host's own JSON), kept until `expires_at`. Its
+    /// subscriptions are kept.
+    async fn put_connection(
+        &self,
+        id: &str,
+        state: &str,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// A connection's saved state, unless it expired by `now`.
+    async fn get_connection(&self, id: &str, now: UnixMillis)
+    -> Result<Option<String>, StoreError>;
+    /// Forgets a connection and every subscription it had.
+    async fn delete_connection(&self, id: &str) -> Result<(), StoreError>;
+    /// From now on (until `expires_at`) `connection` receives what is pushed
+    /// to `topic` (a participant: `visitor:<session>`, `advisor:<id>`).
+    async fn subscribe(
+        &self,
+        connection: &str,
+        topic: &str,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Ends one subscription (no error when there is none).
+    async fn unsubscribe(&self, connection: &str, topic: &str) -> Result<(), StoreError>;
+    /// The connections subscribed to `topic`, unless expired by `now`.
+    async fn subscribers(
+        &self,
+        topic: &str,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError>;
 }

@@ -72,6 +72,7 @@ checks!(
     visitor_affinity,
     offline_inbox,
     queues,
+    connections,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire
