@@ -1,0 +1,301 @@
+//! AWS endpoints on loopback: the API Gateway Management API (recording),
+//! Secrets Manager (one secret), and a DynamoDB pass-through that can
+//! throttle.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One call the functions made to the Management API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagementCall {
+    Post { connection: String, data: String },
+    Delete { connection: String },
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Mutex<Vec<ManagementCall>>,
+    gone: Mutex<HashSet<String>>,
+    secrets: Mutex<HashMap<String, String>>,
+    secret_reads: AtomicU32,
+}
+
+/// The Management API and Secrets Manager; clone freely.
+#[derive(Clone)]
+pub struct AwsEndpoints {
+    inner: Arc<Inner>,
+    pub addr: SocketAddr,
+}
+
+/// The stage in the Management API's URL.
+pub const STAGE: &str = "live";
+
+impl AwsEndpoints {
+    pub async fn start() -> std::io::Result<Self> {
+        let inner = Arc::new(Inner::default());
+        let router = Router::new()
+            .route("/", post(secrets_manager))
+            .route(
+                "/{stage}/@connections/{id}",
+                post(post_to_connection)
+                    .delete(delete_connection)
+                    .get(get_connection),
+            )
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { inner, addr })
+    }
+
+    /// `LIVECARD_WS_CALLBACK_URL`.
+    pub fn management_endpoint(&self) -> String {
+        format!("http://{}/{STAGE}", self.addr)
+    }
+
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`.
+    pub fn secrets_endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stores a secret `GetSecretValue` answers for `arn`.
+    pub fn put_secret(&self, arn: &str, value: &str) {
+        if let Ok(mut secrets) = self.inner.secrets.lock() {
+            secrets.insert(arn.to_owned(), value.to_owned());
+        }
+    }
+
+    pub fn secret_reads(&self) -> u32 {
+        self.inner.secret_reads.load(Ordering::Relaxed)
+    }
+
+    /// From now on, calls for `connection` answer 410 GoneException.
+    pub fn mark_gone(&self, connection: &str) {
+        if let Ok(mut gone) = self.inner.gone.lock() {
+            gone.insert(connection.to_owned());
+        }
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<ManagementCall> {
+        self.inner
+            .calls
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default()
+    }
+
+    /// The messages posted to `connection` so far, parsed.
+    pub fn posted_to(&self, connection: &str) -> Vec<Value> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                ManagementCall::Post {
+                    connection: c,
+                    data,
+                } if c == connection => serde_json::from_str(&data).ok(),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn gone() -> Response {
+    (
+        StatusCode::GONE,
+        [("x-amzn-errortype", "GoneException")],
+        json!({"message": null}).to_string(),
+    )
+        .into_response()
+}
+
+async fn post_to_connection(
+    State(inner): State<Arc<Inner>>,
+    Path((_stage, id)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+        return gone();
+    }
+    if let Ok(mut calls) = inner.calls.lock() {
+        calls.push(ManagementCall::Post {
+            connection: id,
+            data: String::from_utf8_lossy(&body).into_owned(),
+        });
+    }
+    StatusCode::OK.into_response()
+}
+
+async fn delete_connection(
+    State(inner): State<Arc<Inner>>,
+    Path((_stage, id)): Path<(String, String)>,
+) -> Response {
+    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+        return gone();
+    }
+    if let Ok(mut calls) = inner.calls.lock() {
+        calls.push(ManagementCall::Delete {
+            connection: id.clone(),
+        });
+    }
+    if let Ok(mut g) = inner.gone.lock() {
+        g.insert(id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn get_connection(
+    State(inner): State<Arc<Inner>>,
+    Path((_stage, id)): Path<(String, String)>,
+) -> Response {
+    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+        return gone();
+    }
+    (
+        StatusCode::OK,
+        json!({"connectedAt": "2026-01-01T00:00:00Z"}).to_string(),
+    )
+        .into_response()
+}
+
+async fn secrets_manager(
+    State(inner): State<Arc<Inner>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let error = |kind: &str, message: &str| {
+        (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.1")],
+            json!({"__type": kind, "message": message}).to_string(),
+        )
+            .into_response()
+    };
+    if target != "secretsmanager.GetSecretValue" {
+        return error("UnknownOperationException", "not emulated");
+    }
+    inner.secret_reads.fetch_add(1, Ordering::Relaxed);
+    let id = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("SecretId").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    let secret = inner.secrets.lock().ok().and_then(|s| s.get(&id).cloned());
+    match secret {
+        Some(value) => (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.1")],
+            json!({"ARN": id, "Name": "livecard", "SecretString": value, "VersionId": "v1",
+                   "VersionStages": ["AWSCURRENT"], "CreatedDate": 1.7e9})
+            .to_string(),
+        )
+            .into_response(),
+        None => error(
+            "ResourceNotFoundException",
+            "Secrets Manager can't find the specified secret.",
+        ),
+    }
+}
+
+/// A DynamoDB endpoint that forwards to a real DynamoDB-compatible server
+/// and answers `ThrottlingException` to the next N requests on demand.
+#[derive(Clone)]
+pub struct ThrottlingProxy {
+    throttle: Arc<AtomicU32>,
+    throttled: Arc<AtomicU32>,
+    pub addr: SocketAddr,
+}
+
+impl ThrottlingProxy {
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let throttle = Arc::new(AtomicU32::new(0));
+        let throttled = Arc::new(AtomicU32::new(0));
+        let client = reqwest::Client::new();
+        let state = (
+            throttle.clone(),
+            throttled.clone(),
+            client,
+            upstream.to_owned(),
+        );
+        let router = Router::new()
+            .route("/", post(proxy))
+            .with_state(Arc::new(state));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self {
+            throttle,
+            throttled,
+            addr,
+        })
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The next `n` requests are throttled.
+    pub fn throttle_next(&self, n: u32) {
+        self.throttle.store(n, Ordering::SeqCst);
+    }
+
+    /// Requests throttled so far.
+    pub fn throttled(&self) -> u32 {
+        self.throttled.load(Ordering::SeqCst)
+    }
+}
+
+type ProxyState = (Arc<AtomicU32>, Arc<AtomicU32>, reqwest::Client, String);
+
+async fn proxy(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (throttle, throttled, client, upstream) = &*state;
+    let take = throttle.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    if take.is_ok() {
+        throttled.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            json!({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                   "message": "Rate of requests exceeds the allowed throughput."})
+            .to_string(),
+        )
+            .into_response();
+    }
+    let mut request = client.post(upstream.as_str()).body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name.as_str(), value.as_bytes());
+        }
+    }
+    match request.send().await {
+        Ok(response) => {
+            let status =
+                StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/x-amz-json-1.0")
+                .to_owned();
+            let bytes = response.bytes().await.unwrap_or_default();
+            (status, [("content-type", content_type)], bytes).into_response()
+        }
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}

@@ -1,0 +1,168 @@
+//! One cold start: configuration, SDK clients, secrets and the handlers,
+//! built once and shared by every invocation of the instance.
+
+use crate::env::Settings;
+use crate::push::ApiGatewayPush;
+use livecard_app::system::{OsRandom, SystemClock};
+use livecard_app::{App, Config};
+use livecard_store::dynamo::DynamoStore;
+use std::sync::Arc;
+
+/// The handlers as every Lambda function runs them.
+pub type LambdaApp = App<DynamoStore, ApiGatewayPush>;
+
+pub struct Host {
+    pub app: LambdaApp,
+    pub settings: Settings,
+}
+
+/// Why a cold start failed (reported to the runtime API as an init error).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("configuration: {0}")]
+    Settings(#[from] crate::env::SettingsError),
+    #[error("secrets: {0}")]
+    Secrets(#[from] crate::aws::SecretsLoadError),
+}
+
+impl Host {
+    /// Reads the environment and Secrets Manager and builds the handlers.
+    pub async fn from_env() -> Result<Self, InitError> {
+        let settings = Settings::from_env()?;
+        let sdk = crate::aws::sdk_config().await;
+        let secrets = crate::aws::load_secrets(&sdk, &settings.secrets_arn).await?;
+        let store = DynamoStore::new(crate::aws::dynamodb(&sdk), &settings.table);
+        let clock: Arc<dyn livecard_app::Clock> = Arc::new(SystemClock);
+        let push = ApiGatewayPush::new(
+            store.clone(),
+            crate::aws::management(&sdk, &settings.ws_callback_url),
+            clock.clone(),
+        );
+        let mut config = Config::new(&settings.public_url);
+        config.ws_url = Some(settings.ws_url.clone());
+        // Many instances write the same sessions: never reuse a read.
+        config.session_cache_ms = 0;
+        if let Some(ttl) = settings.presence_ttl_ms {
+            config.presence.heartbeat_ttl_ms = ttl;
+        }
+        let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
+        Ok(Self { app, settings })
+    }
+}
+
+/// JSON logs on stdout (CloudWatch), filtered by `AWS_LAMBDA_LOG_LEVEL` or
+/// `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into())
+        .to_ascii_lowercase();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_ansi(false)
+        .with_current_span(false)
+        .with_target(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .try_init();
+}
+
+/// The scheduled sweep (EventBridge): ring deadlines, queue timeouts,
+/// inactivity and waiting queues. One invocation sweeps once, or keeps
+/// sweeping for `LIVECARD_SWEEP_SECONDS` (never past the invocation's own
+/// deadline, `deadline_ms`). Presence needs no sweep: a console's presence
+/// lapses at its stored heartbeat deadline whenever it is read.
+pub async fn sweep(
+    host: &Host,
+    deadline_ms: u64,
+) -> Result<serde_json::Value, lambda_runtime::Error> {
+    let started = host.app.now();
+    // Stop a little before the invocation's deadline (and the window).
+    let until = started
+        .saturating_add(host.settings.sweep_ms)
+        .min(deadline_ms.saturating_sub(2_000));
+    let (mut passes, mut due, mut changed, mut routed) = (0u64, 0usize, 0usize, 0usize);
+    loop {
+        match host.app.sweep().await {
+            Ok(report) => {
+                due += report.due;
+                changed += report.changed;
+                routed += report.routed;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "sweep failed");
+                // An error lets EventBridge's retry policy and the DLQ see it.
+                return Err(err.to_string().into());
+            }
+        }
+        passes += 1;
+        let next = host.app.now() + host.settings.sweep_every_ms;
+        if next >= until {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(
+            host.settings.sweep_every_ms,
+        ))
+        .await;
+    }
+    tracing::info!(passes, due, changed, routed, "sweep");
+    Ok(serde_json::json!({
+        "passes": passes, "due": due, "changed": changed, "routed": routed
+    }))
+}
+
+/// Runs a function's handler under the Lambda runtime API, after a cold
+/// start that failed is reported as such.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<Host>, serde_json::Value, lambda_runtime::Context) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, lambda_runtime::Error>>,
+{
+    init_logging();
+    let host = match Host::from_env().await {
+        Ok(host) => Arc::new(host),
+        Err(err) => {
+            tracing::error!(error = %err, "cold start failed");
+            report_init_error(&err).await;
+            return Err(err.to_string().into());
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| {
+            let host = host.clone();
+            async move { handler(host, event.payload, event.context).await }
+        },
+    ))
+    .await
+}
+
+/// Tells the runtime API why the cold start failed (`/init/error`), so that
+/// Lambda reports it as an init error with its reason.
+async fn report_init_error(err: &InitError) {
+    let Ok(endpoint) = std::env::var("AWS_LAMBDA_RUNTIME_API") else {
+        return;
+    };
+    let Ok(base) = format!("http://{endpoint}").parse::<http::Uri>() else {
+        return;
+    };
+    let client = lambda_runtime_api_client::PooledClient::builder()
+        .with_endpoint(base)
+        .build();
+    let body = serde_json::json!({
+        "errorType": "Runtime.InitError",
+        "errorMessage": err.to_string(),
+    })
+    .to_string();
+    let Ok(request) = lambda_runtime_api_client::build_request()
+        .method(http::Method::POST)
+        .uri("/2018-06-01/runtime/init/error")
+        .header("lambda-runtime-function-error-type", "Runtime.InitError")
+        .header("content-type", "application/json")
+        .body(lambda_runtime_api_client::body::Body::from(body))
+    else {
+        return;
+    };
+    if let Err(err) = client.call(request).await {
+        tracing::warn!(error = %err, "could not report the init error");
+    }
+}

@@ -1,0 +1,559 @@
+//! The Lambda functions as real processes under a Lambda runtime API on
+//! loopback, driven with API Gateway event payloads (HTTP API 2.0 and
+//! WebSocket), against the embedded DynamoDB-compatible server, with the
+//! Management API and Secrets Manager answered by loopback endpoints that
+//! record what the functions did.
+
+use livecard_app::secrets::SecretsDocument;
+use livecard_app::system::{OsRandom, SystemClock};
+use livecard_app::{App, Config};
+use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::ids::AdvisorId;
+use livecard_core::presence::PresenceState;
+use livecard_lambda::emulator::aws::{AwsEndpoints, ManagementCall, ThrottlingProxy};
+use livecard_lambda::emulator::events;
+use livecard_lambda::emulator::runtime::{Outcome, RuntimeApi};
+use livecard_store::Store;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+const TABLE: &str = "livecard";
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:livecard-AbCdEf";
+const PUBLIC_URL: &str = "https://contact.example.com";
+const WS_URL: &str = "wss://abc123defg.execute-api.us-east-1.amazonaws.com/live";
+const LIMIT: Duration = Duration::from_secs(30);
+
+struct Stack {
+    _db: EmbeddedDynamo,
+    db_endpoint: String,
+    /// The test's own view of the same table, for seeding and checking.
+    seed: App<DynamoStore>,
+    aws: AwsEndpoints,
+    secrets_json: String,
+    children: Vec<Child>,
+}
+
+fn advisor(id: &str, capacity: u16) -> Advisor {
+    AdvisorInput {
+        id: id.into(),
+        display_name: format!("Advisor {id}"),
+        title: String::new(),
+        photo_url: None,
+        languages: vec!["en".into()],
+        topics: vec!["sales".into()],
+        channels: ChannelSet::ALL,
+        capacity,
+    }
+    .validate()
+    .expect("valid advisor")
+}
+
+fn aid(id: &str) -> AdvisorId {
+    AdvisorId::parse(id).expect("id")
+}
+
+impl Stack {
+    async fn new(advisors: &[Advisor]) -> Self {
+        let db = EmbeddedDynamo::start(None).await.expect("embedded store");
+        let db_endpoint = db.endpoint().to_owned();
+        let store = DynamoStore::new(local_client(&db_endpoint), TABLE);
+        store.ensure_table().await.expect("table");
+        let document = SecretsDocument::generate(&OsRandom);
+        let secrets_json = serde_json::to_string(&document).expect("json");
+        let secrets = document.into_secrets().expect("secrets");
+        let seed = App::new(
+            store,
+            Arc::new(SystemClock),
+            Arc::new(OsRandom),
+            Config::new(PUBLIC_URL),
+            secrets,
+        );
+        for a in advisors {
+            seed.save_advisor(a).await.expect("advisor");
+            let update = seed
+                .config
+                .presence
+                .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())
+                .expect("update");
+            seed.apply_presence(&a.id, &update).await.expect("presence");
+        }
+        let aws = AwsEndpoints::start().await.expect("aws endpoints");
+        aws.put_secret(SECRET_ARN, &secrets_json);
+        Self {
+            _db: db,
+            db_endpoint,
+            seed,
+            aws,
+            secrets_json,
+            children: Vec::new(),
+        }
+    }
+
+    /// Starts `instances` processes of a function polling a new runtime API.
+    async fn function(&mut self, binary: &str, instances: usize) -> RuntimeApiHandle {
+        let db = self.db_endpoint.clone();
+        self.function_with(binary, instances, &db, SECRET_ARN).await
+    }
+
+    async fn function_with(
+        &mut self,
+        binary: &str,
+        instances: usize,
+        dynamodb: &str,
+        secret: &str,
+    ) -> RuntimeApiHandle {
+        let runtime = RuntimeApi::start().await.expect("runtime api");
+        for _ in 0..instances {
+            let child = Command::new(binary)
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
+                .env("AWS_LAMBDA_FUNCTION_NAME", "livecard")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "livecard-test")
+                .env("AWS_SECRET_ACCESS_KEY", "livecard-test")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
+                .env(
+                    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+                    self.aws.secrets_endpoint(),
+                )
+                .env("LIVECARD_TABLE", TABLE)
+                .env("LIVECARD_PUBLIC_URL", PUBLIC_URL)
+                .env("LIVECARD_WS_URL", WS_URL)
+                .env("LIVECARD_WS_CALLBACK_URL", self.aws.management_endpoint())
+                .env("LIVECARD_SECRETS_ARN", secret)
+                .env("AWS_LAMBDA_LOG_LEVEL", "warn")
+                // The sweep function keeps sweeping for 2 s, every second.
+                .env("LIVECARD_SWEEP_SECONDS", "2")
+                .env("LIVECARD_SWEEP_EVERY_SECONDS", "1")
+                .kill_on_drop(true)
+                .spawn()
+                .expect("spawn the function");
+            self.children.push(child);
+        }
+        RuntimeApiHandle(runtime)
+    }
+
+    fn advisor_cookie(&self, who: &str) -> String {
+        let cookie = livecard_core::auth::sign_session(
+            &self.seed.secrets.session_key,
+            &aid(who),
+            self.seed.now(),
+            livecard_core::auth::SESSION_TTL_MS,
+        );
+        format!("lc_session={cookie}")
+    }
+}
+
+struct RuntimeApiHandle(RuntimeApi);
+
+impl RuntimeApiHandle {
+    async fn call(&self, event: Value) -> Value {
+        match self.0.invoke_within(event, LIMIT).await {
+            Some(Outcome::Response(value)) => value,
+            Some(Outcome::Error(err)) => panic!("the function failed: {err}"),
+            None => panic!("the function did not answer in time"),
+        }
+    }
+
+    /// An HTTP API request: (status, parsed JSON body, the whole result).
+    async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        cookies: &[&str],
+        body: Option<Value>,
+    ) -> (u16, Value, Value) {
+        let body = body.map(|b| b.to_string());
+        let out = self
+            .call(events::http(
+                method,
+                path,
+                headers,
+                cookies,
+                body.as_deref(),
+            ))
+            .await;
+        let status = out["statusCode"].as_u64().expect("statusCode") as u16;
+        let parsed = out["body"]
+            .as_str()
+            .and_then(|b| serde_json::from_str(b).ok())
+            .unwrap_or(Value::Null);
+        (status, parsed, out)
+    }
+
+    async fn ws(&self, connection: &str, message: Value) {
+        let out = self
+            .call(events::ws_message(connection, &message.to_string()))
+            .await;
+        assert_eq!(out["statusCode"], 200, "{out}");
+    }
+}
+
+fn of_type<'a>(messages: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    messages.iter().filter(|m| m["type"] == kind).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
+    let mut stack = Stack::new(&[advisor("anna", 2)]).await;
+    let http = stack.function(env!("CARGO_BIN_EXE_livecard-http"), 1).await;
+    let ws = stack.function(env!("CARGO_BIN_EXE_livecard-ws"), 1).await;
+    let sweep = stack
+        .function(env!("CARGO_BIN_EXE_livecard-sweep"), 1)
+        .await;
+
+    // Pages allow the WebSocket API's origin, and only it.
+    let (status, _, page) = http.http("GET", "/", &[], &[], None).await;
+    assert_eq!(status, 200);
+    let csp = page["headers"]["content-security-policy"]
+        .as_str()
+        .expect("csp");
+    assert!(
+        csp.contains("connect-src 'self' wss://abc123defg.execute-api.us-east-1.amazonaws.com;"),
+        "{csp}"
+    );
+
+    // The console asks for a ticket (same origin, session cookie) and
+    // opens the socket on the WebSocket API with it.
+    let cookie = stack.advisor_cookie("anna");
+    let (status, ticket, _) = http
+        .http(
+            "POST",
+            "/api/v1/me/ws-ticket",
+            &[("sec-fetch-site", "same-origin")],
+            &[&cookie],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["ws"], WS_URL);
+    let ticket = ticket["ticket"].as_str().expect("ticket").to_owned();
+    let origin = [("Origin", PUBLIC_URL)];
+    let out = ws
+        .call(events::ws_connect("A1", &origin, &[("ticket", &ticket)]))
+        .await;
+    assert_eq!(out["statusCode"], 200);
+    // The same ticket again gives no advisor: it is single-use.
+    ws.call(events::ws_connect("A2", &origin, &[("ticket", &ticket)]))
+        .await;
+    ws.ws("A2", json!({"v":1,"type":"ping"})).await;
+    let a2 = stack.aws.posted_to("A2");
+    assert_eq!(a2[0]["type"], "hello");
+    assert!(a2[0].get("advisor").is_none(), "{a2:?}");
+    // A console's first message gets the greeting first.
+    ws.ws("A1", json!({"v":1,"type":"ping"})).await;
+    let a1 = stack.aws.posted_to("A1");
+    assert_eq!(a1[0]["type"], "hello");
+    assert_eq!(a1[0]["advisor"], "anna");
+    assert_eq!(a1.last().expect("pong")["type"], "pong");
+
+    // A visitor asks through the HTTP function; the ring reaches the
+    // console through PostToConnection.
+    let (status, contact, _) = http
+        .http(
+            "POST",
+            "/api/v1/contacts",
+            &[("content-type", "application/json")],
+            &[],
+            Some(json!({"topic": "sales"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{contact}");
+    assert_eq!(contact["ws"], WS_URL);
+    let session = contact["session"].as_str().expect("session").to_owned();
+    let token = contact["token"].as_str().expect("token").to_owned();
+    let rings = stack.aws.posted_to("A1");
+    assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
+
+    ws.call(events::ws_connect("V1", &[], &[])).await;
+    ws.ws(
+        "V1",
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    ws.ws("A1", json!({"v":1,"type":"accept","session":session}))
+        .await;
+    let v1 = stack.aws.posted_to("V1");
+    assert!(
+        v1.iter()
+            .any(|m| m["type"] == "session" && m["state"] == "connected"),
+        "{v1:?}"
+    );
+
+    ws.ws(
+        "V1",
+        json!({"v":1,"type":"chat","session":session,"id":"v-1","text":"Hello Anna"}),
+    )
+    .await;
+    let v1 = stack.aws.posted_to("V1");
+    let ack = of_type(&v1, "ack");
+    assert_eq!(ack.len(), 1, "{v1:?}");
+    let first_key = ack[0]["key"].as_str().expect("key").to_owned();
+    let a1 = stack.aws.posted_to("A1");
+    assert_eq!(of_type(&a1, "chat")[0]["text"], "Hello Anna");
+
+    // The visitor's socket is gone (410): the push finds out and forgets it.
+    stack.aws.mark_gone("V1");
+    ws.ws(
+        "A1",
+        json!({"v":1,"type":"chat","session":session,"id":"a-1","text":"Hi, how can I help?"}),
+    )
+    .await;
+    let store = &stack.seed.store;
+    let now = stack.seed.now();
+    assert_eq!(store.get_connection("V1", now).await.expect("read"), None);
+    assert!(
+        !store
+            .subscribers(&format!("visitor:{session}"), now, 10)
+            .await
+            .expect("subs")
+            .contains(&"V1".to_owned())
+    );
+
+    // It reconnects and resumes after the last message it saw: it gets
+    // exactly what it missed.
+    ws.call(events::ws_connect("V2", &[], &[])).await;
+    ws.ws(
+        "V2",
+        json!({"v":1,"type":"join","session":session,"token":token,"after":first_key}),
+    )
+    .await;
+    let v2 = stack.aws.posted_to("V2");
+    let chats = of_type(&v2, "chat");
+    assert_eq!(chats.len(), 1, "{v2:?}");
+    assert_eq!(chats[0]["text"], "Hi, how can I help?");
+    assert_eq!(of_type(&v2, "joined").len(), 1);
+    // A resend of the visitor's first message is stored once.
+    ws.ws(
+        "V2",
+        json!({"v":1,"type":"chat","session":session,"id":"v-1","text":"Hello Anna"}),
+    )
+    .await;
+    let stored = store
+        .messages_after(&session, None, 100)
+        .await
+        .expect("messages");
+    assert_eq!(stored.len(), 2);
+
+    // The visitor hangs up; both sides hear it; $disconnect forgets V2.
+    ws.ws("V2", json!({"v":1,"type":"hangup","session":session}))
+        .await;
+    assert!(
+        stack
+            .aws
+            .posted_to("A1")
+            .iter()
+            .any(|m| m["type"] == "session" && m["state"] == "ended")
+    );
+    let out = ws.call(events::ws_disconnect("V2")).await;
+    assert_eq!(out["statusCode"], 200);
+    assert_eq!(store.get_connection("V2", now).await.expect("read"), None);
+
+    // A message on a connection nobody knows closes it (the client
+    // reconnects), rather than acting for an unknown sender.
+    ws.ws("ghost", json!({"v":1,"type":"ping"})).await;
+    assert!(stack.aws.calls().contains(&ManagementCall::Delete {
+        connection: "ghost".into()
+    }));
+
+    // The scheduled sweep runs against the same table.
+    let report = sweep.call(events::scheduled()).await;
+    assert!(
+        report["passes"].as_u64().is_some_and(|p| p >= 2),
+        "{report}"
+    );
+    // Secrets were read once per cold start, never per request.
+    assert_eq!(stack.aws.secret_reads(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_events_get_a_clear_4xx_and_bad_messages_an_error_frame() {
+    let mut stack = Stack::new(&[advisor("anna", 1)]).await;
+    let http = stack.function(env!("CARGO_BIN_EXE_livecard-http"), 1).await;
+    let ws = stack.function(env!("CARGO_BIN_EXE_livecard-ws"), 1).await;
+
+    let out = http.call(json!({})).await;
+    assert_eq!(out["statusCode"], 400);
+    assert!(out["body"].as_str().expect("body").contains("bad_event"));
+    let out = http
+        .call(json!({"requestContext": {"http": {"method": 42}}, "rawPath": "/"}))
+        .await;
+    assert_eq!(out["statusCode"], 400, "{out}");
+    let mut large = events::http("POST", "/api/v1/contacts", &[], &[], None);
+    large["body"] = Value::from("x".repeat(70 * 1024));
+    assert_eq!(http.call(large).await["statusCode"], 413);
+    // The function is still there after the refusals.
+    let (status, _, _) = http.http("GET", "/healthz", &[], &[], None).await;
+    assert_eq!(status, 200);
+
+    assert_eq!(
+        ws.call(json!({"requestContext": {}})).await["statusCode"],
+        400
+    );
+    let mut odd = events::ws_message("X", "{}");
+    odd["requestContext"]["eventType"] = Value::from("SOMETHING");
+    assert_eq!(ws.call(odd).await["statusCode"], 400);
+
+    ws.call(events::ws_connect("V1", &[], &[])).await;
+    let big = json!({"v":1,"type":"chat","session":"s","id":"1","text":"x".repeat(20_000)});
+    ws.ws("V1", big).await;
+    let mut binary = events::ws_message("V1", "AAEC");
+    binary["isBase64Encoded"] = Value::from(true);
+    ws.call(binary).await;
+    ws.ws("V1", json!({"v":9,"type":"ping"})).await;
+    let posted = stack.aws.posted_to("V1");
+    let codes: Vec<&str> = of_type(&posted, "error")
+        .iter()
+        .filter_map(|m| m["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        ["too_large", "malformed", "unsupported_version"],
+        "{posted:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
+    let advisors = [advisor("anna", 3), advisor("ben", 2), advisor("cara", 4)];
+    let mut stack = Stack::new(&advisors).await;
+    // Four instances of the function, as Lambda scales out.
+    let http = Arc::new(stack.function(env!("CARGO_BIN_EXE_livecard-http"), 4).await);
+    let mut tasks = Vec::new();
+    for n in 0..200u32 {
+        let http = http.clone();
+        tasks.push(tokio::spawn(async move {
+            let ip = format!("198.51.100.{}", n % 250);
+            let mut event = events::http(
+                "POST",
+                "/api/v1/contacts",
+                &[("content-type", "application/json")],
+                &[],
+                Some(&json!({"topic": "sales"}).to_string()),
+            );
+            // Distinct addresses: the per-client limit is not what is tested.
+            event["requestContext"]["http"]["sourceIp"] = Value::from(format!("{ip}-{n}"));
+            let out = http.call(event).await;
+            assert_eq!(out["statusCode"], 201, "{out}");
+            let body: Value =
+                serde_json::from_str(out["body"].as_str().expect("body")).expect("json");
+            body["state"].clone()
+        }));
+    }
+    let mut ringing: HashMap<String, u16> = HashMap::new();
+    let mut offered = 0;
+    for task in tasks {
+        let state = task.await.expect("task");
+        match state["state"].as_str() {
+            Some("ringing") => {
+                let who = state["advisor"]["id"].as_str().expect("advisor").to_owned();
+                *ringing.entry(who).or_default() += 1;
+            }
+            Some("routing") => offered += 1,
+            other => panic!("unexpected state {other:?}"),
+        }
+    }
+    for a in &advisors {
+        assert_eq!(
+            ringing.get(a.id.as_str()).copied().unwrap_or(0),
+            a.capacity,
+            "{}: every slot used, none twice",
+            a.id
+        );
+        let record = stack
+            .seed
+            .store
+            .get_advisor(&a.id)
+            .await
+            .expect("read")
+            .expect("advisor");
+        assert_eq!(record.load.active, a.capacity);
+    }
+    assert_eq!(offered, 200 - 9);
+    assert!(http.0.polled() >= 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_with_backoff_then_reported() {
+    let mut stack = Stack::new(&[advisor("anna", 1)]).await;
+    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
+        .await
+        .expect("proxy");
+    let http = stack
+        .function_with(
+            env!("CARGO_BIN_EXE_livecard-http"),
+            1,
+            &proxy.endpoint(),
+            SECRET_ARN,
+        )
+        .await;
+    let (status, _, _) = http.http("GET", "/api/v1/advisors", &[], &[], None).await;
+    assert_eq!(status, 200);
+    // Two throttles: retried, and the caller never notices.
+    proxy.throttle_next(2);
+    let (status, body, _) = http
+        .http("GET", "/api/v1/advisors/anna", &[], &[], None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(proxy.throttled(), 2);
+    // Throttled for longer than the retries: a clear 503, nothing written.
+    proxy.throttle_next(50);
+    let (status, body, _) = http
+        .http(
+            "POST",
+            "/api/v1/contacts",
+            &[("content-type", "application/json")],
+            &[],
+            Some(json!({"topic": "sales"})),
+        )
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let attempts = proxy.throttled();
+    assert_eq!(attempts, 2 + livecard_lambda::aws::MAX_ATTEMPTS);
+    proxy.throttle_next(0);
+    let anna = stack
+        .seed
+        .store
+        .get_advisor(&aid("anna"))
+        .await
+        .expect("read")
+        .expect("anna");
+    assert_eq!(
+        anna.load.active, 0,
+        "no slot was taken by the failed request"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cold_start_without_its_secret_reports_an_init_error() {
+    let mut stack = Stack::new(&[]).await;
+    let missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope";
+    let db = stack.db_endpoint.clone();
+    let http = stack
+        .function_with(env!("CARGO_BIN_EXE_livecard-http"), 1, &db, missing)
+        .await;
+    let child = stack.children.last_mut().expect("child");
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("exits")
+        .expect("status");
+    assert!(!status.success());
+    // The secret's value is never what a failure prints.
+    assert!(!stack.secrets_json.is_empty());
+    let errors = http.0.init_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let text = errors[0].to_string();
+    assert!(text.contains("ResourceNotFoundException"), "{text}");
+}
