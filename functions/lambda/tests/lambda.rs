@@ -192,6 +192,13 @@ impl RuntimeApiHandle {
         (status, parsed, out)
     }
 
+    /// `POST /api/v1/contacts` with a JSON body.
+    async fn contact(&self, body: Value) -> (u16, Value, Value) {
+        let json = [("content-type", "application/json")];
+        self.http("POST", "/api/v1/contacts", &json, &[], Some(body))
+            .await
+    }
+
     async fn ws(&self, connection: &str, message: Value) {
         let out = self
             .call(events::ws_message(connection, &message.to_string()))
@@ -260,15 +267,7 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
 
     // A visitor asks through the HTTP function; the ring reaches the
     // console through PostToConnection.
-    let (status, contact, _) = http
-        .http(
-            "POST",
-            "/api/v1/contacts",
-            &[("content-type", "application/json")],
-            &[],
-            Some(json!({"topic": "sales"})),
-        )
-        .await;
+    let (status, contact, _) = http.contact(json!({"topic": "sales"})).await;
     assert_eq!(status, 201, "{contact}");
     assert_eq!(contact["ws"], WS_URL);
     let session = contact["session"].as_str().expect("session").to_owned();
@@ -509,15 +508,7 @@ async fn throttling_is_retried_with_backoff_then_reported() {
     assert_eq!(proxy.throttled(), 2);
     // Throttled for longer than the retries: a clear 503, nothing written.
     proxy.throttle_next(50);
-    let (status, body, _) = http
-        .http(
-            "POST",
-            "/api/v1/contacts",
-            &[("content-type", "application/json")],
-            &[],
-            Some(json!({"topic": "sales"})),
-        )
-        .await;
+    let (status, body, _) = http.contact(json!({"topic": "sales"})).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
     let attempts = proxy.throttled();

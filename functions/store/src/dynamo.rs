@@ -590,6 +590,32 @@ impl DynamoStore {
             .key("sk", s(sk))
     }
 
+    /// The items of one partition (consistent) whose `expires_at` is after
+    /// `now`, up to `limit`.
+    async fn query_unexpired(
+        &self,
+        pk: String,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .filter_expression("#exp > :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":now", n(now))
+            .consistent_read(true)
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     async fn unsubscribe_item(&self, connection: &str, topic: &str) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -1227,23 +1253,8 @@ impl Store for DynamoStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<(String, UnixMillis)>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .filter_expression("#exp > :now")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#exp", "expires_at")
-            .expression_attribute_values(":pk", s(format!("QUEUE#{queue}")))
-            .expression_attribute_values(":now", n(now))
-            .consistent_read(true)
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.query_unexpired(format!("QUEUE#{queue}"), now, limit)
+            .await?
             .iter()
             .map(|item| {
                 Ok((
@@ -1496,23 +1507,8 @@ impl Store for DynamoStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<String>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .filter_expression("#exp > :now")
-            .expression_attribute_names("#pk", "pk")
-            .expression_attribute_names("#exp", "expires_at")
-            .expression_attribute_values(":pk", s(format!("SUBS#{topic}")))
-            .expression_attribute_values(":now", n(now))
-            .consistent_read(true)
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.query_unexpired(format!("SUBS#{topic}"), now, limit)
+            .await?
             .iter()
             .map(|item| Ok(get_s(item, "sk")?.to_owned()))
             .collect()

@@ -51,11 +51,7 @@ impl AwsEndpoints {
                     .get(get_connection),
             )
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = super::serve_loopback(router).await?;
         Ok(Self { inner, addr })
     }
 
@@ -234,11 +230,7 @@ impl ThrottlingProxy {
         let router = Router::new()
             .route("/", post(proxy))
             .with_state(Arc::new(state));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
+        let addr = super::serve_loopback(router).await?;
         Ok(Self {
             throttle,
             throttled,

@@ -12,3 +12,13 @@
 pub mod aws;
 pub mod events;
 pub mod runtime;
+
+/// Serves `router` on a free loopback port, in the background.
+pub(crate) async fn serve_loopback(router: axum::Router) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
