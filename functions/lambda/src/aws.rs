@@ -13,15 +13,36 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use std::time::Duration;
 
+/// Amazon Trust Services' root certificates (PEM).
+const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
+
 /// Attempts per request, the first included.
 pub const MAX_ATTEMPTS: u32 = 4;
 
 /// The shared SDK configuration.
 pub async fn sdk_config() -> SdkConfig {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    use aws_smithy_http_client::tls::{
+        Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
+    };
+    // Only the roots AWS's endpoints chain to: nothing else is trusted, and
+    // a cold start does not read the system's whole certificate store (that
+    // alone took 5 ms here).
+    let trust = TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AMAZON_ROOTS.as_bytes());
+    let tls = TlsContext::builder().with_trust_store(trust).build();
+    let http = match tls {
+        Ok(tls) => aws_smithy_http_client::Builder::new()
+            .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(tls)
+            .build_https(),
+        Err(err) => {
+            tracing::warn!(error = %err, "the Amazon roots were refused; using the system's");
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(Provider::Rustls(CryptoMode::Ring))
+                .build_https()
+        }
+    };
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .retry_config(
@@ -42,6 +63,27 @@ pub async fn sdk_config() -> SdkConfig {
 
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
+}
+
+/// Opens the store's connection (and runs the SDK's first-request set-up)
+/// with a read of a key that never exists. Failures only log: the first
+/// real request reports them.
+pub async fn warm_up(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let result = client
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S("WARMUP".into()))
+        .key("sk", AttributeValue::S("WARMUP".into()))
+        .send()
+        .await;
+    if let Err(err) = result {
+        use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+        tracing::warn!(
+            code = err.code().unwrap_or("unknown"),
+            "store warm-up failed"
+        );
+    }
 }
 
 /// The Management API of one WebSocket API stage.
@@ -84,4 +126,29 @@ pub async fn load_secrets(
         })?;
     let text = out.secret_string().ok_or(SecretsLoadError::NotString)?;
     Ok(livecard_app::secrets::SecretsDocument::parse(text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn the_amazon_roots_are_five_well_formed_certificates() {
+        let mut count = 0;
+        for block in AMAZON_ROOTS.split("-----BEGIN CERTIFICATE-----").skip(1) {
+            let body = block
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .expect("end marker");
+            let text: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("base64");
+            // A DER SEQUENCE with a long-form length.
+            assert_eq!(der[0], 0x30);
+            count += 1;
+        }
+        assert_eq!(count, 5);
+    }
 }

@@ -28,10 +28,20 @@ pub enum InitError {
 impl Host {
     /// Reads the environment and Secrets Manager and builds the handlers.
     pub async fn from_env() -> Result<Self, InitError> {
+        let started = std::time::Instant::now();
         let settings = Settings::from_env()?;
         let sdk = crate::aws::sdk_config().await;
-        let secrets = crate::aws::load_secrets(&sdk, &settings.secrets_arn).await?;
-        let store = DynamoStore::new(crate::aws::dynamodb(&sdk), &settings.table);
+        let sdk_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let dynamodb = crate::aws::dynamodb(&sdk);
+        // The first request should not pay for the store's first connection:
+        // open it while the secret is read.
+        let (secrets, ()) = tokio::join!(
+            crate::aws::load_secrets(&sdk, &settings.secrets_arn),
+            crate::aws::warm_up(&dynamodb, &settings.table)
+        );
+        let secrets = secrets?;
+        let secrets_ms = started.elapsed().as_secs_f64() * 1000.0 - sdk_ms;
+        let store = DynamoStore::new(dynamodb, &settings.table);
         let clock: Arc<dyn livecard_app::Clock> = Arc::new(SystemClock);
         let push = ApiGatewayPush::new(
             store.clone(),
@@ -46,6 +56,12 @@ impl Host {
             config.presence.heartbeat_ttl_ms = ttl;
         }
         let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
+        tracing::info!(
+            sdk_ms,
+            secrets_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "cold start"
+        );
         Ok(Self { app, settings })
     }
 }
