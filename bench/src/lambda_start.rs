@@ -1,0 +1,279 @@
+//! Lambda bench: cold start and warm handler latency, under a Lambda
+//! runtime API on loopback (`livecard_lambda::emulator`), against the
+//! embedded DynamoDB-compatible server. Prints one JSON line per figure.
+//!
+//! - Cold start: process spawn to the first handled invocation, for
+//!   `livecard-http` (a card page), `livecard-ws` (a `$connect`) and a
+//!   hello-world `lambda_runtime` binary built the same way, interleaved in
+//!   the same run; the ratio is to hello-world.
+//! - Warm latency: invoke to response, one process, for the card page and
+//!   for a chat message (`$default`: stored, acknowledged to the sender,
+//!   pushed to the advisor's connection).
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use livecard_app::secrets::SecretsDocument;
+use livecard_app::system::{OsRandom, SystemClock};
+use livecard_app::{App, Config};
+use livecard_core::advisor::AdvisorInput;
+use livecard_core::card::CardRequest;
+use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::presence::PresenceState;
+use livecard_lambda::emulator::aws::AwsEndpoints;
+use livecard_lambda::emulator::events;
+use livecard_lambda::emulator::runtime::{Outcome, RuntimeApi};
+use livecard_store::Store;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Where the release binaries are (livecard-http, livecard-ws, lambda-hello).
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    /// Cold starts per function.
+    #[arg(long, default_value_t = 30)]
+    cold: usize,
+    /// Warm invocations per handler.
+    #[arg(long, default_value_t = 2000)]
+    warm: usize,
+}
+
+const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:livecard";
+const PUBLIC_URL: &str = "https://contact.example.com";
+
+struct Env {
+    db: String,
+    aws: AwsEndpoints,
+}
+
+fn spawn(env: &Env, binary: &PathBuf, runtime: &RuntimeApi) -> anyhow::Result<Child> {
+    Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "bench")
+        .env("AWS_SECRET_ACCESS_KEY", "bench")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &env.db)
+        .env(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            env.aws.secrets_endpoint(),
+        )
+        .env("LIVECARD_TABLE", "livecard")
+        .env("LIVECARD_PUBLIC_URL", PUBLIC_URL)
+        .env(
+            "LIVECARD_WS_URL",
+            "wss://abc.execute-api.us-east-1.amazonaws.com/live",
+        )
+        .env("LIVECARD_WS_CALLBACK_URL", env.aws.management_endpoint())
+        .env("LIVECARD_SECRETS_ARN", SECRET_ARN)
+        .env(
+            "AWS_LAMBDA_LOG_LEVEL",
+            std::env::var("BENCH_FUNCTION_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", binary.display()))
+}
+
+async fn invoke(runtime: &RuntimeApi, event: Value) -> anyhow::Result<Value> {
+    match runtime.invoke_within(event, Duration::from_secs(30)).await {
+        Some(Outcome::Response(value)) => Ok(value),
+        Some(Outcome::Error(err)) => bail!("the function failed: {err}"),
+        None => bail!("the function did not answer in 30 s"),
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summary(mut ms: Vec<f64>) -> Value {
+    ms.sort_by(f64::total_cmp);
+    json!({
+        "n": ms.len(),
+        "p50_ms": (percentile(&ms, 50.0) * 100.0).round() / 100.0,
+        "p99_ms": (percentile(&ms, 99.0) * 100.0).round() / 100.0,
+        "max_ms": (percentile(&ms, 100.0) * 100.0).round() / 100.0,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let server = EmbeddedDynamo::start(None).await?;
+    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
+    store.ensure_table().await?;
+    let document = SecretsDocument::generate(&OsRandom);
+    let aws = AwsEndpoints::start().await?;
+    aws.put_secret(SECRET_ARN, &serde_json::to_string(&document)?);
+    let seed = App::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(OsRandom),
+        Config::new(PUBLIC_URL),
+        document.into_secrets()?,
+    );
+    let anna = AdvisorInput {
+        id: "anna".into(),
+        display_name: "Anna Schmidt".into(),
+        title: "Sales".into(),
+        photo_url: None,
+        languages: vec!["en".into()],
+        topics: vec!["sales".into()],
+        channels: ChannelSet::ALL,
+        capacity: 2,
+    }
+    .validate()?;
+    seed.save_advisor(&anna)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let update = seed
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())?;
+    seed.apply_presence(&anna.id, &update)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let card = seed
+        .create_card(CardRequest {
+            advisor: anna.id.clone(),
+            campaign: None,
+            channels: None,
+            expires_in_ms: None,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let card_path = card
+        .url
+        .strip_prefix(PUBLIC_URL)
+        .context("card url")?
+        .to_owned();
+    let env = Env {
+        db: server.endpoint().to_owned(),
+        aws,
+    };
+    let card_event = || events::http("GET", &card_path, &[("accept-language", "en")], &[], None);
+
+    // Cold starts, interleaved so that the machine's noise hits all alike.
+    let functions = [
+        ("hello-world", "lambda-hello"),
+        ("livecard-http", "livecard-http"),
+        ("livecard-ws", "livecard-ws"),
+    ];
+    let mut cold: Vec<Vec<f64>> = vec![Vec::new(); functions.len()];
+    for round in 0..args.cold {
+        for (i, (_, binary)) in functions.iter().enumerate() {
+            let runtime = RuntimeApi::start().await?;
+            let event = match *binary {
+                "livecard-ws" => events::ws_connect(&format!("cold-{round}"), &[], &[]),
+                "livecard-http" => card_event(),
+                _ => json!({"hello": "world"}),
+            };
+            let started = Instant::now();
+            let mut child = spawn(&env, &args.bin_dir.join(binary), &runtime)?;
+            let out = invoke(&runtime, event).await?;
+            let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+            if out["statusCode"] != 200 {
+                bail!("{binary} answered {out}");
+            }
+            cold[i].push(elapsed);
+            let _ = child.kill().await;
+        }
+    }
+    let hello = summary(cold[0].clone());
+    for (i, (name, _)) in functions.iter().enumerate() {
+        let s = summary(cold[i].clone());
+        let ratio = s["p50_ms"].as_f64().unwrap_or(0.0) / hello["p50_ms"].as_f64().unwrap_or(1.0);
+        println!(
+            "{}",
+            json!({"bench": "cold_start", "function": name, "stats": s,
+                   "p50_ratio_to_hello_world": (ratio * 100.0).round() / 100.0})
+        );
+    }
+
+    // Warm: the card page.
+    let runtime = RuntimeApi::start().await?;
+    let _http = spawn(&env, &args.bin_dir.join("livecard-http"), &runtime)?;
+    invoke(&runtime, card_event()).await?;
+    let mut ms = Vec::with_capacity(args.warm);
+    for _ in 0..args.warm {
+        let started = Instant::now();
+        let out = invoke(&runtime, card_event()).await?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        if out["statusCode"] != 200 {
+            bail!("card page answered {}", out["statusCode"]);
+        }
+    }
+    println!(
+        "{}",
+        json!({"bench": "warm", "handler": "card_page", "stats": summary(ms)})
+    );
+
+    // Warm: a chat message in a connected session.
+    let contact = http::Request::builder()
+        .method("POST")
+        .uri("/api/v1/contacts")
+        .header("content-type", "application/json")
+        .body(bytes::Bytes::from(json!({"topic": "sales"}).to_string()))?;
+    let response = seed.handle(contact).await;
+    let answer: Value = serde_json::from_slice(response.body())?;
+    let session = answer["session"].as_str().context("session")?.to_owned();
+    let token = answer["token"].as_str().context("token")?.to_owned();
+    let mut advisor =
+        livecard_app::contact::Connection::new("A1", Some(anna.id.clone()), seed.now());
+    seed.ws_message(
+        &mut advisor,
+        &json!({"v":1,"type":"accept","session":session}).to_string(),
+    )
+    .await;
+    // The advisor's console is a connection the pushes reach.
+    seed.store
+        .subscribe("A1", "advisor:anna", seed.now() + 3_600_000)
+        .await?;
+    let runtime = RuntimeApi::start().await?;
+    let _ws = spawn(&env, &args.bin_dir.join("livecard-ws"), &runtime)?;
+    invoke(&runtime, events::ws_connect("V1", &[], &[])).await?;
+    let join = json!({"v":1,"type":"join","session":session,"token":token});
+    invoke(&runtime, events::ws_message("V1", &join.to_string())).await?;
+    let mut ms = Vec::with_capacity(args.warm);
+    for n in 0..args.warm {
+        // Within the per-connection rate (20/s): the bench measures latency.
+        let chat = json!({"v":1,"type":"chat","session":session,"id":format!("m{n}"),"text":"Hello, a question about the offer"});
+        let started = Instant::now();
+        invoke(&runtime, events::ws_message("V1", &chat.to_string())).await?;
+        ms.push(started.elapsed().as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let acks = env
+        .aws
+        .posted_to("V1")
+        .iter()
+        .filter(|m| m["type"] == "ack")
+        .count();
+    let pushed = env
+        .aws
+        .posted_to("A1")
+        .iter()
+        .filter(|m| m["type"] == "chat")
+        .count();
+    println!(
+        "{}",
+        json!({"bench": "warm", "handler": "chat_message", "stats": summary(ms),
+               "acks": acks, "pushed_to_advisor": pushed})
+    );
+    Ok(())
+}
