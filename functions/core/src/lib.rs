@@ -20,6 +20,7 @@ pub mod presence;
 pub mod routing;
 pub mod session;
 pub mod signaling;
+pub mod turn;
 pub mod visitor;
 pub mod webhook;
 
