@@ -96,6 +96,10 @@ pub struct Config {
     /// `/ws` (the local host); on AWS, the WebSocket API's URL
     /// (`wss://…execute-api…/live`).
     pub ws_url: Option<String>,
+    /// How long TURN credentials are valid.
+    pub turn_ttl_ms: u64,
+    /// Calls only ever use the relay (hides both sides' addresses).
+    pub relay_only: bool,
 }
 
 impl Config {
@@ -112,6 +116,8 @@ impl Config {
             signaling_rate: contact::RatePolicy::default(),
             session_cache_ms: 1_000,
             ws_url: None,
+            turn_ttl_ms: livecard_core::turn::DEFAULT_TTL_MS,
+            relay_only: false,
         }
     }
 
@@ -167,6 +173,9 @@ pub struct Secrets {
     pub visitor_key: Vec<u8>,
     /// Verifies presence pushed by the company's presence system.
     pub presence_webhook_key: Vec<u8>,
+    /// Shared with the media nodes: signs TURN credentials (`None`: no
+    /// relay is offered, calls get STUN only).
+    pub turn_secret: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Secrets {

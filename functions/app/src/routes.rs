@@ -43,6 +43,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "contacts"] => "api_contacts",
         ["api", "v1", "contacts", "best"] => "api_contacts_best",
         ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
+        ["api", "v1", "contacts", _, "ice-servers"] => "api_contact_ice_servers",
         ["ws"] => "ws",
         ["console"] => "console",
         ["widget.js"] => "widget",
@@ -107,7 +108,10 @@ async fn api_route<S: Store, P: Push>(
             (&Method::POST, []) => contact::start(app, request).await,
             (&Method::GET, ["best"]) => contact::best(app, request).await,
             (&Method::POST, [id, "offline"]) => contact::offline(app, request, id).await,
-            (_, [] | ["best"] | [_, "offline"]) => Err(ApiError::method_not_allowed()),
+            (&Method::POST, [id, "ice-servers"]) => contact::ice_servers(app, request, id).await,
+            (_, [] | ["best"] | [_, "offline" | "ice-servers"]) => {
+                Err(ApiError::method_not_allowed())
+            }
             _ => Err(ApiError::not_found("no such API endpoint")),
         };
         return Ok(contact::cors(

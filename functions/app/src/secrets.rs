@@ -5,7 +5,7 @@
 //! ```json
 //! { "card_signing_key": "k1", "card_keys": {"k1": "<base64, 32 bytes>"},
 //!   "session_key": "<base64>", "visitor_key": "<base64>",
-//!   "presence_webhook_secret": "whsec_<base64>" }
+//!   "presence_webhook_secret": "whsec_<base64>", "turn_secret": "<base64>" }
 //! ```
 
 use crate::Secrets;
@@ -31,6 +31,10 @@ pub struct SecretsDocument {
     /// `whsec_…`: the company presence system signs its pushes with it.
     #[serde(default)]
     pub presence_webhook_secret: Option<String>,
+    /// Shared with the media nodes (base64, at least 32 bytes): signs TURN
+    /// credentials.
+    #[serde(default)]
+    pub turn_secret: Option<String>,
 }
 
 impl fmt::Debug for SecretsDocument {
@@ -66,6 +70,7 @@ impl SecretsDocument {
             session_key: STANDARD.encode(key()),
             visitor_key: STANDARD.encode(key()),
             presence_webhook_secret: Some(livecard_core::webhook::encode_secret(&key())),
+            turn_secret: Some(STANDARD.encode(key())),
         }
     }
 
@@ -113,11 +118,24 @@ impl SecretsDocument {
                         .into(),
                 )
             })?;
+        let turn_secret = match &self.turn_secret {
+            None => None,
+            Some(text) => {
+                let secret = decode("turn_secret", text)?;
+                if secret.len() < 32 {
+                    return Err(SecretsError::Invalid(
+                        "turn_secret must be at least 32 bytes".into(),
+                    ));
+                }
+                Some(secret)
+            }
+        };
         Ok(Secrets {
             cards,
             session_key,
             visitor_key,
             presence_webhook_key,
+            turn_secret,
         })
     }
 }

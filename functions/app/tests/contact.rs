@@ -765,3 +765,112 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     let rings = h.push.take(&Participant::Advisor(id("anna")));
     assert_eq!(of_type(&rings, "ring").len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_servers_go_to_the_sessions_participants_only() {
+    use livecard_core::media::MediaNode;
+    let h = harness(&[
+        advisor("anna", &["sales"], 1),
+        advisor("ben", &["sales"], 1),
+    ])
+    .await;
+    let now = h.app.now();
+    let node = |id: &str, load: u32, hb: u64| MediaNode {
+        id: id.into(),
+        host: "203.0.113.10".into(),
+        turn_port: 3478,
+        tls_port: None,
+        capacity: 100,
+        load,
+        heartbeat_until: hb,
+    };
+    for n in [
+        node("busy", 90, now + 30_000),
+        node("idle", 5, now + 30_000),
+        node("calm", 20, now + 30_000),
+        node("stopped", 0, now - 1),
+    ] {
+        h.app.store.put_media_node(&n).await.expect("node");
+    }
+    let (session, token, answer) = h.start(json!({ "advisor": "anna" })).await;
+    assert_eq!(answer["state"]["advisor"]["id"], "anna");
+    let path = format!("/api/v1/contacts/{session}/ice-servers");
+
+    // The visitor, with the session token.
+    let (status, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ice}");
+    assert_eq!(ice["ice_transport_policy"], "all");
+    let servers = ice["ice_servers"].as_array().expect("servers");
+    // Two nodes, least loaded first (the stopped one never), STUN + TURN each.
+    assert_eq!(servers.len(), 4, "{ice}");
+    let turn = &servers[1];
+    let username = turn["username"].as_str().expect("username");
+    assert_eq!(
+        livecard_core::turn::check_username(username, now),
+        Ok(format!("{session}-visitor").as_str())
+    );
+    assert_eq!(
+        turn["credential"].as_str(),
+        Some(livecard_core::turn::password_for(&[9; 32], username).as_str())
+    );
+    assert_eq!(
+        ice["expires_at"].as_u64(),
+        Some((now + livecard_core::turn::DEFAULT_TTL_MS).div_ceil(1000) * 1000)
+    );
+
+    // The advisor it rings, by cookie from our own pages.
+    let cookie = |who: &str| {
+        format!(
+            "lc_session={}",
+            livecard_core::auth::sign_session(&[3; 32], &id(who), now, 60_000)
+        )
+    };
+    let ask = |who: &str, same_origin: bool| {
+        let mut builder = http::Request::builder()
+            .method(Method::POST)
+            .uri(&path)
+            .header("host", "livecard.test")
+            .header("cookie", cookie(who));
+        let site = if same_origin {
+            "same-origin"
+        } else {
+            "cross-site"
+        };
+        builder = builder.header("sec-fetch-site", site);
+        builder.body(Bytes::new()).expect("request")
+    };
+    let response = h.app.handle(ask("anna", true)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(response.body()).expect("json");
+    let username = body["ice_servers"][1]["username"]
+        .as_str()
+        .expect("username");
+    assert!(
+        username.ends_with(&format!(":{session}-anna")),
+        "{username}"
+    );
+
+    // Nobody else: another advisor, a cross-site request, a wrong token.
+    assert_eq!(
+        h.app.handle(ask("ben", true)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.app.handle(ask("anna", false)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = h
+        .post(
+            &path,
+            json!({ "token": "AAAAAAAAAAAAAAAAAAAAAA" }),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = h
+        .post(&path, json!({ "token": token, "extra": 1 }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

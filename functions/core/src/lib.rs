@@ -15,6 +15,7 @@ pub mod duration;
 pub mod encoding;
 pub mod event;
 pub mod ids;
+pub mod media;
 pub mod offline;
 pub mod presence;
 pub mod routing;

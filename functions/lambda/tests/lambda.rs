@@ -272,6 +272,36 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
     assert_eq!(contact["ws"], WS_URL);
     let session = contact["session"].as_str().expect("session").to_owned();
     let token = contact["token"].as_str().expect("token").to_owned();
+    // The ICE-server endpoint answers the session's visitor, with the
+    // media node that registered in the store.
+    stack
+        .seed
+        .store
+        .put_media_node(&livecard_core::media::MediaNode {
+            id: "node-1".into(),
+            host: "203.0.113.20".into(),
+            turn_port: 3478,
+            tls_port: Some(5349),
+            capacity: 100,
+            load: 3,
+            heartbeat_until: stack.seed.now() + 30_000,
+        })
+        .await
+        .expect("node");
+    let (status, ice, _) = http
+        .http(
+            "POST",
+            &format!("/api/v1/contacts/{session}/ice-servers"),
+            &[("content-type", "application/json")],
+            &[],
+            Some(json!({ "token": token })),
+        )
+        .await;
+    assert_eq!(status, 200, "{ice}");
+    assert_eq!(
+        ice["ice_servers"][1]["urls"][2],
+        "turns:203.0.113.20:5349?transport=tcp"
+    );
     let rings = stack.aws.posted_to("A1");
     assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
 

@@ -58,10 +58,14 @@ impl DataDir {
                     file.display()
                 )
             })?;
-            if parsed.presence_webhook_secret.is_none() {
-                // Written before the presence webhook existed: add its secret.
-                let key = crate::ports::random_bytes::<32>()?;
-                parsed.presence_webhook_secret = Some(livecard_core::webhook::encode_secret(&key));
+            // Written before the presence webhook or TURN existed: add them.
+            let missing = parsed.presence_webhook_secret.is_none() || parsed.turn_secret.is_none();
+            if missing {
+                let fresh = SecretsDocument::generate(&crate::ports::OsRandom);
+                parsed.presence_webhook_secret = parsed
+                    .presence_webhook_secret
+                    .or(fresh.presence_webhook_secret);
+                parsed.turn_secret = parsed.turn_secret.or(fresh.turn_secret);
                 write_private(&file, serde_json::to_string_pretty(&parsed)?.as_bytes())?;
             }
             return Ok((

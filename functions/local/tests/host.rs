@@ -24,6 +24,7 @@ async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
         session_key: vec![2; 32],
         visitor_key: vec![3; 32],
         presence_webhook_key: vec![5; 32],
+        turn_secret: None,
     };
     let app = App::new(
         store,

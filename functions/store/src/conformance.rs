@@ -41,6 +41,7 @@ pub const CHECKS: &[&str] = &[
     "offline_inbox",
     "queues",
     "connections",
+    "media_nodes",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -104,6 +105,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "offline_inbox" => offline_inbox(store).await,
         "queues" => queues(store).await,
         "connections" => connections(store).await,
+        "media_nodes" => media_nodes(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }
@@ -1045,4 +1047,47 @@ pub async fn connections<S: Store>(store: &S) {
         ok(store.get_connection("c2", T0).await, "c2 kept").as_deref(),
         Some(r#"{"n":2}"#)
     );
+}
+
+/// Media nodes register and renew; only those with a current heartbeat are
+/// listed.
+pub async fn media_nodes<S: Store>(store: &S) {
+    use livecard_core::media::MediaNode;
+    let node = |id: &str, load: u32, hb: u64| MediaNode {
+        id: id.into(),
+        host: "203.0.113.10".into(),
+        turn_port: 3478,
+        tls_port: Some(5349),
+        capacity: 100,
+        load,
+        heartbeat_until: hb,
+    };
+    ok(
+        store.put_media_node(&node("n1", 5, T0 + 30_000)).await,
+        "n1",
+    );
+    ok(
+        store.put_media_node(&node("n2", 1, T0 + 10_000)).await,
+        "n2",
+    );
+    ok(
+        store.put_media_node(&node("n3", 0, T0 - 1)).await,
+        "n3 stopped",
+    );
+    let live = ok(store.live_media_nodes(T0, 10).await, "live");
+    assert_eq!(
+        live,
+        vec![node("n1", 5, T0 + 30_000), node("n2", 1, T0 + 10_000)]
+    );
+    // A heartbeat renews the node and its load.
+    ok(
+        store.put_media_node(&node("n2", 7, T0 + 40_000)).await,
+        "renew",
+    );
+    let live = ok(store.live_media_nodes(T0 + 20_000, 10).await, "later");
+    assert_eq!(
+        live,
+        vec![node("n1", 5, T0 + 30_000), node("n2", 7, T0 + 40_000)]
+    );
+    assert!(ok(store.live_media_nodes(T0 + 40_000, 10).await, "all stopped").is_empty());
 }

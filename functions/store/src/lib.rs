@@ -15,6 +15,7 @@ use livecard_core::advisor::Advisor;
 use livecard_core::card::Card;
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::media::MediaNode;
 use livecard_core::offline::OfflineMessage;
 use livecard_core::presence::{Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
@@ -367,4 +368,14 @@ pub trait Store {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<String>, StoreError>;
+
+    /// Registers a media node or renews its heartbeat (and load); kept
+    /// until a while after its heartbeat ends.
+    async fn put_media_node(&self, node: &MediaNode) -> Result<(), StoreError>;
+    /// Media nodes whose heartbeat is after `now`, in id order.
+    async fn live_media_nodes(
+        &self,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<MediaNode>, StoreError>;
 }

@@ -73,6 +73,7 @@ checks!(
     offline_inbox,
     queues,
     connections,
+    media_nodes,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

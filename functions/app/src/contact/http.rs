@@ -308,6 +308,89 @@ pub async fn offline<S: Store, P: Push>(
     ))
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct IceBody {
+    /// The visitor's session token; an advisor sends none (cookie).
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// `POST /api/v1/contacts/{id}/ice-servers`: the ICE servers for a call in
+/// this session, for one of its two participants: the visitor (session
+/// token) or the advisor it is rung to or taken by (session cookie, same
+/// origin). TURN credentials are short-lived and name the participant;
+/// nodes are the healthy, least-loaded ones. Anyone else gets 404.
+pub async fn ice_servers<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    let now = app.now();
+    let body: IceBody = if request.body().is_empty() {
+        IceBody::default()
+    } else {
+        parse_json(request)?
+    };
+    let not_found = || ApiError::not_found("no such session");
+    let (stored, participant) = match &body.token {
+        Some(token) => {
+            if !verify_session_token(&app.secrets.session_key, id, token) {
+                return Err(not_found());
+            }
+            let stored = app.store.get_session(id).await?.ok_or_else(not_found)?;
+            (stored, format!("{id}-visitor"))
+        }
+        None => {
+            let advisor = same_origin(request)
+                .then(|| me::session(app, request))
+                .flatten()
+                .ok_or_else(not_found)?;
+            let stored = app.store.get_session(id).await?.ok_or_else(not_found)?;
+            if stored.session.current_advisor() != Some(&advisor) {
+                return Err(not_found());
+            }
+            (stored, format!("{id}-{advisor}"))
+        }
+    };
+    if stored.session.is_ended() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "ended",
+            "the session has ended",
+        ));
+    }
+    let nodes = app.store.live_media_nodes(now, 100).await?;
+    let picked = livecard_core::media::pick(&nodes, now, livecard_core::media::NODES_PER_CALL);
+    let (servers, expires_at) = match (&app.secrets.turn_secret, picked.is_empty()) {
+        (Some(secret), false) => {
+            let credential =
+                livecard_core::turn::issue(secret, &participant, now, app.config.turn_ttl_ms)
+                    .map_err(|_| not_found())?;
+            let servers =
+                livecard_core::media::ice_servers(&picked, &credential, app.config.relay_only);
+            (servers, Some(credential.expires_at))
+        }
+        _ => (Vec::new(), None),
+    };
+    if servers.is_empty() && app.config.relay_only {
+        tracing::warn!("relay-only policy, but no media node is available");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_relay",
+            "no media relay is available; try again shortly",
+        ));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "ice_servers": servers,
+            "ice_transport_policy": if app.config.relay_only { "relay" } else { "all" },
+            "expires_at": expires_at,
+        }),
+    ))
+}
+
 /// `GET /api/v1/contacts/best?topic=&language=&channel=`: the advisor a
 /// contact request would ring first now (for the widget), or `null`.
 pub async fn best<S: Store, P: Push>(

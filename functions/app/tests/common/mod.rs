@@ -42,6 +42,7 @@ pub fn secrets(signing: &str) -> Secrets {
         session_key: vec![3; 32],
         visitor_key: vec![4; 32],
         presence_webhook_key: vec![5; 32],
+        turn_secret: Some(vec![9; 32]),
     }
 }
 
