@@ -15,6 +15,7 @@ use clap::Parser;
 use livecard_app::secrets::SecretsDocument;
 use livecard_app::system::{OsRandom, SystemClock};
 use livecard_app::{App, Config};
+use livecard_bench::percentile;
 use livecard_core::advisor::AdvisorInput;
 use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
@@ -91,14 +92,6 @@ async fn invoke(runtime: &RuntimeApi, event: Value) -> anyhow::Result<Value> {
         Some(Outcome::Error(err)) => bail!("the function failed: {err}"),
         None => bail!("the function did not answer in 30 s"),
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 fn summary(mut ms: Vec<f64>) -> Value {

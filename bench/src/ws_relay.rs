@@ -428,13 +428,8 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(tally.latencies);
     }
     latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return 0.0;
-        }
-        let i = ((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1;
-        f64::from(latencies[i]) / 1000.0
-    };
+    let ms: Vec<f64> = latencies.iter().map(|&us| f64::from(us) / 1000.0).collect();
+    let pct = |p: f64| livecard_bench::percentile(&ms, p * 100.0);
     println!(
         "{}",
         json!({

@@ -107,6 +107,10 @@ impl AwsEndpoints {
     }
 }
 
+fn is_gone(inner: &Inner, connection: &str) -> bool {
+    inner.gone.lock().is_ok_and(|g| g.contains(connection))
+}
+
 fn gone() -> Response {
     (
         StatusCode::GONE,
@@ -121,7 +125,7 @@ async fn post_to_connection(
     Path((_stage, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+    if is_gone(&inner, &id) {
         return gone();
     }
     if let Ok(mut calls) = inner.calls.lock() {
@@ -137,7 +141,7 @@ async fn delete_connection(
     State(inner): State<Arc<Inner>>,
     Path((_stage, id)): Path<(String, String)>,
 ) -> Response {
-    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+    if is_gone(&inner, &id) {
         return gone();
     }
     if let Ok(mut calls) = inner.calls.lock() {
@@ -155,7 +159,7 @@ async fn get_connection(
     State(inner): State<Arc<Inner>>,
     Path((_stage, id)): Path<(String, String)>,
 ) -> Response {
-    if inner.gone.lock().is_ok_and(|g| g.contains(&id)) {
+    if is_gone(&inner, &id) {
         return gone();
     }
     (
