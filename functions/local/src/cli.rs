@@ -69,6 +69,14 @@ pub struct UpArgs {
     /// twice that at once).
     #[arg(long, env = "LIVECARD_MESSAGE_RATE", default_value_t = livecard_app::contact::RateLimit::PER_SECOND)]
     pub message_rate: u64,
+    /// The in-process media node's TURN address (UDP and TCP); when the
+    /// port is taken, a free one is used.
+    #[arg(long, env = "LIVECARD_TURN_ADDR", default_value = "127.0.0.1:3478")]
+    pub turn_addr: SocketAddr,
+    /// Calls always go through the media node's relay (hides both sides'
+    /// addresses); otherwise peer to peer when ICE finds a path.
+    #[arg(long, env = "LIVECARD_RELAY_ONLY")]
+    pub relay_only: bool,
 }
 
 impl Default for UpArgs {
@@ -80,6 +88,8 @@ impl Default for UpArgs {
             demo_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
             contact_limit: livecard_app::contact::http::CONTACTS_PER_WINDOW,
             message_rate: livecard_app::contact::RateLimit::PER_SECOND,
+            turn_addr: SocketAddr::from(([127, 0, 0, 1], 3478)),
+            relay_only: false,
         }
     }
 }
@@ -201,6 +211,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 demo_addr: args.demo_addr,
                 contact_limit: args.contact_limit,
                 message_rate: args.message_rate,
+                turn_addr: args.turn_addr,
+                relay_only: args.relay_only,
             })
             .await
         }

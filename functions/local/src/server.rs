@@ -30,6 +30,8 @@ pub struct UpOptions {
     pub demo_addr: SocketAddr,
     pub contact_limit: u32,
     pub message_rate: u64,
+    pub turn_addr: SocketAddr,
+    pub relay_only: bool,
 }
 
 pub type LocalApp = App<DynamoStore, Registry>;
@@ -205,6 +207,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         burst: options.message_rate.saturating_mul(2).max(1),
         per_second: options.message_rate,
     };
+    config.relay_only = options.relay_only;
+    let media = crate::media::start(&secrets, &embedded, options.turn_addr).await?;
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = App::new(
         store,
@@ -250,6 +254,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .await
         .context("the server failed")?;
     sweeper.abort();
+    media.drain(Duration::from_secs(2)).await;
+    drop(media);
     writer.shutdown(Duration::from_secs(10)).await;
     drop(embedded);
     tracing::info!("stopped");

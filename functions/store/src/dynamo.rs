@@ -7,7 +7,7 @@ use crate::{
     AdvisorRecord, Appended, ChatMessage, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN, Page,
     PageRequest, PresenceWrite, Revocation, Store, StoreError, StoredSession,
 };
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};

@@ -20,6 +20,8 @@ use livecard_core::offline::OfflineMessage;
 use livecard_core::presence::{Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 #[cfg(feature = "dynamodb")]

@@ -1,0 +1,56 @@
+//! The media node inside `livecard up`: TURN on 127.0.0.1 (3478, or a free
+//! port when that is taken), registered in the embedded store like any
+//! node, so calls get ICE servers with no other process running.
+
+use anyhow::Context;
+use base64::Engine;
+use livecard_app::Secrets;
+use livecard_media::config::FileConfig;
+use livecard_media::ops::Node;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Starts the node. The local stack's peers are on this machine, so the
+/// relay is allowed to reach loopback (the node says so in its log); every
+/// other denied range stays denied.
+pub async fn start(
+    secrets: &Secrets,
+    embedded: &EmbeddedDynamo,
+    addr: SocketAddr,
+) -> anyhow::Result<Node> {
+    let secret = secrets
+        .turn_secret
+        .as_ref()
+        .context("secrets.json has no turn_secret")?;
+    let file = |port: u16| FileConfig {
+        node_id: Some("local".into()),
+        listen: Some(SocketAddr::new(addr.ip(), port).to_string()),
+        http: Some(SocketAddr::new(addr.ip(), 0).to_string()),
+        turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(secret)),
+        allow_peers: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
+        heartbeat_s: Some(5),
+        ..FileConfig::default()
+    };
+    let store = Arc::new(DynamoStore::new(
+        local_client(embedded.endpoint()),
+        crate::server::TABLE,
+    ));
+    let mut nonce_key = [0u8; 32];
+    getrandom::fill(&mut nonce_key).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
+    let config = file(addr.port()).check()?;
+    let node = match Node::start(&config, Some(store.clone()), nonce_key).await {
+        Ok(node) => node,
+        Err(livecard_media::ops::StartError::Listen { .. }) if addr.port() != 0 => {
+            let config = file(0).check()?;
+            Node::start(&config, Some(store), nonce_key).await?
+        }
+        Err(err) => return Err(err.into()),
+    };
+    println!(
+        "media node (TURN) on {} udp/tcp; metrics on http://{}/metrics",
+        node.net.udp_addr, node.http_addr
+    );
+    Ok(node)
+}

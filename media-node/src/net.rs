@@ -1,0 +1,538 @@
+//! The network shell around [`crate::turn::TurnServer`]: the UDP socket,
+//! the TCP and TLS listeners, one relay socket per allocation, and a timer
+//! that ends expired allocations. Every decision is the server's; this
+//! module moves bytes.
+
+use crate::metrics::Metrics;
+use crate::turn::{
+    AllocId, ClientOut, FiveTuple, PeerOut, PendingAllocation, Settings, Transport, TurnServer,
+};
+use crate::wire;
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// Frames queued for one stream client before newer ones are dropped.
+const STREAM_QUEUE: usize = 512;
+/// A TLS handshake must finish within this.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+/// A stream connection that holds no allocation is closed after this.
+const STREAM_IDLE: Duration = Duration::from_secs(60);
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Where the node listens and relays.
+#[derive(Clone)]
+pub struct NetOptions {
+    /// The address the UDP and TCP listeners bind (port 3478 in production,
+    /// 0 for any free port: UDP and TCP then share the one UDP got).
+    pub listen: SocketAddr,
+    /// TURN over TLS, when a certificate and key are configured.
+    pub tls: Option<(SocketAddr, Arc<tokio_rustls::rustls::ServerConfig>)>,
+    /// The address relay sockets bind.
+    pub relay_ip: IpAddr,
+    /// The address clients are told for their relay (XOR-RELAYED-ADDRESS):
+    /// the public address when the node is behind a 1:1 NAT (an ECS task
+    /// with a public IP), else `relay_ip`.
+    pub external_ip: Option<IpAddr>,
+    /// Relay ports (the firewall opens this range).
+    pub relay_ports: RangeInclusive<u16>,
+    /// Concurrent TCP/TLS connections at most.
+    pub max_streams: u32,
+}
+
+/// A way back to a client.
+#[derive(Clone)]
+enum Link {
+    Udp(Arc<UdpSocket>),
+    Stream(mpsc::Sender<Vec<u8>>),
+}
+
+struct Relay {
+    socket: Arc<UdpSocket>,
+    task: AbortHandle,
+}
+
+struct State {
+    server: TurnServer,
+    relays: HashMap<AllocId, Relay>,
+    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    udp: Arc<UdpSocket>,
+    opts: NetOptions,
+    metrics: Arc<Metrics>,
+    next_port: AtomicU32,
+    streams_open: AtomicU32,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic elsewhere must not stop relaying.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn end(&self, state: &mut State, ids: &[AllocId]) {
+        for id in ids {
+            if let Some(relay) = state.relays.remove(id) {
+                relay.task.abort();
+            }
+        }
+    }
+}
+
+/// A running node's sockets.
+pub struct Net {
+    shared: Arc<Shared>,
+    pub udp_addr: SocketAddr,
+    pub tcp_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        let mut state = self.shared.lock();
+        let ids: Vec<AllocId> = state.relays.keys().copied().collect();
+        self.shared.end(&mut state, &ids);
+    }
+}
+
+impl Net {
+    pub async fn start(
+        opts: NetOptions,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> io::Result<Net> {
+        let (udp, tcp) = bind_pair(opts.listen).await?;
+        let udp = Arc::new(udp);
+        let udp_addr = udp.local_addr()?;
+        let tcp_addr = tcp.local_addr()?;
+        let tls = match &opts.tls {
+            Some((addr, config)) => Some((
+                TcpListener::bind(addr).await?,
+                tokio_rustls::TlsAcceptor::from(config.clone()),
+            )),
+            None => None,
+        };
+        let tls_addr = match &tls {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let first_port = {
+            let span = u32::from(*opts.relay_ports.end() - *opts.relay_ports.start()) + 1;
+            let mut seed = [0u8; 4];
+            let _ = getrandom::fill(&mut seed);
+            u32::from_le_bytes(seed) % span
+        };
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                server: TurnServer::new(settings, metrics.clone()),
+                relays: HashMap::new(),
+                streams: HashMap::new(),
+            }),
+            udp: udp.clone(),
+            opts,
+            metrics,
+            next_port: AtomicU32::new(first_port),
+            streams_open: AtomicU32::new(0),
+        });
+        let mut tasks = vec![
+            tokio::spawn(udp_loop(shared.clone(), udp_addr)),
+            tokio::spawn(tcp_loop(shared.clone(), tcp, None)),
+            tokio::spawn(timer(shared.clone())),
+        ];
+        if let Some((listener, acceptor)) = tls {
+            tasks.push(tokio::spawn(tcp_loop(
+                shared.clone(),
+                listener,
+                Some(acceptor),
+            )));
+        }
+        Ok(Net {
+            shared,
+            udp_addr,
+            tcp_addr,
+            tls_addr,
+            tasks,
+        })
+    }
+
+    pub fn allocations(&self) -> usize {
+        self.shared.lock().server.allocation_count()
+    }
+
+    pub fn capacity(&self) -> u32 {
+        self.shared.lock().server.limits().allocations
+    }
+
+    /// Stops taking allocations; held ones keep relaying.
+    pub fn drain(&self) {
+        self.shared.lock().server.drain();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.shared.lock().server.is_draining()
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+}
+
+/// Binds UDP and TCP on the same port (any free one when the port is 0).
+async fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(listen).await?;
+        let port = udp.local_addr()?.port();
+        match TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(err) if listen.port() == 0 => last = Some(err),
+            Err(err) => return Err(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no port for UDP and TCP")))
+}
+
+impl Link {
+    async fn send(&self, metrics: &Metrics, to: SocketAddr, bytes: &[u8]) {
+        match self {
+            Link::Udp(socket) => match socket.try_send_to(bytes, to) {
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    let _ = socket.send_to(bytes, to).await;
+                }
+                Err(_) => metrics.drop_packet("send_failed"),
+            },
+            Link::Stream(sender) => {
+                if sender.try_send(bytes.to_vec()).is_err() {
+                    metrics.drop_packet("stream_backpressure");
+                }
+            }
+        }
+    }
+}
+
+async fn send_to_peer(metrics: &Metrics, relay: &UdpSocket, peer: SocketAddr, data: &[u8]) {
+    match relay.try_send_to(data, peer) {
+        Ok(_) => {}
+        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+            let _ = relay.send_to(data, peer).await;
+        }
+        Err(_) => metrics.drop_packet("send_failed"),
+    }
+}
+
+/// Handles one packet from a client.
+async fn from_client(shared: &Arc<Shared>, five: FiveTuple, packet: &[u8], link: &Link) {
+    let now = now_ms();
+    enum Then<'a> {
+        Nothing,
+        Reply(Vec<u8>),
+        Forward(Arc<UdpSocket>, SocketAddr, &'a [u8]),
+        Bind(PendingAllocation),
+    }
+    let then = {
+        let mut state = shared.lock();
+        match state.server.on_client(now, five, packet) {
+            ClientOut::None => Then::Nothing,
+            ClientOut::Reply(bytes) => Then::Reply(bytes),
+            ClientOut::ToPeer { alloc, peer, data } => match state.relays.get(&alloc) {
+                Some(relay) => Then::Forward(relay.socket.clone(), peer, data),
+                None => Then::Nothing,
+            },
+            ClientOut::Allocate(pending) => Then::Bind(pending),
+        }
+    };
+    match then {
+        Then::Nothing => {}
+        Then::Reply(bytes) => link.send(&shared.metrics, five.client, &bytes).await,
+        Then::Forward(relay, peer, data) => send_to_peer(&shared.metrics, &relay, peer, data).await,
+        Then::Bind(pending) => {
+            let reply = allocate(shared, pending).await;
+            link.send(&shared.metrics, five.client, &reply).await;
+        }
+    }
+}
+
+/// Binds a relay socket in the configured range.
+fn bind_relay(shared: &Shared, v6: bool, even: bool) -> io::Result<std::net::UdpSocket> {
+    let opts = &shared.opts;
+    let ip = opts.relay_ip;
+    if ip.is_ipv6() != v6 {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "address family"));
+    }
+    let start = u32::from(*opts.relay_ports.start());
+    let span = u32::from(*opts.relay_ports.end()) - start + 1;
+    // Try up to 64 ports from a moving start; a busy range fails fast.
+    for _ in 0..span.min(64) {
+        let offset = shared.next_port.fetch_add(1, Ordering::Relaxed) % span;
+        let Ok(mut port) = u16::try_from(start + offset) else {
+            continue;
+        };
+        if even && port % 2 == 1 {
+            if port == u16::MAX || u32::from(port) + 1 > start + span - 1 {
+                continue;
+            }
+            port += 1;
+        }
+        if let Ok(socket) = std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
+            socket.set_nonblocking(true)?;
+            return Ok(socket);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free relay port",
+    ))
+}
+
+async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
+    let bound =
+        bind_relay(shared, pending.family_v6, pending.even_port).and_then(UdpSocket::from_std);
+    let socket = match bound {
+        Ok(socket) => Arc::new(socket),
+        Err(err) => {
+            tracing::warn!(error = %err, "no relay socket");
+            return shared.lock().server.allocation_failed(pending);
+        }
+    };
+    let local = match socket.local_addr() {
+        Ok(local) => local,
+        Err(_) => return shared.lock().server.allocation_failed(pending),
+    };
+    let advertised = SocketAddr::new(shared.opts.external_ip.unwrap_or(local.ip()), local.port());
+    let five = pending.five;
+    let mut state = shared.lock();
+    let (id, reply) = state.server.allocated(now_ms(), pending, advertised);
+    let task = tokio::spawn(relay_loop(shared.clone(), id, socket.clone()));
+    state.relays.insert(
+        id,
+        Relay {
+            socket,
+            task: task.abort_handle(),
+        },
+    );
+    tracing::debug!(allocation = id, transport = five.transport.as_str(), relay = %advertised, "allocated");
+    reply
+}
+
+/// Packets from peers to one allocation's relay socket.
+async fn relay_loop(shared: Arc<Shared>, id: AllocId, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 4 + wire::MAX_PACKET + 3];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf[4..4 + wire::MAX_PACKET]).await {
+            Ok(got) => got,
+            Err(err)
+                if err.kind() == io::ErrorKind::ConnectionRefused
+                    || err.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                continue;
+            }
+            Err(_) => return,
+        };
+        let now = now_ms();
+        let (out, link) = {
+            let mut state = shared.lock();
+            let out = state.server.on_peer(now, id, peer, &mut buf, n);
+            let link = match &out {
+                PeerOut::Drop => None,
+                PeerOut::Channel { five, .. } | PeerOut::Indication { five, .. } => {
+                    match five.transport {
+                        Transport::Udp => Some(Link::Udp(shared.udp.clone())),
+                        _ => state.streams.get(five).cloned().map(Link::Stream),
+                    }
+                }
+            };
+            (out, link)
+        };
+        let Some(link) = link else { continue };
+        match out {
+            PeerOut::Drop => {}
+            PeerOut::Channel { five, len } => {
+                link.send(&shared.metrics, five.client, &buf[..len]).await
+            }
+            PeerOut::Indication { five, message } => {
+                link.send(&shared.metrics, five.client, &message).await
+            }
+        }
+    }
+}
+
+async fn udp_loop(shared: Arc<Shared>, local: SocketAddr) {
+    let link = Link::Udp(shared.udp.clone());
+    let mut buf = vec![0u8; wire::MAX_PACKET];
+    loop {
+        let (n, from) = match shared.udp.recv_from(&mut buf).await {
+            Ok(got) => got,
+            Err(err)
+                if err.kind() == io::ErrorKind::ConnectionRefused
+                    || err.kind() == io::ErrorKind::ConnectionReset =>
+            {
+                continue;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the UDP listener failed");
+                return;
+            }
+        };
+        let five = FiveTuple {
+            transport: Transport::Udp,
+            client: from,
+            server: local,
+        };
+        from_client(&shared, five, &buf[..n], &link).await;
+    }
+}
+
+async fn tcp_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(got) => got,
+            Err(err) => {
+                tracing::warn!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let max = shared.opts.max_streams;
+        if shared.streams_open.fetch_add(1, Ordering::AcqRel) >= max {
+            shared.streams_open.fetch_sub(1, Ordering::AcqRel);
+            shared.metrics.refuse("too_many_connections");
+            continue;
+        }
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(_) => {
+                shared.streams_open.fetch_sub(1, Ordering::AcqRel);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let acceptor = tls.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => {
+                    let five = FiveTuple {
+                        transport: Transport::Tcp,
+                        client: from,
+                        server: local,
+                    };
+                    serve_stream(&shared, five, stream).await;
+                }
+                Some(acceptor) => {
+                    let five = FiveTuple {
+                        transport: Transport::Tls,
+                        client: from,
+                        server: local,
+                    };
+                    match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_stream(&shared, five, tls).await,
+                        _ => shared.metrics.drop_packet("tls_handshake"),
+                    }
+                }
+            }
+            shared.streams_open.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// One TCP or TLS client: framed STUN and ChannelData both ways. The
+/// allocation ends with the connection.
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    shared: &Arc<Shared>,
+    five: FiveTuple,
+    stream: S,
+) {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(STREAM_QUEUE);
+    shared.lock().streams.insert(five, tx.clone());
+    let write_task = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let link = Link::Stream(tx);
+    let mut buf = vec![0u8; 4 + wire::MAX_PACKET + 3];
+    loop {
+        let has_allocation = shared.lock().server.has_allocation(&five);
+        let read_head = reader.read_exact(&mut buf[..4]);
+        let head = if has_allocation {
+            read_head.await.map(|_| ())
+        } else {
+            match tokio::time::timeout(STREAM_IDLE, read_head).await {
+                Ok(result) => result.map(|_| ()),
+                Err(_) => break,
+            }
+        };
+        if head.is_err() {
+            break;
+        }
+        let head4 = [buf[0], buf[1], buf[2], buf[3]];
+        let Some(len) = wire::stream_frame_len(&head4) else {
+            // A stream cannot resynchronise after garbage.
+            shared
+                .metrics
+                .malformed
+                .get_or_create(&crate::metrics::TransportLabel {
+                    transport: five.transport.as_str(),
+                })
+                .inc();
+            break;
+        };
+        if len > buf.len() || reader.read_exact(&mut buf[4..len]).await.is_err() {
+            break;
+        }
+        from_client(shared, five, &buf[..len], &link).await;
+    }
+    {
+        let mut state = shared.lock();
+        state.streams.remove(&five);
+        if let Some(id) = state.server.client_gone(&five) {
+            shared.end(&mut state, &[id]);
+        }
+    }
+    drop(link);
+    let _ = write_task.await;
+}
+
+/// Ends expired allocations every second.
+async fn timer(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let mut state = shared.lock();
+        let expired = state.server.expire(now_ms());
+        shared.end(&mut state, &expired);
+    }
+}

@@ -1,0 +1,278 @@
+//! Running a node: sockets, `/healthz` and `/metrics`, self-registration
+//! and heartbeat in the store, and the graceful drain.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::net::{Net, NetOptions, now_ms};
+use crate::turn::Settings;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use livecard_core::media::MediaNode;
+use livecard_store::Store;
+use livecard_store::dynamo::DynamoStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_rustls::rustls;
+
+/// A running media node.
+pub struct Node {
+    pub net: Arc<Net>,
+    /// Where `/healthz` and `/metrics` answer.
+    pub http_addr: SocketAddr,
+    template: MediaNode,
+    store: Option<Arc<DynamoStore>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the TLS certificate or key cannot be used: {0}")]
+    Tls(String),
+    #[error("cannot listen for TURN on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+    #[error("cannot listen for /healthz and /metrics on {addr}: {reason}")]
+    Http { addr: SocketAddr, reason: String },
+}
+
+/// Loads a PEM certificate chain and key into a TLS server configuration.
+pub fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<rustls::ServerConfig>, StartError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|err| StartError::Tls(format!("{}: {err}", cert.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|err| StartError::Tls(format!("{}: {err}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(StartError::Tls(format!(
+            "{}: no certificate",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|err| StartError::Tls(format!("{}: {err}", key.display())))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|err| StartError::Tls(err.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|err| StartError::Tls(err.to_string()))?;
+    Ok(Arc::new(config))
+}
+
+impl Node {
+    /// Starts the listeners, the ops endpoint and (with a store) the
+    /// heartbeat. `nonce_key` signs nonces; pass random bytes.
+    pub async fn start(
+        config: &Config,
+        store: Option<Arc<DynamoStore>>,
+        nonce_key: [u8; 32],
+    ) -> Result<Node, StartError> {
+        let tls = match &config.tls {
+            Some(files) => Some((
+                SocketAddr::new(config.listen.ip(), files.port),
+                tls_config(&files.cert, &files.key)?,
+            )),
+            None => None,
+        };
+        let settings = Settings {
+            realm: config.realm.clone(),
+            secret: config.turn_secret.clone(),
+            nonce_key,
+            policy: config.policy.clone(),
+            limits: config.limits.clone(),
+            software: concat!("livecard-media-node/", env!("CARGO_PKG_VERSION")).into(),
+        };
+        let opts = NetOptions {
+            listen: config.listen,
+            tls,
+            relay_ip: config.relay_ip,
+            external_ip: config.external_ip,
+            relay_ports: config.relay_ports.clone(),
+            max_streams: config.max_connections,
+        };
+        let metrics = Arc::new(Metrics::new());
+        let net = Net::start(opts, settings, metrics)
+            .await
+            .map_err(|err| StartError::Listen {
+                addr: config.listen,
+                reason: err.to_string(),
+            })?;
+        let net = Arc::new(net);
+        let listener = tokio::net::TcpListener::bind(config.http)
+            .await
+            .map_err(|err| StartError::Http {
+                addr: config.http,
+                reason: err.to_string(),
+            })?;
+        let http_addr = listener.local_addr().map_err(|err| StartError::Http {
+            addr: config.http,
+            reason: err.to_string(),
+        })?;
+        let app = Router::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics_text))
+            .with_state(net.clone());
+        let mut tasks = vec![tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                tracing::error!(error = %err, "the ops endpoint stopped");
+            }
+        })];
+        if !config.allowed.is_empty() {
+            tracing::warn!(
+                allowed = ?config.allowed,
+                "the relay may reach these peer ranges although the secure default denies them"
+            );
+        }
+        let template = record_template(&config.node_id, &config.public_host, &net);
+        if let Some(store) = store.clone() {
+            let every = Duration::from_secs(config.heartbeat_s);
+            tasks.push(tokio::spawn(heartbeat(
+                store,
+                net.clone(),
+                template.clone(),
+                every,
+            )));
+        }
+        tracing::info!(
+            node = %config.node_id,
+            udp = %net.udp_addr,
+            tcp = %net.tcp_addr,
+            tls = ?net.tls_addr,
+            http = %http_addr,
+            relay_ports = ?config.relay_ports,
+            "media node listening"
+        );
+        Ok(Node {
+            net,
+            http_addr,
+            template,
+            store,
+            tasks,
+        })
+    }
+
+    /// What the node registers in the store.
+    pub fn record(&self) -> MediaNode {
+        MediaNode {
+            load: self.net.allocations() as u32,
+            ..self.template.clone()
+        }
+    }
+
+    /// Stops taking allocations, withdraws the node from the store, and
+    /// waits until the allocations end or `deadline` passes. Returns the
+    /// allocations still held at the end.
+    pub async fn drain(&self, deadline: Duration) -> usize {
+        self.net.drain();
+        tracing::info!(allocations = self.net.allocations(), "draining");
+        if let Some(store) = &self.store {
+            let mut record = self.record();
+            // A heartbeat that has already ended: no new call is sent here.
+            record.heartbeat_until = now_ms();
+            if let Err(err) = store.put_media_node(&record).await {
+                tracing::warn!(error = %err, "could not withdraw the node from the store");
+            }
+        }
+        let until = tokio::time::Instant::now() + deadline;
+        loop {
+            let left = self.net.allocations();
+            if left == 0 || tokio::time::Instant::now() >= until {
+                tracing::info!(allocations = left, "drain finished");
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn record_template(id: &str, host: &str, net: &Net) -> MediaNode {
+    MediaNode {
+        id: id.to_string(),
+        host: host.to_string(),
+        turn_port: net.udp_addr.port(),
+        tls_port: net.tls_addr.map(|a| a.port()),
+        capacity: net.capacity(),
+        load: 0,
+        heartbeat_until: 0,
+    }
+}
+
+/// Renews the node's record every `every` (healthy for three periods);
+/// stops once the node drains.
+async fn heartbeat(store: Arc<DynamoStore>, net: Arc<Net>, template: MediaNode, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if net.is_draining() {
+            return;
+        }
+        let record = MediaNode {
+            load: net.allocations() as u32,
+            heartbeat_until: now_ms() + 3 * every.as_millis() as u64,
+            ..template.clone()
+        };
+        match store.put_media_node(&record).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("heartbeat restored");
+            }
+            Ok(()) => {}
+            Err(err) if !failing => {
+                failing = true;
+                tracing::warn!(error = %err, "heartbeat failed; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+async fn healthz(State(net): State<Arc<Net>>) -> impl IntoResponse {
+    let body = serde_json::json!({
+        "status": if net.is_draining() { "draining" } else { "ok" },
+        "allocations": net.allocations(),
+        "capacity": net.capacity(),
+    });
+    let status = if net.is_draining() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        body.to_string(),
+    )
+}
+
+async fn metrics_text(State(net): State<Arc<Net>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        net.metrics().encode(),
+    )
+}

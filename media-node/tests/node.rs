@@ -1,0 +1,397 @@
+//! The media node on real loopback sockets: relaying over UDP, TCP and
+//! TLS; the refusals as protocol answers (403 for every denied range, 486,
+//! 508, 401) and in /metrics; malformed packets; the drain; and
+//! self-registration in the store (the embedded DynamoDB-compatible server).
+
+use base64::Engine;
+use livecard_core::turn::issue;
+use livecard_media::client::{Received, TurnClient};
+use livecard_media::config::{Config, FileConfig};
+use livecard_media::ops::Node;
+use livecard_store::Store;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::UdpSocket;
+
+const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-media";
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+}
+
+fn config(edit: impl FnOnce(&mut FileConfig)) -> Config {
+    let mut file = FileConfig {
+        listen: Some("127.0.0.1:0".into()),
+        http: Some("127.0.0.1:0".into()),
+        relay_ports: Some("40000-49999".into()),
+        turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(SECRET)),
+        ..FileConfig::default()
+    };
+    edit(&mut file);
+    file.check().expect("valid configuration")
+}
+
+async fn start(config: &Config, store: Option<Arc<DynamoStore>>) -> Node {
+    Node::start(config, store, [7; 32])
+        .await
+        .expect("node starts")
+}
+
+fn creds(participant: &str) -> (String, String) {
+    let c = issue(SECRET, participant, now_ms(), 300_000).expect("issue");
+    (c.username, c.password)
+}
+
+async fn udp_client(node: &Node, participant: &str) -> TurnClient {
+    let (u, p) = creds(participant);
+    TurnClient::udp(node.net.udp_addr, &u, &p)
+        .await
+        .expect("client")
+}
+
+async fn peer_socket() -> UdpSocket {
+    UdpSocket::bind("127.0.0.1:0").await.expect("peer")
+}
+
+async fn recv_at(peer: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
+    let mut buf = vec![0u8; 2048];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    buf.truncate(n);
+    Some((buf, from))
+}
+
+/// Allocates, permits the peer, and relays both ways with indications,
+/// then with a channel.
+async fn relay_round_trip(client: &mut TurnClient) {
+    let relay = client.allocate().await.expect("allocate");
+    assert_eq!(relay.ip().to_string(), "127.0.0.1");
+    let peer = peer_socket().await;
+    let peer_addr = peer.local_addr().expect("addr");
+    client
+        .create_permission(&[peer_addr])
+        .await
+        .expect("permission");
+    client
+        .send_indication(peer_addr, b"hello peer")
+        .await
+        .expect("send");
+    let (got, from) = recv_at(&peer).await.expect("the peer receives");
+    assert_eq!((got.as_slice(), from), (&b"hello peer"[..], relay));
+    peer.send_to(b"hello client", relay)
+        .await
+        .expect("peer sends");
+    assert_eq!(
+        client.recv_data(Duration::from_secs(2)).await,
+        Some(Received::Indication(peer_addr, b"hello client".to_vec()))
+    );
+    client
+        .channel_bind(0x4000, peer_addr)
+        .await
+        .expect("channel");
+    client.send_channel(0x4000, b"odd").await.expect("send");
+    assert_eq!(recv_at(&peer).await.map(|(d, _)| d), Some(b"odd".to_vec()));
+    peer.send_to(b"back on the channel", relay)
+        .await
+        .expect("peer sends");
+    assert_eq!(
+        client.recv_data(Duration::from_secs(2)).await,
+        Some(Received::Channel(0x4000, b"back on the channel".to_vec()))
+    );
+    // A stranger without a permission (permissions are per IP address) is
+    // not relayed.
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.expect("stranger");
+    stranger.send_to(b"let me in", relay).await.expect("send");
+    assert_eq!(client.recv_data(Duration::from_millis(300)).await, None);
+}
+
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    (cert, key, certified.cert.der().to_vec())
+}
+
+#[tokio::test]
+async fn relays_over_udp_tcp_and_tls() {
+    let dir = std::env::temp_dir().join(format!("livecard-media-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key, der) = self_signed(&dir);
+    let config = config(|f| {
+        f.allow_peers = Some(vec!["127.0.0.0/8".into()]);
+        f.tls_cert = Some(cert.display().to_string());
+        f.tls_key = Some(key.display().to_string());
+        f.tls_port = Some(0);
+    });
+    let node = start(&config, None).await;
+
+    let mut udp = udp_client(&node, "s1-visitor").await;
+    relay_round_trip(&mut udp).await;
+
+    let (u, p) = creds("s1-advisor");
+    let mut tcp = TurnClient::tcp(node.net.tcp_addr, &u, &p)
+        .await
+        .expect("tcp");
+    relay_round_trip(&mut tcp).await;
+    assert_eq!(node.net.allocations(), 2);
+    drop(tcp);
+    // The TCP allocation ends with its connection.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(node.net.allocations(), 1);
+
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls_pki_types::CertificateDer::from(der))
+        .expect("root");
+    let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
+    let tls_addr = node.net.tls_addr.expect("tls listener");
+    let stream = tokio::net::TcpStream::connect(tls_addr)
+        .await
+        .expect("connect");
+    let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .expect("tls handshake");
+    let (u, p) = creds("s2-visitor");
+    let mut tls = TurnClient::stream(stream, &u, &p);
+    relay_round_trip(&mut tls).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn refusals_are_protocol_answers_and_metrics() {
+    let config = config(|f| {
+        f.max_allocations = Some(6);
+    });
+    let node = start(&config, None).await;
+    let mut c = udp_client(&node, "s1-visitor").await;
+    c.allocate().await.expect("allocate");
+    let denied = [
+        "127.0.0.1:9",
+        "0.0.0.1:9",
+        "10.1.2.3:9",
+        "172.31.255.1:9",
+        "192.168.0.1:9",
+        "100.100.100.100:9",
+        "169.254.169.254:80",
+        "224.0.0.251:5353",
+        "239.255.255.250:1900",
+        "240.0.0.1:9",
+        "255.255.255.255:9",
+        "192.0.2.10:9",
+        "198.51.100.10:9",
+        "203.0.113.10:9",
+        "192.0.0.8:9",
+        "198.18.0.1:9",
+        "[::1]:9",
+        "[::]:9",
+        "[fc00::1]:9",
+        "[fdff::1]:9",
+        "[fe80::1]:9",
+        "[ff02::1]:9",
+        "[::ffff:127.0.0.1]:9",
+        "[::ffff:10.0.0.1]:9",
+        "[::ffff:169.254.169.254]:80",
+        "[::127.0.0.1]:9",
+        "[::192.168.0.1]:9",
+        "[64:ff9b::a9fe:a9fe]:80",
+        "[2002:7f00:1::]:9",
+        "[2001:db8::1]:9",
+    ];
+    for (i, peer) in denied.iter().enumerate() {
+        let peer: SocketAddr = peer.parse().expect("addr");
+        let err = c.create_permission(&[peer]).await.expect_err("denied");
+        assert_eq!(err.code(), Some(403), "CreatePermission {peer}: {err}");
+        let err = c
+            .channel_bind(0x4000 + i as u16, peer)
+            .await
+            .expect_err("denied");
+        assert_eq!(err.code(), Some(403), "ChannelBind {peer}: {err}");
+    }
+    // A public peer is allowed.
+    c.create_permission(&["8.8.8.8:53".parse().expect("addr")])
+        .await
+        .expect("public peer");
+
+    // Four allocations per username, then 486.
+    let (u, p) = creds("s2-visitor");
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = TurnClient::udp(node.net.udp_addr, &u, &p)
+            .await
+            .expect("client");
+        c.allocate().await.expect("within the quota");
+        held.push(c);
+    }
+    let mut fifth = TurnClient::udp(node.net.udp_addr, &u, &p)
+        .await
+        .expect("client");
+    assert_eq!(fifth.allocate().await.expect_err("quota").code(), Some(486));
+    // The node's total (6): then 508.
+    let mut sixth = udp_client(&node, "s3-visitor").await;
+    sixth.allocate().await.expect("the sixth");
+    let mut seventh = udp_client(&node, "s4-visitor").await;
+    assert_eq!(
+        seventh.allocate().await.expect_err("capacity").code(),
+        Some(508)
+    );
+
+    // Expired and forged credentials: 401.
+    let old = issue(SECRET, "s5-visitor", now_ms() - 3_600_000, 300_000).expect("issue");
+    let mut expired = TurnClient::udp(node.net.udp_addr, &old.username, &old.password)
+        .await
+        .expect("client");
+    assert_eq!(
+        expired.allocate().await.expect_err("expired").code(),
+        Some(401)
+    );
+    let forged = issue(
+        b"some other secret of enough length!!",
+        "s5-visitor",
+        now_ms(),
+        300_000,
+    )
+    .expect("issue");
+    let mut forger = TurnClient::udp(node.net.udp_addr, &forged.username, &forged.password)
+        .await
+        .expect("client");
+    assert_eq!(
+        forger.allocate().await.expect_err("forged").code(),
+        Some(401)
+    );
+
+    // Malformed packets are dropped and counted; the node goes on.
+    let junk = UdpSocket::bind("127.0.0.1:0").await.expect("junk");
+    for packet in [
+        &b""[..],
+        b"\x00",
+        b"\x00\x01\x00\x08\x21\x12\xa4\x42short",
+        &[0xffu8; 600][..],
+    ] {
+        junk.send_to(packet, node.net.udp_addr).await.expect("send");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut still = udp_client(&node, "s6-visitor").await;
+    assert_eq!(
+        still.allocate().await.expect_err("still full").code(),
+        Some(508)
+    );
+
+    let body = reqwest::get(format!("http://{}/metrics", node.http_addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    for line in [
+        "livecard_turn_allocations 6",
+        "livecard_turn_refusals_total{reason=\"forbidden_loopback\"} 10",
+        "livecard_turn_refusals_total{reason=\"forbidden_link_local\"} 8",
+        "livecard_turn_refusals_total{reason=\"quota_user\"} 1",
+        "livecard_turn_refusals_total{reason=\"capacity\"} 2",
+        "livecard_turn_auth_failures_total{reason=\"expired\"} 1",
+        "livecard_turn_auth_failures_total{reason=\"bad_integrity\"} 1",
+        "livecard_turn_malformed_packets_total{transport=\"udp\"} 4",
+    ] {
+        assert!(body.contains(line), "{line} missing from\n{body}");
+    }
+    drop(held);
+}
+
+#[tokio::test]
+async fn drains_and_registers_itself_in_the_store() {
+    let embedded = EmbeddedDynamo::start(None).await.expect("embedded store");
+    let store = Arc::new(DynamoStore::new(
+        local_client(embedded.endpoint()),
+        "livecard",
+    ));
+    store.ensure_table().await.expect("table");
+    let config = config(|f| {
+        f.allow_peers = Some(vec!["127.0.0.0/8".into()]);
+        f.node_id = Some("media-test".into());
+        f.heartbeat_s = Some(1);
+    });
+    let node = start(&config, Some(store.clone())).await;
+    let mut registered = Vec::new();
+    for _ in 0..50 {
+        registered = store.live_media_nodes(now_ms(), 10).await.expect("nodes");
+        if !registered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(registered.len(), 1, "the node registered itself");
+    assert_eq!(registered[0].id, "media-test");
+    assert_eq!(registered[0].host, "127.0.0.1");
+    assert_eq!(registered[0].turn_port, node.net.udp_addr.port());
+
+    let mut c = udp_client(&node, "s1-visitor").await;
+    let relay = c.allocate().await.expect("allocate");
+    let peer = peer_socket().await;
+    let peer_addr = peer.local_addr().expect("addr");
+    c.channel_bind(0x4000, peer_addr).await.expect("channel");
+    // The heartbeat reports the load.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let nodes = store.live_media_nodes(now_ms(), 10).await.expect("nodes");
+    assert_eq!(nodes.first().map(|n| n.load), Some(1));
+
+    let health = reqwest::get(format!("http://{}/healthz", node.http_addr))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 200);
+
+    // Drain: withdrawn from the store, no new allocations, held ones relay
+    // until they end.
+    let node = Arc::new(node);
+    let draining = {
+        let node = node.clone();
+        tokio::spawn(async move { node.drain(Duration::from_secs(20)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store
+            .live_media_nodes(now_ms(), 10)
+            .await
+            .expect("nodes")
+            .is_empty()
+    );
+    let health = reqwest::get(format!("http://{}/healthz", node.http_addr))
+        .await
+        .expect("healthz");
+    assert_eq!(health.status(), 503);
+    let mut late = udp_client(&node, "s2-visitor").await;
+    assert_eq!(
+        late.allocate().await.expect_err("draining").code(),
+        Some(508)
+    );
+    c.send_channel(0x4000, b"still here").await.expect("send");
+    assert_eq!(recv_at(&peer).await, Some((b"still here".to_vec(), relay)));
+    assert!(!draining.is_finished());
+    // The call ends: the drain finishes with nothing left.
+    assert_eq!(c.refresh(0).await.expect("refresh"), 0);
+    let left = tokio::time::timeout(Duration::from_secs(5), draining)
+        .await
+        .expect("drain finishes")
+        .expect("task");
+    assert_eq!(left, 0);
+}
