@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::Livecard;
+use support::{Livecard, http_get};
 
 #[test]
 fn cli_manages_advisors_and_cards() {
@@ -115,20 +115,6 @@ fn cli_manages_advisors_and_cards() {
         .expect_err("wrong key");
     assert!(err.contains("admin API key"), "{err}");
     server.stop();
-}
-
-/// A GET with an admin key, with nothing but std (the tests need no HTTP
-/// client of their own).
-fn http_get(url: &str, key: &str) -> String {
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://").expect("http URL");
-    let (host, path) = rest.split_once('/').expect("path");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n")
-        .expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read");
-    response
 }
 
 #[test]

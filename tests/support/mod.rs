@@ -35,6 +35,9 @@ pub struct Livecard {
     pub data_dir: PathBuf,
     pub card_links: Vec<(String, String)>,
     pub signin_links: Vec<(String, String)>,
+    /// The in-process media node's TURN address and metrics URL.
+    pub turn_addr: Option<String>,
+    pub media_metrics: Option<String>,
 }
 
 impl Livecard {
@@ -65,6 +68,8 @@ impl Livecard {
         });
         let mut url = None;
         let mut demo_url = None;
+        let mut turn_addr = None;
+        let mut media_metrics = None;
         let mut card_links = Vec::new();
         let mut signin_links = Vec::new();
         let mut section = "";
@@ -76,7 +81,11 @@ impl Livecard {
                 }
                 continue;
             };
-            if let Some(rest) = line.strip_prefix("widget demo on another origin: ") {
+            if let Some(rest) = line.strip_prefix("media node (TURN) on ") {
+                // "<addr> udp/tcp; metrics on <url>"
+                turn_addr = rest.split_whitespace().next().map(str::to_owned);
+                media_metrics = rest.rsplit(' ').next().map(str::to_owned);
+            } else if let Some(rest) = line.strip_prefix("widget demo on another origin: ") {
                 demo_url = Some(rest.trim().to_owned());
             } else if let Some(rest) = line.strip_prefix("livecard is running on ") {
                 url = Some(rest.trim().to_owned());
@@ -106,6 +115,8 @@ impl Livecard {
             data_dir,
             card_links,
             signin_links,
+            turn_addr,
+            media_metrics,
         }
     }
 
@@ -216,8 +227,15 @@ impl Driver {
         }
     }
 
-    /// A new headless Chromium with its own profile.
+    /// A new headless Chromium with its own profile, a fake camera and
+    /// microphone, and camera and microphone allowed.
     pub async fn browser(&mut self) -> Client {
+        self.browser_with(&["--use-fake-ui-for-media-stream"]).await
+    }
+
+    /// A new headless Chromium with its own profile, a fake camera and
+    /// microphone, and these extra flags.
+    pub async fn browser_with(&mut self, extra: &[&str]) -> Client {
         let profile = temp_dir(&format!("chrome-{}", self.profiles.len()));
         let mut args = vec![
             "--headless=new".to_owned(),
@@ -230,8 +248,11 @@ impl Driver {
             "--disable-quic".into(),
             "--no-first-run".into(),
             "--window-size=1280,900".into(),
+            "--use-fake-device-for-media-stream".into(),
+            "--autoplay-policy=no-user-gesture-required".into(),
             format!("--user-data-dir={}", profile.display()),
         ];
+        args.extend(extra.iter().map(|a| a.to_string()));
         if let Ok(lang) = std::env::var("LIVECARD_TEST_BROWSER_LANG") {
             args.push(format!("--lang={lang}"));
         }
@@ -311,4 +332,18 @@ pub async fn axe_violations(client: &Client) -> Vec<String> {
         .await
         .expect("axe-core runs");
     serde_json::from_value(result).expect("a list of violations")
+}
+
+/// A GET with an admin key, with nothing but std (the tests need no HTTP
+/// client of their own).
+pub fn http_get(url: &str, key: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    write!(stream, "GET /{path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
 }

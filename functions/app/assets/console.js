@@ -8,9 +8,11 @@
   var de = document.documentElement.lang === "de";
   var t = de
     ? { ring: "Neue Anfrage", accept: "Annehmen", decline: "Ablehnen", from: { card: "über die Visitenkarte", portal: "über das Portal", widget: "über das Website-Widget" },
-        ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", message: "Nachricht" }
+        ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", message: "Nachricht",
+        audio: "Audioanruf", video: "Videoanruf" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
-        ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", message: "Message" };
+        ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", message: "Message",
+        audio: "Audio call", video: "Video call" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var alertEl = document.getElementById("ring-alert");
@@ -45,7 +47,7 @@
     if (rings[m.session]) return;
     var li = el("li", "ring");
     li.setAttribute("data-session", m.session);
-    li.appendChild(el("strong", null, t.ring));
+    li.appendChild(el("strong", null, t.ring + (m.channel === "audio" || m.channel === "video" ? " · " + t[m.channel] : "")));
     li.appendChild(el("span", null, " " + (t.from[m.origin] || "") + (m.topic ? " · " + m.topic : "") + (m.language ? " · " + m.language : "")));
     var a = el("button", null, t.accept); a.type = "button"; a.setAttribute("data-accept", m.session);
     var d = el("button", "secondary", t.decline); d.type = "button"; d.setAttribute("data-decline", m.session);
@@ -75,11 +77,18 @@
     var form = el("form", "lcw-form");
     var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message);
     var send = el("button", null, t.send); send.type = "submit";
-    var hang = el("button", "secondary", t.hangup); hang.type = "button";
+    var hang = el("button", "secondary", t.hangup); hang.type = "button"; hang.setAttribute("data-hangup", "");
+    var callArea = el("div", "lcw-call");
+    var calls = el("div", "lcw-choices");
+    ["audio", "video"].forEach(function (ch) {
+      var b = el("button", "call-start", t[ch]); b.type = "button"; b.setAttribute("data-call-start", ch);
+      b.addEventListener("click", function () { ensureCall(c).start(ch); });
+      calls.appendChild(b);
+    });
     form.appendChild(input); form.appendChild(send); form.appendChild(hang);
-    box.appendChild(head); box.appendChild(state); box.appendChild(log); box.appendChild(typing); box.appendChild(form);
+    box.appendChild(head); box.appendChild(state); box.appendChild(callArea); box.appendChild(calls); box.appendChild(log); box.appendChild(typing); box.appendChild(form);
     chatsEl.appendChild(box);
-    var c = { box: box, log: log, state: state, typing: typing, form: form, shown: {}, pending: {} };
+    var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, calls: calls, callArea: callArea, call: null, shown: {}, pending: {} };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -96,6 +105,17 @@
     hang.addEventListener("click", function () { wire({ v: 1, type: "hangup", session: session }); });
     chats[session] = c;
     return c;
+  }
+  /* The session's call (call.js): created on the first need. */
+  function ensureCall(c) {
+    if (!c.call) {
+      c.call = window.LivecardCall({ side: "advisor", session: c.session, lang: de ? "de" : "en", mount: c.callArea, send: wire,
+        iceServers: function () {
+          return fetch("/api/v1/contacts/" + c.session + "/ice-servers", { method: "POST", credentials: "same-origin", cache: "no-store" })
+            .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error((j.error && j.error.message) || r.status); return j; }); });
+        } });
+    }
+    return c.call;
   }
   function message(m) {
     var c = chat(m.session);
@@ -117,6 +137,8 @@
       c.box.setAttribute("data-state", m.state);
       c.state.textContent = m.state === "ended" ? t.ended : t.connected;
       c.form.hidden = m.state === "ended";
+      c.calls.hidden = m.state === "ended";
+      if (c.call || m.channel === "audio" || m.channel === "video") ensureCall(c).state(m);
       saved[m.session] = saved[m.session] || {};
     }
     if (m.state === "ended" || (m.state !== "connected" && m.state !== "ringing")) { delete saved[m.session]; }
@@ -131,6 +153,7 @@
       case "ring_stop": stopRing(m.session); break;
       case "session": onState(m); break;
       case "chat": message(m); break;
+      case "signal": if (chats[m.session]) ensureCall(chats[m.session]).signal(m); break;
       case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
       case "joined": var cj = chats[m.session]; if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); }); break;

@@ -14,13 +14,13 @@
       nobody: "Nobody can take your chat right now.", wait: "Wait in line", colleague: "Talk to a colleague", offline: "Leave a message",
       send: "Send", message: "Message", name: "Name", email: "Email", sent: "Thank you, your message was sent.", again: "Start a new chat",
       close: "Close", typing: "is typing…", you: "You", failed: "Could not connect. Retrying…", available: "available", away: "not available",
-      error: "Something went wrong: " },
+      error: "Something went wrong: ", audio: "Audio call", video: "Video call" },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
       queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
       nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
       send: "Senden", message: "Nachricht", name: "Name", email: "E-Mail", sent: "Danke, Ihre Nachricht wurde gesendet.", again: "Neuen Chat starten",
       close: "Schließen", typing: "schreibt…", you: "Sie", failed: "Keine Verbindung. Neuer Versuch…", available: "verfügbar", away: "nicht verfügbar",
-      error: "Etwas ist schiefgegangen: " }
+      error: "Etwas ist schiefgegangen: ", audio: "Audioanruf", video: "Videoanruf" }
   };
   var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
   ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
@@ -81,7 +81,29 @@
   var mount = cfg.mount ? document.querySelector(cfg.mount) : null;
   (mount || document.body).appendChild(root);
 
-  var state = load(storeKey); // {session, token, ws, last}
+  var state = load(storeKey); // {session, token, ws, last, requested, direct}
+  var call = null, callLoad = null;
+  // Calls live in call.js (WebRTC), loaded from this origin when needed.
+  function callModule() {
+    if (window.LivecardCall) return Promise.resolve(window.LivecardCall);
+    if (!callLoad) callLoad = new Promise(function (resolve, reject) {
+      var s = el("script"); s.src = base + "/call.js"; s.async = true;
+      s.onload = function () { resolve(window.LivecardCall); }; s.onerror = reject;
+      document.head.appendChild(s);
+    });
+    return callLoad;
+  }
+  function ensureCall() {
+    if (call && call.session === state.session) return Promise.resolve(call.api);
+    return callModule().then(function (LivecardCall) {
+      if (call && call.session === state.session) return call.api;
+      var mountAt = el("div", "lcw-call"); panel.insertBefore(mountAt, log);
+      var session = state.session, token = state.token;
+      call = { session: session, api: LivecardCall({ side: "visitor", session: session, lang: lang, mount: mountAt, send: wire,
+        iceServers: function () { return api("POST", "/api/v1/contacts/" + session + "/ice-servers", { token: token }); } }) };
+      return call.api;
+    });
+  }
   // A fresh page shows nothing yet: its first join asks for the whole
   // transcript; reconnects of this page ask only for what came after.
   if (state) state.last = null;
@@ -119,10 +141,15 @@
     root.setAttribute("data-state", s.state);
     if (s.state === "ringing") setStatus(fill(t.ringing, { n: advisorName }));
     else if (s.state === "queued") setStatus(fill(t.queued, { p: "…", m: "…" }));
-    else if (s.state === "connected") { setStatus(fill(t.connected, { n: advisorName })); }
+    else if (s.state === "connected") {
+      setStatus(fill(t.connected, { n: advisorName }));
+      ["audio", "video"].forEach(function (ch) {
+        button(t[ch], function () { ensureCall().then(function (c) { c.start(ch); }); }).setAttribute("data-call-start", ch);
+      });
+    }
     else if (s.state === "ended") {
       setStatus(t.ended);
-      button(t.again, function () { store(storeKey, null); state = null; shown = {}; while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
+      button(t.again, function () { store(storeKey, null); state = null; call = null; shown = {}; while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
     } else if (s.options && s.options.length) {
       setStatus(t.nobody);
       s.options.forEach(function (o) {
@@ -149,11 +176,22 @@
     f.elements.name.focus();
   }
 
+  function callState(s) {
+    var wanted = state && state.requested;
+    var direct = s.state === "connected" && (wanted === "audio" || wanted === "video") && !state.direct;
+    if (!call && !direct && s.channel === "chat") return;
+    ensureCall().then(function (c) {
+      c.state(s);
+      // A contact asked for as a call: the visitor offers once connected.
+      if (direct && !state.direct) { state.direct = true; store(storeKey, state); c.startDirect(wanted); }
+    });
+  }
   function onMessage(event) {
     var m; try { m = JSON.parse(event.data); } catch (e) { return; }
     if (m.session && state && m.session !== state.session) return;
     switch (m.type) {
-      case "session": onState(m); break;
+      case "session": onState(m); callState(m); break;
+      case "signal": ensureCall().then(function (c) { c.signal(m); }); break;
       case "queue": setStatus(fill(t.queued, { p: m.position, m: Math.max(1, Math.round(m.wait_ms / 60000)) })); break;
       case "chat": addMessage(m); typing.textContent = ""; break;
       case "ack": if (pending[m.id]) { pending[m.id].li.classList.remove("lcw-pending"); if (m.key) addMessage({ key: m.key, id: m.id, side: "visitor", text: pending[m.id].text }); } break;
@@ -182,9 +220,10 @@
       setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry)));
     };
   }
-  function start() {
+  function start(channel) {
     var body = { origin: cfg.origin === "portal" ? "portal" : "widget" };
     if (cfg.card) { body = {}; body.card = cfg.card; }
+    if (channel && channel !== "chat") body.channel = channel;
     else if (cfg.advisor) body.advisor = cfg.advisor;
     if (!cfg.card && cfg.topic) body.topic = cfg.topic;
     if (!cfg.card && cfg.lang && !cfg.advisor) body.language = cfg.lang;
@@ -193,7 +232,7 @@
     setStatus(t.routing);
     return api("POST", "/api/v1/contacts", body).then(function (r) {
       visitor(r.visitor);
-      state = { session: r.session, token: r.token, ws: r.ws, last: null };
+      state = { session: r.session, token: r.token, ws: r.ws, last: null, requested: channel || "chat" };
       store(storeKey, state);
       onState(r.state);
       connect();
@@ -225,10 +264,15 @@
   root.addEventListener("keydown", function (e) { if (e.key === "Escape" && !cfg.mount) { panel.hidden = true; launcher.setAttribute("aria-expanded", "false"); launcher.focus(); } });
 
   if (cfg.mount) {
-    var starters = document.querySelectorAll("[data-start='chat']");
+    var starters = document.querySelectorAll("[data-start]");
     for (var i = 0; i < starters.length; i++) {
       starters[i].disabled = false;
-      starters[i].addEventListener("click", function () { if (!state) start(); input.focus(); });
+      starters[i].addEventListener("click", function (e) {
+        var ch = e.currentTarget.getAttribute("data-start");
+        if (!state) start(ch);
+        else if (ch !== "chat" && call) call.api.start(ch);
+        input.focus();
+      });
     }
   } else {
     var q = new URLSearchParams();

@@ -13,6 +13,8 @@ pub const JS: &str = include_str!("../assets/app.js");
 pub const WIDGET_JS: &str = include_str!("../assets/widget.js");
 pub const WIDGET_CSS: &str = include_str!("../assets/widget.css");
 pub const CONSOLE_JS: &str = include_str!("../assets/console.js");
+/// Calls (WebRTC), loaded by the widget and the console.
+pub const CALL_JS: &str = include_str!("../assets/call.js");
 
 fn version_of(text: &str) -> String {
     livecard_core::encoding::sha256_hex(text.as_bytes())[..12].to_owned()
@@ -43,6 +45,7 @@ pub fn serve_widget(name: &str, if_none_match: Option<&str>) -> Option<Response>
     let (body, content_type) = match name {
         "widget.js" => (WIDGET_JS, "text/javascript; charset=utf-8"),
         "widget.css" => (WIDGET_CSS, "text/css; charset=utf-8"),
+        "call.js" => (CALL_JS, "text/javascript; charset=utf-8"),
         _ => return None,
     };
     let etag = format!("\"{}\"", version_of(body));

@@ -46,7 +46,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "contacts", _, "ice-servers"] => "api_contact_ice_servers",
         ["ws"] => "ws",
         ["console"] => "console",
-        ["widget.js"] => "widget",
+        ["widget.js"] | ["call.js"] => "widget",
         ["demo", "widget"] => "demo_widget",
         _ => "not_found",
     }
@@ -167,7 +167,7 @@ async fn page_route<S: Store, P: Push>(
             crate::assets::serve(name).ok_or_else(|| ApiError::not_found("no such asset"))
         }
         ["c", token] if read => card(app, request, ctx, token).await,
-        [name @ ("widget.js" | "widget.css")] if read => {
+        [name @ ("widget.js" | "widget.css" | "call.js")] if read => {
             let tag = request
                 .headers()
                 .get(http::header::IF_NONE_MATCH)
@@ -187,7 +187,7 @@ async fn page_route<S: Store, P: Push>(
         | ["signin", _]
         | ["signin"]
         | ["signout"]
-        | ["widget.js" | "widget.css" | "console"]
+        | ["widget.js" | "widget.css" | "call.js" | "console"]
         | ["me"] => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such page")),
     }

@@ -874,3 +874,96 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 2),
+    ])
+    .await;
+    let update = h
+        .app
+        .config
+        .presence
+        .manual_update(
+            vec![(Channel::Video, PresenceState::Available)],
+            h.app.now(),
+        )
+        .expect("update");
+    h.app
+        .apply_presence(&id("anna"), &update)
+        .await
+        .expect("presence");
+    let (session, token, answer) = h
+        .start(json!({ "advisor": "anna", "channel": "video" }))
+        .await;
+    assert_eq!(answer["state"]["state"], "ringing", "{answer}");
+    let mut visitor = h.visitor_conn();
+    let mut anna = h.advisor_conn("anna");
+    let mut ben = h.advisor_conn("ben");
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    let offer = json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"});
+    // Not connected yet: no call to signal in.
+    let replies = h.say(&mut visitor, offer.clone()).await;
+    assert_eq!(replies[0]["code"], "not_connected", "{replies:?}");
+    h.say(&mut anna, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    h.push.take(&Participant::Visitor(session.clone()));
+    h.push.take(&Participant::Advisor(id("anna")));
+    // Connected as a video contact: the call is on; the offer reaches Anna as it was.
+    let replies = h.say(&mut visitor, offer.clone()).await;
+    assert!(replies.is_empty(), "{replies:?}");
+    let to_anna = h.push.take(&Participant::Advisor(id("anna")));
+    let signals = of_type(&to_anna, "signal");
+    assert_eq!(signals.len(), 1, "{to_anna:?}");
+    assert_eq!(signals[0]["side"], "visitor");
+    assert_eq!(signals[0]["sdp"], offer["sdp"]);
+    assert_eq!(signals[0]["call"], "c1");
+    // Anna's candidate reaches the visitor.
+    let candidate = json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"candidate","candidate":{"candidate":"candidate:1 1 udp 41885439 127.0.0.1 50000 typ relay raddr 0.0.0.0 rport 0","sdpMid":"0","sdpMLineIndex":0}});
+    assert!(h.say(&mut anna, candidate).await.is_empty());
+    let to_visitor = h.push.take(&Participant::Visitor(session.clone()));
+    assert_eq!(
+        of_type(&to_visitor, "signal")[0]["candidate"]["sdpMid"],
+        "0"
+    );
+    // Another advisor cannot signal into it (answered like a missing session).
+    let replies = h.say(&mut ben, offer.clone()).await;
+    assert_eq!(replies[0]["code"], "not_found");
+    assert!(
+        h.push
+            .take(&Participant::Visitor(session.clone()))
+            .is_empty()
+    );
+    // Bad SDP is refused with an error; the connection stays usable.
+    let replies = h
+        .say(&mut visitor, json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"offer","sdp":"<html>"}))
+        .await;
+    assert_eq!(replies[0]["code"], "invalid_field");
+    // A report names the path once (an event); back to chat ends the call
+    // and signals are refused.
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"call_report","session":session,"path":"relay"}),
+    )
+    .await;
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"upgrade","session":session,"channel":"chat"}),
+    )
+    .await;
+    let replies = h.say(&mut visitor, offer).await;
+    assert_eq!(replies[0]["code"], "no_call");
+    let replies = h
+        .say(
+            &mut visitor,
+            json!({"v":1,"type":"call_report","session":session,"path":"relay"}),
+        )
+        .await;
+    assert_eq!(replies[0]["code"], "no_call");
+}

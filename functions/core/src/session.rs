@@ -180,8 +180,37 @@ pub enum Effect {
     /// Record an analytics event with these props.
     Event {
         name: EventName,
-        props: Vec<(&'static str, u64)>,
+        props: Vec<(&'static str, Prop)>,
     },
+}
+
+/// An event property: a count or duration, or a label from a fixed set
+/// (never free text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prop {
+    Num(u64),
+    Label(&'static str),
+}
+
+impl From<u64> for Prop {
+    fn from(value: u64) -> Self {
+        Prop::Num(value)
+    }
+}
+
+impl From<&'static str> for Prop {
+    fn from(value: &'static str) -> Self {
+        Prop::Label(value)
+    }
+}
+
+impl From<Prop> for serde_json::Value {
+    fn from(value: Prop) -> Self {
+        match value {
+            Prop::Num(n) => n.into(),
+            Prop::Label(s) => s.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,6 +244,52 @@ pub enum SessionError {
     NotRoutable,
     #[error("this choice is not offered now")]
     NotOffered,
+    #[error("there is no call in this session")]
+    NoCall,
+}
+
+/// How a call's media flows, from the selected ICE candidate pair: on a
+/// host or server-reflexive path it goes peer to peer, on a relay path
+/// through a media node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePath {
+    Host,
+    Srflx,
+    Prflx,
+    Relay,
+}
+
+impl IcePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IcePath::Host => "host",
+            IcePath::Srflx => "srflx",
+            IcePath::Prflx => "prflx",
+            IcePath::Relay => "relay",
+        }
+    }
+}
+
+/// An audio or video call in a connected session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// Audio or video.
+    pub channel: Channel,
+    pub since: UnixMillis,
+    /// The path last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<IcePath>,
+}
+
+fn call_ended(call: &Call, now: UnixMillis) -> Effect {
+    Effect::Event {
+        name: EventName::CallEnded,
+        props: vec![
+            ("media", call.channel.as_str().into()),
+            ("duration_ms", now.saturating_sub(call.since).into()),
+        ],
+    }
 }
 
 /// One contact session.
@@ -232,6 +307,9 @@ pub struct Session {
     pub created_at: UnixMillis,
     pub last_activity: UnixMillis,
     pub messages: u32,
+    /// The call going on, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<Call>,
 }
 
 impl Session {
@@ -245,6 +323,7 @@ impl Session {
             created_at: now,
             last_activity: now,
             messages: 0,
+            call: None,
         }
     }
 
@@ -256,6 +335,14 @@ impl Session {
     pub fn ringing_advisor(&self) -> Option<&AdvisorId> {
         match &self.phase {
             Phase::Ringing { advisor, .. } => Some(advisor),
+            _ => None,
+        }
+    }
+
+    /// The advisor talking with the visitor now, if any.
+    pub fn connected_advisor(&self) -> Option<&AdvisorId> {
+        match &self.phase {
+            Phase::Connected { advisor, .. } => Some(advisor),
             _ => None,
         }
     }
@@ -366,7 +453,7 @@ impl Session {
         Ok(vec![
             Effect::Event {
                 name: EventName::Routed,
-                props: vec![("tried", self.tried.len() as u64)],
+                props: vec![("tried", (self.tried.len() as u64).into())],
             },
             Effect::Ring {
                 advisor: advisor.clone(),
@@ -437,18 +524,23 @@ impl Session {
             since: now,
         };
         self.last_activity = now;
+        // A contact asked for as a call starts as one.
+        let call = self.start_call(self.channel, now);
         Ok(vec![
             Effect::StopRinging {
                 advisor: advisor.clone(),
             },
             Effect::Event {
                 name: EventName::Accepted,
-                props: vec![("wait_ms", wait)],
+                props: vec![("wait_ms", wait.into())],
             },
-            Effect::Visitor(VisitorNotice::Connected {
-                advisor: advisor.clone(),
-            }),
-        ])
+        ]
+        .into_iter()
+        .chain(call)
+        .chain([Effect::Visitor(VisitorNotice::Connected {
+            advisor: advisor.clone(),
+        })])
+        .collect())
     }
 
     /// `advisor` declines the contact rung to them: the next one is tried.
@@ -493,7 +585,10 @@ impl Session {
         self.messages = total;
         vec![Effect::Event {
             name: EventName::ChatMessage,
-            props: vec![("count", u64::from(count)), ("total", u64::from(total))],
+            props: vec![
+                ("count", u64::from(count).into()),
+                ("total", u64::from(total).into()),
+            ],
         }]
     }
 
@@ -519,7 +614,70 @@ impl Session {
         }
         self.channel = channel;
         self.last_activity = now;
-        Ok(vec![])
+        let effects = match (self.call.take(), channel) {
+            (None, Channel::Chat) => Vec::new(),
+            (None, media) => self.start_call(media, now),
+            (Some(call), Channel::Chat) => vec![call_ended(&call, now)],
+            (Some(mut call), media) => {
+                let from = call.channel;
+                call.channel = media;
+                self.call = Some(call);
+                if from == media {
+                    Vec::new()
+                } else {
+                    vec![Effect::Event {
+                        name: EventName::CallUpgraded,
+                        props: vec![
+                            ("from", from.as_str().into()),
+                            ("to", media.as_str().into()),
+                        ],
+                    }]
+                }
+            }
+        };
+        Ok(effects)
+    }
+
+    fn start_call(&mut self, channel: Channel, now: UnixMillis) -> Vec<Effect> {
+        if channel == Channel::Chat {
+            return Vec::new();
+        }
+        self.call = Some(Call {
+            channel,
+            since: now,
+            path: None,
+        });
+        vec![Effect::Event {
+            name: EventName::CallStarted,
+            props: vec![("media", channel.as_str().into())],
+        }]
+    }
+
+    /// A side reports its call is up (periodically while it lasts, which
+    /// also keeps the session from ending as inactive), with the path its
+    /// media takes. A new path is an `ice_path` event.
+    pub fn call_report(
+        &mut self,
+        path: Option<IcePath>,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => {}
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotConnected),
+        }
+        let call = self.call.as_mut().ok_or(SessionError::NoCall)?;
+        self.last_activity = now;
+        match path {
+            Some(path) if call.path != Some(path) => {
+                call.path = Some(path);
+                Ok(vec![Effect::Event {
+                    name: EventName::IcePath,
+                    props: vec![("path", path.as_str().into())],
+                }])
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// One side leaves (or the visitor leaves an offline message instead).
@@ -538,14 +696,17 @@ impl Session {
             }
             Phase::Connected { advisor, since } => {
                 effects.push(Effect::Release { advisor });
+                if let Some(call) = self.call.take() {
+                    effects.push(call_ended(&call, now));
+                }
                 let talk = now.saturating_sub(since);
                 let wait = since.saturating_sub(self.created_at);
                 effects.push(Effect::Event {
                     name: EventName::SessionEnded,
                     props: vec![
-                        ("wait_ms", wait),
-                        ("talk_ms", talk),
-                        ("messages", u64::from(self.messages)),
+                        ("wait_ms", wait.into()),
+                        ("talk_ms", talk.into()),
+                        ("messages", u64::from(self.messages).into()),
                     ],
                 });
                 effects.push(Effect::Visitor(VisitorNotice::Ended { reason }));
@@ -562,7 +723,7 @@ impl Session {
         let wait = now.saturating_sub(self.created_at);
         effects.push(Effect::Event {
             name: EventName::SessionEnded,
-            props: vec![("wait_ms", wait), ("talk_ms", 0)],
+            props: vec![("wait_ms", wait.into()), ("talk_ms", 0u64.into())],
         });
         effects.push(Effect::Visitor(VisitorNotice::Ended { reason }));
         Ok(effects)
@@ -639,7 +800,7 @@ mod tests {
         let accepted = s.accept(&id("ben"), T0 + 32_000).expect("accept");
         assert_eq!(names(&accepted), vec![EventName::Accepted]);
         assert!(
-            matches!(accepted.iter().find(|e| matches!(e, Effect::Event { .. })), Some(Effect::Event { props, .. }) if props == &vec![("wait_ms", 32_000)])
+            matches!(accepted.iter().find(|e| matches!(e, Effect::Event { .. })), Some(Effect::Event { props, .. }) if props == &vec![("wait_ms", Prop::Num(32_000))])
         );
         assert_eq!(s.can_chat(), Ok(()));
         let counted = s.messages_seen(2, Some(T0 + 50_000));
@@ -654,7 +815,11 @@ mod tests {
         assert!(ended.contains(&Effect::Release { advisor: id("ben") }));
         assert!(ended.contains(&Effect::Event {
             name: EventName::SessionEnded,
-            props: vec![("wait_ms", 32_000), ("talk_ms", 60_000), ("messages", 2)]
+            props: vec![
+                ("wait_ms", Prop::Num(32_000)),
+                ("talk_ms", Prop::Num(60_000)),
+                ("messages", Prop::Num(2))
+            ]
         }));
         assert_eq!(
             s.end(EndReason::AdvisorLeft, T0 + 93_000),
@@ -806,5 +971,99 @@ mod tests {
         assert_eq!(json["phase"]["phase"], "ringing");
         let back: Session = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, s);
+    }
+
+    fn props_of(effects: &[Effect], wanted: EventName) -> Vec<(&'static str, Prop)> {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Event { name, props } if *name == wanted => Some(props.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn calls_start_change_medium_report_their_path_and_end() {
+        let policy = SessionPolicy::default();
+        let mut s = Session::new(Channel::Chat, T0);
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        assert!(
+            names(&s.accept(&id("anna"), T0 + 1_000).expect("accept"))
+                .iter()
+                .all(|n| *n != EventName::CallStarted)
+        );
+        assert_eq!(
+            s.call_report(Some(IcePath::Relay), T0 + 2_000),
+            Err(SessionError::NoCall)
+        );
+        // chat -> audio: the call starts.
+        let up = s.upgrade(Channel::Audio, T0 + 10_000).expect("audio");
+        assert_eq!(
+            props_of(&up, EventName::CallStarted),
+            vec![("media", Prop::Label("audio"))]
+        );
+        // audio -> video -> audio: upgraded each way; the same medium is no event.
+        let up = s.upgrade(Channel::Video, T0 + 20_000).expect("video");
+        assert_eq!(
+            props_of(&up, EventName::CallUpgraded),
+            vec![("from", Prop::Label("audio")), ("to", Prop::Label("video"))]
+        );
+        assert!(
+            s.upgrade(Channel::Video, T0 + 21_000)
+                .expect("same")
+                .is_empty()
+        );
+        assert_eq!(
+            names(&s.upgrade(Channel::Audio, T0 + 25_000).expect("down")),
+            vec![EventName::CallUpgraded]
+        );
+        // Reports keep the session alive and name each new path once.
+        let report = s
+            .call_report(Some(IcePath::Relay), T0 + 30_000)
+            .expect("report");
+        assert_eq!(
+            props_of(&report, EventName::IcePath),
+            vec![("path", Prop::Label("relay"))]
+        );
+        assert!(
+            s.call_report(Some(IcePath::Relay), T0 + 14 * 60_000)
+                .expect("again")
+                .is_empty()
+        );
+        assert!(
+            s.tick(&policy, T0 + 16 * 60_000).is_empty(),
+            "a reported call is activity"
+        );
+        // audio -> chat: the call ends with its duration; the session goes on.
+        let down = s.upgrade(Channel::Chat, T0 + 16 * 60_000).expect("chat");
+        assert_eq!(
+            props_of(&down, EventName::CallEnded),
+            vec![
+                ("media", Prop::Label("audio")),
+                ("duration_ms", Prop::Num(16 * 60_000 - 10_000))
+            ]
+        );
+        assert_eq!(s.call, None);
+        assert!(!s.is_ended());
+
+        // A contact asked for as video starts as a call, and hanging up ends both.
+        let mut s = Session::new(Channel::Video, T0);
+        s.ring(id("ben"), &policy, T0).expect("ring");
+        let accepted = s.accept(&id("ben"), T0 + 5_000).expect("accept");
+        assert_eq!(
+            props_of(&accepted, EventName::CallStarted),
+            vec![("media", Prop::Label("video"))]
+        );
+        let ended = s.end(EndReason::VisitorLeft, T0 + 65_000).expect("end");
+        assert_eq!(
+            props_of(&ended, EventName::CallEnded),
+            vec![
+                ("media", Prop::Label("video")),
+                ("duration_ms", Prop::Num(60_000))
+            ]
+        );
+        assert!(names(&ended).contains(&EventName::SessionEnded));
+        assert_eq!(s.call_report(None, T0 + 70_000), Err(SessionError::Ended));
     }
 }

@@ -81,6 +81,28 @@ pub enum ClientMessage {
         v: u32,
         session: String,
     },
+    /// WebRTC signaling for the session's call (an offer, an answer or an
+    /// ICE candidate), relayed to the other side as it is. `call` names the
+    /// peer connection: a new one replaces the old, the same one
+    /// renegotiates (an ICE restart).
+    Signal {
+        v: u32,
+        session: String,
+        call: String,
+        kind: SignalKind,
+        #[serde(default)]
+        sdp: Option<String>,
+        #[serde(default)]
+        candidate: Option<IceCandidate>,
+    },
+    /// A side's call is up (sent every 30 s while it lasts), with the path
+    /// its media takes.
+    CallReport {
+        v: u32,
+        session: String,
+        #[serde(default)]
+        path: Option<crate::session::IcePath>,
+    },
     /// An advisor's console sets their presence (per channel).
     Presence {
         v: u32,
@@ -105,6 +127,8 @@ impl ClientMessage {
             | ClientMessage::Wait { v, .. }
             | ClientMessage::Colleague { v, .. }
             | ClientMessage::Hangup { v, .. }
+            | ClientMessage::Signal { v, .. }
+            | ClientMessage::CallReport { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -122,6 +146,8 @@ impl ClientMessage {
             ClientMessage::Wait { .. } => "wait",
             ClientMessage::Colleague { .. } => "colleague",
             ClientMessage::Hangup { .. } => "hangup",
+            ClientMessage::Signal { .. } => "signal",
+            ClientMessage::CallReport { .. } => "call_report",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -139,10 +165,65 @@ impl ClientMessage {
             | ClientMessage::Upgrade { session, .. }
             | ClientMessage::Wait { session, .. }
             | ClientMessage::Colleague { session, .. }
-            | ClientMessage::Hangup { session, .. } => Some(session),
+            | ClientMessage::Hangup { session, .. }
+            | ClientMessage::Signal { session, .. }
+            | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    Offer,
+    Answer,
+    Candidate,
+}
+
+/// An ICE candidate as `RTCIceCandidate.toJSON()` gives it; an empty
+/// `candidate` marks the end of candidates.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, rename = "sdpMid")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, rename = "sdpMLineIndex")]
+    pub sdp_m_line_index: Option<u16>,
+    #[serde(default, rename = "usernameFragment")]
+    pub username_fragment: Option<String>,
+}
+
+/// The largest SDP accepted (an audio and video offer is 4 to 8 KB).
+pub const MAX_SDP_BYTES: usize = 12 * 1024;
+/// The longest candidate line.
+pub const MAX_CANDIDATE_BYTES: usize = 512;
+
+/// SDP is printable ASCII in CRLF-separated lines starting `v=0`.
+fn valid_sdp(sdp: &str) -> bool {
+    sdp.len() <= MAX_SDP_BYTES
+        && sdp.starts_with("v=0")
+        && sdp
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) || b == b'\r' || b == b'\n')
+}
+
+fn valid_candidate(c: &IceCandidate) -> bool {
+    let printable = |s: &str| s.bytes().all(|b| (0x20..0x7f).contains(&b));
+    (c.candidate.is_empty()
+        || (c.candidate.len() <= MAX_CANDIDATE_BYTES
+            && c.candidate.starts_with("candidate:")
+            && printable(&c.candidate)))
+        && c.sdp_mid.as_deref().is_none_or(|m| {
+            (1..=32).contains(&m.len())
+                && m.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))
+        })
+        && c.sdp_m_line_index.is_none_or(|i| i < 64)
+        && c.username_fragment
+            .as_deref()
+            .is_none_or(|u| (1..=256).contains(&u.len()) && printable(u))
 }
 
 /// The longest message key a client may send back (`after`, `read`).
@@ -186,6 +267,8 @@ const CLIENT_TYPES: &[&str] = &[
     "wait",
     "colleague",
     "hangup",
+    "signal",
+    "call_report",
     "presence",
     "ping",
 ];
@@ -260,7 +343,24 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Upgrade { session, .. }
         | ClientMessage::Wait { session, .. }
         | ClientMessage::Colleague { session, .. }
-        | ClientMessage::Hangup { session, .. } => valid_session(session),
+        | ClientMessage::Hangup { session, .. }
+        | ClientMessage::CallReport { session, .. } => valid_session(session),
+        ClientMessage::Signal {
+            session,
+            call,
+            kind,
+            sdp,
+            candidate,
+            ..
+        } => {
+            valid_session(session)
+                && valid_client_id(call)
+                && match (kind, sdp, candidate) {
+                    (SignalKind::Offer | SignalKind::Answer, Some(sdp), None) => valid_sdp(sdp),
+                    (SignalKind::Candidate, None, Some(candidate)) => valid_candidate(candidate),
+                    _ => false,
+                }
+        }
         ClientMessage::Presence { states, .. } => !states.is_empty(),
         ClientMessage::Ping { .. } => true,
     };
@@ -408,5 +508,64 @@ mod tests {
             serde_json::from_str(&error_message(ProtocolError::UnknownType)).expect("json");
         assert_eq!(answer["type"], "error");
         assert_eq!(answer["code"], "unknown_type");
+    }
+
+    #[test]
+    fn call_signals_are_validated() {
+        let offer = r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}"#;
+        assert!(matches!(
+            parse_client(offer),
+            Ok(ClientMessage::Signal {
+                kind: SignalKind::Offer,
+                ..
+            })
+        ));
+        let cand = r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{"candidate":"candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host","sdpMid":"0","sdpMLineIndex":0,"usernameFragment":"abcd"}}"#;
+        assert!(matches!(
+            parse_client(cand),
+            Ok(ClientMessage::Signal {
+                kind: SignalKind::Candidate,
+                ..
+            })
+        ));
+        let end = r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{"candidate":""}}"#;
+        assert!(parse_client(end).is_ok());
+        let report = r#"{"v":1,"type":"call_report","session":"s1","path":"relay"}"#;
+        assert!(matches!(
+            parse_client(report),
+            Ok(ClientMessage::CallReport {
+                path: Some(crate::session::IcePath::Relay),
+                ..
+            })
+        ));
+        let refused = [
+            // An offer without SDP, with a candidate, or with SDP that is not SDP.
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"offer"}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"offer","sdp":"v=0\r\n","candidate":{"candidate":""}}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"answer","sdp":"<script>"}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"answer","sdp":"v=0\r\n\u0000"}"#.to_string(),
+            // Candidates that are not candidate lines, or too long, or odd fields.
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{"candidate":"hello"}}"#.to_string(),
+            format!(r#"{{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{{"candidate":"candidate:{}"}}}}"#, "1".repeat(600)),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{"candidate":"","sdpMid":"a b"}}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"candidate","candidate":{"candidate":"","extra":1}}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c 1","kind":"offer","sdp":"v=0\r\n"}"#.to_string(),
+            r#"{"v":1,"type":"signal","session":"s1","call":"c1","kind":"hello","sdp":"v=0\r\n"}"#.to_string(),
+            r#"{"v":1,"type":"call_report","session":"s1","path":"moon"}"#.to_string(),
+            // SDP over its own limit (inside the message limit).
+            format!(r#"{{"v":1,"type":"signal","session":"s1","call":"c1","kind":"offer","sdp":"v=0\r\n{}"}}"#, "a".repeat(13_000)),
+        ];
+        for text in &refused {
+            assert_eq!(
+                parse_client(text),
+                Err(ProtocolError::InvalidField),
+                "{text}"
+            );
+        }
+        let huge = format!(
+            r#"{{"v":1,"type":"signal","session":"s1","call":"c1","kind":"offer","sdp":"v=0\r\n{}"}}"#,
+            "a".repeat(20_000)
+        );
+        assert_eq!(parse_client(&huge), Err(ProtocolError::TooLarge));
     }
 }

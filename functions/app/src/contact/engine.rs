@@ -50,6 +50,7 @@ impl ContactError {
             ContactError::Session(SessionError::Ended) => "ended",
             ContactError::Session(SessionError::NotRoutable) => "not_routable",
             ContactError::Session(SessionError::NotOffered) => "not_offered",
+            ContactError::Session(SessionError::NoCall) => "no_call",
             ContactError::Busy => "busy",
             ContactError::Store(livecard_store::StoreError::BadCursor) => "bad_cursor",
             ContactError::Store(_) => "unavailable",

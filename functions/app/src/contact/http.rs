@@ -118,13 +118,6 @@ pub async fn start<S: Store, P: Push>(
     }
     let body: StartBody = parse_json(request)?;
     let channel = body.channel.unwrap_or(Channel::Chat);
-    if channel != Channel::Chat {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "channel_unavailable",
-            "only chat can be started here for now",
-        ));
-    }
     let mut wanted = Wanted {
         origin: body.origin.unwrap_or(Origin::Portal),
         ..Wanted::default()

@@ -253,6 +253,36 @@ impl<S: Store, P: Push> App<S, P> {
                 self.route(&session).await?;
                 Ok(Replies::default())
             }
+            ClientMessage::Signal {
+                session,
+                call,
+                kind,
+                sdp,
+                candidate,
+                ..
+            } => {
+                let (side, other) = self.call_peer(connection, &session).await?;
+                let mut message = json!({
+                    "v": PROTOCOL_VERSION, "type": "signal", "session": session,
+                    "side": side.as_str(), "call": call, "kind": kind,
+                });
+                if let Some(sdp) = sdp {
+                    message["sdp"] = sdp.into();
+                }
+                if let Some(candidate) = candidate {
+                    message["candidate"] = json!(candidate);
+                }
+                if let Some(other) = other {
+                    self.push.send(&other, &message.to_string()).await;
+                }
+                Ok(Replies::default())
+            }
+            ClientMessage::CallReport { session, path, .. } => {
+                self.speaker(connection, &session).await?;
+                self.update_session(&session, |s| s.call_report(path, now))
+                    .await?;
+                Ok(Replies::default())
+            }
             ClientMessage::Hangup { session, .. } => {
                 let (side, _) = self.speaker(connection, &session).await?;
                 let reason = match side {
@@ -452,6 +482,36 @@ impl<S: Store, P: Push> App<S, P> {
             Side::Advisor => Some(Participant::Visitor(session.to_owned())),
         };
         Ok((side, other))
+    }
+
+    /// The other side of a call: signals pass only in a connected session
+    /// with a call on.
+    async fn call_peer(
+        &self,
+        connection: &Connection,
+        session: &str,
+    ) -> Result<(Side, Option<Participant>), ContactError> {
+        let stored = self.session_cached(session).await?;
+        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let s = &stored.session;
+        if s.is_ended() {
+            return Err(ContactError::Session(
+                livecard_core::session::SessionError::Ended,
+            ));
+        }
+        let advisor = s.connected_advisor().ok_or(ContactError::Session(
+            livecard_core::session::SessionError::NotConnected,
+        ))?;
+        if s.call.is_none() {
+            return Err(ContactError::Session(
+                livecard_core::session::SessionError::NoCall,
+            ));
+        }
+        let other = match side {
+            Side::Visitor => Participant::Advisor(advisor.clone()),
+            Side::Advisor => Participant::Visitor(session.to_owned()),
+        };
+        Ok((side, Some(other)))
     }
 
     fn visitor_only(&self, connection: &Connection, session: &str) -> Result<(), ContactError> {

@@ -97,6 +97,7 @@ pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
                 }
             }
             link rel="stylesheet" href="/widget.css";
+            script src="/call.js" defer {}
             script src=(crate::assets::console_js_url()) defer {}
             form method="post" action="/signout" {
                 button.secondary type="submit" { (t.me_signout) }

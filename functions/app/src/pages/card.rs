@@ -4,7 +4,6 @@ use super::PageCtx;
 use super::portal::{avatar, languages_line, presence_list};
 use crate::api::advisors::PublicAdvisor;
 use livecard_core::card::CardClaims;
-use livecard_core::channel::Channel;
 use maud::html;
 
 pub fn render(
@@ -33,18 +32,11 @@ pub fn render(
                     (presence_list(ctx, advisor, channels))
                     div.actions {
                         @for channel in channels.iter() {
-                            @if channel == Channel::Chat {
-                                button type="button" data-start=(channel.as_str()) disabled {
-                                    (t.start(channel))
-                                }
-                            } @else {
-                                button type="button" data-start=(channel.as_str()) disabled aria-describedby="card-soon" {
-                                    (t.start(channel))
-                                }
+                            button type="button" data-start=(channel.as_str()) disabled {
+                                (t.start(channel))
                             }
                         }
                     }
-                    p #card-soon .note { (t.card_soon) }
                 }
             }
             div #contact {}

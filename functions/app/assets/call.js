@@ -1,0 +1,288 @@
+/* livecard calls: audio and video over WebRTC inside a contact session,
+   shared by the visitor client (widget.js) and the advisor console.
+   Signaling goes over the session's socket (docs/protocol.md, "Calls"):
+   the side that starts or changes a call offers; the other answers. A new
+   call id means a new peer connection; the same id renegotiates (ICE
+   restart). Media is DTLS-SRTP (WebRTC has no other mode). */
+(function () {
+  "use strict";
+  if (window.LivecardCall) return;
+  var T = {
+    en: { audio: "Audio call", video: "Video call", end: "End call", mute: "Mute", unmute: "Unmute", camOff: "Camera off", camOn: "Camera on",
+      mic: "Microphone", cam: "Camera", connecting: "Connecting the call…", inCall: "In a call", reconnecting: "Connection lost; reconnecting…",
+      ended: "The call has ended.", refused: "The browser did not allow the camera or microphone. Allow them for this site (the icon in the address bar) and try again.",
+      missing: "No camera or microphone was found.", busy: "The camera or microphone is in use by another program.",
+      failed: "The call could not be set up: ", unsupported: "This browser cannot make calls.", remote: "The other side", self: "You" },
+    de: { audio: "Audioanruf", video: "Videoanruf", end: "Anruf beenden", mute: "Stumm", unmute: "Ton an", camOff: "Kamera aus", camOn: "Kamera an",
+      mic: "Mikrofon", cam: "Kamera", connecting: "Der Anruf wird verbunden…", inCall: "Im Gespräch", reconnecting: "Verbindung unterbrochen, neuer Versuch…",
+      ended: "Der Anruf ist beendet.", refused: "Der Browser hat Kamera oder Mikrofon nicht freigegeben. Erlauben Sie sie für diese Seite (Symbol in der Adresszeile) und versuchen Sie es erneut.",
+      missing: "Keine Kamera und kein Mikrofon gefunden.", busy: "Kamera oder Mikrofon werden von einem anderen Programm benutzt.",
+      failed: "Der Anruf konnte nicht aufgebaut werden: ", unsupported: "Dieser Browser kann keine Anrufe führen.", remote: "Gegenüber", self: "Sie" }
+  };
+  var REPORT_MS = 30000;
+
+  function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
+
+  /* o: { side: "visitor"|"advisor", session: id, lang, mount: element,
+          send(msg) -> bool, iceServers() -> Promise<{ice_servers, ice_transport_policy}> } */
+  function LivecardCall(o) {
+    var t = T[o.lang] || T.en;
+    var pc = null, callId = null, offerer = false, channel = "chat", stream = null, pendingOffer = null;
+    var queued = [], reportTimer = null, downTimer = null, devices = { audio: null, video: null };
+    var box = el("div", "lc-call"); box.hidden = true; box.setAttribute("data-call", "idle");
+    var status = el("p", "lc-call-status"); status.setAttribute("role", "status");
+    var videos = el("div", "lc-call-videos");
+    var remote = el("video", "lc-remote"); remote.autoplay = true; remote.playsInline = true; remote.setAttribute("aria-label", t.remote);
+    var self = el("video", "lc-self"); self.autoplay = true; self.playsInline = true; self.muted = true; self.setAttribute("aria-label", t.self);
+    videos.appendChild(remote); videos.appendChild(self);
+    var bar = el("div", "lc-call-bar");
+    var muteB = el("button", "secondary", t.mute); muteB.type = "button"; muteB.setAttribute("aria-pressed", "false"); muteB.setAttribute("data-call-mute", "");
+    var camB = el("button", "secondary", t.camOff); camB.type = "button"; camB.setAttribute("aria-pressed", "false"); camB.setAttribute("data-call-camera", "");
+    var micSel = el("select"); micSel.setAttribute("aria-label", t.mic); micSel.setAttribute("data-call-mic", "");
+    var camSel = el("select"); camSel.setAttribute("aria-label", t.cam); camSel.setAttribute("data-call-cam", "");
+    var endB = el("button", null, t.end); endB.type = "button"; endB.setAttribute("data-call-end", "");
+    [muteB, camB, micSel, camSel, endB].forEach(function (x) { bar.appendChild(x); });
+    box.appendChild(status); box.appendChild(videos); box.appendChild(bar);
+    o.mount.appendChild(box);
+
+    function say(text) { status.textContent = text; }
+    function phase(p) { box.setAttribute("data-call", p); }
+    function signal(kind, extra) {
+      var m = { v: 1, type: "signal", session: o.session, call: callId, kind: kind };
+      for (var k in extra) m[k] = extra[k];
+      return o.send(m);
+    }
+    function mediaError(err) {
+      var name = err && err.name;
+      if (name === "NotAllowedError" || name === "SecurityError") return t.refused;
+      if (name === "NotFoundError" || name === "OverconstrainedError") return t.missing;
+      if (name === "NotReadableError") return t.busy;
+      return t.failed + ((err && err.message) || err);
+    }
+    function constraints(kind, on) {
+      if (!on) return false;
+      return devices[kind] ? { deviceId: { exact: devices[kind] } } : true;
+    }
+    function getMedia(ch) {
+      if (!navigator.mediaDevices || !window.RTCPeerConnection) return Promise.reject(new Error(t.unsupported));
+      return navigator.mediaDevices.getUserMedia({ audio: constraints("audio", true), video: constraints("video", ch === "video") });
+    }
+    function fillDevices() {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+      navigator.mediaDevices.enumerateDevices().then(function (list) {
+        [[micSel, "audioinput", "audio"], [camSel, "videoinput", "video"]].forEach(function (x) {
+          var sel = x[0]; while (sel.firstChild) sel.removeChild(sel.firstChild);
+          var current = stream && stream.getTracks().filter(function (tr) { return tr.kind === x[2]; })[0];
+          var currentId = current && current.getSettings ? current.getSettings().deviceId : null;
+          list.filter(function (d) { return d.kind === x[1]; }).forEach(function (d, i) {
+            var opt = el("option", null, d.label || (x[2] === "audio" ? t.mic : t.cam) + " " + (i + 1)); opt.value = d.deviceId;
+            if (d.deviceId === currentId) opt.selected = true;
+            sel.appendChild(opt);
+          });
+          sel.hidden = sel.options.length < 2;
+        });
+      }).catch(function () {});
+    }
+    function switchDevice(kind, id) {
+      devices[kind] = id;
+      if (!pc || !stream) return;
+      var c = {}; c[kind] = { deviceId: { exact: id } };
+      navigator.mediaDevices.getUserMedia(c).then(function (s) {
+        var track = s.getTracks()[0];
+        var sender = pc.getSenders().filter(function (x) { return x.track && x.track.kind === kind; })[0];
+        var old = stream.getTracks().filter(function (x) { return x.kind === kind; })[0];
+        if (old) { track.enabled = old.enabled; stream.removeTrack(old); old.stop(); }
+        stream.addTrack(track);
+        if (sender) sender.replaceTrack(track);
+      }, function (err) { say(mediaError(err)); });
+    }
+    micSel.addEventListener("change", function () { switchDevice("audio", micSel.value); });
+    camSel.addEventListener("change", function () { switchDevice("video", camSel.value); });
+    muteB.addEventListener("click", function () {
+      if (!stream) return;
+      var on = muteB.getAttribute("aria-pressed") !== "true";
+      stream.getAudioTracks().forEach(function (tr) { tr.enabled = !on; });
+      muteB.setAttribute("aria-pressed", String(on)); muteB.textContent = on ? t.unmute : t.mute;
+    });
+    camB.addEventListener("click", function () {
+      if (!stream) return;
+      var off = camB.getAttribute("aria-pressed") !== "true";
+      stream.getVideoTracks().forEach(function (tr) { tr.enabled = !off; });
+      camB.setAttribute("aria-pressed", String(off)); camB.textContent = off ? t.camOn : t.camOff;
+    });
+    endB.addEventListener("click", function () { api.end(); });
+
+    function stop(note) {
+      clearInterval(reportTimer); reportTimer = null; clearTimeout(downTimer);
+      if (pc) { try { pc.close(); } catch (e) {} pc = null; }
+      if (stream) { stream.getTracks().forEach(function (tr) { tr.stop(); }); stream = null; }
+      remote.srcObject = null; self.srcObject = null;
+      callId = null; pendingOffer = null; queued = [];
+      if (note) { say(note); phase("ended"); } else { box.hidden = true; phase("idle"); }
+    }
+    function report() {
+      if (!pc) return;
+      pc.getStats().then(function (stats) {
+        var pair = null, local = {};
+        stats.forEach(function (s) {
+          if (s.type === "transport" && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+          if (s.type === "local-candidate") local[s.id] = s;
+        });
+        if (!pair) stats.forEach(function (s) { if (s.type === "candidate-pair" && s.nominated && s.state === "succeeded") pair = s; });
+        var cand = pair && local[pair.localCandidateId];
+        var path = cand && cand.candidateType;
+        var m = { v: 1, type: "call_report", session: o.session };
+        if (path === "host" || path === "srflx" || path === "prflx" || path === "relay") m.path = path;
+        box.setAttribute("data-path", m.path || "");
+        o.send(m);
+      }).catch(function () {});
+    }
+    function restart() {
+      if (!pc || !offerer) return;
+      say(t.reconnecting);
+      // Fresh credentials, then an offer with new ICE credentials.
+      o.iceServers().then(function (servers) {
+        if (!pc) return;
+        try { pc.setConfiguration({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy }); } catch (e) {}
+        return pc.createOffer({ iceRestart: true }).then(function (offer) {
+          return pc.setLocalDescription(offer).then(function () { signal("offer", { sdp: offer.sdp }); });
+        });
+      }).catch(function (err) { say(t.failed + err.message); });
+    }
+    function newPc(servers) {
+      var p = new RTCPeerConnection({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy || "all" });
+      p.onicecandidate = function (e) {
+        signal("candidate", { candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } });
+      };
+      p.ontrack = function (e) {
+        remote.srcObject = (e.streams && e.streams[0]) || new MediaStream([e.track]);
+      };
+      p.oniceconnectionstatechange = function () {
+        if (p !== pc) return;
+        var s = p.iceConnectionState;
+        if (s === "connected" || s === "completed") {
+          clearTimeout(downTimer); say(t.inCall); phase("connected");
+          report();
+          if (!reportTimer) reportTimer = setInterval(report, REPORT_MS);
+        } else if (s === "failed") {
+          restart();
+        } else if (s === "disconnected") {
+          say(t.reconnecting);
+          clearTimeout(downTimer);
+          downTimer = setTimeout(function () { if (pc === p && p.iceConnectionState === "disconnected") restart(); }, 4000);
+        }
+      };
+      return p;
+    }
+    function prepare(ch) {
+      box.hidden = false; phase("connecting"); say(t.connecting);
+      box.setAttribute("data-media", ch);
+      camB.hidden = ch !== "video";
+      return Promise.all([getMedia(ch), o.iceServers()]).then(function (got) {
+        stream = got[0];
+        self.srcObject = ch === "video" ? stream : null;
+        self.hidden = ch !== "video";
+        pc = newPc(got[1]);
+        stream.getTracks().forEach(function (tr) { pc.addTrack(tr, stream); });
+        fillDevices();
+      });
+    }
+    function flush() {
+      var list = queued; queued = [];
+      list.forEach(function (c) { pc.addIceCandidate(c.candidate ? c : null).catch(function () {}); });
+    }
+    function offer() {
+      return pc.createOffer().then(function (d) {
+        return pc.setLocalDescription(d).then(function () { signal("offer", { sdp: d.sdp }); });
+      });
+    }
+    var api = {
+      box: box,
+      get pc() { return pc; },
+      get channel() { return channel; },
+      /* This side starts a call or changes its medium: the server is told
+         (upgrade), and the offer follows once it says the session changed. */
+      start: function (ch) {
+        if (ch === channel && pc) return;
+        stop();
+        channel = ch; offerer = true; callId = newId();
+        var id = callId;
+        return prepare(ch).then(function () {
+          if (callId !== id) return;
+          pendingOffer = id;
+          o.send({ v: 1, type: "upgrade", session: o.session, channel: ch });
+        }, function (err) {
+          stop(mediaError(err));
+          channel = "chat";
+        });
+      },
+      /* The visitor of a contact asked for as a call offers once connected. */
+      startDirect: function (ch) {
+        stop();
+        channel = ch; offerer = true; callId = newId();
+        var id = callId;
+        return prepare(ch).then(function () { if (callId === id) return offer(); }, function (err) { stop(mediaError(err)); });
+      },
+      end: function () {
+        if (channel === "chat" && !pc) return;
+        channel = "chat";
+        stop(t.ended);
+        o.send({ v: 1, type: "upgrade", session: o.session, channel: "chat" });
+      },
+      /* The session's state: its medium, or its end. */
+      state: function (s) {
+        if (s.state !== "connected") { if (pc || channel !== "chat") stop(s.state === "ended" ? t.ended : null); channel = "chat"; return; }
+        if (s.channel === "chat") {
+          if (pc || channel !== "chat") { channel = "chat"; stop(t.ended); }
+          return;
+        }
+        if (pendingOffer && pendingOffer === callId && s.channel === channel && pc) {
+          pendingOffer = null;
+          offer().catch(function (err) { say(t.failed + err.message); });
+          return;
+        }
+        if (s.channel !== channel && !pendingOffer) {
+          channel = s.channel; // the other side changed it; its offer follows
+        }
+      },
+      /* A relayed signal from the other side. */
+      signal: function (m) {
+        if (m.kind === "offer") {
+          var fresh = m.call !== callId || !pc;
+          var ch = /\nm=video /.test(m.sdp) ? "video" : "audio";
+          var ready = Promise.resolve();
+          if (fresh) {
+            stop();
+            callId = m.call; offerer = false; channel = ch;
+            ready = prepare(ch);
+          }
+          ready.then(function () {
+            return pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
+          }).then(function () {
+            flush();
+            return pc.createAnswer();
+          }).then(function (d) {
+            return pc.setLocalDescription(d).then(function () { signal("answer", { sdp: d.sdp }); });
+          }).catch(function (err) {
+            stop(fresh ? mediaError(err) : t.failed + err.message);
+            // Tell the other side there is no call from here.
+            o.send({ v: 1, type: "upgrade", session: o.session, channel: "chat" });
+          });
+        } else if (m.call !== callId || !pc) {
+          return;
+        } else if (m.kind === "answer") {
+          pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flush).catch(function (err) { say(t.failed + err.message); });
+        } else if (m.kind === "candidate") {
+          if (pc.remoteDescription) pc.addIceCandidate(m.candidate.candidate ? m.candidate : null).catch(function () {});
+          else queued.push(m.candidate);
+        }
+      }
+    };
+    (window.livecard = window.livecard || { instances: [] });
+    (window.livecard.calls = window.livecard.calls || []).push(api);
+    return api;
+  }
+  LivecardCall.texts = T;
+  window.LivecardCall = LivecardCall;
+})();

@@ -1,0 +1,353 @@
+//! Calls end to end in two real headless Chromium instances with a fake
+//! camera and microphone, through the media node `livecard up` runs, under
+//! the relay-only policy: a visitor starts a video call from a card link,
+//! the advisor accepts, both sides receive audio and video (getStats: bytes
+//! received and frames decoded rising) over a relay pair through our node;
+//! hanging up ends both sides; chat -> audio -> video works; the events are
+//! recorded. A browser that refuses the camera gets a clear message.
+
+mod support;
+
+use fantoccini::Client;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use support::{Driver, Livecard, http_get, wait_until};
+
+/// The two tests run one after the other: four Chromium instances with
+/// fake cameras at once are too many for a 2-core machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn run(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
+}
+
+async fn sign_in(browser: &Client, link: &str) {
+    browser.goto(link).await.expect("sign-in page");
+    wait_until(
+        browser,
+        "document.getElementById('signin') !== null",
+        "sign-in button",
+    )
+    .await;
+    run(
+        browser,
+        "document.getElementById('signin').click(); return true;",
+    )
+    .await;
+    wait_until(
+        browser,
+        "document.getElementById('console') !== null",
+        "the console",
+    )
+    .await;
+    run(browser, "document.body.click(); return true;").await;
+    wait_until(
+        browser,
+        "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
+        "the console socket",
+    )
+    .await;
+}
+
+/// The live call's media as getStats tells it: inbound audio bytes, video
+/// frames decoded, and the selected pair's candidate types and relay URL.
+const STATS: &str = r#"
+const done = arguments[arguments.length - 1];
+const calls = (window.livecard && window.livecard.calls) || [];
+const call = calls.filter(c => c.pc).pop();
+if (!call) { done(null); return; }
+call.pc.getStats().then(stats => {
+  const out = { audioBytes: 0, framesDecoded: 0, videoBytes: 0, state: call.pc.iceConnectionState, channel: call.channel };
+  let pair = null;
+  stats.forEach(s => {
+    if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audioBytes += s.bytesReceived || 0;
+    if (s.type === 'inbound-rtp' && s.kind === 'video') { out.framesDecoded += s.framesDecoded || 0; out.videoBytes += s.bytesReceived || 0; }
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  if (pair) {
+    const local = stats.get(pair.localCandidateId), remote = stats.get(pair.remoteCandidateId);
+    out.local = local && local.candidateType;
+    out.remote = remote && remote.candidateType;
+    out.relayUrl = local && local.url;
+    out.relayProtocol = local && local.relayProtocol;
+  }
+  done(out);
+}, e => done({ error: String(e) }));
+"#;
+
+async fn stats(browser: &Client) -> Value {
+    browser
+        .execute_async(STATS, vec![])
+        .await
+        .expect("getStats")
+}
+
+async fn wait_connected(browser: &Client, who: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = stats(browser).await;
+        if s["state"] == "connected" || s["state"] == "completed" {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who}: the call did not connect: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Media flows in: audio bytes (and, for video, decoded frames) rise.
+async fn media_rises(browser: &Client, who: &str, video: bool) -> Value {
+    let first = stats(browser).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let now = stats(browser).await;
+        let audio_up = now["audioBytes"].as_f64() > first["audioBytes"].as_f64();
+        let video_up = now["framesDecoded"].as_f64() > first["framesDecoded"].as_f64()
+            && now["framesDecoded"].as_f64().unwrap_or(0.0) > 0.0;
+        if audio_up && (!video || video_up) {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who}: media did not rise: {first} -> {now}"
+        );
+    }
+}
+
+fn assert_relayed(s: &Value, who: &str, turn_port: &str) {
+    assert_eq!(s["local"], "relay", "{who}: {s}");
+    assert_eq!(s["remote"], "relay", "{who}: {s}");
+    let url = s["relayUrl"].as_str().unwrap_or("");
+    assert!(
+        url.contains(&format!("127.0.0.1:{turn_port}")),
+        "{who}: relayed through our node: {s}"
+    );
+}
+
+async fn click(browser: &Client, selector: &str) {
+    browser
+        .execute(
+            "const e = document.querySelector(arguments[0]); if (!e) return false; e.click(); return true;",
+            vec![json!(selector)],
+        )
+        .await
+        .expect("click");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-call");
+    let server = Livecard::start_in(dir, &["--relay-only", "--turn-addr", "127.0.0.1:0"]);
+    let turn_addr = server
+        .turn_addr
+        .clone()
+        .expect("the media node runs in livecard up");
+    let turn_port = turn_addr.rsplit(':').next().expect("port").to_owned();
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+
+    // The visitor opens Ben's card and starts a video call.
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
+        "the video button is switched on",
+    )
+    .await;
+    click(&visitor, "[data-start=\"video\"]").await;
+
+    // The console rings for a video call; Ben accepts.
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    let ring = support::text_of(&advisor, "#rings .ring strong").await;
+    assert!(ring.contains("Video call"), "{ring}");
+    click(&advisor, "[data-accept]").await;
+
+    // Both sides connect through the relay and receive audio and video.
+    wait_connected(&visitor, "visitor").await;
+    wait_connected(&advisor, "advisor").await;
+    let v = media_rises(&visitor, "visitor", true).await;
+    let a = media_rises(&advisor, "advisor", true).await;
+    assert_relayed(&v, "visitor", &turn_port);
+    assert_relayed(&a, "advisor", &turn_port);
+
+    // A dropped signaling socket does not end the call: media keeps flowing
+    // while the page reconnects.
+    run(
+        &visitor,
+        "window.livecard.instances[0].ws.close(); return true;",
+    )
+    .await;
+    media_rises(&visitor, "visitor (socket dropped)", true).await;
+    media_rises(&advisor, "advisor (visitor's socket dropped)", true).await;
+    wait_until(
+        &visitor,
+        "window.livecard.instances[0].ws.readyState === 1",
+        "the socket is back",
+    )
+    .await;
+
+    // The node relayed it (its metrics count the packets).
+    let metrics_url = server.media_metrics.clone().expect("metrics URL");
+    let metrics = http_get(&metrics_url, "");
+    let relayed: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("livecard_turn_relayed_packets_total{direction=\"to_client\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(relayed > 100.0, "the node relayed the call: {metrics}");
+
+    // Hanging up ends the call on both sides; the chat stays.
+    click(&visitor, "[data-call-end]").await;
+    wait_until(
+        &visitor,
+        "window.livecard.calls.every(c => !c.pc)",
+        "the visitor's call ends",
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "window.livecard.calls.every(c => !c.pc)",
+        "the advisor's call ends",
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "document.querySelector('.lc-call').dataset.call === 'ended'",
+        "the console shows the end",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        "the chat goes on",
+    )
+    .await;
+
+    // chat -> audio (the advisor starts it) -> video (the visitor upgrades).
+    click(&advisor, ".chat [data-call-start=\"audio\"]").await;
+    wait_connected(&visitor, "visitor (audio)").await;
+    wait_connected(&advisor, "advisor (audio)").await;
+    let v = media_rises(&visitor, "visitor (audio)", false).await;
+    assert_eq!(v["channel"], "audio", "{v}");
+    assert_eq!(v["framesDecoded"], 0, "an audio call has no video: {v}");
+    assert_relayed(&v, "visitor (audio)", &turn_port);
+    click(&visitor, ".lcw [data-call-start=\"video\"]").await;
+    wait_until(
+        &visitor,
+        "window.livecard.calls.some(c => c.pc && c.channel === 'video')",
+        "the video call",
+    )
+    .await;
+    wait_connected(&visitor, "visitor (video)").await;
+    wait_connected(&advisor, "advisor (video)").await;
+    media_rises(&visitor, "visitor (video)", true).await;
+    media_rises(&advisor, "advisor (video)", true).await;
+
+    // Mute and camera off act on the local tracks.
+    click(&visitor, "[data-call-mute]").await;
+    click(&visitor, "[data-call-camera]").await;
+    let tracks = run(
+        &visitor,
+        "const c = window.livecard.calls.filter(c => c.pc).pop(); return c.pc.getSenders().filter(s => s.track).map(s => s.track.kind + ':' + s.track.enabled).sort();",
+    )
+    .await;
+    assert_eq!(tracks, json!(["audio:false", "video:false"]));
+
+    // The session ends with the hangup of the chat: the call ends with it.
+    click(&advisor, ".chat [data-hangup]").await;
+    wait_until(
+        &visitor,
+        "window.livecard.calls.every(c => !c.pc)",
+        "the visitor's call ends with the session",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw').dataset.state === 'ended'",
+        "the session ended",
+    )
+    .await;
+
+    // Events: the call's start, upgrade, end and its relay path.
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        let has = |name: &str| events.contains(&format!("\"name\":\"{name}\""));
+        if has("call_started")
+            && has("call_upgraded")
+            && has("call_ended")
+            && events.contains("\"path\":\"relay\"")
+        {
+            assert!(events.contains("\"duration_ms\""), "{events}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "call events missing: {events}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_camera_gets_a_clear_message() {
+    let _serial = SERIAL.lock().await;
+    let server = Livecard::start("e2e-call-refused");
+    let mut driver = Driver::start().await;
+    // No fake UI: headless Chromium denies the permission prompt.
+    let visitor = driver.browser_with(&["--deny-permission-prompts"]).await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Clara Weiß")).await;
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Clara Weiß")))
+        .await
+        .expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button",
+    )
+    .await;
+    click(&visitor, "[data-start=\"chat\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    click(&advisor, "[data-accept]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        "connected",
+    )
+    .await;
+    click(&visitor, ".lcw [data-call-start=\"video\"]").await;
+    wait_until(
+        &visitor,
+        "(document.querySelector('.lc-call-status') || {}).textContent && document.querySelector('.lc-call-status').textContent.includes('did not allow the camera or microphone')",
+        "the refusal is explained",
+    )
+    .await;
+    // The chat goes on; nothing was sent to the advisor as a call.
+    wait_until(&advisor, "!document.querySelector('.chat .lc-call') || document.querySelector('.chat .lc-call').hidden", "no call on the console").await;
+}
