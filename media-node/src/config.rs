@@ -24,6 +24,7 @@ pub struct FileConfig {
     pub relay_ports: Option<String>,
     pub turn_secret: Option<String>,
     pub turn_secret_file: Option<String>,
+    pub turn_secret_previous: Option<String>,
     pub allow_peers: Option<Vec<String>>,
     pub http: Option<String>,
     pub tls_port: Option<u16>,
@@ -53,6 +54,7 @@ pub struct Config {
     pub public_host: String,
     pub relay_ports: RangeInclusive<u16>,
     pub turn_secret: Vec<u8>,
+    pub turn_secret_previous: Option<Vec<u8>>,
     pub policy: PeerPolicy,
     /// The allow-list as written, for the start-up log.
     pub allowed: Vec<String>,
@@ -107,6 +109,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("relay_ports", "LIVECARD_MEDIA_RELAY_PORTS"),
     ("turn_secret", "LIVECARD_TURN_SECRET"),
     ("turn_secret_file", "LIVECARD_TURN_SECRET_FILE"),
+    ("turn_secret_previous", "LIVECARD_TURN_SECRET_PREVIOUS"),
     ("allow_peers", "LIVECARD_MEDIA_ALLOW_PEERS"),
     ("http", "LIVECARD_MEDIA_HTTP"),
     ("tls_port", "LIVECARD_MEDIA_TLS_PORT"),
@@ -164,6 +167,7 @@ impl FileConfig {
                 "relay_ports" => self.relay_ports = Some(value),
                 "turn_secret" => self.turn_secret = Some(value),
                 "turn_secret_file" => self.turn_secret_file = Some(value),
+                "turn_secret_previous" => self.turn_secret_previous = Some(value),
                 "allow_peers" => {
                     self.allow_peers = Some(
                         value
@@ -231,6 +235,18 @@ impl FileConfig {
         if turn_secret.len() < 32 {
             return Err(invalid("turn_secret", "must be at least 32 bytes"));
         }
+        let turn_secret_previous = match self.turn_secret_previous.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let secret = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|_| invalid("turn_secret_previous", "not base64"))?;
+                if secret.len() < 32 {
+                    return Err(invalid("turn_secret_previous", "must be at least 32 bytes"));
+                }
+                Some(secret)
+            }
+        };
         let listen: SocketAddr = self
             .listen
             .as_deref()
@@ -346,6 +362,7 @@ impl FileConfig {
             public_host,
             relay_ports,
             turn_secret,
+            turn_secret_previous,
             policy,
             allowed,
             http,

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub dropped: Family<Reason, Counter>,
     pub malformed: Family<TransportLabel, Counter>,
     pub draining: Gauge,
+    /// The relayed counters, fetched once: the relay path updates them
+    /// without a lookup.
+    to_peer: (Counter, Counter),
+    to_client: (Counter, Counter),
 }
 
 impl Default for Metrics {
@@ -102,7 +106,18 @@ impl Metrics {
             "1 while the node drains (takes no new allocations)",
             draining.clone(),
         );
+        let handles = |direction: &'static str| {
+            let label = Direction { direction };
+            (
+                relayed_packets.get_or_create(&label).clone(),
+                relayed_bytes.get_or_create(&label).clone(),
+            )
+        };
+        let to_peer = handles("to_peer");
+        let to_client = handles("to_client");
         Self {
+            to_peer,
+            to_client,
             registry,
             allocations,
             allocations_created,
@@ -129,11 +144,13 @@ impl Metrics {
     }
 
     pub fn relayed(&self, direction: &'static str, bytes: usize) {
-        let label = Direction { direction };
-        self.relayed_packets.get_or_create(&label).inc();
-        self.relayed_bytes
-            .get_or_create(&label)
-            .inc_by(bytes as u64);
+        let (packets, total) = if direction == "to_peer" {
+            &self.to_peer
+        } else {
+            &self.to_client
+        };
+        packets.inc();
+        total.inc_by(bytes as u64);
     }
 
     /// The text exposition.

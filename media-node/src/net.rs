@@ -8,7 +8,8 @@ use crate::turn::{
     AllocId, ClientOut, FiveTuple, PeerOut, PendingAllocation, Settings, Transport, TurnServer,
 };
 use crate::wire;
-use std::collections::HashMap;
+/// A fast hash map with a per-process random seed (keys come from the network).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -124,8 +125,9 @@ impl Net {
         settings: Settings,
         metrics: Arc<Metrics>,
     ) -> io::Result<Net> {
-        let (udp, tcp) = bind_pair(opts.listen).await?;
-        let udp = Arc::new(udp);
+        let (udps, tcp) = bind_pair(opts.listen).await?;
+        let udps: Vec<Arc<UdpSocket>> = udps.into_iter().map(Arc::new).collect();
+        let udp = udps[0].clone();
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let tls = match &opts.tls {
@@ -148,8 +150,8 @@ impl Net {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 server: TurnServer::new(settings, metrics.clone()),
-                relays: HashMap::new(),
-                streams: HashMap::new(),
+                relays: HashMap::default(),
+                streams: HashMap::default(),
             }),
             udp: udp.clone(),
             opts,
@@ -158,10 +160,12 @@ impl Net {
             streams_open: AtomicU32::new(0),
         });
         let mut tasks = vec![
-            tokio::spawn(udp_loop(shared.clone(), udp_addr)),
             tokio::spawn(tcp_loop(shared.clone(), tcp, None)),
             tokio::spawn(timer(shared.clone())),
         ];
+        for socket in udps {
+            tasks.push(tokio::spawn(udp_loop(shared.clone(), socket, udp_addr)));
+        }
         if let Some((listener, acceptor)) = tls {
             tasks.push(tokio::spawn(tcp_loop(
                 shared.clone(),
@@ -200,14 +204,45 @@ impl Net {
     }
 }
 
-/// Binds UDP and TCP on the same port (any free one when the port is 0).
-async fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+/// Socket buffers of the listening UDP sockets: a burst of every client's
+/// packet at once must not overflow them (the kernel caps this at
+/// `net.core.rmem_max`/`wmem_max`).
+const LISTEN_BUFFER: usize = 4 << 20;
+/// Socket buffers of each relay socket (one peer's traffic).
+const RELAY_BUFFER: usize = 1 << 20;
+
+/// A UDP socket with `SO_REUSEPORT`, so that several share the port and the
+/// kernel spreads clients over them (each client stays on one).
+fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    let _ = socket.set_recv_buffer_size(LISTEN_BUFFER);
+    let _ = socket.set_send_buffer_size(LISTEN_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket.into())
+}
+
+/// Binds the UDP sockets (one per core, sharing the port) and TCP on the
+/// same port (any free one when the port is 0).
+async fn bind_pair(listen: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 16);
     let mut last = None;
     for _ in 0..20 {
-        let udp = UdpSocket::bind(listen).await?;
-        let port = udp.local_addr()?.port();
+        let first = reuseport_udp(listen)?;
+        let port = first.local_addr()?.port();
         match TcpListener::bind(SocketAddr::new(listen.ip(), port)).await {
-            Ok(tcp) => return Ok((udp, tcp)),
+            Ok(tcp) => {
+                let mut all = vec![first];
+                for _ in 1..workers {
+                    all.push(reuseport_udp(SocketAddr::new(listen.ip(), port))?);
+                }
+                return Ok((all, tcp));
+            }
             Err(err) if listen.port() == 0 => last = Some(err),
             Err(err) => return Err(err),
         }
@@ -299,6 +334,9 @@ fn bind_relay(shared: &Shared, v6: bool, even: bool) -> io::Result<std::net::Udp
         }
         if let Ok(socket) = std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
             socket.set_nonblocking(true)?;
+            let tuned = socket2::SockRef::from(&socket);
+            let _ = tuned.set_recv_buffer_size(RELAY_BUFFER);
+            let _ = tuned.set_send_buffer_size(RELAY_BUFFER);
             return Ok(socket);
         }
     }
@@ -380,11 +418,11 @@ async fn relay_loop(shared: Arc<Shared>, id: AllocId, socket: Arc<UdpSocket>) {
     }
 }
 
-async fn udp_loop(shared: Arc<Shared>, local: SocketAddr) {
-    let link = Link::Udp(shared.udp.clone());
+async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
+    let link = Link::Udp(socket.clone());
     let mut buf = vec![0u8; wire::MAX_PACKET];
     loop {
-        let (n, from) = match shared.udp.recv_from(&mut buf).await {
+        let (n, from) = match socket.recv_from(&mut buf).await {
             Ok(got) => got,
             Err(err)
                 if err.kind() == io::ErrorKind::ConnectionRefused

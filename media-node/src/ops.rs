@@ -95,6 +95,7 @@ impl Node {
         let settings = Settings {
             realm: config.realm.clone(),
             secret: config.turn_secret.clone(),
+            previous_secret: config.turn_secret_previous.clone(),
             nonce_key,
             policy: config.policy.clone(),
             limits: config.limits.clone(),

@@ -13,7 +13,8 @@ use livecard_core::UnixMillis;
 use livecard_core::turn::{PeerPolicy, TurnError, check_username, password_for};
 use md5::{Digest, Md5};
 use sha2::Sha256;
-use std::collections::HashMap;
+/// A fast hash map with a per-process random seed (keys come from the network).
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use stun::message::{
@@ -98,6 +99,9 @@ pub struct Settings {
     pub realm: String,
     /// The secret shared with the ICE-server endpoint.
     pub secret: Vec<u8>,
+    /// The secret before the last rotation, accepted too until every
+    /// credential it signed has expired.
+    pub previous_secret: Option<Vec<u8>>,
     /// Signs nonces; random per process.
     pub nonce_key: [u8; 32],
     pub policy: PeerPolicy,
@@ -236,10 +240,10 @@ impl TurnServer {
             settings,
             metrics,
             next_id: 1,
-            by_five: HashMap::new(),
-            allocations: HashMap::new(),
-            per_user: HashMap::new(),
-            pending: HashMap::new(),
+            by_five: HashMap::default(),
+            allocations: HashMap::default(),
+            per_user: HashMap::default(),
+            pending: HashMap::default(),
             draining: false,
             indications: 0,
         }
@@ -399,7 +403,14 @@ impl TurnServer {
                     self.metrics.refuse("wrong_credentials");
                     return Err(wire::error(m, ErrorReply::new(441), &[], None));
                 }
-                existing.key
+                if !wire::integrity_ok(&m.raw, &integrity, &existing.key) {
+                    self.metrics.auth_failed("bad_integrity");
+                    return Err(self.challenge(m, now, five, 401));
+                }
+                return Ok(Authed {
+                    username,
+                    key: existing.key,
+                });
             }
             None => {
                 // New allocations need unexpired credentials. An allocation
@@ -417,15 +428,24 @@ impl TurnServer {
                         return Err(self.challenge(m, now, five, 401));
                     }
                 }
-                let password = password_for(&self.settings.secret, &username);
-                long_term_key(&username, &self.settings.realm, &password)
+                // The current secret, then the previous one (rotation).
+                let settings = &self.settings;
+                std::iter::once(&settings.secret)
+                    .chain(settings.previous_secret.as_ref())
+                    .map(|secret| {
+                        let password = password_for(secret, &username);
+                        long_term_key(&username, &settings.realm, &password)
+                    })
+                    .find(|key| wire::integrity_ok(&m.raw, &integrity, key))
             }
         };
-        if !wire::integrity_ok(&m.raw, &integrity, &key) {
-            self.metrics.auth_failed("bad_integrity");
-            return Err(self.challenge(m, now, five, 401));
+        match key {
+            Some(key) => Ok(Authed { username, key }),
+            None => {
+                self.metrics.auth_failed("bad_integrity");
+                Err(self.challenge(m, now, five, 401))
+            }
         }
-        Ok(Authed { username, key })
     }
 
     // ---- clients ------------------------------------------------------
@@ -613,9 +633,9 @@ impl TurnServer {
                 key: pending.key,
                 relay,
                 expires: now + u64::from(pending.lifetime_s) * 1000,
-                permissions: HashMap::new(),
-                channel_peer: HashMap::new(),
-                peer_channel: HashMap::new(),
+                permissions: HashMap::default(),
+                channel_peer: HashMap::default(),
+                peer_channel: HashMap::default(),
                 to_peer: bucket(),
                 to_client: bucket(),
                 allocate_txn: pending.transaction_id,
@@ -1022,6 +1042,7 @@ mod tests {
     use stun::message::{CLASS_ERROR_RESPONSE, CLASS_SUCCESS_RESPONSE, MessageType, Method};
 
     const SECRET: &[u8] = b"a secret shared with the ice-server endpoint";
+    const PREVIOUS: &[u8] = b"the secret before the last rotation";
     const T0: u64 = 1_800_000_000_000;
 
     fn server(limits: Limits, allow: &[&str]) -> TurnServer {
@@ -1029,6 +1050,7 @@ mod tests {
             Settings {
                 realm: "livecard".into(),
                 secret: SECRET.to_vec(),
+                previous_secret: Some(PREVIOUS.to_vec()),
                 nonce_key: [5; 32],
                 policy: PeerPolicy::with_allowed(allow).expect("policy"),
                 limits,
@@ -1440,6 +1462,10 @@ mod tests {
         let mut c = Client::with(&mut s, 5001, &forged.username, &forged.password, T0);
         assert_eq!(c.allocate(&mut s, T0, 50001), Err(401));
         assert_eq!(s.metrics().count("auth_failures", "bad_integrity"), 1);
+        // Credentials signed with the previous secret still work (rotation).
+        let rotated = issue(PREVIOUS, "s2-visitor", T0, 300_000).expect("issue");
+        let mut c = Client::with(&mut s, 5009, &rotated.username, &rotated.password, T0);
+        assert!(c.allocate(&mut s, T0, 50009).is_ok());
         // Malformed usernames.
         let mut c = Client::with(&mut s, 5002, "alice", "whatever", T0);
         assert_eq!(c.allocate(&mut s, T0, 50002), Err(401));

@@ -395,3 +395,84 @@ async fn drains_and_registers_itself_in_the_store() {
         .expect("task");
     assert_eq!(left, 0);
 }
+
+/// coturn's own test client (`turnutils_uclient`, Debian `coturn`) relays
+/// through the node to coturn's UDP echo peer (`turnutils_peer`), with the
+/// TURN REST API credentials it computes from the shared secret itself.
+#[tokio::test]
+async fn coturn_clients_relay_through_the_node() {
+    const ASCII_SECRET: &str = "livecard-interop-shared-secret-0123456789";
+    let config = {
+        let mut file = FileConfig {
+            listen: Some("127.0.0.1:0".into()),
+            http: Some("127.0.0.1:0".into()),
+            relay_ports: Some("40000-49999".into()),
+            turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(ASCII_SECRET)),
+            allow_peers: Some(vec!["127.0.0.0/8".into()]),
+            ..FileConfig::default()
+        };
+        file.max_allocations = Some(100);
+        // uclient opens two allocations per client, all under one username.
+        file.allocations_per_user = Some(8);
+        file.check().expect("config")
+    };
+    let node = start(&config, None).await;
+    let peer_port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let missing = |tool: &str, err: std::io::Error| -> ! {
+        panic!("cannot run {tool} ({err}): run scripts/test.sh, which installs Debian's coturn")
+    };
+    let mut peer = tokio::process::Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| missing("turnutils_peer", e));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let output = tokio::process::Command::new("turnutils_uclient")
+        .args([
+            "-c", // no RTCP allocations (reserved ports are not offered)
+            "-m",
+            "4",
+            "-n",
+            "50",
+            "-l",
+            "400",
+            "-z",
+            "5",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-p",
+            &node.net.udp_addr.port().to_string(),
+            "-W",
+            ASCII_SECRET,
+            "-u",
+            "interop",
+            "127.0.0.1",
+        ])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), output)
+        .await
+        .expect("uclient finishes")
+        .unwrap_or_else(|e| missing("turnutils_uclient", e));
+    let _ = peer.kill().await;
+    let text = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        text.contains("tot_send_msgs=200, tot_recv_msgs=200"),
+        "every message came back:\n{text}"
+    );
+    assert!(text.contains("Total lost packets 0 (0.000000%)"), "{text}");
+    assert!(
+        node.net
+            .metrics()
+            .encode()
+            .contains("livecard_turn_relayed_packets_total{direction=\"to_client\"} 200")
+    );
+}
