@@ -187,6 +187,25 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     assert_relayed(&v, "visitor", &turn_port);
     assert_relayed(&a, "advisor", &turn_port);
 
+    // An ICE restart (what a failed or lost connection triggers) renegotiates
+    // the same call with new ICE credentials and fresh TURN credentials.
+    let ufrag = "(() => { const c = window.livecard.calls.filter(c => c.pc).pop(); const m = /a=ice-ufrag:(\\S+)/.exec(c.pc.localDescription.sdp); return m && m[1]; })()";
+    let before = run(&visitor, &format!("return {ufrag};")).await;
+    run(
+        &visitor,
+        "window.livecard.calls.filter(c => c.pc).pop().restart(); return true;",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        &format!("{ufrag} !== {before}"),
+        "new ICE credentials",
+    )
+    .await;
+    wait_connected(&visitor, "visitor (after the ICE restart)").await;
+    media_rises(&visitor, "visitor (after the ICE restart)", true).await;
+    media_rises(&advisor, "advisor (after the ICE restart)", true).await;
+
     // A dropped signaling socket does not end the call: media keeps flowing
     // while the page reconnects.
     run(

@@ -199,6 +199,8 @@
     }
     var api = {
       box: box,
+      /* An ICE restart now (what a failed connection triggers). */
+      restart: function () { restart(); },
       get pc() { return pc; },
       get channel() { return channel; },
       /* This side starts a call or changes its medium: the server is told
