@@ -77,6 +77,16 @@
   form.appendChild(input); form.appendChild(send); form.hidden = true;
   panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form);
   if (!cfg.mount) root.appendChild(launcher);
+  // Calls straight from the floating widget, when the best advisor takes them.
+  var callStarters = {};
+  if (!cfg.mount) ["audio", "video"].forEach(function (ch) {
+    var b = el("button", "lcw-launch lcw-launch-call", t[ch]); b.type = "button"; b.hidden = true; b.setAttribute("data-start", ch);
+    b.addEventListener("click", function () {
+      panel.hidden = false; launcher.setAttribute("aria-expanded", "true");
+      if (!state) start(ch); else ensureCall().then(function (c) { c.start(ch); });
+    });
+    callStarters[ch] = b; root.appendChild(b);
+  });
   root.appendChild(panel);
   var mount = cfg.mount ? document.querySelector(cfg.mount) : null;
   (mount || document.body).appendChild(root);
@@ -279,7 +289,10 @@
     if (cfg.topic) q.set("topic", cfg.topic);
     if (cfg.lang) q.set("language", cfg.lang);
     api("GET", "/api/v1/contacts/best?" + q.toString()).then(function (r) {
-      if (r.advisor) { launcher.textContent = t.with + r.advisor.display_name + " (" + t.available + ")"; root.setAttribute("data-advisor", r.advisor.id); }
+      if (r.advisor) {
+        launcher.textContent = t.with + r.advisor.display_name + " (" + t.available + ")"; root.setAttribute("data-advisor", r.advisor.id);
+        ["audio", "video"].forEach(function (ch) { callStarters[ch].hidden = !(r.advisor.presence && r.advisor.presence[ch] === "available"); });
+      }
       else launcher.textContent = t.leave;
     }, function () {});
   }

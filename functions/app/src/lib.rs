@@ -176,6 +176,10 @@ pub struct Secrets {
     /// Shared with the media nodes: signs TURN credentials (`None`: no
     /// relay is offered, calls get STUN only).
     pub turn_secret: Option<Vec<u8>>,
+    /// SHA-256 (hex) of an admin API key kept in the secrets document
+    /// rather than the store: the first key of a deployment made by
+    /// Terraform. Rotated with the document.
+    pub admin_key_sha256: Option<String>,
 }
 
 impl fmt::Debug for Secrets {

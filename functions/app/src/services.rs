@@ -200,7 +200,21 @@ Talk to {} live</a>",
         let Some(key) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
             return Ok(false);
         };
-        let Some(hash) = livecard_core::auth::api_key_hash(key.trim()) else {
+        let key = key.trim();
+        if let Some(expected) = &self.secrets.admin_key_sha256
+            && key.len() <= 256
+        {
+            let given = livecard_core::encoding::sha256_hex(key.as_bytes());
+            // Compared in constant time: the hash of a guess says nothing.
+            let differ = given
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if differ == 0 && given.len() == expected.len() {
+                return Ok(true);
+            }
+        }
+        let Some(hash) = livecard_core::auth::api_key_hash(key) else {
             return Ok(false);
         };
         Ok(self.store.api_key_exists(&hash).await?)

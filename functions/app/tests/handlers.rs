@@ -741,3 +741,33 @@ async fn presence_webhook_is_signed_and_replay_protected() {
     );
     assert_eq!(state["presence"]["chat"], "busy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secrets_documents_admin_key_works_without_a_store_item() {
+    let h = harness().await;
+    let good = format!("Bearer {}", common::DOCUMENT_ADMIN_KEY);
+    let response = h
+        .send(
+            Method::GET,
+            "/api/v1/cards",
+            &[("authorization", &good)],
+            b"",
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut near = common::DOCUMENT_ADMIN_KEY.to_string();
+    near.pop();
+    near.push('x');
+    for wrong in [near.as_str(), "", "lck_", &"a".repeat(300)] {
+        let auth = format!("Bearer {wrong}");
+        let response = h
+            .send(
+                Method::GET,
+                "/api/v1/cards",
+                &[("authorization", &auth)],
+                b"",
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{wrong}");
+    }
+}

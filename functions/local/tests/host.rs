@@ -25,6 +25,7 @@ async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
         visitor_key: vec![3; 32],
         presence_webhook_key: vec![5; 32],
         turn_secret: None,
+        admin_key_sha256: None,
     };
     let app = App::new(
         store,

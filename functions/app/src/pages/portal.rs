@@ -4,7 +4,7 @@ use super::PageCtx;
 use super::layout::language_name;
 use crate::api::advisors::{Filter, PublicAdvisor};
 use crate::i18n::Lang;
-use livecard_core::channel::ChannelSet;
+use livecard_core::channel::{Channel, ChannelSet};
 use maud::{Markup, html};
 
 /// The avatar: the photo when there is one, otherwise initials.
@@ -106,7 +106,11 @@ pub fn render(
             }
             section.start-chat {
                 p { (t.portal_chat_intro) }
-                button type="button" data-start="chat" disabled { (t.portal_chat) }
+                div.actions {
+                    button type="button" data-start="chat" disabled { (t.portal_chat) }
+                    button type="button" data-start="audio" disabled { (t.start(Channel::Audio)) }
+                    button type="button" data-start="video" disabled { (t.start(Channel::Video)) }
+                }
                 div #contact {}
                 script src="/widget.js" data-origin="portal" data-mount="#contact" data-lang=(ctx.lang.code())
                     data-topic=[filter.topic.as_deref()] defer {}

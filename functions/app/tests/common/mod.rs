@@ -32,6 +32,9 @@ impl Random for CountingRandom {
     }
 }
 
+/// The admin key of the secrets document (as Terraform makes one).
+pub const DOCUMENT_ADMIN_KEY: &str = "lck_generated-by-terraform-0123456789abcdef";
+
 pub fn secrets(signing: &str) -> Secrets {
     Secrets {
         cards: Keyring::new(
@@ -43,6 +46,9 @@ pub fn secrets(signing: &str) -> Secrets {
         visitor_key: vec![4; 32],
         presence_webhook_key: vec![5; 32],
         turn_secret: Some(vec![9; 32]),
+        admin_key_sha256: Some(livecard_core::encoding::sha256_hex(
+            DOCUMENT_ADMIN_KEY.as_bytes(),
+        )),
     }
 }
 
