@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub store_table: Option<String>,
     pub store_endpoint: Option<String>,
     pub heartbeat_s: Option<u64>,
+    pub imds_endpoint: Option<String>,
 }
 
 /// The checked configuration.
@@ -65,6 +66,26 @@ pub struct Config {
     pub drain_deadline_s: u64,
     pub store: Option<StoreConfig>,
     pub heartbeat_s: u64,
+    /// `external_ip = "imds"`: the public address (and, unless given, the
+    /// node id and public host) come from the EC2 metadata service at this
+    /// address, before the node starts ([`Config::apply_instance`]).
+    pub imds: Option<String>,
+    node_id_given: bool,
+    public_host_given: bool,
+}
+
+impl Config {
+    /// Takes the instance's public address and id (from the metadata
+    /// service) where the configuration left them open.
+    pub fn apply_instance(&mut self, public_ip: IpAddr, instance_id: &str) {
+        self.external_ip = Some(public_ip);
+        if !self.public_host_given {
+            self.public_host = public_ip.to_string();
+        }
+        if !self.node_id_given {
+            self.node_id = instance_id.to_owned();
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +152,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("store_table", "LIVECARD_TABLE"),
     ("store_endpoint", "LIVECARD_MEDIA_STORE_ENDPOINT"),
     ("heartbeat_s", "LIVECARD_MEDIA_HEARTBEAT_S"),
+    ("imds_endpoint", "LIVECARD_MEDIA_IMDS_ENDPOINT"),
 ];
 
 fn number<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -192,6 +214,7 @@ impl FileConfig {
                 "store_table" => self.store_table = Some(value),
                 "store_endpoint" => self.store_endpoint = Some(value),
                 "heartbeat_s" => self.heartbeat_s = Some(number(key, &value)?),
+                "imds_endpoint" => self.imds_endpoint = Some(value),
                 _ => {}
             }
         }
@@ -200,6 +223,14 @@ impl FileConfig {
 
     /// Checks everything and fills in defaults.
     pub fn check(self) -> Result<Config, ConfigError> {
+        let node_id_given = self.node_id.is_some();
+        let public_host_given = self.public_host.is_some();
+        let from_imds = self.external_ip.as_deref() == Some("imds");
+        let imds = from_imds.then(|| {
+            self.imds_endpoint
+                .clone()
+                .unwrap_or_else(|| crate::imds::DEFAULT_ENDPOINT.into())
+        });
         let node_id = self.node_id.unwrap_or_else(|| "media-1".into());
         if !(1..=64).contains(&node_id.len())
             || !node_id
@@ -260,13 +291,14 @@ impl FileConfig {
             None => listen.ip(),
         };
         let external_ip: Option<IpAddr> = match &self.external_ip {
+            Some(_) if from_imds => None,
             Some(ip) => Some(
                 ip.parse()
-                    .map_err(|_| invalid("external_ip", "an IP address"))?,
+                    .map_err(|_| invalid("external_ip", "an IP address, or imds"))?,
             ),
             None => None,
         };
-        if relay_ip.is_unspecified() && external_ip.is_none() {
+        if relay_ip.is_unspecified() && external_ip.is_none() && !from_imds {
             return Err(invalid(
                 "external_ip",
                 "required when relay_ip is unspecified (0.0.0.0 or ::): the address clients are told for their relay",
@@ -372,6 +404,9 @@ impl FileConfig {
             drain_deadline_s: self.drain_deadline_s.unwrap_or(300),
             store,
             heartbeat_s,
+            imds,
+            node_id_given,
+            public_host_given,
         })
     }
 }
@@ -512,6 +547,21 @@ mod tests {
             .with_env(env(&[("LIVECARD_MEDIA_MAX_ALLOCATIONS", "lots")]))
             .expect_err("not a number");
         assert!(err.to_string().starts_with("max_allocations"), "{err}");
+        let mut imds = FileConfig::default()
+            .with_env(env(&[
+                ("LIVECARD_TURN_SECRET", SECRET),
+                ("LIVECARD_MEDIA_EXTERNAL_IP", "imds"),
+                ("LIVECARD_MEDIA_IMDS_ENDPOINT", "127.0.0.1:9"),
+            ]))
+            .expect("env")
+            .check()
+            .expect("imds needs no address at start");
+        assert_eq!(imds.imds.as_deref(), Some("127.0.0.1:9"));
+        imds.apply_instance("198.51.100.77".parse().expect("ip"), "i-0abc");
+        assert_eq!(
+            (imds.node_id.as_str(), imds.public_host.as_str()),
+            ("i-0abc", "198.51.100.77")
+        );
         let err = toml::from_str::<FileConfig>("listn = \"x\"").expect_err("unknown key");
         assert!(err.to_string().contains("listn"), "{err}");
     }

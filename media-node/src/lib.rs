@@ -13,6 +13,7 @@
 
 pub mod client;
 pub mod config;
+pub mod imds;
 pub mod metrics;
 pub mod net;
 pub mod ops;

@@ -76,7 +76,12 @@ async fn serve(config_path: Option<PathBuf>) -> anyhow::Result<()> {
         Some(path) => FileConfig::from_file(path)?,
         None => FileConfig::default(),
     };
-    let config = file.with_env(|var| std::env::var(var).ok())?.check()?;
+    let mut config = file.with_env(|var| std::env::var(var).ok())?.check()?;
+    if let Some(endpoint) = config.imds.clone() {
+        let (ip, instance) = livecard_media::imds::discover(&endpoint).await?;
+        tracing::info!(public_ip = %ip, instance = %instance, "address from the instance metadata");
+        config.apply_instance(ip, &instance);
+    }
     let store = match &config.store {
         Some(store) => {
             let client = match &store.endpoint {

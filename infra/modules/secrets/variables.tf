@@ -1,0 +1,33 @@
+variable "name" {
+  description = "Prefix of the secrets' names."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "The customer-managed KMS key that encrypts the secrets."
+  type        = string
+}
+
+variable "secrets_version" {
+  description = "Bump to write newly generated secrets."
+  type        = number
+}
+
+variable "tags" {
+  description = "Tags for the secrets."
+  type        = map(string)
+  default     = {}
+}
+
+variable "generate" {
+  description = "Generate the secrets (true) or write `document` (false)."
+  type        = bool
+  default     = true
+}
+
+variable "document" {
+  description = "The secrets document to write when `generate` is false (JSON, the format of the local secrets.json, with turn_secret)."
+  type        = string
+  default     = null
+  sensitive   = true
+}

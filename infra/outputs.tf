@@ -1,0 +1,45 @@
+output "portal_url" {
+  description = "The contact portal."
+  value       = local.public_url
+}
+
+output "websocket_url" {
+  description = "The signaling WebSocket URL (clients get it in API answers too)."
+  value       = local.ws_url
+}
+
+output "card_link_base" {
+  description = "Card links are this followed by the card token."
+  value       = "${local.public_url}/c/"
+}
+
+output "table_name" {
+  description = "The DynamoDB table."
+  value       = module.table.name
+}
+
+output "secrets_arn" {
+  description = "The secrets document (card keys, session keys, the admin API key, ...)."
+  value       = module.secrets.app_secret_arn
+}
+
+output "media_nodes" {
+  description = "Media node settings: ports to reach, relay range, count, instance type, cluster."
+  value       = merge(module.media.settings, { cluster = module.media.cluster_name, security_group = module.media.security_group_id })
+}
+
+output "dead_letter_queue_arn" {
+  description = "Failed sweep invocations land here."
+  value       = module.functions.dead_letter_queue_arn
+}
+
+output "first_steps" {
+  description = "Commands for the first admin key and the first card (run by a principal in secret_reader_arns)."
+  value       = <<-EOT
+    export LIVECARD_API=${local.public_url}
+    export LIVECARD_ADMIN_KEY=$(aws secretsmanager get-secret-value --secret-id ${module.secrets.app_secret_arn} --query SecretString --output text | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_api_key"])')
+    livecard advisor add --id anna --name "Anna Schmidt" --topics sales --languages en,de
+    livecard advisor signin-link anna
+    livecard card create --advisor anna --channels chat,audio,video
+  EOT
+}

@@ -1,0 +1,100 @@
+# Bad values fail at plan, naming what is expected.
+
+mock_provider "aws" {
+  source = "./tests/mocks"
+}
+
+variables {
+  lambda_zip_dir = "tests/fixtures/lambda"
+  media          = { image = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-media-node:0.1.0" }
+}
+
+run "architecture" {
+  command = plan
+  variables { architecture = "sparc" }
+  expect_failures = [var.architecture]
+}
+
+run "name" {
+  command = plan
+  variables { name = "Live Card!" }
+  expect_failures = [var.name]
+}
+
+run "public_url" {
+  command = plan
+  variables { public_url = "http://contact.example.com/path" }
+  expect_failures = [var.public_url]
+}
+
+run "throttling" {
+  command = plan
+  variables { throttling = { rate_limit = 0, burst_limit = 10 } }
+  expect_failures = [var.throttling]
+}
+
+run "reserved_concurrency" {
+  command = plan
+  variables { reserved_concurrency = { http = 0, ws = 10, sweep = 1 } }
+  expect_failures = [var.reserved_concurrency]
+}
+
+run "log_retention" {
+  command = plan
+  variables { log_retention_days = 10 }
+  expect_failures = [var.log_retention_days]
+}
+
+run "secret_readers" {
+  command = plan
+  variables { secret_reader_arns = ["operators"] }
+  expect_failures = [var.secret_reader_arns]
+}
+
+run "image" {
+  command = plan
+  variables { media = { image = "latest" } }
+  expect_failures = [var.media]
+}
+
+run "vpc_cidr" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", vpc_cidr = "10.42.0.0/28" } }
+  expect_failures = [var.media]
+}
+
+run "not_a_cidr" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", vpc_cidr = "10.42.0.300/16" } }
+  expect_failures = [var.media]
+}
+
+run "relay_ports" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", relay_ports = { min = 60000, max = 50000 } } }
+  expect_failures = [var.media]
+}
+
+run "tls_port" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", tls_port = 3478 } }
+  expect_failures = [var.media]
+}
+
+run "node_count" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", desired_count = -1 } }
+  expect_failures = [var.media]
+}
+
+run "graviton_instance" {
+  command = plan
+  variables { media = { image = "registry.example.com/livecard/media-node:1", instance_type = "c7g.large" } }
+  expect_failures = [var.media]
+}
+
+run "missing_zips" {
+  command = plan
+  variables { lambda_zip_dir = "tests/fixtures/nowhere" }
+  expect_failures = [var.lambda_zip_dir]
+}
