@@ -7,7 +7,8 @@
 # formatting and lints and runs every test of the workspace: unit tests with
 # simulated time, the store conformance suite against the embedded
 # DynamoDB-compatible server, the handlers in-process, the CLI against the
-# real binary, and the end-to-end tests in headless Chromium.
+# real binary, and the end-to-end tests in headless Chromium; then the
+# Terraform offline (scripts/test-infra.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +72,8 @@ done
 # The same test binary as above (same features across the workspace): no rebuild.
 LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
   cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
+echo "==> infrastructure (offline: terraform fmt/validate/test, checkov, hadolint)"
+./scripts/test-infra.sh 2>&1 | tee -a "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -43,6 +43,12 @@ variable "architecture" {
   default     = "arm64"
 }
 
+variable "lambda_zip_dir" {
+  description = "Where scripts/build-lambda.sh left the zips."
+  type        = string
+  default     = "../../../dist/lambda"
+}
+
 variable "media_nodes" {
   description = "How many media nodes."
   type        = number
@@ -62,7 +68,7 @@ provider "aws" {
 module "livecard" {
   source             = "../.."
   public_url         = var.public_url
-  lambda_zip_dir     = "${path.root}/../../../dist/lambda"
+  lambda_zip_dir     = var.lambda_zip_dir
   architecture       = var.architecture
   secret_reader_arns = var.secret_reader_arns
   media = {

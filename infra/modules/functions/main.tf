@@ -39,6 +39,7 @@ locals {
 }
 
 resource "aws_cloudwatch_log_group" "fn" {
+  # checkov:skip=CKV_AWS_338:Retention is the operator's choice (log_retention_days, default 30 days); a year of request and relay logs costs more than it helps here. Set 365 where a policy requires it.
   for_each          = local.functions
   name              = "/aws/lambda/${var.name}-${each.key}"
   retention_in_days = var.log_retention_days

@@ -9,6 +9,7 @@
 
 data "aws_region" "current" {}
 data "aws_availability_zones" "available" {
+  # checkov:skip=CKV_AWS_394:The first two zones are used; subnets are made once and kept, so a zone AWS adds later changes nothing.
   state = "available"
 }
 
@@ -122,6 +123,7 @@ resource "aws_vpc_security_group_egress_rule" "all" {
 }
 
 resource "aws_cloudwatch_log_group" "node" {
+  # checkov:skip=CKV_AWS_338:Retention is the operator's choice (log_retention_days, default 30 days); a year of request and relay logs costs more than it helps here. Set 365 where a policy requires it.
   name              = "/livecard/${var.name}/media"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn
@@ -227,6 +229,7 @@ resource "aws_iam_role_policy" "task" {
 }
 
 resource "aws_launch_template" "node" {
+  # checkov:skip=CKV_AWS_88:A TURN relay must be reachable at its own public address (a load balancer cannot carry its relay ports); the security group opens only TURN and the relay range.
   name_prefix   = "${var.name}-media-"
   image_id      = data.aws_ssm_parameter.ecs_ami.value
   instance_type = var.media.instance_type
