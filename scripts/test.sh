@@ -8,7 +8,8 @@
 # simulated time, the store conformance suite against the embedded
 # DynamoDB-compatible server, the handlers in-process, the CLI against the
 # real binary, and the end-to-end tests in headless Chromium; then the
-# Terraform offline (scripts/test-infra.sh).
+# Terraform offline (scripts/test-infra.sh) and the media node's container
+# image (scripts/test-container.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # coturn's test client and peer talk to the media node (interoperability).
 command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# The media node's image is built and run with podman (runc), FROM scratch.
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "==> installing ${missing[*]} (Debian)"
   as_root apt-get update -qq
@@ -74,6 +78,9 @@ LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
   cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
 echo "==> infrastructure (offline: terraform fmt/validate/test, checkov, hadolint)"
 ./scripts/test-infra.sh 2>&1 | tee -a "$log"
+
+echo "==> the media node's container image (podman)"
+./scripts/test-container.sh 2>&1 | tee -a "$log"
 # One closing line for the whole suite.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
      END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The media node's container image (called by scripts/test.sh): builds the
+# static binary and the FROM-scratch image with podman, checks that the
+# image holds the one binary, runs as non-root and has a health check, then
+# runs it and relays through it: /healthz answers, the health check passes,
+# and coturn's test client gets a TURN allocation through the container and
+# its packets back from coturn's echo peer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+image=localhost/livecard-media-node:test
+name="livecard-media-test-$$"
+work=$(mktemp -d)
+peer_pid=""
+cleanup() {
+  podman rm -f "$name" >/dev/null 2>&1 || true
+  podman rmi -f "$image" >/dev/null 2>&1 || true
+  [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+passed=0
+ok() { echo "ok: $1"; passed=$((passed + 1)); }
+fail() { echo "FAILED: $1" >&2; exit 1; }
+
+echo "==> static binary and image"
+./scripts/build-media-node.sh >/dev/null
+podman build --quiet --runtime runc --format docker -f media-node/Dockerfile -t "$image" . >/dev/null
+
+podman save --format docker-archive -o "$work/image.tar" "$image" 2>/dev/null
+tar -xf "$work/image.tar" -C "$work"
+files=$(python3 - "$work" <<'PY'
+import json, sys, tarfile, os
+work = sys.argv[1]
+names = set()
+for layer in json.load(open(os.path.join(work, "manifest.json")))[0]["Layers"]:
+    with tarfile.open(os.path.join(work, layer)) as t:
+        names.update(m.name for m in t.getmembers())
+print(" ".join(sorted(names)))
+PY
+)
+[ "$files" = "livecard-media-node" ] || fail "the image holds more than the binary: $files"
+ok "the image holds nothing but the static binary"
+config=$(podman image inspect "$image")
+user=$(echo "$config" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Config"]["User"])')
+[ "$user" = "65532:65532" ] || fail "the image runs as '$user'"
+ok "the image runs as a non-root user ($user)"
+echo "$config" | python3 -c 'import json,sys; h=json.load(sys.stdin)[0]["Healthcheck"]["Test"]; sys.exit(0 if "healthcheck" in h else 1)' \
+  || fail "no health check in the image"
+ok "the image has a health check"
+
+echo "==> running it (host network, loopback ports)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+turn=$(free_port); http=$(free_port); peer=$(free_port)
+secret="livecard-container-test-secret-$$-0123456789"
+nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] && nofile=65536
+podman run -d --name "$name" --runtime runc --network host \
+  --ulimit "nofile=$nofile:$nofile" --ulimit nproc=4096:4096 \
+  --health-interval=disable --health-cmd "[\"/livecard-media-node\",\"healthcheck\",\"--addr\",\"127.0.0.1:$http\"]" \
+  -e LIVECARD_TURN_SECRET="$(printf %s "$secret" | base64 -w0)" \
+  -e LIVECARD_MEDIA_LISTEN="127.0.0.1:$turn" -e LIVECARD_MEDIA_HTTP="127.0.0.1:$http" \
+  -e LIVECARD_MEDIA_ALLOW_PEERS=127.0.0.0/8 -e LIVECARD_MEDIA_ALLOCATIONS_PER_USER=8 \
+  "$image" >/dev/null 2>"$work/run.err" || { cat "$work/run.err" >&2; fail "the container did not start"; }
+
+for _ in $(seq 1 50); do
+  python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$http/healthz', timeout=1)" 2>/dev/null && break
+  sleep 0.2
+done
+health=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$http/healthz', timeout=2).read().decode())") \
+  || { podman logs "$name" >&2; fail "/healthz does not answer"; }
+echo "$health" | grep -q '"status":"ok"' || fail "/healthz: $health"
+ok "/healthz answers: $health"
+podman healthcheck run "$name" >/dev/null 2>&1 || fail "the health check does not pass"
+ok "the container's health check passes"
+
+turnutils_peer -L 127.0.0.1 -p "$peer" >/dev/null 2>&1 &
+peer_pid=$!
+sleep 0.5
+out=$(timeout 60 turnutils_uclient -c -m 1 -n 20 -l 200 -z 10 -e 127.0.0.1 -r "$peer" -p "$turn" \
+  -W "$secret" -u container 127.0.0.1 2>&1) || true
+echo "$out" | grep -q "tot_send_msgs=20, tot_recv_msgs=20" || { echo "$out" >&2; podman logs "$name" >&2; fail "no relay through the container"; }
+ok "a TURN allocation through the container relays 20 of 20 packets"
+podman logs "$name" 2>&1 | head -1 | python3 -c 'import json,sys; json.loads(sys.stdin.readline())' \
+  || fail "the node's logs are not JSON"
+ok "the node logs JSON"
+
+echo "test result: ok. $passed passed; 0 failed (container)"
