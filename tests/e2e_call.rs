@@ -11,46 +11,11 @@ mod support;
 use fantoccini::Client;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use support::{Driver, Livecard, http_get, wait_until};
+use support::{Driver, Livecard, http_get, run, sign_in, wait_until};
 
 /// The two tests run one after the other: four Chromium instances with
 /// fake cameras at once are too many for a 2-core machine.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn run(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
-}
-
-async fn sign_in(browser: &Client, link: &str) {
-    browser.goto(link).await.expect("sign-in page");
-    wait_until(
-        browser,
-        "document.getElementById('signin') !== null",
-        "sign-in button",
-    )
-    .await;
-    run(
-        browser,
-        "document.getElementById('signin').click(); return true;",
-    )
-    .await;
-    wait_until(
-        browser,
-        "document.getElementById('console') !== null",
-        "the console",
-    )
-    .await;
-    run(browser, "document.body.click(); return true;").await;
-    wait_until(
-        browser,
-        "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
-        "the console socket",
-    )
-    .await;
-}
 
 /// The live call's media as getStats tells it: inbound audio bytes, video
 /// frames decoded, and the selected pair's candidate types and relay URL.

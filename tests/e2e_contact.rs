@@ -9,45 +9,9 @@ mod support;
 
 use fantoccini::Client;
 use serde_json::Value;
-use support::{Driver, Livecard, axe_violations, wait_until};
+use support::{Driver, Livecard, axe_violations, run, sign_in, wait_until};
 
 const XSS: &str = "<img src=x onerror=\"window.__pwned=1\"><b>bold?</b>";
-
-async fn run(client: &Client, script: &str) -> Value {
-    client
-        .execute(script, vec![])
-        .await
-        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
-}
-
-async fn sign_in(browser: &Client, link: &str) {
-    browser.goto(link).await.expect("sign-in page");
-    wait_until(
-        browser,
-        "document.getElementById('signin') !== null",
-        "sign-in button",
-    )
-    .await;
-    run(
-        browser,
-        "document.getElementById('signin').click(); return true;",
-    )
-    .await;
-    wait_until(
-        browser,
-        "document.getElementById('console') !== null",
-        "the console",
-    )
-    .await;
-    // A click gives the page the right to play the ring sound.
-    run(browser, "document.body.click(); return true;").await;
-    wait_until(
-        browser,
-        "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
-        "the console socket",
-    )
-    .await;
-}
 
 /// Types into a chat form and submits it.
 async fn say(browser: &Client, form: &str, text: &str) {

@@ -678,15 +678,28 @@ impl TurnServer {
         Some(a)
     }
 
-    fn refresh(&mut self, now: UnixMillis, five: FiveTuple, m: &Message) -> Vec<u8> {
-        let Some(id) = self.by_five.get(&five).copied() else {
-            return match self.authenticate(m, now, &five, None) {
+    /// The client's allocation and its checked credentials, or the answer:
+    /// 437 when it has none (once the credentials check out), else the
+    /// authentication's refusal.
+    fn on_allocation(
+        &self,
+        now: UnixMillis,
+        five: &FiveTuple,
+        m: &Message,
+    ) -> Result<(AllocId, Authed), Vec<u8>> {
+        let Some(id) = self.by_five.get(five).copied() else {
+            return Err(match self.authenticate(m, now, five, None) {
                 Ok(auth) => self.refuse(m, 437, "allocation_mismatch", Some(&auth.key)),
                 Err(reply) => reply,
-            };
+            });
         };
-        let auth = match self.authenticate(m, now, &five, self.allocations.get(&id)) {
-            Ok(auth) => auth,
+        let auth = self.authenticate(m, now, five, self.allocations.get(&id))?;
+        Ok((id, auth))
+    }
+
+    fn refresh(&mut self, now: UnixMillis, five: FiveTuple, m: &Message) -> Vec<u8> {
+        let (id, auth) = match self.on_allocation(now, &five, m) {
+            Ok(found) => found,
             Err(reply) => return reply,
         };
         let requested = wire::lifetime(m);
@@ -718,14 +731,8 @@ impl TurnServer {
     }
 
     fn create_permission(&mut self, now: UnixMillis, five: FiveTuple, m: &Message) -> Vec<u8> {
-        let Some(id) = self.by_five.get(&five).copied() else {
-            return match self.authenticate(m, now, &five, None) {
-                Ok(auth) => self.refuse(m, 437, "allocation_mismatch", Some(&auth.key)),
-                Err(reply) => reply,
-            };
-        };
-        let auth = match self.authenticate(m, now, &five, self.allocations.get(&id)) {
-            Ok(auth) => auth,
+        let (id, auth) = match self.on_allocation(now, &five, m) {
+            Ok(found) => found,
             Err(reply) => return reply,
         };
         let peers = match wire::peer_addresses(m) {
@@ -757,14 +764,8 @@ impl TurnServer {
     }
 
     fn channel_bind(&mut self, now: UnixMillis, five: FiveTuple, m: &Message) -> Vec<u8> {
-        let Some(id) = self.by_five.get(&five).copied() else {
-            return match self.authenticate(m, now, &five, None) {
-                Ok(auth) => self.refuse(m, 437, "allocation_mismatch", Some(&auth.key)),
-                Err(reply) => reply,
-            };
-        };
-        let auth = match self.authenticate(m, now, &five, self.allocations.get(&id)) {
-            Ok(auth) => auth,
+        let (id, auth) = match self.on_allocation(now, &five, m) {
+            Ok(found) => found,
             Err(reply) => return reply,
         };
         let key = Some(&auth.key);

@@ -180,28 +180,23 @@ pub fn success(request: &Message, attrs: &[Attr<'_>], key: Option<&[u8; 16]>) ->
     )
 }
 
-/// The error response to `request`.
+/// The error response to `request`: ERROR-CODE first, then `attrs`.
 pub fn error(
     request: &Message,
     error: ErrorReply,
     attrs: &[Attr<'_>],
     key: Option<&[u8; 16]>,
 ) -> Vec<u8> {
-    let mut m = Message::new();
-    m.typ = MessageType::new(request.typ.method, CLASS_ERROR_RESPONSE);
-    m.transaction_id = request.transaction_id;
-    m.write_header();
     let mut value = vec![0, 0, (error.code / 100) as u8, (error.code % 100) as u8];
     value.extend_from_slice(error.reason().as_bytes());
-    m.add(ATTR_ERROR_CODE, &value);
-    for attr in attrs {
-        put(&mut m, attr);
-    }
-    if let Some(key) = key {
-        let _ = MessageIntegrity(key.to_vec()).add_to(&mut m);
-    }
-    let _ = FingerprintAttr.add_to(&mut m);
-    m.raw
+    let mut all = vec![Attr::Raw(ATTR_ERROR_CODE.0, &value)];
+    all.extend(attrs.iter().cloned());
+    build(
+        MessageType::new(request.typ.method, CLASS_ERROR_RESPONSE),
+        request.transaction_id.0,
+        &all,
+        key,
+    )
 }
 
 /// A Data indication carrying `data` from `peer`.

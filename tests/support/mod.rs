@@ -347,3 +347,41 @@ pub fn http_get(url: &str, key: &str) -> String {
     stream.read_to_string(&mut response).expect("read");
     response
 }
+
+/// Runs a script in the page; a script error fails the test.
+pub async fn run(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
+}
+
+/// Signs an advisor in with their link and waits for the console's socket.
+pub async fn sign_in(browser: &Client, link: &str) {
+    browser.goto(link).await.expect("sign-in page");
+    wait_until(
+        browser,
+        "document.getElementById('signin') !== null",
+        "sign-in button",
+    )
+    .await;
+    run(
+        browser,
+        "document.getElementById('signin').click(); return true;",
+    )
+    .await;
+    wait_until(
+        browser,
+        "document.getElementById('console') !== null",
+        "the console",
+    )
+    .await;
+    // A click gives the page the right to play the ring sound.
+    run(browser, "document.body.click(); return true;").await;
+    wait_until(
+        browser,
+        "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
+        "the console socket",
+    )
+    .await;
+}
