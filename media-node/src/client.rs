@@ -168,11 +168,12 @@ impl TurnClient {
     }
 
     fn key(&self) -> Option<[u8; 16]> {
-        use md5::{Digest, Md5};
         let realm = self.realm.as_ref()?;
-        let mut h = Md5::new();
-        h.update(format!("{}:{}:{}", self.username, realm, self.password).as_bytes());
-        Some(h.finalize().into())
+        Some(crate::turn::long_term_key(
+            &self.username,
+            realm,
+            &self.password,
+        ))
     }
 
     /// One request/answer; with UDP the request is resent every 500 ms.

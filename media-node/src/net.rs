@@ -379,6 +379,9 @@ async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
 /// Packets from peers to one allocation's relay socket.
 async fn relay_loop(shared: Arc<Shared>, id: AllocId, socket: Arc<UdpSocket>) {
     let mut buf = vec![0u8; 4 + wire::MAX_PACKET + 3];
+    // UDP clients are answered from the listening socket: one handle for
+    // the allocation's life, not one per packet.
+    let udp = Link::Udp(shared.udp.clone());
     loop {
         let (n, peer) = match socket.recv_from(&mut buf[4..4 + wire::MAX_PACKET]).await {
             Ok(got) => got,
@@ -394,18 +397,24 @@ async fn relay_loop(shared: Arc<Shared>, id: AllocId, socket: Arc<UdpSocket>) {
         let (out, link) = {
             let mut state = shared.lock();
             let out = state.server.on_peer(now, id, peer, &mut buf, n);
+            // Some(None): the UDP socket; Some(Some(_)): a stream's queue.
             let link = match &out {
                 PeerOut::Drop => None,
                 PeerOut::Channel { five, .. } | PeerOut::Indication { five, .. } => {
                     match five.transport {
-                        Transport::Udp => Some(Link::Udp(shared.udp.clone())),
-                        _ => state.streams.get(five).cloned().map(Link::Stream),
+                        Transport::Udp => Some(None),
+                        _ => state
+                            .streams
+                            .get(five)
+                            .cloned()
+                            .map(|tx| Some(Link::Stream(tx))),
                     }
                 }
             };
             (out, link)
         };
-        let Some(link) = link else { continue };
+        let Some(stream) = link else { continue };
+        let link = stream.as_ref().unwrap_or(&udp);
         match out {
             PeerOut::Drop => {}
             PeerOut::Channel { five, len } => {

@@ -8,11 +8,10 @@
 
 use crate::metrics::Metrics;
 use crate::wire::{self, Attr, ErrorReply};
-use hmac::{Hmac, Mac};
 use livecard_core::UnixMillis;
+use livecard_core::encoding::{b64url, b64url_decode, constant_time_eq, hmac_sha256};
 use livecard_core::turn::{PeerPolicy, TurnError, check_username, password_for};
 use md5::{Digest, Md5};
-use sha2::Sha256;
 /// A fast hash map with a per-process random seed (keys come from the network).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{IpAddr, SocketAddr};
@@ -224,7 +223,8 @@ struct Authed {
     key: [u8; 16],
 }
 
-fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
+/// The STUN long-term credential key: MD5(username:realm:password).
+pub fn long_term_key(username: &str, realm: &str, password: &str) -> [u8; 16] {
     let mut h = Md5::new();
     h.update(username.as_bytes());
     h.update(b":");
@@ -278,50 +278,34 @@ impl TurnServer {
     // ---- nonces -------------------------------------------------------
 
     fn nonce_mac(&self, expiry_s: u32, client: IpAddr) -> [u8; 8] {
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(&self.settings.nonce_key) {
-            Ok(mac) => mac,
-            Err(_) => return [0; 8],
-        };
-        mac.update(&expiry_s.to_be_bytes());
+        let mut message = expiry_s.to_be_bytes().to_vec();
         match client {
-            IpAddr::V4(ip) => mac.update(&ip.octets()),
-            IpAddr::V6(ip) => mac.update(&ip.octets()),
+            IpAddr::V4(ip) => message.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => message.extend_from_slice(&ip.octets()),
         }
-        let full = mac.finalize().into_bytes();
+        let full = hmac_sha256(&self.settings.nonce_key, &message);
         let mut out = [0; 8];
         out.copy_from_slice(&full[..8]);
         out
     }
 
-    /// A nonce bound to the client's address, valid for [`NONCE_TTL_MS`].
+    /// A nonce bound to the client's address, valid for [`NONCE_TTL_MS`]:
+    /// base64url of the expiry (Unix seconds) and a MAC of it and the address.
     fn nonce(&self, now: UnixMillis, client: IpAddr) -> String {
         let expiry_s = u32::try_from((now + NONCE_TTL_MS) / 1000).unwrap_or(u32::MAX);
-        let mac = self.nonce_mac(expiry_s, client);
-        let mut out = String::with_capacity(24);
-        for b in expiry_s.to_be_bytes().iter().chain(mac.iter()) {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out
+        let mut bytes = expiry_s.to_be_bytes().to_vec();
+        bytes.extend_from_slice(&self.nonce_mac(expiry_s, client));
+        b64url(&bytes)
     }
 
     /// `Ok(true)` fresh, `Ok(false)` stale, `Err` not ours.
     fn check_nonce(&self, nonce: &str, now: UnixMillis, client: IpAddr) -> Result<bool, ()> {
-        if nonce.len() != 24 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if nonce.len() > 32 {
             return Err(());
         }
-        let mut bytes = [0u8; 12];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&nonce[i * 2..i * 2 + 2], 16).map_err(|_| ())?;
-        }
+        let bytes = b64url_decode(nonce).filter(|b| b.len() == 12).ok_or(())?;
         let expiry_s = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-        let expected = self.nonce_mac(expiry_s, client);
-        // Constant time is not needed for a nonce, but costs nothing.
-        let same = expected
-            .iter()
-            .zip(&bytes[4..])
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-        if !same {
+        if !constant_time_eq(&self.nonce_mac(expiry_s, client), &bytes[4..]) {
             return Err(());
         }
         Ok(u64::from(expiry_s) * 1000 > now)

@@ -3,8 +3,7 @@
 //! MESSAGE-INTEGRITY check done over the raw bytes (so a crafted length
 //! can never make it read out of bounds).
 
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
+use livecard_core::encoding::{constant_time_eq, hmac_sha1};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use stun::attributes::*;
 use stun::fingerprint::FingerprintAttr;
@@ -299,13 +298,9 @@ pub fn integrity_ok(raw: &[u8], value: &[u8], key: &[u8; 16]) -> bool {
             let Ok(covered) = u16::try_from(header_end - MESSAGE_HEADER_SIZE + 24) else {
                 return false;
             };
-            let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(key) else {
-                return false;
-            };
-            mac.update(&raw[..2]);
-            mac.update(&covered.to_be_bytes());
-            mac.update(&raw[4..header_end]);
-            return mac.verify_slice(value).is_ok();
+            let mut signed = raw[..header_end].to_vec();
+            signed[2..4].copy_from_slice(&covered.to_be_bytes());
+            return constant_time_eq(&hmac_sha1(key, &signed), value);
         }
     }
     false

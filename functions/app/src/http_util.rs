@@ -288,6 +288,23 @@ pub fn security_headers(response: &mut Response) {
         ));
 }
 
+/// The one log line per request every host writes: the route's name,
+/// never the path (card and sign-in links carry secrets).
+pub fn log_request(
+    method: &http::Method,
+    route: &'static str,
+    status: StatusCode,
+    elapsed: std::time::Duration,
+) {
+    tracing::info!(
+        method = %method,
+        route,
+        status = status.as_u16(),
+        ms = elapsed.as_millis() as u64,
+        "request"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

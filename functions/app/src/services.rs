@@ -206,11 +206,7 @@ Talk to {} live</a>",
         {
             let given = livecard_core::encoding::sha256_hex(key.as_bytes());
             // Compared in constant time: the hash of a guess says nothing.
-            let differ = given
-                .bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if differ == 0 && given.len() == expected.len() {
+            if livecard_core::encoding::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
                 return Ok(true);
             }
         }

@@ -171,13 +171,7 @@ pub async fn handle(host: &Host, event: Value) -> Value {
     let method = request.method().clone();
     let route = route_name(request.uri().path());
     let response = host.app.handle(request).await;
-    tracing::info!(
-        method = %method,
-        route,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    livecard_app::http_util::log_request(&method, route, response.status(), started.elapsed());
     from_response(response)
 }
 

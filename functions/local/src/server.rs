@@ -159,13 +159,7 @@ async fn handle(
         }
         Err(_) => livecard_app::http_util::too_large().into_response(),
     };
-    tracing::info!(
-        method = %method,
-        route,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    livecard_app::http_util::log_request(&method, route, response.status(), started.elapsed());
     response.map(axum::body::Body::from)
 }
 

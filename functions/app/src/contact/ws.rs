@@ -472,8 +472,7 @@ impl<S: Store, P: Push> App<S, P> {
         connection: &Connection,
         session: &str,
     ) -> Result<(Side, Option<Participant>), ContactError> {
-        let stored = self.session_cached(session).await?;
-        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let (stored, side) = self.side_in(connection, session).await?;
         let other = match side {
             Side::Visitor => stored
                 .session
@@ -484,6 +483,18 @@ impl<S: Store, P: Push> App<S, P> {
         Ok((side, other))
     }
 
+    /// The session and which side of it this connection is (sessions that
+    /// are not its own answer like missing ones).
+    async fn side_in(
+        &self,
+        connection: &Connection,
+        session: &str,
+    ) -> Result<(std::sync::Arc<livecard_store::StoredSession>, Side), ContactError> {
+        let stored = self.session_cached(session).await?;
+        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        Ok((stored, side))
+    }
+
     /// The other side of a call: signals pass only in a connected session
     /// with a call on.
     async fn call_peer(
@@ -491,8 +502,7 @@ impl<S: Store, P: Push> App<S, P> {
         connection: &Connection,
         session: &str,
     ) -> Result<(Side, Option<Participant>), ContactError> {
-        let stored = self.session_cached(session).await?;
-        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let (stored, side) = self.side_in(connection, session).await?;
         let s = &stored.session;
         if s.is_ended() {
             return Err(ContactError::Session(
