@@ -17,7 +17,8 @@ RUSTFLAGS="-C target-feature=+crt-static" \
 out=dist/media-node/x86_64
 mkdir -p "$out"
 cp "target/$target/release/livecard-media-node" "$out/"
-if ! ldd "$out/livecard-media-node" 2>&1 | grep -qE 'statically linked|not a dynamic executable'; then
+linkage=$(ldd "$out/livecard-media-node" 2>&1 || true)
+if ! grep -qE 'statically linked|not a dynamic executable' <<<"$linkage"; then
   echo "error: $out/livecard-media-node is not static" >&2
   exit 1
 fi

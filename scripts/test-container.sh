@@ -69,7 +69,7 @@ for _ in $(seq 1 50); do
 done
 health=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$http/healthz', timeout=2).read().decode())") \
   || { podman logs "$name" >&2; fail "/healthz does not answer"; }
-echo "$health" | grep -q '"status":"ok"' || fail "/healthz: $health"
+grep -q '"status":"ok"' <<<"$health" || fail "/healthz: $health"
 ok "/healthz answers: $health"
 podman healthcheck run "$name" >/dev/null 2>&1 || fail "the health check does not pass"
 ok "the container's health check passes"
@@ -79,10 +79,12 @@ peer_pid=$!
 sleep 0.5
 out=$(timeout 60 turnutils_uclient -c -m 1 -n 20 -l 200 -z 10 -e 127.0.0.1 -r "$peer" -p "$turn" \
   -W "$secret" -u container 127.0.0.1 2>&1) || true
-echo "$out" | grep -q "tot_send_msgs=20, tot_recv_msgs=20" || { echo "$out" >&2; podman logs "$name" >&2; fail "no relay through the container"; }
+grep -q "tot_send_msgs=20, tot_recv_msgs=20" <<<"$out" || { echo "$out" >&2; podman logs "$name" >&2; fail "no relay through the container"; }
 ok "a TURN allocation through the container relays 20 of 20 packets"
-podman logs "$name" 2>&1 | head -1 | python3 -c 'import json,sys; json.loads(sys.stdin.readline())' \
-  || fail "the node's logs are not JSON"
+# Captured first: `head` closing the pipe early would fail it under pipefail.
+logs=$(podman logs "$name" 2>&1)
+printf '%s\n' "$logs" | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin if l.strip()]' \
+  || fail "the node's logs are not JSON: $logs"
 ok "the node logs JSON"
 
 echo "test result: ok. $passed passed; 0 failed (container)"
