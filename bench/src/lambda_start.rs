@@ -43,6 +43,11 @@ struct Args {
     /// Warm invocations per handler.
     #[arg(long, default_value_t = 2000)]
     warm: usize,
+    /// A command to run the functions under, for profiling (for example
+    /// `strace -f -tt -o /tmp/trace`); the figures it gives are not the
+    /// bench's.
+    #[arg(long)]
+    wrap: Option<String>,
 }
 
 const SECRET_ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:livecard";
@@ -53,8 +58,21 @@ struct Env {
     aws: AwsEndpoints,
 }
 
-fn spawn(env: &Env, binary: &PathBuf, runtime: &RuntimeApi) -> anyhow::Result<Child> {
-    Command::new(binary)
+fn spawn(
+    env: &Env,
+    binary: &PathBuf,
+    runtime: &RuntimeApi,
+    wrap: Option<&str>,
+) -> anyhow::Result<Child> {
+    let mut command = match wrap.map(|w| w.split_whitespace().collect::<Vec<_>>()) {
+        Some(words) if !words.is_empty() => {
+            let mut command = Command::new(words[0]);
+            command.args(&words[1..]).arg(binary);
+            command
+        }
+        _ => Command::new(binary),
+    };
+    command
         .env_clear()
         .env("AWS_LAMBDA_RUNTIME_API", runtime.endpoint())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
@@ -92,6 +110,32 @@ async fn invoke(runtime: &RuntimeApi, event: Value) -> anyhow::Result<Value> {
         Some(Outcome::Error(err)) => bail!("the function failed: {err}"),
         None => bail!("the function did not answer in 30 s"),
     }
+}
+
+fn percentile_of(values: &[f64], p: f64) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() {
+        return 0.0;
+    }
+    (percentile(&values, p) * 100.0).round() / 100.0
+}
+
+/// Minor page faults and CPU time (ms, all threads) of a live process.
+fn process_stats(pid: u32) -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) end with ')';
+    // minflt is field 10 (1-based, man 5 proc), the first after it is 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let minflt: f64 = rest.split_whitespace().nth(10 - 3)?.parse().ok()?;
+    // Nanoseconds on a CPU, per thread.
+    let mut cpu_ns = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+        let path = task.ok()?.path().join("schedstat");
+        let text = std::fs::read_to_string(path).ok()?;
+        cpu_ns += text.split_whitespace().next()?.parse::<f64>().ok()?;
+    }
+    Some((minflt, cpu_ns / 1e6))
 }
 
 fn summary(mut ms: Vec<f64>) -> Value {
@@ -168,6 +212,9 @@ async fn main() -> anyhow::Result<()> {
         ("livecard-ws", "livecard-ws"),
     ];
     let mut cold: Vec<Vec<f64>> = vec![Vec::new(); functions.len()];
+    // Page faults and CPU time up to the first answer (from /proc).
+    let mut faults: Vec<Vec<f64>> = vec![Vec::new(); functions.len()];
+    let mut cpu_ms: Vec<Vec<f64>> = vec![Vec::new(); functions.len()];
     for round in 0..args.cold {
         for (i, (_, binary)) in functions.iter().enumerate() {
             let runtime = RuntimeApi::start().await?;
@@ -177,13 +224,24 @@ async fn main() -> anyhow::Result<()> {
                 _ => json!({"hello": "world"}),
             };
             let started = Instant::now();
-            let mut child = spawn(&env, &args.bin_dir.join(binary), &runtime)?;
+            let mut child = spawn(
+                &env,
+                &args.bin_dir.join(binary),
+                &runtime,
+                args.wrap.as_deref(),
+            )?;
             let out = invoke(&runtime, event).await?;
             let elapsed = started.elapsed().as_secs_f64() * 1000.0;
             if out["statusCode"] != 200 {
                 bail!("{binary} answered {out}");
             }
             cold[i].push(elapsed);
+            if args.wrap.is_none()
+                && let Some((minflt, cpu)) = child.id().and_then(process_stats)
+            {
+                faults[i].push(minflt);
+                cpu_ms[i].push(cpu);
+            }
             let _ = child.kill().await;
         }
     }
@@ -194,13 +252,15 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{}",
             json!({"bench": "cold_start", "function": name, "stats": s,
-                   "p50_ratio_to_hello_world": (ratio * 100.0).round() / 100.0})
+                   "p50_ratio_to_hello_world": (ratio * 100.0).round() / 100.0,
+                   "page_faults_p50": percentile_of(&faults[i], 50.0),
+                   "cpu_ms_p50": percentile_of(&cpu_ms[i], 50.0)})
         );
     }
 
     // Warm: the card page.
     let runtime = RuntimeApi::start().await?;
-    let _http = spawn(&env, &args.bin_dir.join("livecard-http"), &runtime)?;
+    let _http = spawn(&env, &args.bin_dir.join("livecard-http"), &runtime, None)?;
     invoke(&runtime, card_event()).await?;
     let mut ms = Vec::with_capacity(args.warm);
     for _ in 0..args.warm {
@@ -238,7 +298,7 @@ async fn main() -> anyhow::Result<()> {
         .subscribe("A1", "advisor:anna", seed.now() + 3_600_000)
         .await?;
     let runtime = RuntimeApi::start().await?;
-    let _ws = spawn(&env, &args.bin_dir.join("livecard-ws"), &runtime)?;
+    let _ws = spawn(&env, &args.bin_dir.join("livecard-ws"), &runtime, None)?;
     invoke(&runtime, events::ws_connect("V1", &[], &[])).await?;
     let join = json!({"v":1,"type":"join","session":session,"token":token});
     invoke(&runtime, events::ws_message("V1", &join.to_string())).await?;

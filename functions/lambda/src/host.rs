@@ -30,22 +30,23 @@ impl Host {
     pub async fn from_env() -> Result<Self, InitError> {
         let started = std::time::Instant::now();
         let settings = Settings::from_env()?;
-        let sdk = crate::aws::sdk_config().await;
+        let aws = crate::aws::Aws::from_env()?;
+        let dynamodb = aws.dynamodb();
         let sdk_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let dynamodb = crate::aws::dynamodb(&sdk);
         // The first request should not pay for the store's first connection:
         // open it while the secret is read.
         let (secrets, ()) = tokio::join!(
-            crate::aws::load_secrets(&sdk, &settings.secrets_arn),
+            crate::aws::load_secrets(&aws, &settings.secrets_arn),
             crate::aws::warm_up(&dynamodb, &settings.table)
         );
         let secrets = secrets?;
         let secrets_ms = started.elapsed().as_secs_f64() * 1000.0 - sdk_ms;
         let store = DynamoStore::new(dynamodb, &settings.table);
         let clock: Arc<dyn livecard_app::Clock> = Arc::new(SystemClock);
+        let management = (aws.clone(), settings.ws_callback_url.clone());
         let push = ApiGatewayPush::new(
             store.clone(),
-            crate::aws::management(&sdk, &settings.ws_callback_url),
+            move || management.0.management(&management.1),
             clock.clone(),
         );
         let mut config = Config::new(&settings.public_url);
@@ -73,13 +74,23 @@ pub fn init_logging() {
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into())
         .to_ascii_lowercase();
-    let _ = tracing_subscriber::fmt()
+    let format = tracing_subscriber::fmt()
         .json()
         .with_ansi(false)
         .with_current_span(false)
-        .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .try_init();
+        .with_target(false);
+    // A plain level (what Lambda's log-level setting gives) needs no
+    // directive parser at a cold start; anything else is `RUST_LOG` syntax.
+    match filter.parse::<tracing_subscriber::filter::LevelFilter>() {
+        Ok(level) => {
+            let _ = format.with_max_level(level).try_init();
+        }
+        Err(_) => {
+            let _ = format
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .try_init();
+        }
+    }
 }
 
 /// The scheduled sweep (EventBridge): ring deadlines, queue timeouts,

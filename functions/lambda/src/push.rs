@@ -10,7 +10,7 @@ use livecard_app::contact::Participant;
 use livecard_app::{Clock, Push};
 use livecard_store::Store;
 use livecard_store::dynamo::DynamoStore;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// API Gateway closes a WebSocket after 2 hours; subscriptions outlive that
 /// a little, and `$disconnect` removes them sooner.
@@ -27,22 +27,27 @@ pub enum Posted {
     Failed,
 }
 
+type ManagementClient = aws_sdk_apigatewaymanagement::Client;
+type MakeClient = Box<dyn FnOnce() -> ManagementClient + Send>;
+
 #[derive(Clone)]
 pub struct ApiGatewayPush {
     store: DynamoStore,
-    client: aws_sdk_apigatewaymanagement::Client,
+    /// Built on the first push: an instance that never pushes (a page, a
+    /// `$connect`) does not set it up at its cold start.
+    client: Arc<LazyLock<ManagementClient, MakeClient>>,
     clock: Arc<dyn Clock>,
 }
 
 impl ApiGatewayPush {
     pub fn new(
         store: DynamoStore,
-        client: aws_sdk_apigatewaymanagement::Client,
+        client: impl FnOnce() -> ManagementClient + Send + 'static,
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             store,
-            client,
+            client: Arc::new(LazyLock::new(Box::new(client))),
             clock,
         }
     }

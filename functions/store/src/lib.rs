@@ -20,7 +20,7 @@ use livecard_core::offline::OfflineMessage;
 use livecard_core::presence::{Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 
-#[cfg(feature = "aws")]
+#[cfg(feature = "dynamodb")]
 pub mod aws;
 #[cfg(feature = "conformance")]
 pub mod conformance;
