@@ -11,7 +11,7 @@
 //! throttling and transient errors with exponential backoff and full jitter
 //! (the SDK's standard retry mode), then reports the error.
 
-use crate::env::SettingsError;
+use crate::env::{SettingsError, checked_url};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::SdkConfig;
@@ -65,16 +65,7 @@ impl Aws {
                     None => return Ok(None),
                 },
             };
-            if url.len() > 2048
-                || !(url.starts_with("https://") || url.starts_with("http://"))
-                || url.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(SettingsError::Invalid {
-                    name,
-                    expected: "an http(s) URL",
-                });
-            }
-            Ok(Some(url))
+            checked_url(name, url, &["https://", "http://"], "an http(s) URL").map(Some)
         };
         let sdk = SdkConfig::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())

@@ -49,6 +49,23 @@ pub enum SettingsError {
     },
 }
 
+/// A URL from the environment: at most 2,048 bytes, one of `schemes`, no
+/// whitespace or control characters; else the variable is named.
+pub(crate) fn checked_url(
+    name: &'static str,
+    value: String,
+    schemes: &[&str],
+    expected: &'static str,
+) -> Result<String, SettingsError> {
+    if value.len() > 2048
+        || !schemes.iter().any(|s| value.starts_with(s))
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(SettingsError::Invalid { name, expected });
+    }
+    Ok(value)
+}
+
 impl Settings {
     pub fn from_env() -> Result<Self, SettingsError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -62,13 +79,7 @@ impl Settings {
                 .ok_or(SettingsError::Missing(name))
         };
         let url = |name: &'static str, schemes: &[&str], expected: &'static str| {
-            let value = required(name)?;
-            if value.len() > 2048
-                || !schemes.iter().any(|s| value.starts_with(s))
-                || value.chars().any(|c| c.is_whitespace() || c.is_control())
-            {
-                return Err(SettingsError::Invalid { name, expected });
-            }
+            let value = checked_url(name, required(name)?, schemes, expected)?;
             Ok(value.trim_end_matches('/').to_owned())
         };
         let table = required("LIVECARD_TABLE")?;

@@ -43,10 +43,10 @@ impl Host {
         let secrets_ms = started.elapsed().as_secs_f64() * 1000.0 - sdk_ms;
         let store = DynamoStore::new(dynamodb, &settings.table);
         let clock: Arc<dyn livecard_app::Clock> = Arc::new(SystemClock);
-        let management = (aws.clone(), settings.ws_callback_url.clone());
+        let (push_aws, callback_url) = (aws.clone(), settings.ws_callback_url.clone());
         let push = ApiGatewayPush::new(
             store.clone(),
-            move || management.0.management(&management.1),
+            move || push_aws.management(&callback_url),
             clock.clone(),
         );
         let mut config = Config::new(&settings.public_url);
