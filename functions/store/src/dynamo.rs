@@ -74,8 +74,8 @@ pub fn local_client(endpoint: &str) -> Client {
 pub struct DynamoStore {
     client: Client,
     table: String,
-    /// When set, chat messages are committed in groups by a writer task.
-    batcher: Option<tokio::sync::mpsc::Sender<PendingMessage>>,
+    /// When set, chat messages are committed in groups by writer tasks.
+    batcher: Option<GroupWriters>,
 }
 
 /// A chat message waiting for the group commit, with its caller.
@@ -92,6 +92,29 @@ struct PendingMessage {
 /// Messages per group commit: a transaction holds at most 100 items, and a
 /// message takes two (the message and its sender-id marker).
 const GROUP_COMMIT: usize = 50;
+
+/// Group-commit writers, each with its own queue; a session's messages
+/// always go to the same one.
+const GROUP_WRITERS: usize = 4;
+
+/// The queues of the group-commit writers. A session is served by one
+/// writer, so its messages commit in the order they were taken (a later
+/// message never becomes readable before an earlier one), while different
+/// sessions' groups are in flight at once: the store works on one group
+/// while the next is being encoded, sent and answered.
+#[derive(Clone, Debug)]
+struct GroupWriters(std::sync::Arc<[tokio::sync::mpsc::Sender<PendingMessage>]>);
+
+impl GroupWriters {
+    fn for_session(&self, session: &str) -> Option<&tokio::sync::mpsc::Sender<PendingMessage>> {
+        // FNV-1a: stable and cheap; the spread only needs to be even.
+        let hash = session.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        let index = usize::try_from(hash % self.0.len().max(1) as u64).unwrap_or(0);
+        self.0.get(index)
+    }
+}
 
 fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     err: SdkError<E, R>,
@@ -307,16 +330,22 @@ impl DynamoStore {
 
     /// Commits chat messages in groups: concurrent appends wait for one
     /// transaction that stores them all (each still only once per sender
-    /// id, and each caller learns its own result after the write). Needs a
-    /// Tokio runtime; for long-running hosts with many chats at once.
+    /// id, and each caller learns its own result after the write), with a
+    /// few groups (of different sessions) in flight at once. Needs a Tokio
+    /// runtime; for long-running hosts with many chats at once.
     pub fn with_group_commit(mut self) -> Self {
-        let (sender, receiver) = tokio::sync::mpsc::channel(GROUP_COMMIT * 64);
         let writer = Self {
             batcher: None,
             ..self.clone()
         };
-        tokio::spawn(writer.group_commit(receiver));
-        self.batcher = Some(sender);
+        let writers: Vec<_> = (0..GROUP_WRITERS)
+            .map(|_| {
+                let (sender, receiver) = tokio::sync::mpsc::channel(GROUP_COMMIT * 64);
+                tokio::spawn(writer.clone().group_commit(receiver));
+                sender
+            })
+            .collect();
+        self.batcher = Some(GroupWriters(writers.into()));
         self
     }
 
@@ -1109,7 +1138,7 @@ impl Store for DynamoStore {
         };
         // With group commit the writer task takes it; otherwise (or when
         // the writer is gone) it is a group of one, committed here.
-        match &self.batcher {
+        match self.batcher.as_ref().and_then(|w| w.for_session(session)) {
             Some(batcher) => {
                 if let Err(refused) = batcher.send(pending).await {
                     self.commit_messages(vec![refused.0]).await;

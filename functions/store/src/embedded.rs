@@ -14,6 +14,8 @@ pub enum EmbeddedError {
     Open { path: String, reason: String },
     #[error("could not listen on loopback: {0}")]
     Listen(std::io::Error),
+    #[error("could not start the server's thread: {0}")]
+    Start(std::io::Error),
 }
 
 /// A running embedded server; it stops when this is dropped.
@@ -40,22 +42,42 @@ impl EmbeddedDynamo {
                 reason: e.to_string(),
             })?,
         };
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-            .await
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(EmbeddedError::Listen)?;
+        listener
+            .set_nonblocking(true)
             .map_err(EmbeddedError::Listen)?;
         let addr = listener.local_addr().map_err(EmbeddedError::Listen)?;
+        // The server gets a thread and runtime of its own. Dynoxide answers a
+        // request synchronously (SQLite, one writer at a time): on the host's
+        // runtime, a large transaction would hold a worker that the
+        // WebSocket traffic needs, and requests waiting for the database's
+        // lock would hold the others.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(EmbeddedError::Start)?;
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener).map_err(EmbeddedError::Listen)?
+        };
         let (stop, stopped) = oneshot::channel::<()>();
         let server_db = db.clone();
-        tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = stopped.await;
-            };
-            if let Err(err) =
-                dynoxide::server::serve_with_shutdown(listener, server_db, shutdown).await
-            {
-                tracing::error!(error = %err, "embedded DynamoDB server stopped");
-            }
-        });
+        std::thread::Builder::new()
+            .name("embedded-dynamodb".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let shutdown = async move {
+                        let _ = stopped.await;
+                    };
+                    if let Err(err) =
+                        dynoxide::server::serve_with_shutdown(listener, server_db, shutdown).await
+                    {
+                        tracing::error!(error = %err, "embedded DynamoDB server stopped");
+                    }
+                });
+            })
+            .map_err(EmbeddedError::Start)?;
         Ok(Self {
             endpoint: format!("http://{addr}"),
             db,

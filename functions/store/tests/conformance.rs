@@ -202,4 +202,42 @@ async fn chat_messages_with_group_commit() {
         .count();
     assert_eq!(new, 200, "each sender id once");
     assert_eq!(store.message_stats("burst").await.expect("stats").0, 200);
+
+    // Many sessions at once (spread over the writers), each sending in
+    // turn and resending everything: every message once, in order.
+    let sessions = (0..24u64).map(|s| {
+        let store = store.clone();
+        async move {
+            let session = format!("many-{s}");
+            for round in 0..2 {
+                for i in 0..15u64 {
+                    let appended = store
+                        .append_message(
+                            &session,
+                            Side::Advisor,
+                            &format!("c{i}"),
+                            &format!("text {i}"),
+                            10_000 + i * 10 + round,
+                        )
+                        .await
+                        .expect("append");
+                    assert_eq!(
+                        matches!(appended, Appended::New(_)),
+                        round == 0,
+                        "{session} c{i} round {round}"
+                    );
+                }
+            }
+            session
+        }
+    });
+    for session in futures_util::future::join_all(sessions).await {
+        let stored = store
+            .messages_after(&session, None, 100)
+            .await
+            .expect("messages");
+        let ids: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
+        let expected: Vec<String> = (0..15).map(|i| format!("c{i}")).collect();
+        assert_eq!(ids, expected, "{session}");
+    }
 }
