@@ -48,11 +48,11 @@ relay=./target/release/ws-relay
 for clients in $counts; do
   pairs=$((clients / 2))
   start_livecard
-  $relay --target livecard --kind chat --url "http://127.0.0.1:$lc_port" --data-dir "$work/data" --pairs "$pairs" --seconds "$duration"
-  $relay --target livecard --kind signal --url "http://127.0.0.1:$lc_port" --data-dir "$work/data" --pairs "$pairs" --first "$pairs" --seconds "$duration"
+  $relay --target livecard --kind chat --url "http://127.0.0.1:$lc_port" --data-dir "$work/data" --pairs "$pairs" --seconds "$duration" --server-pid "$lc_pid"
+  $relay --target livecard --kind signal --url "http://127.0.0.1:$lc_port" --data-dir "$work/data" --pairs "$pairs" --first "$pairs" --seconds "$duration" --server-pid "$lc_pid"
   stop "$lc_pid"
   start_peerjs
-  $relay --target peerjs --url "ws://127.0.0.1:$pj_port" --pairs "$pairs" --seconds "$duration"
+  $relay --target peerjs --url "ws://127.0.0.1:$pj_port" --pairs "$pairs" --seconds "$duration" --server-pid "$pj_pid"
   stop "$pj_pid"
 done
 

@@ -53,6 +53,10 @@ struct Args {
     /// (relayed only, like typing, read and the call messages).
     #[arg(long, default_value = "chat")]
     kind: String,
+    /// The server's process id: report its CPU time per message beside
+    /// this client's (what each side spends on the same traffic).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
 
 struct Pair {
@@ -381,6 +385,7 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let base = Instant::now();
+    let cpu_before = cpu_pair(args.server_pid);
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let mode = if args.target == "livecard" && args.kind == "signal" {
         "livecard-signal"
@@ -420,6 +425,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let _ = stop_tx.send(true);
     let elapsed = base.elapsed().as_secs_f64();
+    let cpu_after = cpu_pair(args.server_pid);
     let mut latencies = Vec::new();
     let mut delivered = 0;
     for task in tasks {
@@ -430,19 +436,40 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort_unstable();
     let ms: Vec<f64> = latencies.iter().map(|&us| f64::from(us) / 1000.0).collect();
     let pct = |p: f64| livecard_bench::percentile(&ms, p * 100.0);
-    println!(
-        "{}",
-        json!({
-            "target": args.target,
-            "kind": if args.target == "livecard" { args.kind.as_str() } else { "relay" },
+    // CPU time per delivered message (microseconds), user and system.
+    let per_message = |before: CpuSeconds, after: CpuSeconds| match (before, after) {
+        (Some(b), Some(a)) if delivered > 0 => {
+            let us = |s: f64| (s * 1e6 / delivered as f64 * 10.0).round() / 10.0;
+            json!({"user": us(a.0 - b.0), "sys": us(a.1 - b.1)})
+        }
+        _ => Value::Null,
+    };
+    let mut report = json!({
+        "target": args.target,
+        "kind": if args.target == "livecard" { args.kind.as_str() } else { "relay" },
             "clients": args.pairs * 2,
             "setup_s": (setup_s * 10.0).round() / 10.0,
             "seconds": (elapsed * 10.0).round() / 10.0,
             "delivered": delivered,
             "msgs_per_s": (delivered as f64 / elapsed).round(),
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-        })
-    );
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "client_cpu_us_per_msg": per_message(cpu_before.0, cpu_after.0),
+    });
+    if args.server_pid.is_some() {
+        report["server_cpu_us_per_msg"] = per_message(cpu_before.1, cpu_after.1);
+    }
+    println!("{report}");
     Ok(())
+}
+
+/// User and system CPU seconds of a process, when readable.
+type CpuSeconds = Option<(f64, f64)>;
+
+/// This process's CPU time and the server's (when its pid was given).
+fn cpu_pair(server: Option<u32>) -> (CpuSeconds, CpuSeconds) {
+    (
+        livecard_bench::cpu_seconds(std::process::id()),
+        server.and_then(livecard_bench::cpu_seconds),
+    )
 }
