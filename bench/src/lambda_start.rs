@@ -123,11 +123,8 @@ fn percentile_of(values: &[f64], p: f64) -> f64 {
 
 /// Minor page faults and CPU time (ms, all threads) of a live process.
 fn process_stats(pid: u32) -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces) end with ')';
-    // minflt is field 10 (1-based, man 5 proc), the first after it is 3.
-    let rest = stat.rsplit_once(')')?.1;
-    let minflt: f64 = rest.split_whitespace().nth(10 - 3)?.parse().ok()?;
+    // minflt is field 10.
+    let [minflt] = livecard_bench::proc_stat_fields(pid, [10])?;
     // Nanoseconds on a CPU, per thread.
     let mut cpu_ns = 0.0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {

@@ -10,19 +10,28 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// A process's CPU time so far, user and system, in seconds (`/proc/<pid>/stat`,
-/// fields 14 and 15, in Linux's fixed 100 ticks per second).
-pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+/// Numeric fields of a process's `/proc/<pid>/stat`, by their 1-based
+/// numbers in `man 5 proc` (3 or above: the state and after).
+pub fn proc_stat_fields<const N: usize>(pid: u32, numbers: [usize; N]) -> Option<[f64; N]> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_cpu_seconds(&stat)
+    stat_fields(&stat, numbers)
 }
 
-fn parse_cpu_seconds(stat: &str) -> Option<(f64, f64)> {
-    // The command name may hold spaces and parentheses: count fields after
-    // its last ')', where field 3 (the state) comes first.
-    let mut rest = stat.rsplit_once(')')?.1.split_whitespace().skip(14 - 3);
-    let user: f64 = rest.next()?.parse().ok()?;
-    let system: f64 = rest.next()?.parse().ok()?;
+fn stat_fields<const N: usize>(stat: &str, numbers: [usize; N]) -> Option<[f64; N]> {
+    // The command name (field 2) may hold spaces and parentheses: count
+    // fields after its last ')', where field 3 comes first.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let mut values = [0.0; N];
+    for (value, number) in values.iter_mut().zip(numbers) {
+        *value = rest.get(number.checked_sub(3)?)?.parse().ok()?;
+    }
+    Some(values)
+}
+
+/// A process's CPU time so far, user and system, in seconds (fields 14 and
+/// 15, in Linux's fixed 100 ticks per second).
+pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
+    let [user, system] = proc_stat_fields(pid, [14, 15])?;
     Some((user / 100.0, system / 100.0))
 }
 
@@ -31,8 +40,12 @@ mod tests {
     #[test]
     fn cpu_seconds_from_stat() {
         let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 1 0 5 0 0";
-        assert_eq!(super::parse_cpu_seconds(stat), Some((2.5, 0.37)));
-        assert_eq!(super::parse_cpu_seconds("42 (x) S 1"), None);
+        assert_eq!(
+            super::stat_fields(stat, [10, 14, 15]),
+            Some([100.0, 250.0, 37.0])
+        );
+        assert_eq!(super::stat_fields("42 (x) S 1", [14]), None);
+        assert_eq!(super::stat_fields(stat, [2]), None);
         let own = super::cpu_seconds(std::process::id()).expect("own stat");
         assert!(own.0 >= 0.0 && own.1 >= 0.0);
     }
