@@ -120,13 +120,13 @@ fn cli_manages_advisors_and_cards() {
 #[test]
 fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     let dir = support::temp_dir("restart");
-    let first = Livecard::start_in(dir.clone(), &[]);
+    let first = Livecard::start_in(dir.to_path_buf(), &[]);
     first
         .cli(&["advisor", "add", "--id", "erik", "--name", "Erik Berg"])
         .expect("add");
     let links = first.card_links.clone();
     first.stop();
-    let second = Livecard::start_in(dir.clone(), &[]);
+    let second = Livecard::start_in(dir.to_path_buf(), &[]);
     assert!(
         second
             .cli(&["advisor", "list"])
@@ -177,7 +177,8 @@ fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     std::fs::write(dir.join("secrets.json"), b"{ not json").expect("write");
     up_fails_with(&dir, "secrets.json is not valid");
 
-    let file = support::temp_dir("notadir").join("file");
+    let notadir = support::temp_dir("notadir");
+    let file = notadir.join("file");
     std::fs::write(&file, b"x").expect("write");
     up_fails_with(&file, "is not a directory");
 }

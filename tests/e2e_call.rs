@@ -109,7 +109,10 @@ async fn click(browser: &Client, selector: &str) {
 async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     let _serial = SERIAL.lock().await;
     let dir = support::temp_dir("e2e-call");
-    let server = Livecard::start_in(dir, &["--relay-only", "--turn-addr", "127.0.0.1:0"]);
+    let server = Livecard::start_in(
+        dir.to_path_buf(),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+    );
     let turn_addr = server
         .turn_addr
         .clone()

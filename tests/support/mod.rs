@@ -19,11 +19,38 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn temp_dir(name: &str) -> PathBuf {
+/// An empty directory of this test process under the system's temp dir.
+fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("livecard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
+}
+
+/// A test's scratch directory (a data directory holds the store, the admin
+/// key and the signing keys), removed when dropped. A failing test's is
+/// kept, and its path printed, to look into.
+pub struct Scratch(PathBuf);
+
+pub fn temp_dir(name: &str) -> Scratch {
+    Scratch(fresh_dir(name))
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the failing test's files in {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// `livecard up` on a free loopback port, stopped on drop.
@@ -38,12 +65,17 @@ pub struct Livecard {
     /// The in-process media node's TURN address and metrics URL.
     pub turn_addr: Option<String>,
     pub media_metrics: Option<String>,
+    /// The data directory, when this server made it (dropped after the
+    /// server stops).
+    scratch: Option<Scratch>,
 }
 
 impl Livecard {
     pub fn start(name: &str) -> Self {
-        let data_dir = temp_dir(name);
-        Self::start_in(data_dir, &[])
+        let scratch = temp_dir(name);
+        let mut server = Self::start_in(scratch.to_path_buf(), &[]);
+        server.scratch = Some(scratch);
+        server
     }
 
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Self {
@@ -117,6 +149,7 @@ impl Livecard {
             signin_links,
             turn_addr,
             media_metrics,
+            scratch: None,
         }
     }
 
@@ -236,7 +269,7 @@ impl Driver {
     /// A new headless Chromium with its own profile, a fake camera and
     /// microphone, and these extra flags.
     pub async fn browser_with(&mut self, extra: &[&str]) -> Client {
-        let profile = temp_dir(&format!("chrome-{}", self.profiles.len()));
+        let profile = fresh_dir(&format!("chrome-{}", self.profiles.len()));
         let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
