@@ -280,6 +280,27 @@ impl<S: Store, P: Push> App<S, P> {
         Ok(card)
     }
 
+    /// A card and the advisor its signed link names (a card page), through
+    /// the read caches: what they lack is read in one round trip.
+    pub async fn card_and_advisor_for_visitor(
+        &self,
+        card: &CardId,
+        advisor: &AdvisorId,
+    ) -> Result<(Option<Card>, Option<AdvisorRecord>), livecard_store::StoreError> {
+        let now = self.now();
+        match (self.cards.get(card, now), self.advisors.get(advisor, now)) {
+            (Some(card), Some(record)) => Ok((card, record)),
+            (Some(card), None) => Ok((card, self.advisor_for_visitor(advisor).await?)),
+            (None, Some(record)) => Ok((self.card_for_visitor(card).await?, record)),
+            (None, None) => {
+                let (found_card, record) = self.store.get_card_and_advisor(card, advisor).await?;
+                self.cards.put(card.clone(), found_card.clone(), now);
+                self.advisors.put(advisor.clone(), record.clone(), now);
+                Ok((found_card, record))
+            }
+        }
+    }
+
     /// An advisor for a visitor page, through the read cache.
     pub async fn advisor_for_visitor(
         &self,

@@ -245,13 +245,11 @@ async fn card<S: Store, P: Push>(
         }
     };
     // The signed claims name the advisor: read the card (is it revoked?)
-    // and the advisor at the same time, one round trip instead of two.
-    let (card, advisor) = futures_util::future::join(
-        app.card_for_visitor(&claims.card_id),
-        app.advisor_for_visitor(&claims.advisor),
-    )
-    .await;
-    match card? {
+    // and the advisor together, one request instead of two.
+    let (card, advisor) = app
+        .card_and_advisor_for_visitor(&claims.card_id, &claims.advisor)
+        .await?;
+    match card {
         Some(card) if card.revoked_at.is_none() => {}
         // Unknown to the store (deleted after expiry) counts as revoked.
         _ => {
@@ -259,7 +257,7 @@ async fn card<S: Store, P: Push>(
             return Ok(pages::errors::invalid_link(ctx));
         }
     }
-    let Some(record) = advisor? else {
+    let Some(record) = advisor else {
         tracing::info!(reason = "unknown_advisor", "card link refused");
         return Ok(pages::errors::invalid_link(ctx));
     };

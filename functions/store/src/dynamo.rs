@@ -607,6 +607,63 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// Items by key (`pk`, `sk`; at most 100) in one BatchGetItem of
+    /// consistent reads; keys that come back unprocessed (throttling) are
+    /// asked for again after a backoff. The items found, in no order.
+    async fn batch_get(&self, keys: &[(String, &str)]) -> Result<Vec<Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys = keys
+            .iter()
+            .map(|(pk, sk)| HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(*sk))]))
+            .collect();
+        let request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut pending = HashMap::from([(self.table.clone(), request)]);
+        let mut found = Vec::new();
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            self.back_off_unprocessed(attempt, "batch reads").await?;
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            if let Some(items) = out.responses.and_then(|mut r| r.remove(&self.table)) {
+                found.extend(items);
+            }
+            pending = out.unprocessed_keys.unwrap_or_default();
+            pending.retain(|_, v| !v.keys.is_empty());
+            attempt += 1;
+        }
+        Ok(found)
+    }
+
+    /// Before resending what a batch request left unprocessed (throttling):
+    /// nothing on the first attempt, then an exponential backoff; an error
+    /// after eight resends.
+    async fn back_off_unprocessed(&self, attempt: u32, what: &str) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::config::AsyncSleep;
+        if attempt == 0 {
+            return Ok(());
+        }
+        if attempt > 8 {
+            return Err(StoreError::Unavailable(format!(
+                "{what} kept coming back unprocessed"
+            )));
+        }
+        if let Some(sleep) = self.client.config().sleep_impl() {
+            sleep
+                .sleep(Duration::from_millis(20u64 << attempt.min(6)))
+                .await;
+        }
+        Ok(())
+    }
+
     /// An UpdateItem on one item of the table.
     fn update_item(
         &self,
@@ -886,6 +943,27 @@ impl Store for DynamoStore {
             .transpose()
     }
 
+    async fn get_card_and_advisor(
+        &self,
+        card: &CardId,
+        advisor: &AdvisorId,
+    ) -> Result<(Option<Card>, Option<AdvisorRecord>), StoreError> {
+        let (card_key, advisor_key) = (card_pk(card), advisor_pk(advisor));
+        let items = self
+            .batch_get(&[(card_key.clone(), "CARD"), (advisor_key.clone(), "PROFILE")])
+            .await?;
+        let (mut card, mut advisor) = (None, None);
+        for item in &items {
+            let pk = get_s(item, "pk")?;
+            if pk == card_key {
+                card = Some(card_from(item)?);
+            } else if pk == advisor_key {
+                advisor = Some(advisor_record(item)?);
+            }
+        }
+        Ok((card, advisor))
+    }
+
     async fn list_cards(&self, page: &PageRequest) -> Result<Page<Card>, StoreError> {
         let (items, next) = self.query_gsi("CARDS", page, false).await?;
         let items = items.iter().map(card_from).collect::<Result<_, _>>()?;
@@ -932,7 +1010,6 @@ impl Store for DynamoStore {
     }
 
     async fn put_events(&self, events: &[(Event, UnixMillis)]) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::config::AsyncSleep;
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         // Events are packed into batch items of up to EVENTS_PER_ITEM, one
         // UTC day each, keyed by their first event's id: writing the same
@@ -958,19 +1035,7 @@ impl Store for DynamoStore {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                if attempt > 0 {
-                    if attempt > 8 {
-                        return Err(StoreError::Unavailable(
-                            "batch writes kept coming back unprocessed".into(),
-                        ));
-                    }
-                    // Unprocessed items mean throttling: back off before resending.
-                    if let Some(sleep) = self.client.config().sleep_impl() {
-                        sleep
-                            .sleep(Duration::from_millis(20u64 << attempt.min(6)))
-                            .await;
-                    }
-                }
+                self.back_off_unprocessed(attempt, "batch writes").await?;
                 let out = self
                     .client
                     .batch_write_item()

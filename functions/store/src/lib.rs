@@ -189,6 +189,13 @@ pub trait Store {
     /// Stores a new card; `AlreadyExists` when its id is taken.
     async fn put_card(&self, card: &Card) -> Result<Created, StoreError>;
     async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError>;
+    /// A card and an advisor in one round trip (a card page: the signed
+    /// link names both), each `None` when unknown.
+    async fn get_card_and_advisor(
+        &self,
+        card: &CardId,
+        advisor: &AdvisorId,
+    ) -> Result<(Option<Card>, Option<AdvisorRecord>), StoreError>;
     /// Cards, newest first.
     async fn list_cards(&self, page: &PageRequest) -> Result<Page<Card>, StoreError>;
     /// Revokes a card once; later calls report `AlreadyRevoked`.
