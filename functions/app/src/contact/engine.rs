@@ -362,10 +362,7 @@ impl<S: Store, P: Push> App<S, P> {
             }
         }
         let state = self.state_message(after).await;
-        self.push
-            .send(&Participant::Visitor(after.id.clone()), &state)
-            .await;
-        let mut advisors: Vec<&AdvisorId> = Vec::new();
+        let mut to = vec![Participant::Visitor(after.id.clone())];
         for advisor in [
             after.session.current_advisor(),
             before.session.current_advisor(),
@@ -373,15 +370,13 @@ impl<S: Store, P: Push> App<S, P> {
         .into_iter()
         .flatten()
         {
-            if !advisors.contains(&advisor) {
-                advisors.push(advisor);
+            let advisor = Participant::Advisor(advisor.clone());
+            if !to.contains(&advisor) {
+                to.push(advisor);
             }
         }
-        for advisor in advisors {
-            self.push
-                .send(&Participant::Advisor(advisor.clone()), &state)
-                .await;
-        }
+        // Everyone at once (one message each, so no order among them).
+        futures_util::future::join_all(to.iter().map(|p| self.push.send(p, &state))).await;
         if let Some(key) = queue_moved {
             self.announce_queue(&key).await;
         }

@@ -454,10 +454,14 @@ impl<S: Store, P: Push> App<S, P> {
             Appended::Duplicate => Ok(Replies::one(ack(None))),
             Appended::New(message) => {
                 let value = Self::chat_value(session, &message).to_string();
-                self.push
-                    .send(&Participant::Visitor(session.to_owned()), &value)
-                    .await;
-                self.push.send(&Participant::Advisor(advisor), &value).await;
+                // Both sides at once: on AWS each is a lookup of the
+                // participant's connections and a post to each.
+                futures_util::future::join(
+                    self.push
+                        .send(&Participant::Visitor(session.to_owned()), &value),
+                    self.push.send(&Participant::Advisor(advisor), &value),
+                )
+                .await;
                 // No session write per message: activity and the count are
                 // read from the message store when the session is judged
                 // idle or ends (`Session::messages_seen`).
