@@ -8,6 +8,7 @@ use livecard_app::secrets::SecretsDocument;
 use livecard_app::system::{OsRandom, SystemClock};
 use livecard_app::{App, Config};
 use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::PresenceState;
@@ -555,6 +556,58 @@ async fn throttling_is_retried_with_backoff_then_reported() {
         anna.load.active, 0,
         "no slot was taken by the failed request"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_page_asks_again_for_unprocessed_keys_then_reports_them() {
+    let mut stack = Stack::new(&[advisor("anna", 1)]).await;
+    let card = stack
+        .seed
+        .create_card(CardRequest {
+            advisor: aid("anna"),
+            campaign: None,
+            channels: None,
+            expires_in_ms: None,
+        })
+        .await
+        .expect("card");
+    let path = card
+        .url
+        .strip_prefix(PUBLIC_URL)
+        .expect("a card path")
+        .to_owned();
+    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
+        .await
+        .expect("proxy");
+    let http = stack
+        .function_with(
+            env!("CARGO_BIN_EXE_livecard-http"),
+            1,
+            &proxy.endpoint(),
+            SECRET_ARN,
+        )
+        .await;
+    // The card and its advisor come back unprocessed twice: asked for
+    // again, and the visitor never notices.
+    proxy.leave_unprocessed_next(2);
+    let (status, _, out) = http.http("GET", &path, &[], &[], None).await;
+    assert_eq!(status, 200, "{out}");
+    let page = out["body"].as_str().unwrap_or_default();
+    assert!(page.contains("Advisor anna"), "{page}");
+    assert_eq!(proxy.left_unprocessed(), 2);
+    // Past the function's read cache (1 s), and unprocessed for longer
+    // than the retries: the page says the service is unavailable.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    proxy.leave_unprocessed_next(50);
+    let (status, _, out) = http.http("GET", &path, &[], &[], None).await;
+    assert_eq!(status, 503, "{out}");
+    assert_eq!(
+        proxy.left_unprocessed(),
+        2 + livecard_lambda::aws::MAX_ATTEMPTS
+    );
+    proxy.leave_unprocessed_next(0);
+    let (status, _, _) = http.http("GET", &path, &[], &[], None).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -609,7 +609,9 @@ impl DynamoStore {
 
     /// Items by key (`pk`, `sk`; at most 100) in one BatchGetItem of
     /// consistent reads; keys that come back unprocessed (throttling) are
-    /// asked for again after a backoff. The items found, in no order.
+    /// asked for again after a backoff, as often as the SDK retries a
+    /// throttled request (someone is waiting for the page). The items
+    /// found, in no order.
     async fn batch_get(&self, keys: &[(String, &str)]) -> Result<Vec<Item>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys = keys
@@ -625,7 +627,9 @@ impl DynamoStore {
         let mut found = Vec::new();
         let mut attempt = 0u32;
         while !pending.is_empty() {
-            self.back_off_unprocessed(attempt, "batch reads").await?;
+            let resends = crate::aws::MAX_ATTEMPTS - 1;
+            self.back_off_unprocessed(attempt, resends, "batch reads")
+                .await?;
             let out = self
                 .client
                 .batch_get_item()
@@ -645,13 +649,18 @@ impl DynamoStore {
 
     /// Before resending what a batch request left unprocessed (throttling):
     /// nothing on the first attempt, then an exponential backoff; an error
-    /// after eight resends.
-    async fn back_off_unprocessed(&self, attempt: u32, what: &str) -> Result<(), StoreError> {
+    /// once `resends` were not enough.
+    async fn back_off_unprocessed(
+        &self,
+        attempt: u32,
+        resends: u32,
+        what: &str,
+    ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::config::AsyncSleep;
         if attempt == 0 {
             return Ok(());
         }
-        if attempt > 8 {
+        if attempt > resends {
             return Err(StoreError::Unavailable(format!(
                 "{what} kept coming back unprocessed"
             )));
@@ -1035,7 +1044,9 @@ impl Store for DynamoStore {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                self.back_off_unprocessed(attempt, "batch writes").await?;
+                // Nobody waits for these (events): resend for longer.
+                self.back_off_unprocessed(attempt, 8, "batch writes")
+                    .await?;
                 let out = self
                     .client
                     .batch_write_item()

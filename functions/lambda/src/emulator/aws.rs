@@ -212,34 +212,39 @@ async fn secrets_manager(
 }
 
 /// A DynamoDB endpoint that forwards to a real DynamoDB-compatible server
-/// and answers `ThrottlingException` to the next N requests on demand.
+/// and, on demand, answers `ThrottlingException` to the next N requests, or
+/// leaves everything of the next N batch requests unprocessed (what
+/// DynamoDB does to a throttled BatchGetItem or BatchWriteItem).
 #[derive(Clone)]
 pub struct ThrottlingProxy {
-    throttle: Arc<AtomicU32>,
-    throttled: Arc<AtomicU32>,
+    state: Arc<ProxyState>,
     pub addr: SocketAddr,
+}
+
+struct ProxyState {
+    throttle: AtomicU32,
+    throttled: AtomicU32,
+    unprocess: AtomicU32,
+    unprocessed: AtomicU32,
+    client: reqwest::Client,
+    upstream: String,
 }
 
 impl ThrottlingProxy {
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
-        let throttle = Arc::new(AtomicU32::new(0));
-        let throttled = Arc::new(AtomicU32::new(0));
-        let client = reqwest::Client::new();
-        let state = (
-            throttle.clone(),
-            throttled.clone(),
-            client,
-            upstream.to_owned(),
-        );
+        let state = Arc::new(ProxyState {
+            throttle: AtomicU32::new(0),
+            throttled: AtomicU32::new(0),
+            unprocess: AtomicU32::new(0),
+            unprocessed: AtomicU32::new(0),
+            client: reqwest::Client::new(),
+            upstream: upstream.to_owned(),
+        });
         let router = Router::new()
             .route("/", post(proxy))
-            .with_state(Arc::new(state));
+            .with_state(state.clone());
         let addr = super::serve_loopback(router).await?;
-        Ok(Self {
-            throttle,
-            throttled,
-            addr,
-        })
+        Ok(Self { state, addr })
     }
 
     pub fn endpoint(&self) -> String {
@@ -248,21 +253,76 @@ impl ThrottlingProxy {
 
     /// The next `n` requests are throttled.
     pub fn throttle_next(&self, n: u32) {
-        self.throttle.store(n, Ordering::SeqCst);
+        self.state.throttle.store(n, Ordering::SeqCst);
     }
 
     /// Requests throttled so far.
     pub fn throttled(&self) -> u32 {
-        self.throttled.load(Ordering::SeqCst)
+        self.state.throttled.load(Ordering::SeqCst)
+    }
+
+    /// The next `n` BatchGetItem / BatchWriteItem requests get all their
+    /// keys or items back unprocessed, nothing read or written.
+    pub fn leave_unprocessed_next(&self, n: u32) {
+        self.state.unprocess.store(n, Ordering::SeqCst);
+    }
+
+    /// Batch requests left unprocessed so far.
+    pub fn left_unprocessed(&self) -> u32 {
+        self.state.unprocessed.load(Ordering::SeqCst)
     }
 }
 
-type ProxyState = (Arc<AtomicU32>, Arc<AtomicU32>, reqwest::Client, String);
+fn take_one(counter: &AtomicU32) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// A batch request's answer with every key or item of it unprocessed.
+fn all_unprocessed(target: &str, body: &[u8]) -> Option<Response> {
+    let field = match target.rsplit('.').next() {
+        Some("BatchGetItem") => "UnprocessedKeys",
+        Some("BatchWriteItem") => "UnprocessedItems",
+        _ => return None,
+    };
+    let request: Value = serde_json::from_slice(body).ok()?;
+    let mut answer = json!({ field: request.get("RequestItems")? });
+    if field == "UnprocessedKeys" {
+        answer["Responses"] = json!({});
+    }
+    Some(
+        (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.0")],
+            answer.to_string(),
+        )
+            .into_response(),
+    )
+}
 
 async fn proxy(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (throttle, throttled, client, upstream) = &*state;
-    let take = throttle.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-    if take.is_ok() {
+    let ProxyState {
+        throttle,
+        throttled,
+        unprocess,
+        unprocessed,
+        client,
+        upstream,
+    } = &*state;
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if target.contains(".Batch")
+        && unprocess.load(Ordering::SeqCst) > 0
+        && let Some(answer) = all_unprocessed(target, &body)
+        && take_one(unprocess)
+    {
+        unprocessed.fetch_add(1, Ordering::SeqCst);
+        return answer;
+    }
+    if take_one(throttle) {
         throttled.fetch_add(1, Ordering::SeqCst);
         return (
             StatusCode::BAD_REQUEST,
