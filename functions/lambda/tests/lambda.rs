@@ -10,14 +10,16 @@ use livecard_app::{App, Config};
 use livecard_core::advisor::{Advisor, AdvisorInput};
 use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::event::{Event, EventName};
 use livecard_core::ids::AdvisorId;
+use livecard_core::ids::EventId;
 use livecard_core::presence::PresenceState;
 use livecard_lambda::emulator::aws::{AwsEndpoints, ManagementCall, ThrottlingProxy};
 use livecard_lambda::emulator::events;
 use livecard_lambda::emulator::runtime::{Outcome, RuntimeApi};
-use livecard_store::Store;
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
+use livecard_store::{PageRequest, Store};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -608,6 +610,32 @@ async fn a_card_page_asks_again_for_unprocessed_keys_then_reports_them() {
     proxy.leave_unprocessed_next(0);
     let (status, _, _) = http.http("GET", &path, &[], &[], None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_batches_left_unprocessed_are_written_again() {
+    let stack = Stack::new(&[]).await;
+    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
+        .await
+        .expect("proxy");
+    let through_proxy = DynamoStore::new(local_client(&proxy.endpoint()), TABLE);
+    let now = stack.seed.now();
+    let events: Vec<_> = (0..30u8)
+        .map(|i| {
+            let event = Event::new(EventId::from_bytes([i; 16]), EventName::CardOpened, now);
+            (event, now + 3_600_000)
+        })
+        .collect();
+    proxy.leave_unprocessed_next(2);
+    through_proxy.put_events(&events).await.expect("written");
+    assert_eq!(proxy.left_unprocessed(), 2);
+    let page = stack
+        .seed
+        .store
+        .list_events(&events[0].0.day(), &PageRequest::first(100))
+        .await
+        .expect("listed");
+    assert_eq!(page.items.len(), 30, "every event once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

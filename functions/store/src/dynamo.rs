@@ -69,6 +69,26 @@ pub fn local_client(endpoint: &str) -> Client {
     Client::from_conf(config)
 }
 
+/// How long to wait before resend number `attempt` (1, 2, …) of what a
+/// batch request left unprocessed: full jitter (`jitter` in 0..1) over 25 ms
+/// doubling up to 2 s, the SDK's standard retry backoff.
+fn unprocessed_backoff(attempt: u32, jitter: f64) -> Duration {
+    let ceiling = Duration::from_millis(25u64 << (attempt.saturating_sub(1)).min(7))
+        .min(Duration::from_secs(2));
+    ceiling.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+/// A number in 0..1 that differs from call to call (std's hasher keys are
+/// random per process and change per `RandomState`): spreads out the
+/// resends of instances throttled at the same moment.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// The store on one DynamoDB table.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -648,15 +668,15 @@ impl DynamoStore {
     }
 
     /// Before resending what a batch request left unprocessed (throttling):
-    /// nothing on the first attempt, then an exponential backoff; an error
-    /// once `resends` were not enough.
+    /// nothing on the first attempt, then exponential backoff with full
+    /// jitter (like the SDK's own retries); an error once `resends` were not
+    /// enough.
     async fn back_off_unprocessed(
         &self,
         attempt: u32,
         resends: u32,
         what: &str,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::config::AsyncSleep;
         if attempt == 0 {
             return Ok(());
         }
@@ -665,11 +685,7 @@ impl DynamoStore {
                 "{what} kept coming back unprocessed"
             )));
         }
-        if let Some(sleep) = self.client.config().sleep_impl() {
-            sleep
-                .sleep(Duration::from_millis(20u64 << attempt.min(6)))
-                .await;
-        }
+        tokio::time::sleep(unprocessed_backoff(attempt, jitter())).await;
         Ok(())
     }
 
@@ -1734,6 +1750,23 @@ impl Store for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unprocessed_batches_back_off_with_full_jitter() {
+        let ms = |attempt, jitter| unprocessed_backoff(attempt, jitter).as_millis();
+        assert_eq!(ms(1, 1.0), 25);
+        assert_eq!(ms(2, 1.0), 50);
+        assert_eq!(ms(4, 1.0), 200);
+        assert_eq!(ms(7, 1.0), 1600);
+        assert_eq!(ms(8, 1.0), 2000, "capped at 2 s");
+        assert_eq!(ms(40, 1.0), 2000);
+        assert_eq!(ms(3, 0.5), 50);
+        assert_eq!(ms(3, 0.0), 0);
+        let draws: Vec<f64> = (0..64).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|j| (0.0..1.0).contains(j)), "{draws:?}");
+        let mean = draws.iter().sum::<f64>() / 64.0;
+        assert!((0.2..0.8).contains(&mean), "spread over 0..1: {draws:?}");
+    }
 
     #[test]
     fn cursors_only_come_back_for_their_partition() {
