@@ -14,12 +14,13 @@ use livecard_core::event::{Event, EventName};
 use livecard_core::ids::AdvisorId;
 use livecard_core::ids::EventId;
 use livecard_core::presence::PresenceState;
+use livecard_core::session::Side;
 use livecard_lambda::emulator::aws::{AwsEndpoints, ManagementCall, ThrottlingProxy};
 use livecard_lambda::emulator::events;
 use livecard_lambda::emulator::runtime::{Outcome, RuntimeApi};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
-use livecard_store::{PageRequest, Store};
+use livecard_store::{Appended, PageRequest, Store};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -636,6 +637,40 @@ async fn event_batches_left_unprocessed_are_written_again() {
         .await
         .expect("listed");
     assert_eq!(page.items.len(), 30, "every event once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported() {
+    let stack = Stack::new(&[]).await;
+    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
+        .await
+        .expect("proxy");
+    let through_proxy = DynamoStore::new(local_client(&proxy.endpoint()), TABLE);
+    let now = stack.seed.now();
+    // Two conflicts: tried again after a backoff, stored once.
+    proxy.conflict_next(2);
+    let appended = through_proxy
+        .append_message("s1", Side::Visitor, "m1", "Hello", now)
+        .await
+        .expect("stored");
+    assert!(matches!(appended, Appended::New(_)), "{appended:?}");
+    assert_eq!(proxy.conflicted(), 2);
+    // Conflicting for longer than the tries: an error, nothing written.
+    proxy.conflict_next(50);
+    let refused = through_proxy
+        .append_message("s1", Side::Visitor, "m2", "Again", now + 1)
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    assert_eq!(proxy.conflicted(), 2 + 4);
+    proxy.conflict_next(0);
+    let stored = stack
+        .seed
+        .store
+        .messages_after("s1", None, 10)
+        .await
+        .expect("read");
+    let ids: Vec<&str> = stored.iter().map(|m| m.client_id.as_str()).collect();
+    assert_eq!(ids, ["m1"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -70,9 +70,10 @@ pub fn local_client(endpoint: &str) -> Client {
 }
 
 /// How long to wait before resend number `attempt` (1, 2, …) of what a
-/// batch request left unprocessed: full jitter (`jitter` in 0..1) over 25 ms
-/// doubling up to 2 s, the SDK's standard retry backoff.
-fn unprocessed_backoff(attempt: u32, jitter: f64) -> Duration {
+/// batch request left unprocessed, or of a transaction that failed: full
+/// jitter (`jitter` in 0..1) over 25 ms doubling up to 2 s, the SDK's
+/// standard retry backoff.
+fn resend_backoff(attempt: u32, jitter: f64) -> Duration {
     let ceiling = Duration::from_millis(25u64 << (attempt.saturating_sub(1)).min(7))
         .min(Duration::from_secs(2));
     ceiling.mul_f64(jitter.clamp(0.0, 1.0))
@@ -465,6 +466,11 @@ impl DynamoStore {
                                 .reply
                                 .send(Err(StoreError::Unavailable(error.to_string())));
                         }
+                    } else {
+                        // A conflict with another transaction, or throttling
+                        // the SDK's own retries did not outlast: wait before
+                        // the next try, apart from other writers.
+                        tokio::time::sleep(resend_backoff(attempts, jitter())).await;
                     }
                 }
             }
@@ -685,7 +691,7 @@ impl DynamoStore {
                 "{what} kept coming back unprocessed"
             )));
         }
-        tokio::time::sleep(unprocessed_backoff(attempt, jitter())).await;
+        tokio::time::sleep(resend_backoff(attempt, jitter())).await;
         Ok(())
     }
 
@@ -1753,7 +1759,7 @@ mod tests {
 
     #[test]
     fn unprocessed_batches_back_off_with_full_jitter() {
-        let ms = |attempt, jitter| unprocessed_backoff(attempt, jitter).as_millis();
+        let ms = |attempt, jitter| resend_backoff(attempt, jitter).as_millis();
         assert_eq!(ms(1, 1.0), 25);
         assert_eq!(ms(2, 1.0), 50);
         assert_eq!(ms(4, 1.0), 200);

@@ -212,9 +212,10 @@ async fn secrets_manager(
 }
 
 /// A DynamoDB endpoint that forwards to a real DynamoDB-compatible server
-/// and, on demand, answers `ThrottlingException` to the next N requests, or
+/// and, on demand, answers `ThrottlingException` to the next N requests,
 /// leaves everything of the next N batch requests unprocessed (what
-/// DynamoDB does to a throttled BatchGetItem or BatchWriteItem).
+/// DynamoDB does to a throttled BatchGetItem or BatchWriteItem), or cancels
+/// the next N transactions for a conflict with another one.
 #[derive(Clone)]
 pub struct ThrottlingProxy {
     state: Arc<ProxyState>,
@@ -226,6 +227,8 @@ struct ProxyState {
     throttled: AtomicU32,
     unprocess: AtomicU32,
     unprocessed: AtomicU32,
+    conflict: AtomicU32,
+    conflicted: AtomicU32,
     client: reqwest::Client,
     upstream: String,
 }
@@ -237,6 +240,8 @@ impl ThrottlingProxy {
             throttled: AtomicU32::new(0),
             unprocess: AtomicU32::new(0),
             unprocessed: AtomicU32::new(0),
+            conflict: AtomicU32::new(0),
+            conflicted: AtomicU32::new(0),
             client: reqwest::Client::new(),
             upstream: upstream.to_owned(),
         });
@@ -271,6 +276,44 @@ impl ThrottlingProxy {
     pub fn left_unprocessed(&self) -> u32 {
         self.state.unprocessed.load(Ordering::SeqCst)
     }
+
+    /// The next `n` TransactWriteItems requests are cancelled for a
+    /// conflict with another transaction on their first item, nothing
+    /// written.
+    pub fn conflict_next(&self, n: u32) {
+        self.state.conflict.store(n, Ordering::SeqCst);
+    }
+
+    /// Transactions cancelled so far.
+    pub fn conflicted(&self) -> u32 {
+        self.state.conflicted.load(Ordering::SeqCst)
+    }
+}
+
+/// A transaction's cancellation for a conflict on its first item (one
+/// reason per item, as DynamoDB gives them).
+fn conflict(body: &[u8]) -> Option<Response> {
+    let request: Value = serde_json::from_slice(body).ok()?;
+    let items = request.get("TransactItems")?.as_array()?.len();
+    let reasons: Vec<Value> = (0..items)
+        .map(|i| match i {
+            0 => json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}),
+            _ => json!({"Code": "None"}),
+        })
+        .collect();
+    Some(
+        (
+            StatusCode::BAD_REQUEST,
+            [("content-type", "application/x-amz-json-1.0")],
+            json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
+                "CancellationReasons": reasons,
+            })
+            .to_string(),
+        )
+            .into_response(),
+    )
 }
 
 fn take_one(counter: &AtomicU32) -> bool {
@@ -307,6 +350,8 @@ async fn proxy(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: B
         throttled,
         unprocess,
         unprocessed,
+        conflict: conflicts,
+        conflicted,
         client,
         upstream,
     } = &*state;
@@ -320,6 +365,14 @@ async fn proxy(State(state): State<Arc<ProxyState>>, headers: HeaderMap, body: B
         && take_one(unprocess)
     {
         unprocessed.fetch_add(1, Ordering::SeqCst);
+        return answer;
+    }
+    if target.ends_with(".TransactWriteItems")
+        && conflicts.load(Ordering::SeqCst) > 0
+        && let Some(answer) = conflict(&body)
+        && take_one(conflicts)
+    {
+        conflicted.fetch_add(1, Ordering::SeqCst);
         return answer;
     }
     if take_one(throttle) {
