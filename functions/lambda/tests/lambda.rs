@@ -105,6 +105,32 @@ impl Stack {
         self.function_with(binary, instances, &db, SECRET_ARN).await
     }
 
+    /// The table behind a `ThrottlingProxy`, and a store that goes through it.
+    async fn store_behind_proxy(&self) -> (ThrottlingProxy, DynamoStore) {
+        let proxy = ThrottlingProxy::start(&self.db_endpoint)
+            .await
+            .expect("proxy");
+        let store = DynamoStore::new(local_client(&proxy.endpoint()), TABLE);
+        (proxy, store)
+    }
+
+    /// One instance of the HTTP function whose store goes through a
+    /// `ThrottlingProxy`.
+    async fn http_behind_proxy(&mut self) -> (ThrottlingProxy, RuntimeApiHandle) {
+        let proxy = ThrottlingProxy::start(&self.db_endpoint)
+            .await
+            .expect("proxy");
+        let http = self
+            .function_with(
+                env!("CARGO_BIN_EXE_livecard-http"),
+                1,
+                &proxy.endpoint(),
+                SECRET_ARN,
+            )
+            .await;
+        (proxy, http)
+    }
+
     async fn function_with(
         &mut self,
         binary: &str,
@@ -520,17 +546,7 @@ async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_with_backoff_then_reported() {
     let mut stack = Stack::new(&[advisor("anna", 1)]).await;
-    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
-        .await
-        .expect("proxy");
-    let http = stack
-        .function_with(
-            env!("CARGO_BIN_EXE_livecard-http"),
-            1,
-            &proxy.endpoint(),
-            SECRET_ARN,
-        )
-        .await;
+    let (proxy, http) = stack.http_behind_proxy().await;
     let (status, _, _) = http.http("GET", "/api/v1/advisors", &[], &[], None).await;
     assert_eq!(status, 200);
     // Two throttles: retried, and the caller never notices.
@@ -579,17 +595,7 @@ async fn a_card_page_asks_again_for_unprocessed_keys_then_reports_them() {
         .strip_prefix(PUBLIC_URL)
         .expect("a card path")
         .to_owned();
-    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
-        .await
-        .expect("proxy");
-    let http = stack
-        .function_with(
-            env!("CARGO_BIN_EXE_livecard-http"),
-            1,
-            &proxy.endpoint(),
-            SECRET_ARN,
-        )
-        .await;
+    let (proxy, http) = stack.http_behind_proxy().await;
     // The card and its advisor come back unprocessed twice: asked for
     // again, and the visitor never notices.
     proxy.leave_unprocessed_next(2);
@@ -616,10 +622,7 @@ async fn a_card_page_asks_again_for_unprocessed_keys_then_reports_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_batches_left_unprocessed_are_written_again() {
     let stack = Stack::new(&[]).await;
-    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
-        .await
-        .expect("proxy");
-    let through_proxy = DynamoStore::new(local_client(&proxy.endpoint()), TABLE);
+    let (proxy, through_proxy) = stack.store_behind_proxy().await;
     let now = stack.seed.now();
     let events: Vec<_> = (0..30u8)
         .map(|i| {
@@ -642,10 +645,7 @@ async fn event_batches_left_unprocessed_are_written_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported() {
     let stack = Stack::new(&[]).await;
-    let proxy = ThrottlingProxy::start(&stack.db_endpoint.clone())
-        .await
-        .expect("proxy");
-    let through_proxy = DynamoStore::new(local_client(&proxy.endpoint()), TABLE);
+    let (proxy, through_proxy) = stack.store_behind_proxy().await;
     let now = stack.seed.now();
     // Two conflicts: tried again after a backoff, stored once.
     proxy.conflict_next(2);
