@@ -651,9 +651,9 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut found = Vec::new();
+        let resends = crate::aws::MAX_ATTEMPTS - 1;
         let mut attempt = 0u32;
         while !pending.is_empty() {
-            let resends = crate::aws::MAX_ATTEMPTS - 1;
             self.back_off_unprocessed(attempt, resends, "batch reads")
                 .await?;
             let out = self
