@@ -5,7 +5,9 @@
 //! - Cold start: process spawn to the first handled invocation, for
 //!   `livecard-http` (a card page), `livecard-ws` (a `$connect`) and a
 //!   hello-world `lambda_runtime` binary built the same way, interleaved in
-//!   the same run; the ratio is to hello-world.
+//!   the same run; the ratio is to hello-world. Beside them the SDK floor
+//!   (`lambda-sdk-floor`): a secret read at the cold start and one item
+//!   written per invocation through the AWS SDK, nothing of livecard.
 //! - Warm latency: invoke to response, one process, for the card page and
 //!   for a chat message (`$default`: stored, acknowledged to the sender,
 //!   pushed to the advisor's connection).
@@ -34,7 +36,8 @@ use tokio::process::{Child, Command};
 
 #[derive(Parser, Debug)]
 struct Args {
-    /// Where the release binaries are (livecard-http, livecard-ws, lambda-hello).
+    /// Where the release binaries are (livecard-http, livecard-ws,
+    /// lambda-hello, lambda-sdk-floor).
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
     /// Cold starts per function.
@@ -205,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
     // Cold starts, interleaved so that the machine's noise hits all alike.
     let functions = [
         ("hello-world", "lambda-hello"),
+        ("sdk-floor", "lambda-sdk-floor"),
         ("livecard-http", "livecard-http"),
         ("livecard-ws", "livecard-ws"),
     ];

@@ -1,0 +1,69 @@
+//! A second peer of the cold-start bench: the AWS SDK work that any function
+//! with a secret and a DynamoDB table does, and nothing of livecard.
+//!
+//! At a cold start it builds the SDK configuration as livecard's functions do
+//! (Lambda's environment credentials and region, the same HTTPS client,
+//! retries and timeouts), a Secrets Manager client and a DynamoDB client, and
+//! reads one secret. Each invocation writes one item (what a `$connect`
+//! stores). No warm-up read, no parsing of the secret, no handlers: the
+//! least the SDK costs, to set beside hello-world and livecard's functions.
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
+use livecard_store::aws::{http_client, retry_config, timeout_config};
+
+fn var(name: &str) -> Result<String, lambda_runtime::Error> {
+    std::env::var(name).map_err(|_| format!("{name} is not set").into())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let sdk = SdkConfig::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(Region::new(var("AWS_REGION")?))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            var("AWS_ACCESS_KEY_ID")?,
+            var("AWS_SECRET_ACCESS_KEY")?,
+            std::env::var("AWS_SESSION_TOKEN").ok(),
+            None,
+            "lambda-environment",
+        )))
+        .http_client(http_client())
+        .retry_config(retry_config())
+        .timeout_config(timeout_config())
+        .build();
+    let mut conf = aws_sdk_secretsmanager::config::Builder::from(&sdk);
+    conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok());
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(conf.build());
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+    conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(conf.build());
+    let secret = secrets
+        .get_secret_value()
+        .secret_id(var("LIVECARD_SECRETS_ARN")?)
+        .send()
+        .await?;
+    let secret_bytes = secret.secret_string().map_or(0, str::len);
+    let table = var("LIVECARD_TABLE")?;
+    let (dynamodb, table) = (&dynamodb, table.as_str());
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
+            dynamodb
+                .put_item()
+                .table_name(table)
+                .item(
+                    "pk",
+                    AttributeValue::S(format!("floor#{}", event.context.request_id)),
+                )
+                .item("sk", AttributeValue::S("connection".into()))
+                .item("secret_bytes", AttributeValue::N(secret_bytes.to_string()))
+                .send()
+                .await?;
+            Ok::<_, lambda_runtime::Error>(serde_json::json!({"statusCode": 200}))
+        },
+    ))
+    .await
+}
