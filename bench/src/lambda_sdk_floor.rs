@@ -1,19 +1,15 @@
 //! A second peer of the cold-start bench: the AWS SDK work that any function
 //! with a secret and a DynamoDB table does, and nothing of livecard.
 //!
-//! At a cold start it builds the SDK configuration as livecard's functions do
-//! (Lambda's environment credentials and region, the same HTTPS client,
-//! retries and timeouts), a Secrets Manager client and a DynamoDB client, and
-//! reads one secret. Each invocation writes one item (what a `$connect`
+//! At a cold start it builds the SDK with the functions' own set-up ([`Aws`]:
+//! Lambda's environment credentials and region, the same HTTPS client,
+//! retries and timeouts), a Secrets Manager client and a DynamoDB client,
+//! and reads one secret. Each invocation writes one item (what a `$connect`
 //! stores). No warm-up read, no parsing of the secret, no handlers: the
 //! least the SDK costs, to set beside hello-world and livecard's functions.
 
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_types::SdkConfig;
-use aws_types::region::Region;
-use livecard_store::aws::{http_client, retry_config, timeout_config};
+use livecard_lambda::aws::Aws;
 
 fn var(name: &str) -> Result<String, lambda_runtime::Error> {
     std::env::var(name).map_err(|_| format!("{name} is not set").into())
@@ -21,26 +17,10 @@ fn var(name: &str) -> Result<String, lambda_runtime::Error> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let sdk = SdkConfig::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(Region::new(var("AWS_REGION")?))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            var("AWS_ACCESS_KEY_ID")?,
-            var("AWS_SECRET_ACCESS_KEY")?,
-            std::env::var("AWS_SESSION_TOKEN").ok(),
-            None,
-            "lambda-environment",
-        )))
-        .http_client(http_client())
-        .retry_config(retry_config())
-        .timeout_config(timeout_config())
-        .build();
-    let mut conf = aws_sdk_secretsmanager::config::Builder::from(&sdk);
-    conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").ok());
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(conf.build());
-    let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
-    conf.set_endpoint_url(std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok());
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(conf.build());
+    // The functions' own SDK set-up (and nothing else of theirs).
+    let aws = Aws::from_env()?;
+    let secrets = aws.secrets_manager();
+    let dynamodb = aws.dynamodb();
     let secret = secrets
         .get_secret_value()
         .secret_id(var("LIVECARD_SECRETS_ARN")?)

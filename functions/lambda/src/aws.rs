@@ -96,7 +96,7 @@ impl Aws {
         aws_sdk_apigatewaymanagement::Client::from_conf(conf)
     }
 
-    fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
+    pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         let mut conf = aws_sdk_secretsmanager::config::Builder::from(&self.sdk);
         conf.set_endpoint_url(self.secrets_endpoint.clone());
         aws_sdk_secretsmanager::Client::from_conf(conf.build())
