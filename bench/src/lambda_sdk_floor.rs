@@ -10,25 +10,23 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use livecard_lambda::aws::Aws;
-
-fn var(name: &str) -> Result<String, lambda_runtime::Error> {
-    std::env::var(name).map_err(|_| format!("{name} is not set").into())
-}
+use livecard_lambda::env::Settings;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    // The functions' own SDK set-up (and nothing else of theirs).
+    // The functions' own configuration and SDK set-up (and nothing else of
+    // theirs).
+    let settings = Settings::from_env()?;
     let aws = Aws::from_env()?;
     let secrets = aws.secrets_manager();
     let dynamodb = aws.dynamodb();
     let secret = secrets
         .get_secret_value()
-        .secret_id(var("LIVECARD_SECRETS_ARN")?)
+        .secret_id(&settings.secrets_arn)
         .send()
         .await?;
     let secret_bytes = secret.secret_string().map_or(0, str::len);
-    let table = var("LIVECARD_TABLE")?;
-    let (dynamodb, table) = (&dynamodb, table.as_str());
+    let (dynamodb, table) = (&dynamodb, settings.table.as_str());
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<serde_json::Value>| async move {
             dynamodb

@@ -661,7 +661,7 @@ async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported
         .append_message("s1", Side::Visitor, "m2", "Again", now + 1)
         .await;
     assert!(refused.is_err(), "{refused:?}");
-    assert_eq!(proxy.conflicted(), 2 + 4);
+    assert_eq!(proxy.conflicted(), 2 + livecard_lambda::aws::MAX_ATTEMPTS);
     proxy.conflict_next(0);
     let stored = stack
         .seed

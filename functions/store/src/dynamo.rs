@@ -58,7 +58,7 @@ pub fn local_client(endpoint: &str) -> Client {
             "livecard-local",
         ))
         .http_client(http)
-        .retry_config(RetryConfig::standard().with_max_attempts(4))
+        .retry_config(RetryConfig::standard().with_max_attempts(crate::aws::MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -68,6 +68,10 @@ pub fn local_client(endpoint: &str) -> Client {
         .build();
     Client::from_conf(config)
 }
+
+/// Resends of event batches left unprocessed: nobody waits for these, so
+/// more than a visitor's page gets.
+const EVENT_BATCH_RESENDS: u32 = 8;
 
 /// How long to wait before resend number `attempt` (1, 2, …) of what a
 /// batch request left unprocessed, or of a transaction that failed: full
@@ -459,7 +463,7 @@ impl DynamoStore {
                             }
                         }
                         pending = kept;
-                    } else if attempts >= 4 {
+                    } else if attempts >= crate::aws::MAX_ATTEMPTS {
                         let error = unavailable(err);
                         for message in pending.drain(..) {
                             let _ = message
@@ -1066,8 +1070,7 @@ impl Store for DynamoStore {
             let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             let mut attempt = 0u32;
             while !pending.is_empty() {
-                // Nobody waits for these (events): resend for longer.
-                self.back_off_unprocessed(attempt, 8, "batch writes")
+                self.back_off_unprocessed(attempt, EVENT_BATCH_RESENDS, "batch writes")
                     .await?;
                 let out = self
                     .client
