@@ -85,6 +85,26 @@ async fn media_rises(browser: &Client, who: &str, video: bool) -> Value {
     }
 }
 
+/// The call connected on its first ICE attempt (no restart on either
+/// side rescued it) with the other side's candidates added: a side that
+/// dropped them connects only when the other direction happens to suffice,
+/// and never under relay-only.
+async fn assert_first_attempt(browser: &Client, who: &str) {
+    let counts = run(
+        browser,
+        "const c = window.livecard.calls.filter(c => c.pc).pop(); return c ? { restarts: c.restarts, remote: c.remoteCandidates } : null;",
+    )
+    .await;
+    assert_eq!(
+        counts["restarts"], 0,
+        "{who}: connected only after an ICE restart: {counts}"
+    );
+    assert!(
+        counts["remote"].as_u64().unwrap_or(0) > 0,
+        "{who}: added none of the other side's candidates: {counts}"
+    );
+}
+
 fn assert_relayed(s: &Value, who: &str, turn_port: &str) {
     assert_eq!(s["local"], "relay", "{who}: {s}");
     assert_eq!(s["remote"], "relay", "{who}: {s}");
@@ -150,6 +170,8 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     // Both sides connect through the relay and receive audio and video.
     wait_connected(&visitor, "visitor").await;
     wait_connected(&advisor, "advisor").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    assert_first_attempt(&advisor, "advisor").await;
     let v = media_rises(&visitor, "visitor", true).await;
     let a = media_rises(&advisor, "advisor", true).await;
     assert_relayed(&v, "visitor", &turn_port);
@@ -171,6 +193,16 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     )
     .await;
     wait_connected(&visitor, "visitor (after the ICE restart)").await;
+    // Each side counted it: the visitor restarted, the advisor answered a
+    // restart (so the first-attempt checks above can see one).
+    for (browser, who) in [(&visitor, "visitor"), (&advisor, "advisor")] {
+        let restarts = run(
+            browser,
+            "return window.livecard.calls.filter(c => c.pc).pop().restarts;",
+        )
+        .await;
+        assert_eq!(restarts, 1, "{who}: the restart is counted");
+    }
     media_rises(&visitor, "visitor (after the ICE restart)", true).await;
     media_rises(&advisor, "advisor (after the ICE restart)", true).await;
 
@@ -232,6 +264,8 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     click(&advisor, ".chat [data-call-start=\"audio\"]").await;
     wait_connected(&visitor, "visitor (audio)").await;
     wait_connected(&advisor, "advisor (audio)").await;
+    assert_first_attempt(&visitor, "visitor (audio)").await;
+    assert_first_attempt(&advisor, "advisor (audio)").await;
     let v = media_rises(&visitor, "visitor (audio)", false).await;
     assert_eq!(v["channel"], "audio", "{v}");
     assert_eq!(v["framesDecoded"], 0, "an audio call has no video: {v}");
@@ -245,6 +279,8 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     .await;
     wait_connected(&visitor, "visitor (video)").await;
     wait_connected(&advisor, "advisor (video)").await;
+    assert_first_attempt(&visitor, "visitor (video)").await;
+    assert_first_attempt(&advisor, "advisor (video)").await;
     media_rises(&visitor, "visitor (video)", true).await;
     media_rises(&advisor, "advisor (video)", true).await;
 

@@ -29,7 +29,16 @@
   function LivecardCall(o) {
     var t = T[o.lang] || T.en;
     var pc = null, callId = null, offerer = false, channel = "chat", stream = null, pendingOffer = null;
-    var queued = [], reportTimer = null, downTimer = null, devices = { audio: null, video: null };
+    var reportTimer = null, downTimer = null, devices = { audio: null, video: null };
+    /* The other side's ICE candidates wait here until the peer connection
+       has its remote description: `queued` for the current call (the answer
+       side is still in getUserMedia and the ICE-server fetch when they
+       come), `early` for a call whose offer has not come yet (on a
+       serverless host, messages of one socket may overtake each other). */
+    var queued = [], early = { call: null, list: [] }, MAX_QUEUED = 200;
+    /* What the tests and the console read: ICE restarts of this call and
+       the other side's candidates added to it. */
+    var counts = { restarts: 0, remoteCandidates: 0 };
     var box = el("div", "lc-call"); box.hidden = true; box.setAttribute("data-call", "idle");
     var status = el("p", "lc-call-status"); status.setAttribute("role", "status");
     var videos = el("div", "lc-call-videos");
@@ -119,6 +128,7 @@
       if (stream) { stream.getTracks().forEach(function (tr) { tr.stop(); }); stream = null; }
       remote.srcObject = null; self.srcObject = null;
       callId = null; pendingOffer = null; queued = [];
+      counts = { restarts: 0, remoteCandidates: 0 };
       if (note) { say(note); phase("ended"); } else { box.hidden = true; phase("idle"); }
     }
     function report() {
@@ -140,6 +150,7 @@
     }
     function restart() {
       if (!pc || !offerer) return;
+      counts.restarts += 1;
       say(t.reconnecting);
       // Fresh credentials, then an offer with new ICE credentials.
       o.iceServers().then(function (servers) {
@@ -188,10 +199,16 @@
         fillDevices();
       });
     }
+    function addCandidate(c) {
+      if (c.candidate) counts.remoteCandidates += 1;
+      pc.addIceCandidate(c.candidate ? c : null).catch(function () {});
+    }
     function flush() {
       var list = queued; queued = [];
-      list.forEach(function (c) { pc.addIceCandidate(c.candidate ? c : null).catch(function () {}); });
+      list.forEach(addCandidate);
     }
+    function ufrag(sdp) { var u = /a=ice-ufrag:(\S+)/.exec(sdp || ""); return u && u[1]; }
+    function queue(list, c) { if (list.length < MAX_QUEUED) list.push(c); }
     function offer() {
       return pc.createOffer().then(function (d) {
         return pc.setLocalDescription(d).then(function () { signal("offer", { sdp: d.sdp }); });
@@ -203,6 +220,8 @@
       restart: function () { restart(); },
       get pc() { return pc; },
       get channel() { return channel; },
+      get restarts() { return counts.restarts; },
+      get remoteCandidates() { return counts.remoteCandidates; },
       /* This side starts a call or changes its medium: the server is told
          (upgrade), and the offer follows once it says the session changed. */
       start: function (ch) {
@@ -257,7 +276,11 @@
           if (fresh) {
             stop();
             callId = m.call; offerer = false; channel = ch;
+            if (early.call === m.call) queued = early.list;
+            early = { call: null, list: [] };
             ready = prepare(ch);
+          } else if (pc.remoteDescription && ufrag(m.sdp) !== ufrag(pc.remoteDescription.sdp)) {
+            counts.restarts += 1; // the other side restarted ICE
           }
           ready.then(function () {
             return pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
@@ -271,13 +294,19 @@
             // Tell the other side there is no call from here.
             o.send({ v: 1, type: "upgrade", session: o.session, channel: "chat" });
           });
+        } else if (m.kind === "candidate") {
+          if (!m.candidate || typeof m.candidate !== "object") return;
+          if (m.call === callId && pc && pc.remoteDescription) addCandidate(m.candidate);
+          else if (m.call === callId) queue(queued, m.candidate); // the call is still being prepared
+          else if (m.call) {
+            // A candidate that overtook its offer.
+            if (early.call !== m.call) early = { call: m.call, list: [] };
+            queue(early.list, m.candidate);
+          }
         } else if (m.call !== callId || !pc) {
           return;
         } else if (m.kind === "answer") {
           pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flush).catch(function (err) { say(t.failed + err.message); });
-        } else if (m.kind === "candidate") {
-          if (pc.remoteDescription) pc.addIceCandidate(m.candidate.candidate ? m.candidate : null).catch(function () {});
-          else queued.push(m.candidate);
         }
       }
     };

@@ -153,7 +153,9 @@
       case "ring_stop": stopRing(m.session); break;
       case "session": onState(m); break;
       case "chat": message(m); break;
-      case "signal": if (chats[m.session]) ensureCall(chats[m.session]).signal(m); break;
+      // The server relays a session's signals to its advisor only: one that
+      // comes before the session's state still finds its call.
+      case "signal": if (m.session) ensureCall(chat(m.session)).signal(m); break;
       case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
       case "joined": var cj = chats[m.session]; if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); }); break;
