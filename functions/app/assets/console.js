@@ -8,10 +8,10 @@
   var de = document.documentElement.lang === "de";
   var t = de
     ? { ring: "Neue Anfrage", accept: "Annehmen", decline: "Ablehnen", from: { card: "über die Visitenkarte", portal: "über das Portal", widget: "über das Website-Widget" },
-        ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", message: "Nachricht",
+        ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", more: "Ältere Nachrichten", message: "Nachricht",
         audio: "Audioanruf", video: "Videoanruf" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
-        ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", message: "Message",
+        ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
@@ -180,20 +180,30 @@
   connect();
   setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000);
 
-  var inboxEl = document.getElementById("inbox");
-  function loadInbox() {
-    fetch("/api/v1/me/inbox", { credentials: "same-origin", cache: "no-cache" }).then(function (r) { return r.json(); }).then(function (j) {
-      while (inboxEl.firstChild) inboxEl.removeChild(inboxEl.firstChild);
-      if (!j.items || !j.items.length) { inboxEl.appendChild(el("li", "note", t.empty)); return; }
-      j.items.forEach(function (m) {
-        var li = el("li", "inbox-item");
+  /* The inbox, newest first, a page at a time: the 30 s refresh reloads
+     the first page unless older pages are open; "Older messages" follows
+     the cursor. */
+  var inboxEl = document.getElementById("inbox"), inboxNext = null, inboxPages = 0;
+  var moreB = el("button", "secondary", t.more); moreB.type = "button"; moreB.hidden = true; moreB.setAttribute("data-inbox-more", "");
+  inboxEl.parentNode.appendChild(moreB);
+  function inboxPage(cursor) {
+    var url = "/api/v1/me/inbox" + (cursor ? "?cursor=" + encodeURIComponent(cursor) : "");
+    return fetch(url, { credentials: "same-origin", cache: "no-cache" }).then(function (r) { return r.json(); }).then(function (j) {
+      if (!cursor) { while (inboxEl.firstChild) inboxEl.removeChild(inboxEl.firstChild); inboxPages = 0; }
+      inboxPages += 1;
+      inboxNext = j.next || null; moreB.hidden = !inboxNext;
+      if (!cursor && (!j.items || !j.items.length)) { inboxEl.appendChild(el("li", "note", t.empty)); return; }
+      (j.items || []).forEach(function (m) {
+        var li = el("li", "inbox-item"); li.setAttribute("data-id", m.id);
         li.appendChild(el("strong", null, m.name));
         li.appendChild(el("span", null, " <" + m.email + "> · " + new Date(m.at).toLocaleString()));
         li.appendChild(el("p", null, m.text));
         inboxEl.appendChild(li);
       });
-    }).catch(function () {});
+    });
   }
+  function loadInbox() { if (inboxPages <= 1) inboxPage(null).catch(function () {}); }
+  moreB.addEventListener("click", function () { if (inboxNext) inboxPage(inboxNext).catch(function () {}); });
   loadInbox();
   setInterval(loadInbox, 30000);
 })();

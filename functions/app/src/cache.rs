@@ -90,6 +90,10 @@ mod tests {
 /// Counts requests per key in fixed windows: at most `limit` per
 /// `window_ms`. Per instance (a serverless host has several), so it bounds a
 /// flood from one client rather than being an exact quota.
+///
+/// It fails open: when its table is full of live windows, the oldest
+/// quarter of them is forgotten (a flood of new keys can make old keys
+/// start afresh, but never locks newcomers out).
 pub struct RateWindow {
     limit: u32,
     window_ms: u64,
@@ -102,21 +106,35 @@ impl RateWindow {
         Self {
             limit,
             window_ms,
-            max_keys,
+            max_keys: max_keys.max(1),
             counts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Counts one request of `key` at `now`; false when over the limit.
-    pub fn allow(&self, key: &str, now: UnixMillis) -> bool {
+    /// Counts one request of `key` at `now`: `Err(ms)` when over the limit,
+    /// with the time until its window ends (for `Retry-After`).
+    pub fn allow(&self, key: &str, now: UnixMillis) -> Result<(), u64> {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         if counts.len() >= self.max_keys && !counts.contains_key(key) {
             let window = self.window_ms;
             counts.retain(|_, (start, _)| now.saturating_sub(*start) < window);
             if counts.len() >= self.max_keys {
-                // Still full of live windows: refuse newcomers rather than
-                // grow without bound.
-                return false;
+                // Still full of live windows: evict the oldest quarter, so
+                // that this happens once per many newcomers.
+                let mut starts: Vec<UnixMillis> = counts.values().map(|(s, _)| *s).collect();
+                let cut = starts.len() / 4;
+                let (_, oldest_kept, _) = starts.select_nth_unstable(cut);
+                let oldest_kept = *oldest_kept;
+                counts.retain(|_, (start, _)| *start >= oldest_kept);
+                let target = self.max_keys - self.max_keys / 4 - 1;
+                if counts.len() > target {
+                    // Many started at the same instant: drop any of them.
+                    let extra: Vec<String> =
+                        counts.keys().take(counts.len() - target).cloned().collect();
+                    for key in extra {
+                        counts.remove(&key);
+                    }
+                }
             }
         }
         let entry = counts.entry(key.to_owned()).or_insert((now, 0));
@@ -124,7 +142,11 @@ impl RateWindow {
             *entry = (now, 0);
         }
         entry.1 = entry.1.saturating_add(1);
-        entry.1 <= self.limit
+        if entry.1 <= self.limit {
+            Ok(())
+        } else {
+            Err((entry.0 + self.window_ms).saturating_sub(now).max(1))
+        }
     }
 }
 
@@ -134,13 +156,29 @@ mod rate_tests {
 
     #[test]
     fn limits_per_key_and_window() {
-        let rate = RateWindow::new(2, 1000, 2);
-        assert!(rate.allow("a", 0));
-        assert!(rate.allow("a", 10));
-        assert!(!rate.allow("a", 20));
-        assert!(rate.allow("b", 20), "other keys have their own count");
-        assert!(!rate.allow("c", 30), "full of live windows");
-        assert!(rate.allow("a", 1000), "a new window");
-        assert!(rate.allow("c", 1500), "old windows make room");
+        let rate = RateWindow::new(2, 1000, 8);
+        assert!(rate.allow("a", 0).is_ok());
+        assert!(rate.allow("a", 10).is_ok());
+        assert_eq!(rate.allow("a", 20), Err(980), "until the window ends");
+        assert!(
+            rate.allow("b", 20).is_ok(),
+            "other keys have their own count"
+        );
+        assert!(rate.allow("a", 1000).is_ok(), "a new window");
+    }
+
+    #[test]
+    fn a_full_table_evicts_instead_of_refusing_newcomers() {
+        let rate = RateWindow::new(1, 600_000, 100);
+        // A flood of distinct keys fills the table many times over.
+        for i in 0..10_000u64 {
+            assert!(rate.allow(&format!("junk{i}"), i).is_ok());
+        }
+        // A newcomer is still let in; the newest windows are kept.
+        assert!(rate.allow("visitor", 10_000).is_ok());
+        assert!(rate.allow("visitor", 10_001).is_err(), "and counted");
+        assert!(rate.allow("junk9999", 10_002).is_err(), "newest kept");
+        let len = rate.counts.lock().map(|c| c.len()).unwrap_or(0);
+        assert!(len <= 100, "bounded: {len}");
     }
 }

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`).
+    pub retry_after_s: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// 429 with `Retry-After`, rounded up to whole seconds.
+    pub fn rate_limited(message: impl Into<String>, retry_after_ms: u64) -> Self {
+        Self {
+            retry_after_s: Some(retry_after_ms.div_ceil(1000).max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -84,7 +95,7 @@ impl ApiError {
             code: &'a str,
             message: &'a str,
         }
-        json(
+        let mut response = json(
             self.status,
             &Body {
                 error: Inner {
@@ -92,7 +103,13 @@ impl ApiError {
                     message: &self.message,
                 },
             },
-        )
+        );
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod assets;
 pub mod cache;
+mod client_addr;
 pub mod contact;
 pub mod demo;
 pub mod http_util;
@@ -20,6 +21,7 @@ pub mod secrets;
 pub mod services;
 pub mod system;
 
+pub use client_addr::ClientAddr;
 pub use contact::{NoPush, Push};
 use livecard_core::UnixMillis;
 use livecard_core::card::{Card, Keyring};
@@ -63,11 +65,6 @@ pub trait Outbox: Send + Sync {
     fn offer(&self, event: Event, expires_at: UnixMillis) -> Option<Event>;
 }
 
-/// The peer address as the host saw it (after trusted proxy headers). Used
-/// only to derive a daily pseudonym; never stored or logged raw.
-#[derive(Debug, Clone)]
-pub struct ClientAddr(pub String);
-
 /// How a deployment runs.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -100,6 +97,9 @@ pub struct Config {
     pub turn_ttl_ms: u64,
     /// Calls only ever use the relay (hides both sides' addresses).
     pub relay_only: bool,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
+    /// client (see [`ClientAddr::resolve`]); empty: the peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Config {
@@ -118,6 +118,7 @@ impl Config {
             ws_url: None,
             turn_ttl_ms: livecard_core::turn::DEFAULT_TTL_MS,
             relay_only: false,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -202,6 +203,7 @@ pub struct App<S, P = NoPush> {
     pub(crate) cards: cache::TtlCache<CardId, Option<Card>>,
     pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
     pub(crate) contact_limiter: cache::RateWindow,
+    pub(crate) offline_limiter: cache::RateWindow,
     /// Sessions as this instance last wrote or read them, for the chat path.
     pub(crate) sessions: cache::TtlCache<String, Arc<livecard_store::StoredSession>>,
     pub(crate) csp: http::HeaderValue,
@@ -235,6 +237,11 @@ impl<S: Store> App<S, NoPush> {
                 contact::http::CONTACT_WINDOW_MS,
                 100_000,
             ),
+            offline_limiter: cache::RateWindow::new(
+                contact::http::OFFLINE_PER_WINDOW,
+                contact::http::OFFLINE_WINDOW_MS,
+                100_000,
+            ),
             sessions: cache::TtlCache::new(session_ttl, 100_000),
             csp,
         }
@@ -255,6 +262,7 @@ impl<S: Store, P: Push> App<S, P> {
             cards: self.cards,
             advisors: self.advisors,
             contact_limiter: self.contact_limiter,
+            offline_limiter: self.offline_limiter,
             sessions: self.sessions,
             csp: self.csp,
         }

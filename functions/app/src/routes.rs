@@ -126,6 +126,9 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["advisors", id, "presence"]) => {
             api::advisors::put_presence(app, request, id).await
         }
+        (&Method::DELETE, ["advisors", id, "presence"]) => {
+            api::advisors::reset_presence(app, request, id).await
+        }
         (&Method::POST, ["advisors", id, "signin-links"]) => {
             api::advisors::signin_link(app, request, id).await
         }

@@ -9,7 +9,7 @@ use livecard_core::advisor::Advisor;
 use livecard_core::card::{Card, CardRequest};
 use livecard_core::event::{Event, EventName};
 use livecard_core::ids::{AdvisorId, CardId, EventId};
-use livecard_core::presence::PresenceUpdate;
+use livecard_core::presence::{PresenceState, PresenceUpdate};
 use livecard_store::{Created, PresenceWrite, Revocation, Store};
 use serde::Serialize;
 
@@ -81,6 +81,18 @@ Talk to {} live</a>",
 
     /// The request's daily visitor pseudonym (never the raw address), when
     /// the host told us the address.
+    /// The key per-client limits count under: a pseudonym of the client's
+    /// network (IPv6: its /64), so a limit holds across one host's
+    /// addresses and no address is kept raw.
+    pub fn client_key(&self, request: &crate::Request) -> Option<String> {
+        let addr = request.extensions().get::<crate::ClientAddr>()?;
+        Some(livecard_core::visitor::pseudonym(
+            &self.secrets.visitor_key,
+            &addr.network(),
+            self.now(),
+        ))
+    }
+
     pub fn visitor_pseudonym(&self, request: &crate::Request) -> Option<String> {
         let addr = request.extensions().get::<crate::ClientAddr>()?;
         Some(livecard_core::visitor::pseudonym(
@@ -193,6 +205,22 @@ Talk to {} live</a>",
             }
         }
         Ok(write)
+    }
+
+    /// Forgets an advisor's presence (every source's state and version),
+    /// so that the next update applies; false for an unknown advisor.
+    pub async fn reset_presence(&self, advisor: &AdvisorId) -> Result<bool, ApiError> {
+        let found = self.store.reset_presence(advisor).await?;
+        self.advisors.invalidate(advisor);
+        if found {
+            let mut event = self.new_event(EventName::PresenceChanged);
+            event.advisor = Some(advisor.clone());
+            event = event
+                .with_prop("state", PresenceState::Offline.as_str())
+                .with_prop("source", "reset");
+            self.record(event).await;
+        }
+        Ok(found)
     }
 
     /// Is `authorization` (`Bearer lck_…`) a known admin key?

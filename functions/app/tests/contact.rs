@@ -451,10 +451,10 @@ async fn decline_and_timeout_move_on_and_nobody_free_offers_choices() {
     let inbox = h
         .app
         .store
-        .list_inbox("topic:sales", &livecard_store::PageRequest::first(10))
+        .list_inbox("topic:sales", None, 10)
         .await
         .expect("inbox");
-    assert_eq!(inbox.items[0].text, "Please call me");
+    assert_eq!(inbox[0].text, "Please call me");
     let told = h.push.take(&Participant::Visitor(session.clone()));
     assert_eq!(
         of_type(&told, "session").pop().expect("state")["reason"],
@@ -966,4 +966,188 @@ async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
         )
         .await;
     assert_eq!(replies[0]["code"], "no_call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_messages_one_per_session_limited_per_address_and_paged() {
+    // Nobody available: every contact is offered an offline message.
+    let h = harness(&[]).await;
+    h.app
+        .save_advisor(&advisor("anna", &["sales"], 1))
+        .await
+        .expect("advisor");
+    let leave = |session: String, token: String, addr: &'static str| {
+        let h = &h;
+        async move {
+            let message = json!({"token": token, "name": "Eve", "email": "eve@example.com", "text": "Call me"});
+            h.post(
+                &format!("/api/v1/contacts/{session}/offline"),
+                message,
+                addr,
+            )
+            .await
+        }
+    };
+    let contact = |addr: &'static str| {
+        let h = &h;
+        async move {
+            let (status, answer) = h
+                .post("/api/v1/contacts", json!({"topic": "sales"}), addr)
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{answer}");
+            (
+                answer["session"].as_str().expect("session").to_owned(),
+                answer["token"].as_str().expect("token").to_owned(),
+            )
+        }
+    };
+
+    // Two messages racing for one session: one lands, one is refused.
+    let (session, token) = contact("192.0.2.1").await;
+    let (a, b) = tokio::join!(
+        leave(session.clone(), token.clone(), "192.0.2.1"),
+        leave(session.clone(), token.clone(), "192.0.2.1")
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    // The session has ended with it: nothing more is taken.
+    let (status, answer) = leave(session, token, "192.0.2.1").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(answer["error"]["code"], "ended", "{answer}");
+
+    // A session the visitor ended takes no message either.
+    let (session, token) = contact("192.0.2.1").await;
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"hangup","session":session}),
+    )
+    .await;
+    let (status, answer) = leave(session, token, "192.0.2.1").await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("ended"))
+    );
+
+    // One address cannot bury an inbox: after a few, 429 with Retry-After.
+    let mut last = None;
+    for _ in 0..10 {
+        let (session, token) = contact("192.0.2.2").await;
+        let message =
+            json!({"token": token, "name": "Eve", "email": "eve@example.com", "text": "spam"});
+        let mut request: Request = http::Request::builder()
+            .method(Method::POST)
+            .uri(format!("/api/v1/contacts/{session}/offline"))
+            .header("host", "livecard.test")
+            .header("content-type", "application/json")
+            .body(Bytes::from(message.to_string()))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ClientAddr("192.0.2.2".to_owned()));
+        let response = h.app.handle(request).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            last = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let retry = last.expect("the per-address limit refused one");
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+
+    // The console's inbox pages through all of them, newest first: 70
+    // messages in Anna's own and her topic's inboxes, pages of 20.
+    for n in 0..70u64 {
+        let inbox = if n % 2 == 0 {
+            livecard_core::offline::Inbox::Advisor(id("anna"))
+        } else {
+            livecard_core::offline::Inbox::Topic("sales".into())
+        };
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&n.to_le_bytes());
+        let message = livecard_core::offline::OfflineMessage::new(
+            livecard_core::ids::RandomId::from_bytes(bytes),
+            inbox,
+            "Eve",
+            "eve@example.com",
+            &format!("message {n}"),
+            // Pairs share an instant: the id orders them.
+            T0 + n / 2,
+        )
+        .expect("message");
+        h.app
+            .store
+            .put_offline_message(&message, T0 + 86_400_000)
+            .await
+            .expect("put");
+    }
+    let cookie = format!(
+        "lc_session={}",
+        livecard_core::auth::sign_session(&[3; 32], &id("anna"), h.app.now(), 60_000)
+    );
+    let mut cursor: Option<String> = None;
+    let mut seen: Vec<(u64, String)> = Vec::new();
+    let mut pages = 0;
+    loop {
+        let uri = match &cursor {
+            Some(c) => format!("/api/v1/me/inbox?limit=20&cursor={c}"),
+            None => "/api/v1/me/inbox?limit=20".to_owned(),
+        };
+        let request: Request = http::Request::builder()
+            .uri(uri)
+            .header("host", "livecard.test")
+            .header("cookie", &cookie)
+            .body(Bytes::new())
+            .expect("request");
+        let response = h.app.handle(request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let page: Value = serde_json::from_slice(response.body()).expect("json");
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 20);
+        seen.extend(items.iter().map(|m| {
+            (
+                m["at"].as_u64().expect("at"),
+                m["id"].as_str().expect("id").to_owned(),
+            )
+        }));
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor moves on");
+    }
+    // 70 put here, plus the two messages of 192.0.2.1 and the ones of
+    // 192.0.2.2 before its limit: all in Anna's topic inbox.
+    let filed = 1 + livecard_app::contact::http::OFFLINE_PER_WINDOW as usize;
+    assert_eq!(seen.len(), 70 + filed, "every message once");
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no message twice");
+    assert!(
+        seen.windows(2).all(|w| w[0].0 >= w[1].0),
+        "newest first across pages"
+    );
+    let bad: Request = http::Request::builder()
+        .uri("/api/v1/me/inbox?cursor=garbage")
+        .header("host", "livecard.test")
+        .header("cookie", &cookie)
+        .body(Bytes::new())
+        .expect("request");
+    assert_eq!(h.app.handle(bad).await.status(), StatusCode::BAD_REQUEST);
 }

@@ -462,6 +462,65 @@ async fn presence_sync_versions_and_portal_filters() {
 }
 
 #[tokio::test]
+async fn far_future_presence_versions_are_refused_and_an_admin_can_reset() {
+    let h = harness().await;
+    let uri = "/api/v1/advisors/ben-okafor/presence";
+    // Microseconds sent as milliseconds would freeze the channel for good.
+    let (status, body) = h
+        .admin_json(
+            Method::PUT,
+            uri,
+            Some(json!({"states": {"chat": "busy"}, "version": T0 * 1000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ahead of the server's clock")),
+        "{body}"
+    );
+    let manual = json!({"states": {"chat": "available"}});
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual.clone())).await;
+    assert_eq!(body["result"], "applied", "manual updates still apply");
+
+    // A version a little ahead (clock skew) applies, and holds the channel
+    // until the clock passes it; an admin's reset lets the next update in.
+    let ahead = T0 + 4 * 60_000;
+    let (_, body) = h
+        .admin_json(
+            Method::PUT,
+            uri,
+            Some(json!({"states": {"chat": "busy"}, "version": ahead})),
+        )
+        .await;
+    assert_eq!(body["result"], "applied", "{body}");
+    h.advance(1000);
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual.clone())).await;
+    assert_eq!(body["result"], "stale");
+    let (status, body) = h.admin_json(Method::DELETE, uri, None).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("reset"))
+    );
+    let page = parse(
+        &h.send(Method::GET, "/api/v1/advisors/ben-okafor", &[], b"")
+            .await,
+    );
+    assert_eq!(page["presence"]["chat"], "offline", "reset reads offline");
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual)).await;
+    assert_eq!(body["result"], "applied", "the next update applies");
+
+    // Only admins reset, and only known advisors.
+    let refused = h.send(Method::DELETE, uri, &[], b"").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = h
+        .admin_json(Method::DELETE, "/api/v1/advisors/nobody/presence", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn advisor_signs_in_once_and_console_presence_expires() {
     let h = harness().await;
     let (status, link) = h

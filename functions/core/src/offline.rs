@@ -97,6 +97,46 @@ impl OfflineMessage {
     }
 }
 
+/// A place in an inbox listing, newest first: the next page holds the
+/// messages after it (older, or as old with a smaller id). One order for
+/// every inbox, so a listing of several inboxes merges by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxPosition {
+    pub at: UnixMillis,
+    pub id: RandomId,
+}
+
+impl InboxPosition {
+    pub fn of(message: &OfflineMessage) -> Self {
+        Self {
+            at: message.at,
+            id: message.id.clone(),
+        }
+    }
+
+    /// The key messages are ordered by (the store's index sort key): time,
+    /// then id; a greater key is newer.
+    pub fn sort_key(&self) -> String {
+        format!("{:013}#{}", self.at, self.id)
+    }
+
+    /// The cursor a client hands back: `<at>.<id>`.
+    pub fn cursor(&self) -> String {
+        format!("{}.{}", self.at, self.id)
+    }
+
+    pub fn parse_cursor(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('.')?;
+        if at.is_empty() || at.len() > 13 || !at.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self {
+            at: at.parse().ok()?,
+            id: RandomId::parse(id).ok()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +181,32 @@ mod tests {
             5,
         );
         assert_eq!(bad_topic, Err(InvalidOfflineMessage::Topic));
+    }
+
+    #[test]
+    fn positions_order_and_round_trip() {
+        let a = make("Eva", "eva@example.com", "x").expect("valid");
+        let position = InboxPosition::of(&a);
+        assert_eq!(
+            InboxPosition::parse_cursor(&position.cursor()),
+            Some(position.clone())
+        );
+        let later = InboxPosition {
+            at: 10,
+            ..position.clone()
+        };
+        assert!(
+            later.sort_key() > position.sort_key(),
+            "newer sorts greater"
+        );
+        for bad in [
+            "",
+            "5",
+            "x.AAAAAAAAAAAAAAAAAAAAAA",
+            "5.short",
+            "99999999999999.AAAAAAAAAAAAAAAAAAAAAA",
+        ] {
+            assert_eq!(InboxPosition::parse_cursor(bad), None, "{bad}");
+        }
     }
 }

@@ -193,7 +193,23 @@ pub enum InvalidPresence {
     Duplicate(Channel),
     #[error("version must be greater than 0")]
     Version,
+    /// A version far ahead of the server's clock would freeze the channel
+    /// (every later update, console and manual ones too, would be stale)
+    /// until the clock caught up: milliseconds are expected, not
+    /// microseconds or nanoseconds.
+    #[error(
+        "version {version} is more than {max_skew_s} s ahead of the server's clock ({now}): send milliseconds since 1970"
+    )]
+    Future {
+        version: u64,
+        now: UnixMillis,
+        max_skew_s: u64,
+    },
 }
+
+/// How far a synced version may be ahead of the server's clock (clock skew
+/// between the company's system and ours).
+pub const MAX_VERSION_SKEW_MS: u64 = 5 * 60_000;
 
 /// The presence rules a deployment runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,14 +273,23 @@ impl PresencePolicy {
     }
 
     /// An update pushed by the company's presence system with its own
-    /// version (its clock, in milliseconds).
+    /// version (its clock, in milliseconds), at most
+    /// [`MAX_VERSION_SKEW_MS`] ahead of `now`.
     pub fn sync_update(
         &self,
         states: Vec<(Channel, PresenceState)>,
         version: u64,
+        now: UnixMillis,
     ) -> Result<PresenceUpdate, InvalidPresence> {
         if version == 0 {
             return Err(InvalidPresence::Version);
+        }
+        if version > now.saturating_add(MAX_VERSION_SKEW_MS) {
+            return Err(InvalidPresence::Future {
+                version,
+                now,
+                max_skew_s: MAX_VERSION_SKEW_MS / 1000,
+            });
         }
         Ok(PresenceUpdate {
             states: checked_states(states)?,
@@ -334,13 +359,13 @@ mod tests {
         let policy = PresencePolicy::default();
         let mut p = Presence::default();
         let newer = policy
-            .sync_update(vec![(Channel::Chat, Busy)], 20)
+            .sync_update(vec![(Channel::Chat, Busy)], 20, T0)
             .expect("valid");
         let older = policy
-            .sync_update(vec![(Channel::Chat, Available)], 10)
+            .sync_update(vec![(Channel::Chat, Available)], 10, T0)
             .expect("valid");
         let tie = policy
-            .sync_update(vec![(Channel::Chat, Away)], 20)
+            .sync_update(vec![(Channel::Chat, Away)], 20, T0)
             .expect("valid");
         assert!(p.apply(&newer));
         assert!(!p.apply(&older));
@@ -355,7 +380,7 @@ mod tests {
         assert!(
             p.apply(
                 &policy
-                    .sync_update(vec![(Channel::Chat, Busy)], 50)
+                    .sync_update(vec![(Channel::Chat, Busy)], 50, T0)
                     .expect("valid")
             )
         );
@@ -363,6 +388,7 @@ mod tests {
             .sync_update(
                 vec![(Channel::Chat, Available), (Channel::Audio, Available)],
                 40,
+                T0,
             )
             .expect("valid");
         assert!(!p.apply(&mixed));
@@ -429,8 +455,26 @@ mod tests {
             Err(InvalidPresence::Duplicate(Channel::Chat))
         );
         assert_eq!(
-            policy.sync_update(vec![(Channel::Chat, Busy)], 0),
+            policy.sync_update(vec![(Channel::Chat, Busy)], 0, T0),
             Err(InvalidPresence::Version)
+        );
+    }
+
+    #[test]
+    fn refuses_versions_far_ahead_of_the_clock() {
+        let policy = PresencePolicy::default();
+        let ok = policy.sync_update(vec![(Channel::Chat, Busy)], T0 + MAX_VERSION_SKEW_MS, T0);
+        assert!(ok.is_ok(), "clock skew within the bound is fine");
+        // Microseconds sent as milliseconds: refused, with the reason.
+        let err = policy
+            .sync_update(vec![(Channel::Chat, Busy)], T0 * 1000, T0)
+            .expect_err("far future");
+        assert!(matches!(err, InvalidPresence::Future { .. }), "{err:?}");
+        assert!(err.to_string().contains("milliseconds"), "{err}");
+        assert!(
+            policy
+                .sync_update(vec![(Channel::Chat, Busy)], u64::MAX, T0)
+                .is_err()
         );
     }
 

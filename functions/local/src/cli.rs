@@ -2,6 +2,7 @@
 
 use crate::client::ApiClient;
 use crate::datadir::DataDir;
+use crate::listener::ConnectionLimits;
 use crate::server::{UpOptions, up};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -77,6 +78,36 @@ pub struct UpArgs {
     /// addresses); otherwise peer to peer when ICE finds a path.
     #[arg(long, env = "LIVECARD_RELAY_ONLY")]
     pub relay_only: bool,
+    /// Reverse proxies (addresses or networks, repeatable or
+    /// comma-separated) whose `Forwarded` / `X-Forwarded-For` headers name
+    /// the client; any other peer is the client itself.
+    #[arg(long = "trusted-proxy", env = "LIVECARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// A request's headers must arrive within this.
+    #[arg(long, env = "LIVECARD_HEADER_TIMEOUT", default_value = "10s")]
+    pub header_timeout: String,
+    /// A request's body must arrive within this.
+    #[arg(long, env = "LIVECARD_BODY_TIMEOUT", default_value = "30s")]
+    pub body_timeout: String,
+    /// An HTTP connection that sends nothing for this long is closed
+    /// (signaling sockets: 10 minutes; clients ping every 5).
+    #[arg(long, env = "LIVECARD_IDLE_TIMEOUT", default_value = "60s")]
+    pub idle_timeout: String,
+    /// Open connections one client address may hold (IPv6: per /64;
+    /// trusted proxies are not capped).
+    #[arg(long, env = "LIVECARD_MAX_CONNECTIONS_PER_CLIENT", default_value_t = ConnectionLimits::default().per_client)]
+    pub max_connections_per_client: usize,
+    /// Open connections in all.
+    #[arg(long, env = "LIVECARD_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().total)]
+    pub max_connections: usize,
+}
+
+/// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or network (10.0.0.0/8)"))
 }
 
 impl Default for UpArgs {
@@ -90,7 +121,57 @@ impl Default for UpArgs {
             message_rate: livecard_app::contact::RateLimit::PER_SECOND,
             turn_addr: SocketAddr::from(([127, 0, 0, 1], 3478)),
             relay_only: false,
+            trusted_proxies: Vec::new(),
+            header_timeout: "10s".into(),
+            body_timeout: "30s".into(),
+            idle_timeout: "60s".into(),
+            max_connections_per_client: ConnectionLimits::default().per_client,
+            max_connections: ConnectionLimits::default().total,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `livecard` alone runs `up` with these defaults: they must be the
+    /// flags' own.
+    #[test]
+    fn up_defaults_match_the_flags() {
+        let cli = Cli::try_parse_from(["livecard", "up"]).expect("parse");
+        let Some(Command::Up(parsed)) = cli.command else {
+            panic!("up expected");
+        };
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", UpArgs::default()));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let cli = Cli::try_parse_from([
+            "livecard",
+            "up",
+            "--trusted-proxy",
+            "127.0.0.1,10.0.0.0/8",
+            "--trusted-proxy",
+            "2001:db8::/32",
+        ])
+        .expect("parse");
+        let Some(Command::Up(parsed)) = cli.command else {
+            panic!("up expected");
+        };
+        let shown: Vec<String> = parsed
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"]);
+        let err = Cli::try_parse_from(["livecard", "up", "--trusted-proxy", "proxy.example"])
+            .expect_err("not an address");
+        assert!(
+            err.to_string().contains("not an IP address or network"),
+            "{err}"
+        );
     }
 }
 
@@ -174,6 +255,13 @@ pub enum AdvisorCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Forget an advisor's presence and its versions (they read offline
+    /// until any source updates them again).
+    PresenceReset {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 fn init_logs(json: bool) {
@@ -203,6 +291,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Up(UpArgs::default())) {
         Command::Up(args) => {
             let ttl = parse_duration_ms(&args.heartbeat_ttl).context("--heartbeat-ttl")?;
+            let duration = |text: &str, flag: &str| {
+                parse_duration_ms(text)
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(Duration::from_millis)
+                    .with_context(|| format!("{flag} must be a duration such as 30s"))
+            };
+            if args.max_connections_per_client == 0 || args.max_connections == 0 {
+                bail!("--max-connections and --max-connections-per-client must be at least 1");
+            }
+            let limits = ConnectionLimits {
+                header_read: duration(&args.header_timeout, "--header-timeout")?,
+                body_read: duration(&args.body_timeout, "--body-timeout")?,
+                idle_http: duration(&args.idle_timeout, "--idle-timeout")?,
+                per_client: args.max_connections_per_client,
+                total: args.max_connections,
+                ..ConnectionLimits::default()
+            };
             up(UpOptions {
                 addr: args.addr,
                 data_dir: cli.data_dir,
@@ -213,6 +319,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 message_rate: args.message_rate,
                 turn_addr: args.turn_addr,
                 relay_only: args.relay_only,
+                limits,
+                trusted_proxies: args.trusted_proxies,
             })
             .await
         }
@@ -416,6 +524,23 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
                 return print_json(&link);
             }
             println!("{}", link["url"].as_str().unwrap_or(""));
+            Ok(())
+        }
+        AdvisorCommand::PresenceReset { id, remote } => {
+            if livecard_core::ids::AdvisorId::parse(&id).is_err() {
+                bail!("{id:?} is not an advisor id");
+            }
+            let result: Value = client(&remote, data_dir)?
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/advisors/{id}/presence"),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&result);
+            }
+            println!("presence of {id} is reset");
             Ok(())
         }
     }

@@ -2,6 +2,7 @@
 
 use crate::bootstrap;
 use crate::datadir::DataDir;
+use crate::listener::{ConnectionLimits, IdleLimit};
 use crate::ports::{OsRandom, SystemClock};
 use crate::registry::Registry;
 use anyhow::Context;
@@ -32,6 +33,9 @@ pub struct UpOptions {
     pub message_rate: u64,
     pub turn_addr: SocketAddr,
     pub relay_only: bool,
+    pub limits: ConnectionLimits,
+    /// Reverse proxies whose forwarded headers name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub type LocalApp = App<DynamoStore, Registry>;
@@ -56,6 +60,14 @@ async fn websocket(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, _) = request.into_parts();
+    // A signaling socket is quiet between messages (clients ping every five
+    // minutes): it gets the longer idle limit.
+    if let (Some(idle), Some(limits)) = (
+        parts.extensions.get::<IdleLimit>(),
+        parts.extensions.get::<ConnectionLimits>(),
+    ) {
+        idle.set(limits.idle_websocket);
+    }
     let request = http::Request::from_parts(parts, bytes::Bytes::new());
     upgrade
         .max_message_size(MAX_FRAME)
@@ -149,15 +161,32 @@ async fn handle(
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
     let route = route_name(parts.uri.path());
-    let response = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => {
+    let body_read = parts
+        .extensions
+        .get::<ConnectionLimits>()
+        .map_or(ConnectionLimits::default().body_read, |l| l.body_read);
+    let client = ClientAddr::resolve(peer.ip(), &parts.headers, &app.config.trusted_proxies);
+    let body = tokio::time::timeout(body_read, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
+    let response = match body {
+        Ok(Ok(bytes)) => {
             let mut request = http::Request::from_parts(parts, bytes);
-            request
-                .extensions_mut()
-                .insert(ClientAddr(peer.ip().to_string()));
+            request.extensions_mut().insert(client);
             app.handle(request).await
         }
-        Err(_) => livecard_app::http_util::too_large().into_response(),
+        Ok(Err(_)) => livecard_app::http_util::too_large().into_response(),
+        Err(_) => {
+            let mut response = livecard_app::http_util::ApiError::new(
+                http::StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body did not arrive in time",
+            )
+            .into_response();
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+            response
+        }
     };
     livecard_app::http_util::log_request(&method, route, response.status(), started.elapsed());
     response.map(axum::body::Body::from)
@@ -202,6 +231,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         per_second: options.message_rate,
     };
     config.relay_only = options.relay_only;
+    config.trusted_proxies = options.trusted_proxies.clone();
     let media = crate::media::start(&secrets, &embedded, options.turn_addr).await?;
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = App::new(
@@ -235,18 +265,17 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     println!("livecard is running on {public_url}");
     print!("{}", summary.render(&public_url, &data));
 
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    // Small frames go out at once (replies and pushes are separate writes;
-    // with Nagle's algorithm the second waits for the peer's delayed ACK).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "TCP_NODELAY not set");
-        }
-    });
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    let limits = options.limits;
+    let router = router(app).layer(axum::Extension(limits));
+    crate::listener::serve(
+        listener,
+        router,
+        limits,
+        options.trusted_proxies,
+        shutdown_signal(),
+        Duration::from_secs(10),
+    )
+    .await;
     sweeper.abort();
     media.drain(Duration::from_secs(2)).await;
     drop(media);

@@ -149,7 +149,7 @@ pub async fn presence_versions<S: Store>(store: &S) {
     ok(store.put_advisor(&advisor("anna")).await, "put advisor");
     let update = |states: Vec<(Channel, PresenceState)>, v| {
         policy
-            .sync_update(states, v)
+            .sync_update(states, v, u64::MAX / 2)
             .unwrap_or_else(|e| panic!("{e}"))
     };
     let write = |u| async move { ok(store.update_presence(&aid("anna"), &u).await, "update") };
@@ -205,6 +205,24 @@ pub async fn presence_versions<S: Store>(store: &S) {
         record.presence.heartbeat_until,
         Some(T0 + policy.heartbeat_ttl_ms)
     );
+    // A far-future version would freeze the channel: an admin's reset
+    // forgets every version, and the next update of any source applies.
+    let frozen = update(vec![(Channel::Chat, PresenceState::Busy)], u64::MAX / 4);
+    assert_eq!(write(frozen).await, PresenceWrite::Applied);
+    let manual = policy
+        .manual_update(vec![(Channel::Chat, PresenceState::Available)], T0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(write(manual.clone()).await, PresenceWrite::Stale);
+    assert!(ok(store.reset_presence(&anna).await, "reset"));
+    let record =
+        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert_eq!(record.presence, Default::default(), "reset forgets it all");
+    assert_eq!(record.advisor, advisor("anna"), "the profile stays");
+    assert_eq!(write(manual).await, PresenceWrite::Applied);
+    assert!(
+        !ok(store.reset_presence(&aid("ghost")).await, "reset ghost"),
+        "no such advisor"
+    );
     let ghost = update(vec![(Channel::Chat, PresenceState::Busy)], 99);
     assert_eq!(
         ok(store.update_presence(&aid("ghost"), &ghost).await, "ghost"),
@@ -213,7 +231,7 @@ pub async fn presence_versions<S: Store>(store: &S) {
     assert_eq!(
         ok(store.get_advisor(&aid("ghost")).await, "get ghost"),
         None,
-        "an update created an advisor"
+        "an update or a reset created an advisor"
     );
 }
 
@@ -230,7 +248,11 @@ pub async fn presence_version_race<S: Store>(store: &S) {
     let writes = versions.iter().map(|v| {
         let state = states[(*v % 3) as usize];
         let update = policy
-            .sync_update(vec![(Channel::Chat, state), (Channel::Video, state)], *v)
+            .sync_update(
+                vec![(Channel::Chat, state), (Channel::Video, state)],
+                *v,
+                u64::MAX / 2,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         async move {
             ok(
@@ -868,7 +890,7 @@ pub async fn visitor_affinity<S: Store>(store: &S) {
 
 pub async fn offline_inbox<S: Store>(store: &S) {
     use livecard_core::ids::RandomId;
-    use livecard_core::offline::{Inbox, OfflineMessage};
+    use livecard_core::offline::{Inbox, InboxPosition, OfflineMessage};
     let message = |n: u8, inbox: Inbox| {
         OfflineMessage::new(
             RandomId::from_bytes([n; 16]),
@@ -907,35 +929,43 @@ pub async fn offline_inbox<S: Store>(store: &S) {
             .await,
         "topic",
     );
-    let page = ok(
-        store.list_inbox(&anna.key(), &PageRequest::first(2)).await,
-        "inbox",
-    );
-    let at: Vec<u64> = page.items.iter().map(|m| m.at).collect();
+    let page = ok(store.list_inbox(&anna.key(), None, 2).await, "inbox");
+    let at: Vec<u64> = page.iter().map(|m| m.at).collect();
     assert_eq!(at, vec![T0 + 2, T0 + 1], "newest first");
+    let last = page.last().map(InboxPosition::of);
     let rest = ok(
-        store
-            .list_inbox(
-                &anna.key(),
-                &PageRequest {
-                    limit: 2,
-                    cursor: page.next,
-                },
-            )
-            .await,
-        "page 2",
+        store.list_inbox(&anna.key(), last.as_ref(), 2).await,
+        "after the first page",
     );
-    assert_eq!(rest.items.len(), 1);
-    let topic = ok(
+    let at: Vec<u64> = rest.iter().map(|m| m.at).collect();
+    assert_eq!(at, vec![T0], "the rest, after the position");
+    // Same time, different ids: the id orders them, and none is lost.
+    let mut same = Vec::new();
+    for n in [20u8, 30, 40] {
+        let m = OfflineMessage {
+            at: T0 + 50,
+            ..message(n, anna.clone())
+        };
+        ok(store.put_offline_message(&m, T0 + 9999).await, "same time");
+        same.push(m);
+    }
+    let first = ok(store.list_inbox(&anna.key(), None, 2).await, "same 1");
+    let second = ok(
         store
-            .list_inbox("topic:billing", &PageRequest::first(10))
+            .list_inbox(&anna.key(), first.last().map(InboxPosition::of).as_ref(), 2)
             .await,
+        "same 2",
+    );
+    let mut seen: Vec<OfflineMessage> = first.into_iter().chain(second).collect();
+    seen.truncate(3);
+    seen.sort_by_key(|m| m.id.to_string());
+    same.sort_by_key(|m| m.id.to_string());
+    assert_eq!(seen, same, "paged through messages of one instant");
+    let topic = ok(
+        store.list_inbox("topic:billing", None, 10).await,
         "topic inbox",
     );
-    assert_eq!(
-        topic.items,
-        vec![message(9, Inbox::Topic("billing".into()))]
-    );
+    assert_eq!(topic, vec![message(9, Inbox::Topic("billing".into()))]);
 }
 
 /// Queues keep their order by place, forget what is taken out or expired,

@@ -24,7 +24,7 @@ use livecard_core::encoding::{b64url, b64url_decode};
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::media::MediaNode;
-use livecard_core::offline::OfflineMessage;
+use livecard_core::offline::{InboxPosition, OfflineMessage};
 use livecard_core::presence::{ChannelPresence, Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 use std::collections::{BTreeMap, HashMap};
@@ -942,6 +942,32 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn reset_presence(&self, id: &AdvisorId) -> Result<bool, StoreError> {
+        let mut request = self
+            .update_item(advisor_pk(id), "PROFILE")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#hb", "hb_until");
+        let mut removed = vec!["#hb".to_owned()];
+        for (i, channel) in Channel::ALL.iter().enumerate() {
+            let (st, ver, src) = presence_attrs(*channel);
+            removed.extend([format!("#st{i}"), format!("#ver{i}"), format!("#src{i}")]);
+            request = request
+                .expression_attribute_names(format!("#st{i}"), st)
+                .expression_attribute_names(format!("#ver{i}"), ver)
+                .expression_attribute_names(format!("#src{i}"), src);
+        }
+        let result = request
+            .update_expression(format!("REMOVE {}", removed.join(", ")))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
     async fn put_card(&self, card: &Card) -> Result<Created, StoreError> {
         let id = &card.claims.card_id;
         let stored = Card {
@@ -1471,7 +1497,7 @@ impl Store for DynamoStore {
             ),
             (
                 "gsi1sk".to_owned(),
-                s(format!("{:013}#{}", message.at, message.id)),
+                s(InboxPosition::of(message).sort_key()),
             ),
             ("message".to_owned(), s(to_json(message)?)),
             (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
@@ -1486,16 +1512,32 @@ impl Store for DynamoStore {
     async fn list_inbox(
         &self,
         inbox: &str,
-        page: &PageRequest,
-    ) -> Result<Page<OfflineMessage>, StoreError> {
-        let (items, next) = self
-            .query_gsi(&format!("INBOX#{inbox}"), page, false)
-            .await?;
-        let items = items
+        after: Option<&InboxPosition>,
+        limit: u16,
+    ) -> Result<Vec<OfflineMessage>, StoreError> {
+        let limit = limit.clamp(1, crate::MAX_PAGE);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(format!("INBOX#{inbox}")))
+            .scan_index_forward(false)
+            .limit(i32::from(limit));
+        query = match after {
+            Some(position) => query
+                .key_condition_expression("#p = :p AND #s < :s")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":s", s(position.sort_key())),
+            None => query.key_condition_expression("#p = :p"),
+        };
+        let out = query.send().await.map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
             .iter()
             .map(|item| json(item, "message"))
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
+            .collect()
     }
 
     async fn put_api_key(

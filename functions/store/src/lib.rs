@@ -16,7 +16,7 @@ use livecard_core::card::Card;
 use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::media::MediaNode;
-use livecard_core::offline::OfflineMessage;
+use livecard_core::offline::{InboxPosition, OfflineMessage};
 use livecard_core::presence::{Presence, PresenceUpdate};
 use livecard_core::session::{Session, Side};
 
@@ -185,6 +185,10 @@ pub trait Store {
     /// Extends the console heartbeat to `until` (never shortens it); false
     /// when the advisor does not exist.
     async fn heartbeat(&self, id: &AdvisorId, until: UnixMillis) -> Result<bool, StoreError>;
+    /// Forgets an advisor's presence (every channel, its versions and the
+    /// heartbeat): the next update of any source applies, whatever version
+    /// was stored. False when the advisor does not exist.
+    async fn reset_presence(&self, id: &AdvisorId) -> Result<bool, StoreError>;
 
     /// Stores a new card; `AlreadyExists` when its id is taken.
     async fn put_card(&self, card: &Card) -> Result<Created, StoreError>;
@@ -316,12 +320,14 @@ pub trait Store {
         message: &OfflineMessage,
         expires_at: UnixMillis,
     ) -> Result<Created, StoreError>;
-    /// An inbox (`Inbox::key`), newest first.
+    /// Up to `limit` messages of an inbox (`Inbox::key`), newest first,
+    /// after `after` (older than it, in `InboxPosition` order) when given.
     async fn list_inbox(
         &self,
         inbox: &str,
-        page: &PageRequest,
-    ) -> Result<Page<OfflineMessage>, StoreError>;
+        after: Option<&InboxPosition>,
+        limit: u16,
+    ) -> Result<Vec<OfflineMessage>, StoreError>;
 
     /// Records an admin API key by its hash.
     async fn put_api_key(

@@ -229,11 +229,31 @@ pub async fn put_presence<S: Store, P: Push>(
     let body: PresenceBody = parse_json(request)?;
     let policy = app.config.presence;
     let update = match body.version {
-        Some(version) => policy.sync_update(body.states(), version),
+        Some(version) => policy.sync_update(body.states(), version, app.now()),
         None => policy.manual_update(body.states(), app.now()),
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
     presence_result(app.apply_presence(&id, &update).await?, &id)
+}
+
+/// `DELETE /api/v1/advisors/{id}/presence` (admin): forgets the advisor's
+/// presence and its versions (a source that sent a version far ahead of
+/// the clock before it was refused, or a system that was replaced); the
+/// advisor reads as offline until the next update of any source.
+pub async fn reset_presence<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = parse_id(id)?;
+    if !app.reset_presence(&id).await? {
+        return Err(ApiError::not_found(format!("no advisor {id}")));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": "reset" }),
+    ))
 }
 
 pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response, ApiError> {
@@ -314,7 +334,7 @@ pub async fn presence_webhook<S: Store, P: Push>(
     let update = app
         .config
         .presence
-        .sync_update(body.states.into_iter().collect(), body.version)
+        .sync_update(body.states.into_iter().collect(), body.version, app.now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Versions make applying idempotent; the id record answers replays.
     let write = app.apply_presence(&advisor, &update).await?;

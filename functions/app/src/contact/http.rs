@@ -17,11 +17,11 @@ use livecard_core::advisor::{valid_language, valid_topic};
 use livecard_core::card::CardError;
 use livecard_core::channel::Channel;
 use livecard_core::ids::{AdvisorId, RandomId};
-use livecard_core::offline::{Inbox, OfflineMessage};
+use livecard_core::offline::{Inbox, InboxPosition, OfflineMessage};
 use livecard_core::routing::{DEFAULT_AFFINITY_MS, RouteRequest};
 use livecard_core::session::{EndReason, Origin, Phase, Session, Wanted};
 use livecard_core::visitor::{new_visitor_id, sign_visitor_cookie, verify_visitor_cookie};
-use livecard_store::{PageRequest, Store, StoredSession};
+use livecard_store::{Created, Store, StoredSession};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -30,6 +30,12 @@ pub const VISITOR_COOKIE: &str = "lc_visitor";
 /// window.
 pub const CONTACTS_PER_WINDOW: u32 = 30;
 pub const CONTACT_WINDOW_MS: u64 = 10 * 60_000;
+/// Offline messages one client may leave per window (one per contact
+/// session in any case).
+pub const OFFLINE_PER_WINDOW: u32 = 5;
+pub const OFFLINE_WINDOW_MS: u64 = 60 * 60_000;
+/// Inbox messages per page, at most.
+pub const INBOX_PAGE: u16 = 50;
 
 /// Adds the headers that let any site call a visitor endpoint.
 pub fn cors(mut response: Response) -> Response {
@@ -107,15 +113,6 @@ pub async fn start<S: Store, P: Push>(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let now = app.now();
-    if let Some(key) = app.visitor_pseudonym(request)
-        && !app.contact_limiter.allow(&key, now)
-    {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many contact requests; try again in a few minutes",
-        ));
-    }
     let body: StartBody = parse_json(request)?;
     let channel = body.channel.unwrap_or(Channel::Chat);
     let mut wanted = Wanted {
@@ -175,6 +172,16 @@ pub async fn start<S: Store, P: Push>(
             wanted.topic = record.advisor.topics.first().cloned();
         }
         wanted.advisor = Some(advisor);
+    }
+    // Only valid requests count: junk from many addresses fills nobody's
+    // window (and a full table evicts rather than refusing newcomers).
+    if let Some(key) = app.client_key(request)
+        && let Err(wait_ms) = app.contact_limiter.allow(&key, now)
+    {
+        return Err(ApiError::rate_limited(
+            "too many contact requests; try again in a few minutes",
+            wait_ms,
+        ));
     }
     let signed = body
         .visitor
@@ -263,12 +270,22 @@ pub async fn offline<S: Store, P: Push>(
         .get_session(id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such session"))?;
-    if matches!(stored.session.phase, Phase::Connected { .. }) {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "connected",
-            "an advisor has taken this contact; write in the chat",
-        ));
+    match stored.session.phase {
+        Phase::Connected { .. } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "connected",
+                "an advisor has taken this contact; write in the chat",
+            ));
+        }
+        Phase::Ended { .. } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "ended",
+                "this contact has ended; start a new one to leave a message",
+            ));
+        }
+        _ => {}
     }
     let wanted = &stored.session.request;
     let inbox = match (&wanted.advisor, &wanted.topic) {
@@ -277,23 +294,31 @@ pub async fn offline<S: Store, P: Push>(
         (Some(advisor), None) => Inbox::Advisor(advisor.clone()),
         (None, None) => Inbox::Topic("general".to_owned()),
     };
-    let message = OfflineMessage::new(
-        RandomId::from_bytes(app.random_bytes()),
-        inbox,
-        &body.name,
-        &body.email,
-        &body.text,
-        now,
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The message takes the session's id: one per contact session, however
+    // many requests race (the store writes it only if absent).
+    let message_id = RandomId::parse(id).map_err(|_| ApiError::not_found("no such session"))?;
+    let message = OfflineMessage::new(message_id, inbox, &body.name, &body.email, &body.text, now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(key) = app.client_key(request)
+        && let Err(wait_ms) = app.offline_limiter.allow(&key, now)
+    {
+        return Err(ApiError::rate_limited(
+            "too many offline messages; try again later",
+            wait_ms,
+        ));
+    }
     let expires = now.saturating_add(app.config.event_retention_ms);
-    app.store.put_offline_message(&message, expires).await?;
-    if !stored.session.is_ended() {
-        let updated = app.end_session(id, EndReason::OfflineMessage).await;
-        match updated {
-            Ok(updated) => app.after_release(&updated.released).await,
-            Err(err) => tracing::info!(error = %err, "session not ended by offline message"),
-        }
+    if app.store.put_offline_message(&message, expires).await? == Created::AlreadyExists {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_sent",
+            "a message was already left for this contact",
+        ));
+    }
+    let updated = app.end_session(id, EndReason::OfflineMessage).await;
+    match updated {
+        Ok(updated) => app.after_release(&updated.released).await,
+        Err(err) => tracing::info!(error = %err, "session not ended by offline message"),
     }
     Ok(json(
         StatusCode::CREATED,
@@ -404,13 +429,30 @@ pub async fn best<S: Store, P: Push>(
     Ok(json(StatusCode::OK, &json!({ "advisor": best })))
 }
 
-/// `GET /api/v1/me/inbox`: offline messages for the signed-in advisor and
-/// their topics, newest first.
+/// `GET /api/v1/me/inbox?cursor=&limit=`: offline messages for the
+/// signed-in advisor and their topics, newest first, a page at a time
+/// (`next` is the cursor of the following page, `null` after the last).
 pub async fn inbox<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
     let advisor = me::session(app, request).ok_or_else(ApiError::not_signed_in)?;
+    let params = query(request);
+    let after = match query_param(&params, "cursor") {
+        None => None,
+        Some(text) => Some(
+            InboxPosition::parse_cursor(text)
+                .ok_or_else(|| ApiError::bad_request("the cursor is not valid"))?,
+        ),
+    };
+    let limit = match query_param(&params, "limit") {
+        None => INBOX_PAGE,
+        Some(text) => text
+            .parse::<u16>()
+            .ok()
+            .filter(|n| (1..=INBOX_PAGE).contains(n))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 50"))?,
+    };
     let record = app
         .store
         .get_advisor(&advisor)
@@ -418,14 +460,23 @@ pub async fn inbox<S: Store, P: Push>(
         .ok_or_else(ApiError::not_signed_in)?;
     let mut inboxes = vec![Inbox::Advisor(advisor)];
     inboxes.extend(record.advisor.topics.iter().cloned().map(Inbox::Topic));
-    let mut messages = Vec::new();
-    for inbox in inboxes {
-        let page = app
-            .store
-            .list_inbox(&inbox.key(), &PageRequest::first(50))
-            .await?;
-        messages.extend(page.items);
-    }
-    messages.sort_by_key(|m| std::cmp::Reverse(m.at));
-    Ok(json(StatusCode::OK, &json!({ "items": messages })))
+    // One more than a page from each inbox: whatever is left after the page
+    // is taken says whether another page follows.
+    let keys: Vec<String> = inboxes.iter().map(Inbox::key).collect();
+    let pages = futures_util::future::try_join_all(
+        keys.iter()
+            .map(|key| app.store.list_inbox(key, after.as_ref(), limit + 1)),
+    )
+    .await?;
+    let mut messages: Vec<OfflineMessage> = pages.into_iter().flatten().collect();
+    messages.sort_by_cached_key(|m| std::cmp::Reverse(InboxPosition::of(m).sort_key()));
+    let more = messages.len() > usize::from(limit);
+    messages.truncate(usize::from(limit));
+    let next = more
+        .then(|| messages.last().map(|m| InboxPosition::of(m).cursor()))
+        .flatten();
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "items": messages, "next": next }),
+    ))
 }
