@@ -618,19 +618,43 @@ async fn refusals_leave_the_connection_usable() {
         assert_eq!(got, status, "{body} → {answer}");
         assert!(answer["error"]["message"].is_string());
     }
-    // One client cannot open contacts without end.
-    let mut last = StatusCode::CREATED;
-    for _ in 0..40 {
+    // Junk is refused without counting: it locks nobody out, not even
+    // the address that sent it.
+    for _ in 0..100 {
         let (status, _) = h
             .post(
                 "/api/v1/contacts",
-                json!({"topic": "sales"}),
+                json!({"topic": "Not A Slug"}),
                 "198.51.100.2",
             )
             .await;
-        last = status;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
     }
-    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // One client cannot open contacts without end: its whole allowance,
+    // then 429 (the junk above did not use any of it). IPv6 counts per /64.
+    for addr in ["198.51.100.2", "2001:db8:1:2::1"] {
+        let mut created = 0;
+        let mut last = StatusCode::CREATED;
+        for n in 0..40 {
+            // Each request from another address of the same /64.
+            let addr = if addr.contains(':') {
+                format!("2001:db8:1:2::{n:x}")
+            } else {
+                addr.to_owned()
+            };
+            let (status, _) = h
+                .post("/api/v1/contacts", json!({"topic": "sales"}), &addr)
+                .await;
+            created += u32::from(status == StatusCode::CREATED);
+            last = status;
+        }
+        assert_eq!(
+            created,
+            livecard_app::contact::http::CONTACTS_PER_WINDOW,
+            "{addr}"
+        );
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS, "{addr}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The axum host in-process (`tower::ServiceExt::oneshot`, no socket): it
 //! hands requests to the shared handlers with the peer address and refuses
-//! oversized bodies before reading them whole.
+//! oversized bodies before reading them whole; behind a trusted proxy the
+//! client is the one it forwards.
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -16,6 +17,10 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
+    app_with(Config::new("http://127.0.0.1:1")).await
+}
+
+async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
     let server = EmbeddedDynamo::start(None).await.expect("store");
     let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
     store.ensure_table().await.expect("table");
@@ -31,7 +36,7 @@ async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
         store,
         Arc::new(SystemClock),
         Arc::new(OsRandom),
-        Config::new("http://127.0.0.1:1"),
+        config,
         secrets,
     );
     (
@@ -83,4 +88,64 @@ async fn refuses_oversized_bodies() {
         .expect("body");
     let json: serde_json::Value = serde_json::from_slice(&body).expect("json error");
     assert_eq!(json["error"]["code"], "payload_too_large");
+}
+
+/// A contact request through the host from `peer`, forwarded for `client`.
+async fn contact(
+    app: &Arc<livecard_local::server::LocalApp>,
+    peer: [u8; 4],
+    client: &str,
+) -> StatusCode {
+    let mut request = request("POST", "/api/v1/contacts", br#"{"topic":"sales"}"#.to_vec());
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((peer, 40000))));
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", client.parse().expect("header"));
+    router(app.clone())
+        .oneshot(request)
+        .await
+        .expect("response")
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
+    let mut config = Config::new("http://127.0.0.1:1");
+    config.contacts_per_window = 3;
+    config.trusted_proxies = vec!["10.0.0.0/8".parse().expect("net")];
+    let (_server, app) = app_with(config).await;
+    // Many visitors through the proxy: none is limited by the others.
+    for n in 0..10 {
+        let status = contact(&app, [10, 0, 0, 1], &format!("203.0.113.{n}")).await;
+        assert_eq!(status, StatusCode::CREATED, "visitor {n}");
+    }
+    // One visitor through the proxy is limited like any.
+    let statuses: Vec<StatusCode> = futures_collect(&app, [10, 0, 0, 1], "198.51.100.9", 4).await;
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // A peer that is not a trusted proxy cannot pick its own address: its
+    // forwarded header is ignored, and all its requests share its limit.
+    let mut last = StatusCode::CREATED;
+    for n in 0..4 {
+        last = contact(&app, [192, 0, 2, 1], &format!("203.0.113.{}", 100 + n)).await;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+async fn futures_collect(
+    app: &Arc<livecard_local::server::LocalApp>,
+    peer: [u8; 4],
+    client: &str,
+    n: usize,
+) -> Vec<StatusCode> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(contact(app, peer, client).await);
+    }
+    out
 }
