@@ -820,6 +820,19 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
     assert_eq!(answer["state"]["advisor"]["id"], "anna");
     let path = format!("/api/v1/contacts/{session}/ice-servers");
 
+    // While it only rings, nobody gets relay credentials: a bare contact
+    // request cannot borrow the relay.
+    let (status, refused) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "not_connected");
+    let mut anna = h.advisor_conn("anna");
+    let accepted = h
+        .say(&mut anna, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    assert_eq!(accepted[0]["state"], "connected", "{accepted:?}");
+
     // The visitor, with the session token.
     let (status, ice) = h
         .post(&path, json!({ "token": token }), "203.0.113.7")
@@ -897,6 +910,20 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
         .post(&path, json!({ "token": token, "extra": 1 }), "203.0.113.7")
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Once the session has ended, nothing new.
+    h.say(&mut anna, json!({"v":1,"type":"hangup","session":session}))
+        .await;
+    let (status, refused) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(refused["error"]["code"], "ended");
+    // An ended session has no current advisor: to Anna it is gone.
+    assert_eq!(
+        h.app.handle(ask("anna", true)).await.status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

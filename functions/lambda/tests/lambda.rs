@@ -302,8 +302,26 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
     assert_eq!(contact["ws"], WS_URL);
     let session = contact["session"].as_str().expect("session").to_owned();
     let token = contact["token"].as_str().expect("token").to_owned();
-    // The ICE-server endpoint answers the session's visitor, with the
-    // media node that registered in the store.
+    let rings = stack.aws.posted_to("A1");
+    assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
+
+    ws.call(events::ws_connect("V1", &[], &[])).await;
+    ws.ws(
+        "V1",
+        json!({"v":1,"type":"join","session":session,"token":token}),
+    )
+    .await;
+    ws.ws("A1", json!({"v":1,"type":"accept","session":session}))
+        .await;
+    let v1 = stack.aws.posted_to("V1");
+    assert!(
+        v1.iter()
+            .any(|m| m["type"] == "session" && m["state"] == "connected"),
+        "{v1:?}"
+    );
+
+    // Once connected, the ICE-server endpoint answers the session's
+    // visitor, with the media node that registered in the store.
     stack
         .seed
         .store
@@ -331,23 +349,6 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
     assert_eq!(
         ice["ice_servers"][1]["urls"][2],
         "turns:203.0.113.20:5349?transport=tcp"
-    );
-    let rings = stack.aws.posted_to("A1");
-    assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
-
-    ws.call(events::ws_connect("V1", &[], &[])).await;
-    ws.ws(
-        "V1",
-        json!({"v":1,"type":"join","session":session,"token":token}),
-    )
-    .await;
-    ws.ws("A1", json!({"v":1,"type":"accept","session":session}))
-        .await;
-    let v1 = stack.aws.posted_to("V1");
-    assert!(
-        v1.iter()
-            .any(|m| m["type"] == "session" && m["state"] == "connected"),
-        "{v1:?}"
     );
 
     ws.ws(

@@ -12,9 +12,11 @@ use livecard_store::embedded::EmbeddedDynamo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Starts the node. The local stack's peers are on this machine, so the
-/// relay is allowed to reach loopback (the node says so in its log); every
-/// other denied range stays denied.
+/// Starts the node. While it listens on loopback, the local stack's peers
+/// are on this machine, so the relay may reach loopback (and says so); on
+/// any other address loopback stays denied like every other denied range
+/// (a relay on a reachable address must not open this machine's own
+/// services to its clients).
 pub async fn start(
     secrets: &Secrets,
     embedded: &EmbeddedDynamo,
@@ -24,12 +26,14 @@ pub async fn start(
         .turn_secret
         .as_ref()
         .context("secrets.json has no turn_secret")?;
+    let loopback = addr.ip().is_loopback();
+    let allow_peers = loopback.then(|| vec!["127.0.0.0/8".into(), "::1/128".into()]);
     let file = |port: u16| FileConfig {
         node_id: Some("local".into()),
         listen: Some(SocketAddr::new(addr.ip(), port).to_string()),
         http: Some(SocketAddr::new(addr.ip(), 0).to_string()),
         turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(secret)),
-        allow_peers: Some(vec!["127.0.0.0/8".into(), "::1/128".into()]),
+        allow_peers: allow_peers.clone(),
         heartbeat_s: Some(5),
         ..FileConfig::default()
     };
@@ -52,5 +56,13 @@ pub async fn start(
         "media node (TURN) on {} udp/tcp; metrics on http://{}/metrics",
         node.net.udp_addr, node.http_addr
     );
+    if loopback {
+        println!("media node relays to loopback peers (it listens on loopback)");
+    } else {
+        println!(
+            "media node relays to no loopback or private peers (it listens on {})",
+            addr.ip()
+        );
+    }
     Ok(node)
 }

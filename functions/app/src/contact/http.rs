@@ -338,7 +338,8 @@ struct IceBody {
 /// this session, for one of its two participants: the visitor (session
 /// token) or the advisor it is rung to or taken by (session cookie, same
 /// origin). TURN credentials are short-lived and name the participant;
-/// nodes are the healthy, least-loaded ones. Anyone else gets 404.
+/// nodes are the healthy, least-loaded ones. Anyone else gets 404; a
+/// session no advisor has taken yet, or one that ended, gets 409.
 pub async fn ice_servers<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
@@ -371,12 +372,26 @@ pub async fn ice_servers<S: Store, P: Push>(
             (stored, format!("{id}-{advisor}"))
         }
     };
-    if stored.session.is_ended() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "ended",
-            "the session has ended",
-        ));
+    // Relay credentials only for a contact that an advisor took: a bare
+    // contact request (or one still ringing) cannot borrow the relay, and
+    // an ended one gets nothing new (credentials handed out before allocate
+    // for their short lifetime at most, docs/turn.md).
+    match stored.session.phase {
+        Phase::Connected { .. } => {}
+        Phase::Ended { .. } => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "ended",
+                "the session has ended",
+            ));
+        }
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_connected",
+                "calls start once an advisor has taken the contact",
+            ));
+        }
     }
     let nodes = app.store.live_media_nodes(now, 100).await?;
     let picked = livecard_core::media::pick(&nodes, now, livecard_core::media::NODES_PER_CALL);
