@@ -138,6 +138,10 @@
       c.state.textContent = m.state === "ended" ? t.ended : t.connected;
       c.form.hidden = m.state === "ended";
       c.calls.hidden = m.state === "ended";
+      // A card's channels: no call button for the ones it does not offer.
+      Array.prototype.forEach.call(c.calls.querySelectorAll("[data-call-start]"), function (b) {
+        b.hidden = !!(m.channels && m.channels.indexOf(b.getAttribute("data-call-start")) < 0);
+      });
       if (c.call || m.channel === "audio" || m.channel === "video") ensureCall(c).state(m);
       saved[m.session] = saved[m.session] || {};
     }

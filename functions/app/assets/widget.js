@@ -154,6 +154,7 @@
     else if (s.state === "connected") {
       setStatus(fill(t.connected, { n: advisorName }));
       ["audio", "video"].forEach(function (ch) {
+        if (s.channels && s.channels.indexOf(ch) < 0) return; // the card does not offer it
         button(t[ch], function () { ensureCall().then(function (c) { c.start(ch); }); }).setAttribute("data-call-start", ch);
       });
     }

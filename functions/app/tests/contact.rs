@@ -1202,3 +1202,58 @@ async fn offline_messages_one_per_session_limited_per_address_and_paged() {
         .expect("request");
     assert_eq!(h.app.handle(bad).await.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cards_channels_are_enforced_not_only_hidden() {
+    let h = harness(&[advisor("anna", &["sales"], 2)]).await;
+    let card = h
+        .app
+        .create_card(CardRequest {
+            advisor: id("anna"),
+            campaign: None,
+            channels: Some(ChannelSet::NONE.with(Channel::Chat)),
+            expires_in_ms: None,
+        })
+        .await
+        .expect("card");
+    let token = card.url.rsplit('/').next().expect("token").to_owned();
+    // A chat-only card cannot ring a video call...
+    let (status, refused) = h
+        .post(
+            "/api/v1/contacts",
+            json!({ "card": token, "channel": "video" }),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+    assert_eq!(refused["error"]["code"], "channel_not_offered");
+    // ...nor turn its chat into one, from either side.
+    let (session, visitor_token, _) = h.start(json!({ "card": token })).await;
+    let mut anna = h.advisor_conn("anna");
+    h.say(&mut anna, json!({"v":1,"type":"accept","session":session}))
+        .await;
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":session,"token":visitor_token}),
+    )
+    .await;
+    for conn in [&mut visitor, &mut anna] {
+        let replies = h
+            .say(
+                conn,
+                json!({"v":1,"type":"upgrade","session":session,"channel":"video"}),
+            )
+            .await;
+        assert_eq!(replies[0]["code"], "channel_not_offered", "{replies:?}");
+    }
+    let stored = h
+        .app
+        .store
+        .get_session(&session)
+        .await
+        .expect("read")
+        .expect("session");
+    assert_eq!(stored.session.channel, Channel::Chat);
+    assert!(stored.session.call.is_none());
+}

@@ -19,7 +19,7 @@
 //! back), so calls slot into the same session.
 
 use crate::UnixMillis;
-use crate::channel::Channel;
+use crate::channel::{Channel, ChannelSet};
 use crate::event::EventName;
 use crate::ids::AdvisorId;
 use crate::routing::RouteRequest;
@@ -68,6 +68,18 @@ pub struct Wanted {
     /// Since when the visitor chose to wait in the queue: their place in it.
     #[serde(default)]
     pub waiting_since: Option<UnixMillis>,
+    /// The channels a card link offers: a call on any other is refused,
+    /// whoever asks for it. `None`: every channel (portal, widget).
+    #[serde(default)]
+    pub channels: Option<ChannelSet>,
+}
+
+impl Wanted {
+    /// Is `channel` offered to this contact? Chat always is (a call ends
+    /// back in chat).
+    pub fn offers(&self, channel: Channel) -> bool {
+        channel == Channel::Chat || self.channels.is_none_or(|set| set.contains(channel))
+    }
 }
 
 impl Wanted {
@@ -246,6 +258,8 @@ pub enum SessionError {
     NotOffered,
     #[error("there is no call in this session")]
     NoCall,
+    #[error("this contact does not offer that channel")]
+    ChannelNotOffered,
 }
 
 /// How a call's media flows, from the selected ICE candidate pair: on a
@@ -611,6 +625,9 @@ impl Session {
             Phase::Connected { .. } => {}
             Phase::Ended { .. } => return Err(SessionError::Ended),
             _ => return Err(SessionError::NotConnected),
+        }
+        if !self.request.offers(channel) {
+            return Err(SessionError::ChannelNotOffered);
         }
         self.channel = channel;
         self.last_activity = now;
@@ -1046,6 +1063,25 @@ mod tests {
         );
         assert_eq!(s.call, None);
         assert!(!s.is_ended());
+
+        // A card that offers chat and audio only: no side can start video.
+        let mut s = Session::new(Channel::Chat, T0);
+        s.request.channels = Some(ChannelSet::NONE.with(Channel::Chat).with(Channel::Audio));
+        s.ring(id("anna"), &policy, T0).expect("ring");
+        s.accept(&id("anna"), T0 + 1_000).expect("accept");
+        assert_eq!(
+            s.upgrade(Channel::Video, T0 + 2_000),
+            Err(SessionError::ChannelNotOffered)
+        );
+        assert_eq!(
+            (s.channel, s.call.is_none()),
+            (Channel::Chat, true),
+            "nothing changed"
+        );
+        s.upgrade(Channel::Audio, T0 + 3_000)
+            .expect("audio is offered");
+        s.upgrade(Channel::Chat, T0 + 4_000)
+            .expect("back to chat, always");
 
         // A contact asked for as video starts as a call, and hanging up ends both.
         let mut s = Session::new(Channel::Video, T0);

@@ -51,6 +51,7 @@ impl ContactError {
             ContactError::Session(SessionError::NotRoutable) => "not_routable",
             ContactError::Session(SessionError::NotOffered) => "not_offered",
             ContactError::Session(SessionError::NoCall) => "no_call",
+            ContactError::Session(SessionError::ChannelNotOffered) => "channel_not_offered",
             ContactError::Busy => "busy",
             ContactError::Store(livecard_store::StoreError::BadCursor) => "bad_cursor",
             ContactError::Store(_) => "unavailable",
@@ -444,6 +445,10 @@ impl<S: Store, P: Push> App<S, P> {
         }
         if let Phase::Ended { reason, .. } = &session.phase {
             value["reason"] = json!(reason);
+        }
+        if let Some(channels) = session.request.channels {
+            // A card's channels: the pages offer no call on the others.
+            value["channels"] = json!(channels);
         }
         let shown = match &session.phase {
             Phase::Ringing { advisor, .. } | Phase::Connected { advisor, .. } => Some(advisor),

@@ -154,7 +154,15 @@ pub async fn start<S: Store, P: Push>(
                 Some(card) if card.revoked_at.is_none() => {}
                 _ => return Err(card_refused(CardError::Revoked)),
             }
+            if !claims.channels.contains(channel) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "channel_not_offered",
+                    format!("this card does not offer {}", channel.as_str()),
+                ));
+            }
             wanted.origin = Origin::Card;
+            wanted.channels = Some(claims.channels);
             Some(claims.advisor)
         }
         (None, Some(id)) => Some(
