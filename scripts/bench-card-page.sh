@@ -30,7 +30,8 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 lc_port=$(free_port)
-LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" > "$work/up.log" 2>&1 &
+LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
+  --max-connections-per-client 100000 > "$work/up.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
 card_url=$(awk '/^card links/{getline; print $NF; exit}' "$work/up.log")

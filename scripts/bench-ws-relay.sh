@@ -30,7 +30,8 @@ start_livecard() {
   lc_port=$(free_port)
   rm -rf "$work/data"
   LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
-    --demo-addr 127.0.0.1:0 --contact-limit 1000000 --message-rate 1000000 > "$work/up.log" 2>&1 &
+    --demo-addr 127.0.0.1:0 --contact-limit 1000000 --message-rate 1000000 \
+    --max-connections-per-client 1000000 --max-connections 1000000 > "$work/up.log" 2>&1 &
   lc_pid=$!
   pids+=("$lc_pid")
   for _ in $(seq 1 200); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done

@@ -120,7 +120,23 @@ fn cli_manages_advisors_and_cards() {
 #[test]
 fn data_directory_survives_restarts_and_broken_ones_are_reported() {
     let dir = support::temp_dir("restart");
+    // A data directory made open to others (say, by mkdir) is closed.
+    set_mode(&dir, 0o755);
     let first = Livecard::start_in(dir.to_path_buf(), &[]);
+    // Transcripts and offline messages live here: owner only.
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for file in [
+        "store.sqlite",
+        "store.sqlite-wal",
+        "secrets.json",
+        "admin.key",
+    ] {
+        let path = dir.join(file);
+        if file.ends_with("-wal") && !path.exists() {
+            continue;
+        }
+        assert_eq!(mode(&path), 0o600, "{file}");
+    }
     first
         .cli(&["advisor", "add", "--id", "erik", "--name", "Erik Berg"])
         .expect("add");
@@ -144,6 +160,10 @@ fn data_directory_survives_restarts_and_broken_ones_are_reported() {
         .map(|(_, l)| l.rsplit('/').next().unwrap_or(""))
         .collect();
     assert_eq!(old, new, "the same card links after a restart (keys kept)");
+    assert!(
+        second.signin_links.is_empty(),
+        "sign-in links are not printed into a log at a restart"
+    );
     // The events of the first run were written before it stopped.
     let key = std::fs::read_to_string(dir.join("admin.key")).expect("admin key");
     let day = livecard_core::event::utc_day(
@@ -198,4 +218,18 @@ fn up_fails_with(data_dir: &std::path::Path, expected: &str) {
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains(expected), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .expect("metadata")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }

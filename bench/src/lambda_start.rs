@@ -287,6 +287,13 @@ async fn main() -> anyhow::Result<()> {
     let answer: Value = serde_json::from_slice(response.body())?;
     let session = answer["session"].as_str().context("session")?.to_owned();
     let token = answer["token"].as_str().context("token")?.to_owned();
+    // The visitor's socket joins first (that rings Anna), as the pages do.
+    let mut visitor = livecard_app::contact::Connection::new("V0", None, seed.now());
+    seed.ws_message(
+        &mut visitor,
+        &json!({"v":1,"type":"join","session":session,"token":token}).to_string(),
+    )
+    .await;
     let mut advisor =
         livecard_app::contact::Connection::new("A1", Some(anna.id.clone()), seed.now());
     seed.ws_message(

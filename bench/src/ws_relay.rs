@@ -132,7 +132,12 @@ async fn livecard_pair(
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
     let advisor_id = livecard_core::ids::AdvisorId::parse(&id).context("bench id")?;
-    let cookie = livecard_core::auth::sign_session(session_key, &advisor_id, now, 3_600_000);
+    // A new advisor's session epoch is 0.
+    let session = livecard_core::auth::AdvisorSession {
+        advisor: advisor_id,
+        epoch: 0,
+    };
+    let cookie = livecard_core::auth::sign_session(session_key, &session, now, 3_600_000);
     let ws_url = format!("{}/ws", url.replacen("http", "ws", 1));
     let mut request = ws_url.as_str().into_client_request()?;
     request
@@ -153,12 +158,7 @@ async fn livecard_pair(
         .context("no session")?
         .to_owned();
     let token = started["token"].as_str().context("no token")?.to_owned();
-    wait_for(&mut advisor_ws, "ring").await?;
-    advisor_ws
-        .send(Message::text(
-            json!({"v":1,"type":"accept","session":session}).to_string(),
-        ))
-        .await?;
+    // The visitor's socket joins (that starts routing: the advisor rings).
     let (mut visitor_ws, _) = tokio_tungstenite::connect_async(ws_url.as_str()).await?;
     visitor_ws
         .send(Message::text(
@@ -166,6 +166,18 @@ async fn livecard_pair(
         ))
         .await?;
     wait_for(&mut visitor_ws, "joined").await?;
+    wait_for(&mut advisor_ws, "ring").await?;
+    advisor_ws
+        .send(Message::text(
+            json!({"v":1,"type":"accept","session":session}).to_string(),
+        ))
+        .await?;
+    loop {
+        let state = wait_for(&mut visitor_ws, "session").await?;
+        if state["state"] == "connected" {
+            break;
+        }
+    }
     Ok(Pair {
         visitor: visitor_ws,
         advisor: advisor_ws,

@@ -121,6 +121,8 @@ impl Livecard {
                 demo_url = Some(rest.trim().to_owned());
             } else if let Some(rest) = line.strip_prefix("livecard is running on ") {
                 url = Some(rest.trim().to_owned());
+            } else if line.starts_with("advisor sign-in links:") {
+                break; // none printed (a restart, not to a terminal)
             } else if line.starts_with("card links") {
                 section = "cards";
             } else if line.starts_with("advisor sign-in links") {

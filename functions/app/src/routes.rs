@@ -30,6 +30,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "advisors", _] => "api_advisor",
         ["api", "v1", "advisors", _, "presence"] => "api_advisor_presence",
         ["api", "v1", "advisors", _, "signin-links"] => "api_advisor_signin_links",
+        ["api", "v1", "advisors", _, "sessions"] => "api_advisor_sessions",
         ["api", "v1", "admin", "advisors"] => "api_admin_advisors",
         ["api", "v1", "presence", "webhook"] => "api_presence_webhook",
         ["api", "v1", "cards"] => "api_cards",
@@ -81,6 +82,7 @@ pub async fn dispatch<S: Store, P: Push>(app: &App<S, P>, request: Request) -> R
     match page_route(app, &request, &path, &ctx).await {
         Ok(response) => response,
         Err(err) if err.status == StatusCode::METHOD_NOT_ALLOWED => err.into_response(),
+        Err(err) if err.status == StatusCode::FORBIDDEN => err.into_response(),
         Err(err) if err.status == StatusCode::PAYLOAD_TOO_LARGE => err.into_response(),
         Err(err) if err.status.is_server_error() => pages::errors::unavailable(&ctx),
         Err(_) => pages::errors::not_found(&ctx),
@@ -129,6 +131,9 @@ async fn api_route<S: Store, P: Push>(
         (&Method::DELETE, ["advisors", id, "presence"]) => {
             api::advisors::reset_presence(app, request, id).await
         }
+        (&Method::DELETE, ["advisors", id, "sessions"]) => {
+            api::advisors::end_sessions(app, request, id).await
+        }
         (&Method::POST, ["advisors", id, "signin-links"]) => {
             api::advisors::signin_link(app, request, id).await
         }
@@ -145,7 +150,12 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["me", "presence"]) => api::me::put_presence(app, request).await,
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
         (&Method::POST, ["me", "ws-ticket"]) => api::me::ws_ticket(app, request).await,
-        (_, ["advisors"] | ["advisors", _] | ["advisors", _, "presence" | "signin-links"])
+        (
+            _,
+            ["advisors"]
+            | ["advisors", _]
+            | ["advisors", _, "presence" | "signin-links" | "sessions"],
+        )
         | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
         | (_, ["me", "presence" | "heartbeat" | "inbox" | "ws-ticket"] | ["presence", "webhook"]) => {
             Err(ApiError::method_not_allowed())
@@ -181,7 +191,7 @@ async fn page_route<S: Store, P: Push>(
         ["console"] if read => me(app, request, ctx).await,
         ["signin", token] if read => Ok(pages::advisor::signin(ctx, token)),
         ["signin"] if method == Method::POST => signin(app, request, ctx).await,
-        ["signout"] if method == Method::POST => Ok(signout(app, ctx)),
+        ["signout"] if method == Method::POST => signout(app, request, ctx).await,
         ["me"] if read => me(app, request, ctx).await,
         [""]
         | ["healthz"]
@@ -298,9 +308,16 @@ async fn signin<S: Store, P: Push>(
     let Some(advisor) = app.store.take_signin(&hash, app.now()).await? else {
         return Ok(pages::advisor::signin_failed(ctx));
     };
+    let Some(record) = app.store.get_advisor(&advisor).await? else {
+        return Ok(pages::advisor::signin_failed(ctx));
+    };
     let ttl = livecard_core::auth::SESSION_TTL_MS;
+    let session = livecard_core::auth::AdvisorSession {
+        advisor: advisor.clone(),
+        epoch: record.session_epoch,
+    };
     let value =
-        livecard_core::auth::sign_session(&app.secrets.session_key, &advisor, app.now(), ttl);
+        livecard_core::auth::sign_session(&app.secrets.session_key, &session, app.now(), ttl);
     let mut response = redirect(&format!("/me?lang={}", ctx.lang.code()));
     if let Some(cookie) = set_cookie(
         SESSION_COOKIE,
@@ -317,14 +334,27 @@ async fn signin<S: Store, P: Push>(
     Ok(response)
 }
 
-fn signout<S: Store, P: Push>(app: &App<S, P>, ctx: &PageCtx) -> Response {
+/// `POST /signout`: ends the advisor's sessions on the server (every
+/// console they have open must sign in again) and clears the cookie. Only
+/// from our own pages: another site cannot sign an advisor out.
+async fn signout<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    ctx: &PageCtx,
+) -> Result<Response, ApiError> {
+    if !same_origin(request) {
+        return Err(ApiError::forbidden("cross-origin requests are not allowed"));
+    }
+    if let Some(record) = session(app, request).await? {
+        app.end_advisor_sessions(&record.advisor.id).await?;
+    }
     let mut response = pages::advisor::signed_out(ctx, StatusCode::OK);
     if let Some(cookie) = set_cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies()) {
         response
             .headers_mut()
             .append(http::header::SET_COOKIE, cookie);
     }
-    response
+    Ok(response)
 }
 
 async fn me<S: Store, P: Push>(
@@ -332,10 +362,7 @@ async fn me<S: Store, P: Push>(
     request: &Request,
     ctx: &PageCtx,
 ) -> Result<Response, ApiError> {
-    let Some(id) = session(app, request) else {
-        return Ok(pages::advisor::signed_out(ctx, StatusCode::UNAUTHORIZED));
-    };
-    let Some(record) = app.store.get_advisor(&id).await? else {
+    let Some(record) = session(app, request).await? else {
         return Ok(pages::advisor::signed_out(ctx, StatusCode::UNAUTHORIZED));
     };
     Ok(pages::advisor::me(

@@ -223,6 +223,31 @@ Talk to {} live</a>",
         Ok(found)
     }
 
+    /// The advisor of a verified session cookie or ticket, with their
+    /// record, unless their sessions were ended since it was signed (or
+    /// the advisor is gone). One read of the advisor: revocation holds at
+    /// once on every host.
+    pub async fn current_session(
+        &self,
+        claims: &livecard_core::auth::AdvisorSession,
+    ) -> Result<Option<livecard_store::AdvisorRecord>, ApiError> {
+        Ok(self
+            .store
+            .get_advisor(&claims.advisor)
+            .await?
+            .filter(|record| record.session_epoch == claims.epoch))
+    }
+
+    /// Ends every session of `advisor` (consoles must sign in again);
+    /// false for an unknown advisor.
+    pub async fn end_advisor_sessions(&self, advisor: &AdvisorId) -> Result<bool, ApiError> {
+        let ended = self.store.end_sessions(advisor).await?.is_some();
+        if ended {
+            tracing::info!(advisor = %advisor, "advisor sessions ended");
+        }
+        Ok(ended)
+    }
+
     /// Is `authorization` (`Bearer lck_…`) a known admin key?
     pub async fn is_admin(&self, authorization: Option<&str>) -> Result<bool, ApiError> {
         let Some(key) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {

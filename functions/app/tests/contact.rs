@@ -141,12 +141,27 @@ impl Harness {
         (status, value)
     }
 
+    /// A visitor asks for contact as the pages do: the request, then their
+    /// socket joins (which starts routing). The answer's state is the one
+    /// the join reports.
     async fn start(&self, body: Value) -> (String, String, Value) {
         let (status, answer) = self.post("/api/v1/contacts", body, "203.0.113.7").await;
         assert_eq!(status, StatusCode::CREATED, "{answer}");
         let session = answer["session"].as_str().expect("session").to_owned();
         let token = answer["token"].as_str().expect("token").to_owned();
+        let answer = self.join(answer).await;
         (session, token, answer)
+    }
+
+    /// The visitor's socket joins the session of a contact answer.
+    async fn join(&self, mut answer: Value) -> Value {
+        let join = json!({"v":1,"type":"join","session":answer["session"],"token":answer["token"]});
+        let replies = self.say(&mut self.visitor_conn(), join).await;
+        answer["state"] = of_type(&replies, "session")
+            .first()
+            .map(|s| (*s).clone())
+            .expect("the join reports the state");
+        answer
     }
 
     fn advisor_conn(&self, who: &str) -> Connection {
@@ -219,7 +234,15 @@ async fn card_contact_rings_accepts_chats_resumes_and_ends() {
             "cookie",
             format!(
                 "lc_session={}",
-                livecard_core::auth::sign_session(&[3; 32], &id("anna"), h.app.now(), 60_000)
+                livecard_core::auth::sign_session(
+                    &[3; 32],
+                    &livecard_core::auth::AdvisorSession {
+                        advisor: id("anna"),
+                        epoch: 0
+                    },
+                    h.app.now(),
+                    60_000
+                )
             ),
         )
         .body(Bytes::new())
@@ -665,6 +688,28 @@ async fn concurrent_contact_requests_never_exceed_capacity() {
         advisor("cara", &["sales"], 4),
     ];
     let h = Arc::new(harness(&advisors).await);
+    // Bare requests (no socket joins) ring nobody and hold no slot.
+    for n in 0..50u32 {
+        let (status, answer) = h
+            .post(
+                "/api/v1/contacts",
+                json!({"topic": "sales"}),
+                &format!("192.0.2.{n}"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        assert_eq!(answer["state"]["state"], "routing");
+        assert_eq!(answer["state"]["options"], json!([]), "nothing offered yet");
+    }
+    for a in &advisors {
+        assert_eq!(
+            h.active(a.id.as_str()).await,
+            0,
+            "{} rung by a bare request",
+            a.id
+        );
+    }
+    // Visitors whose sockets join at once, as the pages do.
     let mut tasks = Vec::new();
     for n in 0..200u32 {
         let h = h.clone();
@@ -675,7 +720,7 @@ async fn concurrent_contact_requests_never_exceed_capacity() {
                 .post("/api/v1/contacts", json!({"topic": "sales"}), &addr)
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{answer}");
-            answer["state"].clone()
+            h.join(answer).await["state"].clone()
         }));
     }
     let mut ringing: HashMap<String, u16> = HashMap::new();
@@ -861,7 +906,15 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
     let cookie = |who: &str| {
         format!(
             "lc_session={}",
-            livecard_core::auth::sign_session(&[3; 32], &id(who), now, 60_000)
+            livecard_core::auth::sign_session(
+                &[3; 32],
+                &livecard_core::auth::AdvisorSession {
+                    advisor: id(who),
+                    epoch: 0
+                },
+                now,
+                60_000
+            )
         )
     };
     let ask = |who: &str, same_origin: bool| {
@@ -1148,7 +1201,15 @@ async fn offline_messages_one_per_session_limited_per_address_and_paged() {
     }
     let cookie = format!(
         "lc_session={}",
-        livecard_core::auth::sign_session(&[3; 32], &id("anna"), h.app.now(), 60_000)
+        livecard_core::auth::sign_session(
+            &[3; 32],
+            &livecard_core::auth::AdvisorSession {
+                advisor: id("anna"),
+                epoch: 0
+            },
+            h.app.now(),
+            60_000
+        )
     );
     let mut cursor: Option<String> = None;
     let mut seen: Vec<(u64, String)> = Vec::new();

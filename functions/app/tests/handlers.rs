@@ -672,6 +672,133 @@ async fn advisor_signs_in_once_and_console_presence_expires() {
     );
 }
 
+/// Signs Clara in through a fresh one-time link; her session cookie.
+async fn sign_in_clara(h: &Harness) -> String {
+    let (_, link) = h
+        .admin_json(
+            Method::POST,
+            "/api/v1/advisors/clara-weiss/signin-links",
+            None,
+        )
+        .await;
+    let token = link["url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .expect("token")
+        .to_owned();
+    let signed = h
+        .send(
+            Method::POST,
+            "/signin",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            format!("token={token}").as_bytes(),
+        )
+        .await;
+    assert_eq!(signed.status(), StatusCode::SEE_OTHER);
+    signed
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn sign_out_and_an_admin_end_sessions_on_the_server() {
+    let h = harness().await;
+    let me = |cookie: String| {
+        let h = &h;
+        async move {
+            h.send(Method::GET, "/api/v1/me", &[("cookie", &cookie)], b"")
+                .await
+                .status()
+        }
+    };
+    let laptop = sign_in_clara(&h).await;
+    let phone = sign_in_clara(&h).await;
+    assert_eq!(me(laptop.clone()).await, StatusCode::OK);
+
+    // Another site cannot sign Clara out.
+    let cross = h
+        .send(
+            Method::POST,
+            "/signout",
+            &[("cookie", &laptop), ("origin", "https://evil.example")],
+            b"",
+        )
+        .await;
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    assert_eq!(me(laptop.clone()).await, StatusCode::OK);
+
+    // Signing out ends the session on the server: the cookie, kept by
+    // someone, no longer works (nor does the other device's).
+    let out = h
+        .send(Method::POST, "/signout", &[("cookie", &laptop)], b"")
+        .await;
+    assert_eq!(out.status(), StatusCode::OK);
+    assert_eq!(me(laptop.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(phone).await, StatusCode::UNAUTHORIZED);
+    let ticket = h
+        .send(
+            Method::POST,
+            "/api/v1/me/ws-ticket",
+            &[("cookie", &laptop)],
+            b"",
+        )
+        .await;
+    assert_eq!(ticket.status(), StatusCode::UNAUTHORIZED);
+
+    // A new sign-in works; an admin can end it too.
+    let fresh = sign_in_clara(&h).await;
+    assert_eq!(me(fresh.clone()).await, StatusCode::OK);
+    let ticket = parse(
+        &h.send(
+            Method::POST,
+            "/api/v1/me/ws-ticket",
+            &[("cookie", &fresh)],
+            b"",
+        )
+        .await,
+    )["ticket"]
+        .as_str()
+        .expect("ticket")
+        .to_owned();
+    let refused = h
+        .send(
+            Method::DELETE,
+            "/api/v1/advisors/clara-weiss/sessions",
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "admins only");
+    let (status, body) = h
+        .admin_json(
+            Method::DELETE,
+            "/api/v1/advisors/clara-weiss/sessions",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (StatusCode::OK, Some("ended"))
+    );
+    assert_eq!(me(fresh).await, StatusCode::UNAUTHORIZED);
+    // A WebSocket ticket minted before opens no console now.
+    let upgrade: Request = http::Request::builder()
+        .uri(format!("/ws?ticket={ticket}"))
+        .header("host", "livecard.test")
+        .body(Bytes::new())
+        .expect("request");
+    let (connection, _) = h.app.ws_open("conn-1", &upgrade).await;
+    assert_eq!(connection.advisor, None);
+    let (status, _) = h
+        .admin_json(Method::DELETE, "/api/v1/advisors/nobody/sessions", None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
 async fn chat_state(h: &Harness) -> Value {
     parse(
         &h.send(Method::GET, "/api/v1/advisors/clara-weiss", &[], b"")

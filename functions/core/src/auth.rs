@@ -4,8 +4,12 @@
 //!   SHA-256 is stored.
 //! - A sign-in token is 32 random bytes (URL-safe base64), single use and
 //!   short-lived; only its SHA-256 is stored.
-//! - An advisor session cookie is `1.<advisor>.<expiry s>.<mac>` with an
-//!   HMAC-SHA256 under the session key over the text before the last dot.
+//! - An advisor session cookie is `2.<advisor>.<epoch>.<expiry s>.<mac>`
+//!   with an HMAC-SHA256 under the session key over the text before the
+//!   last dot. The epoch is the advisor's session epoch when it was signed:
+//!   raising the stored epoch (sign-out, an admin) ends every session
+//!   signed before, on every host. (Version 1 had no epoch; it is refused,
+//!   so such advisors sign in again.)
 
 use crate::UnixMillis;
 use crate::encoding::{b64url, b64url_decode, hmac_sha256, hmac_sha256_verify, sha256_hex};
@@ -44,16 +48,25 @@ pub fn signin_token_hash(token: &str) -> Option<String> {
     Some(sha256_hex(token.as_bytes()))
 }
 
+/// What a session cookie (or a WebSocket ticket) proves: the advisor and
+/// the session epoch it was signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdvisorSession {
+    pub advisor: AdvisorId,
+    pub epoch: u64,
+}
+
 /// Signs an advisor session valid until `now + ttl`.
-pub fn sign_session(key: &[u8], advisor: &AdvisorId, now: UnixMillis, ttl_ms: u64) -> String {
+pub fn sign_session(key: &[u8], session: &AdvisorSession, now: UnixMillis, ttl_ms: u64) -> String {
     let expires_s = (now + ttl_ms) / 1000;
-    let signed = format!("1.{advisor}.{expires_s}");
+    let signed = format!("2.{}.{}.{expires_s}", session.advisor, session.epoch);
     let mac = hmac_sha256(key, signed.as_bytes());
     format!("{signed}.{}", b64url(&mac))
 }
 
-/// The advisor a session cookie names, when it is genuine and current.
-pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<AdvisorId> {
+/// The session a cookie names, when it is genuine and current. The caller
+/// still compares its epoch with the advisor's stored one.
+pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<AdvisorSession> {
     if cookie.len() > 256 {
         return None;
     }
@@ -63,16 +76,23 @@ pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<Advis
         return None;
     }
     let mut parts = signed.split('.');
-    let (Some("1"), Some(advisor), Some(expires), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some("2"), Some(advisor), Some(epoch), Some(expires), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return None;
     };
     let expires_s: u64 = expires.parse().ok()?;
     if now / 1000 >= expires_s {
         return None;
     }
-    AdvisorId::parse(advisor).ok()
+    Some(AdvisorSession {
+        advisor: AdvisorId::parse(advisor).ok()?,
+        epoch: epoch.parse().ok()?,
+    })
 }
 
 /// How long a WebSocket ticket is valid: a console fetches one right before
@@ -88,13 +108,17 @@ fn ws_ticket_key(session_key: &[u8]) -> [u8; 32] {
 /// A short-lived proof that lets a signed-in advisor's console open a
 /// WebSocket on another origin (API Gateway's WebSocket API), where their
 /// session cookie is not sent.
-pub fn sign_ws_ticket(session_key: &[u8], advisor: &AdvisorId, now: UnixMillis) -> String {
-    sign_session(&ws_ticket_key(session_key), advisor, now, WS_TICKET_TTL_MS)
+pub fn sign_ws_ticket(session_key: &[u8], session: &AdvisorSession, now: UnixMillis) -> String {
+    sign_session(&ws_ticket_key(session_key), session, now, WS_TICKET_TTL_MS)
 }
 
-/// The advisor a ticket names, when it is genuine and current. The caller
-/// makes it single-use (`Store::claim_once`).
-pub fn verify_ws_ticket(session_key: &[u8], ticket: &str, now: UnixMillis) -> Option<AdvisorId> {
+/// The session a ticket names, when it is genuine and current. The caller
+/// makes it single-use (`Store::claim_once`) and checks the epoch.
+pub fn verify_ws_ticket(
+    session_key: &[u8],
+    ticket: &str,
+    now: UnixMillis,
+) -> Option<AdvisorSession> {
     verify_session(&ws_ticket_key(session_key), ticket, now)
 }
 
@@ -104,7 +128,10 @@ mod tests {
 
     #[test]
     fn ws_tickets_are_short_lived_and_never_cookies() {
-        let anna = AdvisorId::parse("anna").expect("id");
+        let anna = AdvisorSession {
+            advisor: AdvisorId::parse("anna").expect("id"),
+            epoch: 3,
+        };
         let ticket = sign_ws_ticket(b"session-key", &anna, 1_000_000);
         assert_eq!(
             verify_ws_ticket(b"session-key", &ticket, 1_000_000),
@@ -139,9 +166,22 @@ mod tests {
     #[test]
     fn sessions_verify_until_expiry_and_reject_tampering() {
         let key = [3u8; 32];
-        let anna = AdvisorId::parse("anna").expect("valid");
+        let anna = AdvisorSession {
+            advisor: AdvisorId::parse("anna").expect("valid"),
+            epoch: 7,
+        };
         let cookie = sign_session(&key, &anna, 1_000_000, 60_000);
         assert_eq!(verify_session(&key, &cookie, 1_000_000), Some(anna));
+        let other_epoch = cookie.replacen(".7.", ".8.", 1);
+        assert_eq!(
+            verify_session(&key, &other_epoch, 1_000_000),
+            None,
+            "the epoch is signed"
+        );
+        // Version 1 (no epoch) is no longer taken.
+        let v1 = "1.anna.99999999999";
+        let v1 = format!("{v1}.{}", b64url(&hmac_sha256(&key, v1.as_bytes())));
+        assert_eq!(verify_session(&key, &v1, 1_000_000), None);
         assert_eq!(verify_session(&key, &cookie, 1_060_000), None);
         assert_eq!(verify_session(&[4u8; 32], &cookie, 1_000_000), None);
         let tampered = cookie.replacen("anna", "boss", 1);

@@ -103,6 +103,9 @@ pub struct SessionPolicy {
     pub queue_ms: u64,
     /// A connected session with no message for this long ends.
     pub inactivity_ms: u64,
+    /// A contact request whose visitor never joins with their socket ends
+    /// after this (nobody was rung for it).
+    pub join_ms: u64,
 }
 
 impl Default for SessionPolicy {
@@ -111,6 +114,7 @@ impl Default for SessionPolicy {
             ring_ms: 30_000,
             queue_ms: 10 * 60_000,
             inactivity_ms: 15 * 60_000,
+            join_ms: 60_000,
         }
     }
 }
@@ -324,6 +328,15 @@ pub struct Session {
     /// The call going on, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<Call>,
+    /// The visitor's socket has joined. Until then nobody is rung and no
+    /// choice is offered: a bare contact request holds no advisor's slot.
+    /// (Sessions stored before this existed were routed at once.)
+    #[serde(default = "routed_before_joins_existed")]
+    pub visitor_joined: bool,
+}
+
+fn routed_before_joins_existed() -> bool {
+    true
 }
 
 impl Session {
@@ -338,7 +351,19 @@ impl Session {
             last_activity: now,
             messages: 0,
             call: None,
+            visitor_joined: false,
         }
+    }
+
+    /// The visitor's socket joined: from now on the session is routed
+    /// (the host routes it when this changed something).
+    pub fn visitor_joins(&mut self, now: UnixMillis) -> Result<Vec<Effect>, SessionError> {
+        if self.visitor_joined || self.is_ended() {
+            return Ok(Vec::new());
+        }
+        self.visitor_joined = true;
+        self.last_activity = now;
+        Ok(Vec::new())
     }
 
     pub fn is_ended(&self) -> bool {
@@ -376,6 +401,9 @@ impl Session {
             Phase::Connected { .. } => {
                 Some(self.last_activity.saturating_add(policy.inactivity_ms))
             }
+            Phase::Routing if !self.visitor_joined => {
+                Some(self.created_at.saturating_add(policy.join_ms))
+            }
             // A visitor shown "nobody is free" has the queue time to choose.
             Phase::Routing => Some(self.last_activity.saturating_add(policy.queue_ms)),
             Phase::Ended { .. } => None,
@@ -405,7 +433,7 @@ impl Session {
 
     /// What a visitor who is not being served may choose now.
     pub fn options(&self) -> Vec<&'static str> {
-        if !matches!(self.phase, Phase::Routing) {
+        if !matches!(self.phase, Phase::Routing) || !self.visitor_joined {
             return Vec::new();
         }
         let mut options = Vec::new();
@@ -456,7 +484,7 @@ impl Session {
         policy: &SessionPolicy,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) {
+        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) || !self.visitor_joined {
             return Err(SessionError::NotRoutable);
         }
         let until = now.saturating_add(policy.ring_ms);
@@ -488,7 +516,7 @@ impl Session {
         policy: &SessionPolicy,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) {
+        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) || !self.visitor_joined {
             return Err(SessionError::NotRoutable);
         }
         if !queue || !self.can_wait() {
@@ -761,7 +789,16 @@ impl Session {
             {
                 self.end(EndReason::Inactivity, now).unwrap_or_default()
             }
-            Phase::Routing if now >= self.last_activity.saturating_add(policy.queue_ms) => {
+            Phase::Routing
+                if !self.visitor_joined
+                    && now >= self.created_at.saturating_add(policy.join_ms) =>
+            {
+                self.end(EndReason::Abandoned, now).unwrap_or_default()
+            }
+            Phase::Routing
+                if self.visitor_joined
+                    && now >= self.last_activity.saturating_add(policy.queue_ms) =>
+            {
                 self.end(EndReason::Abandoned, now).unwrap_or_default()
             }
             _ => Vec::new(),
@@ -779,6 +816,13 @@ mod tests {
         AdvisorId::parse(text).expect("valid")
     }
 
+    /// A new session whose visitor has joined (so it can be routed).
+    fn joined_session(channel: Channel, now: UnixMillis) -> Session {
+        let mut s = Session::new(channel, now);
+        s.visitor_joins(now).expect("join");
+        s
+    }
+
     fn names(effects: &[Effect]) -> Vec<EventName> {
         effects
             .iter()
@@ -790,9 +834,50 @@ mod tests {
     }
 
     #[test]
-    fn ring_timeout_moves_on_then_accept_chat_and_end() {
+    fn nobody_is_rung_before_the_visitor_joins() {
         let policy = SessionPolicy::default();
         let mut s = Session::new(Channel::Chat, T0);
+        assert_eq!(
+            s.ring(id("anna"), &policy, T0),
+            Err(SessionError::NotRoutable),
+            "a bare contact request rings nobody"
+        );
+        assert_eq!(
+            s.nobody_free(false, &policy, T0),
+            Err(SessionError::NotRoutable)
+        );
+        assert!(s.options().is_empty(), "and offers nothing yet");
+        assert_eq!(s.next_deadline(&policy), Some(T0 + policy.join_ms));
+        // Never joined: it ends when the join time is up.
+        let mut lost = s.clone();
+        assert!(lost.tick(&policy, T0 + policy.join_ms - 1).is_empty());
+        lost.tick(&policy, T0 + policy.join_ms);
+        assert!(matches!(
+            lost.phase,
+            Phase::Ended {
+                reason: EndReason::Abandoned,
+                ..
+            }
+        ));
+        // Joined: routed as before; joining again changes nothing.
+        s.visitor_joins(T0 + 1_000).expect("join");
+        let joined = s.clone();
+        assert!(s.visitor_joins(T0 + 2_000).expect("again").is_empty());
+        assert_eq!(s, joined);
+        s.ring(id("anna"), &policy, T0 + 1_000).expect("ring");
+        // A session stored before joins existed was routed at once.
+        let mut old = serde_json::to_value(&joined).expect("json");
+        old.as_object_mut()
+            .expect("object")
+            .remove("visitor_joined");
+        let old: Session = serde_json::from_value(old).expect("read");
+        assert!(old.visitor_joined);
+    }
+
+    #[test]
+    fn ring_timeout_moves_on_then_accept_chat_and_end() {
+        let policy = SessionPolicy::default();
+        let mut s = joined_session(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0 + 100).expect("ring");
         assert_eq!(s.next_deadline(&policy), Some(T0 + 100 + 30_000));
         assert!(s.tick(&policy, T0 + 30_099).is_empty(), "still ringing");
@@ -848,7 +933,7 @@ mod tests {
     #[test]
     fn decline_queue_timeout_and_inactivity() {
         let policy = SessionPolicy::default();
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         assert_eq!(s.decline(&id("ben")), Err(SessionError::NotYours));
         let declined = s.decline(&id("anna")).expect("decline");
@@ -873,7 +958,7 @@ mod tests {
         ));
         assert_eq!(names(&timeout), vec![EventName::SessionEnded]);
 
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         s.accept(&id("anna"), T0 + 1).expect("accept");
         s.messages_seen(1, Some(T0 + 10_000));
@@ -897,7 +982,7 @@ mod tests {
     #[test]
     fn visitor_leaving_while_ringing_releases_and_offline_message_is_recorded() {
         let policy = SessionPolicy::default();
-        let mut s = Session::new(Channel::Audio, T0);
+        let mut s = joined_session(Channel::Audio, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         let left = s.end(EndReason::VisitorLeft, T0 + 5000).expect("end");
         assert!(left.contains(&Effect::StopRinging {
@@ -906,7 +991,7 @@ mod tests {
         assert!(left.contains(&Effect::Release {
             advisor: id("anna")
         }));
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         let offline = s
             .end(EndReason::OfflineMessage, T0 + 9000)
             .expect("offline");
@@ -923,7 +1008,7 @@ mod tests {
     #[test]
     fn card_request_asks_its_advisor_then_offers_a_colleague_or_the_queue() {
         let policy = SessionPolicy::default();
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.request = Wanted {
             origin: Origin::Card,
             topic: Some("sales".into()),
@@ -966,7 +1051,7 @@ mod tests {
             }
         );
         // An unanswered offer ends the session after the queue time.
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.nobody_free(false, &policy, T0).expect("offer");
         assert_eq!(s.next_deadline(&policy), Some(T0 + policy.queue_ms));
         s.tick(&policy, T0 + policy.queue_ms);
@@ -982,7 +1067,7 @@ mod tests {
     #[test]
     fn serializes_for_the_store() {
         let policy = SessionPolicy::default();
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         let json = serde_json::to_value(&s).expect("json");
         assert_eq!(json["phase"]["phase"], "ringing");
@@ -1003,7 +1088,7 @@ mod tests {
     #[test]
     fn calls_start_change_medium_report_their_path_and_end() {
         let policy = SessionPolicy::default();
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.ring(id("anna"), &policy, T0).expect("ring");
         assert!(
             names(&s.accept(&id("anna"), T0 + 1_000).expect("accept"))
@@ -1065,7 +1150,7 @@ mod tests {
         assert!(!s.is_ended());
 
         // A card that offers chat and audio only: no side can start video.
-        let mut s = Session::new(Channel::Chat, T0);
+        let mut s = joined_session(Channel::Chat, T0);
         s.request.channels = Some(ChannelSet::NONE.with(Channel::Chat).with(Channel::Audio));
         s.ring(id("anna"), &policy, T0).expect("ring");
         s.accept(&id("anna"), T0 + 1_000).expect("accept");
@@ -1084,7 +1169,7 @@ mod tests {
             .expect("back to chat, always");
 
         // A contact asked for as video starts as a call, and hanging up ends both.
-        let mut s = Session::new(Channel::Video, T0);
+        let mut s = joined_session(Channel::Video, T0);
         s.ring(id("ben"), &policy, T0).expect("ring");
         let accepted = s.accept(&id("ben"), T0 + 5_000).expect("accept");
         assert_eq!(

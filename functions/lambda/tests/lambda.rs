@@ -176,7 +176,10 @@ impl Stack {
     fn advisor_cookie(&self, who: &str) -> String {
         let cookie = livecard_core::auth::sign_session(
             &self.seed.secrets.session_key,
-            &aid(who),
+            &livecard_core::auth::AdvisorSession {
+                advisor: aid(who),
+                epoch: 0,
+            },
             self.seed.now(),
             livecard_core::auth::SESSION_TTL_MS,
         );
@@ -295,15 +298,15 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
     assert_eq!(a1[0]["advisor"], "anna");
     assert_eq!(a1.last().expect("pong")["type"], "pong");
 
-    // A visitor asks through the HTTP function; the ring reaches the
-    // console through PostToConnection.
+    // A visitor asks through the HTTP function; once their socket joins
+    // (not before), the ring reaches the console through PostToConnection.
     let (status, contact, _) = http.contact(json!({"topic": "sales"})).await;
     assert_eq!(status, 201, "{contact}");
     assert_eq!(contact["ws"], WS_URL);
     let session = contact["session"].as_str().expect("session").to_owned();
     let token = contact["token"].as_str().expect("token").to_owned();
     let rings = stack.aws.posted_to("A1");
-    assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
+    assert_eq!(of_type(&rings, "ring").len(), 0, "{rings:?}");
 
     ws.call(events::ws_connect("V1", &[], &[])).await;
     ws.ws(
@@ -311,6 +314,8 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
         json!({"v":1,"type":"join","session":session,"token":token}),
     )
     .await;
+    let rings = stack.aws.posted_to("A1");
+    assert_eq!(of_type(&rings, "ring").len(), 1, "{rings:?}");
     ws.ws("A1", json!({"v":1,"type":"accept","session":session}))
         .await;
     let v1 = stack.aws.posted_to("V1");
@@ -488,11 +493,13 @@ async fn bad_events_get_a_clear_4xx_and_bad_messages_an_error_frame() {
 async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
     let advisors = [advisor("anna", 3), advisor("ben", 2), advisor("cara", 4)];
     let mut stack = Stack::new(&advisors).await;
-    // Four instances of the function, as Lambda scales out.
+    // Four instances of each function, as Lambda scales out.
     let http = Arc::new(stack.function(env!("CARGO_BIN_EXE_livecard-http"), 4).await);
+    let ws = Arc::new(stack.function(env!("CARGO_BIN_EXE_livecard-ws"), 4).await);
     let mut tasks = Vec::new();
     for n in 0..200u32 {
         let http = http.clone();
+        let ws = ws.clone();
         tasks.push(tokio::spawn(async move {
             let ip = format!("198.51.100.{}", n % 250);
             let mut event = events::http(
@@ -508,20 +515,34 @@ async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
             assert_eq!(out["statusCode"], 201, "{out}");
             let body: Value =
                 serde_json::from_str(out["body"].as_str().expect("body")).expect("json");
-            body["state"].clone()
+            // The visitor's socket joins (as the pages do): routing starts.
+            let connection = format!("V{n}");
+            ws.call(events::ws_connect(&connection, &[], &[])).await;
+            ws.ws(
+                &connection,
+                json!({"v":1,"type":"join","session":body["session"],"token":body["token"]}),
+            )
+            .await;
+            body["session"].as_str().expect("session").to_owned()
         }));
     }
     let mut ringing: HashMap<String, u16> = HashMap::new();
     let mut offered = 0;
     for task in tasks {
-        let state = task.await.expect("task");
-        match state["state"].as_str() {
-            Some("ringing") => {
-                let who = state["advisor"]["id"].as_str().expect("advisor").to_owned();
-                *ringing.entry(who).or_default() += 1;
+        let session = task.await.expect("task");
+        let stored = stack
+            .seed
+            .store
+            .get_session(&session)
+            .await
+            .expect("read")
+            .expect("session");
+        match stored.session.phase {
+            livecard_core::session::Phase::Ringing { advisor, .. } => {
+                *ringing.entry(advisor.to_string()).or_default() += 1;
             }
-            Some("routing") => offered += 1,
-            other => panic!("unexpected state {other:?}"),
+            livecard_core::session::Phase::Routing => offered += 1,
+            other => panic!("unexpected phase {other:?}"),
         }
     }
     for a in &advisors {

@@ -1,5 +1,8 @@
 //! First start and every start of `livecard up`: seed the demo advisors,
-//! create the first admin key, and gather the links to print.
+//! create the first admin key, and gather the links to print. Sign-in
+//! links (each one signs an advisor in) are made and printed at the first
+//! start, and later only when a person reads the output (a terminal), never
+//! into a service's log at every restart.
 
 use crate::datadir::DataDir;
 use anyhow::anyhow;
@@ -30,7 +33,12 @@ impl Summary {
                 let _ = writeln!(out, "  {name:<20} {url}");
             }
         }
-        if !self.signins.is_empty() {
+        if self.signins.is_empty() {
+            let _ = writeln!(
+                out,
+                "advisor sign-in links: `livecard advisor signin-link <id>` makes one (they are printed at the first start, and to a terminal, only)"
+            );
+        } else {
             let _ = writeln!(out, "advisor sign-in links (single use, valid 15 minutes):");
             for (name, url) in &self.signins {
                 let _ = writeln!(out, "  {name:<20} {url}");
@@ -48,6 +56,7 @@ pub async fn prepare(
     app: &crate::server::LocalApp,
     data: &DataDir,
     first_start: bool,
+    signin_links: bool,
 ) -> anyhow::Result<Summary> {
     if first_start || data.read_admin_key().is_none() {
         let key = app
@@ -103,8 +112,10 @@ pub async fn prepare(
             }
         };
         summary.cards.push((name.clone(), url));
-        let (signin, _) = app.create_signin_link(&advisor.id).await.map_err(err)?;
-        summary.signins.push((name, signin));
+        if signin_links {
+            let (signin, _) = app.create_signin_link(&advisor.id).await.map_err(err)?;
+            summary.signins.push((name, signin));
+        }
     }
     Ok(summary)
 }

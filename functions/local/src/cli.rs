@@ -255,6 +255,12 @@ pub enum AdvisorCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// End every session of an advisor (their consoles must sign in again).
+    EndSessions {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Forget an advisor's presence and its versions (they read offline
     /// until any source updates them again).
     PresenceReset {
@@ -524,6 +530,23 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
                 return print_json(&link);
             }
             println!("{}", link["url"].as_str().unwrap_or(""));
+            Ok(())
+        }
+        AdvisorCommand::EndSessions { id, remote } => {
+            if livecard_core::ids::AdvisorId::parse(&id).is_err() {
+                bail!("{id:?} is not an advisor id");
+            }
+            let result: Value = client(&remote, data_dir)?
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/advisors/{id}/sessions"),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&result);
+            }
+            println!("every session of {id} has ended");
             Ok(())
         }
         AdvisorCommand::PresenceReset { id, remote } => {

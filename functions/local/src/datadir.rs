@@ -1,6 +1,10 @@
 //! The data directory of `livecard up`:
 //!
-//! - `store.sqlite`: the embedded DynamoDB-compatible store;
+//! The directory is kept to its owner (0700) and so are the files in it
+//! (0600): the store holds transcripts and offline messages.
+//!
+//! - `store.sqlite`: the embedded DynamoDB-compatible store (SQLite gives
+//!   its `-wal` and `-shm` files the store file's mode);
 //! - `secrets.json`: card signing keys, the session key and the visitor key,
 //!   generated on first start (mode 0600);
 //! - `admin.key`: the first admin API key, for the CLI (mode 0600).
@@ -26,8 +30,15 @@ impl DataDir {
         if path.exists() && !path.is_dir() {
             bail!("the data directory {} is not a directory", path.display());
         }
-        fs::create_dir_all(path)
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(path)
             .with_context(|| format!("cannot create the data directory {}", path.display()))?;
+        // One made before (or by hand) may be open to others: close it.
+        restrict(path, 0o700)?;
         let probe = path.join(".write-test");
         fs::write(&probe, b"ok")
             .with_context(|| format!("the data directory {} is not writable", path.display()))?;
@@ -39,6 +50,23 @@ impl DataDir {
 
     pub fn store_path(&self) -> PathBuf {
         self.path.join(STORE_FILE)
+    }
+
+    /// The store file, made (empty, which SQLite takes as a new database)
+    /// with mode 0600 before SQLite opens it; existing store files are
+    /// closed to others too.
+    pub fn prepare_store(&self) -> anyhow::Result<PathBuf> {
+        let path = self.store_path();
+        if !path.exists() {
+            write_private(&path, b"")?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = self.path.join(format!("{STORE_FILE}{suffix}"));
+            if file.exists() {
+                restrict(&file, 0o600)?;
+            }
+        }
+        Ok(path)
     }
 
     pub fn admin_key_path(&self) -> PathBuf {
@@ -98,6 +126,26 @@ impl DataDir {
             .ok()
             .map(|k| k.trim().to_owned())
     }
+}
+
+/// Takes every permission from group and others.
+fn restrict(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let current = fs::metadata(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .permissions()
+            .mode();
+        if current & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).with_context(|| {
+                format!("cannot make {} private (mode {mode:o})", path.display())
+            })?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// Writes a file only its owner can read.

@@ -196,7 +196,7 @@ async fn handle(
 pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let data = DataDir::open(&options.data_dir)?;
     let (secrets, first_start) = data.secrets()?;
-    let embedded = EmbeddedDynamo::start(Some(&data.store_path()))
+    let embedded = EmbeddedDynamo::start(Some(&data.prepare_store()?))
         .await
         .with_context(|| {
             format!(
@@ -244,7 +244,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let app = Arc::new(app.with_outbox(outbox).with_push(Registry::default()));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
 
-    let summary = bootstrap::prepare(&app, &data, first_start).await?;
+    let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
     let demo = match tokio::net::TcpListener::bind(options.demo_addr).await {
         Ok(listener) => Ok(listener),
         Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(options.demo_addr.ip(), 0)).await,

@@ -223,6 +223,30 @@ pub async fn presence_versions<S: Store>(store: &S) {
         !ok(store.reset_presence(&aid("ghost")).await, "reset ghost"),
         "no such advisor"
     );
+    // Ending an advisor's sessions raises the epoch, one step per call even
+    // when calls race, and keeps everything else.
+    let record = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
+    assert_eq!(record.session_epoch, 0);
+    let raised = join_all((0..4).map(|_| store.end_sessions(&anna))).await;
+    let mut epochs: Vec<u64> = raised
+        .into_iter()
+        .map(|r| ok(r, "end sessions").unwrap_or_else(|| panic!("anna exists")))
+        .collect();
+    epochs.sort_unstable();
+    assert_eq!(epochs, vec![1, 2, 3, 4]);
+    let after = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
+    assert_eq!(after.session_epoch, 4);
+    assert_eq!(
+        (after.advisor, after.presence),
+        (record.advisor.clone(), record.presence.clone())
+    );
+    ok(
+        store.put_advisor(&advisor("anna")).await,
+        "profile saved again",
+    );
+    let saved = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
+    assert_eq!(saved.session_epoch, 4, "a profile write keeps the epoch");
+    assert_eq!(ok(store.end_sessions(&aid("ghost")).await, "ghost"), None);
     let ghost = update(vec![(Channel::Chat, PresenceState::Busy)], 99);
     assert_eq!(
         ok(store.update_presence(&aid("ghost"), &ghost).await, "ghost"),

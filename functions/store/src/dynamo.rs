@@ -263,6 +263,7 @@ fn advisor_record(item: &Item) -> Result<AdvisorRecord, StoreError> {
         advisor,
         presence,
         load,
+        session_epoch: get_n(item, "session_epoch")?.unwrap_or(0),
     })
 }
 
@@ -964,6 +965,33 @@ impl Store for DynamoStore {
         match result {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn end_sessions(&self, id: &AdvisorId) -> Result<Option<u64>, StoreError> {
+        let result = self
+            .update_item(advisor_pk(id), "PROFILE")
+            .update_expression("ADD #epoch :one")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#epoch", "session_epoch")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let epoch = out
+                    .attributes
+                    .as_ref()
+                    .map(|item| get_n(item, "session_epoch"))
+                    .transpose()?
+                    .flatten()
+                    .ok_or_else(|| StoreError::Corrupt("no session epoch came back".into()))?;
+                Ok(Some(epoch))
+            }
+            Err(err) if is_condition_failure(&err) => Ok(None),
             Err(err) => Err(unavailable(err)),
         }
     }

@@ -82,6 +82,9 @@ pub struct AdvisorRecord {
     pub advisor: Advisor,
     pub presence: Presence,
     pub load: Load,
+    /// Session cookies signed in an older epoch are void
+    /// (`Store::end_sessions`); 0 until the first.
+    pub session_epoch: u64,
 }
 
 /// How busy an advisor is, for routing.
@@ -189,6 +192,10 @@ pub trait Store {
     /// heartbeat): the next update of any source applies, whatever version
     /// was stored. False when the advisor does not exist.
     async fn reset_presence(&self, id: &AdvisorId) -> Result<bool, StoreError>;
+    /// Ends every session of an advisor signed so far: raises their
+    /// session epoch, atomically, and returns the new one (`None` for an
+    /// unknown advisor). The profile and presence are kept.
+    async fn end_sessions(&self, id: &AdvisorId) -> Result<Option<u64>, StoreError>;
 
     /// Stores a new card; `AlreadyExists` when its id is taken.
     async fn put_card(&self, card: &Card) -> Result<Created, StoreError>;

@@ -256,6 +256,25 @@ pub async fn reset_presence<S: Store, P: Push>(
     ))
 }
 
+/// `DELETE /api/v1/advisors/{id}/sessions` (admin): ends every session
+/// of the advisor (a lost laptop, someone who left); their consoles must
+/// sign in again with a new link.
+pub async fn end_sessions<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = parse_id(id)?;
+    if !app.end_advisor_sessions(&id).await? {
+        return Err(ApiError::not_found(format!("no advisor {id}")));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": "ended" }),
+    ))
+}
+
 pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response, ApiError> {
     let result = match write {
         PresenceWrite::Applied => "applied",

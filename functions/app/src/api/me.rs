@@ -6,26 +6,39 @@ use crate::Push;
 use crate::http_util::{ApiError, cookie, json, parse_json, same_origin};
 use crate::{App, Request, Response};
 use http::StatusCode;
-use livecard_core::ids::AdvisorId;
-use livecard_store::Store;
+use livecard_store::{AdvisorRecord, Store};
 
 pub const SESSION_COOKIE: &str = "lc_session";
 
-/// The advisor whose session cookie this request carries.
-pub fn session<S: Store, P: Push>(app: &App<S, P>, request: &Request) -> Option<AdvisorId> {
-    let value = cookie(request, SESSION_COOKIE)?;
-    livecard_core::auth::verify_session(&app.secrets.session_key, value, app.now())
+/// The advisor whose session cookie this request carries, with their
+/// record, while the session is current: genuine, unexpired, and signed in
+/// the advisor's current session epoch (sign-out and an admin raise it).
+pub async fn session<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+) -> Result<Option<AdvisorRecord>, ApiError> {
+    let Some(value) = cookie(request, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(claims) =
+        livecard_core::auth::verify_session(&app.secrets.session_key, value, app.now())
+    else {
+        return Ok(None);
+    };
+    app.current_session(&claims).await
 }
 
-fn signed_in<S: Store, P: Push>(
+async fn signed_in<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
     changes_state: bool,
-) -> Result<AdvisorId, ApiError> {
+) -> Result<AdvisorRecord, ApiError> {
     if changes_state && !same_origin(request) {
         return Err(ApiError::forbidden("cross-origin requests are not allowed"));
     }
-    session(app, request).ok_or_else(ApiError::not_signed_in)
+    session(app, request)
+        .await?
+        .ok_or_else(ApiError::not_signed_in)
 }
 
 /// `GET /api/v1/me`
@@ -33,12 +46,7 @@ pub async fn get<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(app, request, false)?;
-    let record = app
-        .store
-        .get_advisor(&id)
-        .await?
-        .ok_or_else(ApiError::not_signed_in)?;
+    let record = signed_in(app, request, false).await?;
     Ok(json(StatusCode::OK, &PublicAdvisor::of(&record, app.now())))
 }
 
@@ -48,7 +56,7 @@ pub async fn put_presence<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(app, request, true)?;
+    let id = signed_in(app, request, true).await?.advisor.id;
     let body: PresenceBody = parse_json(request)?;
     if body.version.is_some() {
         return Err(ApiError::bad_request("the console does not send versions"));
@@ -70,7 +78,7 @@ pub async fn heartbeat<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(app, request, true)?;
+    let id = signed_in(app, request, true).await?.advisor.id;
     let until = app.config.presence.heartbeat_deadline(app.now());
     if !app.store.heartbeat(&id, until).await? {
         return Err(ApiError::not_signed_in());
@@ -89,8 +97,12 @@ pub async fn ws_ticket<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let id = signed_in(app, request, true)?;
-    let ticket = livecard_core::auth::sign_ws_ticket(&app.secrets.session_key, &id, app.now());
+    let record = signed_in(app, request, true).await?;
+    let session = livecard_core::auth::AdvisorSession {
+        advisor: record.advisor.id,
+        epoch: record.session_epoch,
+    };
+    let ticket = livecard_core::auth::sign_ws_ticket(&app.secrets.session_key, &session, app.now());
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "ticket": ticket, "ws": app.config.websocket_url() }),

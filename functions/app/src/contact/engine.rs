@@ -159,14 +159,39 @@ impl<S: Store, P: Push> App<S, P> {
     }
 
     /// Stores a new session and routes it.
+    /// Stores a new contact request. It is routed once the visitor's
+    /// socket joins ([`App::visitor_joined`]): a bare request rings nobody.
     pub async fn create_session(&self, stored: &StoredSession) -> Result<(), ContactError> {
         let deadline = stored.session.next_deadline(&self.config.session);
         self.store.create_session(stored, deadline).await?;
         let mut event = self.session_event(EventName::ContactRequested, stored);
         event = event.with_prop("origin", stored.session.request.origin.as_str());
         self.record(event).await;
-        self.route(&stored.id).await?;
         Ok(())
+    }
+
+    /// The visitor's socket joined the session: the first time, it is
+    /// routed (rung, queued or offered choices). Returns the session as it
+    /// is afterwards.
+    pub async fn visitor_joined(
+        &self,
+        stored: StoredSession,
+    ) -> Result<StoredSession, ContactError> {
+        if stored.session.visitor_joined || stored.session.is_ended() {
+            return Ok(stored);
+        }
+        let now = self.now();
+        let updated = self
+            .update_session(&stored.id, |s| s.visitor_joins(now))
+            .await?;
+        if !matches!(updated.session.session.phase, Phase::Routing) {
+            return Ok(updated.session);
+        }
+        self.route(&stored.id).await?;
+        self.store
+            .get_session(&stored.id)
+            .await?
+            .ok_or(ContactError::NotFound)
     }
 
     /// The advisors routing chooses from, with their presence and load.
@@ -209,7 +234,9 @@ impl<S: Store, P: Push> App<S, P> {
                     .await?
                     .ok_or(ContactError::NotFound)?,
             };
-            if !matches!(stored.session.phase, Phase::Routing | Phase::Queued { .. }) {
+            if !matches!(stored.session.phase, Phase::Routing | Phase::Queued { .. })
+                || !stored.session.visitor_joined
+            {
                 return Ok(Routed::NotRoutable);
             }
             let request = stored.session.route_request();

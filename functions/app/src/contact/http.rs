@@ -369,10 +369,14 @@ pub async fn ice_servers<S: Store, P: Push>(
             (stored, format!("{id}-visitor"))
         }
         None => {
-            let advisor = same_origin(request)
-                .then(|| me::session(app, request))
-                .flatten()
-                .ok_or_else(not_found)?;
+            if !same_origin(request) {
+                return Err(not_found());
+            }
+            let advisor = me::session(app, request)
+                .await?
+                .ok_or_else(not_found)?
+                .advisor
+                .id;
             let stored = app.store.get_session(id).await?.ok_or_else(not_found)?;
             if stored.session.current_advisor() != Some(&advisor) {
                 return Err(not_found());
@@ -459,7 +463,9 @@ pub async fn inbox<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let advisor = me::session(app, request).ok_or_else(ApiError::not_signed_in)?;
+    let record = me::session(app, request)
+        .await?
+        .ok_or_else(ApiError::not_signed_in)?;
     let params = query(request);
     let after = match query_param(&params, "cursor") {
         None => None,
@@ -476,12 +482,7 @@ pub async fn inbox<S: Store, P: Push>(
             .filter(|n| (1..=INBOX_PAGE).contains(n))
             .ok_or_else(|| ApiError::bad_request("limit must be 1 to 50"))?,
     };
-    let record = app
-        .store
-        .get_advisor(&advisor)
-        .await?
-        .ok_or_else(ApiError::not_signed_in)?;
-    let mut inboxes = vec![Inbox::Advisor(advisor)];
+    let mut inboxes = vec![Inbox::Advisor(record.advisor.id.clone())];
     inboxes.extend(record.advisor.topics.iter().cloned().map(Inbox::Topic));
     // One more than a page from each inbox: whatever is left after the page
     // is taken says whether another page follows.

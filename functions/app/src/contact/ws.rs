@@ -62,6 +62,17 @@ impl<S: Store, P: Push> App<S, P> {
             }),
             None => None,
         };
+        // A session that was ended (sign-out, an admin) opens no console.
+        let advisor = match advisor {
+            Some(claims) => match self.current_session(&claims).await {
+                Ok(record) => record.map(|r| r.advisor.id),
+                Err(err) => {
+                    tracing::error!(error = %err.message, "store error checking a session");
+                    None
+                }
+            },
+            None => None,
+        };
         if let Some(advisor) = &advisor {
             self.push
                 .subscribe(id, &Participant::Advisor(advisor.clone()))
@@ -74,7 +85,7 @@ impl<S: Store, P: Push> App<S, P> {
         &self,
         ticket: &str,
         now: livecard_core::UnixMillis,
-    ) -> Option<livecard_core::ids::AdvisorId> {
+    ) -> Option<livecard_core::auth::AdvisorSession> {
         let advisor =
             livecard_core::auth::verify_ws_ticket(&self.secrets.session_key, ticket, now)?;
         let key = format!(
@@ -383,6 +394,12 @@ impl<S: Store, P: Push> App<S, P> {
             },
         };
         self.push.subscribe(&connection.id, &participant).await;
+        // Routing waits for the visitor's socket (so a bare contact request
+        // holds nobody's slot): their first join starts it.
+        let stored = match side {
+            Side::Visitor => self.visitor_joined(stored).await?,
+            Side::Advisor => stored,
+        };
         let mut replies = Replies::default();
         replies.messages.push(self.state_message(&stored).await);
         if side == Side::Advisor
