@@ -72,6 +72,9 @@ fn cli_manages_advisors_and_cards() {
     assert_eq!(cards.len(), 4);
     assert_eq!(cards[0]["advisor"], "dora", "newest first");
     assert_eq!(cards[0]["channels"], serde_json::json!(["chat", "video"]));
+    // The list's snippet names the advisor as the one made at creation did.
+    let snippet = cards[0]["html_snippet"].as_str().expect("snippet");
+    assert!(snippet.contains("Talk to Dora Diaz live"), "{snippet}");
     let id = cards[0]["id"].as_str().expect("id");
     let revoked = server.cli(&["card", "revoke", id]).expect("revoke");
     assert!(revoked.contains("revoked"));

@@ -148,3 +148,58 @@ fn slow_and_idle_connections_are_closed_and_capped_per_client() {
     }
     server.stop();
 }
+
+/// Reads frames until the server's close frame; its code.
+async fn close_code(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??;
+        match frame {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signaling_closes_carry_a_close_code() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let server = Livecard::start("ws-close");
+    let url = format!("{}/ws", server.url.replacen("http", "ws", 1));
+
+    // A frame larger than the host takes: 1009 (message too big).
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    socket
+        .send(Message::text("x".repeat(200 * 1024)))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(1009));
+
+    // A client that keeps flooding past its refusals: 1008 (policy).
+    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    for _ in 0..2_000 {
+        if socket
+            .send(Message::text(r#"{"v":1,"type":"ping"}"#))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert_eq!(close_code(&mut socket).await, Some(1008));
+    server.stop();
+}

@@ -36,9 +36,12 @@ impl<S: Store, P: Push> App<S, P> {
         format!("{}/c/{}", self.config.public_url, card.token)
     }
 
-    pub fn card_view(&self, card: &Card, advisor_name: Option<&str>) -> CardView {
+    pub fn card_view(&self, card: &Card) -> CardView {
         let url = self.card_url(card);
-        let name = advisor_name.unwrap_or(card.claims.advisor.as_str());
+        let name = card
+            .advisor_name
+            .as_deref()
+            .unwrap_or(card.claims.advisor.as_str());
         let html_snippet = format!(
             "<a href=\"{}\" style=\"display:inline-block;padding:8px 14px;border-radius:6px;\
 background:#0b57a4;color:#ffffff;font-family:Arial,sans-serif;font-size:14px;text-decoration:none\">\
@@ -120,7 +123,7 @@ Talk to {} live</a>",
             .get_advisor(&request.advisor)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no advisor {}", request.advisor)))?;
-        let card = Card::issue(
+        let mut card = Card::issue(
             &self.secrets.cards,
             request,
             record.advisor.channels,
@@ -128,6 +131,7 @@ Talk to {} live</a>",
             self.now(),
         )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        card.advisor_name = Some(record.advisor.display_name.clone());
         match self.store.put_card(&card).await? {
             Created::Created => {}
             // 128 random bits collided: refuse rather than overwrite.
@@ -144,7 +148,7 @@ Talk to {} live</a>",
         event.card = Some(card.claims.card_id.clone());
         event.campaign = card.claims.campaign.clone();
         self.record(event).await;
-        Ok(self.card_view(&card, Some(&record.advisor.display_name)))
+        Ok(self.card_view(&card))
     }
 
     pub async fn revoke_card(&self, id: &CardId) -> Result<CardView, ApiError> {
@@ -157,9 +161,9 @@ Talk to {} live</a>",
                 event.card = Some(card.claims.card_id.clone());
                 event.campaign = card.claims.campaign.clone();
                 self.record(event).await;
-                Ok(self.card_view(&card, None))
+                Ok(self.card_view(&card))
             }
-            Revocation::AlreadyRevoked(card) => Ok(self.card_view(&card, None)),
+            Revocation::AlreadyRevoked(card) => Ok(self.card_view(&card)),
             Revocation::NotFound => Err(ApiError::not_found(format!("no card {id}"))),
         }
     }

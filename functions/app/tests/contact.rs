@@ -583,7 +583,7 @@ async fn refusals_leave_the_connection_usable() {
         let reply: Value = serde_json::from_str(&replies.messages[0]).expect("json");
         assert_eq!(reply["type"], "error");
         assert_eq!(reply["code"], code, "{}", &text[..text.len().min(40)]);
-        assert!(!replies.close);
+        assert!(replies.close.is_none());
     }
     let not_an_advisor = h
         .say(
@@ -618,7 +618,8 @@ async fn refusals_leave_the_connection_usable() {
         if replies.messages[0].contains("rate_limited") {
             limited += 1;
         }
-        if replies.close {
+        if let Some(reason) = replies.close {
+            assert_eq!(reason.code(), 1008, "a policy violation");
             closed = true;
             break;
         }

@@ -116,7 +116,9 @@ impl AdvisorInput {
                     || url.len() > 512
                     || url
                         .chars()
-                        .any(|c| c.is_control() || c.is_whitespace() || c == '"')
+                        // A backslash is a slash to browsers: a path that
+                        // starts with a slash and a backslash is another site.
+                        .any(|c| c.is_control() || c.is_whitespace() || c == '"' || c == '\\')
                 {
                     return Err(InvalidAdvisor::PhotoUrl);
                 }
@@ -215,6 +217,14 @@ mod tests {
             ),
             (
                 |a| a.photo_url = Some("//evil.example/x.png".into()),
+                InvalidAdvisor::PhotoUrl,
+            ),
+            (
+                |a| a.photo_url = Some("/\\evil.example/x.png".into()),
+                InvalidAdvisor::PhotoUrl,
+            ),
+            (
+                |a| a.photo_url = Some("https://ok.example\\@evil.example/x.png".into()),
                 InvalidAdvisor::PhotoUrl,
             ),
             (

@@ -309,6 +309,10 @@ pub struct Card {
     pub token: String,
     pub created_at: UnixMillis,
     pub revoked_at: Option<UnixMillis>,
+    /// The advisor's display name when the card was made (its e-mail
+    /// snippet says it); cards made before this was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advisor_name: Option<String>,
 }
 
 impl Card {
@@ -348,6 +352,7 @@ impl Card {
             token,
             created_at: now,
             revoked_at: None,
+            advisor_name: None,
         })
     }
 

@@ -229,6 +229,38 @@ fn valid_candidate(c: &IceCandidate) -> bool {
 /// The longest message key a client may send back (`after`, `read`).
 pub const MAX_KEY_LEN: usize = 160;
 
+/// Why the server closes a signaling socket, with its RFC 6455 close code:
+/// clients tell a refusal from a lost connection (and need not reconnect at
+/// once after one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client kept sending past its rate limit (1008, policy violation).
+    Flooding,
+    /// A frame larger than the host accepts (1009, message too big).
+    TooLarge,
+    /// A frame that breaks the WebSocket protocol (1002).
+    ProtocolViolation,
+}
+
+impl CloseReason {
+    pub fn code(self) -> u16 {
+        match self {
+            CloseReason::Flooding => 1008,
+            CloseReason::TooLarge => 1009,
+            CloseReason::ProtocolViolation => 1002,
+        }
+    }
+
+    /// The close frame's reason text (at most 123 bytes).
+    pub fn text(self) -> &'static str {
+        match self {
+            CloseReason::Flooding => "too many messages",
+            CloseReason::TooLarge => "message too big",
+            CloseReason::ProtocolViolation => "websocket protocol error",
+        }
+    }
+}
+
 /// Why a client message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {

@@ -188,7 +188,9 @@ async fn message(host: &Host, id: &str, event: &ApiGatewayWebsocketProxyRequest)
             return status(200);
         }
     }
-    if replies.close {
+    // API Gateway's DeleteConnection sends no close code (1006 to the
+    // client); the error frame before it says why.
+    if replies.close.is_some() {
         push.close(id).await;
         return status(200);
     }

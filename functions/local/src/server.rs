@@ -96,6 +96,7 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
             return;
         }
     }
+    let mut close = None;
     loop {
         tokio::select! {
             frame = socket.recv() => {
@@ -111,7 +112,11 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
                         continue;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(err)) => {
+                        close = close_reason(err);
+                        break;
+                    }
                 };
                 let replies = Box::pin(app.ws_message(&mut connection, text.as_str())).await;
                 let mut failed = false;
@@ -121,7 +126,8 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
                         break;
                     }
                 }
-                if failed || replies.close {
+                if failed || replies.close.is_some() {
+                    close = replies.close;
                     break;
                 }
             }
@@ -134,7 +140,22 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
         }
     }
     app.push.unregister(&id);
-    let _ = socket.send(Message::Close(None)).await;
+    let frame = close.map(|reason| axum::extract::ws::CloseFrame {
+        code: reason.code(),
+        reason: reason.text().into(),
+    });
+    let _ = socket.send(Message::Close(frame)).await;
+}
+
+/// The close code for a frame the socket could not take: too big (1009)
+/// or not WebSocket (1002); other errors are a lost connection.
+fn close_reason(err: axum::Error) -> Option<livecard_core::signaling::CloseReason> {
+    use livecard_core::signaling::CloseReason;
+    match err.into_inner().downcast_ref::<tungstenite::Error>() {
+        Some(tungstenite::Error::Capacity(_)) => Some(CloseReason::TooLarge),
+        Some(tungstenite::Error::Protocol(_)) => Some(CloseReason::ProtocolViolation),
+        _ => None,
+    }
 }
 
 /// Runs the contact sweep (ring and queue deadlines, inactivity, queues)

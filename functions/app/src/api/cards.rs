@@ -40,7 +40,7 @@ pub async fn list<S: Store, P: Push>(
         cards: Vec<crate::services::CardView>,
         next: Option<String>,
     }
-    let cards = page.items.iter().map(|c| app.card_view(c, None)).collect();
+    let cards = page.items.iter().map(|c| app.card_view(c)).collect();
     Ok(json(
         StatusCode::OK,
         &Body {
@@ -63,7 +63,7 @@ pub async fn get<S: Store, P: Push>(
         .get_card(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("no such card"))?;
-    Ok(json(StatusCode::OK, &app.card_view(&card, None)))
+    Ok(json(StatusCode::OK, &app.card_view(&card)))
 }
 
 /// `DELETE /api/v1/cards/{id}`: revokes; revoking twice is not an error.

@@ -24,15 +24,16 @@ const MAX_REPLAY: usize = 2_000;
 #[derive(Debug, Default)]
 pub struct Replies {
     pub messages: Vec<String>,
-    /// The client kept flooding: the host closes the connection.
-    pub close: bool,
+    /// The host closes the connection, with this reason (the client kept
+    /// flooding).
+    pub close: Option<livecard_core::signaling::CloseReason>,
 }
 
 impl Replies {
     fn one(message: String) -> Self {
         Self {
             messages: vec![message],
-            close: false,
+            close: None,
         }
     }
 }
@@ -138,7 +139,8 @@ impl<S: Store, P: Push> App<S, P> {
                     "too many messages; slow down",
                     None,
                 )],
-                close: connection.limiter.refused_in_a_row >= RateLimit::MAX_REFUSED,
+                close: (connection.limiter.refused_in_a_row >= RateLimit::MAX_REFUSED)
+                    .then_some(livecard_core::signaling::CloseReason::Flooding),
             };
         }
         let message = match parse_client(text) {
