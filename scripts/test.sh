@@ -51,6 +51,7 @@ fi
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
@@ -76,6 +77,9 @@ done
 # The same test binary as above (same features across the workspace): no rebuild.
 LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
   cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
+echo "==> fuzz targets, briefly (card token, signaling, STUN/TURN, presence webhook, API bodies)"
+./scripts/fuzz.sh 15 2>&1 | tee -a "$log"
+
 echo "==> infrastructure (offline: terraform fmt/validate/test, checkov, hadolint)"
 ./scripts/test-infra.sh 2>&1 | tee -a "$log"
 

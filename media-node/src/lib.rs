@@ -11,11 +11,16 @@
 //! - [`metrics`]: the Prometheus counters;
 //! - [`client`]: a small TURN client for tests, checks and the bench.
 
+#[cfg(feature = "shell")]
 pub mod client;
+#[cfg(feature = "shell")]
 pub mod config;
+#[cfg(feature = "shell")]
 pub mod imds;
 pub mod metrics;
+#[cfg(feature = "shell")]
 pub mod net;
+#[cfg(feature = "shell")]
 pub mod ops;
 pub mod turn;
 pub mod wire;

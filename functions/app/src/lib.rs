@@ -13,6 +13,8 @@ pub mod cache;
 mod client_addr;
 pub mod contact;
 pub mod demo;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http_util;
 pub mod i18n;
 pub mod pages;

@@ -73,7 +73,7 @@ pub fn preflight() -> Response {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StartBody {
+pub(crate) struct StartBody {
     /// A card link's token: its advisor is asked first.
     #[serde(default)]
     card: Option<String>,
@@ -92,6 +92,46 @@ struct StartBody {
     /// the host page's storage; our pages also have it as a cookie).
     #[serde(default)]
     visitor: Option<String>,
+}
+
+impl StartBody {
+    /// What the request asks for, when its fields are valid (a card token
+    /// and an advisor are checked against the store by the handler).
+    pub(crate) fn check(&self) -> Result<(Channel, Wanted), ApiError> {
+        let channel = self.channel.unwrap_or(Channel::Chat);
+        let mut wanted = Wanted {
+            origin: self.origin.unwrap_or(Origin::Portal),
+            ..Wanted::default()
+        };
+        if wanted.origin == Origin::Card {
+            return Err(ApiError::bad_request(
+                "origin \"card\" is implied by a card token",
+            ));
+        }
+        if let Some(topic) = &self.topic {
+            if !valid_topic(topic) {
+                return Err(ApiError::bad_request(
+                    "topic must be a slug of 1 to 32 characters (a-z, 0-9, '-')",
+                ));
+            }
+            wanted.topic = Some(topic.clone());
+        }
+        if let Some(language) = &self.language {
+            if !valid_language(language) {
+                return Err(ApiError::bad_request(
+                    "language must be a language code of 2 or 3 lower-case letters",
+                ));
+            }
+            wanted.language = Some(language.clone());
+        }
+        if self.card.is_some() && self.advisor.is_some() {
+            return Err(ApiError::bad_request("give a card or an advisor, not both"));
+        }
+        if let Some(id) = &self.advisor {
+            AdvisorId::parse(id).map_err(|_| ApiError::bad_request("advisor is not a valid id"))?;
+        }
+        Ok((channel, wanted))
+    }
 }
 
 impl From<ContactError> for ApiError {
@@ -114,32 +154,7 @@ pub async fn start<S: Store, P: Push>(
 ) -> Result<Response, ApiError> {
     let now = app.now();
     let body: StartBody = parse_json(request)?;
-    let channel = body.channel.unwrap_or(Channel::Chat);
-    let mut wanted = Wanted {
-        origin: body.origin.unwrap_or(Origin::Portal),
-        ..Wanted::default()
-    };
-    if wanted.origin == Origin::Card {
-        return Err(ApiError::bad_request(
-            "origin \"card\" is implied by a card token",
-        ));
-    }
-    if let Some(topic) = body.topic {
-        if !valid_topic(&topic) {
-            return Err(ApiError::bad_request(
-                "topic must be a slug of 1 to 32 characters (a-z, 0-9, '-')",
-            ));
-        }
-        wanted.topic = Some(topic);
-    }
-    if let Some(language) = body.language {
-        if !valid_language(&language) {
-            return Err(ApiError::bad_request(
-                "language must be a language code of 2 or 3 lower-case letters",
-            ));
-        }
-        wanted.language = Some(language);
-    }
+    let (channel, mut wanted) = body.check()?;
     let asked = match (body.card, body.advisor) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give a card or an advisor, not both"));
@@ -254,11 +269,11 @@ fn card_refused(err: CardError) -> ApiError {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct OfflineBody {
-    token: String,
-    name: String,
-    email: String,
-    text: String,
+pub(crate) struct OfflineBody {
+    pub(crate) token: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) text: String,
 }
 
 /// `POST /api/v1/contacts/{id}/offline`: the visitor leaves a message
@@ -336,7 +351,7 @@ pub async fn offline<S: Store, P: Push>(
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct IceBody {
+pub(crate) struct IceBody {
     /// The visitor's session token; an advisor sends none (cookie).
     #[serde(default)]
     token: Option<String>,
