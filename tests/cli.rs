@@ -84,6 +84,20 @@ fn cli_manages_advisors_and_cards() {
         "{listed}"
     );
 
+    // An admin resets presence and ends sessions.
+    let reset = server
+        .cli(&["advisor", "presence-reset", "dora"])
+        .expect("presence reset");
+    assert!(reset.contains("reset"), "{reset}");
+    let ended = server
+        .cli(&["advisor", "end-sessions", "dora"])
+        .expect("end sessions");
+    assert!(ended.contains("ended"), "{ended}");
+    let err = server
+        .cli(&["advisor", "end-sessions", "nobody"])
+        .expect_err("unknown advisor");
+    assert!(err.contains("no advisor nobody"), "{err}");
+
     // Clear errors.
     let err = server
         .cli(&["card", "create", "--advisor", "nobody"])

@@ -12,15 +12,10 @@
 //! `scripts/bench-turn.sh` starts both servers and runs this after the
 //! relay load.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
-use fantoccini::{Client, ClientBuilder};
-use livecard_bench::percentile;
-use serde_json::{Value, json};
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use livecard_bench::{chromium, percentile};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 struct Args {
@@ -34,93 +29,6 @@ struct Args {
     runs: usize,
 }
 
-const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>call setup</title>
-<video id="v" autoplay playsinline muted></video>
-<script>
-window.measure = async function (turn, username, credential) {
-  const config = { iceServers: [{ urls: ["turn:" + turn + "?transport=udp"], username, credential }], iceTransportPolicy: "relay" };
-  const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
-  a.onicecandidate = e => e.candidate && b.addIceCandidate(e.candidate);
-  b.onicecandidate = e => e.candidate && a.addIceCandidate(e.candidate);
-  const v = document.getElementById("v");
-  const t0 = performance.now();
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
-  const firstFrame = new Promise(resolve => {
-    b.ontrack = e => {
-      if (e.track.kind !== "video") return;
-      v.srcObject = new MediaStream([e.track]);
-      v.requestVideoFrameCallback(() => resolve(performance.now()));
-    };
-  });
-  stream.getTracks().forEach(t => a.addTrack(t, stream));
-  const offer = await a.createOffer();
-  await a.setLocalDescription(offer);
-  await b.setRemoteDescription(offer);
-  const answer = await b.createAnswer();
-  await b.setLocalDescription(answer);
-  await a.setRemoteDescription(answer);
-  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("no frame in 20 s")), 20000));
-  const t1 = await Promise.race([firstFrame, timeout]);
-  let local = null;
-  const stats = await b.getStats();
-  stats.forEach(s => {
-    if (s.type === "transport" && s.selectedCandidatePairId) {
-      const pair = stats.get(s.selectedCandidatePairId);
-      local = pair && stats.get(pair.localCandidateId);
-    }
-  });
-  stream.getTracks().forEach(t => t.stop());
-  a.close(); b.close();
-  return { ms: t1 - t0, path: local && local.candidateType };
-};
-</script>"#;
-
-/// Serves the page on a loopback port (a secure context for getUserMedia).
-fn serve_page() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let port = listener.local_addr()?.port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = stream;
-            let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                PAGE.len()
-            );
-            let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(PAGE.as_bytes());
-        }
-    });
-    Ok(port)
-}
-
-async fn browser(driver_url: &str, profile: &std::path::Path) -> anyhow::Result<Client> {
-    let args = [
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        "--autoplay-policy=no-user-gesture-required",
-    ];
-    let mut list: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    list.push(format!("--user-data-dir={}", profile.display()));
-    let mut caps = serde_json::Map::new();
-    caps.insert("goog:chromeOptions".into(), json!({ "args": list }));
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(driver_url)
-        .await
-        .context("a Chromium session")
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -131,26 +39,9 @@ async fn main() -> anyhow::Result<()> {
         };
         servers.push((name.to_owned(), addr.to_owned(), Vec::<f64>::new()));
     }
-    let page_port = serve_page()?;
-    let driver_port = {
-        let probe = TcpListener::bind("127.0.0.1:0")?;
-        probe.local_addr()?.port()
-    };
-    let mut driver = Command::new("chromedriver")
-        .arg(format!("--port={driver_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("chromedriver (Debian chromium-driver)")?;
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", driver_port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let profile = std::env::temp_dir().join(format!("livecard-call-setup-{}", std::process::id()));
-    let client = browser(&driver_url, &profile).await?;
+    let page_port = chromium::serve_floor_page()?;
+    let mut driver = chromium::Driver::start().await?;
+    let client = driver.browser().await?;
     client
         .goto(&format!("http://127.0.0.1:{page_port}/"))
         .await?;
@@ -160,14 +51,18 @@ async fn main() -> anyhow::Result<()> {
         for round in 0..=args.runs {
             for (name, addr, times) in servers.iter_mut() {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-                let cred = livecard_core::turn::issue(args.secret.as_bytes(), "bench", now, 300_000)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                let value: Value = client
-                    .execute_async(
-                        "const done = arguments[arguments.length - 1]; window.measure(arguments[0], arguments[1], arguments[2]).then(done, e => done({ error: String(e) }));",
-                        vec![json!(addr), json!(cred.username), json!(cred.password)],
-                    )
-                    .await?;
+                let cred =
+                    livecard_core::turn::issue(args.secret.as_bytes(), "bench", now, 300_000)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let value = chromium::measure_floor(
+                    &client,
+                    Some((
+                        addr.as_str(),
+                        cred.username.as_str(),
+                        cred.password.as_str(),
+                    )),
+                )
+                .await?;
                 let Some(ms) = value["ms"].as_f64() else {
                     bail!("{name}: {value}");
                 };
@@ -183,8 +78,7 @@ async fn main() -> anyhow::Result<()> {
     }
     .await;
     let _ = client.close().await;
-    let _ = driver.kill();
-    let _ = std::fs::remove_dir_all(&profile);
+    driver.stop();
     result?;
     println!("server\truns\tp50_ms\tp90_ms");
     for (name, _, times) in &mut servers {

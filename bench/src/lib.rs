@@ -1,5 +1,7 @@
 //! What the bench commands share.
 
+pub mod chromium;
+
 /// The nearest-rank percentile `p` (0 to 100) of ascending `sorted` values;
 /// 0 for none.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -1,0 +1,172 @@
+//! Headless Chromium for the call benches: chromedriver, sessions with a
+//! fake camera and microphone, and the floor page (two peer connections in
+//! one page, the offer and answer passed in the page: what a call costs
+//! with no signaling server and no product page around it).
+
+use anyhow::Context;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// chromedriver on a free loopback port, and the profiles of its sessions.
+pub struct Driver {
+    child: Child,
+    url: String,
+    profiles: Vec<PathBuf>,
+}
+
+impl Driver {
+    pub async fn start() -> anyhow::Result<Self> {
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.port()
+        };
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("chromedriver (Debian chromium-driver)")?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profiles: Vec::new(),
+        })
+    }
+
+    /// A new headless Chromium with fake media devices and a fresh profile.
+    pub async fn browser(&mut self) -> anyhow::Result<Client> {
+        let profile = std::env::temp_dir().join(format!(
+            "livecard-bench-{}-{}",
+            std::process::id(),
+            self.profiles.len()
+        ));
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream",
+            "--autoplay-policy=no-user-gesture-required",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        self.profiles.push(profile);
+        let mut caps = serde_json::Map::new();
+        caps.insert("goog:chromeOptions".into(), json!({ "args": args }));
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .context("a Chromium session")
+    }
+
+    pub fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for profile in &self.profiles {
+            let _ = std::fs::remove_dir_all(profile);
+        }
+    }
+}
+
+const FLOOR_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>call setup floor</title>
+<video id="v" autoplay playsinline muted></video>
+<script>
+window.measure = async function (turn, username, credential) {
+  const config = turn
+    ? { iceServers: [{ urls: ["turn:" + turn + "?transport=udp"], username, credential }], iceTransportPolicy: "relay" }
+    : { iceServers: [] };
+  const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
+  a.onicecandidate = e => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = e => e.candidate && a.addIceCandidate(e.candidate);
+  const v = document.getElementById("v");
+  const t0 = performance.now();
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+  const firstFrame = new Promise(resolve => {
+    b.ontrack = e => {
+      if (e.track.kind !== "video") return;
+      v.srcObject = new MediaStream([e.track]);
+      v.requestVideoFrameCallback(() => resolve(performance.now()));
+    };
+  });
+  stream.getTracks().forEach(t => a.addTrack(t, stream));
+  const offer = await a.createOffer();
+  await a.setLocalDescription(offer);
+  await b.setRemoteDescription(offer);
+  const answer = await b.createAnswer();
+  await b.setLocalDescription(answer);
+  await a.setRemoteDescription(answer);
+  const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error("no frame in 20 s")), 20000));
+  const t1 = await Promise.race([firstFrame, timeout]);
+  let local = null;
+  const stats = await b.getStats();
+  stats.forEach(s => {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      local = pair && stats.get(pair.localCandidateId);
+    }
+  });
+  stream.getTracks().forEach(t => t.stop());
+  a.close(); b.close();
+  return { ms: t1 - t0, path: local && local.candidateType };
+};
+</script>"#;
+
+/// Serves the floor page on a loopback port (a secure context for
+/// getUserMedia); returns the port.
+pub fn serve_floor_page() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let port = listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                FLOOR_PAGE.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(FLOOR_PAGE.as_bytes());
+        }
+    });
+    Ok(port)
+}
+
+/// One call on the floor page: from getUserMedia to the receiver's first
+/// decoded frame, through `relay` (`host:port`, username, credential) or
+/// peer to peer. `{ms, path}` or `{error}`.
+pub async fn measure_floor(
+    client: &Client,
+    relay: Option<(&str, &str, &str)>,
+) -> anyhow::Result<Value> {
+    let args = match relay {
+        Some((addr, username, credential)) => vec![json!(addr), json!(username), json!(credential)],
+        None => vec![Value::Null, Value::Null, Value::Null],
+    };
+    Ok(client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; window.measure(arguments[0], arguments[1], arguments[2]).then(done, e => done({ error: String(e) }));",
+            args,
+        )
+        .await?)
+}

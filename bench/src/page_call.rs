@@ -1,0 +1,288 @@
+//! Call set-up through livecard's own pages: a visitor on a card page
+//! presses "Start video call", the advisor's console (signed in, in another
+//! Chromium) accepts at once, and the call counts as set up when both sides
+//! have shown a first decoded frame of the other's video. Each call is
+//! timed from the click to the later of the two frames; the visitor page is
+//! fresh for every call (a new contact). The floor beside it, in the same
+//! run: two peer connections in one page through the same media node (or
+//! peer to peer), from getUserMedia to the first frame, with no signaling
+//! server and no product page.
+//!
+//!   page-call --url http://127.0.0.1:8080 --card <card link> \
+//!     --signin <sign-in link> --runs 20 [--turn 127.0.0.1:3478 --secret-file secrets.json]
+//!
+//! `scripts/bench-call-setup.sh` starts `livecard up` relay-only and then
+//! peer to peer, and runs this against each.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use fantoccini::Client;
+use livecard_bench::{chromium, percentile};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Parser)]
+struct Args {
+    /// The card link of an advisor who offers video.
+    #[arg(long)]
+    card: String,
+    /// A one-time sign-in link of the same advisor.
+    #[arg(long)]
+    signin: String,
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// The media node's TURN address for the floor's relayed calls (none:
+    /// the floor is peer to peer).
+    #[arg(long)]
+    turn: Option<String>,
+    /// The data directory's secrets.json (the TURN secret, for the floor).
+    #[arg(long)]
+    secret_file: Option<std::path::PathBuf>,
+    /// A label for the output (relay-only, p2p).
+    #[arg(long, default_value = "livecard")]
+    label: String,
+}
+
+/// Installed in both pages: the time each `video.lc-remote` first shows a
+/// frame, and (visitor) the click.
+const WATCH: &str = r#"
+window.__bench = { t0: 0, frame: 0 };
+if (!window.__benchTimer) window.__benchTimer = setInterval(function () {
+  document.querySelectorAll("video.lc-remote").forEach(function (v) {
+    if (v.dataset.benchHooked) return;
+    v.dataset.benchHooked = "1";
+    var hook = function () {
+      v.requestVideoFrameCallback(function () {
+        if (window.__bench.t0 && !window.__bench.frame && v.srcObject) window.__bench.frame = Date.now();
+        else hook();
+      });
+    };
+    hook();
+  });
+}, 5);
+return true;
+"#;
+
+/// The console accepts every ring the moment it shows (a person's reaction
+/// time is not the product's).
+const AUTO_ACCEPT: &str = r##"
+if (!window.__benchAccept) {
+  window.__benchAccept = new MutationObserver(function () {
+    document.querySelectorAll("#rings [data-accept]").forEach(function (b) { if (!b.dataset.benchClicked) { b.dataset.benchClicked = "1"; b.click(); } });
+  });
+  window.__benchAccept.observe(document.body, { childList: true, subtree: true });
+}
+return true;
+"##;
+
+/// The live call's state on one side.
+const STATE: &str = r#"
+const done = arguments[arguments.length - 1];
+const call = ((window.livecard && window.livecard.calls) || []).filter(c => c.pc).pop();
+if (!call) { done({ frame: window.__bench.frame }); return; }
+call.pc.getStats().then(stats => {
+  let path = null;
+  stats.forEach(s => {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      const local = pair && stats.get(pair.localCandidateId);
+      path = local && local.candidateType;
+    }
+  });
+  done({ frame: window.__bench.frame, restarts: call.restarts, path });
+}, () => done({ frame: window.__bench.frame }));
+"#;
+
+async fn run(client: &Client, script: &str) -> anyhow::Result<Value> {
+    Ok(client.execute(script, vec![]).await?)
+}
+
+async fn wait_for(client: &Client, condition: &str, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if run(client, &format!("return !!({condition});")).await? == json!(true) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{what}: not within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One call through the pages; its set-up time in milliseconds.
+async fn page_call(
+    visitor: &Client,
+    advisor: &Client,
+    card: &str,
+) -> anyhow::Result<(f64, String)> {
+    // A fresh visitor page: no contact kept from the last call.
+    visitor.goto(card).await?;
+    run(
+        visitor,
+        "localStorage.clear(); sessionStorage.clear(); return true;",
+    )
+    .await?;
+    visitor.goto(card).await?;
+    wait_for(
+        visitor,
+        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
+        "the video button",
+    )
+    .await?;
+    run(visitor, WATCH).await?;
+    run(advisor, WATCH).await?;
+    let t0: u64 = run(
+        advisor,
+        "const t = Date.now(); window.__bench.t0 = t; return t;",
+    )
+    .await?
+    .as_u64()
+    .context("t0")?;
+    run(
+        visitor,
+        &format!("window.__bench.t0 = {t0}; document.querySelector('[data-start=\"video\"]').click(); return true;"),
+    )
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (v, a) = loop {
+        let v = visitor.execute_async(STATE, vec![]).await?;
+        let a = advisor.execute_async(STATE, vec![]).await?;
+        if v["frame"].as_u64().unwrap_or(0) > 0 && a["frame"].as_u64().unwrap_or(0) > 0 {
+            break (v, a);
+        }
+        if Instant::now() > deadline {
+            bail!("no frames on both sides within 30 s: visitor {v}, advisor {a}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let done = v["frame"]
+        .as_u64()
+        .unwrap_or(0)
+        .max(a["frame"].as_u64().unwrap_or(0));
+    for (side, state) in [("visitor", &v), ("advisor", &a)] {
+        if state["restarts"].as_u64().unwrap_or(0) != 0 {
+            bail!("{side}: the call needed an ICE restart: {state}");
+        }
+    }
+    let path = v["path"].as_str().unwrap_or("?").to_owned();
+    // Hang up: the advisor ends the contact, so their slot is free again.
+    run(
+        advisor,
+        "document.querySelectorAll('.chat[data-state=\"connected\"] [data-hangup]').forEach(b => b.click()); return true;",
+    )
+    .await?;
+    wait_for(
+        advisor,
+        "!document.querySelector('.chat[data-state=\"connected\"]')",
+        "the contact ends",
+    )
+    .await?;
+    Ok((done.saturating_sub(t0) as f64, path))
+}
+
+fn turn_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let document = livecard_app::secrets::SecretsDocument::from_json(&text)?;
+    let secrets = document.into_secrets()?;
+    secrets.turn_secret.context("no turn_secret")
+}
+
+fn report(label: &str, times: &mut [f64]) {
+    times.sort_by(f64::total_cmp);
+    println!(
+        "{label}\t{}\t{:.0}\t{:.0}",
+        times.len(),
+        percentile(times, 50.0),
+        percentile(times, 90.0)
+    );
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let secret = match (&args.turn, &args.secret_file) {
+        (Some(_), Some(file)) => Some(turn_secret(file)?),
+        (Some(_), None) => bail!("--turn needs --secret-file"),
+        _ => None,
+    };
+    let floor_port = chromium::serve_floor_page()?;
+    let mut driver = chromium::Driver::start().await?;
+    let visitor = driver.browser().await?;
+    let advisor = driver.browser().await?;
+    let floor = driver.browser().await?;
+    let result = async {
+        advisor.goto(&args.signin).await?;
+        wait_for(
+            &advisor,
+            "document.getElementById('signin')",
+            "the sign-in page",
+        )
+        .await?;
+        run(
+            &advisor,
+            "document.getElementById('signin').click(); return true;",
+        )
+        .await?;
+        wait_for(
+            &advisor,
+            "document.getElementById('console')",
+            "the console",
+        )
+        .await?;
+        wait_for(
+            &advisor,
+            "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
+            "the console socket",
+        )
+        .await?;
+        run(&advisor, AUTO_ACCEPT).await?;
+        floor
+            .goto(&format!("http://127.0.0.1:{floor_port}/"))
+            .await?;
+        let mut pages = Vec::new();
+        let mut floors = Vec::new();
+        let mut paths = std::collections::BTreeMap::<String, usize>::new();
+        // One warm-up of each, not counted (Chromium's first getUserMedia
+        // starts the fake devices), then the two interleaved.
+        for round in 0..=args.runs {
+            let (ms, path) = page_call(&visitor, &advisor, &args.card).await?;
+            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+            let credential = match &secret {
+                Some(secret) => Some(
+                    livecard_core::turn::issue(secret, "bench", now, 300_000)
+                        .map_err(|e| anyhow::anyhow!("{e}"))?,
+                ),
+                None => None,
+            };
+            let relay = match (&args.turn, &credential) {
+                (Some(addr), Some(c)) => {
+                    Some((addr.as_str(), c.username.as_str(), c.password.as_str()))
+                }
+                _ => None,
+            };
+            let value = chromium::measure_floor(&floor, relay).await?;
+            let Some(floor_ms) = value["ms"].as_f64() else {
+                bail!("floor: {value}");
+            };
+            if round > 0 {
+                pages.push(ms);
+                floors.push(floor_ms);
+                *paths.entry(path).or_default() += 1;
+            }
+        }
+        println!("what\tcalls\tp50_ms\tp90_ms");
+        report(&format!("{} pages", args.label), &mut pages);
+        report(&format!("{} floor", args.label), &mut floors);
+        println!("paths (visitor's selected candidate): {paths:?}");
+        let ratio = percentile(&pages, 50.0) / percentile(&floors, 50.0).max(1.0);
+        println!("{} pages / floor (p50): {ratio:.2}", args.label);
+        anyhow::Ok(())
+    }
+    .await;
+    for client in [visitor, advisor, floor] {
+        let _ = client.close().await;
+    }
+    driver.stop();
+    result
+}
