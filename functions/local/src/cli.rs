@@ -131,50 +131,6 @@ impl Default for UpArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `livecard` alone runs `up` with these defaults: they must be the
-    /// flags' own.
-    #[test]
-    fn up_defaults_match_the_flags() {
-        let cli = Cli::try_parse_from(["livecard", "up"]).expect("parse");
-        let Some(Command::Up(parsed)) = cli.command else {
-            panic!("up expected");
-        };
-        assert_eq!(format!("{parsed:?}"), format!("{:?}", UpArgs::default()));
-    }
-
-    #[test]
-    fn trusted_proxies_take_addresses_and_networks() {
-        let cli = Cli::try_parse_from([
-            "livecard",
-            "up",
-            "--trusted-proxy",
-            "127.0.0.1,10.0.0.0/8",
-            "--trusted-proxy",
-            "2001:db8::/32",
-        ])
-        .expect("parse");
-        let Some(Command::Up(parsed)) = cli.command else {
-            panic!("up expected");
-        };
-        let shown: Vec<String> = parsed
-            .trusted_proxies
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"]);
-        let err = Cli::try_parse_from(["livecard", "up", "--trusted-proxy", "proxy.example"])
-            .expect_err("not an address");
-        assert!(
-            err.to_string().contains("not an IP address or network"),
-            "{err}"
-        );
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct Remote {
     /// The livecard API to talk to.
@@ -533,38 +489,82 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
             Ok(())
         }
         AdvisorCommand::EndSessions { id, remote } => {
-            if livecard_core::ids::AdvisorId::parse(&id).is_err() {
-                bail!("{id:?} is not an advisor id");
-            }
-            let result: Value = client(&remote, data_dir)?
-                .call(
-                    Method::DELETE,
-                    &format!("/api/v1/advisors/{id}/sessions"),
-                    None,
-                )
-                .await?;
-            if remote.json {
-                return print_json(&result);
-            }
-            println!("every session of {id} has ended");
-            Ok(())
+            let done = format!("every session of {id} has ended");
+            advisor_delete(&id, "sessions", &remote, data_dir, &done).await
         }
         AdvisorCommand::PresenceReset { id, remote } => {
-            if livecard_core::ids::AdvisorId::parse(&id).is_err() {
-                bail!("{id:?} is not an advisor id");
-            }
-            let result: Value = client(&remote, data_dir)?
-                .call(
-                    Method::DELETE,
-                    &format!("/api/v1/advisors/{id}/presence"),
-                    None,
-                )
-                .await?;
-            if remote.json {
-                return print_json(&result);
-            }
-            println!("presence of {id} is reset");
-            Ok(())
+            let done = format!("presence of {id} is reset");
+            advisor_delete(&id, "presence", &remote, data_dir, &done).await
         }
+    }
+}
+
+/// `DELETE /api/v1/advisors/<id>/<what>`: prints `done`, or the answer
+/// with `--json`.
+async fn advisor_delete(
+    id: &str,
+    what: &str,
+    remote: &Remote,
+    data_dir: &std::path::Path,
+    done: &str,
+) -> anyhow::Result<()> {
+    if livecard_core::ids::AdvisorId::parse(id).is_err() {
+        bail!("{id:?} is not an advisor id");
+    }
+    let result: Value = client(remote, data_dir)?
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/advisors/{id}/{what}"),
+            None,
+        )
+        .await?;
+    if remote.json {
+        return print_json(&result);
+    }
+    println!("{done}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `livecard` alone runs `up` with these defaults: they must be the
+    /// flags' own.
+    #[test]
+    fn up_defaults_match_the_flags() {
+        let cli = Cli::try_parse_from(["livecard", "up"]).expect("parse");
+        let Some(Command::Up(parsed)) = cli.command else {
+            panic!("up expected");
+        };
+        assert_eq!(format!("{parsed:?}"), format!("{:?}", UpArgs::default()));
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let cli = Cli::try_parse_from([
+            "livecard",
+            "up",
+            "--trusted-proxy",
+            "127.0.0.1,10.0.0.0/8",
+            "--trusted-proxy",
+            "2001:db8::/32",
+        ])
+        .expect("parse");
+        let Some(Command::Up(parsed)) = cli.command else {
+            panic!("up expected");
+        };
+        let shown: Vec<String> = parsed
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"]);
+        let err = Cli::try_parse_from(["livecard", "up", "--trusted-proxy", "proxy.example"])
+            .expect_err("not an address");
+        assert!(
+            err.to_string().contains("not an IP address or network"),
+            "{err}"
+        );
     }
 }

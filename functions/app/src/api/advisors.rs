@@ -245,15 +245,10 @@ pub async fn reset_presence<S: Store, P: Push>(
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
-    require_admin(app, request).await?;
-    let id = parse_id(id)?;
-    if !app.reset_presence(&id).await? {
-        return Err(ApiError::not_found(format!("no advisor {id}")));
-    }
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "result": "reset" }),
-    ))
+    advisor_action(app, request, id, "reset", |id| async move {
+        app.reset_presence(&id).await
+    })
+    .await
 }
 
 /// `DELETE /api/v1/advisors/{id}/sessions` (admin): ends every session
@@ -264,15 +259,33 @@ pub async fn end_sessions<S: Store, P: Push>(
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
+    advisor_action(app, request, id, "ended", |id| async move {
+        app.end_advisor_sessions(&id).await
+    })
+    .await
+}
+
+/// An admin's action on one advisor: `{"result": done}`, or 404 when
+/// `action` found no such advisor.
+async fn advisor_action<S, P, F, Fut>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+    done: &'static str,
+    action: F,
+) -> Result<Response, ApiError>
+where
+    S: Store,
+    P: Push,
+    F: FnOnce(AdvisorId) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ApiError>>,
+{
     require_admin(app, request).await?;
     let id = parse_id(id)?;
-    if !app.end_advisor_sessions(&id).await? {
+    if !action(id.clone()).await? {
         return Err(ApiError::not_found(format!("no advisor {id}")));
     }
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "result": "ended" }),
-    ))
+    Ok(json(StatusCode::OK, &serde_json::json!({ "result": done })))
 }
 
 pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response, ApiError> {
