@@ -5,6 +5,8 @@
 # docs/benchmarks.md. Loopback only.
 #
 #   ./scripts/bench-card-page.sh [seconds per run, default 20] [connections, default 64]
+#
+# LIVECARD_BIN=/path/to/livecard measures that build instead of this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-20}"
@@ -21,7 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release --quiet -p livecard-local
+# LIVECARD_BIN names another build to measure (an older one, to compare).
+bin=${LIVECARD_BIN:-./target/release/livecard}
+[ -n "${LIVECARD_BIN:-}" ] || cargo build --release --quiet -p livecard-local
 work=$(mktemp -d -p "${BENCH_TMP:-/tmp}")
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -30,8 +34,10 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 lc_port=$(free_port)
-LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
-  --max-connections-per-client 100000 > "$work/up.log" 2>&1 &
+# wrk's connections all come from one address: lift the per-client cap.
+limits=()
+"$bin" up --help | grep -q -- --max-connections-per-client && limits=(--max-connections-per-client 100000)
+LIVECARD_LOG=warn "$bin" --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" "${limits[@]}" > "$work/up.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
 card_url=$(awk '/^card links/{getline; print $NF; exit}' "$work/up.log")

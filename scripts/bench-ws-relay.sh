@@ -15,7 +15,13 @@ duration="${1:-10}"
 counts="${2:-1000 5000}"
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-cargo build --release --quiet -p livecard-local -p livecard-bench
+# LIVECARD_BIN names another build of the server to measure (to compare).
+bin=${LIVECARD_BIN:-./target/release/livecard}
+if [ -n "${LIVECARD_BIN:-}" ]; then
+  cargo build --release --quiet -p livecard-bench
+else
+  cargo build --release --quiet -p livecard-local -p livecard-bench
+fi
 if [ ! -d bench/peerjs/node_modules/peer ]; then
   (cd bench/peerjs && npm ci --no-audit --no-fund --silent)
 fi
@@ -29,9 +35,12 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 start_livecard() {
   lc_port=$(free_port)
   rm -rf "$work/data"
-  LIVECARD_LOG=warn ./target/release/livecard --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
-    --demo-addr 127.0.0.1:0 --contact-limit 1000000 --message-rate 1000000 \
-    --max-connections-per-client 1000000 --max-connections 1000000 > "$work/up.log" 2>&1 &
+  # The bench's clients all come from one address: lift the connection caps.
+  local limits=()
+  "$bin" up --help | grep -q -- --max-connections-per-client &&
+    limits=(--max-connections-per-client 1000000 --max-connections 1000000)
+  LIVECARD_LOG=warn "$bin" --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
+    --demo-addr 127.0.0.1:0 --contact-limit 1000000 --message-rate 1000000 "${limits[@]}" > "$work/up.log" 2>&1 &
   lc_pid=$!
   pids+=("$lc_pid")
   for _ in $(seq 1 200); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
