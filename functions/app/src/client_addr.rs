@@ -37,15 +37,25 @@ impl ClientAddr {
         ClientAddr(client.to_string())
     }
 
-    /// The key a per-client limit counts under: the address, but for IPv6
-    /// its /64 (one household or host usually holds a whole /64).
+    /// The key a per-client limit counts under: see [`client_network`].
     pub fn network(&self) -> String {
         match self.0.parse::<IpAddr>() {
-            Ok(IpAddr::V6(v6)) => IpNet::new(IpAddr::V6(v6), 64)
-                .map(|net| net.trunc().to_string())
-                .unwrap_or_else(|_| self.0.clone()),
-            _ => self.0.clone(),
+            Ok(ip) => match client_network(ip) {
+                IpAddr::V6(v6) => format!("{v6}/64"),
+                v4 => v4.to_string(),
+            },
+            Err(_) => self.0.clone(),
         }
+    }
+}
+
+/// What per-client limits count under: an IPv4 address (IPv4-mapped IPv6
+/// taken as IPv4), or an IPv6 address's /64 (one household or host usually
+/// holds a whole /64), as its first address.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match canonical(ip) {
+        IpAddr::V6(v6) => IpNet::new(IpAddr::V6(v6), 64).map_or(ip, |net| net.trunc().addr()),
+        v4 => v4,
     }
 }
 
@@ -192,5 +202,10 @@ mod tests {
         assert_eq!(a.network(), b.network(), "one /64, one key");
         assert_ne!(a.network(), c.network());
         assert_eq!(ClientAddr("192.0.2.1".into()).network(), "192.0.2.1");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
+        assert_eq!(
+            client_network(mapped),
+            "192.0.2.1".parse::<IpAddr>().expect("ip")
+        );
     }
 }

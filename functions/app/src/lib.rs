@@ -23,7 +23,7 @@ pub mod secrets;
 pub mod services;
 pub mod system;
 
-pub use client_addr::ClientAddr;
+pub use client_addr::{ClientAddr, client_network};
 pub use contact::{NoPush, Push};
 use livecard_core::UnixMillis;
 use livecard_core::card::{Card, Keyring};

@@ -96,17 +96,6 @@ impl Drop for Slot {
     }
 }
 
-/// The per-client key: the address, IPv6 truncated to its /64.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpNet::new(IpAddr::V6(v6), 64).map_or(ip, |net| net.trunc().addr()),
-        },
-        v4 => v4,
-    }
-}
-
 impl Counts {
     fn admit(
         self: &Arc<Self>,
@@ -123,7 +112,7 @@ impl Counts {
             key: None,
         };
         if !exempt {
-            let key = client_key(peer);
+            let key = livecard_app::client_network(peer);
             let mut map = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
             let n = map.entry(key).or_insert(0);
             if *n >= limits.per_client {
@@ -340,15 +329,6 @@ mod tests {
                 .lock()
                 .map(|m| m.is_empty())
                 .unwrap_or(false)
-        );
-    }
-
-    #[test]
-    fn mapped_ipv4_is_ipv4() {
-        let mapped: IpAddr = "::ffff:192.0.2.1".parse().expect("ip");
-        assert_eq!(
-            client_key(mapped),
-            "192.0.2.1".parse::<IpAddr>().expect("ip")
         );
     }
 }
