@@ -150,11 +150,15 @@ fn slow_and_idle_connections_are_closed_and_capped_per_client() {
 }
 
 /// Reads frames until the server's close frame; its code.
-async fn close_code(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Option<u16> {
+async fn close_code<S>(socket: &mut S) -> Option<u16>
+where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin,
+{
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::Message;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -187,19 +191,24 @@ async fn signaling_closes_carry_a_close_code() {
         .expect("send");
     assert_eq!(close_code(&mut socket).await, Some(1009));
 
-    // A client that keeps flooding past its refusals: 1008 (policy).
-    let (mut socket, _) = tokio_tungstenite::connect_async(url.as_str())
+    // A client that keeps flooding past its refusals: 1008 (policy). It
+    // sends and reads at once, as a browser would.
+    let (socket, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .expect("connect");
-    for _ in 0..2_000 {
-        if socket
-            .send(Message::text(r#"{"v":1,"type":"ping"}"#))
-            .await
-            .is_err()
-        {
-            break;
+    let (mut sink, mut stream) = futures_util::StreamExt::split(socket);
+    let flood = tokio::spawn(async move {
+        for _ in 0..2_000 {
+            if sink
+                .send(Message::text(r#"{"v":1,"type":"ping"}"#))
+                .await
+                .is_err()
+            {
+                break;
+            }
         }
-    }
-    assert_eq!(close_code(&mut socket).await, Some(1008));
+    });
+    assert_eq!(close_code(&mut stream).await, Some(1008));
+    flood.abort();
     server.stop();
 }

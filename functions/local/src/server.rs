@@ -144,8 +144,34 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
         code: reason.code(),
         reason: reason.text().into(),
     });
-    let _ = socket.send(Message::Close(frame)).await;
+    if socket.send(Message::Close(frame)).await.is_ok() {
+        // The closing handshake: read (and drop) what the client still
+        // sends until its Close, for a moment at most. Closing with unread
+        // data would reset the connection, and the client might never see
+        // the close frame and its code.
+        let drain = async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, drain).await;
+        // After a frame the socket could not read, nothing more can be read
+        // from it: give the close frame a moment to reach the client before
+        // the connection goes (and the unread rest resets it).
+        if matches!(close, Some(reason) if reason != livecard_core::signaling::CloseReason::Flooding)
+        {
+            tokio::time::sleep(CLOSE_LINGER).await;
+        }
+    }
 }
+
+/// How long a socket that broke on a frame stays open after its close frame.
+const CLOSE_LINGER: Duration = Duration::from_millis(250);
+
+/// How long a closing socket waits for the client's Close.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 /// The close code for a frame the socket could not take: too big (1009)
 /// or not WebSocket (1002); other errors are a lost connection.
