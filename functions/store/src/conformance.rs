@@ -688,11 +688,16 @@ pub async fn capacity_claims<S: Store>(store: &S) {
     );
 }
 
+/// A stored contact session whose visitor has joined (so it can be rung).
 fn stored(id: &str, at: u64) -> StoredSession {
+    let mut session = livecard_core::session::Session::new(Channel::Chat, at);
+    session
+        .visitor_joins(at)
+        .unwrap_or_else(|e| panic!("join: {e}"));
     StoredSession {
         id: id.to_owned(),
         visitor: "v_visitor".to_owned(),
-        session: livecard_core::session::Session::new(Channel::Chat, at),
+        session,
         version: 1,
     }
 }
