@@ -172,7 +172,12 @@
   function reconnect() { retry = Math.min(retry + 1, 6); setTimeout(connect, Math.min(8000, 250 * Math.pow(2, retry))); }
   function connect() {
     fetch("/api/v1/me/ws-ticket", { method: "POST", credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (r) {
+        // Signed out (here or elsewhere, or by an admin): show the sign-in page.
+        if (r.status === 401) { location.href = "/me"; throw new Error("signed out"); }
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      })
       .then(function (j) {
         var sock = new WebSocket(j.ws + (j.ws.indexOf("?") < 0 ? "?" : "&") + "ticket=" + encodeURIComponent(j.ticket));
         ws = sock;

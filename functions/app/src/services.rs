@@ -248,6 +248,10 @@ Talk to {} live</a>",
         let ended = self.store.end_sessions(advisor).await?.is_some();
         if ended {
             tracing::info!(advisor = %advisor, "advisor sessions ended");
+            // Open consoles go too (a new socket needs a current session).
+            self.push
+                .disconnect(&crate::contact::Participant::Advisor(advisor.clone()))
+                .await;
         }
         Ok(ended)
     }

@@ -36,6 +36,10 @@ impl Push for Recorder {
         self.sent.lock().expect("lock").push((to.clone(), value));
     }
     async fn subscribe(&self, _connection: &str, _to: &Participant) {}
+    async fn disconnect(&self, to: &Participant) {
+        let closed = serde_json::json!({"disconnected": true});
+        self.sent.lock().expect("lock").push((to.clone(), closed));
+    }
 }
 
 impl Recorder {
@@ -1318,4 +1322,22 @@ async fn a_cards_channels_are_enforced_not_only_hidden() {
         .expect("session");
     assert_eq!(stored.session.channel, Channel::Chat);
     assert!(stored.session.call.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_an_advisors_sessions_closes_their_open_consoles() {
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    assert!(h.app.end_advisor_sessions(&id("anna")).await.expect("end"));
+    let told = h.push.take(&Participant::Advisor(id("anna")));
+    assert!(
+        told.iter().any(|m| m["disconnected"] == true),
+        "the consoles were closed: {told:?}"
+    );
+    assert!(
+        !h.app
+            .end_advisor_sessions(&id("nobody"))
+            .await
+            .expect("end")
+    );
+    assert!(h.push.take(&Participant::Advisor(id("nobody"))).is_empty());
 }

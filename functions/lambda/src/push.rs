@@ -124,6 +124,20 @@ impl Push for ApiGatewayPush {
         futures_util::future::join_all(connections.iter().map(|c| self.post(c, message))).await;
     }
 
+    async fn disconnect(&self, to: &Participant) {
+        let now = self.clock.now_ms();
+        match self
+            .store
+            .subscribers(&to.to_string(), now, MAX_FANOUT)
+            .await
+        {
+            Ok(connections) => {
+                futures_util::future::join_all(connections.iter().map(|c| self.close(c))).await;
+            }
+            Err(err) => tracing::warn!(error = %err, "could not look up connections to close"),
+        }
+    }
+
     async fn subscribe(&self, connection: &str, to: &Participant) {
         let until = self.clock.now_ms() + CONNECTION_TTL_MS;
         if let Err(err) = self

@@ -95,6 +95,16 @@ impl Push for Registry {
         }
     }
 
+    async fn disconnect(&self, to: &Participant) {
+        // Dropping a connection's sender ends its task, which closes the
+        // socket.
+        let mut inner = self.lock();
+        let ids = inner.subscribers.get(to).cloned().unwrap_or_default();
+        for id in ids {
+            remove(&mut inner, &id);
+        }
+    }
+
     async fn subscribe(&self, connection: &str, to: &Participant) {
         let mut inner = self.lock();
         let Some(entry) = inner.connections.get_mut(connection) else {
@@ -138,5 +148,27 @@ mod tests {
         registry.unregister("a");
         assert_eq!(registry.connections(), 0);
         registry.send(&who, "nobody").await;
+    }
+
+    #[tokio::test]
+    async fn disconnect_closes_every_connection_of_a_participant() {
+        let registry = Registry::default();
+        let mut laptop = registry.register("laptop");
+        let mut phone = registry.register("phone");
+        let mut visitor = registry.register("visitor");
+        let anna = Participant::Advisor(livecard_core::ids::AdvisorId::parse("anna").expect("id"));
+        registry.subscribe("laptop", &anna).await;
+        registry.subscribe("phone", &anna).await;
+        registry
+            .subscribe("visitor", &Participant::Visitor("s1".into()))
+            .await;
+        registry.disconnect(&anna).await;
+        assert_eq!(laptop.recv().await, None, "the laptop's socket task ends");
+        assert_eq!(phone.recv().await, None);
+        assert!(
+            matches!(visitor.try_recv(), Err(mpsc::error::TryRecvError::Empty)),
+            "others stay open"
+        );
+        assert_eq!(registry.connections(), 1);
     }
 }

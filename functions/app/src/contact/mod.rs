@@ -47,6 +47,9 @@ pub trait Push {
     async fn send(&self, to: &Participant, message: &str);
     /// From now on `connection` also receives what is sent to `to`.
     async fn subscribe(&self, connection: &str, to: &Participant);
+    /// Closes every connection of `to` (an advisor whose sessions ended:
+    /// their open consoles must sign in again).
+    async fn disconnect(&self, to: &Participant);
 }
 
 /// A push port that reaches nobody (hosts that serve no WebSockets, tests
@@ -57,6 +60,7 @@ pub struct NoPush;
 impl Push for NoPush {
     async fn send(&self, _to: &Participant, _message: &str) {}
     async fn subscribe(&self, _connection: &str, _to: &Participant) {}
+    async fn disconnect(&self, _to: &Participant) {}
 }
 
 /// The most sessions one visitor connection may join.
