@@ -157,6 +157,29 @@ impl Harness {
         (session, token, answer)
     }
 
+    /// A contact `advisor` accepted, with the visitor's socket joined: the
+    /// session, its token, and both sides' connections.
+    async fn connected(
+        &self,
+        body: Value,
+        advisor: &str,
+    ) -> (String, String, Connection, Connection) {
+        let (session, token, _) = self.start(body).await;
+        let mut advisor = self.advisor_conn(advisor);
+        self.say(
+            &mut advisor,
+            json!({"v":1,"type":"accept","session":session}),
+        )
+        .await;
+        let mut visitor = self.visitor_conn();
+        self.say(
+            &mut visitor,
+            json!({"v":1,"type":"join","session":session,"token":token}),
+        )
+        .await;
+        (session, token, advisor, visitor)
+    }
+
     /// The visitor's socket joins the session of a contact answer.
     async fn join(&self, mut answer: Value) -> Value {
         let join = json!({"v":1,"type":"join","session":answer["session"],"token":answer["token"]});
@@ -752,16 +775,7 @@ async fn concurrent_contact_requests_never_exceed_capacity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inactivity_counts_chat_messages_stored_apart_from_the_session() {
     let h = harness(&[advisor("anna", &["sales"], 1)]).await;
-    let (session, token, _) = h.start(json!({ "topic": "sales" })).await;
-    let mut anna = h.advisor_conn("anna");
-    h.say(&mut anna, json!({"v":1,"type":"accept","session":session}))
-        .await;
-    let mut visitor = h.visitor_conn();
-    h.say(
-        &mut visitor,
-        json!({"v":1,"type":"join","session":session,"token":token}),
-    )
-    .await;
+    let (session, _, _anna, mut visitor) = h.connected(json!({ "topic": "sales" }), "anna").await;
     // A message 14 minutes in keeps the session alive past the 15 minutes
     // counted from the accept.
     h.clock.advance(14 * 60_000);
@@ -1294,16 +1308,7 @@ async fn a_cards_channels_are_enforced_not_only_hidden() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
     assert_eq!(refused["error"]["code"], "channel_not_offered");
     // ...nor turn its chat into one, from either side.
-    let (session, visitor_token, _) = h.start(json!({ "card": token })).await;
-    let mut anna = h.advisor_conn("anna");
-    h.say(&mut anna, json!({"v":1,"type":"accept","session":session}))
-        .await;
-    let mut visitor = h.visitor_conn();
-    h.say(
-        &mut visitor,
-        json!({"v":1,"type":"join","session":session,"token":visitor_token}),
-    )
-    .await;
+    let (session, _, mut anna, mut visitor) = h.connected(json!({ "card": token }), "anna").await;
     for conn in [&mut visitor, &mut anna] {
         let replies = h
             .say(
