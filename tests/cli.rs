@@ -250,3 +250,37 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
+
+/// `livecard` with no subcommand is `livecard up`, environment included
+/// (`cargo run --release` in the README is this).
+#[test]
+fn no_subcommand_runs_up_with_its_environment() {
+    use std::io::BufRead;
+    let dir = support::temp_dir("bare-up");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = std::process::Command::new(support::BIN)
+        .arg("--data-dir")
+        .arg(&*dir)
+        .env("LIVECARD_ADDR", format!("127.0.0.1:{port}"))
+        .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
+        .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
+        .env("LIVECARD_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("livecard starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("livecard is running on "));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        running.as_deref(),
+        Some(format!("livecard is running on http://127.0.0.1:{port}").as_str()),
+        "LIVECARD_ADDR applies without `up`"
+    );
+}

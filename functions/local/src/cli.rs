@@ -23,6 +23,11 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// `up`'s flags and environment, for `livecard` with no subcommand
+    /// (which runs `up`): the same parser, so no default is written twice
+    /// and the environment applies either way. Ignored with a subcommand.
+    #[command(flatten)]
+    pub up: UpArgs,
     /// The data directory (store, secrets, admin key).
     #[arg(
         long,
@@ -108,27 +113,6 @@ fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
     text.parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| format!("{text:?} is not an IP address or network (10.0.0.0/8)"))
-}
-
-impl Default for UpArgs {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            public_url: None,
-            heartbeat_ttl: "60s".into(),
-            demo_addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
-            contact_limit: livecard_app::contact::http::CONTACTS_PER_WINDOW,
-            message_rate: livecard_app::contact::RateLimit::PER_SECOND,
-            turn_addr: SocketAddr::from(([127, 0, 0, 1], 3478)),
-            relay_only: false,
-            trusted_proxies: Vec::new(),
-            header_timeout: "10s".into(),
-            body_timeout: "30s".into(),
-            idle_timeout: "60s".into(),
-            max_connections_per_client: ConnectionLimits::default().per_client,
-            max_connections: ConnectionLimits::default().total,
-        }
-    }
 }
 
 #[derive(Args, Debug)]
@@ -250,7 +234,7 @@ fn init_logs(json: bool) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logs(cli.log_json);
-    match cli.command.unwrap_or(Command::Up(UpArgs::default())) {
+    match cli.command.unwrap_or(Command::Up(cli.up)) {
         Command::Up(args) => {
             let ttl = parse_duration_ms(&args.heartbeat_ttl).context("--heartbeat-ttl")?;
             let duration = |text: &str, flag: &str| {
@@ -529,15 +513,24 @@ async fn advisor_delete(
 mod tests {
     use super::*;
 
-    /// `livecard` alone runs `up` with these defaults: they must be the
-    /// flags' own.
+    /// `livecard` alone runs `up` with `up`'s own flags and defaults.
     #[test]
-    fn up_defaults_match_the_flags() {
-        let cli = Cli::try_parse_from(["livecard", "up"]).expect("parse");
-        let Some(Command::Up(parsed)) = cli.command else {
+    fn no_subcommand_is_up_with_its_flags() {
+        let bare = Cli::try_parse_from(["livecard", "--relay-only", "--idle-timeout", "5s"])
+            .expect("parse");
+        assert!(bare.command.is_none());
+        let Some(Command::Up(up)) =
+            Cli::try_parse_from(["livecard", "up", "--relay-only", "--idle-timeout", "5s"])
+                .expect("parse")
+                .command
+        else {
             panic!("up expected");
         };
-        assert_eq!(format!("{parsed:?}"), format!("{:?}", UpArgs::default()));
+        assert_eq!(format!("{:?}", bare.up), format!("{up:?}"));
+        // Global flags still go before a subcommand.
+        let cli = Cli::try_parse_from(["livecard", "--data-dir", "/tmp/x", "up", "--relay-only"])
+            .expect("parse");
+        assert!(matches!(cli.command, Some(Command::Up(ref up)) if up.relay_only));
     }
 
     #[test]
