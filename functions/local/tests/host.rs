@@ -5,6 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use futures_util::StreamExt;
 use http::{Request, StatusCode};
 use livecard_app::{App, Config, Secrets};
 use livecard_core::card::Keyring;
@@ -77,11 +78,24 @@ async fn serves_the_shared_handlers() {
 #[tokio::test]
 async fn refuses_oversized_bodies() {
     let (_server, app) = app().await;
-    let big = vec![b'{'; livecard_app::MAX_BODY_BYTES + 1];
-    let response = router(app)
-        .oneshot(request("POST", "/api/v1/cards", big))
-        .await
-        .expect("response");
+    // A 16 MiB body, streamed: the host must stop reading it just past the
+    // limit (the handlers' own check would only see it after it was read
+    // whole).
+    const CHUNK: usize = 16 * 1024;
+    let pulled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let chunks = futures_util::stream::iter(0..1024).map(move |_| {
+        counter.fetch_add(CHUNK, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'{'; CHUNK]))
+    });
+    let mut big = request("POST", "/api/v1/cards", Vec::new());
+    *big.body_mut() = Body::from_stream(chunks);
+    let response = router(app).oneshot(big).await.expect("response");
+    let read = pulled.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        read <= livecard_app::MAX_BODY_BYTES + CHUNK,
+        "the host read {read} bytes of an oversized body"
+    );
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body = axum::body::to_bytes(response.into_body(), 4096)
         .await
