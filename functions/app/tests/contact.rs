@@ -78,6 +78,19 @@ fn advisor(id: &str, topics: &[&str], capacity: u16) -> Advisor {
     .expect("valid advisor")
 }
 
+/// An advisor's session cookie (epoch 0: never ended), as the sign-in
+/// page sets it, valid a minute from `now`.
+fn advisor_cookie(who: &str, now: u64) -> String {
+    let session = livecard_core::auth::AdvisorSession {
+        advisor: id(who),
+        epoch: 0,
+    };
+    format!(
+        "lc_session={}",
+        livecard_core::auth::sign_session(&[3; 32], &session, now, 60_000)
+    )
+}
+
 fn id(text: &str) -> AdvisorId {
     AdvisorId::parse(text).expect("id")
 }
@@ -257,21 +270,7 @@ async fn card_contact_rings_accepts_chats_resumes_and_ends() {
         .uri("/ws")
         .header("host", "livecard.test")
         .header("sec-fetch-site", "same-origin")
-        .header(
-            "cookie",
-            format!(
-                "lc_session={}",
-                livecard_core::auth::sign_session(
-                    &[3; 32],
-                    &livecard_core::auth::AdvisorSession {
-                        advisor: id("anna"),
-                        epoch: 0
-                    },
-                    h.app.now(),
-                    60_000
-                )
-            ),
-        )
+        .header("cookie", advisor_cookie("anna", h.app.now()))
         .body(Bytes::new())
         .expect("request");
     let (console, hello) = h.app.ws_open("conn-late", &opened).await;
@@ -922,20 +921,7 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
     );
 
     // The advisor it rings, by cookie from our own pages.
-    let cookie = |who: &str| {
-        format!(
-            "lc_session={}",
-            livecard_core::auth::sign_session(
-                &[3; 32],
-                &livecard_core::auth::AdvisorSession {
-                    advisor: id(who),
-                    epoch: 0
-                },
-                now,
-                60_000
-            )
-        )
-    };
+    let cookie = |who: &str| advisor_cookie(who, now);
     let ask = |who: &str, same_origin: bool| {
         let mut builder = http::Request::builder()
             .method(Method::POST)
@@ -1218,18 +1204,7 @@ async fn offline_messages_one_per_session_limited_per_address_and_paged() {
             .await
             .expect("put");
     }
-    let cookie = format!(
-        "lc_session={}",
-        livecard_core::auth::sign_session(
-            &[3; 32],
-            &livecard_core::auth::AdvisorSession {
-                advisor: id("anna"),
-                epoch: 0
-            },
-            h.app.now(),
-            60_000
-        )
-    );
+    let cookie = advisor_cookie("anna", h.app.now());
     let mut cursor: Option<String> = None;
     let mut seen: Vec<(u64, String)> = Vec::new();
     let mut pages = 0;
