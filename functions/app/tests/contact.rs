@@ -16,9 +16,9 @@ use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::PresenceState;
-use livecard_store::Store;
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
+use livecard_store::prelude::*;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -552,7 +552,7 @@ async fn queue_serves_in_order_with_live_positions() {
     let rejoin = h
         .say(
             conn,
-            json!({"v":1,"type":"join","session":second.clone(),"token":livecard_app::contact::session_token(&[3; 32], second)}),
+            json!({"v":1,"type":"join","session":second.clone(),"token":livecard_core::session::session_token(&[3; 32], second)}),
         )
         .await;
     assert_eq!(of_type(&rejoin, "queue")[0]["position"], 2);

@@ -8,7 +8,7 @@
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use livecard_app::contact::Participant;
 use livecard_app::{Clock, Push};
-use livecard_store::Store;
+use livecard_store::ConnectionStore;
 use livecard_store::dynamo::DynamoStore;
 use std::sync::{Arc, LazyLock};
 

@@ -19,7 +19,7 @@ use crate::push::CONNECTION_TTL_MS;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use livecard_app::contact::Connection;
 use livecard_core::signaling::{ProtocolError, error_message, refusal};
-use livecard_store::Store;
+use livecard_store::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

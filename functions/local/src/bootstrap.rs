@@ -9,7 +9,8 @@ use anyhow::anyhow;
 use livecard_app::demo;
 use livecard_core::card::CardRequest;
 use livecard_core::presence::PresenceState;
-use livecard_store::{PageRequest, Store};
+use livecard_store::PageRequest;
+use livecard_store::prelude::*;
 use std::fmt::Write;
 
 pub struct Summary {

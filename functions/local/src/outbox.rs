@@ -10,8 +10,8 @@
 use livecard_app::Outbox;
 use livecard_core::UnixMillis;
 use livecard_core::event::Event;
-use livecard_store::Store;
 use livecard_store::dynamo::DynamoStore;
+use livecard_store::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};

@@ -1,5 +1,9 @@
-//! The store contract: everything livecard's handlers persist, behind one
-//! trait, with the races settled by conditional writes.
+//! The store contract: everything livecard's handlers persist, with the
+//! races settled by conditional writes. It is split by role (advisors,
+//! cards, events, contact sessions, auth, connections, media nodes; one
+//! trait each, in the manner of LiveKit's service stores), and [`Store`]
+//! is every role at once: a store implements the roles, a host names the
+//! ones it uses. Every key of the table is defined once, in [`keys`].
 //!
 //! Implementations: [`dynamo::DynamoStore`] (DynamoDB through
 //! `aws-sdk-dynamodb`, in the cloud or against the embedded server of
@@ -18,7 +22,7 @@ use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::media::MediaNode;
 use livecard_core::offline::{InboxPosition, OfflineMessage};
 use livecard_core::presence::{Presence, PresenceUpdate};
-use livecard_core::session::{Session, Side};
+use livecard_core::session::{QueueKey, Session, Side};
 
 #[cfg(feature = "dynamodb")]
 pub mod aws;
@@ -28,6 +32,16 @@ pub mod conformance;
 pub mod dynamo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod keys;
+
+/// The role traits and [`Store`], for code that calls a concrete store
+/// (`use livecard_store::prelude::*;`).
+pub mod prelude {
+    pub use crate::{
+        AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, MediaNodeStore,
+        SessionStore, Store,
+    };
+}
 
 /// The most items one page may ask for.
 pub const MAX_PAGE: u16 = 100;
@@ -163,22 +177,20 @@ pub enum Appended {
     Duplicate,
 }
 
-/// Everything the handlers persist.
+/// Advisors: profiles, presence per channel, load (capacity claims) and the sign-in epoch.
 #[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
-pub trait Store {
+pub trait AdvisorStore {
     /// Creates or replaces an advisor's profile; their presence is kept.
     async fn put_advisor(&self, advisor: &Advisor) -> Result<(), StoreError>;
     async fn get_advisor(&self, id: &AdvisorId) -> Result<Option<AdvisorRecord>, StoreError>;
     /// Advisors in id order.
     async fn list_advisors(&self, page: &PageRequest) -> Result<Page<AdvisorRecord>, StoreError>;
-
     /// Takes one session slot of an advisor, atomically: never more than
     /// their capacity, however many claims race.
     async fn claim_capacity(&self, id: &AdvisorId) -> Result<Claim, StoreError>;
     /// Gives a slot back (the session ended, or the ring was declined or
     /// missed) and marks the advisor idle from `now`; false when they held none.
     async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError>;
-
     /// Applies a presence update when it is newer for every channel it names.
     async fn update_presence(
         &self,
@@ -196,7 +208,11 @@ pub trait Store {
     /// session epoch, atomically, and returns the new one (`None` for an
     /// unknown advisor). The profile and presence are kept.
     async fn end_sessions(&self, id: &AdvisorId) -> Result<Option<u64>, StoreError>;
+}
 
+/// Live business cards.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait CardStore {
     /// Stores a new card; `AlreadyExists` when its id is taken.
     async fn put_card(&self, card: &Card) -> Result<Created, StoreError>;
     async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError>;
@@ -211,7 +227,11 @@ pub trait Store {
     async fn list_cards(&self, page: &PageRequest) -> Result<Page<Card>, StoreError>;
     /// Revokes a card once; later calls report `AlreadyRevoked`.
     async fn revoke_card(&self, id: &CardId, now: UnixMillis) -> Result<Revocation, StoreError>;
+}
 
+/// Analytics events, idempotent by event id.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait EventStore {
     /// Stores an event once per id, kept until `expires_at`.
     async fn put_event(
         &self,
@@ -226,11 +246,11 @@ pub trait Store {
     /// page. `limit` counts stored items, and an item written by
     /// `put_events` holds many events.
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError>;
+}
 
-    /// Records that `key` (a webhook id, say) was seen, until `expires_at`:
-    /// true for the first caller, false for every later one (replays).
-    async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError>;
-
+/// Contact sessions and what hangs off them: chat, queues, the visitor's last advisor, offline messages.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait SessionStore {
     /// Stores a new session, due at `deadline` (see `Session::next_deadline`).
     async fn create_session(
         &self,
@@ -275,12 +295,11 @@ pub trait Store {
         after: Option<&str>,
         limit: u16,
     ) -> Result<Vec<ChatMessage>, StoreError>;
-
     /// Puts a waiting session in a queue; `since` is its place (earlier
     /// first, ties by session id). Kept until `expires_at` at the latest.
     async fn enqueue(
         &self,
-        queue: &str,
+        queue: &QueueKey,
         session: &str,
         since: UnixMillis,
         expires_at: UnixMillis,
@@ -288,7 +307,7 @@ pub trait Store {
     /// Takes a session out of a queue (no error when it is not in it).
     async fn dequeue(
         &self,
-        queue: &str,
+        queue: &QueueKey,
         session: &str,
         since: UnixMillis,
     ) -> Result<(), StoreError>;
@@ -296,15 +315,13 @@ pub trait Store {
     /// Entries expired by `now` are left out.
     async fn list_queue(
         &self,
-        queue: &str,
+        queue: &QueueKey,
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<(String, UnixMillis)>, StoreError>;
-
     /// Queues that have someone waiting (each key once, oldest wait first),
     /// for the sweep. May lag a write by a moment (an index read).
-    async fn waiting_queues(&self, limit: u16) -> Result<Vec<String>, StoreError>;
-
+    async fn waiting_queues(&self, limit: u16) -> Result<Vec<QueueKey>, StoreError>;
     /// Remembers the advisor a visitor spoke with, until `expires_at` (the
     /// affinity window).
     async fn remember_advisor(
@@ -320,7 +337,6 @@ pub trait Store {
         visitor: &str,
         now: UnixMillis,
     ) -> Result<Option<(AdvisorId, UnixMillis)>, StoreError>;
-
     /// Files an offline message in its inbox, kept until `expires_at`.
     async fn put_offline_message(
         &self,
@@ -335,7 +351,14 @@ pub trait Store {
         after: Option<&InboxPosition>,
         limit: u16,
     ) -> Result<Vec<OfflineMessage>, StoreError>;
+}
 
+/// Secrets by their hash, and ids claimed once.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait AuthStore {
+    /// Records that `key` (a webhook id, say) was seen, until `expires_at`:
+    /// true for the first caller, false for every later one (replays).
+    async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError>;
     /// Records an admin API key by its hash.
     async fn put_api_key(
         &self,
@@ -344,7 +367,6 @@ pub trait Store {
         now: UnixMillis,
     ) -> Result<Created, StoreError>;
     async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError>;
-
     /// Records a sign-in token by its hash.
     async fn put_signin(
         &self,
@@ -359,6 +381,11 @@ pub trait Store {
         hash: &str,
         now: UnixMillis,
     ) -> Result<Option<AdvisorId>, StoreError>;
+}
+
+/// WebSocket connections of a serverless host (the Lambda host; the local host keeps them in memory) and their subscriptions.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait ConnectionStore {
     /// Saves what a serverless host knows about one WebSocket connection
     /// (`state`, the host's own JSON), kept until `expires_at`. Its
     /// subscriptions are kept.
@@ -390,7 +417,11 @@ pub trait Store {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<String>, StoreError>;
+}
 
+/// Media nodes (TURN relays) and their heartbeats.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait MediaNodeStore {
     /// Registers a media node or renews its heartbeat (and load); kept
     /// until a while after its heartbeat ends.
     async fn put_media_node(&self, node: &MediaNode) -> Result<(), StoreError>;
@@ -400,4 +431,24 @@ pub trait Store {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError>;
+}
+
+/// Every role at once: what the handlers use. A store implements the
+/// roles; this follows. A host (or a future store) that needs fewer roles
+/// names only those.
+pub trait Store:
+    AdvisorStore + CardStore + EventStore + SessionStore + AuthStore + ConnectionStore + MediaNodeStore
+{
+}
+
+impl<
+    T: AdvisorStore
+        + CardStore
+        + EventStore
+        + SessionStore
+        + AuthStore
+        + ConnectionStore
+        + MediaNodeStore,
+> Store for T
+{
 }

@@ -7,10 +7,10 @@ use livecard_core::card::{Card, CardRequest, Keyring};
 use livecard_core::channel::ChannelSet;
 use livecard_core::event::{Event, EventName};
 use livecard_core::ids::{AdvisorId, EventId};
-use livecard_store::Store;
 use livecard_store::conformance;
 use livecard_store::dynamo::{DynamoStore, TTL_ATTRIBUTE, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
+use livecard_store::prelude::*;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static TABLES: AtomicU32 = AtomicU32::new(0);

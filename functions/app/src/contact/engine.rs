@@ -15,10 +15,9 @@ use livecard_core::event::EventName;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceState, PresenceView};
 use livecard_core::routing::{Candidate, queue_estimate, rank};
-use livecard_core::session::{Effect, Phase, Session, SessionError, Side};
-use livecard_core::signaling::PROTOCOL_VERSION;
+use livecard_core::session::{Effect, Input, Phase, QueueKey, Session, SessionError, Side};
+use livecard_core::signaling::{AdvisorCard, ServerMessage};
 use livecard_store::{AdvisorRecord, ChatMessage, Claim, PageRequest, Store, StoredSession};
-use serde_json::{Value, json};
 
 /// How often a session update is retried when other requests keep
 /// changing the session between read and write.
@@ -112,7 +111,7 @@ impl<S: Store, P: Push> App<S, P> {
                     std::sync::Arc::new(next.clone()),
                     self.now(),
                 );
-                let released = self.after_commit(&stored, &next, effects).await;
+                let released = self.after_commit(&next, effects).await;
                 return Ok(Updated {
                     session: next,
                     released,
@@ -150,10 +149,13 @@ impl<S: Store, P: Push> App<S, P> {
     ) -> Result<Updated, ContactError> {
         let (total, last) = self.store.message_stats(id).await?;
         let now = self.now();
+        let policy = self.config.session;
         self.update_session(id, |s| {
-            let mut effects = s.messages_seen(total, last);
-            effects.extend(s.end(reason, now)?);
-            Ok(effects)
+            let seen = Input::MessagesSeen {
+                total,
+                last_at: last,
+            };
+            s.handle_all([seen, Input::End(reason)], &policy, now)
         })
         .await
     }
@@ -181,8 +183,9 @@ impl<S: Store, P: Push> App<S, P> {
             return Ok(stored);
         }
         let now = self.now();
+        let policy = self.config.session;
         let updated = self
-            .update_session(&stored.id, |s| s.visitor_joins(now))
+            .update_session(&stored.id, |s| s.handle(Input::VisitorJoins, &policy, now))
             .await?;
         if !matches!(updated.session.session.phase, Phase::Routing) {
             return Ok(updated.session);
@@ -252,7 +255,9 @@ impl<S: Store, P: Push> App<S, P> {
                 let queue = stored.session.request.waiting_since.is_some();
                 let policy = self.config.session;
                 match self
-                    .commit_from(&stored, |s| s.nobody_free(queue, &policy, now))
+                    .commit_from(&stored, |s| {
+                        s.handle(Input::NobodyFree { queue }, &policy, now)
+                    })
                     .await?
                 {
                     Some(_) => return Ok(Routed::NobodyFree),
@@ -261,7 +266,9 @@ impl<S: Store, P: Push> App<S, P> {
             };
             let policy = self.config.session;
             match self
-                .commit_from(&stored, |s| s.ring(advisor.clone(), &policy, now))
+                .commit_from(&stored, |s| {
+                    s.handle(Input::Ring(advisor.clone()), &policy, now)
+                })
                 .await
             {
                 Ok(Some(_)) => return Ok(Routed::Ringing(advisor)),
@@ -304,58 +311,30 @@ impl<S: Store, P: Push> App<S, P> {
             self.now(),
         );
         // Routing never releases (it only acts on unrung sessions).
-        let _ = self.after_commit(stored, &next, effects).await;
+        let _ = self.after_commit(&next, effects).await;
         Ok(Some(next))
     }
 
-    /// Carries out a committed change; returns the advisors released.
-    async fn after_commit(
-        &self,
-        before: &StoredSession,
-        after: &StoredSession,
-        effects: Vec<Effect>,
-    ) -> Vec<AdvisorId> {
+    /// Carries out a committed change's effects, in order; returns the
+    /// advisors released.
+    async fn after_commit(&self, after: &StoredSession, effects: Vec<Effect>) -> Vec<AdvisorId> {
         let now = self.now();
         let mut released = Vec::new();
-        // Queue bookkeeping.
-        let was = match before.session.phase {
-            Phase::Queued { since, .. } => Some(since),
-            _ => None,
-        };
-        let is = match after.session.phase {
-            Phase::Queued { since, until } => Some((since, until)),
-            _ => None,
-        };
-        let key = after.session.request.queue_key();
-        let queue_moved = match (was, is) {
-            (Some(since), None) => {
-                let old_key = before.session.request.queue_key();
-                if let Err(err) = self.store.dequeue(&old_key, &after.id, since).await {
-                    tracing::warn!(error = %err, "queue entry not removed");
-                }
-                Some(old_key)
-            }
-            (None, Some((since, until))) => {
-                if let Err(err) = self.store.enqueue(&key, &after.id, since, until).await {
-                    tracing::warn!(error = %err, "queue entry not stored");
-                }
-                Some(key)
-            }
-            _ => None,
-        };
+        let mut queue_moved = None;
         for effect in effects {
             match effect {
                 Effect::Ring { advisor, until } => {
-                    let message = self.ring_message(after, until);
+                    let message = after.session.ring_message(&after.id, until).to_json();
                     self.push
                         .send(&Participant::Advisor(advisor), &message)
                         .await;
                 }
                 Effect::StopRinging { advisor } => {
-                    let message =
-                        json!({"v": PROTOCOL_VERSION, "type": "ring_stop", "session": after.id});
+                    let message = ServerMessage::RingStop {
+                        session: after.id.clone(),
+                    };
                     self.push
-                        .send(&Participant::Advisor(advisor), &message.to_string())
+                        .send(&Participant::Advisor(advisor), &message.to_json())
                         .await;
                 }
                 Effect::Release { advisor } => {
@@ -364,49 +343,58 @@ impl<S: Store, P: Push> App<S, P> {
                         Err(err) => tracing::error!(error = %err, "capacity not released"),
                     }
                 }
-                Effect::Event { name, props } => {
-                    let mut event = self.session_event(name, after);
-                    if matches!(name, EventName::Declined | EventName::Missed) {
-                        event.advisor = before.session.ringing_advisor().cloned();
+                Effect::Enqueue {
+                    queue,
+                    since,
+                    until,
+                } => {
+                    if let Err(err) = self.store.enqueue(&queue, &after.id, since, until).await {
+                        tracing::warn!(error = %err, "queue entry not stored");
                     }
+                    queue_moved = Some(queue);
+                }
+                Effect::Dequeue { queue, since } => {
+                    if let Err(err) = self.store.dequeue(&queue, &after.id, since).await {
+                        tracing::warn!(error = %err, "queue entry not removed");
+                    }
+                    queue_moved = Some(queue);
+                }
+                Effect::Remember { advisor } => {
+                    let expires = now.saturating_add(self.config.affinity_ms);
+                    if let Err(err) = self
+                        .store
+                        .remember_advisor(&after.visitor, &advisor, now, expires)
+                        .await
+                    {
+                        tracing::warn!(error = %err, "affinity not stored");
+                    }
+                }
+                Effect::Announce { advisors } => {
+                    let state = self.state_message(after).await.to_json();
+                    let to: Vec<Participant> =
+                        std::iter::once(Participant::Visitor(after.id.clone()))
+                            .chain(advisors.into_iter().map(Participant::Advisor))
+                            .collect();
+                    // Everyone at once (one message each, so no order among them).
+                    futures_util::future::join_all(to.iter().map(|p| self.push.send(p, &state)))
+                        .await;
+                }
+                Effect::Event {
+                    name,
+                    advisor,
+                    props,
+                } => {
+                    let mut event = self.session_event(name, after);
+                    event.advisor = advisor;
                     for (key, value) in props {
                         event = event.with_prop(key, value);
                     }
                     self.record(event).await;
                 }
-                Effect::Visitor(_) => {} // the state message below says it all
             }
         }
-        if let Phase::Connected { advisor, .. } = &after.session.phase
-            && !matches!(before.session.phase, Phase::Connected { .. })
-        {
-            let expires = now.saturating_add(self.config.affinity_ms);
-            if let Err(err) = self
-                .store
-                .remember_advisor(&after.visitor, advisor, now, expires)
-                .await
-            {
-                tracing::warn!(error = %err, "affinity not stored");
-            }
-        }
-        let state = self.state_message(after).await;
-        let mut to = vec![Participant::Visitor(after.id.clone())];
-        for advisor in [
-            after.session.current_advisor(),
-            before.session.current_advisor(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let advisor = Participant::Advisor(advisor.clone());
-            if !to.contains(&advisor) {
-                to.push(advisor);
-            }
-        }
-        // Everyone at once (one message each, so no order among them).
-        futures_util::future::join_all(to.iter().map(|p| self.push.send(p, &state))).await;
-        if let Some(key) = queue_moved {
-            self.announce_queue(&key).await;
+        if let Some(queue) = queue_moved {
+            self.announce_queue(&queue).await;
         }
         released
     }
@@ -428,88 +416,36 @@ impl<S: Store, P: Push> App<S, P> {
         event
     }
 
-    pub(crate) fn ring_message(&self, stored: &StoredSession, until: UnixMillis) -> String {
-        let request = &stored.session.request;
-        json!({
-            "v": PROTOCOL_VERSION,
-            "type": "ring",
-            "session": stored.id,
-            "channel": stored.session.channel,
-            "origin": request.origin.as_str(),
-            "topic": request.topic,
-            "language": request.language,
-            "until": until,
-        })
-        .to_string()
-    }
-
-    /// The `session` message: where a session stands, for both sides.
-    pub async fn state_message(&self, stored: &StoredSession) -> String {
-        self.state_value(stored).await.to_string()
-    }
-
-    pub async fn state_value(&self, stored: &StoredSession) -> Value {
-        let session = &stored.session;
-        let (state, until) = match &session.phase {
-            Phase::Routing => ("routing", None),
-            Phase::Ringing { until, .. } => ("ringing", Some(*until)),
-            Phase::Queued { until, .. } => ("queued", Some(*until)),
-            Phase::Connected { .. } => ("connected", None),
-            Phase::Ended { .. } => ("ended", None),
-        };
-        let mut value = json!({
-            "v": PROTOCOL_VERSION,
-            "type": "session",
-            "session": stored.id,
-            "state": state,
-            "channel": session.channel,
-            "origin": session.request.origin.as_str(),
-            "topic": session.request.topic,
-            "options": session.options(),
-        });
-        if let Some(until) = until {
-            value["until"] = until.into();
-        }
-        if let Phase::Ended { reason, .. } = &session.phase {
-            value["reason"] = json!(reason);
-        }
-        if let Some(channels) = session.request.channels {
-            // A card's channels: the pages offer no call on the others.
-            value["channels"] = json!(channels);
-        }
-        let shown = match &session.phase {
-            Phase::Ringing { advisor, .. } | Phase::Connected { advisor, .. } => Some(advisor),
-            _ => session.advisor.as_ref(),
-        };
-        if let Some(id) = shown {
-            value["advisor"] = match self.advisor_for_visitor(id).await {
-                Ok(Some(record)) => json!({
-                    "id": id,
-                    "display_name": record.advisor.display_name,
-                    "title": record.advisor.title,
+    /// The `session` message: where a session stands, for both sides, with
+    /// the shown advisor's name and title from the directory.
+    pub async fn state_message(&self, stored: &StoredSession) -> ServerMessage {
+        let card = match stored.session.shown_advisor() {
+            Some(id) => match self.advisor_for_visitor(id).await {
+                Ok(Some(record)) => Some(AdvisorCard {
+                    display_name: record.advisor.display_name,
+                    title: record.advisor.title,
                 }),
-                _ => json!({ "id": id }),
-            };
-        }
-        value
+                _ => None,
+            },
+            None => None,
+        };
+        stored.session.state(&stored.id, card)
     }
 
     /// A chat message as pushed and replayed.
-    pub fn chat_value(session: &str, message: &ChatMessage) -> Value {
-        json!({
-            "v": PROTOCOL_VERSION,
-            "type": "chat",
-            "session": session,
-            "key": message.key,
-            "id": message.client_id,
-            "side": message.side.as_str(),
-            "text": message.text,
-            "at": message.at,
-        })
+    pub fn chat_message(session: &str, message: &ChatMessage) -> ServerMessage {
+        ServerMessage::Chat {
+            session: session.to_owned(),
+            key: message.key.clone(),
+            id: message.client_id.clone(),
+            side: message.side,
+            text: message.text.clone(),
+            at: message.at,
+        }
     }
 
     /// Tells everyone in a queue their place and a rough wait.
-    pub async fn announce_queue(&self, key: &str) {
+    pub async fn announce_queue(&self, key: &QueueKey) {
         let now = self.now();
         let entries = match self.store.list_queue(key, now, 100).await {
             Ok(entries) => entries,
@@ -524,21 +460,19 @@ impl<S: Store, P: Push> App<S, P> {
         let serving = self.serving_slots(key).await;
         for (index, (session, _)) in entries.iter().enumerate() {
             let estimate = queue_estimate(index as u32 + 1, serving, AVERAGE_SESSION_MS);
-            let message = json!({
-                "v": PROTOCOL_VERSION,
-                "type": "queue",
-                "session": session,
-                "position": estimate.position,
-                "wait_ms": estimate.estimated_wait_ms,
-            });
+            let message = ServerMessage::Queue {
+                session: session.clone(),
+                position: estimate.position,
+                wait_ms: estimate.estimated_wait_ms,
+            };
             self.push
-                .send(&Participant::Visitor(session.clone()), &message.to_string())
+                .send(&Participant::Visitor(session.clone()), &message.to_json())
                 .await;
         }
     }
 
     /// The queue position of one waiting session, as a `queue` message.
-    pub async fn queue_message(&self, stored: &StoredSession) -> Option<String> {
+    pub async fn queue_message(&self, stored: &StoredSession) -> Option<ServerMessage> {
         let Phase::Queued { .. } = stored.session.phase else {
             return None;
         };
@@ -546,20 +480,15 @@ impl<S: Store, P: Push> App<S, P> {
         let entries = self.store.list_queue(&key, self.now(), 100).await.ok()?;
         let position = entries.iter().position(|(s, _)| *s == stored.id)? as u32 + 1;
         let estimate = queue_estimate(position, self.serving_slots(&key).await, AVERAGE_SESSION_MS);
-        Some(
-            json!({
-                "v": PROTOCOL_VERSION,
-                "type": "queue",
-                "session": stored.id,
-                "position": estimate.position,
-                "wait_ms": estimate.estimated_wait_ms,
-            })
-            .to_string(),
-        )
+        Some(ServerMessage::Queue {
+            session: stored.id.clone(),
+            position: estimate.position,
+            wait_ms: estimate.estimated_wait_ms,
+        })
     }
 
     /// Session slots of available advisors that can serve a queue.
-    async fn serving_slots(&self, key: &str) -> u32 {
+    async fn serving_slots(&self, key: &QueueKey) -> u32 {
         let now = self.now();
         let Ok(records) = self.routing_candidates().await else {
             return 1;
@@ -569,7 +498,7 @@ impl<S: Store, P: Push> App<S, P> {
             .filter(|r| {
                 let online = PresenceView::of(&r.advisor, &r.presence, now).overall()
                     == PresenceState::Available;
-                online && serves(key, r)
+                online && key.served_by(&r.advisor)
             })
             .map(|r| u32::from(r.advisor.capacity))
             .sum::<u32>()
@@ -582,11 +511,8 @@ impl<S: Store, P: Push> App<S, P> {
         let Ok(Some(record)) = self.store.get_advisor(advisor).await else {
             return 0;
         };
-        let mut keys = vec![format!("advisor:{advisor}")];
-        keys.extend(record.advisor.topics.iter().map(|t| format!("topic:{t}")));
-        keys.push("any".to_owned());
         let mut routed = 0;
-        for key in keys {
+        for key in QueueKey::served_by_advisor(&record.advisor) {
             routed += self.serve_queue(&key).await;
         }
         routed
@@ -594,7 +520,7 @@ impl<S: Store, P: Push> App<S, P> {
 
     /// Rings whoever can be served in one queue, in order; stops at the
     /// first nobody can take.
-    pub async fn serve_queue(&self, key: &str) -> usize {
+    pub async fn serve_queue(&self, key: &QueueKey) -> usize {
         let entries = match self.store.list_queue(key, self.now(), 10).await {
             Ok(entries) => entries,
             Err(err) => {
@@ -642,14 +568,13 @@ impl<S: Store, P: Push> App<S, P> {
             };
             let updated = match self
                 .update_session(&id, |s| {
-                    let mut effects = match stats {
-                        Some((total, last)) if matches!(s.phase, Phase::Connected { .. }) => {
-                            s.messages_seen(total, last)
+                    let seen = match stats {
+                        Some((total, last_at)) if matches!(s.phase, Phase::Connected { .. }) => {
+                            Some(Input::MessagesSeen { total, last_at })
                         }
-                        _ => Vec::new(),
+                        _ => None,
                     };
-                    effects.extend(s.tick(&policy, now));
-                    Ok(effects)
+                    s.handle_all(seen.into_iter().chain([Input::Tick]), &policy, now)
                 })
                 .await
             {
@@ -721,15 +646,4 @@ fn candidates(records: &[AdvisorRecord], now: UnixMillis) -> Vec<Candidate<'_>> 
             idle_since: r.load.idle_since,
         })
         .collect()
-}
-
-/// Can this advisor serve the queue with this key?
-fn serves(key: &str, record: &AdvisorRecord) -> bool {
-    if let Some(id) = key.strip_prefix("advisor:") {
-        return record.advisor.id.as_str() == id;
-    }
-    if let Some(topic) = key.strip_prefix("topic:") {
-        return record.advisor.topics.iter().any(|t| t == topic);
-    }
-    key == "any"
 }

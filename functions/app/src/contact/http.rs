@@ -5,8 +5,8 @@
 //! cookies they depend on (the visitor id also travels in the body), and
 //! authorise by the session token the start answer hands out.
 
+use super::Push;
 use super::engine::ContactError;
-use super::{Push, session_token, verify_session_token};
 use crate::api::me;
 use crate::http_util::{
     ApiError, cookie, json, parse_json, query, query_param, same_origin, set_cookie,
@@ -20,6 +20,7 @@ use livecard_core::ids::{AdvisorId, RandomId};
 use livecard_core::offline::{Inbox, InboxPosition, OfflineMessage};
 use livecard_core::routing::{DEFAULT_AFFINITY_MS, RouteRequest};
 use livecard_core::session::{EndReason, Origin, Phase, Session, Wanted};
+use livecard_core::session::{session_token, verify_session_token};
 use livecard_core::visitor::{new_visitor_id, sign_visitor_cookie, verify_visitor_cookie};
 use livecard_store::{Created, Store, StoredSession};
 use serde::Deserialize;
@@ -241,7 +242,7 @@ pub async fn start<S: Store, P: Push>(
             "token": session_token(&app.secrets.session_key, &id),
             "visitor": signed_visitor,
             "ws": app.config.websocket_url(),
-            "state": app.state_value(&current).await,
+            "state": app.state_message(&current).await.to_value(),
         }),
     );
     if same_origin(request)
@@ -310,13 +311,7 @@ pub async fn offline<S: Store, P: Push>(
         }
         _ => {}
     }
-    let wanted = &stored.session.request;
-    let inbox = match (&wanted.advisor, &wanted.topic) {
-        (Some(advisor), _) if !wanted.colleague => Inbox::Advisor(advisor.clone()),
-        (_, Some(topic)) => Inbox::Topic(topic.clone()),
-        (Some(advisor), None) => Inbox::Advisor(advisor.clone()),
-        (None, None) => Inbox::Topic("general".to_owned()),
-    };
+    let inbox = stored.session.request.inbox();
     // The message takes the session's id: one per contact session, however
     // many requests race (the store writes it only if absent).
     let message_id = RandomId::parse(id).map_err(|_| ApiError::not_found("no such session"))?;

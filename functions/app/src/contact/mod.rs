@@ -14,7 +14,6 @@ pub mod http;
 pub mod ws;
 
 use livecard_core::UnixMillis;
-use livecard_core::encoding::{b64url, b64url_decode, hmac_sha256};
 use livecard_core::ids::AdvisorId;
 use std::fmt;
 
@@ -68,7 +67,7 @@ pub const MAX_JOINED: usize = 8;
 
 /// What the server knows about one WebSocket connection. The local host
 /// keeps it in the connection's task; a serverless host stores it with the
-/// connection and saves it again when [`Connection::changed`] says so.
+/// connection and saves it after every message that changed it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     pub id: String,
@@ -77,9 +76,6 @@ pub struct Connection {
     /// Sessions this connection joined as their visitor (proved by token).
     pub sessions: Vec<String>,
     pub limiter: RateLimit,
-    /// Set by a handler that changed the fields above.
-    #[serde(skip)]
-    pub changed: bool,
 }
 
 impl Connection {
@@ -89,7 +85,6 @@ impl Connection {
             advisor,
             sessions: Vec::new(),
             limiter: RateLimit::new(now),
-            changed: false,
         }
     }
 }
@@ -159,24 +154,6 @@ impl RateLimit {
     }
 }
 
-/// The visitor's proof for one session: HMAC-SHA256 under the session key
-/// over the session id, 128 bits, base64url.
-pub fn session_token(key: &[u8], session: &str) -> String {
-    let mac = hmac_sha256(key, format!("contact|{session}").as_bytes());
-    b64url(&mac[..16])
-}
-
-pub fn verify_session_token(key: &[u8], session: &str, token: &str) -> bool {
-    if token.len() > 64 {
-        return false;
-    }
-    let Some(tag) = b64url_decode(token) else {
-        return false;
-    };
-    let expected = hmac_sha256(key, format!("contact|{session}").as_bytes());
-    tag.len() == 16 && livecard_core::encoding::constant_time_eq(&expected[..16], &tag)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,15 +169,5 @@ mod tests {
         assert_eq!(refill as u64, RateLimit::PER_SECOND);
         // A clock that goes backwards gives nothing.
         assert!(!limit.take(500));
-    }
-
-    #[test]
-    fn session_tokens_are_bound_to_their_session() {
-        let token = session_token(b"k", "s1");
-        assert!(verify_session_token(b"k", "s1", &token));
-        assert!(!verify_session_token(b"k", "s2", &token));
-        assert!(!verify_session_token(b"other", "s1", &token));
-        assert!(!verify_session_token(b"k", "s1", "AAAA"));
-        assert!(!verify_session_token(b"k", "s1", &"A".repeat(200)));
     }
 }

@@ -6,16 +6,15 @@
 //! session go out through the push port.
 
 use super::engine::{ContactError, Updated};
-use super::{Connection, MAX_JOINED, Participant, Push, RateLimit, verify_session_token};
+use super::{Connection, MAX_JOINED, Participant, Push, RateLimit};
 use crate::App;
 use crate::api::me::SESSION_COOKIE;
 use crate::http_util::{cookie, same_origin};
-use livecard_core::session::{EndReason, Phase, Side};
+use livecard_core::session::{EndReason, Input, Phase, SessionError, Side, verify_session_token};
 use livecard_core::signaling::{
-    ClientMessage, PROTOCOL_VERSION, ProtocolError, error_message, parse_client, refusal,
+    ClientMessage, ProtocolError, ServerMessage, parse_client, refusal,
 };
 use livecard_store::{Appended, Store};
-use serde_json::json;
 
 /// The most chat messages one join replays (older ones stay in the store).
 const MAX_REPLAY: usize = 2_000;
@@ -30,11 +29,15 @@ pub struct Replies {
 }
 
 impl Replies {
-    fn one(message: String) -> Self {
+    fn one(message: ServerMessage) -> Self {
         Self {
-            messages: vec![message],
+            messages: vec![message.to_json()],
             close: None,
         }
+    }
+
+    fn push(&mut self, message: &ServerMessage) {
+        self.messages.push(message.to_json());
     }
 }
 
@@ -110,17 +113,20 @@ impl<S: Store, P: Push> App<S, P> {
     /// What a connection is told first: `hello`, and for an advisor their
     /// presence and the rings in progress.
     pub async fn ws_greeting(&self, connection: &Connection) -> Vec<String> {
-        let mut hello = json!({"v": PROTOCOL_VERSION, "type": "hello"});
-        let mut replies = Vec::new();
-        if let Some(advisor) = &connection.advisor {
-            hello["advisor"] = advisor.as_str().into();
-        }
-        replies.push(hello.to_string());
+        let hello = ServerMessage::Hello {
+            advisor: connection.advisor.clone(),
+        };
+        let mut replies = vec![hello.to_json()];
         if let Some(advisor) = &connection.advisor {
             if let Some(presence) = self.presence_message(advisor).await {
-                replies.push(presence);
+                replies.push(presence.to_json());
             }
-            replies.extend(self.rings_in_progress(advisor).await);
+            replies.extend(
+                self.rings_in_progress(advisor)
+                    .await
+                    .iter()
+                    .map(ServerMessage::to_json),
+            );
         }
         replies
     }
@@ -132,7 +138,6 @@ impl<S: Store, P: Push> App<S, P> {
             .limiter
             .take_with(self.config.signaling_rate, now)
         {
-            connection.changed = true;
             return Replies {
                 messages: vec![refusal(
                     "rate_limited",
@@ -149,7 +154,7 @@ impl<S: Store, P: Push> App<S, P> {
                 if err != ProtocolError::TooLarge {
                     tracing::debug!(code = err.code(), "client message refused");
                 }
-                return Replies::one(error_message(err));
+                return Replies::one(ServerMessage::refusal(err.code(), &err.to_string(), None));
             }
         };
         let session = message.session().map(str::to_owned);
@@ -159,7 +164,11 @@ impl<S: Store, P: Push> App<S, P> {
                 if let ContactError::Store(store) = &err {
                     tracing::error!(error = %store, "store error in signaling");
                 }
-                Replies::one(refusal(err.code(), &err.to_string(), session.as_deref()))
+                Replies::one(ServerMessage::refusal(
+                    err.code(),
+                    &err.to_string(),
+                    session.as_deref(),
+                ))
             }
         }
     }
@@ -179,18 +188,14 @@ impl<S: Store, P: Push> App<S, P> {
                     .config
                     .presence
                     .console_update(states, now)
-                    .map_err(|_| {
-                        ContactError::Session(livecard_core::session::SessionError::NotOffered)
-                    })?;
+                    .map_err(|_| ContactError::Session(SessionError::NotOffered))?;
                 self.apply_presence(&advisor, &update)
                     .await
                     .map_err(|_| ContactError::Busy)?;
                 self.presence_changed(&advisor).await;
                 Ok(Replies::default())
             }
-            ClientMessage::Ping { .. } => Ok(Replies::one(
-                json!({"v": PROTOCOL_VERSION, "type": "pong"}).to_string(),
-            )),
+            ClientMessage::Ping { .. } => Ok(Replies::one(ServerMessage::Pong {})),
             ClientMessage::Join {
                 session,
                 token,
@@ -202,8 +207,9 @@ impl<S: Store, P: Push> App<S, P> {
             }
             ClientMessage::Accept { session, .. } => {
                 let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
+                let accept = Input::Accept(advisor.clone());
                 let updated = self
-                    .update_session(&session, |s| s.accept(&advisor, now))
+                    .update_session(&session, |s| s.handle(accept.clone(), &policy, now))
                     .await?;
                 self.push
                     .subscribe(&connection.id, &Participant::Advisor(advisor))
@@ -212,8 +218,9 @@ impl<S: Store, P: Push> App<S, P> {
             }
             ClientMessage::Decline { session, .. } => {
                 let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
+                let decline = Input::Decline(advisor);
                 let updated = self
-                    .update_session(&session, |s| s.decline(&advisor))
+                    .update_session(&session, |s| s.handle(decline.clone(), &policy, now))
                     .await?;
                 self.route(&session).await?;
                 self.after_release(&updated.released).await;
@@ -224,17 +231,17 @@ impl<S: Store, P: Push> App<S, P> {
             } => self.chat(connection, &session, &id, &text).await,
             ClientMessage::Typing { session, .. } => {
                 let (side, other) = self.speaker(connection, &session).await?;
-                let message = json!({"v": PROTOCOL_VERSION, "type": "typing", "session": session, "side": side.as_str()});
+                let message = ServerMessage::Typing { session, side };
                 if let Some(other) = other {
-                    self.push.send(&other, &message.to_string()).await;
+                    self.push.send(&other, &message.to_json()).await;
                 }
                 Ok(Replies::default())
             }
             ClientMessage::Read { session, key, .. } => {
                 let (side, other) = self.speaker(connection, &session).await?;
-                let message = json!({"v": PROTOCOL_VERSION, "type": "read", "session": session, "side": side.as_str(), "key": key});
+                let message = ServerMessage::Read { session, side, key };
                 if let Some(other) = other {
-                    self.push.send(&other, &message.to_string()).await;
+                    self.push.send(&other, &message.to_json()).await;
                 }
                 Ok(Replies::default())
             }
@@ -242,27 +249,23 @@ impl<S: Store, P: Push> App<S, P> {
                 session, channel, ..
             } => {
                 self.speaker(connection, &session).await?;
-                self.update_session(&session, |s| s.upgrade(channel, now))
-                    .await?;
+                self.update_session(&session, |s| {
+                    s.handle(Input::Upgrade(channel), &policy, now)
+                })
+                .await?;
                 Ok(Replies::default())
             }
             ClientMessage::Wait { session, .. } => {
                 self.visitor_only(connection, &session)?;
-                self.update_session(&session, |s| {
-                    s.choose_wait(now)?;
-                    s.nobody_free(true, &policy, now)
-                })
-                .await?;
+                self.update_session(&session, |s| s.handle(Input::ChooseWait, &policy, now))
+                    .await?;
                 self.route(&session).await?;
                 Ok(Replies::default())
             }
             ClientMessage::Colleague { session, .. } => {
                 self.visitor_only(connection, &session)?;
-                self.update_session(&session, |s| {
-                    s.choose_colleague(now)?;
-                    Ok(Vec::new())
-                })
-                .await?;
+                self.update_session(&session, |s| s.handle(Input::ChooseColleague, &policy, now))
+                    .await?;
                 self.route(&session).await?;
                 Ok(Replies::default())
             }
@@ -275,25 +278,25 @@ impl<S: Store, P: Push> App<S, P> {
                 ..
             } => {
                 let (side, other) = self.call_peer(connection, &session).await?;
-                let mut message = json!({
-                    "v": PROTOCOL_VERSION, "type": "signal", "session": session,
-                    "side": side.as_str(), "call": call, "kind": kind,
-                });
-                if let Some(sdp) = sdp {
-                    message["sdp"] = sdp.into();
-                }
-                if let Some(candidate) = candidate {
-                    message["candidate"] = json!(candidate);
-                }
+                let message = ServerMessage::Signal {
+                    session,
+                    side,
+                    call,
+                    kind,
+                    sdp,
+                    candidate,
+                };
                 if let Some(other) = other {
-                    self.push.send(&other, &message.to_string()).await;
+                    self.push.send(&other, &message.to_json()).await;
                 }
                 Ok(Replies::default())
             }
             ClientMessage::CallReport { session, path, .. } => {
                 self.speaker(connection, &session).await?;
-                self.update_session(&session, |s| s.call_report(path, now))
-                    .await?;
+                self.update_session(&session, |s| {
+                    s.handle(Input::CallReport(path), &policy, now)
+                })
+                .await?;
                 Ok(Replies::default())
             }
             ClientMessage::Hangup { session, .. } => {
@@ -311,7 +314,10 @@ impl<S: Store, P: Push> App<S, P> {
 
     /// `ring` messages for contacts ringing this advisor now, so that a
     /// console opened (or reloaded) mid-ring shows them.
-    async fn rings_in_progress(&self, advisor: &livecard_core::ids::AdvisorId) -> Vec<String> {
+    async fn rings_in_progress(
+        &self,
+        advisor: &livecard_core::ids::AdvisorId,
+    ) -> Vec<ServerMessage> {
         let now = self.now();
         let until = now.saturating_add(self.config.session.ring_ms);
         let Ok(ids) = self.store.sessions_due_between(now, until, 100).await else {
@@ -327,7 +333,7 @@ impl<S: Store, P: Push> App<S, P> {
                 && rung == advisor
                 && *until > now
             {
-                rings.push(self.ring_message(&stored, *until));
+                rings.push(stored.session.ring_message(&stored.id, *until));
             }
         }
         rings
@@ -337,13 +343,14 @@ impl<S: Store, P: Push> App<S, P> {
     pub async fn presence_message(
         &self,
         advisor: &livecard_core::ids::AdvisorId,
-    ) -> Option<String> {
+    ) -> Option<ServerMessage> {
         let record = self.store.get_advisor(advisor).await.ok()??;
         let view = crate::api::advisors::PublicAdvisor::of(&record, self.now());
-        Some(
-            json!({"v": PROTOCOL_VERSION, "type": "presence", "advisor": advisor.as_str(), "presence": view.presence, "status": view.status})
-                .to_string(),
-        )
+        Some(ServerMessage::Presence {
+            advisor: advisor.clone(),
+            presence: view.presence,
+            status: view.status,
+        })
     }
 
     /// An advisor's presence changed: their consoles hear it, and coming
@@ -351,7 +358,7 @@ impl<S: Store, P: Push> App<S, P> {
     pub async fn presence_changed(&self, advisor: &livecard_core::ids::AdvisorId) {
         if let Some(message) = self.presence_message(advisor).await {
             self.push
-                .send(&Participant::Advisor(advisor.clone()), &message)
+                .send(&Participant::Advisor(advisor.clone()), &message.to_json())
                 .await;
         }
         self.serve_queues(advisor).await;
@@ -378,7 +385,6 @@ impl<S: Store, P: Push> App<S, P> {
                         connection.sessions.remove(0);
                     }
                     connection.sessions.push(session.to_owned());
-                    connection.changed = true;
                 }
                 Side::Visitor
             }
@@ -403,14 +409,14 @@ impl<S: Store, P: Push> App<S, P> {
             Side::Advisor => stored,
         };
         let mut replies = Replies::default();
-        replies.messages.push(self.state_message(&stored).await);
+        replies.push(&self.state_message(&stored).await);
         if side == Side::Advisor
             && let Phase::Ringing { until, .. } = stored.session.phase
         {
-            replies.messages.push(self.ring_message(&stored, until));
+            replies.push(&stored.session.ring_message(&stored.id, until));
         }
         if let Some(queue) = self.queue_message(&stored).await {
-            replies.messages.push(queue);
+            replies.push(&queue);
         }
         let mut cursor = after;
         loop {
@@ -420,19 +426,17 @@ impl<S: Store, P: Push> App<S, P> {
                 .await?;
             let full = page.len() == 100;
             for message in &page {
-                replies
-                    .messages
-                    .push(Self::chat_value(session, message).to_string());
+                replies.push(&Self::chat_message(session, message));
             }
             cursor = page.last().map(|m| m.key.clone()).or(cursor);
             if !full || replies.messages.len() >= MAX_REPLAY {
                 break;
             }
         }
-        replies.messages.push(
-            json!({"v": PROTOCOL_VERSION, "type": "joined", "session": session, "side": side.as_str()})
-                .to_string(),
-        );
+        replies.push(&ServerMessage::Joined {
+            session: session.to_owned(),
+            side,
+        });
         Ok(replies)
     }
 
@@ -446,24 +450,19 @@ impl<S: Store, P: Push> App<S, P> {
         let now = self.now();
         let stored = self.session_cached(session).await?;
         let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
-        let Phase::Connected { advisor, .. } = &stored.session.phase else {
-            return Err(ContactError::Session(if stored.session.is_ended() {
-                livecard_core::session::SessionError::Ended
-            } else {
-                livecard_core::session::SessionError::NotConnected
-            }));
-        };
+        stored.session.can_chat()?;
+        let advisor = stored
+            .session
+            .connected_advisor()
+            .ok_or(ContactError::Session(SessionError::NotConnected))?;
         if side == Side::Advisor && connection.advisor.as_ref() != Some(advisor) {
             return Err(NOT_ALLOWED);
         }
         let advisor = advisor.clone();
-        let ack = |key: Option<&str>| {
-            let mut value =
-                json!({"v": PROTOCOL_VERSION, "type": "ack", "session": session, "id": id});
-            if let Some(key) = key {
-                value["key"] = key.into();
-            }
-            value.to_string()
+        let ack = |key: Option<String>| ServerMessage::Ack {
+            session: session.to_owned(),
+            id: id.to_owned(),
+            key,
         };
         match self
             .store
@@ -472,7 +471,7 @@ impl<S: Store, P: Push> App<S, P> {
         {
             Appended::Duplicate => Ok(Replies::one(ack(None))),
             Appended::New(message) => {
-                let value = Self::chat_value(session, &message).to_string();
+                let value = Self::chat_message(session, &message).to_json();
                 // Both sides at once: on AWS each is a lookup of the
                 // participant's connections and a post to each.
                 futures_util::future::join(
@@ -484,7 +483,7 @@ impl<S: Store, P: Push> App<S, P> {
                 // No session write per message: activity and the count are
                 // read from the message store when the session is judged
                 // idle or ends (`Session::messages_seen`).
-                Ok(Replies::one(ack(Some(&message.key))))
+                Ok(Replies::one(ack(Some(message.key))))
             }
         }
     }
@@ -527,18 +526,12 @@ impl<S: Store, P: Push> App<S, P> {
     ) -> Result<(Side, Option<Participant>), ContactError> {
         let (stored, side) = self.side_in(connection, session).await?;
         let s = &stored.session;
-        if s.is_ended() {
-            return Err(ContactError::Session(
-                livecard_core::session::SessionError::Ended,
-            ));
-        }
-        let advisor = s.connected_advisor().ok_or(ContactError::Session(
-            livecard_core::session::SessionError::NotConnected,
-        ))?;
+        s.can_chat()?;
+        let advisor = s
+            .connected_advisor()
+            .ok_or(ContactError::Session(SessionError::NotConnected))?;
         if s.call.is_none() {
-            return Err(ContactError::Session(
-                livecard_core::session::SessionError::NoCall,
-            ));
+            return Err(ContactError::Session(SessionError::NoCall));
         }
         let other = match side {
             Side::Visitor => Participant::Advisor(advisor.clone()),

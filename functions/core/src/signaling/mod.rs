@@ -9,6 +9,9 @@
 use crate::channel::Channel;
 use serde::{Deserialize, Serialize};
 
+mod server;
+pub use server::{AdvisorCard, ServerMessage, SessionState, ShownAdvisor};
+
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Larger frames are refused before they are parsed (API Gateway's frame
 /// limit is 32 KB; this stays well below it).

@@ -1,0 +1,135 @@
+//! Calls inside a connected session: audio or video, changing medium, and
+//! the path the media takes.
+
+use super::{Effect, Phase, Session, SessionError};
+use crate::UnixMillis;
+use crate::channel::Channel;
+use crate::event::EventName;
+use serde::{Deserialize, Serialize};
+
+/// host or server-reflexive path it goes peer to peer, on a relay path
+/// through a media node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IcePath {
+    Host,
+    Srflx,
+    Prflx,
+    Relay,
+}
+
+impl IcePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IcePath::Host => "host",
+            IcePath::Srflx => "srflx",
+            IcePath::Prflx => "prflx",
+            IcePath::Relay => "relay",
+        }
+    }
+}
+
+/// An audio or video call in a connected session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// Audio or video.
+    pub channel: Channel,
+    pub since: UnixMillis,
+    /// The path last reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<IcePath>,
+}
+
+pub(super) fn call_ended(call: &Call, now: UnixMillis) -> Effect {
+    Effect::event(
+        EventName::CallEnded,
+        vec![
+            ("media", call.channel.as_str().into()),
+            ("duration_ms", now.saturating_sub(call.since).into()),
+        ],
+    )
+}
+
+impl Session {
+    /// Changes the medium of a connected session (chat, audio, video).
+    pub(super) fn upgrade(
+        &mut self,
+        channel: Channel,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => {}
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotConnected),
+        }
+        if !self.request.offers(channel) {
+            return Err(SessionError::ChannelNotOffered);
+        }
+        self.channel = channel;
+        self.last_activity = now;
+        let effects = match (self.call.take(), channel) {
+            (None, Channel::Chat) => Vec::new(),
+            (None, media) => self.start_call(media, now),
+            (Some(call), Channel::Chat) => vec![call_ended(&call, now)],
+            (Some(mut call), media) => {
+                let from = call.channel;
+                call.channel = media;
+                self.call = Some(call);
+                if from == media {
+                    Vec::new()
+                } else {
+                    vec![Effect::event(
+                        EventName::CallUpgraded,
+                        vec![
+                            ("from", from.as_str().into()),
+                            ("to", media.as_str().into()),
+                        ],
+                    )]
+                }
+            }
+        };
+        Ok(effects)
+    }
+
+    pub(super) fn start_call(&mut self, channel: Channel, now: UnixMillis) -> Vec<Effect> {
+        if channel == Channel::Chat {
+            return Vec::new();
+        }
+        self.call = Some(Call {
+            channel,
+            since: now,
+            path: None,
+        });
+        vec![Effect::event(
+            EventName::CallStarted,
+            vec![("media", channel.as_str().into())],
+        )]
+    }
+
+    /// A side reports its call is up (periodically while it lasts, which
+    /// also keeps the session from ending as inactive), with the path its
+    /// media takes. A new path is an `ice_path` event.
+    pub(super) fn call_report(
+        &mut self,
+        path: Option<IcePath>,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        match self.phase {
+            Phase::Connected { .. } => {}
+            Phase::Ended { .. } => return Err(SessionError::Ended),
+            _ => return Err(SessionError::NotConnected),
+        }
+        let call = self.call.as_mut().ok_or(SessionError::NoCall)?;
+        self.last_activity = now;
+        match path {
+            Some(path) if call.path != Some(path) => {
+                call.path = Some(path);
+                Ok(vec![Effect::event(
+                    EventName::IcePath,
+                    vec![("path", path.as_str().into())],
+                )])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! What the visitor asked for, and where a request waits when nobody is free.
+
+use crate::UnixMillis;
+use crate::advisor::Advisor;
+use crate::channel::{Channel, ChannelSet};
+use crate::ids::AdvisorId;
+use crate::offline::Inbox;
+use serde::{Deserialize, Serialize};
+
+/// Where a contact request came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Card,
+    #[default]
+    Portal,
+    Widget,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Card => "card",
+            Origin::Portal => "portal",
+            Origin::Widget => "widget",
+        }
+    }
+}
+
+/// What the visitor asked for, kept with the session so that every
+/// re-routing (after a decline, a missed ring, or from the queue) asks the
+/// same question.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wanted {
+    pub origin: Origin,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// A card's advisor: asked first and only, until the visitor chooses a
+    /// colleague.
+    #[serde(default)]
+    pub advisor: Option<AdvisorId>,
+    /// The visitor accepts a colleague of the card's advisor.
+    #[serde(default)]
+    pub colleague: bool,
+    /// The advisor this visitor last spoke with (affinity), tried first.
+    #[serde(default)]
+    pub preferred: Option<AdvisorId>,
+    /// Since when the visitor chose to wait in the queue: their place in it.
+    #[serde(default)]
+    pub waiting_since: Option<UnixMillis>,
+    /// The channels a card link offers: a call on any other is refused,
+    /// whoever asks for it. `None`: every channel (portal, widget).
+    #[serde(default)]
+    pub channels: Option<ChannelSet>,
+}
+
+impl Wanted {
+    /// Is `channel` offered to this contact? Chat always is (a call ends
+    /// back in chat).
+    pub fn offers(&self, channel: Channel) -> bool {
+        channel == Channel::Chat || self.channels.is_none_or(|set| set.contains(channel))
+    }
+}
+
+impl Wanted {
+    /// The queue this request waits in: the card advisor's own, the
+    /// topic's, or the general one.
+    pub fn queue_key(&self) -> QueueKey {
+        match (&self.advisor, &self.topic) {
+            (Some(advisor), _) if !self.colleague => QueueKey::Advisor(advisor.clone()),
+            (_, Some(topic)) => QueueKey::Topic(topic.clone()),
+            _ => QueueKey::Any,
+        }
+    }
+
+    /// Whose inbox an offline message for this request lands in: the card
+    /// advisor's (unless the visitor asked for a colleague), else the
+    /// topic's, else the card advisor's, else the general topic's.
+    pub fn inbox(&self) -> Inbox {
+        match (&self.advisor, &self.topic) {
+            (Some(advisor), _) if !self.colleague => Inbox::Advisor(advisor.clone()),
+            (_, Some(topic)) => Inbox::Topic(topic.clone()),
+            (Some(advisor), None) => Inbox::Advisor(advisor.clone()),
+            (None, None) => Inbox::Topic(GENERAL_TOPIC.to_owned()),
+        }
+    }
+}
+
+/// The inbox of requests that named neither an advisor nor a topic.
+pub const GENERAL_TOPIC: &str = "general";
+
+/// A queue of visitors waiting for an advisor: one advisor's (card links),
+/// one topic's, or the general one. Stored as `advisor:<id>`,
+/// `topic:<slug>` or `any`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueKey {
+    Advisor(AdvisorId),
+    Topic(String),
+    Any,
+}
+
+impl QueueKey {
+    /// Reads a stored key; `None` for text that is not one.
+    pub fn parse(text: &str) -> Option<QueueKey> {
+        if let Some(id) = text.strip_prefix("advisor:") {
+            return AdvisorId::parse(id).ok().map(QueueKey::Advisor);
+        }
+        if let Some(topic) = text.strip_prefix("topic:") {
+            return crate::advisor::valid_topic(topic).then(|| QueueKey::Topic(topic.to_owned()));
+        }
+        (text == "any").then_some(QueueKey::Any)
+    }
+
+    /// Can this advisor take the contacts waiting here?
+    pub fn served_by(&self, advisor: &Advisor) -> bool {
+        match self {
+            QueueKey::Advisor(id) => advisor.id == *id,
+            QueueKey::Topic(topic) => advisor.topics.iter().any(|t| t == topic),
+            QueueKey::Any => true,
+        }
+    }
+
+    /// The queues an advisor serves, in the order they are served: their
+    /// own, their topics', the general one.
+    pub fn served_by_advisor(advisor: &Advisor) -> Vec<QueueKey> {
+        let mut keys = vec![QueueKey::Advisor(advisor.id.clone())];
+        keys.extend(advisor.topics.iter().cloned().map(QueueKey::Topic));
+        keys.push(QueueKey::Any);
+        keys
+    }
+}
+
+impl std::fmt::Display for QueueKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueKey::Advisor(id) => write!(f, "advisor:{id}"),
+            QueueKey::Topic(topic) => write!(f, "topic:{topic}"),
+            QueueKey::Any => f.write_str("any"),
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Media nodes.
+
+use super::*;
+
+/// Media nodes register and renew; only those with a current heartbeat are
+/// listed.
+pub async fn media_nodes<S: MediaNodeStore>(store: &S) {
+    use livecard_core::media::MediaNode;
+    let node = |id: &str, load: u32, hb: u64| MediaNode {
+        id: id.into(),
+        host: "203.0.113.10".into(),
+        turn_port: 3478,
+        tls_port: Some(5349),
+        capacity: 100,
+        load,
+        heartbeat_until: hb,
+    };
+    ok(
+        store.put_media_node(&node("n1", 5, T0 + 30_000)).await,
+        "n1",
+    );
+    ok(
+        store.put_media_node(&node("n2", 1, T0 + 10_000)).await,
+        "n2",
+    );
+    ok(
+        store.put_media_node(&node("n3", 0, T0 - 1)).await,
+        "n3 stopped",
+    );
+    let live = ok(store.live_media_nodes(T0, 10).await, "live");
+    assert_eq!(
+        live,
+        vec![node("n1", 5, T0 + 30_000), node("n2", 1, T0 + 10_000)]
+    );
+    // A heartbeat renews the node and its load.
+    ok(
+        store.put_media_node(&node("n2", 7, T0 + 40_000)).await,
+        "renew",
+    );
+    let live = ok(store.live_media_nodes(T0 + 20_000, 10).await, "later");
+    assert_eq!(
+        live,
+        vec![node("n1", 5, T0 + 30_000), node("n2", 7, T0 + 40_000)]
+    );
+    assert!(ok(store.live_media_nodes(T0 + 40_000, 10).await, "all stopped").is_empty());
+}

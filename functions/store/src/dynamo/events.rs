@@ -1,0 +1,120 @@
+//! Analytics events, one by one and in batches.
+
+use super::*;
+use crate::EventStore;
+
+pub(super) fn event_item(event: &Event, expires_at: UnixMillis) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".to_owned(), s(keys::event(&event.id))),
+        ("sk".to_owned(), s(keys::EVENT)),
+        ("gsi1pk".to_owned(), s(keys::events_of(&event.day()))),
+        (
+            "gsi1sk".to_owned(),
+            s(format!("{:013}#{}", event.at, event.id)),
+        ),
+        ("name".to_owned(), s(event.name.as_str())),
+        ("body".to_owned(), s(to_json(event)?)),
+        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
+    ]))
+}
+
+/// Events packed into one batch item: well under DynamoDB's 400 KB item
+/// limit, as an event's props are at most 2 KB.
+pub const EVENTS_PER_ITEM: usize = 100;
+
+pub(super) fn event_batch_item(
+    day: &str,
+    events: &[&(Event, UnixMillis)],
+) -> Result<Item, StoreError> {
+    let first = events
+        .first()
+        .ok_or_else(|| StoreError::Corrupt("empty event batch".into()))?;
+    let at = events.iter().map(|(e, _)| e.at).min().unwrap_or(first.0.at);
+    let expires = events.iter().map(|(_, x)| *x).max().unwrap_or(first.1);
+    let list: Vec<&Event> = events.iter().map(|(e, _)| e).collect();
+    Ok(Item::from([
+        ("pk".to_owned(), s(keys::event_batch(&first.0.id))),
+        ("sk".to_owned(), s(keys::BATCH)),
+        ("gsi1pk".to_owned(), s(keys::events_of(day))),
+        ("gsi1sk".to_owned(), s(format!("{at:013}#{}", first.0.id))),
+        ("count".to_owned(), n(list.len() as u64)),
+        ("events".to_owned(), s(to_json(&list)?)),
+        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires))),
+    ]))
+}
+
+impl EventStore for DynamoStore {
+    async fn put_event(
+        &self,
+        event: &Event,
+        expires_at: UnixMillis,
+    ) -> Result<EventWrite, StoreError> {
+        let item = event_item(event, expires_at)?;
+        Ok(if self.put_if_absent(item).await? {
+            EventWrite::Stored
+        } else {
+            EventWrite::Duplicate
+        })
+    }
+
+    async fn put_events(&self, events: &[(Event, UnixMillis)]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        // Events are packed into batch items of up to EVENTS_PER_ITEM, one
+        // UTC day each, keyed by their first event's id: writing the same
+        // batch again overwrites the same item, so retries add nothing.
+        let mut seen = std::collections::HashSet::new();
+        let mut by_day: BTreeMap<String, Vec<&(Event, UnixMillis)>> = BTreeMap::new();
+        for entry in events {
+            if seen.insert(&entry.0.id) {
+                by_day.entry(entry.0.day()).or_default().push(entry);
+            }
+        }
+        let mut requests = Vec::new();
+        for (day, entries) in &by_day {
+            for chunk in entries.chunks(EVENTS_PER_ITEM) {
+                let put = PutRequest::builder()
+                    .set_item(Some(event_batch_item(day, chunk)?))
+                    .build()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                self.back_off_unprocessed(attempt, EVENT_BATCH_RESENDS, "batch writes")
+                    .await?;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = out.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                attempt += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError> {
+        let (items, next) = self.query_gsi(&keys::events_of(day), page, true).await?;
+        let mut events: Vec<Event> = Vec::new();
+        for item in &items {
+            if item.contains_key("events") {
+                events.extend(json::<Vec<Event>>(item, "events")?);
+            } else {
+                events.push(json(item, "body")?);
+            }
+        }
+        events.sort_by(|a, b| (a.at, a.id.as_str()).cmp(&(b.at, b.id.as_str())));
+        events.dedup_by(|a, b| a.id == b.id);
+        Ok(Page {
+            items: events,
+            next,
+        })
+    }
+}

@@ -1,0 +1,417 @@
+//! Contact sessions, their chat, queues, visitor affinity and offline messages.
+
+use super::group_commit::PendingMessage;
+use super::*;
+use crate::SessionStore;
+
+impl SessionStore for DynamoStore {
+    async fn create_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<Created, StoreError> {
+        let mut item = Item::from([
+            ("pk".to_owned(), s(keys::session(&session.id))),
+            ("sk".to_owned(), s(keys::META)),
+            ("visitor".to_owned(), s(session.visitor.as_str())),
+            ("session".to_owned(), s(to_json(&session.session)?)),
+            ("version".to_owned(), n(session.version)),
+        ]);
+        if let Some(at) = deadline {
+            item.insert("gsi1pk".to_owned(), s(keys::due(at)));
+            item.insert("gsi1sk".to_owned(), s(format!("{at:013}#{}", session.id)));
+        }
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
+        let Some(item) = self.get_item(keys::session(id), keys::META).await? else {
+            return Ok(None);
+        };
+        Ok(Some(StoredSession {
+            id: id.to_owned(),
+            visitor: get_s(&item, "visitor")?.to_owned(),
+            session: json::<Session>(&item, "session")?,
+            version: get_n(&item, "version")?.unwrap_or(0),
+        }))
+    }
+
+    async fn replace_session(
+        &self,
+        session: &StoredSession,
+        deadline: Option<UnixMillis>,
+    ) -> Result<bool, StoreError> {
+        let expected = session
+            .version
+            .checked_sub(1)
+            .ok_or_else(|| StoreError::Corrupt("version 0 cannot replace".into()))?;
+        let mut request = self
+            .update_item(keys::session(&session.id), keys::META)
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#session", "session")
+            .expression_attribute_names("#g", "gsi1pk")
+            .expression_attribute_names("#gs", "gsi1sk")
+            .expression_attribute_values(":expected", n(expected))
+            .expression_attribute_values(":version", n(session.version))
+            .expression_attribute_values(":session", s(to_json(&session.session)?));
+        request = match deadline {
+            Some(at) => request
+                .update_expression(
+                    "SET #session = :session, #version = :version, #g = :g, #gs = :gs",
+                )
+                .expression_attribute_values(":g", s(keys::due(at)))
+                .expression_attribute_values(":gs", s(format!("{at:013}#{}", session.id))),
+            None => request
+                .update_expression("SET #session = :session, #version = :version REMOVE #g, #gs"),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError> {
+        // Yesterday's partition and today's: up to a day overdue.
+        self.sessions_due_between(now.saturating_sub(86_400_000), now, limit)
+            .await
+    }
+
+    async fn sessions_due_between(
+        &self,
+        from: UnixMillis,
+        until: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut days = vec![from];
+        if livecard_core::event::utc_day(from) != livecard_core::event::utc_day(until) {
+            days.push(until);
+        }
+        for day in days {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#p = :p AND #s BETWEEN :from AND :until")
+                .expression_attribute_names("#p", "gsi1pk")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":p", s(keys::due(day)))
+                // '~' sorts after every id character.
+                .expression_attribute_values(":from", s(format!("{from:013}#~")))
+                .expression_attribute_values(":until", s(format!("{until:013}#~")))
+                .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(id) = keys::session_id(get_s(&item, "pk")?) {
+                    ids.push(id.to_owned());
+                }
+            }
+        }
+        ids.truncate(usize::from(limit));
+        Ok(ids)
+    }
+
+    async fn append_message(
+        &self,
+        session: &str,
+        side: Side,
+        client_id: &str,
+        text: &str,
+        at: UnixMillis,
+    ) -> Result<Appended, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingMessage {
+            session: session.to_owned(),
+            side,
+            client_id: client_id.to_owned(),
+            text: text.to_owned(),
+            at,
+            reply,
+        };
+        // With group commit the writer task takes it; otherwise (or when
+        // the writer is gone) it is a group of one, committed here.
+        match self.batcher.as_ref().and_then(|w| w.for_session(session)) {
+            Some(batcher) => {
+                if let Err(refused) = batcher.send(pending).await {
+                    self.commit_messages(vec![refused.0]).await;
+                }
+            }
+            None => self.commit_messages(vec![pending]).await,
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("the message writer stopped".into())))
+    }
+
+    async fn message_stats(&self, session: &str) -> Result<(u32, Option<UnixMillis>), StoreError> {
+        use aws_sdk_dynamodb::types::Select;
+        let messages = || {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(keys::session(session)))
+                .expression_attribute_values(":msg", s(keys::MESSAGE_PREFIX))
+                .consistent_read(true)
+        };
+        let mut count = 0u32;
+        let mut start = None;
+        loop {
+            let out = messages()
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            count = count.saturating_add(u32::try_from(out.count).unwrap_or(0));
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let last = messages()
+            .scan_index_forward(false)
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let last_at = match last.items.unwrap_or_default().first() {
+            Some(item) => get_n(item, "at")?,
+            None => None,
+        };
+        Ok((count, last_at))
+    }
+
+    async fn messages_after(
+        &self,
+        session: &str,
+        after: Option<&str>,
+        limit: u16,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let from = match after {
+            Some(key) if key.starts_with(keys::MESSAGE_PREFIX) && key.len() <= 200 => {
+                key.to_owned()
+            }
+            Some(_) => return Err(StoreError::BadCursor),
+            None => keys::MESSAGE_PREFIX.to_owned(),
+        };
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND #sk > :from")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_values(":pk", s(keys::session(session)))
+            .expression_attribute_values(":from", s(from))
+            .consistent_read(true)
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut messages = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let key = get_s(&item, "sk")?;
+            if !key.starts_with(keys::MESSAGE_PREFIX) {
+                continue;
+            }
+            messages.push(ChatMessage {
+                key: key.to_owned(),
+                side: Side::parse(get_s(&item, "side")?)
+                    .ok_or_else(|| StoreError::Corrupt("message side".into()))?,
+                client_id: get_s(&item, "client_id")?.to_owned(),
+                text: get_s(&item, "text")?.to_owned(),
+                at: get_n(&item, "at")?.unwrap_or(0),
+            });
+        }
+        Ok(messages)
+    }
+
+    async fn enqueue(
+        &self,
+        queue: &QueueKey,
+        session: &str,
+        since: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::queue(queue)))
+            .item("sk", s(keys::queue_entry(since, session)))
+            .item("session", s(session))
+            .item("queue", s(queue.to_string()))
+            .item("since", n(since))
+            .item("expires_at", n(expires_at))
+            .item("gsi1pk", s(keys::WAITING))
+            .item("gsi1sk", s(format!("{since:013}#{queue}#{session}")))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn dequeue(
+        &self,
+        queue: &QueueKey,
+        session: &str,
+        since: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::queue(queue)))
+            .key("sk", s(keys::queue_entry(since, session)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_queue(
+        &self,
+        queue: &QueueKey,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<(String, UnixMillis)>, StoreError> {
+        self.query_unexpired(keys::queue(queue), now, limit)
+            .await?
+            .iter()
+            .map(|item| {
+                Ok((
+                    get_s(item, "session")?.to_owned(),
+                    get_n(item, "since")?.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+
+    async fn waiting_queues(&self, limit: u16) -> Result<Vec<QueueKey>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(keys::WAITING))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut queues: Vec<QueueKey> = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let text = get_s(&item, "queue")?;
+            let queue = QueueKey::parse(text)
+                .ok_or_else(|| StoreError::Corrupt(format!("queue key {text:?}")))?;
+            if !queues.contains(&queue) {
+                queues.push(queue);
+            }
+        }
+        Ok(queues)
+    }
+
+    async fn remember_advisor(
+        &self,
+        visitor: &str,
+        advisor: &AdvisorId,
+        at: UnixMillis,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(keys::visitor(visitor)))
+            .item("sk", s(keys::LAST))
+            .item("advisor", s(advisor.as_str()))
+            .item("at", n(at))
+            .item("expires_at", n(expires_at))
+            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn last_advisor(
+        &self,
+        visitor: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(AdvisorId, UnixMillis)>, StoreError> {
+        let Some(item) = self.get_item(keys::visitor(visitor), keys::LAST).await? else {
+            return Ok(None);
+        };
+        if get_n(&item, "expires_at")?.unwrap_or(0) <= now {
+            return Ok(None);
+        }
+        let advisor = AdvisorId::parse(get_s(&item, "advisor")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some((advisor, get_n(&item, "at")?.unwrap_or(0))))
+    }
+
+    async fn put_offline_message(
+        &self,
+        message: &OfflineMessage,
+        expires_at: UnixMillis,
+    ) -> Result<Created, StoreError> {
+        let item = Item::from([
+            ("pk".to_owned(), s(keys::offline(&message.id))),
+            ("sk".to_owned(), s(keys::OFFLINE)),
+            ("gsi1pk".to_owned(), s(keys::inbox(&message.inbox.key()))),
+            (
+                "gsi1sk".to_owned(),
+                s(InboxPosition::of(message).sort_key()),
+            ),
+            ("message".to_owned(), s(to_json(message)?)),
+            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
+        ]);
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    async fn list_inbox(
+        &self,
+        inbox: &str,
+        after: Option<&InboxPosition>,
+        limit: u16,
+    ) -> Result<Vec<OfflineMessage>, StoreError> {
+        let limit = limit.clamp(1, crate::MAX_PAGE);
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(keys::inbox(inbox)))
+            .scan_index_forward(false)
+            .limit(i32::from(limit));
+        query = match after {
+            Some(position) => query
+                .key_condition_expression("#p = :p AND #s < :s")
+                .expression_attribute_names("#s", "gsi1sk")
+                .expression_attribute_values(":s", s(position.sort_key())),
+            None => query.key_condition_expression("#p = :p"),
+        };
+        let out = query.send().await.map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| json(item, "message"))
+            .collect()
+    }
+}

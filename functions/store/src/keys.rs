@@ -1,0 +1,125 @@
+//! Every key of the table, defined once: the partition (`pk`) and sort
+//! (`sk`) keys of each item and the partitions of the index (`gsi1pk`), as
+//! `docs/store.md` lists them. Nothing else in the store writes a key
+//! prefix.
+
+use livecard_core::UnixMillis;
+use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::session::{QueueKey, Side};
+
+// Sort keys of single-item partitions.
+pub const PROFILE: &str = "PROFILE";
+pub const META: &str = "META";
+pub const LAST: &str = "LAST";
+pub const OFFLINE: &str = "OFFLINE";
+pub const CARD: &str = "CARD";
+pub const EVENT: &str = "EVENT";
+pub const BATCH: &str = "BATCH";
+pub const APIKEY: &str = "APIKEY";
+pub const SEEN: &str = "SEEN";
+pub const SIGNIN: &str = "SIGNIN";
+pub const CONN: &str = "CONN";
+pub const NODE: &str = "NODE";
+
+// Index partitions that list one kind of item.
+pub const ADVISORS: &str = "ADVISORS";
+pub const CARDS: &str = "CARDS";
+pub const WAITING: &str = "WAITING";
+pub const MEDIANODES: &str = "MEDIANODES";
+
+const SESSION_PREFIX: &str = "SESSION#";
+/// The sort keys of a session's chat messages begin with this.
+pub const MESSAGE_PREFIX: &str = "MSG#";
+
+pub fn advisor(id: &AdvisorId) -> String {
+    format!("ADVISOR#{id}")
+}
+
+pub fn session(id: &str) -> String {
+    format!("{SESSION_PREFIX}{id}")
+}
+
+/// The session id of a session partition key.
+pub fn session_id(pk: &str) -> Option<&str> {
+    pk.strip_prefix(SESSION_PREFIX)
+}
+
+/// Sessions are found by the sweep in one index partition per UTC day of
+/// their deadline.
+pub fn due(at: UnixMillis) -> String {
+    format!("DUE#{}", livecard_core::event::utc_day(at))
+}
+
+/// Orders a session's messages: `MSG#<ms, 13 digits>#<side>#<sender id>`.
+pub fn message(at: UnixMillis, side: Side, client_id: &str) -> String {
+    format!("{MESSAGE_PREFIX}{at:013}#{}#{client_id}", side.as_str())
+}
+
+/// Marks a sender's message id as used in its session.
+pub fn client_id(side: Side, client_id: &str) -> String {
+    format!("CID#{}#{client_id}", side.as_str())
+}
+
+pub fn queue(queue: &QueueKey) -> String {
+    format!("QUEUE#{queue}")
+}
+
+/// A queue entry: its place (`since`), ties broken by session id.
+pub fn queue_entry(since: UnixMillis, session: &str) -> String {
+    format!("{since:013}#{session}")
+}
+
+pub fn visitor(visitor: &str) -> String {
+    format!("VISITOR#{visitor}")
+}
+
+pub fn offline(id: &impl std::fmt::Display) -> String {
+    format!("OFFLINE#{id}")
+}
+
+/// The index partition of an inbox (`Inbox::key`).
+pub fn inbox(inbox: &str) -> String {
+    format!("INBOX#{inbox}")
+}
+
+pub fn card(id: &CardId) -> String {
+    format!("CARD#{id}")
+}
+
+pub fn event(id: &impl std::fmt::Display) -> String {
+    format!("EVENT#{id}")
+}
+
+pub fn event_batch(first: &impl std::fmt::Display) -> String {
+    format!("EVENTBATCH#{first}")
+}
+
+/// The index partition of a day's events (`YYYY-MM-DD`).
+pub fn events_of(day: &str) -> String {
+    format!("EVENTS#{day}")
+}
+
+pub fn api_key(hash: &str) -> String {
+    format!("APIKEY#{hash}")
+}
+
+pub fn seen(key: &str) -> String {
+    format!("SEEN#{key}")
+}
+
+pub fn signin(hash: &str) -> String {
+    format!("SIGNIN#{hash}")
+}
+
+pub fn connection(id: &str) -> String {
+    format!("CONN#{id}")
+}
+
+/// The subscribers of a topic (`advisor:<id>`, `visitor:<session>`).
+pub fn subscribers(topic: &str) -> String {
+    format!("SUBS#{topic}")
+}
+
+pub fn media_node(id: &impl std::fmt::Display) -> String {
+    format!("MEDIANODE#{id}")
+}
