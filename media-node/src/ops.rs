@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use livecard_core::media::MediaNode;
-use livecard_store::Store;
+use livecard_store::MediaNodeStore;
 use livecard_store::dynamo::DynamoStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
