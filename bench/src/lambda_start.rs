@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
         .config
         .presence
         .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())?;
-    seed.apply_presence(&anna.id, &update)
+    seed.set_presence(&anna.id, &update)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let card = seed

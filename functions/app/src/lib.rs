@@ -7,24 +7,30 @@
 //! code; each host only converts its own request type and fills in
 //! [`ClientAddr`].
 
+mod analytics;
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod cache;
+pub mod cards;
 mod client_addr;
 pub mod contact;
 pub mod demo;
+mod directory;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http_util;
 pub mod i18n;
 pub mod pages;
+mod presence;
 mod routes;
 pub mod secrets;
-pub mod services;
+pub mod settings;
 pub mod system;
 
 pub use client_addr::{ClientAddr, client_network};
 pub use contact::{NoPush, Push};
+pub use settings::Settings;
 use livecard_core::UnixMillis;
 use livecard_core::card::{Card, Keyring};
 use livecard_core::event::Event;
@@ -274,55 +280,6 @@ impl<S: Store, P: Push> App<S, P> {
     pub fn with_outbox(mut self, outbox: Arc<dyn Outbox>) -> Self {
         self.outbox = Some(outbox);
         self
-    }
-
-    /// A card for a visitor page, through the read cache.
-    pub async fn card_for_visitor(
-        &self,
-        id: &CardId,
-    ) -> Result<Option<Card>, livecard_store::StoreError> {
-        let now = self.now();
-        if let Some(card) = self.cards.get(id, now) {
-            return Ok(card);
-        }
-        let card = self.store.get_card(id).await?;
-        self.cards.put(id.clone(), card.clone(), now);
-        Ok(card)
-    }
-
-    /// A card and the advisor its signed link names (a card page), through
-    /// the read caches: what they lack is read in one round trip.
-    pub async fn card_and_advisor_for_visitor(
-        &self,
-        card: &CardId,
-        advisor: &AdvisorId,
-    ) -> Result<(Option<Card>, Option<AdvisorRecord>), livecard_store::StoreError> {
-        let now = self.now();
-        match (self.cards.get(card, now), self.advisors.get(advisor, now)) {
-            (Some(card), Some(record)) => Ok((card, record)),
-            (Some(card), None) => Ok((card, self.advisor_for_visitor(advisor).await?)),
-            (None, Some(record)) => Ok((self.card_for_visitor(card).await?, record)),
-            (None, None) => {
-                let (found_card, record) = self.store.get_card_and_advisor(card, advisor).await?;
-                self.cards.put(card.clone(), found_card.clone(), now);
-                self.advisors.put(advisor.clone(), record.clone(), now);
-                Ok((found_card, record))
-            }
-        }
-    }
-
-    /// An advisor for a visitor page, through the read cache.
-    pub async fn advisor_for_visitor(
-        &self,
-        id: &AdvisorId,
-    ) -> Result<Option<AdvisorRecord>, livecard_store::StoreError> {
-        let now = self.now();
-        if let Some(record) = self.advisors.get(id, now) {
-            return Ok(record);
-        }
-        let record = self.store.get_advisor(id).await?;
-        self.advisors.put(id.clone(), record.clone(), now);
-        Ok(record)
     }
 
     pub fn now(&self) -> UnixMillis {

@@ -1,15 +1,14 @@
-//! The route table: which handler serves which method and path.
+//! The route table: which handler serves which method and path, and
+//! nothing else (the handlers live with their idea: `api`, `contact`,
+//! `cards`, `auth`, `pages`).
 
 use crate::Push;
 use crate::api;
-use crate::api::advisors::{Filter, PublicAdvisor, all_matching};
-use crate::api::me::{SESSION_COOKIE, session};
-use crate::http_util::{ApiError, form, json, query, redirect, same_origin, set_cookie, too_large};
+use crate::http_util::{ApiError, json, too_large};
+use crate::pages::handlers::{console, portal};
 use crate::pages::{self, PageCtx};
-use crate::{App, MAX_BODY_BYTES, MAX_URI_BYTES, Request, Response};
+use crate::{App, MAX_BODY_BYTES, MAX_URI_BYTES, Request, Response, auth, cards};
 use http::{Method, StatusCode};
-use livecard_core::card::CardError;
-use livecard_core::event::EventName;
 use livecard_store::Store;
 
 /// A name for the route a path belongs to, for logs and metrics. Paths are
@@ -179,7 +178,7 @@ async fn page_route<S: Store, P: Push>(
         ["assets", name] if read => {
             crate::assets::serve(name).ok_or_else(|| ApiError::not_found("no such asset"))
         }
-        ["c", token] if read => card(app, request, ctx, token).await,
+        ["c", token] if read => cards::card_page(app, request, ctx, token).await,
         [name @ ("widget.js" | "widget.css" | "call.js")] if read => {
             let tag = request
                 .headers()
@@ -188,11 +187,11 @@ async fn page_route<S: Store, P: Push>(
             crate::assets::serve_widget(name, tag)
                 .ok_or_else(|| ApiError::not_found("no such asset"))
         }
-        ["console"] if read => me(app, request, ctx).await,
+        ["console"] if read => console(app, request, ctx).await,
         ["signin", token] if read => Ok(pages::advisor::signin(ctx, token)),
-        ["signin"] if method == Method::POST => signin(app, request, ctx).await,
-        ["signout"] if method == Method::POST => signout(app, request, ctx).await,
-        ["me"] if read => me(app, request, ctx).await,
+        ["signin"] if method == Method::POST => auth::signin(app, request, ctx).await,
+        ["signout"] if method == Method::POST => auth::signout(app, request, ctx).await,
+        ["me"] if read => console(app, request, ctx).await,
         [""]
         | ["healthz"]
         | ["assets", _]
@@ -204,171 +203,6 @@ async fn page_route<S: Store, P: Push>(
         | ["me"] => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such page")),
     }
-}
-
-async fn portal<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-    ctx: &PageCtx,
-) -> Result<Response, ApiError> {
-    let params = query(request);
-    // A bad filter on the page just shows everyone.
-    let filter = Filter::from_query(&params).unwrap_or_default();
-    let now = app.now();
-    let everyone: Vec<PublicAdvisor> = all_matching(app, &Filter::default())
-        .await?
-        .iter()
-        .map(|r| PublicAdvisor::of(r, now))
-        .collect();
-    let shown: Vec<PublicAdvisor> = everyone
-        .iter()
-        .filter(|a| {
-            filter.topic.as_ref().is_none_or(|t| a.topics.contains(t))
-                && filter
-                    .language
-                    .as_ref()
-                    .is_none_or(|l| a.languages.contains(l))
-        })
-        .cloned()
-        .collect();
-    let mut event = app.new_event(EventName::PortalViewed);
-    event.visitor = app.visitor_pseudonym(request);
-    if let Some(topic) = &filter.topic {
-        event = event.with_prop("topic", topic.as_str());
-    }
-    if let Some(language) = &filter.language {
-        event = event.with_prop("language", language.as_str());
-    }
-    app.record(event.with_prop("shown", shown.len())).await;
-    Ok(pages::portal::render(ctx, &shown, &everyone, &filter))
-}
-
-async fn card<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-    ctx: &PageCtx,
-    token: &str,
-) -> Result<Response, ApiError> {
-    let now = app.now();
-    let claims = match app.secrets.cards.verify(token, now) {
-        Ok(claims) => claims,
-        Err(err) => {
-            tracing::info!(reason = err.reason(), "card link refused");
-            return Ok(pages::errors::invalid_link(ctx));
-        }
-    };
-    // The signed claims name the advisor: read the card (is it revoked?)
-    // and the advisor together, one request instead of two.
-    let (card, advisor) = app
-        .card_and_advisor_for_visitor(&claims.card_id, &claims.advisor)
-        .await?;
-    match card {
-        Some(card) if card.revoked_at.is_none() => {}
-        // Unknown to the store (deleted after expiry) counts as revoked.
-        _ => {
-            tracing::info!(reason = CardError::Revoked.reason(), "card link refused");
-            return Ok(pages::errors::invalid_link(ctx));
-        }
-    }
-    let Some(record) = advisor else {
-        tracing::info!(reason = "unknown_advisor", "card link refused");
-        return Ok(pages::errors::invalid_link(ctx));
-    };
-    let mut event = app.new_event(EventName::CardOpened);
-    event.advisor = Some(claims.advisor.clone());
-    event.card = Some(claims.card_id.clone());
-    event.campaign = claims.campaign.clone();
-    event.visitor = app.visitor_pseudonym(request);
-    app.record(event).await;
-    Ok(pages::card::render(
-        ctx,
-        &PublicAdvisor::of(&record, now),
-        &claims,
-        token,
-    ))
-}
-
-async fn signin<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-    ctx: &PageCtx,
-) -> Result<Response, ApiError> {
-    if !same_origin(request) {
-        return Ok(pages::advisor::signin_failed(ctx));
-    }
-    let fields = form(request);
-    let token = fields
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    let Some(hash) = livecard_core::auth::signin_token_hash(token) else {
-        return Ok(pages::advisor::signin_failed(ctx));
-    };
-    let Some(advisor) = app.store.take_signin(&hash, app.now()).await? else {
-        return Ok(pages::advisor::signin_failed(ctx));
-    };
-    let Some(record) = app.store.get_advisor(&advisor).await? else {
-        return Ok(pages::advisor::signin_failed(ctx));
-    };
-    let ttl = livecard_core::auth::SESSION_TTL_MS;
-    let session = livecard_core::auth::AdvisorSession {
-        advisor: advisor.clone(),
-        epoch: record.session_epoch,
-    };
-    let value =
-        livecard_core::auth::sign_session(&app.secrets.session_key, &session, app.now(), ttl);
-    let mut response = redirect(&format!("/me?lang={}", ctx.lang.code()));
-    if let Some(cookie) = set_cookie(
-        SESSION_COOKIE,
-        &value,
-        ttl / 1000,
-        true,
-        app.config.secure_cookies(),
-    ) {
-        response
-            .headers_mut()
-            .append(http::header::SET_COOKIE, cookie);
-    }
-    tracing::info!(advisor = %advisor, "advisor signed in");
-    Ok(response)
-}
-
-/// `POST /signout`: ends the advisor's sessions on the server (every
-/// console they have open must sign in again) and clears the cookie. Only
-/// from our own pages: another site cannot sign an advisor out.
-async fn signout<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-    ctx: &PageCtx,
-) -> Result<Response, ApiError> {
-    if !same_origin(request) {
-        return Err(ApiError::forbidden("cross-origin requests are not allowed"));
-    }
-    if let Some(record) = session(app, request).await? {
-        app.end_advisor_sessions(&record.advisor.id).await?;
-    }
-    let mut response = pages::advisor::signed_out(ctx, StatusCode::OK);
-    if let Some(cookie) = set_cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies()) {
-        response
-            .headers_mut()
-            .append(http::header::SET_COOKIE, cookie);
-    }
-    Ok(response)
-}
-
-async fn me<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-    ctx: &PageCtx,
-) -> Result<Response, ApiError> {
-    let Some(record) = session(app, request).await? else {
-        return Ok(pages::advisor::signed_out(ctx, StatusCode::UNAUTHORIZED));
-    };
-    Ok(pages::advisor::me(
-        ctx,
-        &PublicAdvisor::of(&record, app.now()),
-    ))
 }
 
 #[cfg(test)]

@@ -129,9 +129,7 @@ async fn set_available(app: &App<DynamoStore, Recorder>, advisor: &AdvisorId) {
         .presence
         .manual_update(vec![(Channel::Chat, PresenceState::Available)], app.now())
         .expect("update");
-    app.apply_presence(advisor, &update)
-        .await
-        .expect("presence");
+    app.set_presence(advisor, &update).await.expect("presence");
 }
 
 impl Harness {
@@ -260,8 +258,9 @@ async fn card_contact_rings_accepts_chats_resumes_and_ends() {
             .expect("visitor")
             .starts_with("1.vis_")
     );
-    let rings = h.push.take(&Participant::Advisor(id("anna")));
-    assert_eq!(of_type(&rings, "ring").len(), 1);
+    let told = h.push.take(&Participant::Advisor(id("anna")));
+    let rings = of_type(&told, "ring");
+    assert_eq!(rings.len(), 1);
     assert_eq!(rings[0]["session"], session.as_str());
     assert_eq!(h.active("anna").await, 1, "the ring holds a slot");
 
@@ -629,7 +628,10 @@ async fn refusals_leave_the_connection_usable() {
     .await;
     let told = h.push.take(&Participant::Advisor(id("anna")));
     let presence = of_type(&told, "presence");
-    assert_eq!(presence[0]["presence"]["chat"], "busy");
+    assert_eq!(
+        presence.last().map(|p| p["presence"]["chat"].clone()),
+        Some(json!("busy"))
+    );
     let pong = h.say(&mut conn, json!({"v":1,"type":"ping"})).await;
     assert_eq!(pong[0]["type"], "pong", "still usable");
 
@@ -830,10 +832,7 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
         .presence
         .manual_update(vec![(Channel::Chat, PresenceState::Away)], h.app.now())
         .expect("update");
-    h.app
-        .apply_presence(&id("anna"), &away)
-        .await
-        .expect("away");
+    h.app.set_presence(&id("anna"), &away).await.expect("away");
     let (session, token, answer) = h.start(json!({ "topic": "sales" })).await;
     assert_eq!(answer["state"]["options"], json!(["wait", "offline"]));
     let mut visitor = h.visitor_conn();
@@ -844,13 +843,55 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     .await;
     h.say(&mut visitor, json!({"v":1,"type":"wait","session":session}))
         .await;
-    // A company presence system (not the console) brings Anna back.
+    // Anna comes back in the store without this instance serving the
+    // queue (another instance set it and stopped): the sweep serves it.
     h.clock.advance(1);
-    set_available(&h.app, &id("anna")).await;
+    let back = h
+        .app
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, PresenceState::Available)], h.app.now())
+        .expect("update");
+    h.app
+        .store
+        .update_presence(&id("anna"), &back)
+        .await
+        .expect("presence");
     let report = h.app.sweep().await.expect("sweep");
     assert_eq!(report.routed, 1);
     let rings = h.push.take(&Participant::Advisor(id("anna")));
     assert_eq!(of_type(&rings, "ring").len(), 1);
+    h.app
+        .end_session(&session, livecard_core::session::EndReason::VisitorLeft)
+        .await
+        .expect("end");
+
+    // Every source sets presence through one path: a company system (an
+    // admin update here) that brings Anna back serves the queue at once,
+    // and her consoles hear it.
+    h.clock.advance(1);
+    let away = h
+        .app
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, PresenceState::Away)], h.app.now())
+        .expect("update");
+    h.app.set_presence(&id("anna"), &away).await.expect("away");
+    let (second, token, _) = h.start(json!({ "topic": "sales" })).await;
+    let mut visitor = h.visitor_conn();
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"join","session":second,"token":token}),
+    )
+    .await;
+    h.say(&mut visitor, json!({"v":1,"type":"wait","session":second}))
+        .await;
+    h.push.take(&Participant::Advisor(id("anna")));
+    h.clock.advance(1);
+    set_available(&h.app, &id("anna")).await;
+    let told = h.push.take(&Participant::Advisor(id("anna")));
+    assert_eq!(of_type(&told, "presence").len(), 1, "the console hears it");
+    assert_eq!(of_type(&told, "ring").len(), 1, "rung without a sweep");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1001,7 +1042,7 @@ async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
         )
         .expect("update");
     h.app
-        .apply_presence(&id("anna"), &update)
+        .set_presence(&id("anna"), &update)
         .await
         .expect("presence");
     let (session, token, answer) = h

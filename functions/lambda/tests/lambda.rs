@@ -86,7 +86,7 @@ impl Stack {
                 .presence
                 .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())
                 .expect("update");
-            seed.apply_presence(&a.id, &update).await.expect("presence");
+            seed.set_presence(&a.id, &update).await.expect("presence");
         }
         let aws = AwsEndpoints::start().await.expect("aws endpoints");
         aws.put_secret(SECRET_ARN, &secrets_json);

@@ -79,9 +79,7 @@ pub async fn prepare(
                 .presence
                 .manual_update(states, app.now())
                 .map_err(|e| anyhow!("{e}"))?;
-            app.apply_presence(&advisor.id, &update)
-                .await
-                .map_err(err)?;
+            app.set_presence(&advisor.id, &update).await.map_err(err)?;
         }
     }
     // One live card link per demo advisor that still exists: the newest

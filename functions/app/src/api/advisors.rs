@@ -1,8 +1,9 @@
 //! `/api/v1/advisors`: the public directory with live presence, and the
 //! admin operations on advisors.
 
-use super::{PresenceBody, page_request, require_admin};
+use super::{PresenceBody, page_request};
 use crate::Push;
+use crate::auth::require_admin;
 use crate::http_util::{ApiError, json, parse_json, query, query_param};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -233,7 +234,7 @@ pub async fn put_presence<S: Store, P: Push>(
         None => policy.manual_update(body.states(), app.now()),
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    presence_result(app.apply_presence(&id, &update).await?, &id)
+    presence_result(app.set_presence(&id, &update).await?, &id)
 }
 
 /// `DELETE /api/v1/advisors/{id}/presence` (admin): forgets the advisor's
@@ -369,7 +370,7 @@ pub async fn presence_webhook<S: Store, P: Push>(
         .sync_update(body.states.into_iter().collect(), body.version, app.now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Versions make applying idempotent; the id record answers replays.
-    let write = app.apply_presence(&advisor, &update).await?;
+    let write = app.set_presence(&advisor, &update).await?;
     let first = app
         .store
         .claim_once(

@@ -1,7 +1,8 @@
 //! `/api/v1/cards` (admin): create, list, read and revoke card links.
 
-use super::{page_request, require_admin};
+use super::page_request;
 use crate::Push;
+use crate::auth::require_admin;
 use crate::http_util::{ApiError, json, parse_json, query};
 use crate::{App, Request, Response};
 use http::StatusCode;
@@ -37,7 +38,7 @@ pub async fn list<S: Store, P: Push>(
         .await?;
     #[derive(Serialize)]
     struct Body {
-        cards: Vec<crate::services::CardView>,
+        cards: Vec<crate::cards::CardView>,
         next: Option<String>,
     }
     let cards = page.items.iter().map(|c| app.card_view(c)).collect();

@@ -1,7 +1,8 @@
 //! `/api/v1/events` (admin): the stored analytics events of one day.
 
-use super::{page_request, require_admin};
+use super::page_request;
 use crate::Push;
+use crate::auth::require_admin;
 use crate::http_util::{ApiError, json, query, query_param};
 use crate::{App, Request, Response};
 use http::StatusCode;

@@ -3,30 +3,10 @@
 use super::PresenceBody;
 use super::advisors::{PublicAdvisor, presence_result};
 use crate::Push;
-use crate::http_util::{ApiError, cookie, json, parse_json, same_origin};
+use crate::http_util::{ApiError, json, parse_json, same_origin};
 use crate::{App, Request, Response};
 use http::StatusCode;
 use livecard_store::{AdvisorRecord, Store};
-
-pub const SESSION_COOKIE: &str = "lc_session";
-
-/// The advisor whose session cookie this request carries, with their
-/// record, while the session is current: genuine, unexpired, and signed in
-/// the advisor's current session epoch (sign-out and an admin raise it).
-pub async fn session<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-) -> Result<Option<AdvisorRecord>, ApiError> {
-    let Some(value) = cookie(request, SESSION_COOKIE) else {
-        return Ok(None);
-    };
-    let Some(claims) =
-        livecard_core::auth::verify_session(&app.secrets.session_key, value, app.now())
-    else {
-        return Ok(None);
-    };
-    app.current_session(&claims).await
-}
 
 async fn signed_in<S: Store, P: Push>(
     app: &App<S, P>,
@@ -36,7 +16,7 @@ async fn signed_in<S: Store, P: Push>(
     if changes_state && !same_origin(request) {
         return Err(ApiError::forbidden("cross-origin requests are not allowed"));
     }
-    session(app, request)
+    crate::auth::session(app, request)
         .await?
         .ok_or_else(ApiError::not_signed_in)
 }
@@ -66,11 +46,7 @@ pub async fn put_presence<S: Store, P: Push>(
         .presence
         .console_update(body.states(), app.now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let result = presence_result(app.apply_presence(&id, &update).await?, &id);
-    if result.is_ok() {
-        app.presence_changed(&id).await;
-    }
-    result
+    presence_result(app.set_presence(&id, &update).await?, &id)
 }
 
 /// `POST /api/v1/me/heartbeat`: the console is still open.

@@ -5,30 +5,12 @@ pub mod cards;
 pub mod events;
 pub mod me;
 
-use crate::Push;
 use crate::http_util::{ApiError, query_param};
-use crate::{App, Request};
 use livecard_core::channel::Channel;
 use livecard_core::presence::PresenceState;
-use livecard_store::{PageRequest, Store};
+use livecard_store::PageRequest;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-
-/// Refuses the request unless it carries a known admin API key.
-pub async fn require_admin<S: Store, P: Push>(
-    app: &App<S, P>,
-    request: &Request,
-) -> Result<(), ApiError> {
-    let authorization = request
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if app.is_admin(authorization).await? {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
-}
 
 /// `limit` and `cursor` from the query string.
 pub fn page_request(

@@ -399,23 +399,6 @@ impl<S: Store, P: Push> App<S, P> {
         released
     }
 
-    fn session_event(
-        &self,
-        name: EventName,
-        stored: &StoredSession,
-    ) -> livecard_core::event::Event {
-        let mut event = self.new_event(name);
-        event.session = Some(stored.id.clone());
-        event.channel = Some(stored.session.channel);
-        event.advisor = stored.session.current_advisor().cloned();
-        event.visitor = Some(livecard_core::visitor::pseudonym(
-            &self.secrets.visitor_key,
-            &stored.visitor,
-            event.at,
-        ));
-        event
-    }
-
     /// The `session` message: where a session stands, for both sides, with
     /// the shown advisor's name and title from the directory.
     pub async fn state_message(&self, stored: &StoredSession) -> ServerMessage {

@@ -7,7 +7,6 @@
 
 use super::Push;
 use super::engine::ContactError;
-use crate::api::me;
 use crate::http_util::{
     ApiError, cookie, json, parse_json, query, query_param, same_origin, set_cookie,
 };
@@ -382,7 +381,7 @@ pub async fn ice_servers<S: Store, P: Push>(
             if !same_origin(request) {
                 return Err(not_found());
             }
-            let advisor = me::session(app, request)
+            let advisor = crate::auth::session(app, request)
                 .await?
                 .ok_or_else(not_found)?
                 .advisor
@@ -473,7 +472,7 @@ pub async fn inbox<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
 ) -> Result<Response, ApiError> {
-    let record = me::session(app, request)
+    let record = crate::auth::session(app, request)
         .await?
         .ok_or_else(ApiError::not_signed_in)?;
     let params = query(request);

@@ -8,7 +8,7 @@
 use super::engine::{ContactError, Updated};
 use super::{Connection, MAX_JOINED, Participant, Push, RateLimit};
 use crate::App;
-use crate::api::me::SESSION_COOKIE;
+use crate::auth::SESSION_COOKIE;
 use crate::http_util::{cookie, same_origin};
 use livecard_core::session::{EndReason, Input, Phase, SessionError, Side, verify_session_token};
 use livecard_core::signaling::{
@@ -83,31 +83,6 @@ impl<S: Store, P: Push> App<S, P> {
                 .await;
         }
         Connection::new(id, advisor, now)
-    }
-
-    async fn redeem_ws_ticket(
-        &self,
-        ticket: &str,
-        now: livecard_core::UnixMillis,
-    ) -> Option<livecard_core::auth::AdvisorSession> {
-        let advisor =
-            livecard_core::auth::verify_ws_ticket(&self.secrets.session_key, ticket, now)?;
-        let key = format!(
-            "wsticket#{}",
-            livecard_core::encoding::sha256_hex(ticket.as_bytes())
-        );
-        let expires = now + livecard_core::auth::WS_TICKET_TTL_MS;
-        match self.store.claim_once(&key, expires).await {
-            Ok(true) => Some(advisor),
-            Ok(false) => {
-                tracing::info!("a websocket ticket was used twice; refused");
-                None
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "store error redeeming a websocket ticket");
-                None
-            }
-        }
     }
 
     /// What a connection is told first: `hello`, and for an advisor their
@@ -189,10 +164,9 @@ impl<S: Store, P: Push> App<S, P> {
                     .presence
                     .console_update(states, now)
                     .map_err(|_| ContactError::Session(SessionError::NotOffered))?;
-                self.apply_presence(&advisor, &update)
+                self.set_presence(&advisor, &update)
                     .await
                     .map_err(|_| ContactError::Busy)?;
-                self.presence_changed(&advisor).await;
                 Ok(Replies::default())
             }
             ClientMessage::Ping { .. } => Ok(Replies::one(ServerMessage::Pong {})),
@@ -337,31 +311,6 @@ impl<S: Store, P: Push> App<S, P> {
             }
         }
         rings
-    }
-
-    /// The `presence` message of an advisor: what visitors see now.
-    pub async fn presence_message(
-        &self,
-        advisor: &livecard_core::ids::AdvisorId,
-    ) -> Option<ServerMessage> {
-        let record = self.store.get_advisor(advisor).await.ok()??;
-        let view = crate::api::advisors::PublicAdvisor::of(&record, self.now());
-        Some(ServerMessage::Presence {
-            advisor: advisor.clone(),
-            presence: view.presence,
-            status: view.status,
-        })
-    }
-
-    /// An advisor's presence changed: their consoles hear it, and coming
-    /// online may serve someone waiting in line.
-    pub async fn presence_changed(&self, advisor: &livecard_core::ids::AdvisorId) {
-        if let Some(message) = self.presence_message(advisor).await {
-            self.push
-                .send(&Participant::Advisor(advisor.clone()), &message.to_json())
-                .await;
-        }
-        self.serve_queues(advisor).await;
     }
 
     /// (Re)joins a session: the state, every chat message after `after`,

@@ -5,6 +5,7 @@
 pub mod advisor;
 pub mod card;
 pub mod errors;
+pub(crate) mod handlers;
 pub mod layout;
 pub mod portal;
 

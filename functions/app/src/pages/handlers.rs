@@ -1,0 +1,65 @@
+//! The pages' handlers that are not a card or sign-in: the portal and the
+//! console.
+
+use crate::Push;
+use crate::api::advisors::{Filter, PublicAdvisor, all_matching};
+use crate::auth::session;
+use crate::http_util::{ApiError, query};
+use crate::pages::{self, PageCtx};
+use crate::{App, Request, Response};
+use http::StatusCode;
+use livecard_core::event::EventName;
+use livecard_store::Store;
+
+/// `GET /`: the contact portal.
+pub(crate) async fn portal<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    ctx: &PageCtx,
+) -> Result<Response, ApiError> {
+    let params = query(request);
+    // A bad filter on the page just shows everyone.
+    let filter = Filter::from_query(&params).unwrap_or_default();
+    let now = app.now();
+    let everyone: Vec<PublicAdvisor> = all_matching(app, &Filter::default())
+        .await?
+        .iter()
+        .map(|r| PublicAdvisor::of(r, now))
+        .collect();
+    let shown: Vec<PublicAdvisor> = everyone
+        .iter()
+        .filter(|a| {
+            filter.topic.as_ref().is_none_or(|t| a.topics.contains(t))
+                && filter
+                    .language
+                    .as_ref()
+                    .is_none_or(|l| a.languages.contains(l))
+        })
+        .cloned()
+        .collect();
+    let mut event = app.new_event(EventName::PortalViewed);
+    event.visitor = app.visitor_pseudonym(request);
+    if let Some(topic) = &filter.topic {
+        event = event.with_prop("topic", topic.as_str());
+    }
+    if let Some(language) = &filter.language {
+        event = event.with_prop("language", language.as_str());
+    }
+    app.record(event.with_prop("shown", shown.len())).await;
+    Ok(pages::portal::render(ctx, &shown, &everyone, &filter))
+}
+
+/// `GET /console` (and `/me`): the advisor console, or the signed-out page.
+pub(crate) async fn console<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    ctx: &PageCtx,
+) -> Result<Response, ApiError> {
+    let Some(record) = session(app, request).await? else {
+        return Ok(pages::advisor::signed_out(ctx, StatusCode::UNAUTHORIZED));
+    };
+    Ok(pages::advisor::me(
+        ctx,
+        &PublicAdvisor::of(&record, app.now()),
+    ))
+}

@@ -1,0 +1,344 @@
+//! The functions' settings, the same on every host: read from a TOML file
+//! (`LIVECARD_CONFIG`, or `livecard up --config`), then from the
+//! environment, which wins (the local CLI's flags win over both). Every
+//! value is checked when the host starts; a bad one stops it with an error
+//! that names the key. The keys are listed once, in [`KEYS`], and written
+//! down in `docs/configuration.md`.
+
+use crate::{Config, contact};
+use livecard_core::duration::parse_duration_ms;
+use std::collections::BTreeMap;
+
+/// One setting: its environment variable and its key in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub env: &'static str,
+    pub file: &'static str,
+}
+
+pub const PUBLIC_URL: Key = Key {
+    env: "LIVECARD_PUBLIC_URL",
+    file: "public_url",
+};
+pub const WS_URL: Key = Key {
+    env: "LIVECARD_WS_URL",
+    file: "ws_url",
+};
+pub const HEARTBEAT_TTL: Key = Key {
+    env: "LIVECARD_HEARTBEAT_TTL",
+    file: "heartbeat_ttl",
+};
+pub const CONTACT_LIMIT: Key = Key {
+    env: "LIVECARD_CONTACT_LIMIT",
+    file: "contact_limit",
+};
+pub const MESSAGE_RATE: Key = Key {
+    env: "LIVECARD_MESSAGE_RATE",
+    file: "message_rate",
+};
+pub const RELAY_ONLY: Key = Key {
+    env: "LIVECARD_RELAY_ONLY",
+    file: "relay_only",
+};
+pub const TRUSTED_PROXIES: Key = Key {
+    env: "LIVECARD_TRUSTED_PROXIES",
+    file: "trusted_proxies",
+};
+
+/// Every setting of the functions.
+pub const KEYS: &[Key] = &[
+    PUBLIC_URL,
+    WS_URL,
+    HEARTBEAT_TTL,
+    CONTACT_LIMIT,
+    MESSAGE_RATE,
+    RELAY_ONLY,
+    TRUSTED_PROXIES,
+];
+
+/// The environment variable naming the settings file.
+pub const CONFIG_FILE_ENV: &str = "LIVECARD_CONFIG";
+/// The largest settings file read.
+const MAX_FILE_BYTES: usize = 64 * 1024;
+
+/// The checked settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Where the portal is; links are built on it. The local host defaults
+    /// to its own address.
+    pub public_url: Option<String>,
+    /// Where clients open the signaling socket when it is not this
+    /// origin's `/ws` (API Gateway's WebSocket API).
+    pub ws_url: Option<String>,
+    /// How long console presence lasts without a heartbeat (`60s`).
+    pub heartbeat_ttl_ms: u64,
+    /// Contact requests one client may make per 10 minutes.
+    pub contact_limit: u32,
+    /// Signaling messages one connection may send per second (sustained;
+    /// twice that at once).
+    pub message_rate: u64,
+    /// Calls only ever use the relay.
+    pub relay_only: bool,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            ws_url: None,
+            heartbeat_ttl_ms: livecard_core::presence::PresencePolicy::default().heartbeat_ttl_ms,
+            contact_limit: contact::http::CONTACTS_PER_WINDOW,
+            message_rate: contact::RateLimit::PER_SECOND,
+            relay_only: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingsError {
+    #[error("the settings file {path} is not valid: {reason}")]
+    File { path: String, reason: String },
+    #[error("{key} is not valid: {expected}")]
+    Invalid { key: String, expected: &'static str },
+}
+
+fn invalid(key: Key, from_file: bool, expected: &'static str) -> SettingsError {
+    SettingsError::Invalid {
+        key: if from_file {
+            format!("{} (in the settings file)", key.file)
+        } else {
+            key.env.to_owned()
+        },
+        expected,
+    }
+}
+
+/// A URL from the settings: at most 2,048 bytes, one of `schemes`, no
+/// whitespace or control characters; without a trailing slash.
+pub fn checked_url(value: &str, schemes: &[&str]) -> Option<String> {
+    (value.len() <= 2048
+        && schemes.iter().any(|s| value.starts_with(s))
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control()))
+    .then(|| value.trim_end_matches('/').to_owned())
+}
+
+/// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
+pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+}
+
+impl Settings {
+    /// Reads the settings: `file` (its path and text, if there is one),
+    /// then `get` (the environment, or the CLI's flags over it), which wins.
+    pub fn load(
+        file: Option<(&str, &str)>,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let from_file = match file {
+            Some((path, text)) => file_values(path, text)?,
+            None => BTreeMap::new(),
+        };
+        // The environment wins; empty values count as unset.
+        let value = |key: Key| -> Option<(String, bool)> {
+            match get(key.env).filter(|v| !v.trim().is_empty()) {
+                Some(v) => Some((v, false)),
+                None => from_file.get(key.file).map(|v| (v.clone(), true)),
+            }
+        };
+        let mut settings = Settings::default();
+        if let Some((v, f)) = value(PUBLIC_URL) {
+            settings.public_url = Some(
+                checked_url(&v, &["https://", "http://"])
+                    .ok_or_else(|| invalid(PUBLIC_URL, f, "an http(s) URL"))?,
+            );
+        }
+        if let Some((v, f)) = value(WS_URL) {
+            settings.ws_url = Some(
+                checked_url(&v, &["wss://", "ws://"])
+                    .ok_or_else(|| invalid(WS_URL, f, "a ws(s) URL"))?,
+            );
+        }
+        if let Some((v, f)) = value(HEARTBEAT_TTL) {
+            settings.heartbeat_ttl_ms = parse_duration_ms(&v)
+                .ok()
+                .filter(|ms| (10_000..=3_600_000).contains(ms))
+                .ok_or_else(|| invalid(HEARTBEAT_TTL, f, "a duration from 10s to 1h (60s)"))?;
+        }
+        if let Some((v, f)) = value(CONTACT_LIMIT) {
+            settings.contact_limit = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| invalid(CONTACT_LIMIT, f, "requests, 1 to 100000"))?;
+        }
+        if let Some((v, f)) = value(MESSAGE_RATE) {
+            settings.message_rate = v
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| invalid(MESSAGE_RATE, f, "messages per second, 1 to 10000"))?;
+        }
+        if let Some((v, f)) = value(RELAY_ONLY) {
+            settings.relay_only = match v.trim() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                _ => return Err(invalid(RELAY_ONLY, f, "true or false")),
+            };
+        }
+        if let Some((v, f)) = value(TRUSTED_PROXIES) {
+            settings.trusted_proxies = v
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(parse_network)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    invalid(
+                        TRUSTED_PROXIES,
+                        f,
+                        "IP addresses or networks, comma-separated (10.0.0.0/8)",
+                    )
+                })?;
+        }
+        Ok(settings)
+    }
+
+    /// [`Settings::load`] from the process: the file `LIVECARD_CONFIG`
+    /// names (if any), then the environment.
+    pub fn from_process() -> Result<Settings, SettingsError> {
+        let path = std::env::var(CONFIG_FILE_ENV)
+            .ok()
+            .filter(|p| !p.is_empty());
+        let text = match &path {
+            Some(path) => Some(read_file(path)?),
+            None => None,
+        };
+        Settings::load(
+            path.as_deref().zip(text.as_deref()),
+            |key| std::env::var(key).ok(),
+        )
+    }
+
+    /// The handlers' configuration for these settings; `public_url` is
+    /// used when the settings name none.
+    pub fn config(&self, public_url: &str) -> Config {
+        let mut config = Config::new(self.public_url.as_deref().unwrap_or(public_url));
+        config.ws_url = self.ws_url.clone();
+        config.presence.heartbeat_ttl_ms = self.heartbeat_ttl_ms;
+        config.contacts_per_window = self.contact_limit;
+        config.signaling_rate = contact::RatePolicy {
+            burst: self.message_rate.saturating_mul(2).max(1),
+            per_second: self.message_rate,
+        };
+        config.relay_only = self.relay_only;
+        config.trusted_proxies = self.trusted_proxies.clone();
+        config
+    }
+}
+
+/// Reads a settings file (at most 64 KiB).
+pub fn read_file(path: &str) -> Result<String, SettingsError> {
+    let error = |reason: String| SettingsError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    if bytes.len() > MAX_FILE_BYTES {
+        return Err(error(format!("larger than {MAX_FILE_BYTES} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|_| error("not UTF-8".into()))
+}
+
+/// The file's values as text, by key; unknown keys are refused.
+fn file_values(path: &str, text: &str) -> Result<BTreeMap<String, String>, SettingsError> {
+    let error = |reason: String| SettingsError::File {
+        path: path.to_owned(),
+        reason,
+    };
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| error(e.to_string()))?;
+    let mut values = BTreeMap::new();
+    for (key, value) in table {
+        if !KEYS.iter().any(|k| k.file == key) {
+            return Err(error(format!("unknown key {key:?}")));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| error(format!("{key} must be a list of strings")))?
+                .join(","),
+            _ => return Err(error(format!("{key} has a type it cannot have"))),
+        };
+        values.insert(key, text);
+    }
+    Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file_and_defaults_fill_the_rest() {
+        let file = "heartbeat_ttl = \"90s\"\ncontact_limit = 5\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+        let settings = Settings::load(
+            Some(("livecard.toml", file)),
+            env(&[("LIVECARD_HEARTBEAT_TTL", "2m")]),
+        )
+        .expect("valid");
+        assert_eq!(settings.heartbeat_ttl_ms, 120_000, "the environment wins");
+        assert_eq!(settings.contact_limit, 5, "the file fills in");
+        assert_eq!(settings.trusted_proxies.len(), 1);
+        assert_eq!(
+            settings.message_rate,
+            contact::RateLimit::PER_SECOND,
+            "a default"
+        );
+        let config = settings.config("http://127.0.0.1:8080");
+        assert_eq!(config.presence.heartbeat_ttl_ms, 120_000);
+        assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(Settings::load(None, env(&[])), Ok(Settings::default()));
+    }
+
+    #[test]
+    fn bad_values_are_refused_naming_their_key() {
+        for (key, value) in [
+            ("LIVECARD_HEARTBEAT_TTL", "5s"),
+            ("LIVECARD_PUBLIC_URL", "ftp://x"),
+            ("LIVECARD_WS_URL", "https://not-a-socket"),
+            ("LIVECARD_CONTACT_LIMIT", "0"),
+            ("LIVECARD_MESSAGE_RATE", "fast"),
+            ("LIVECARD_RELAY_ONLY", "maybe"),
+            ("LIVECARD_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
+        ] {
+            let err = Settings::load(None, env(&[(key, value)])).expect_err(key);
+            assert!(err.to_string().contains(key), "{err}");
+        }
+        let err = Settings::load(Some(("f.toml", "contact_limit = 0")), env(&[]))
+            .expect_err("file value");
+        assert!(err.to_string().contains("contact_limit"), "{err}");
+        let err = Settings::load(Some(("f.toml", "heartbeat = \"60s\"")), env(&[]))
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("unknown key"), "{err}");
+        assert!(Settings::load(Some(("f.toml", "not toml [")), env(&[])).is_err());
+    }
+}
