@@ -284,3 +284,58 @@ fn no_subcommand_runs_up_with_its_environment() {
         "LIVECARD_ADDR applies without `up`"
     );
 }
+
+/// The functions' settings come from a file, then the environment, which
+/// wins, by the same names as on every host; a bad one stops `up` with its
+/// name.
+#[test]
+fn settings_come_from_a_file_and_the_environment() {
+    use std::io::BufRead;
+    let dir = support::temp_dir("settings");
+    let file = dir.join("livecard.toml");
+    std::fs::write(
+        &file,
+        "public_url = \"http://portal.example\"\nheartbeat_ttl = \"5s\"\n",
+    )
+    .expect("write");
+    let start = |ttl: Option<&str>| {
+        let mut command = std::process::Command::new(support::BIN);
+        command
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .args(["up", "--addr", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
+            .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
+            .env("LIVECARD_LOG", "warn")
+            .env_remove("LIVECARD_HEARTBEAT_TTL");
+        if let Some(ttl) = ttl {
+            command.env("LIVECARD_HEARTBEAT_TTL", ttl);
+        }
+        command
+    };
+    let output = start(None).output().expect("runs");
+    assert!(!output.status.success(), "started with a 5 s heartbeat");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("heartbeat_ttl (in the settings file)"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // The environment wins over the file; the file's URL is used.
+    let mut child = start(Some("90s"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("livecard starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let running = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("livecard is running on "));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        running.as_deref(),
+        Some("livecard is running on http://portal.example")
+    );
+}

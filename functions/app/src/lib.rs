@@ -30,7 +30,6 @@ pub mod system;
 
 pub use client_addr::{ClientAddr, client_network};
 pub use contact::{NoPush, Push};
-pub use settings::Settings;
 use livecard_core::UnixMillis;
 use livecard_core::card::{Card, Keyring};
 use livecard_core::event::Event;
@@ -38,6 +37,7 @@ use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::presence::PresencePolicy;
 use livecard_core::session::SessionPolicy;
 use livecard_store::{AdvisorRecord, Store};
+pub use settings::Settings;
 use std::fmt;
 use std::sync::Arc;
 

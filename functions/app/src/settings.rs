@@ -128,9 +128,11 @@ pub fn checked_url(value: &str, schemes: &[&str]) -> Option<String> {
 /// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
 pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
     let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 impl Settings {
@@ -220,10 +222,9 @@ impl Settings {
             Some(path) => Some(read_file(path)?),
             None => None,
         };
-        Settings::load(
-            path.as_deref().zip(text.as_deref()),
-            |key| std::env::var(key).ok(),
-        )
+        Settings::load(path.as_deref().zip(text.as_deref()), |key| {
+            std::env::var(key).ok()
+        })
     }
 
     /// The handlers' configuration for these settings; `public_url` is
@@ -262,7 +263,9 @@ fn file_values(path: &str, text: &str) -> Result<BTreeMap<String, String>, Setti
         path: path.to_owned(),
         reason,
     };
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| error(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| error(e.to_string()))?;
     let mut values = BTreeMap::new();
     for (key, value) in table {
         if !KEYS.iter().any(|k| k.file == key) {
@@ -299,7 +302,8 @@ mod tests {
 
     #[test]
     fn the_environment_wins_over_the_file_and_defaults_fill_the_rest() {
-        let file = "heartbeat_ttl = \"90s\"\ncontact_limit = 5\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+        let file =
+            "heartbeat_ttl = \"90s\"\ncontact_limit = 5\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
         let settings = Settings::load(
             Some(("livecard.toml", file)),
             env(&[("LIVECARD_HEARTBEAT_TTL", "2m")]),

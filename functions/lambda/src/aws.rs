@@ -11,7 +11,7 @@
 //! throttling and transient errors with exponential backoff and full jitter
 //! (the SDK's standard retry mode), then reports the error.
 
-use crate::env::{SettingsError, checked_url};
+use crate::env::SettingsError;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_types::SdkConfig;
@@ -65,7 +65,12 @@ impl Aws {
                     None => return Ok(None),
                 },
             };
-            checked_url(name, url, &["https://", "http://"], "an http(s) URL").map(Some)
+            livecard_app::settings::checked_url(&url, &["https://", "http://"])
+                .map(Some)
+                .ok_or(SettingsError::Invalid {
+                    name,
+                    expected: "an http(s) URL",
+                })
         };
         let sdk = SdkConfig::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())

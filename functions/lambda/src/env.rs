@@ -1,4 +1,9 @@
-//! The functions' configuration, from the environment (Terraform sets it).
+//! The Lambda functions' configuration, from the environment (Terraform
+//! sets it): what only this host has (the table, the WebSocket API's
+//! callback, the secrets' ARN, the sweep's schedule), and the functions'
+//! settings every host shares, read by the same loader with the same names
+//! ([`livecard_app::Settings`]; `LIVECARD_PUBLIC_URL` and `LIVECARD_WS_URL`
+//! are required here).
 
 use std::fmt;
 
@@ -18,8 +23,10 @@ pub struct Settings {
     /// `LIVECARD_SECRETS_ARN`: the Secrets Manager secret holding the secrets
     /// document (`livecard_app::secrets`).
     pub secrets_arn: String,
-    /// `LIVECARD_PRESENCE_TTL_SECONDS` (optional): console heartbeat lifetime.
-    pub presence_ttl_ms: Option<u64>,
+    /// The settings every host shares (`LIVECARD_HEARTBEAT_TTL`,
+    /// `LIVECARD_CONTACT_LIMIT`, …; from `LIVECARD_CONFIG` and the
+    /// environment).
+    pub functions: livecard_app::Settings,
     /// `LIVECARD_SWEEP_SECONDS` (sweep function; default 0): how long one
     /// invocation keeps sweeping, every `LIVECARD_SWEEP_EVERY_SECONDS`
     /// (default 5). EventBridge fires at most once a minute; sweeping for
@@ -42,28 +49,13 @@ impl fmt::Debug for Settings {
 pub enum SettingsError {
     #[error("{0} is not set")]
     Missing(&'static str),
+    #[error(transparent)]
+    Functions(#[from] livecard_app::settings::SettingsError),
     #[error("{name} is not valid: {expected}")]
     Invalid {
         name: &'static str,
         expected: &'static str,
     },
-}
-
-/// A URL from the environment: at most 2,048 bytes, one of `schemes`, no
-/// whitespace or control characters; else the variable is named.
-pub(crate) fn checked_url(
-    name: &'static str,
-    value: String,
-    schemes: &[&str],
-    expected: &'static str,
-) -> Result<String, SettingsError> {
-    if value.len() > 2048
-        || !schemes.iter().any(|s| value.starts_with(s))
-        || value.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(SettingsError::Invalid { name, expected });
-    }
-    Ok(value)
 }
 
 impl Settings {
@@ -78,10 +70,17 @@ impl Settings {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(SettingsError::Missing(name))
         };
-        let url = |name: &'static str, schemes: &[&str], expected: &'static str| {
-            let value = checked_url(name, required(name)?, schemes, expected)?;
-            Ok(value.trim_end_matches('/').to_owned())
+        let file = match get(livecard_app::settings::CONFIG_FILE_ENV) {
+            Some(path) if !path.is_empty() => {
+                let text = livecard_app::settings::read_file(&path)?;
+                Some((path, text))
+            }
+            _ => None,
         };
+        let functions = livecard_app::Settings::load(
+            file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+            &get,
+        )?;
         let table = required("LIVECARD_TABLE")?;
         if !(3..=255).contains(&table.len())
             || !table
@@ -93,19 +92,6 @@ impl Settings {
                 expected: "a DynamoDB table name (3 to 255 of A-Z a-z 0-9 _ - .)",
             });
         }
-        let presence_ttl_ms = match get("LIVECARD_PRESENCE_TTL_SECONDS") {
-            None => None,
-            Some(v) => Some(
-                v.parse::<u64>()
-                    .ok()
-                    .filter(|s| (10..=3600).contains(s))
-                    .ok_or(SettingsError::Invalid {
-                        name: "LIVECARD_PRESENCE_TTL_SECONDS",
-                        expected: "seconds, 10 to 3600",
-                    })?
-                    * 1000,
-            ),
-        };
         let seconds = |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| {
             match get(name) {
                 None => Ok(default * 1000),
@@ -129,21 +115,27 @@ impl Settings {
                 expected: "a Secrets Manager secret ARN (arn:aws:secretsmanager:…)",
             });
         }
+        let ws_callback_url = livecard_app::settings::checked_url(
+            &required("LIVECARD_WS_CALLBACK_URL")?,
+            &["https://", "http://"],
+        )
+        .ok_or(SettingsError::Invalid {
+            name: "LIVECARD_WS_CALLBACK_URL",
+            expected: "the WebSocket API's https endpoint with its stage",
+        })?;
         Ok(Self {
             table,
-            public_url: url(
-                "LIVECARD_PUBLIC_URL",
-                &["https://", "http://"],
-                "an http(s) URL",
-            )?,
-            ws_url: url("LIVECARD_WS_URL", &["wss://", "ws://"], "a ws(s) URL")?,
-            ws_callback_url: url(
-                "LIVECARD_WS_CALLBACK_URL",
-                &["https://", "http://"],
-                "the WebSocket API's https endpoint with its stage",
-            )?,
+            public_url: functions
+                .public_url
+                .clone()
+                .ok_or(SettingsError::Missing("LIVECARD_PUBLIC_URL"))?,
+            ws_url: functions
+                .ws_url
+                .clone()
+                .ok_or(SettingsError::Missing("LIVECARD_WS_URL"))?,
+            ws_callback_url,
             secrets_arn,
-            presence_ttl_ms,
+            functions,
             sweep_ms,
             sweep_every_ms,
         })
@@ -186,7 +178,7 @@ mod tests {
         let map = vars(&[]);
         let settings = Settings::from_lookup(|k| map.get(k).cloned()).expect("valid");
         assert_eq!(settings.public_url, "https://contact.example.com");
-        assert_eq!(settings.presence_ttl_ms, None);
+        assert_eq!(settings.functions.heartbeat_ttl_ms, 60_000);
         // The secret ARN is not printed.
         assert!(!format!("{settings:?}").contains("secretsmanager"));
 
@@ -199,8 +191,13 @@ mod tests {
         let map = vars(&[("LIVECARD_WS_URL", "https://not-a-socket")]);
         let err = Settings::from_lookup(|k| map.get(k).cloned()).expect_err("invalid");
         assert!(err.to_string().contains("LIVECARD_WS_URL"), "{err}");
-        let map = vars(&[("LIVECARD_PRESENCE_TTL_SECONDS", "5")]);
-        assert!(Settings::from_lookup(|k| map.get(k).cloned()).is_err());
+        // The shared settings, by the same names as on every host.
+        let map = vars(&[("LIVECARD_HEARTBEAT_TTL", "5s")]);
+        let err = Settings::from_lookup(|k| map.get(k).cloned()).expect_err("too short");
+        assert!(err.to_string().contains("LIVECARD_HEARTBEAT_TTL"), "{err}");
+        let map = vars(&[("LIVECARD_HEARTBEAT_TTL", "2m")]);
+        let settings = Settings::from_lookup(|k| map.get(k).cloned()).expect("valid");
+        assert_eq!(settings.functions.heartbeat_ttl_ms, 120_000);
         let map = vars(&[("LIVECARD_SWEEP_SECONDS", "900")]);
         assert!(Settings::from_lookup(|k| map.get(k).cloned()).is_err());
         let map = vars(&[("LIVECARD_TABLE", "bad table")]);

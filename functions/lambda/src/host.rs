@@ -3,8 +3,8 @@
 
 use crate::env::Settings;
 use crate::push::ApiGatewayPush;
+use livecard_app::App;
 use livecard_app::system::{OsRandom, SystemClock};
-use livecard_app::{App, Config};
 use livecard_store::dynamo::DynamoStore;
 use std::sync::Arc;
 
@@ -49,13 +49,9 @@ impl Host {
             move || push_aws.management(&callback_url),
             clock.clone(),
         );
-        let mut config = Config::new(&settings.public_url);
-        config.ws_url = Some(settings.ws_url.clone());
+        let mut config = settings.functions.config(&settings.public_url);
         // Many instances write the same sessions: never reuse a read.
         config.session_cache_ms = 0;
-        if let Some(ttl) = settings.presence_ttl_ms {
-            config.presence.heartbeat_ttl_ms = ttl;
-        }
         let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
         tracing::info!(
             sdk_ms,
@@ -98,10 +94,7 @@ pub fn init_logging() {
 /// sweeping for `LIVECARD_SWEEP_SECONDS` (never past the invocation's own
 /// deadline, `deadline_ms`). Presence needs no sweep: a console's presence
 /// lapses at its stored heartbeat deadline whenever it is read.
-pub async fn sweep(
-    host: &Host,
-    deadline_ms: u64,
-) -> Result<serde_json::Value, lambda_runtime::Error> {
+pub async fn sweep(host: &Host, deadline_ms: u64) -> Result<serde_json::Value, SweepError> {
     let started = host.app.now();
     // Stop a little before the invocation's deadline (and the window).
     let until = started
@@ -116,9 +109,11 @@ pub async fn sweep(
                 routed += report.routed;
             }
             Err(err) => {
-                tracing::error!(error = %err, "sweep failed");
-                // An error lets EventBridge's retry policy and the DLQ see it.
-                return Err(err.to_string().into());
+                let err = SweepError::from(err);
+                tracing::error!(error = %err, kind = err.kind(), "sweep failed");
+                // An error lets EventBridge's retry policy and the DLQ see it,
+                // with its kind as the error type.
+                return Err(err);
             }
         }
         passes += 1;
@@ -137,12 +132,63 @@ pub async fn sweep(
     }))
 }
 
+/// Why a sweep failed, kept typed up to the runtime: Lambda reports the
+/// kind as the error type, so a store that was unavailable (retry later)
+/// is told apart from a bug (look at it now).
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The store could not be reached, or kept throttling: retryable.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// Sessions kept changing under the sweep: retryable.
+    #[error("sessions kept changing; try again")]
+    Busy,
+    /// Anything else: a corrupt item or a broken rule.
+    #[error("{0}")]
+    Bug(String),
+}
+
+impl SweepError {
+    /// The error type Lambda reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SweepError::Unavailable(_) => "Livecard.StoreUnavailable",
+            SweepError::Busy => "Livecard.Busy",
+            SweepError::Bug(_) => "Livecard.Bug",
+        }
+    }
+}
+
+impl From<livecard_app::contact::engine::ContactError> for SweepError {
+    fn from(err: livecard_app::contact::engine::ContactError) -> Self {
+        use livecard_app::contact::engine::ContactError;
+        match err {
+            ContactError::Store(livecard_store::StoreError::Unavailable(reason)) => {
+                SweepError::Unavailable(reason)
+            }
+            ContactError::Busy => SweepError::Busy,
+            other => SweepError::Bug(other.to_string()),
+        }
+    }
+}
+
+impl From<SweepError> for lambda_runtime::Diagnostic {
+    fn from(err: SweepError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: err.kind().to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
 /// Runs a function's handler under the Lambda runtime API, after a cold
-/// start that failed is reported as such.
-pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_runtime::Error>
+/// start that failed is reported as such. A handler's error reaches the
+/// runtime as its own type (its `Diagnostic`).
+pub async fn serve<F, Fut, E>(handler: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Arc<Host>, serde_json::Value, lambda_runtime::Context) -> Fut,
-    Fut: std::future::Future<Output = Result<serde_json::Value, lambda_runtime::Error>>,
+    Fut: std::future::Future<Output = Result<serde_json::Value, E>>,
+    E: Into<lambda_runtime::Diagnostic> + std::fmt::Debug,
 {
     init_logging();
     let host = match Host::from_env().await {
@@ -191,5 +237,29 @@ async fn report_init_error(err: &InitError) {
     };
     if let Err(err) = client.call(request).await {
         tracing::warn!(error = %err, "could not report the init error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SweepError;
+    use livecard_app::contact::engine::ContactError;
+    use livecard_store::StoreError;
+
+    #[test]
+    fn a_sweep_error_keeps_its_kind_up_to_the_runtime() {
+        let unavailable = SweepError::from(ContactError::Store(StoreError::Unavailable(
+            "ThrottlingException".into(),
+        )));
+        let diagnostic = lambda_runtime::Diagnostic::from(unavailable);
+        assert_eq!(diagnostic.error_type, "Livecard.StoreUnavailable");
+        assert!(diagnostic.error_message.contains("ThrottlingException"));
+        let corrupt = SweepError::from(ContactError::Store(StoreError::Corrupt("x".into())));
+        assert_eq!(
+            corrupt.kind(),
+            "Livecard.Bug",
+            "a corrupt item is not retried away"
+        );
+        assert_eq!(SweepError::from(ContactError::Busy).kind(), "Livecard.Busy");
     }
 }

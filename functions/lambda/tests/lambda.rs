@@ -643,7 +643,7 @@ async fn a_card_page_asks_again_for_unprocessed_keys_then_reports_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_batches_left_unprocessed_are_written_again() {
+async fn event_batches_left_unprocessed_are_handed_back_to_the_one_retry_loop() {
     let stack = Stack::new(&[]).await;
     let (proxy, through_proxy) = stack.store_behind_proxy().await;
     let now = stack.seed.now();
@@ -654,7 +654,16 @@ async fn event_batches_left_unprocessed_are_written_again() {
         })
         .collect();
     proxy.leave_unprocessed_next(2);
-    through_proxy.put_events(&events).await.expect("written");
+    // One attempt per call, no resends inside the store (and no SDK
+    // retries): what came back unprocessed is handed back to the caller,
+    // whose loop (the event writer's) is the only retry.
+    let unwritten = through_proxy.put_events(&events).await.expect("one pass");
+    assert_eq!(unwritten.len(), 30, "handed back, not resent");
+    assert_eq!(proxy.left_unprocessed(), 1);
+    let unwritten = through_proxy.put_events(&unwritten).await.expect("again");
+    assert_eq!(unwritten.len(), 30);
+    let unwritten = through_proxy.put_events(&unwritten).await.expect("again");
+    assert!(unwritten.is_empty(), "written on the third call");
     assert_eq!(proxy.left_unprocessed(), 2);
     let page = stack
         .seed

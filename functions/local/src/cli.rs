@@ -6,6 +6,7 @@ use crate::listener::ConnectionLimits;
 use crate::server::{UpOptions, up};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use livecard_app::Settings;
 use livecard_core::channel::ChannelSet;
 use livecard_core::duration::parse_duration_ms;
 use reqwest::Method;
@@ -58,36 +59,45 @@ pub struct UpArgs {
     /// The address to serve on.
     #[arg(long, env = "LIVECARD_ADDR", default_value = "127.0.0.1:8080")]
     pub addr: SocketAddr,
-    /// The public base URL for links (default: http://<addr>).
-    #[arg(long, env = "LIVECARD_PUBLIC_URL")]
+    /// A settings file (TOML; `docs/configuration.md`). The environment
+    /// wins over it, and these flags over both.
+    #[arg(long, env = "LIVECARD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The public base URL for links (default: http://<addr>;
+    /// LIVECARD_PUBLIC_URL).
+    #[arg(long)]
     pub public_url: Option<String>,
-    /// How long console presence lasts without a heartbeat (e.g. 60s).
-    #[arg(long, env = "LIVECARD_HEARTBEAT_TTL", default_value = "60s")]
-    pub heartbeat_ttl: String,
+    /// How long console presence lasts without a heartbeat (default 60s;
+    /// LIVECARD_HEARTBEAT_TTL).
+    #[arg(long)]
+    pub heartbeat_ttl: Option<String>,
     /// Where to serve the widget demo site (another origin that embeds the
     /// widget); when the port is taken, a free one is used.
     #[arg(long, env = "LIVECARD_DEMO_ADDR", default_value = "127.0.0.1:8081")]
     pub demo_addr: SocketAddr,
-    /// Contact requests one visitor address may make per 10 minutes.
-    #[arg(long, env = "LIVECARD_CONTACT_LIMIT", default_value_t = livecard_app::contact::http::CONTACTS_PER_WINDOW)]
-    pub contact_limit: u32,
+    /// Contact requests one visitor address may make per 10 minutes
+    /// (LIVECARD_CONTACT_LIMIT).
+    #[arg(long)]
+    pub contact_limit: Option<String>,
     /// Signaling messages one connection may send per second (sustained;
-    /// twice that at once).
-    #[arg(long, env = "LIVECARD_MESSAGE_RATE", default_value_t = livecard_app::contact::RateLimit::PER_SECOND)]
-    pub message_rate: u64,
+    /// twice that at once; LIVECARD_MESSAGE_RATE).
+    #[arg(long)]
+    pub message_rate: Option<String>,
     /// The in-process media node's TURN address (UDP and TCP); when the
     /// port is taken, a free one is used.
     #[arg(long, env = "LIVECARD_TURN_ADDR", default_value = "127.0.0.1:3478")]
     pub turn_addr: SocketAddr,
     /// Calls always go through the media node's relay (hides both sides'
-    /// addresses); otherwise peer to peer when ICE finds a path.
-    #[arg(long, env = "LIVECARD_RELAY_ONLY")]
+    /// addresses); otherwise peer to peer when ICE finds a path
+    /// (LIVECARD_RELAY_ONLY=true).
+    #[arg(long)]
     pub relay_only: bool,
     /// Reverse proxies (addresses or networks, repeatable or
     /// comma-separated) whose `Forwarded` / `X-Forwarded-For` headers name
-    /// the client; any other peer is the client itself.
-    #[arg(long = "trusted-proxy", env = "LIVECARD_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// the client; any other peer is the client itself
+    /// (LIVECARD_TRUSTED_PROXIES).
+    #[arg(long = "trusted-proxy", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// A request's headers must arrive within this.
     #[arg(long, env = "LIVECARD_HEADER_TIMEOUT", default_value = "10s")]
     pub header_timeout: String,
@@ -107,12 +117,35 @@ pub struct UpArgs {
     pub max_connections: usize,
 }
 
-/// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
-fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
-    let text = text.trim();
-    text.parse::<ipnet::IpNet>()
-        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{text:?} is not an IP address or network (10.0.0.0/8)"))
+/// The functions' settings: these flags, over the environment, over the
+/// settings file; the same loader and names as every other host.
+pub fn settings(args: &UpArgs) -> anyhow::Result<Settings> {
+    use livecard_app::settings as keys;
+    let file = match &args.config {
+        Some(path) => {
+            let path = path.display().to_string();
+            let text = keys::read_file(&path)?;
+            Some((path, text))
+        }
+        None => None,
+    };
+    let flag = |key: &str| -> Option<String> {
+        match key {
+            k if k == keys::PUBLIC_URL.env => args.public_url.clone(),
+            k if k == keys::HEARTBEAT_TTL.env => args.heartbeat_ttl.clone(),
+            k if k == keys::CONTACT_LIMIT.env => args.contact_limit.clone(),
+            k if k == keys::MESSAGE_RATE.env => args.message_rate.clone(),
+            k if k == keys::RELAY_ONLY.env => args.relay_only.then(|| "true".to_owned()),
+            k if k == keys::TRUSTED_PROXIES.env => {
+                (!args.trusted_proxies.is_empty()).then(|| args.trusted_proxies.join(","))
+            }
+            _ => None,
+        }
+    };
+    Ok(Settings::load(
+        file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+        |key| flag(key).or_else(|| std::env::var(key).ok()),
+    )?)
 }
 
 #[derive(Args, Debug)]
@@ -236,7 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     init_logs(cli.log_json);
     match cli.command.unwrap_or(Command::Up(cli.up)) {
         Command::Up(args) => {
-            let ttl = parse_duration_ms(&args.heartbeat_ttl).context("--heartbeat-ttl")?;
+            let settings = settings(&args)?;
             let duration = |text: &str, flag: &str| {
                 parse_duration_ms(text)
                     .ok()
@@ -258,15 +291,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             up(UpOptions {
                 addr: args.addr,
                 data_dir: cli.data_dir,
-                public_url: args.public_url,
-                heartbeat_ttl: Duration::from_millis(ttl),
+                settings,
                 demo_addr: args.demo_addr,
-                contact_limit: args.contact_limit,
-                message_rate: args.message_rate,
                 turn_addr: args.turn_addr,
-                relay_only: args.relay_only,
                 limits,
-                trusted_proxies: args.trusted_proxies,
             })
             .await
         }
@@ -547,16 +575,21 @@ mod tests {
         let Some(Command::Up(parsed)) = cli.command else {
             panic!("up expected");
         };
-        let shown: Vec<String> = parsed
+        let shown: Vec<String> = settings(&parsed)
+            .expect("settings")
             .trusted_proxies
             .iter()
             .map(|n| n.to_string())
             .collect();
         assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "2001:db8::/32"]);
-        let err = Cli::try_parse_from(["livecard", "up", "--trusted-proxy", "proxy.example"])
-            .expect_err("not an address");
+        let cli = Cli::try_parse_from(["livecard", "up", "--trusted-proxy", "proxy.example"])
+            .expect("parse");
+        let Some(Command::Up(parsed)) = cli.command else {
+            panic!("up expected");
+        };
+        let err = settings(&parsed).expect_err("not an address");
         assert!(
-            err.to_string().contains("not an IP address or network"),
+            err.to_string().contains("LIVECARD_TRUSTED_PROXIES"),
             "{err}"
         );
     }

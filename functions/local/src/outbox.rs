@@ -89,22 +89,46 @@ async fn run(
     }
 }
 
+/// Writes a batch: the one retry loop of the event path. The store makes
+/// one attempt per call (no SDK retries, no resends of its own) and hands
+/// back what it could not write; this loop tries again with exponential
+/// backoff and full jitter (100 ms doubling to 5 s, 8 attempts), then
+/// counts what is lost.
 async fn write(store: &DynamoStore, batch: &[(Event, UnixMillis)]) {
-    let mut delay = Duration::from_millis(100);
+    let mut pending = batch.to_vec();
+    let mut ceiling = Duration::from_millis(100);
     for attempt in 1..=8 {
-        match store.put_events(batch).await {
-            Ok(()) => return,
+        match store.put_events(&pending).await {
+            Ok(unwritten) if unwritten.is_empty() => return,
+            Ok(unwritten) => {
+                tracing::debug!(
+                    attempt,
+                    left = unwritten.len(),
+                    "events left unwritten; retrying"
+                );
+                pending = unwritten;
+            }
             Err(err) => {
-                tracing::warn!(error = %err, attempt, events = batch.len(), "event batch not stored; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tracing::warn!(error = %err, attempt, events = pending.len(), "event batch not stored; retrying");
             }
         }
+        let jitter: u64 = rand_jitter(ceiling.as_millis() as u64);
+        tokio::time::sleep(Duration::from_millis(jitter)).await;
+        ceiling = (ceiling * 2).min(Duration::from_secs(5));
     }
     tracing::error!(
-        events = batch.len(),
+        events = pending.len(),
         "event batch dropped after repeated store failures"
     );
+}
+
+/// A wait in `0..=ceiling_ms` (full jitter).
+fn rand_jitter(ceiling_ms: u64) -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        return ceiling_ms;
+    }
+    u64::from_le_bytes(bytes) % ceiling_ms.saturating_add(1)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
-use livecard_app::{App, ClientAddr, Config, MAX_BODY_BYTES, route_name};
+use livecard_app::{App, ClientAddr, MAX_BODY_BYTES, route_name};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use std::net::SocketAddr;
@@ -25,17 +25,12 @@ pub const TABLE: &str = "livecard";
 pub struct UpOptions {
     pub addr: SocketAddr,
     pub data_dir: PathBuf,
-    /// The base URL printed and used in links; defaults to the bound address.
-    pub public_url: Option<String>,
-    pub heartbeat_ttl: Duration,
+    /// The functions' settings (the public URL defaults to the bound
+    /// address).
+    pub settings: livecard_app::Settings,
     pub demo_addr: SocketAddr,
-    pub contact_limit: u32,
-    pub message_rate: u64,
     pub turn_addr: SocketAddr,
-    pub relay_only: bool,
     pub limits: ConnectionLimits,
-    /// Reverse proxies whose forwarded headers name the client.
-    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub type LocalApp = App<DynamoStore, Registry>;
@@ -263,22 +258,11 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", options.addr))?;
     let bound = listener.local_addr()?;
-    let public_url = options
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{bound}"));
-    let mut config = Config::new(&public_url);
-    config.presence.heartbeat_ttl_ms = options.heartbeat_ttl.as_millis() as u64;
-    config.contacts_per_window = options.contact_limit;
+    let mut config = options.settings.config(&format!("http://{bound}"));
+    let public_url = config.public_url.clone();
     // This process is the only writer of its sessions: reads may be reused
     // (every change refreshes the cached copy).
     config.session_cache_ms = 60_000;
-    config.signaling_rate = livecard_app::contact::RatePolicy {
-        burst: options.message_rate.saturating_mul(2).max(1),
-        per_second: options.message_rate,
-    };
-    config.relay_only = options.relay_only;
-    config.trusted_proxies = options.trusted_proxies.clone();
     let media = crate::media::start(&secrets, &embedded, options.turn_addr).await?;
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = App::new(
@@ -319,7 +303,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         listener,
         router,
         limits,
-        options.trusted_proxies,
+        options.settings.trusted_proxies,
         shutdown_signal(),
         Duration::from_secs(10),
     )

@@ -96,9 +96,14 @@ pub fn retry_config() -> RetryConfig {
 
 /// Short timeouts: a stuck connection fails over to a retry.
 pub fn timeout_config() -> TimeoutConfig {
+    timeout_config_with(Duration::from_secs(5))
+}
+
+/// The same, with another limit per attempt.
+pub fn timeout_config_with(attempt: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(3))
-        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_attempt_timeout(attempt)
         .build()
 }
 

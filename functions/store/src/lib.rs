@@ -238,10 +238,16 @@ pub trait EventStore {
         event: &Event,
         expires_at: UnixMillis,
     ) -> Result<EventWrite, StoreError>;
-    /// Stores many events at once (packed into few writes). Idempotent: the
-    /// same batch written again stores nothing new, and listings show each
-    /// event id once. Either every event is stored or an error is returned.
-    async fn put_events(&self, events: &[(Event, UnixMillis)]) -> Result<(), StoreError>;
+    /// Stores many events at once (packed into few writes), in one attempt
+    /// without retries: it returns the events it could not write this time
+    /// (the service left them unprocessed), and an error when it wrote
+    /// none. The caller's loop is the only retry (the local host's event
+    /// writer). Idempotent: the same events written again store nothing
+    /// new, and listings show each event id once.
+    async fn put_events(
+        &self,
+        events: &[(Event, UnixMillis)],
+    ) -> Result<Vec<(Event, UnixMillis)>, StoreError>;
     /// The events of one UTC day (`YYYY-MM-DD`), oldest first within a
     /// page. `limit` counts stored items, and an item written by
     /// `put_events` holds many events.

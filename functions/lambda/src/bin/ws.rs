@@ -4,7 +4,7 @@
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     livecard_lambda::host::serve(|host, event, _context| async move {
-        Ok(livecard_lambda::ws_api::handle(&host, event).await)
+        Ok::<_, lambda_runtime::Error>(livecard_lambda::ws_api::handle(&host, event).await)
     })
     .await
 }

@@ -57,7 +57,11 @@ impl EventStore for DynamoStore {
         })
     }
 
-    async fn put_events(&self, events: &[(Event, UnixMillis)]) -> Result<(), StoreError> {
+    async fn put_events(
+        &self,
+        events: &[(Event, UnixMillis)],
+    ) -> Result<Vec<(Event, UnixMillis)>, StoreError> {
+        use aws_sdk_dynamodb::config::retry::RetryConfig;
         use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         // Events are packed into batch items of up to EVENTS_PER_ITEM, one
         // UTC day each, keyed by their first event's id: writing the same
@@ -69,6 +73,7 @@ impl EventStore for DynamoStore {
                 by_day.entry(entry.0.day()).or_default().push(entry);
             }
         }
+        // Each request, with the events its item holds.
         let mut requests = Vec::new();
         for (day, entries) in &by_day {
             for chunk in entries.chunks(EVENTS_PER_ITEM) {
@@ -76,28 +81,56 @@ impl EventStore for DynamoStore {
                     .set_item(Some(event_batch_item(day, chunk)?))
                     .build()
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
+                let pk = keys::event_batch(&chunk[0].0.id);
+                requests.push((pk, WriteRequest::builder().put_request(put).build(), chunk));
             }
         }
-        for chunk in requests.chunks(25) {
-            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                self.back_off_unprocessed(attempt, EVENT_BATCH_RESENDS, "batch writes")
-                    .await?;
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                pending = out.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                attempt += 1;
+        // One pass, no retries here: the caller's loop is the only one
+        // (`EventStore::put_events`), so the SDK's own retries are off too.
+        let mut unwritten = Vec::new();
+        for (n, group) in requests.chunks(25).enumerate() {
+            let items: Vec<WriteRequest> = group.iter().map(|(_, r, _)| r.clone()).collect();
+            let result = self
+                .client
+                .batch_write_item()
+                .request_items(self.table.clone(), items)
+                .customize()
+                .config_override(
+                    aws_sdk_dynamodb::config::Builder::default()
+                        .retry_config(RetryConfig::disabled()),
+                )
+                .send()
+                .await;
+            let out = match result {
+                Ok(out) => out,
+                Err(err) if n == 0 => return Err(unavailable(err)),
+                Err(err) => {
+                    // Earlier groups were written: hand back this one and
+                    // the rest, for the caller's next attempt.
+                    tracing::debug!(error = ?err, "event batch write failed part-way");
+                    for (_, _, chunk) in &requests[n * 25..] {
+                        unwritten.extend(chunk.iter().map(|e| (*e).clone()));
+                    }
+                    return Ok(unwritten);
+                }
+            };
+            let left: Vec<String> = out
+                .unprocessed_items
+                .unwrap_or_default()
+                .into_values()
+                .flatten()
+                .filter_map(|r| {
+                    r.put_request
+                        .and_then(|p| p.item.get("pk").and_then(|v| v.as_s().ok()).cloned())
+                })
+                .collect();
+            for (pk, _, chunk) in group {
+                if left.contains(pk) {
+                    unwritten.extend(chunk.iter().map(|e| (*e).clone()));
+                }
             }
         }
-        Ok(())
+        Ok(unwritten)
     }
 
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError> {

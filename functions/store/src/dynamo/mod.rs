@@ -19,8 +19,6 @@ mod events;
 mod group_commit;
 mod media;
 mod sessions;
-use aws_sdk_dynamodb::config::retry::RetryConfig;
-use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
@@ -69,20 +67,13 @@ pub fn local_client(endpoint: &str) -> Client {
             "livecard-local",
         ))
         .http_client(http)
-        .retry_config(RetryConfig::standard().with_max_attempts(crate::aws::MAX_ATTEMPTS))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(10))
-                .build(),
-        )
+        .retry_config(crate::aws::retry_config())
+        // The embedded server shares the host's two cores with everything
+        // else: an attempt may take longer than on DynamoDB.
+        .timeout_config(crate::aws::timeout_config_with(Duration::from_secs(10)))
         .build();
     Client::from_conf(config)
 }
-
-/// Resends of event batches left unprocessed: nobody waits for these, so
-/// more than a visitor's page gets.
-const EVENT_BATCH_RESENDS: u32 = 8;
 
 /// How long to wait before resend number `attempt` (1, 2, …) of what a
 /// batch request left unprocessed, or of a transaction that failed: full
