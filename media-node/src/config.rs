@@ -222,7 +222,41 @@ impl FileConfig {
     }
 
     /// Checks everything and fills in defaults.
-    pub fn check(self) -> Result<Config, ConfigError> {
+    pub fn check(mut self) -> Result<Config, ConfigError> {
+        let secret_text = match (self.turn_secret.take(), self.turn_secret_file.take()) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "turn_secret",
+                    "give turn_secret or turn_secret_file, not both",
+                ));
+            }
+            (Some(text), None) => text,
+            (None, Some(path)) => std::fs::read_to_string(&path)
+                .map_err(|err| invalid("turn_secret_file", format!("cannot read {path}: {err}")))?,
+            (None, None) => {
+                return Err(invalid(
+                    "turn_secret",
+                    "required (base64, the secret shared with the ICE-server endpoint)",
+                ));
+            }
+        };
+        let turn_secret = base64::engine::general_purpose::STANDARD
+            .decode(secret_text.trim())
+            .map_err(|_| invalid("turn_secret", "not base64"))?;
+        self.checked(turn_secret)
+    }
+
+    /// [`FileConfig::check`] with the TURN secret as bytes, for a host that
+    /// embeds the node and holds the secret already (`livecard up`): no
+    /// trip through base64 text.
+    pub fn check_with_secret(self, turn_secret: Vec<u8>) -> Result<Config, ConfigError> {
+        if self.turn_secret.is_some() || self.turn_secret_file.is_some() {
+            return Err(invalid("turn_secret", "given twice"));
+        }
+        self.checked(turn_secret)
+    }
+
+    fn checked(self, turn_secret: Vec<u8>) -> Result<Config, ConfigError> {
         let node_id_given = self.node_id.is_some();
         let public_host_given = self.public_host.is_some();
         let from_imds = self.external_ip.as_deref() == Some("imds");
@@ -243,26 +277,6 @@ impl FileConfig {
         if realm.is_empty() || realm.len() > 127 || !realm.is_ascii() {
             return Err(invalid("realm", "1 to 127 ASCII characters"));
         }
-        let secret_text = match (self.turn_secret, self.turn_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "turn_secret",
-                    "give turn_secret or turn_secret_file, not both",
-                ));
-            }
-            (Some(text), None) => text,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .map_err(|err| invalid("turn_secret_file", format!("cannot read {path}: {err}")))?,
-            (None, None) => {
-                return Err(invalid(
-                    "turn_secret",
-                    "required (base64, the secret shared with the ICE-server endpoint)",
-                ));
-            }
-        };
-        let turn_secret = base64::engine::general_purpose::STANDARD
-            .decode(secret_text.trim())
-            .map_err(|_| invalid("turn_secret", "not base64"))?;
         if turn_secret.len() < 32 {
             return Err(invalid("turn_secret", "must be at least 32 bytes"));
         }
@@ -564,5 +578,23 @@ mod tests {
         );
         let err = toml::from_str::<FileConfig>("listn = \"x\"").expect_err("unknown key");
         assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn an_embedding_host_gives_the_secret_as_bytes() {
+        let file = || FileConfig {
+            listen: Some("127.0.0.1:0".into()),
+            http: Some("127.0.0.1:0".into()),
+            ..FileConfig::default()
+        };
+        let config = file().check_with_secret(vec![7; 32]).expect("valid");
+        assert_eq!(config.turn_secret, vec![7; 32]);
+        assert!(file().check_with_secret(vec![7; 31]).is_err(), "too short");
+        let twice = FileConfig {
+            turn_secret: Some(SECRET.into()),
+            ..file()
+        };
+        let err = twice.check_with_secret(vec![7; 32]).expect_err("twice");
+        assert!(err.to_string().contains("turn_secret"), "{err}");
     }
 }

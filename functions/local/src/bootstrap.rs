@@ -54,7 +54,7 @@ fn err(e: livecard_app::http_util::ApiError) -> anyhow::Error {
 }
 
 pub async fn prepare(
-    app: &crate::server::LocalApp,
+    app: &crate::LocalApp,
     data: &DataDir,
     first_start: bool,
     signin_links: bool,

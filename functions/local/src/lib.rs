@@ -17,3 +17,10 @@ pub mod outbox;
 pub mod ports;
 pub mod registry;
 pub mod server;
+
+/// The table of the embedded store.
+pub const TABLE: &str = "livecard";
+
+/// The handlers as this host runs them: the embedded store, and the
+/// in-memory registry of open sockets as the push port.
+pub type LocalApp = livecard_app::App<livecard_store::dynamo::DynamoStore, registry::Registry>;

@@ -3,7 +3,6 @@
 //! node, so calls get ICE servers with no other process running.
 
 use anyhow::Context;
-use base64::Engine;
 use livecard_app::Secrets;
 use livecard_media::config::FileConfig;
 use livecard_media::ops::Node;
@@ -32,22 +31,21 @@ pub async fn start(
         node_id: Some("local".into()),
         listen: Some(SocketAddr::new(addr.ip(), port).to_string()),
         http: Some(SocketAddr::new(addr.ip(), 0).to_string()),
-        turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(secret)),
         allow_peers: allow_peers.clone(),
         heartbeat_s: Some(5),
         ..FileConfig::default()
     };
     let store = Arc::new(DynamoStore::new(
         local_client(embedded.endpoint()),
-        crate::server::TABLE,
+        crate::TABLE,
     ));
     let mut nonce_key = [0u8; 32];
     getrandom::fill(&mut nonce_key).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
-    let config = file(addr.port()).check()?;
+    let config = file(addr.port()).check_with_secret(secret.clone())?;
     let node = match Node::start(&config, Some(store.clone()), nonce_key).await {
         Ok(node) => node,
         Err(livecard_media::ops::StartError::Listen { .. }) if addr.port() != 0 => {
-            let config = file(0).check()?;
+            let config = file(0).check_with_secret(secret.clone())?;
             Node::start(&config, Some(store), nonce_key).await?
         }
         Err(err) => return Err(err.into()),

@@ -5,6 +5,7 @@ use crate::datadir::DataDir;
 use crate::listener::{ConnectionLimits, IdleLimit};
 use crate::ports::{OsRandom, SystemClock};
 use crate::registry::Registry;
+use crate::{LocalApp, TABLE};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -17,8 +18,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-pub const TABLE: &str = "livecard";
 
 /// What `livecard up` needs.
 #[derive(Debug, Clone)]
@@ -33,7 +32,6 @@ pub struct UpOptions {
     pub limits: ConnectionLimits,
 }
 
-pub type LocalApp = App<DynamoStore, Registry>;
 type SharedApp = Arc<LocalApp>;
 
 /// Frames larger than this close the connection; messages between the

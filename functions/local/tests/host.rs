@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-async fn app() -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
+async fn app() -> (EmbeddedDynamo, Arc<livecard_local::LocalApp>) {
     app_with(Config::new("http://127.0.0.1:1")).await
 }
 
-async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::server::LocalApp>) {
+async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::LocalApp>) {
     let server = EmbeddedDynamo::start(None).await.expect("store");
     let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
     store.ensure_table().await.expect("table");
@@ -105,11 +105,7 @@ async fn refuses_oversized_bodies() {
 }
 
 /// A contact request through the host from `peer`, forwarded for `client`.
-async fn contact(
-    app: &Arc<livecard_local::server::LocalApp>,
-    peer: [u8; 4],
-    client: &str,
-) -> StatusCode {
+async fn contact(app: &Arc<livecard_local::LocalApp>, peer: [u8; 4], client: &str) -> StatusCode {
     let mut request = request("POST", "/api/v1/contacts", br#"{"topic":"sales"}"#.to_vec());
     request
         .extensions_mut()
@@ -152,7 +148,7 @@ async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
 }
 
 async fn futures_collect(
-    app: &Arc<livecard_local::server::LocalApp>,
+    app: &Arc<livecard_local::LocalApp>,
     peer: [u8; 4],
     client: &str,
     n: usize,
