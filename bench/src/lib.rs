@@ -48,8 +48,27 @@ mod tests {
         );
         assert_eq!(super::stat_fields("42 (x) S 1", [14]), None);
         assert_eq!(super::stat_fields(stat, [2]), None);
-        let own = super::cpu_seconds(std::process::id()).expect("own stat");
-        assert!(own.0 >= 0.0 && own.1 >= 0.0);
+        // This process's own CPU time grows while it works (ticks are 10
+        // ms): spin until it has grown by 50 ms, for at most 5 s of wall
+        // time (a loaded machine gives fewer cycles); a reading of the
+        // wrong fields would not grow.
+        let pid = std::process::id();
+        let before = super::cpu_seconds(pid).expect("own stat");
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        let mut after = before;
+        while after.0 + after.1 < before.0 + before.1 + 0.05
+            && started.elapsed() < std::time::Duration::from_secs(5)
+        {
+            for _ in 0..100_000 {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+            after = super::cpu_seconds(pid).expect("own stat");
+        }
+        assert!(
+            after.0 + after.1 >= before.0 + before.1 + 0.05,
+            "CPU time did not grow: {before:?} then {after:?}"
+        );
     }
 
     #[test]

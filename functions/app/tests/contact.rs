@@ -7,21 +7,18 @@
 mod common;
 
 use bytes::Bytes;
-use common::{CountingRandom, SimClock, T0, secrets};
+use common::{SimClock, T0, advisor, id, set_available};
 use http::{Method, StatusCode};
 use livecard_app::contact::{Connection, Participant, Push};
 use livecard_app::{App, ClientAddr, Config, Request};
-use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::advisor::Advisor;
 use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
-use livecard_core::ids::AdvisorId;
 use livecard_core::presence::PresenceState;
-use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::dynamo::DynamoStore;
 use livecard_store::embedded::EmbeddedDynamo;
 use livecard_store::prelude::*;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 /// A push port that records what each participant was sent.
@@ -63,21 +60,6 @@ struct Harness {
     push: Recorder,
 }
 
-fn advisor(id: &str, topics: &[&str], capacity: u16) -> Advisor {
-    AdvisorInput {
-        id: id.into(),
-        display_name: format!("Advisor {id}"),
-        title: String::new(),
-        photo_url: None,
-        languages: vec!["en".into()],
-        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-        channels: ChannelSet::ALL,
-        capacity,
-    }
-    .validate()
-    .expect("valid advisor")
-}
-
 /// An advisor's session cookie (epoch 0: never ended), as the sign-in
 /// page sets it, valid a minute from `now`.
 fn advisor_cookie(who: &str, now: u64) -> String {
@@ -91,26 +73,13 @@ fn advisor_cookie(who: &str, now: u64) -> String {
     )
 }
 
-fn id(text: &str) -> AdvisorId {
-    AdvisorId::parse(text).expect("id")
-}
-
 async fn harness(advisors: &[Advisor]) -> Harness {
-    let server = EmbeddedDynamo::start(None).await.expect("embedded store");
-    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
-    store.ensure_table().await.expect("table");
-    let clock = Arc::new(SimClock(AtomicU64::new(T0)));
+    let (server, store) = common::embedded_store("livecard").await;
     let mut config = Config::new("http://livecard.test");
     config.read_cache_ms = 0;
     let push = Recorder::default();
-    let app = App::new(
-        store,
-        clock.clone(),
-        Arc::new(CountingRandom(AtomicU64::new(1))),
-        config,
-        secrets("k1"),
-    )
-    .with_push(push.clone());
+    let (app, clock) = common::sim_app(store, config);
+    let app = app.with_push(push.clone());
     for a in advisors {
         app.save_advisor(a).await.expect("advisor");
         set_available(&app, &a.id).await;
@@ -121,15 +90,6 @@ async fn harness(advisors: &[Advisor]) -> Harness {
         clock,
         push,
     }
-}
-
-async fn set_available(app: &App<DynamoStore, Recorder>, advisor: &AdvisorId) {
-    let update = app
-        .config
-        .presence
-        .manual_update(vec![(Channel::Chat, PresenceState::Available)], app.now())
-        .expect("update");
-    app.set_presence(advisor, &update).await.expect("presence");
 }
 
 impl Harness {
@@ -711,11 +671,7 @@ async fn refusals_leave_the_connection_usable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_contact_requests_never_exceed_capacity() {
-    let advisors = [
-        advisor("anna", &["sales"], 3),
-        advisor("ben", &["sales"], 2),
-        advisor("cara", &["sales"], 4),
-    ];
+    let advisors = common::capacity_advisors();
     let h = Arc::new(harness(&advisors).await);
     // Bare requests (no socket joins) ring nobody and hold no slot.
     for n in 0..50u32 {
@@ -738,39 +694,24 @@ async fn concurrent_contact_requests_never_exceed_capacity() {
             a.id
         );
     }
-    // Visitors whose sockets join at once, as the pages do.
-    let mut tasks = Vec::new();
-    for n in 0..200u32 {
+    // Visitors whose sockets join at once, as the pages do (the scenario
+    // the Lambda test runs too).
+    let store = h.app.store.clone();
+    common::concurrent_requests_never_exceed_capacity(&store, |n| {
         let h = h.clone();
-        tasks.push(tokio::spawn(async move {
+        async move {
             // Distinct addresses: the per-client limit is not what is tested.
             let addr = format!("198.51.{}.{}", n / 200, n % 200);
             let (status, answer) = h
                 .post("/api/v1/contacts", json!({"topic": "sales"}), &addr)
                 .await;
             assert_eq!(status, StatusCode::CREATED, "{answer}");
-            h.join(answer).await["state"].clone()
-        }));
-    }
-    let mut ringing: HashMap<String, u16> = HashMap::new();
-    let mut offered = 0;
-    for task in tasks {
-        let state = task.await.expect("task");
-        match state["state"].as_str() {
-            Some("ringing") => {
-                let who = state["advisor"]["id"].as_str().expect("advisor").to_owned();
-                *ringing.entry(who).or_default() += 1;
-            }
-            Some("routing") => offered += 1,
-            other => panic!("unexpected state {other:?}"),
+            let session = answer["session"].as_str().expect("session").to_owned();
+            h.join(answer).await;
+            session
         }
-    }
-    for a in &advisors {
-        let rung = ringing.get(a.id.as_str()).copied().unwrap_or(0);
-        assert_eq!(rung, a.capacity, "{}: every slot used, none twice", a.id);
-        assert_eq!(h.active(a.id.as_str()).await, a.capacity);
-    }
-    assert_eq!(offered, 200 - 9);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

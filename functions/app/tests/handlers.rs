@@ -4,14 +4,14 @@
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use livecard_app::{App, ClientAddr, Config, Request, Response};
-use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::dynamo::DynamoStore;
 use livecard_store::embedded::EmbeddedDynamo;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 mod common;
-use common::{CountingRandom, SimClock, T0, secrets};
+use common::{SimClock, T0, secrets};
 
 struct Harness {
     _server: EmbeddedDynamo,
@@ -21,17 +21,8 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
-    let server = EmbeddedDynamo::start(None).await.expect("embedded store");
-    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
-    store.ensure_table().await.expect("table");
-    let clock = Arc::new(SimClock(AtomicU64::new(T0)));
-    let app = App::new(
-        store,
-        clock.clone(),
-        Arc::new(CountingRandom(AtomicU64::new(1))),
-        Config::new("http://livecard.test"),
-        secrets("k1"),
-    );
+    let (server, store) = common::embedded_store("livecard").await;
+    let (app, clock) = common::sim_app(store, Config::new("http://livecard.test"));
     let admin = app.create_api_key("test").await.expect("api key");
     for advisor in livecard_app::demo::advisors() {
         app.save_advisor(&advisor).await.expect("advisor");

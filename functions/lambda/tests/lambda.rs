@@ -4,12 +4,15 @@
 //! Management API and Secrets Manager answered by loopback endpoints that
 //! record what the functions did.
 
+#[path = "../../app/tests/common/mod.rs"]
+mod common;
+
 use livecard_app::secrets::SecretsDocument;
 use livecard_app::system::{OsRandom, SystemClock};
 use livecard_app::{App, Config};
-use livecard_core::advisor::{Advisor, AdvisorInput};
+use livecard_core::advisor::Advisor;
 use livecard_core::card::CardRequest;
-use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::channel::Channel;
 use livecard_core::event::{Event, EventName};
 use livecard_core::ids::AdvisorId;
 use livecard_core::ids::EventId;
@@ -23,7 +26,6 @@ use livecard_store::embedded::EmbeddedDynamo;
 use livecard_store::prelude::*;
 use livecard_store::{Appended, PageRequest};
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::process::{Child, Command};
@@ -45,22 +47,11 @@ struct Stack {
 }
 
 fn advisor(id: &str, capacity: u16) -> Advisor {
-    AdvisorInput {
-        id: id.into(),
-        display_name: format!("Advisor {id}"),
-        title: String::new(),
-        photo_url: None,
-        languages: vec!["en".into()],
-        topics: vec!["sales".into()],
-        channels: ChannelSet::ALL,
-        capacity,
-    }
-    .validate()
-    .expect("valid advisor")
+    common::advisor(id, &["sales"], capacity)
 }
 
 fn aid(id: &str) -> AdvisorId {
-    AdvisorId::parse(id).expect("id")
+    common::id(id)
 }
 
 impl Stack {
@@ -492,17 +483,16 @@ async fn bad_events_get_a_clear_4xx_and_bad_messages_an_error_frame() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
-    let advisors = [advisor("anna", 3), advisor("ben", 2), advisor("cara", 4)];
+    let advisors = common::capacity_advisors();
     let mut stack = Stack::new(&advisors).await;
-    // Four instances of each function, as Lambda scales out.
+    // Four instances of each function, as Lambda scales out; the scenario
+    // is the one the in-process handler test runs.
     let http = Arc::new(stack.function(env!("CARGO_BIN_EXE_livecard-http"), 4).await);
     let ws = Arc::new(stack.function(env!("CARGO_BIN_EXE_livecard-ws"), 4).await);
-    let mut tasks = Vec::new();
-    for n in 0..200u32 {
+    common::concurrent_requests_never_exceed_capacity(&stack.seed.store, |n| {
         let http = http.clone();
         let ws = ws.clone();
-        tasks.push(tokio::spawn(async move {
-            let ip = format!("198.51.100.{}", n % 250);
+        async move {
             let mut event = events::http(
                 "POST",
                 "/api/v1/contacts",
@@ -511,7 +501,8 @@ async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
                 Some(&json!({"topic": "sales"}).to_string()),
             );
             // Distinct addresses: the per-client limit is not what is tested.
-            event["requestContext"]["http"]["sourceIp"] = Value::from(format!("{ip}-{n}"));
+            event["requestContext"]["http"]["sourceIp"] =
+                Value::from(format!("198.51.100.{}-{n}", n % 250));
             let out = http.call(event).await;
             assert_eq!(out["statusCode"], 201, "{out}");
             let body: Value =
@@ -525,44 +516,9 @@ async fn concurrent_contact_requests_across_instances_never_exceed_capacity() {
             )
             .await;
             body["session"].as_str().expect("session").to_owned()
-        }));
-    }
-    let mut ringing: HashMap<String, u16> = HashMap::new();
-    let mut offered = 0;
-    for task in tasks {
-        let session = task.await.expect("task");
-        let stored = stack
-            .seed
-            .store
-            .get_session(&session)
-            .await
-            .expect("read")
-            .expect("session");
-        match stored.session.phase {
-            livecard_core::session::Phase::Ringing { advisor, .. } => {
-                *ringing.entry(advisor.to_string()).or_default() += 1;
-            }
-            livecard_core::session::Phase::Routing => offered += 1,
-            other => panic!("unexpected phase {other:?}"),
         }
-    }
-    for a in &advisors {
-        assert_eq!(
-            ringing.get(a.id.as_str()).copied().unwrap_or(0),
-            a.capacity,
-            "{}: every slot used, none twice",
-            a.id
-        );
-        let record = stack
-            .seed
-            .store
-            .get_advisor(&a.id)
-            .await
-            .expect("read")
-            .expect("advisor");
-        assert_eq!(record.load.active, a.capacity);
-    }
-    assert_eq!(offered, 200 - 9);
+    })
+    .await;
     assert!(http.0.polled() >= 200);
 }
 

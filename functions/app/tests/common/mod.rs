@@ -57,3 +57,138 @@ impl SimClock {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
 }
+
+/// A test advisor: English, the given topics and capacity, every channel.
+pub fn advisor(id: &str, topics: &[&str], capacity: u16) -> livecard_core::advisor::Advisor {
+    livecard_core::advisor::AdvisorInput {
+        id: id.into(),
+        display_name: format!("Advisor {id}"),
+        title: String::new(),
+        photo_url: None,
+        languages: vec!["en".into()],
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        channels: livecard_core::channel::ChannelSet::ALL,
+        capacity,
+    }
+    .validate()
+    .expect("valid advisor")
+}
+
+pub fn id(text: &str) -> livecard_core::ids::AdvisorId {
+    livecard_core::ids::AdvisorId::parse(text).expect("id")
+}
+
+/// The embedded DynamoDB-compatible server with an empty table.
+pub async fn embedded_store(
+    table: &str,
+) -> (
+    livecard_store::embedded::EmbeddedDynamo,
+    livecard_store::dynamo::DynamoStore,
+) {
+    let server = livecard_store::embedded::EmbeddedDynamo::start(None)
+        .await
+        .expect("embedded store");
+    let store = livecard_store::dynamo::DynamoStore::new(
+        livecard_store::dynamo::local_client(server.endpoint()),
+        table,
+    );
+    store.ensure_table().await.expect("table");
+    (server, store)
+}
+
+/// The handlers on `store` with simulated time, repeatable randomness and
+/// the fixed secrets.
+pub fn sim_app(
+    store: livecard_store::dynamo::DynamoStore,
+    config: livecard_app::Config,
+) -> (
+    livecard_app::App<livecard_store::dynamo::DynamoStore>,
+    std::sync::Arc<SimClock>,
+) {
+    let clock = std::sync::Arc::new(SimClock(AtomicU64::new(T0)));
+    let app = livecard_app::App::new(
+        store,
+        clock.clone(),
+        std::sync::Arc::new(CountingRandom(AtomicU64::new(1))),
+        config,
+        secrets("k1"),
+    );
+    (app, clock)
+}
+
+/// Makes `advisor` available for chat (a manual update at the app's now).
+pub async fn set_available<P: livecard_app::Push>(
+    app: &livecard_app::App<livecard_store::dynamo::DynamoStore, P>,
+    advisor: &livecard_core::ids::AdvisorId,
+) {
+    let update = app
+        .config
+        .presence
+        .manual_update(
+            vec![(
+                livecard_core::channel::Channel::Chat,
+                livecard_core::presence::PresenceState::Available,
+            )],
+            app.now(),
+        )
+        .expect("update");
+    app.set_presence(advisor, &update).await.expect("presence");
+}
+
+/// The advisors of the capacity scenario: nine slots for `sales`.
+pub fn capacity_advisors() -> Vec<livecard_core::advisor::Advisor> {
+    vec![
+        advisor("anna", &["sales"], 3),
+        advisor("ben", &["sales"], 2),
+        advisor("cara", &["sales"], 4),
+    ]
+}
+
+/// The capacity scenario, written once and run against every host: 200
+/// visitors ask for `sales` at once and their sockets join (`contact(n)`
+/// does both the host's way and returns the session id). Every slot of
+/// [`capacity_advisors`] is rung exactly once, no advisor holds more than
+/// their capacity, and everyone else is offered choices.
+pub async fn concurrent_requests_never_exceed_capacity<F, Fut>(
+    store: &livecard_store::dynamo::DynamoStore,
+    contact: F,
+) where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = String> + Send + 'static,
+{
+    use livecard_core::session::Phase;
+    use livecard_store::prelude::*;
+    let advisors = capacity_advisors();
+    let tasks: Vec<_> = (0..200u32).map(|n| tokio::spawn(contact(n))).collect();
+    let mut ringing: std::collections::HashMap<String, u16> = Default::default();
+    let mut offered = 0;
+    for task in tasks {
+        let session = task.await.expect("task");
+        let stored = store
+            .get_session(&session)
+            .await
+            .expect("read")
+            .expect("session");
+        match stored.session.phase {
+            Phase::Ringing { advisor, .. } => *ringing.entry(advisor.to_string()).or_default() += 1,
+            Phase::Routing => {
+                assert_eq!(stored.session.options(), ["wait", "offline"]);
+                offered += 1;
+            }
+            other => panic!("unexpected phase {other:?}"),
+        }
+    }
+    let mut slots = 0;
+    for a in &advisors {
+        let rung = ringing.get(a.id.as_str()).copied().unwrap_or(0);
+        assert_eq!(rung, a.capacity, "{}: every slot used, none twice", a.id);
+        let record = store
+            .get_advisor(&a.id)
+            .await
+            .expect("read")
+            .expect("advisor");
+        assert_eq!(record.load.active, a.capacity, "{}: claims held", a.id);
+        slots += u32::from(a.capacity);
+    }
+    assert_eq!(offered, 200 - slots);
+}
