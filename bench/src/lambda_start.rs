@@ -37,7 +37,7 @@ use tokio::process::{Child, Command};
 #[derive(Parser, Debug)]
 struct Args {
     /// Where the release binaries are (livecard-http, livecard-ws,
-    /// lambda-hello, lambda-sdk-floor).
+    /// lambda-hello, lambda-sdk-floor, lambda-http-peer).
     #[arg(long, default_value = "target/release")]
     bin_dir: PathBuf,
     /// Cold starts per function.
@@ -210,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
         ("hello-world", "lambda-hello"),
         ("sdk-floor", "lambda-sdk-floor"),
         ("livecard-http", "livecard-http"),
+        ("livecard-http-on-lambda_http", "lambda-http-peer"),
         ("livecard-ws", "livecard-ws"),
     ];
     let mut cold: Vec<Vec<f64>> = vec![Vec::new(); functions.len()];
@@ -221,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
             let runtime = RuntimeApi::start().await?;
             let event = match *binary {
                 "livecard-ws" => events::ws_connect(&format!("cold-{round}"), &[], &[]),
-                "livecard-http" => card_event(),
+                "livecard-http" | "lambda-http-peer" => card_event(),
                 _ => json!({"hello": "world"}),
             };
             let started = Instant::now();
@@ -245,6 +246,27 @@ async fn main() -> anyhow::Result<()> {
             }
             let _ = child.kill().await;
         }
+    }
+    // The same malformed event (a field of the wrong type) to both HTTP
+    // adapters: livecard's answers it, lambda_http fails the invocation
+    // (API Gateway then answers 502 with no reason).
+    for binary in ["livecard-http", "lambda-http-peer"] {
+        let runtime = RuntimeApi::start().await?;
+        let mut child = spawn(&env, &args.bin_dir.join(binary), &runtime, None)?;
+        let mut event = card_event();
+        event["requestContext"]["http"]["sourceIp"] = json!(12345);
+        let answer = match runtime.invoke_within(event, Duration::from_secs(30)).await {
+            Some(Outcome::Response(value)) => {
+                json!({"status": value["statusCode"], "body": value["body"]})
+            }
+            Some(Outcome::Error(err)) => json!({"invocation_error": err}),
+            None => json!("no answer in 30 s"),
+        };
+        println!(
+            "{}",
+            json!({"bench": "malformed_event", "function": binary, "answer": answer})
+        );
+        let _ = child.kill().await;
     }
     let hello = summary(cold[0].clone());
     for (i, (name, _)) in functions.iter().enumerate() {
