@@ -255,29 +255,17 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 /// (`cargo run --release` in the README is this).
 #[test]
 fn no_subcommand_runs_up_with_its_environment() {
-    use std::io::BufRead;
     let dir = support::temp_dir("bare-up");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let mut child = std::process::Command::new(support::BIN)
-        .arg("--data-dir")
-        .arg(&*dir)
-        .env("LIVECARD_ADDR", format!("127.0.0.1:{port}"))
-        .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
-        .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
-        .env("LIVECARD_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("livecard starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let running = std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(Result::ok)
-        .find(|line| line.starts_with("livecard is running on "));
-    let _ = child.kill();
-    let _ = child.wait();
+    let running = running_line(|command| {
+        command
+            .arg("--data-dir")
+            .arg(&*dir)
+            .env("LIVECARD_ADDR", format!("127.0.0.1:{port}"));
+    });
     assert_eq!(
         running.as_deref(),
         Some(format!("livecard is running on http://127.0.0.1:{port}").as_str()),
@@ -290,7 +278,6 @@ fn no_subcommand_runs_up_with_its_environment() {
 /// name.
 #[test]
 fn settings_come_from_a_file_and_the_environment() {
-    use std::io::BufRead;
     let dir = support::temp_dir("settings");
     let file = dir.join("livecard.toml");
     std::fs::write(
@@ -298,23 +285,21 @@ fn settings_come_from_a_file_and_the_environment() {
         "public_url = \"http://portal.example\"\nheartbeat_ttl = \"5s\"\n",
     )
     .expect("write");
-    let start = |ttl: Option<&str>| {
-        let mut command = std::process::Command::new(support::BIN);
+    let with_file = |command: &mut std::process::Command| {
         command
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["up", "--addr", "127.0.0.1:0", "--config"])
             .arg(&file)
-            .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
-            .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
-            .env("LIVECARD_LOG", "warn")
             .env_remove("LIVECARD_HEARTBEAT_TTL");
-        if let Some(ttl) = ttl {
-            command.env("LIVECARD_HEARTBEAT_TTL", ttl);
-        }
-        command
     };
-    let output = start(None).output().expect("runs");
+    let mut refused = std::process::Command::new(support::BIN);
+    with_file(&mut refused);
+    let output = refused
+        .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
+        .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
+        .output()
+        .expect("runs");
     assert!(!output.status.success(), "started with a 5 s heartbeat");
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -323,10 +308,29 @@ fn settings_come_from_a_file_and_the_environment() {
     );
     assert!(!err.contains("panicked"), "{err}");
     // The environment wins over the file; the file's URL is used.
-    let mut child = start(Some("90s"))
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("livecard starts");
+    let running = running_line(|command| {
+        with_file(command);
+        command.env("LIVECARD_HEARTBEAT_TTL", "90s");
+    });
+    assert_eq!(
+        running.as_deref(),
+        Some("livecard is running on http://portal.example")
+    );
+}
+
+/// `livecard` run with quiet side services on free ports (`command` adds
+/// its flags and environment): its "livecard is running on" line, then it
+/// is stopped.
+fn running_line(configure: impl FnOnce(&mut std::process::Command)) -> Option<String> {
+    use std::io::BufRead;
+    let mut command = std::process::Command::new(support::BIN);
+    command
+        .env("LIVECARD_DEMO_ADDR", "127.0.0.1:0")
+        .env("LIVECARD_TURN_ADDR", "127.0.0.1:0")
+        .env("LIVECARD_LOG", "warn")
+        .stdout(std::process::Stdio::piped());
+    configure(&mut command);
+    let mut child = command.spawn().expect("livecard starts");
     let stdout = child.stdout.take().expect("stdout");
     let running = std::io::BufReader::new(stdout)
         .lines()
@@ -334,8 +338,5 @@ fn settings_come_from_a_file_and_the_environment() {
         .find(|line| line.starts_with("livecard is running on "));
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(
-        running.as_deref(),
-        Some("livecard is running on http://portal.example")
-    );
+    running
 }

@@ -78,17 +78,7 @@ pub(crate) async fn signin<S: Store, P: Push>(
     let value =
         livecard_core::auth::sign_session(&app.secrets.session_key, &session, app.now(), ttl);
     let mut response = redirect(&format!("/me?lang={}", ctx.lang.code()));
-    if let Some(cookie) = set_cookie(
-        SESSION_COOKIE,
-        &value,
-        ttl / 1000,
-        true,
-        app.config.secure_cookies(),
-    ) {
-        response
-            .headers_mut()
-            .append(http::header::SET_COOKIE, cookie);
-    }
+    session_cookie(app, &mut response, &value, ttl / 1000);
     tracing::info!(advisor = %advisor, "advisor signed in");
     Ok(response)
 }
@@ -108,12 +98,23 @@ pub(crate) async fn signout<S: Store, P: Push>(
         app.end_advisor_sessions(&record.advisor.id).await?;
     }
     let mut response = pages::advisor::signed_out(ctx, StatusCode::OK);
-    if let Some(cookie) = set_cookie(SESSION_COOKIE, "", 0, true, app.config.secure_cookies()) {
+    session_cookie(app, &mut response, "", 0);
+    Ok(response)
+}
+
+/// Sets (or, with no value and no age, clears) the session cookie.
+fn session_cookie<S: Store, P: Push>(
+    app: &App<S, P>,
+    response: &mut Response,
+    value: &str,
+    max_age_s: u64,
+) {
+    let secure = app.config.secure_cookies();
+    if let Some(cookie) = set_cookie(SESSION_COOKIE, value, max_age_s, true, secure) {
         response
             .headers_mut()
             .append(http::header::SET_COOKIE, cookie);
     }
-    Ok(response)
 }
 
 impl<S: Store, P: Push> App<S, P> {

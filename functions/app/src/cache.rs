@@ -61,6 +61,21 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn invalidate(&self, key: &K) {
         self.lock().remove(key);
     }
+
+    /// The cached value, or `load`'s (then cached) when there is none.
+    pub async fn get_or_load<E>(
+        &self,
+        key: &K,
+        now: UnixMillis,
+        load: impl std::future::Future<Output = Result<V, E>>,
+    ) -> Result<V, E> {
+        if let Some(value) = self.get(key, now) {
+            return Ok(value);
+        }
+        let value = load.await?;
+        self.put(key.clone(), value.clone(), now);
+        Ok(value)
+    }
 }
 
 #[cfg(test)]

@@ -63,10 +63,7 @@ pub(crate) async fn card_page<S: Store, P: Push>(
         tracing::info!(reason = "unknown_advisor", "card link refused");
         return Ok(pages::errors::invalid_link(ctx));
     };
-    let mut event = app.new_event(EventName::CardOpened);
-    event.advisor = Some(claims.advisor.clone());
-    event.card = Some(claims.card_id.clone());
-    event.campaign = claims.campaign.clone();
+    let mut event = app.card_event(EventName::CardOpened, &claims);
     event.visitor = app.visitor_pseudonym(request);
     app.record(event).await;
     Ok(pages::card::render(
@@ -135,11 +132,8 @@ Talk to {} live</a>",
                 ));
             }
         }
-        let mut event = self.new_event(EventName::CardCreated);
-        event.advisor = Some(card.claims.advisor.clone());
-        event.card = Some(card.claims.card_id.clone());
-        event.campaign = card.claims.campaign.clone();
-        self.record(event).await;
+        self.record(self.card_event(EventName::CardCreated, &card.claims))
+            .await;
         Ok(self.card_view(&card))
     }
 
@@ -148,11 +142,8 @@ Talk to {} live</a>",
         self.cards.invalidate(id);
         match revocation {
             Revocation::Revoked(card) => {
-                let mut event = self.new_event(EventName::CardRevoked);
-                event.advisor = Some(card.claims.advisor.clone());
-                event.card = Some(card.claims.card_id.clone());
-                event.campaign = card.claims.campaign.clone();
-                self.record(event).await;
+                self.record(self.card_event(EventName::CardRevoked, &card.claims))
+                    .await;
                 Ok(self.card_view(&card))
             }
             Revocation::AlreadyRevoked(card) => Ok(self.card_view(&card)),
@@ -160,18 +151,27 @@ Talk to {} live</a>",
         }
     }
 
+    /// An event about a card (its advisor, id and campaign).
+    fn card_event(
+        &self,
+        name: EventName,
+        claims: &livecard_core::card::CardClaims,
+    ) -> livecard_core::event::Event {
+        let mut event = self.new_event(name);
+        event.advisor = Some(claims.advisor.clone());
+        event.card = Some(claims.card_id.clone());
+        event.campaign = claims.campaign.clone();
+        event
+    }
+
     /// A card for a visitor page, through the read cache.
     pub async fn card_for_visitor(
         &self,
         id: &CardId,
     ) -> Result<Option<Card>, livecard_store::StoreError> {
-        let now = self.now();
-        if let Some(card) = self.cards.get(id, now) {
-            return Ok(card);
-        }
-        let card = self.store.get_card(id).await?;
-        self.cards.put(id.clone(), card.clone(), now);
-        Ok(card)
+        self.cards
+            .get_or_load(id, self.now(), self.store.get_card(id))
+            .await
     }
 
     /// A card and the advisor its signed link names (a card page), through

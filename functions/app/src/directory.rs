@@ -21,12 +21,8 @@ impl<S: Store, P: Push> App<S, P> {
         &self,
         id: &AdvisorId,
     ) -> Result<Option<AdvisorRecord>, livecard_store::StoreError> {
-        let now = self.now();
-        if let Some(record) = self.advisors.get(id, now) {
-            return Ok(record);
-        }
-        let record = self.store.get_advisor(id).await?;
-        self.advisors.put(id.clone(), record.clone(), now);
-        Ok(record)
+        self.advisors
+            .get_or_load(id, self.now(), self.store.get_advisor(id))
+            .await
     }
 }

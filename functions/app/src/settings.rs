@@ -16,34 +16,17 @@ pub struct Key {
     pub file: &'static str,
 }
 
-pub const PUBLIC_URL: Key = Key {
-    env: "LIVECARD_PUBLIC_URL",
-    file: "public_url",
-};
-pub const WS_URL: Key = Key {
-    env: "LIVECARD_WS_URL",
-    file: "ws_url",
-};
-pub const HEARTBEAT_TTL: Key = Key {
-    env: "LIVECARD_HEARTBEAT_TTL",
-    file: "heartbeat_ttl",
-};
-pub const CONTACT_LIMIT: Key = Key {
-    env: "LIVECARD_CONTACT_LIMIT",
-    file: "contact_limit",
-};
-pub const MESSAGE_RATE: Key = Key {
-    env: "LIVECARD_MESSAGE_RATE",
-    file: "message_rate",
-};
-pub const RELAY_ONLY: Key = Key {
-    env: "LIVECARD_RELAY_ONLY",
-    file: "relay_only",
-};
-pub const TRUSTED_PROXIES: Key = Key {
-    env: "LIVECARD_TRUSTED_PROXIES",
-    file: "trusted_proxies",
-};
+const fn key(env: &'static str, file: &'static str) -> Key {
+    Key { env, file }
+}
+
+pub const PUBLIC_URL: Key = key("LIVECARD_PUBLIC_URL", "public_url");
+pub const WS_URL: Key = key("LIVECARD_WS_URL", "ws_url");
+pub const HEARTBEAT_TTL: Key = key("LIVECARD_HEARTBEAT_TTL", "heartbeat_ttl");
+pub const CONTACT_LIMIT: Key = key("LIVECARD_CONTACT_LIMIT", "contact_limit");
+pub const MESSAGE_RATE: Key = key("LIVECARD_MESSAGE_RATE", "message_rate");
+pub const RELAY_ONLY: Key = key("LIVECARD_RELAY_ONLY", "relay_only");
+pub const TRUSTED_PROXIES: Key = key("LIVECARD_TRUSTED_PROXIES", "trusted_proxies");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[

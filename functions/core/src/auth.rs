@@ -75,14 +75,7 @@ pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<Advis
     if !hmac_sha256_verify(key, signed.as_bytes(), &mac) {
         return None;
     }
-    let mut parts = signed.split('.');
-    let (Some("2"), Some(advisor), Some(epoch), Some(expires), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let ["2", advisor, epoch, expires] = crate::encoding::split_exact(signed, '.')? else {
         return None;
     };
     let expires_s: u64 = expires.parse().ok()?;

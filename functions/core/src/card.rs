@@ -173,16 +173,8 @@ impl Keyring {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN || !token.is_ascii() {
             return Err(CardError::Malformed);
         }
-        let mut parts = token.split('.');
-        let (Some(version), Some(kid), Some(payload), Some(mac), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return Err(CardError::Malformed);
-        };
+        let [version, kid, payload, mac] =
+            crate::encoding::split_exact(token, '.').ok_or(CardError::Malformed)?;
         if version != TOKEN_VERSION {
             return if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()) {
                 Err(CardError::UnsupportedVersion)

@@ -32,6 +32,16 @@ pub fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
 }
 
 /// Compares two byte strings in time that depends only on their length.
+/// `text` split at `separator` into exactly `N` parts, or `None`.
+pub fn split_exact<const N: usize>(text: &str, separator: char) -> Option<[&str; N]> {
+    let mut parts = text.split(separator);
+    let mut out = [""; N];
+    for slot in &mut out {
+        *slot = parts.next()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -37,13 +37,10 @@ impl PresenceState {
 impl FromStr for PresenceState {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {
-        match text {
-            "available" => Ok(Self::Available),
-            "busy" => Ok(Self::Busy),
-            "away" => Ok(Self::Away),
-            "offline" => Ok(Self::Offline),
-            _ => Err(()),
-        }
+        [Self::Available, Self::Busy, Self::Away, Self::Offline]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or(())
     }
 }
 
@@ -72,12 +69,10 @@ impl PresenceSource {
 impl FromStr for PresenceSource {
     type Err = ();
     fn from_str(text: &str) -> Result<Self, ()> {
-        match text {
-            "console" => Ok(Self::Console),
-            "manual" => Ok(Self::Manual),
-            "sync" => Ok(Self::Sync),
-            _ => Err(()),
-        }
+        [Self::Console, Self::Manual, Self::Sync]
+            .into_iter()
+            .find(|source| source.as_str() == text)
+            .ok_or(())
     }
 }
 

@@ -98,14 +98,7 @@ fn run(capacities: &[u8], actions: &[Action]) {
                 }
             }
             Action::AcceptRinging(i) => {
-                if let Some(s) = pick(i)
-                    && let Some(rung) = world.sessions[s].session.ringing_advisor().cloned()
-                {
-                    let a = world
-                        .advisors
-                        .iter()
-                        .position(|x| x.advisor.id == rung)
-                        .unwrap_or(0);
+                if let Some((s, a)) = pick(i).and_then(|s| world.rung(s)) {
                     world
                         .accept(s, a)
                         .expect("the rung advisor accepts in time");
@@ -117,14 +110,7 @@ fn run(capacities: &[u8], actions: &[Action]) {
                 }
             }
             Action::DeclineRinging(i) => {
-                if let Some(s) = pick(i)
-                    && let Some(rung) = world.sessions[s].session.ringing_advisor().cloned()
-                {
-                    let a = world
-                        .advisors
-                        .iter()
-                        .position(|x| x.advisor.id == rung)
-                        .unwrap_or(0);
+                if let Some((s, a)) = pick(i).and_then(|s| world.rung(s)) {
                     world.decline(s, a).expect("the rung advisor declines");
                 }
             }

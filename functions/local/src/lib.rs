@@ -24,3 +24,20 @@ pub const TABLE: &str = "livecard";
 /// The handlers as this host runs them: the embedded store, and the
 /// in-memory registry of open sockets as the push port.
 pub type LocalApp = livecard_app::App<livecard_store::dynamo::DynamoStore, registry::Registry>;
+
+/// The handlers on `store` with the real clock and randomness and an empty
+/// registry of sockets.
+pub fn local_app(
+    store: livecard_store::dynamo::DynamoStore,
+    config: livecard_app::Config,
+    secrets: livecard_app::Secrets,
+) -> LocalApp {
+    livecard_app::App::new(
+        store,
+        std::sync::Arc::new(ports::SystemClock),
+        std::sync::Arc::new(ports::OsRandom),
+        config,
+        secrets,
+    )
+    .with_push(registry::Registry::default())
+}

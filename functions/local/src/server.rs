@@ -3,15 +3,14 @@
 use crate::bootstrap;
 use crate::datadir::DataDir;
 use crate::listener::{ConnectionLimits, IdleLimit};
-use crate::ports::{OsRandom, SystemClock};
-use crate::registry::Registry;
+use crate::ports::OsRandom;
 use crate::{LocalApp, TABLE};
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
-use livecard_app::{App, ClientAddr, MAX_BODY_BYTES, route_name};
+use livecard_app::{ClientAddr, MAX_BODY_BYTES, route_name};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use std::net::SocketAddr;
@@ -263,14 +262,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     config.session_cache_ms = 60_000;
     let media = crate::media::start(&secrets, &embedded, options.turn_addr).await?;
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
-    let app = App::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        config,
-        secrets,
-    );
-    let app = Arc::new(app.with_outbox(outbox).with_push(Registry::default()));
+    let app = Arc::new(crate::local_app(store, config, secrets).with_outbox(outbox));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());

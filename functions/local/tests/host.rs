@@ -7,9 +7,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use futures_util::StreamExt;
 use http::{Request, StatusCode};
-use livecard_app::{App, Config, Secrets};
+use livecard_app::{Config, Secrets};
 use livecard_core::card::Keyring;
-use livecard_local::ports::{OsRandom, SystemClock};
 use livecard_local::server::router;
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
@@ -33,16 +32,9 @@ async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::LocalA
         turn_secret: None,
         admin_key_sha256: None,
     };
-    let app = App::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        config,
-        secrets,
-    );
     (
         server,
-        Arc::new(app.with_push(livecard_local::registry::Registry::default())),
+        Arc::new(livecard_local::local_app(store, config, secrets)),
     )
 }
 

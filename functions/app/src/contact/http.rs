@@ -37,16 +37,25 @@ pub const OFFLINE_WINDOW_MS: u64 = 60 * 60_000;
 /// Inbox messages per page, at most.
 pub const INBOX_PAGE: u16 = 50;
 
+fn with_headers<const N: usize>(
+    response: &mut Response,
+    headers: [(header::HeaderName, &'static str); N],
+) {
+    for (name, value) in headers {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static(value));
+    }
+}
+
 /// Adds the headers that let any site call a visitor endpoint.
 pub fn cors(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("etag"),
+    with_headers(
+        &mut response,
+        [
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::ACCESS_CONTROL_EXPOSE_HEADERS, "etag"),
+        ],
     );
     response
 }
@@ -55,18 +64,13 @@ pub fn cors(mut response: Response) -> Response {
 pub fn preflight() -> Response {
     let mut response = http::Response::new(bytes::Bytes::new());
     *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
+    with_headers(
+        &mut response,
+        [
+            (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, "content-type"),
+            (header::ACCESS_CONTROL_MAX_AGE, "600"),
+        ],
     );
     cors(response)
 }

@@ -243,24 +243,12 @@ impl<S: Store, P: Push> App<S, P> {
                 self.route(&session).await?;
                 Ok(Replies::default())
             }
-            ClientMessage::Signal {
-                session,
-                call,
-                kind,
-                sdp,
-                candidate,
-                ..
-            } => {
+            signal @ ClientMessage::Signal { .. } => {
+                let session = signal.session().unwrap_or_default().to_owned();
                 let (side, other) = self.call_peer(connection, &session).await?;
-                let message = ServerMessage::Signal {
-                    session,
-                    side,
-                    call,
-                    kind,
-                    sdp,
-                    candidate,
-                };
-                if let Some(other) = other {
+                if let (Some(message), Some(other)) =
+                    (ServerMessage::relayed_signal(signal, side), other)
+                {
                     self.push.send(&other, &message.to_json()).await;
                 }
                 Ok(Replies::default())

@@ -1,7 +1,7 @@
 //! Calls inside a connected session: audio or video, changing medium, and
 //! the path the media takes.
 
-use super::{Effect, Phase, Session, SessionError};
+use super::{Effect, Session, SessionError};
 use crate::UnixMillis;
 use crate::channel::Channel;
 use crate::event::EventName;
@@ -57,11 +57,7 @@ impl Session {
         channel: Channel,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        match self.phase {
-            Phase::Connected { .. } => {}
-            Phase::Ended { .. } => return Err(SessionError::Ended),
-            _ => return Err(SessionError::NotConnected),
-        }
+        self.require_connected()?;
         if !self.request.offers(channel) {
             return Err(SessionError::ChannelNotOffered);
         }
@@ -114,11 +110,7 @@ impl Session {
         path: Option<IcePath>,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        match self.phase {
-            Phase::Connected { .. } => {}
-            Phase::Ended { .. } => return Err(SessionError::Ended),
-            _ => return Err(SessionError::NotConnected),
-        }
+        self.require_connected()?;
         let call = self.call.as_mut().ok_or(SessionError::NoCall)?;
         self.last_activity = now;
         match path {

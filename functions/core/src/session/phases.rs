@@ -138,9 +138,7 @@ impl Session {
         policy: &SessionPolicy,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) || !self.visitor_joined {
-            return Err(SessionError::NotRoutable);
-        }
+        self.require_routable()?;
         let until = now.saturating_add(policy.ring_ms);
         self.phase = Phase::Ringing {
             advisor: advisor.clone(),
@@ -166,9 +164,7 @@ impl Session {
         policy: &SessionPolicy,
         now: UnixMillis,
     ) -> Result<Vec<Effect>, SessionError> {
-        if !matches!(self.phase, Phase::Routing | Phase::Queued { .. }) || !self.visitor_joined {
-            return Err(SessionError::NotRoutable);
-        }
+        self.require_routable()?;
         if !queue || !self.can_wait() {
             self.request.waiting_since = None;
             self.phase = Phase::Routing;
@@ -276,12 +272,27 @@ impl Session {
         )]
     }
 
-    /// Can chat messages be sent in this session now?
+    /// Can chat messages be sent in this session now? (While connected.)
     pub fn can_chat(&self) -> Result<(), SessionError> {
+        self.require_connected()
+    }
+
+    /// Connected now, or why not.
+    pub(super) fn require_connected(&self) -> Result<(), SessionError> {
         match self.phase {
             Phase::Connected { .. } => Ok(()),
             Phase::Ended { .. } => Err(SessionError::Ended),
             _ => Err(SessionError::NotConnected),
+        }
+    }
+
+    /// Waiting for routing (or in the queue) with the visitor joined, or
+    /// not routable.
+    fn require_routable(&self) -> Result<(), SessionError> {
+        if matches!(self.phase, Phase::Routing | Phase::Queued { .. }) && self.visitor_joined {
+            Ok(())
+        } else {
+            Err(SessionError::NotRoutable)
         }
     }
 

@@ -30,29 +30,24 @@ impl Origin {
 /// What the visitor asked for, kept with the session so that every
 /// re-routing (after a decline, a missed ring, or from the queue) asks the
 /// same question.
+/// Every field may be missing in what is stored (older sessions).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Wanted {
     pub origin: Origin,
-    #[serde(default)]
     pub topic: Option<String>,
-    #[serde(default)]
     pub language: Option<String>,
     /// A card's advisor: asked first and only, until the visitor chooses a
     /// colleague.
-    #[serde(default)]
     pub advisor: Option<AdvisorId>,
     /// The visitor accepts a colleague of the card's advisor.
-    #[serde(default)]
     pub colleague: bool,
     /// The advisor this visitor last spoke with (affinity), tried first.
-    #[serde(default)]
     pub preferred: Option<AdvisorId>,
     /// Since when the visitor chose to wait in the queue: their place in it.
-    #[serde(default)]
     pub waiting_since: Option<UnixMillis>,
     /// The channels a card link offers: a call on any other is refused,
     /// whoever asks for it. `None`: every channel (portal, widget).
-    #[serde(default)]
     pub channels: Option<ChannelSet>,
 }
 
@@ -62,9 +57,7 @@ impl Wanted {
     pub fn offers(&self, channel: Channel) -> bool {
         channel == Channel::Chat || self.channels.is_none_or(|set| set.contains(channel))
     }
-}
 
-impl Wanted {
     /// The queue this request waits in: the card advisor's own, the
     /// topic's, or the general one.
     pub fn queue_key(&self) -> QueueKey {
@@ -79,11 +72,11 @@ impl Wanted {
     /// advisor's (unless the visitor asked for a colleague), else the
     /// topic's, else the card advisor's, else the general topic's.
     pub fn inbox(&self) -> Inbox {
-        match (&self.advisor, &self.topic) {
-            (Some(advisor), _) if !self.colleague => Inbox::Advisor(advisor.clone()),
-            (_, Some(topic)) => Inbox::Topic(topic.clone()),
-            (Some(advisor), None) => Inbox::Advisor(advisor.clone()),
-            (None, None) => Inbox::Topic(GENERAL_TOPIC.to_owned()),
+        match (self.queue_key(), &self.advisor) {
+            (QueueKey::Advisor(advisor), _) => Inbox::Advisor(advisor),
+            (QueueKey::Topic(topic), _) => Inbox::Topic(topic),
+            (QueueKey::Any, Some(advisor)) => Inbox::Advisor(advisor.clone()),
+            (QueueKey::Any, None) => Inbox::Topic(GENERAL_TOPIC.to_owned()),
         }
     }
 }

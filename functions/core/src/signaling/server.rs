@@ -188,6 +188,29 @@ impl Session {
 }
 
 impl ServerMessage {
+    /// A client's call signal as the other side gets it, with the sender's
+    /// side; `None` for any other message.
+    pub fn relayed_signal(message: super::ClientMessage, side: Side) -> Option<ServerMessage> {
+        match message {
+            super::ClientMessage::Signal {
+                session,
+                call,
+                kind,
+                sdp,
+                candidate,
+                ..
+            } => Some(ServerMessage::Signal {
+                session,
+                side,
+                call,
+                kind,
+                sdp,
+                candidate,
+            }),
+            _ => None,
+        }
+    }
+
     /// A refusal of a client's message (`error`), about `session` if given.
     pub fn refusal(code: &str, message: &str, session: Option<&str>) -> ServerMessage {
         ServerMessage::Error {

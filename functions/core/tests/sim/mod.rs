@@ -286,6 +286,13 @@ impl World {
             .unwrap_or_else(|| panic!("no session {id}"))
     }
 
+    /// The session and the index of the advisor it rings, if it rings.
+    pub fn rung(&self, index: usize) -> Option<(usize, usize)> {
+        let rung = self.sessions[index].session.ringing_advisor()?;
+        let advisor = self.advisors.iter().position(|a| a.advisor.id == *rung)?;
+        Some((index, advisor))
+    }
+
     // What people do.
 
     pub fn join(&mut self, index: usize) {

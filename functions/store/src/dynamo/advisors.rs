@@ -88,15 +88,11 @@ impl AdvisorStore for DynamoStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(err) if is_condition_failure(&err) => Ok(if self.advisor_exists(id).await? {
-                Claim::Full
-            } else {
-                Claim::UnknownAdvisor
-            }),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(match conditional(result)? {
+            Some(_) => Claim::Claimed,
+            None if self.advisor_exists(id).await? => Claim::Full,
+            None => Claim::UnknownAdvisor,
+        })
     }
 
     async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError> {
@@ -111,11 +107,7 @@ impl AdvisorStore for DynamoStore {
             .expression_attribute_values(":now", n(now))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn update_presence(
@@ -151,15 +143,11 @@ impl AdvisorStore for DynamoStore {
             .condition_expression(conditions.join(" AND "))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(PresenceWrite::Applied),
-            Err(err) if is_condition_failure(&err) => Ok(if self.advisor_exists(id).await? {
-                PresenceWrite::Stale
-            } else {
-                PresenceWrite::UnknownAdvisor
-            }),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(match conditional(result)? {
+            Some(_) => PresenceWrite::Applied,
+            None if self.advisor_exists(id).await? => PresenceWrite::Stale,
+            None => PresenceWrite::UnknownAdvisor,
+        })
     }
 
     async fn heartbeat(&self, id: &AdvisorId, until: UnixMillis) -> Result<bool, StoreError> {
@@ -174,10 +162,10 @@ impl AdvisorStore for DynamoStore {
             .expression_attribute_values(":hb", n(until))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => self.advisor_exists(id).await,
-            Err(err) => Err(unavailable(err)),
+        match conditional(result)? {
+            Some(_) => Ok(true),
+            // Not newer than the stored deadline: fine, if the advisor exists.
+            None => self.advisor_exists(id).await,
         }
     }
 
@@ -200,11 +188,7 @@ impl AdvisorStore for DynamoStore {
             .update_expression(format!("REMOVE {}", removed.join(", ")))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(conditional(result)?.is_some())
     }
 
     async fn end_sessions(&self, id: &AdvisorId) -> Result<Option<u64>, StoreError> {
@@ -218,19 +202,11 @@ impl AdvisorStore for DynamoStore {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let epoch = out
-                    .attributes
-                    .as_ref()
-                    .map(|item| get_n(item, "session_epoch"))
-                    .transpose()?
-                    .flatten()
-                    .ok_or_else(|| StoreError::Corrupt("no session epoch came back".into()))?;
-                Ok(Some(epoch))
-            }
-            Err(err) if is_condition_failure(&err) => Ok(None),
-            Err(err) => Err(unavailable(err)),
-        }
+        let Some(out) = conditional(result)? else {
+            return Ok(None);
+        };
+        let epoch = get_n(&returned(out.attributes)?, "session_epoch")?
+            .ok_or_else(|| StoreError::Corrupt("no session epoch came back".into()))?;
+        Ok(Some(epoch))
     }
 }

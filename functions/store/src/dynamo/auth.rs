@@ -5,12 +5,8 @@ use crate::AuthStore;
 
 impl AuthStore for DynamoStore {
     async fn claim_once(&self, key: &str, expires_at: UnixMillis) -> Result<bool, StoreError> {
-        let item = Item::from([
-            ("pk".to_owned(), s(keys::seen(key))),
-            ("sk".to_owned(), s(keys::SEEN)),
-            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
-        ]);
-        self.put_if_absent(item).await
+        let seen = expiring(item(keys::seen(key), keys::SEEN, []), expires_at);
+        self.put_if_absent(seen).await
     }
 
     async fn put_api_key(
@@ -19,17 +15,9 @@ impl AuthStore for DynamoStore {
         name: &str,
         now: UnixMillis,
     ) -> Result<Created, StoreError> {
-        let item = Item::from([
-            ("pk".to_owned(), s(keys::api_key(hash))),
-            ("sk".to_owned(), s(keys::APIKEY)),
-            ("name".to_owned(), s(name)),
-            ("created_at".to_owned(), n(now)),
-        ]);
-        Ok(if self.put_if_absent(item).await? {
-            Created::Created
-        } else {
-            Created::AlreadyExists
-        })
+        let attributes = [("name", s(name)), ("created_at", n(now))];
+        self.create(item(keys::api_key(hash), keys::APIKEY, attributes))
+            .await
     }
 
     async fn api_key_exists(&self, hash: &str) -> Result<bool, StoreError> {
@@ -45,18 +33,12 @@ impl AuthStore for DynamoStore {
         advisor: &AdvisorId,
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(keys::signin(hash)))
-            .item("sk", s(keys::SIGNIN))
-            .item("advisor", s(advisor.as_str()))
-            .item("expires_at", n(expires_at))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let attributes = [
+            ("advisor", s(advisor.as_str())),
+            ("expires_at", n(expires_at)),
+        ];
+        let signin = item(keys::signin(hash), keys::SIGNIN, attributes);
+        self.put(expiring(signin, expires_at)).await
     }
 
     async fn take_signin(
@@ -77,17 +59,12 @@ impl AuthStore for DynamoStore {
             .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
-                let advisor = AdvisorId::parse(get_s(&item, "advisor")?)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok(Some(advisor))
-            }
-            Err(err) if is_condition_failure(&err) => Ok(None),
-            Err(err) => Err(unavailable(err)),
-        }
+        let Some(out) = conditional(result)? else {
+            return Ok(None);
+        };
+        let taken = returned(out.attributes)?;
+        let advisor = AdvisorId::parse(get_s(&taken, "advisor")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(advisor))
     }
 }

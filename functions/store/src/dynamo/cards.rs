@@ -18,26 +18,17 @@ impl CardStore for DynamoStore {
             ..card.clone()
         };
         let grace = card.expires_at_ms().saturating_add(CARD_GRACE_MS);
-        let mut item = Item::from([
-            ("pk".to_owned(), s(keys::card(id))),
-            ("sk".to_owned(), s(keys::CARD)),
-            ("gsi1pk".to_owned(), s(keys::CARDS)),
-            (
-                "gsi1sk".to_owned(),
-                s(format!("{:013}#{id}", card.created_at)),
-            ),
-            ("card".to_owned(), s(to_json(&stored)?)),
-            ("advisor".to_owned(), s(card.claims.advisor.as_str())),
-            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(grace))),
-        ]);
+        let attributes = [
+            ("gsi1pk", s(keys::CARDS)),
+            ("gsi1sk", s(format!("{:013}#{id}", card.created_at))),
+            ("card", s(to_json(&stored)?)),
+            ("advisor", s(card.claims.advisor.as_str())),
+        ];
+        let mut item = expiring(item(keys::card(id), keys::CARD, attributes), grace);
         if let Some(at) = card.revoked_at {
             item.insert("revoked_at".to_owned(), n(at));
         }
-        Ok(if self.put_if_absent(item).await? {
-            Created::Created
-        } else {
-            Created::AlreadyExists
-        })
+        self.create(item).await
     }
 
     async fn get_card(&self, id: &CardId) -> Result<Option<Card>, StoreError> {
@@ -88,18 +79,12 @@ impl CardStore for DynamoStore {
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
-        match result {
-            Ok(out) => {
-                let item = out
-                    .attributes
-                    .ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))?;
-                Ok(Revocation::Revoked(card_from(&item)?))
-            }
-            Err(err) if is_condition_failure(&err) => match self.get_card(id).await? {
+        match conditional(result)? {
+            Some(out) => Ok(Revocation::Revoked(card_from(&returned(out.attributes)?)?)),
+            None => match self.get_card(id).await? {
                 Some(card) => Ok(Revocation::AlreadyRevoked(card)),
                 None => Ok(Revocation::NotFound),
             },
-            Err(err) => Err(unavailable(err)),
         }
     }
 }

@@ -77,37 +77,27 @@ impl ConnectionStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(keys::subscribers(topic)))
-            .item("sk", s(connection))
-            .item("expires_at", n(expires_at))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let subscription = item(
+            keys::subscribers(topic),
+            connection,
+            [("expires_at", n(expires_at))],
+        );
+        self.put(expiring(subscription, expires_at)).await
     }
 
     async fn unsubscribe(&self, connection: &str, topic: &str) -> Result<(), StoreError> {
         self.unsubscribe_item(connection, topic).await?;
-        self.update_item(keys::connection(connection), keys::CONN)
+        let result = self
+            .update_item(keys::connection(connection), keys::CONN)
             .update_expression("DELETE #topics :topic")
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#topics", "topics")
             .expression_attribute_names("#pk", "pk")
             .expression_attribute_values(":topic", AttributeValue::Ss(vec![topic.to_owned()]))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|err| {
-                if is_condition_failure(&err) {
-                    Ok(())
-                } else {
-                    Err(unavailable(err))
-                }
-            })
+            .await;
+        // A connection already gone has nothing to delete.
+        conditional(result).map(|_| ())
     }
 
     async fn subscribers(

@@ -4,18 +4,14 @@ use super::*;
 use crate::EventStore;
 
 pub(super) fn event_item(event: &Event, expires_at: UnixMillis) -> Result<Item, StoreError> {
-    Ok(Item::from([
-        ("pk".to_owned(), s(keys::event(&event.id))),
-        ("sk".to_owned(), s(keys::EVENT)),
-        ("gsi1pk".to_owned(), s(keys::events_of(&event.day()))),
-        (
-            "gsi1sk".to_owned(),
-            s(format!("{:013}#{}", event.at, event.id)),
-        ),
-        ("name".to_owned(), s(event.name.as_str())),
-        ("body".to_owned(), s(to_json(event)?)),
-        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
-    ]))
+    let attributes = [
+        ("gsi1pk", s(keys::events_of(&event.day()))),
+        ("gsi1sk", s(format!("{:013}#{}", event.at, event.id))),
+        ("name", s(event.name.as_str())),
+        ("body", s(to_json(event)?)),
+    ];
+    let one = item(keys::event(&event.id), keys::EVENT, attributes);
+    Ok(expiring(one, expires_at))
 }
 
 /// Events packed into one batch item: well under DynamoDB's 400 KB item
@@ -32,15 +28,14 @@ pub(super) fn event_batch_item(
     let at = events.iter().map(|(e, _)| e.at).min().unwrap_or(first.0.at);
     let expires = events.iter().map(|(_, x)| *x).max().unwrap_or(first.1);
     let list: Vec<&Event> = events.iter().map(|(e, _)| e).collect();
-    Ok(Item::from([
-        ("pk".to_owned(), s(keys::event_batch(&first.0.id))),
-        ("sk".to_owned(), s(keys::BATCH)),
-        ("gsi1pk".to_owned(), s(keys::events_of(day))),
-        ("gsi1sk".to_owned(), s(format!("{at:013}#{}", first.0.id))),
-        ("count".to_owned(), n(list.len() as u64)),
-        ("events".to_owned(), s(to_json(&list)?)),
-        (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires))),
-    ]))
+    let attributes = [
+        ("gsi1pk", s(keys::events_of(day))),
+        ("gsi1sk", s(format!("{at:013}#{}", first.0.id))),
+        ("count", n(list.len() as u64)),
+        ("events", s(to_json(&list)?)),
+    ];
+    let batch = item(keys::event_batch(&first.0.id), keys::BATCH, attributes);
+    Ok(expiring(batch, expires))
 }
 
 impl EventStore for DynamoStore {

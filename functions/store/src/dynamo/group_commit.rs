@@ -102,13 +102,7 @@ impl DynamoStore {
             attempts += 1;
             let mut request = self.client.transact_write_items();
             for message in &pending {
-                match self.message_items(
-                    &message.session,
-                    message.side,
-                    &message.client_id,
-                    &message.text,
-                    message.at,
-                ) {
+                match self.message_items(message) {
                     Ok((marker, item)) => {
                         request = request.transact_items(marker).transact_items(item);
                     }
@@ -177,11 +171,7 @@ impl DynamoStore {
     /// absent) and the message.
     fn message_items(
         &self,
-        session: &str,
-        side: Side,
-        client_id: &str,
-        text: &str,
-        at: UnixMillis,
+        pending: &PendingMessage,
     ) -> Result<
         (
             aws_sdk_dynamodb::types::TransactWriteItem,
@@ -191,6 +181,15 @@ impl DynamoStore {
     > {
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
         let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        let PendingMessage {
+            session,
+            side,
+            client_id,
+            text,
+            at,
+            ..
+        } = pending;
+        let (side, at) = (*side, *at);
         let marker = Put::builder()
             .table_name(&self.table)
             .item("pk", s(keys::session(session)))

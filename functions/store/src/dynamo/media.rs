@@ -9,20 +9,14 @@ impl MediaNodeStore for DynamoStore {
             .map_err(|e| StoreError::Corrupt(format!("media node: {e}")))?;
         // Kept an hour past its heartbeat for operators; never offered then.
         let keep = node.heartbeat_until.saturating_add(3_600_000);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(keys::media_node(&node.id)))
-            .item("sk", s(keys::NODE))
-            .item("gsi1pk", s(keys::MEDIANODES))
-            .item("gsi1sk", s(&node.id))
-            .item("node", s(json))
-            .item("hb_until", n(node.heartbeat_until))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(keep)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let attributes = [
+            ("gsi1pk", s(keys::MEDIANODES)),
+            ("gsi1sk", s(&node.id)),
+            ("node", s(json)),
+            ("hb_until", n(node.heartbeat_until)),
+        ];
+        let node = item(keys::media_node(&node.id), keys::NODE, attributes);
+        self.put(expiring(node, keep)).await
     }
 
     async fn live_media_nodes(
@@ -31,15 +25,10 @@ impl MediaNodeStore for DynamoStore {
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+            .index_query(keys::MEDIANODES)
             .key_condition_expression("#p = :p")
             .filter_expression("#hb > :now")
-            .expression_attribute_names("#p", "gsi1pk")
             .expression_attribute_names("#hb", "hb_until")
-            .expression_attribute_values(":p", s(keys::MEDIANODES))
             .expression_attribute_values(":now", n(now))
             .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
             .send()

@@ -121,6 +121,40 @@ fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     StoreError::Unavailable(format!("{code}: {message}"))
 }
 
+/// A conditional write's outcome: `Some` with the answer when it was made,
+/// `None` when its condition failed; any other failure is an error.
+fn conditional<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, StoreError> {
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(err) if is_condition_failure(&err) => Ok(None),
+        Err(err) => Err(unavailable(err)),
+    }
+}
+
+/// The attributes a write returned (`ReturnValues`).
+fn returned(attributes: Option<Item>) -> Result<Item, StoreError> {
+    attributes.ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))
+}
+
+/// An item: its keys, then its attributes.
+fn item<'a>(
+    pk: String,
+    sk: impl Into<String>,
+    attributes: impl IntoIterator<Item = (&'a str, AttributeValue)>,
+) -> Item {
+    let mut item = Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))]);
+    item.extend(attributes.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    item
+}
+
+/// The item, removed by DynamoDB's TTL after `at` (Unix ms).
+fn expiring(mut item: Item, at: UnixMillis) -> Item {
+    item.insert(TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(at)));
+    item
+}
+
 fn is_condition_failure<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     err.code() == Some("ConditionalCheckFailedException")
 }
@@ -446,6 +480,18 @@ impl DynamoStore {
             .is_some())
     }
 
+    /// Puts an item, replacing one with its key.
+    async fn put(&self, item: Item) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     /// Puts an item unless one with its key exists; false when it did.
     async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
         let result = self
@@ -457,11 +503,30 @@ impl DynamoStore {
             .expression_attribute_names("#pk", "pk")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(conditional(result)?.is_some())
+    }
+
+    /// [`DynamoStore::put_if_absent`] as [`Created`].
+    async fn create(&self, item: Item) -> Result<Created, StoreError> {
+        Ok(if self.put_if_absent(item).await? {
+            Created::Created
+        } else {
+            Created::AlreadyExists
+        })
+    }
+
+    /// A query of one partition of the index (`#p` names `gsi1pk`, `:p`
+    /// is `partition`); the caller adds the key condition.
+    fn index_query(
+        &self,
+        partition: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .expression_attribute_names("#p", "gsi1pk")
+            .expression_attribute_values(":p", s(partition))
     }
 
     async fn query_gsi(
@@ -472,13 +537,8 @@ impl DynamoStore {
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
         let start = decode_cursor(page.cursor.as_deref(), partition)?;
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+            .index_query(partition)
             .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", "gsi1pk")
-            .expression_attribute_values(":p", s(partition))
             .scan_index_forward(forward)
             .limit(i32::from(page.clamped_limit()))
             .set_exclusive_start_key(start)

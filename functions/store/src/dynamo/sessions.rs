@@ -10,22 +10,17 @@ impl SessionStore for DynamoStore {
         session: &StoredSession,
         deadline: Option<UnixMillis>,
     ) -> Result<Created, StoreError> {
-        let mut item = Item::from([
-            ("pk".to_owned(), s(keys::session(&session.id))),
-            ("sk".to_owned(), s(keys::META)),
-            ("visitor".to_owned(), s(session.visitor.as_str())),
-            ("session".to_owned(), s(to_json(&session.session)?)),
-            ("version".to_owned(), n(session.version)),
-        ]);
+        let attributes = [
+            ("visitor", s(session.visitor.as_str())),
+            ("session", s(to_json(&session.session)?)),
+            ("version", n(session.version)),
+        ];
+        let mut item = item(keys::session(&session.id), keys::META, attributes);
         if let Some(at) = deadline {
             item.insert("gsi1pk".to_owned(), s(keys::due(at)));
             item.insert("gsi1sk".to_owned(), s(format!("{at:013}#{}", session.id)));
         }
-        Ok(if self.put_if_absent(item).await? {
-            Created::Created
-        } else {
-            Created::AlreadyExists
-        })
+        self.create(item).await
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -69,11 +64,7 @@ impl SessionStore for DynamoStore {
             None => request
                 .update_expression("SET #session = :session, #version = :version REMOVE #g, #gs"),
         };
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
+        Ok(conditional(request.send().await)?.is_some())
     }
 
     async fn due_sessions(&self, now: UnixMillis, limit: u16) -> Result<Vec<String>, StoreError> {
@@ -95,14 +86,9 @@ impl SessionStore for DynamoStore {
         }
         for day in days {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
+                .index_query(keys::due(day))
                 .key_condition_expression("#p = :p AND #s BETWEEN :from AND :until")
-                .expression_attribute_names("#p", "gsi1pk")
                 .expression_attribute_names("#s", "gsi1sk")
-                .expression_attribute_values(":p", s(keys::due(day)))
                 // '~' sorts after every id character.
                 .expression_attribute_values(":from", s(format!("{from:013}#~")))
                 .expression_attribute_values(":until", s(format!("{until:013}#~")))
@@ -245,22 +231,20 @@ impl SessionStore for DynamoStore {
         since: UnixMillis,
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(keys::queue(queue)))
-            .item("sk", s(keys::queue_entry(since, session)))
-            .item("session", s(session))
-            .item("queue", s(queue.to_string()))
-            .item("since", n(since))
-            .item("expires_at", n(expires_at))
-            .item("gsi1pk", s(keys::WAITING))
-            .item("gsi1sk", s(format!("{since:013}#{queue}#{session}")))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let attributes = [
+            ("session", s(session)),
+            ("queue", s(queue.to_string())),
+            ("since", n(since)),
+            ("expires_at", n(expires_at)),
+            ("gsi1pk", s(keys::WAITING)),
+            ("gsi1sk", s(format!("{since:013}#{queue}#{session}"))),
+        ];
+        let entry = item(
+            keys::queue(queue),
+            keys::queue_entry(since, session),
+            attributes,
+        );
+        self.put(expiring(entry, expires_at)).await
     }
 
     async fn dequeue(
@@ -300,13 +284,8 @@ impl SessionStore for DynamoStore {
 
     async fn waiting_queues(&self, limit: u16) -> Result<Vec<QueueKey>, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
+            .index_query(keys::WAITING)
             .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", "gsi1pk")
-            .expression_attribute_values(":p", s(keys::WAITING))
             .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
             .send()
             .await
@@ -330,19 +309,13 @@ impl SessionStore for DynamoStore {
         at: UnixMillis,
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(keys::visitor(visitor)))
-            .item("sk", s(keys::LAST))
-            .item("advisor", s(advisor.as_str()))
-            .item("at", n(at))
-            .item("expires_at", n(expires_at))
-            .item(TTL_ATTRIBUTE, n(ttl_seconds(expires_at)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let attributes = [
+            ("advisor", s(advisor.as_str())),
+            ("at", n(at)),
+            ("expires_at", n(expires_at)),
+        ];
+        let last = item(keys::visitor(visitor), keys::LAST, attributes);
+        self.put(expiring(last, expires_at)).await
     }
 
     async fn last_advisor(
@@ -366,22 +339,13 @@ impl SessionStore for DynamoStore {
         message: &OfflineMessage,
         expires_at: UnixMillis,
     ) -> Result<Created, StoreError> {
-        let item = Item::from([
-            ("pk".to_owned(), s(keys::offline(&message.id))),
-            ("sk".to_owned(), s(keys::OFFLINE)),
-            ("gsi1pk".to_owned(), s(keys::inbox(&message.inbox.key()))),
-            (
-                "gsi1sk".to_owned(),
-                s(InboxPosition::of(message).sort_key()),
-            ),
-            ("message".to_owned(), s(to_json(message)?)),
-            (TTL_ATTRIBUTE.to_owned(), n(ttl_seconds(expires_at))),
-        ]);
-        Ok(if self.put_if_absent(item).await? {
-            Created::Created
-        } else {
-            Created::AlreadyExists
-        })
+        let attributes = [
+            ("gsi1pk", s(keys::inbox(&message.inbox.key()))),
+            ("gsi1sk", s(InboxPosition::of(message).sort_key())),
+            ("message", s(to_json(message)?)),
+        ];
+        let offline = item(keys::offline(&message.id), keys::OFFLINE, attributes);
+        self.create(expiring(offline, expires_at)).await
     }
 
     async fn list_inbox(
@@ -392,12 +356,7 @@ impl SessionStore for DynamoStore {
     ) -> Result<Vec<OfflineMessage>, StoreError> {
         let limit = limit.clamp(1, crate::MAX_PAGE);
         let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .expression_attribute_names("#p", "gsi1pk")
-            .expression_attribute_values(":p", s(keys::inbox(inbox)))
+            .index_query(keys::inbox(inbox))
             .scan_index_forward(false)
             .limit(i32::from(limit));
         query = match after {
