@@ -55,6 +55,17 @@ pub fn message(at: UnixMillis, side: Side, client_id: &str) -> String {
     format!("{MESSAGE_PREFIX}{at:013}#{}#{client_id}", side.as_str())
 }
 
+/// A message key `by_ms` earlier than `key`: resuming after it replays
+/// what was stored out of key order around `key` (two messages in one
+/// millisecond sort by side and sender id, not by arrival; a write that
+/// took a moment keeps the time it started). `None` when `key` is not a
+/// message key.
+pub fn rewound(key: &str, by_ms: u64) -> Option<String> {
+    let digits = key.strip_prefix(MESSAGE_PREFIX)?.get(..13)?;
+    let at: UnixMillis = digits.parse().ok()?;
+    Some(format!("{MESSAGE_PREFIX}{:013}", at.saturating_sub(by_ms)))
+}
+
 /// Marks a sender's message id as used in its session.
 pub fn client_id(side: Side, client_id: &str) -> String {
     format!("CID#{}#{client_id}", side.as_str())
@@ -122,4 +133,19 @@ pub fn subscribers(topic: &str) -> String {
 
 pub fn media_node(id: &impl std::fmt::Display) -> String {
     format!("MEDIANODE#{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rewound_key_sorts_before_every_message_of_the_margin() {
+        let key = message(10_000, Side::Visitor, "m1");
+        let rewound = rewound(&key, 3_000).expect("a message key");
+        assert!(rewound < message(7_000, Side::Advisor, "a"));
+        assert!(rewound > message(6_999, Side::Visitor, "z"));
+        assert_eq!(super::rewound("MSG#12", 5), None);
+        assert_eq!(super::rewound("CARD#x", 5), None);
+    }
 }

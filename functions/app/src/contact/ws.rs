@@ -16,6 +16,9 @@ use livecard_core::signaling::{
 };
 use livecard_store::{Appended, Store};
 
+/// How far before a client's last key a join replays (`docs/protocol.md`).
+pub const REPLAY_MARGIN_MS: u64 = 30_000;
+
 /// The most chat messages one join replays (older ones stay in the store).
 const MAX_REPLAY: usize = 2_000;
 
@@ -355,14 +358,20 @@ impl<S: Store, P: Push> App<S, P> {
         if let Some(queue) = self.queue_message(&stored).await {
             replies.push(&queue);
         }
-        let mut cursor = after;
+        // Messages can be stored out of key order (two in the same
+        // millisecond, a write that took a moment): replay from a margin
+        // before the client's last key; clients show each key once.
+        let mut cursor = after
+            .as_deref()
+            .map(|key| livecard_store::keys::rewound(key, REPLAY_MARGIN_MS).unwrap_or(key.into()));
         loop {
             let page = self
                 .store
                 .messages_after(session, cursor.as_deref(), 100)
                 .await?;
             let full = page.len() == 100;
-            for message in &page {
+            // The client has the message it names.
+            for message in page.iter().filter(|m| after.as_ref() != Some(&m.key)) {
                 replies.push(&Self::chat_message(session, message));
             }
             cursor = page.last().map(|m| m.key.clone()).or(cursor);
