@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use livecard_core::turn::PeerPolicy;
 use livecard_media::metrics::Metrics;
 use livecard_media::turn::{
-    ClientOut, FiveTuple, Limits, Settings, Transport, TurnServer, long_term_key,
+    ClientOut, Families, FiveTuple, Limits, Settings, Transport, TurnServer, long_term_key,
 };
 use livecard_media::wire::{self, Attr};
 use std::net::SocketAddr;
@@ -35,6 +35,10 @@ fuzz_target!(|data: &[u8]| {
             policy,
             limits: Limits::default(),
             software: "fuzz".into(),
+            families: Families {
+                v4: true,
+                v6: false,
+            },
         },
         Arc::new(Metrics::new()),
     );

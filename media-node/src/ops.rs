@@ -100,6 +100,7 @@ impl Node {
             policy: config.policy.clone(),
             limits: config.limits.clone(),
             software: concat!("livecard-media-node/", env!("CARGO_PKG_VERSION")).into(),
+            families: crate::turn::Families::of(config.relay_ip),
         };
         let opts = NetOptions {
             listen: config.listen,

@@ -476,3 +476,32 @@ async fn coturn_clients_relay_through_the_node() {
             .contains("livecard_turn_relayed_packets_total{direction=\"to_client\"} 200")
     );
 }
+
+/// A node whose relay is IPv6 (on ::1) answers an IPv4 allocation with 440
+/// Address Family not Supported, and relays IPv6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ipv6_relay_answers_an_ipv4_allocation_with_440() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        panic!("this test needs IPv6 loopback (::1)");
+    }
+    let node = start(
+        &config(|f| {
+            f.listen = Some("[::1]:0".into());
+            f.allow_peers = Some(vec!["::1/128".into()]);
+        }),
+        None,
+    )
+    .await;
+    let (u, p) = creds("v6");
+    let mut client = TurnClient::udp(node.net.udp_addr, &u, &p)
+        .await
+        .expect("client");
+    let refused = client.allocate().await.expect_err("IPv4 asked by default");
+    assert_eq!(refused.code(), Some(440), "{refused:?}");
+    let relay = client
+        .allocate_with(&[livecard_media::wire::Attr::RequestedFamily(2)])
+        .await
+        .expect("an IPv6 relay");
+    assert!(relay.ip().is_ipv6(), "{relay}");
+    drop(node);
+}

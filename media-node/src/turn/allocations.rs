@@ -44,11 +44,16 @@ impl TurnServer {
             Some(_) => return ClientOut::Reply(self.refuse(m, 442, "unsupported_transport", key)),
             None => return ClientOut::Reply(self.refuse(m, 400, "no_transport", key)),
         }
+        // No REQUESTED-ADDRESS-FAMILY asks for IPv4 (RFC 8656 §7.2); a
+        // family the node has no relay address for is 440, not 508.
         let family_v6 = match wire::requested_family(m) {
             Ok(None) | Ok(Some(1)) => false,
             Ok(Some(2)) => true,
             _ => return ClientOut::Reply(self.refuse(m, 440, "address_family", key)),
         };
+        if !self.settings.families.relays(family_v6) {
+            return ClientOut::Reply(self.refuse(m, 440, "address_family", key));
+        }
         // EVEN-PORT is honoured; reserving the next port (R bit, RFC 8656
         // §7.2) is not offered, which the RFC answers with 508.
         let even_port = match wire::even_port(m) {

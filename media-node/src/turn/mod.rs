@@ -115,6 +115,30 @@ pub struct Settings {
     pub limits: Limits,
     /// Put in SOFTWARE of every response.
     pub software: String,
+    /// The address families the node relays: an allocation of another
+    /// family is answered 440 (RFC 8656 §7.2).
+    pub families: Families,
+}
+
+/// Which address families a node can relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    pub v4: bool,
+    pub v6: bool,
+}
+
+impl Families {
+    /// The family of one relay address.
+    pub fn of(relay: IpAddr) -> Families {
+        Families {
+            v4: relay.is_ipv4(),
+            v6: relay.is_ipv6(),
+        }
+    }
+
+    pub fn relays(self, v6: bool) -> bool {
+        if v6 { self.v6 } else { self.v4 }
+    }
 }
 
 pub type AllocId = u64;

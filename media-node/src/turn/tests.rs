@@ -17,6 +17,7 @@ fn server(limits: Limits, allow: &[&str]) -> TurnServer {
             policy: PeerPolicy::with_allowed(allow).expect("policy"),
             limits,
             software: "test".into(),
+            families: Families { v4: true, v6: true },
         },
         Arc::new(Metrics::new()),
     )
@@ -614,4 +615,35 @@ fn bad_requests_get_protocol_answers() {
             .get(),
         2
     );
+}
+
+#[test]
+fn a_family_the_node_cannot_relay_is_440_not_508() {
+    let mut s = server(Limits::default(), &[]);
+    s.settings.families = Families {
+        v4: false,
+        v6: true,
+    };
+    let mut c = Client::new(&mut s, 54000, "p1", T0);
+    // No REQUESTED-ADDRESS-FAMILY asks for IPv4, which this node lacks.
+    assert_eq!(c.allocate(&mut s, T0, 55000), Err(440));
+    let v4 = c.request(
+        METHOD_ALLOCATE,
+        &[Attr::RequestedTransport(17), Attr::RequestedFamily(1)],
+    );
+    match s.on_client(T0, c.five, &v4) {
+        ClientOut::Reply(reply) => assert_eq!(answer_code(&reply), 440),
+        other => panic!("unexpected {other:?}"),
+    }
+    // IPv6, which it has, is allocated.
+    let v6 = c.request(
+        METHOD_ALLOCATE,
+        &[Attr::RequestedTransport(17), Attr::RequestedFamily(2)],
+    );
+    match s.on_client(T0, c.five, &v6) {
+        ClientOut::Allocate(pending) => assert!(pending.family_v6),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Nothing was counted against the user for the refusals.
+    assert_eq!(s.allocation_count(), 0, "pending, not yet bound");
 }
