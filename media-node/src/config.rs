@@ -4,7 +4,6 @@
 //! that names it. See `docs/media-node.md` for the full list.
 
 use crate::turn::Limits;
-use base64::Engine;
 use livecard_core::turn::PeerPolicy;
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -240,9 +239,8 @@ impl FileConfig {
                 ));
             }
         };
-        let turn_secret = base64::engine::general_purpose::STANDARD
-            .decode(secret_text.trim())
-            .map_err(|_| invalid("turn_secret", "not base64"))?;
+        let turn_secret = livecard_core::turn::secret_key(secret_text.trim())
+            .map_err(|e| invalid("turn_secret", e.to_string()))?;
         self.checked(turn_secret)
     }
 
@@ -282,15 +280,10 @@ impl FileConfig {
         }
         let turn_secret_previous = match self.turn_secret_previous.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(text) => {
-                let secret = base64::engine::general_purpose::STANDARD
-                    .decode(text)
-                    .map_err(|_| invalid("turn_secret_previous", "not base64"))?;
-                if secret.len() < 32 {
-                    return Err(invalid("turn_secret_previous", "must be at least 32 bytes"));
-                }
-                Some(secret)
-            }
+            Some(text) => Some(
+                livecard_core::turn::secret_key(text)
+                    .map_err(|e| invalid("turn_secret_previous", e.to_string()))?,
+            ),
         };
         let listen: SocketAddr = self
             .listen

@@ -398,7 +398,8 @@ async fn drains_and_registers_itself_in_the_store() {
 
 /// coturn's own test client (`turnutils_uclient`, Debian `coturn`) relays
 /// through the node to coturn's UDP echo peer (`turnutils_peer`), with the
-/// TURN REST API credentials it computes from the shared secret itself.
+/// TURN REST API credentials it computes from the shared secret itself
+/// (the node is given the same secret text, `text:<secret>`).
 #[tokio::test]
 async fn coturn_clients_relay_through_the_node() {
     const ASCII_SECRET: &str = "livecard-interop-shared-secret-0123456789";
@@ -407,7 +408,8 @@ async fn coturn_clients_relay_through_the_node() {
             listen: Some("127.0.0.1:0".into()),
             http: Some("127.0.0.1:0".into()),
             relay_ports: Some("40000-49999".into()),
-            turn_secret: Some(base64::engine::general_purpose::STANDARD.encode(ASCII_SECRET)),
+            // The secret as coturn's clients and servers write it.
+            turn_secret: Some(format!("text:{ASCII_SECRET}")),
             allow_peers: Some(vec!["127.0.0.0/8".into()]),
             ..FileConfig::default()
         };
@@ -504,4 +506,92 @@ async fn an_ipv6_relay_answers_an_ipv4_allocation_with_440() {
         .expect("an IPv6 relay");
     assert!(relay.ip().is_ipv6(), "{relay}");
     drop(node);
+}
+
+/// The other way round: coturn (`turnserver`, Debian `coturn`) with
+/// `use-auth-secret` and a secret text accepts the credentials livecard
+/// mints from `text:<the same text>`, so coturn and livecard's nodes can
+/// serve one deployment behind one secret.
+#[tokio::test]
+async fn coturn_accepts_the_credentials_livecard_mints() {
+    const ASCII_SECRET: &str = "livecard-interop-shared-secret-0123456789";
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr").port()
+    };
+    let dir = std::env::temp_dir().join(format!("livecard-coturn-{port}"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut coturn = tokio::process::Command::new("turnserver")
+        .args([
+            "-n", // no configuration file
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+            "--listening-port",
+            &port.to_string(),
+            "--min-port",
+            "50000",
+            "--max-port",
+            "50999",
+            "--realm",
+            "livecard",
+            "--use-auth-secret",
+            "--static-auth-secret",
+            ASCII_SECRET,
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--log-file",
+            "stdout",
+        ])
+        .arg("--pidfile")
+        .arg(dir.join("turnserver.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run turnserver ({e}): run scripts/test.sh, which installs Debian's coturn"
+            )
+        });
+    let key = livecard_core::turn::secret_key(&format!("text:{ASCII_SECRET}")).expect("secret");
+    let credential =
+        livecard_core::turn::issue(&key, "s1-visitor", now_ms(), 300_000).expect("issue");
+    let server = SocketAddr::from(([127, 0, 0, 1], port));
+    // coturn takes a moment to listen.
+    let mut relay = None;
+    for _ in 0..50 {
+        let mut client = TurnClient::udp(server, &credential.username, &credential.password)
+            .await
+            .expect("client");
+        match tokio::time::timeout(Duration::from_millis(500), client.allocate()).await {
+            Ok(Ok(address)) => {
+                relay = Some(address);
+                break;
+            }
+            Ok(Err(err)) if err.code().is_some() => panic!("coturn refused: {err:?}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let relay = relay.expect("coturn allocated with livecard's credentials");
+    assert_eq!(relay.ip().to_string(), "127.0.0.1");
+    // Credentials from another secret are refused: the allocation above
+    // was the secret's doing.
+    let wrong =
+        livecard_core::turn::issue(&[7; 32], "s2-visitor", now_ms(), 300_000).expect("issue");
+    let mut client = TurnClient::udp(server, &wrong.username, &wrong.password)
+        .await
+        .expect("client");
+    let refused = tokio::time::timeout(Duration::from_secs(5), client.allocate())
+        .await
+        .expect("coturn answers");
+    let _ = coturn.kill().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        refused.expect_err("another secret").code(),
+        Some(401),
+        "coturn checks the secret"
+    );
 }

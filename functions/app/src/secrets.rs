@@ -5,7 +5,8 @@
 //! ```json
 //! { "card_signing_key": "k1", "card_keys": {"k1": "<base64, 32 bytes>"},
 //!   "session_key": "<base64>", "visitor_key": "<base64>",
-//!   "presence_webhook_secret": "whsec_<base64>", "turn_secret": "<base64>",
+//!   "presence_webhook_secret": "whsec_<base64>", "turn_secret": "<base64>" (or
+//!   "text:<secret>", used as written as coturn's static-auth-secret is),
 //!   "admin_api_key": "<at least 32 characters>" }
 //! ```
 //!
@@ -129,15 +130,10 @@ impl SecretsDocument {
             })?;
         let turn_secret = match &self.turn_secret {
             None => None,
-            Some(text) => {
-                let secret = decode("turn_secret", text)?;
-                if secret.len() < 32 {
-                    return Err(SecretsError::Invalid(
-                        "turn_secret must be at least 32 bytes".into(),
-                    ));
-                }
-                Some(secret)
-            }
+            Some(text) => Some(
+                livecard_core::turn::secret_key(text)
+                    .map_err(|e| SecretsError::Invalid(format!("turn_secret: {e}")))?,
+            ),
         };
         let admin_key_sha256 = match &self.admin_api_key {
             None => None,

@@ -51,6 +51,45 @@ fn valid_participant(participant: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-.@".contains(&b))
 }
 
+/// The shortest TURN secret accepted, in bytes of key.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How a configured TURN secret that is the key text itself begins.
+pub const TEXT_SECRET_PREFIX: &str = "text:";
+
+/// The HMAC key of a configured TURN secret. `text:<secret>` is the key
+/// as written, as coturn uses its `static-auth-secret` (so coturn and
+/// livecard's nodes can share one secret); anything else is base64 of the
+/// key (livecard's first form, kept for existing deployments). At least
+/// [`MIN_SECRET_BYTES`] of key either way.
+pub fn secret_key(configured: &str) -> Result<Vec<u8>, InvalidSecret> {
+    let key = match configured.strip_prefix(TEXT_SECRET_PREFIX) {
+        Some(text) => {
+            if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                return Err(InvalidSecret::Text);
+            }
+            text.as_bytes().to_vec()
+        }
+        None => STANDARD
+            .decode(configured.trim())
+            .map_err(|_| InvalidSecret::NotBase64)?,
+    };
+    if key.len() < MIN_SECRET_BYTES {
+        return Err(InvalidSecret::TooShort);
+    }
+    Ok(key)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSecret {
+    #[error("not base64 (write text:<secret> for a secret used as written, as coturn does)")]
+    NotBase64,
+    #[error("a text: secret has no spaces or control characters")]
+    Text,
+    #[error("must be at least 32 bytes of key (32 characters after text:)")]
+    TooShort,
+}
+
 /// The password for `username`: base64 of HMAC-SHA1(secret, username).
 pub fn password_for(secret: &[u8], username: &str) -> String {
     STANDARD.encode(hmac_sha1(secret, username.as_bytes()))
@@ -266,6 +305,25 @@ impl PeerPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_as_coturn_writes_them_or_as_base64() {
+        let text = "livecard-interop-shared-secret-0123456789";
+        let key = secret_key(&format!("text:{text}")).expect("text");
+        assert_eq!(key, text.as_bytes(), "used as written, as coturn does");
+        let encoded = STANDARD.encode(text);
+        assert_eq!(secret_key(&encoded), Ok(key), "the same key, base64");
+        assert_eq!(secret_key("text:short"), Err(InvalidSecret::TooShort));
+        assert_eq!(secret_key("not base64!"), Err(InvalidSecret::NotBase64));
+        assert_eq!(
+            secret_key("text:with a space in it that is long enough ok"),
+            Err(InvalidSecret::Text)
+        );
+        assert_eq!(
+            secret_key(&STANDARD.encode([1u8; 31])),
+            Err(InvalidSecret::TooShort)
+        );
+    }
 
     const SECRET: &[u8] = b"shared-with-the-media-nodes";
 
