@@ -108,6 +108,14 @@ pub fn checked_url(value: &str, schemes: &[&str]) -> Option<String> {
     .then(|| value.trim_end_matches('/').to_owned())
 }
 
+/// A whole number in `range`.
+fn number<T: std::str::FromStr + PartialOrd>(
+    text: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> Option<T> {
+    text.trim().parse().ok().filter(|n| range.contains(n))
+}
+
 /// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
 pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
     let text = text.trim();
@@ -156,19 +164,11 @@ impl Settings {
                 .ok_or_else(|| invalid(HEARTBEAT_TTL, f, "a duration from 10s to 1h (60s)"))?;
         }
         if let Some((v, f)) = value(CONTACT_LIMIT) {
-            settings.contact_limit = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=100_000).contains(n))
+            settings.contact_limit = number(&v, 1..=100_000)
                 .ok_or_else(|| invalid(CONTACT_LIMIT, f, "requests, 1 to 100000"))?;
         }
         if let Some((v, f)) = value(MESSAGE_RATE) {
-            settings.message_rate = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
+            settings.message_rate = number(&v, 1..=10_000)
                 .ok_or_else(|| invalid(MESSAGE_RATE, f, "messages per second, 1 to 10000"))?;
         }
         if let Some((v, f)) = value(RELAY_ONLY) {

@@ -93,6 +93,15 @@ async fn harness(advisors: &[Advisor]) -> Harness {
     }
 }
 
+/// A manual presence update for chat at the app's now.
+fn manual(h: &Harness, state: PresenceState) -> livecard_core::presence::PresenceUpdate {
+    h.app
+        .config
+        .presence
+        .manual_update(vec![(Channel::Chat, state)], h.app.now())
+        .expect("update")
+}
+
 impl Harness {
     async fn post(&self, uri: &str, body: Value, addr: &str) -> (StatusCode, Value) {
         let mut request: Request = http::Request::builder()
@@ -771,12 +780,7 @@ async fn inactivity_counts_chat_messages_stored_apart_from_the_session() {
 async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     let h = harness(&[advisor("anna", &["sales"], 1)]).await;
     h.clock.advance(1);
-    let away = h
-        .app
-        .config
-        .presence
-        .manual_update(vec![(Channel::Chat, PresenceState::Away)], h.app.now())
-        .expect("update");
+    let away = manual(&h, PresenceState::Away);
     h.app.set_presence(&id("anna"), &away).await.expect("away");
     let (session, token, answer) = h.start(json!({ "topic": "sales" })).await;
     assert_eq!(answer["state"]["options"], json!(["wait", "offline"]));
@@ -791,12 +795,7 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     // Anna comes back in the store without this instance serving the
     // queue (another instance set it and stopped): the sweep serves it.
     h.clock.advance(1);
-    let back = h
-        .app
-        .config
-        .presence
-        .manual_update(vec![(Channel::Chat, PresenceState::Available)], h.app.now())
-        .expect("update");
+    let back = manual(&h, PresenceState::Available);
     h.app
         .store
         .update_presence(&id("anna"), &back)
@@ -815,12 +814,7 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     // admin update here) that brings Anna back serves the queue at once,
     // and her consoles hear it.
     h.clock.advance(1);
-    let away = h
-        .app
-        .config
-        .presence
-        .manual_update(vec![(Channel::Chat, PresenceState::Away)], h.app.now())
-        .expect("update");
+    let away = manual(&h, PresenceState::Away);
     h.app.set_presence(&id("anna"), &away).await.expect("away");
     let (second, token, _) = h.start(json!({ "topic": "sales" })).await;
     let mut visitor = h.visitor_conn();
