@@ -105,6 +105,9 @@ pub struct Config {
     pub turn_ttl_ms: u64,
     /// Calls only ever use the relay (hides both sides' addresses).
     pub relay_only: bool,
+    /// TURN servers sharing the TURN secret (coturn) and STUN servers,
+    /// handed out besides the media nodes.
+    pub other_servers: livecard_core::media::OtherServers,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
     /// client (see [`ClientAddr::resolve`]); empty: the peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -126,6 +129,7 @@ impl Config {
             ws_url: None,
             turn_ttl_ms: livecard_core::turn::DEFAULT_TTL_MS,
             relay_only: false,
+            other_servers: livecard_core::media::OtherServers::default(),
             trusted_proxies: Vec::new(),
         }
     }

@@ -27,6 +27,8 @@ pub const CONTACT_LIMIT: Key = key("LIVECARD_CONTACT_LIMIT", "contact_limit");
 pub const MESSAGE_RATE: Key = key("LIVECARD_MESSAGE_RATE", "message_rate");
 pub const RELAY_ONLY: Key = key("LIVECARD_RELAY_ONLY", "relay_only");
 pub const TRUSTED_PROXIES: Key = key("LIVECARD_TRUSTED_PROXIES", "trusted_proxies");
+pub const TURN_SERVERS: Key = key("LIVECARD_TURN_SERVERS", "turn_servers");
+pub const STUN_SERVERS: Key = key("LIVECARD_STUN_SERVERS", "stun_servers");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[
@@ -37,6 +39,8 @@ pub const KEYS: &[Key] = &[
     MESSAGE_RATE,
     RELAY_ONLY,
     TRUSTED_PROXIES,
+    TURN_SERVERS,
+    STUN_SERVERS,
 ];
 
 /// The environment variable naming the settings file.
@@ -64,6 +68,9 @@ pub struct Settings {
     pub relay_only: bool,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// TURN servers sharing the TURN secret (coturn) and STUN servers,
+    /// handed out besides the media nodes.
+    pub other_servers: livecard_core::media::OtherServers,
 }
 
 impl Default for Settings {
@@ -76,6 +83,7 @@ impl Default for Settings {
             message_rate: contact::RateLimit::PER_SECOND,
             relay_only: false,
             trusted_proxies: Vec::new(),
+            other_servers: livecard_core::media::OtherServers::default(),
         }
     }
 }
@@ -192,6 +200,27 @@ impl Settings {
                     )
                 })?;
         }
+        let list = |key: Key| -> (Vec<String>, bool) {
+            match value(key) {
+                Some((v, f)) => (
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|u| !u.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    f,
+                ),
+                None => (Vec::new(), false),
+            }
+        };
+        let ((turn, turn_file), (stun, stun_file)) = (list(TURN_SERVERS), list(STUN_SERVERS));
+        settings.other_servers = livecard_core::media::OtherServers::new(turn.clone(), Vec::new())
+            .map_err(|_| invalid(TURN_SERVERS, turn_file, "turn: or turns: URLs, at most 8"))
+            .and_then(|_| {
+                livecard_core::media::OtherServers::new(turn, stun).map_err(|_| {
+                    invalid(STUN_SERVERS, stun_file, "stun: or stuns: URLs, at most 8")
+                })
+            })?;
         Ok(settings)
     }
 
@@ -223,6 +252,7 @@ impl Settings {
         };
         config.relay_only = self.relay_only;
         config.trusted_proxies = self.trusted_proxies.clone();
+        config.other_servers = self.other_servers.clone();
         config
     }
 }
@@ -304,6 +334,17 @@ mod tests {
         assert_eq!(config.presence.heartbeat_ttl_ms, 120_000);
         assert_eq!(config.public_url, "http://127.0.0.1:8080");
         assert_eq!(Settings::load(None, env(&[])), Ok(Settings::default()));
+        let file = "turn_servers = [\"turn:coturn.example.com:3478?transport=udp\"]\n";
+        let settings = Settings::load(
+            Some(("livecard.toml", file)),
+            env(&[(
+                "LIVECARD_STUN_SERVERS",
+                "stun:a.example:3478, stun:b.example:3478",
+            )]),
+        )
+        .expect("servers");
+        assert_eq!(settings.other_servers.turn.len(), 1);
+        assert_eq!(settings.other_servers.stun.len(), 2);
     }
 
     #[test]
@@ -316,6 +357,8 @@ mod tests {
             ("LIVECARD_MESSAGE_RATE", "fast"),
             ("LIVECARD_RELAY_ONLY", "maybe"),
             ("LIVECARD_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
+            ("LIVECARD_TURN_SERVERS", "stun:wrong.example"),
+            ("LIVECARD_STUN_SERVERS", "turn:wrong.example"),
         ] {
             let err = Settings::load(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(key), "{err}");

@@ -1487,3 +1487,45 @@ async fn a_resume_brings_a_message_keyed_before_the_last_one_seen() {
     ])
     .await;
 }
+
+/// TURN servers that share the secret (coturn) and STUN servers a
+/// deployment names are handed out beside the media nodes, with the same
+/// credential; with none of livecard's nodes up, they are all there is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configured_turn_and_stun_servers_are_handed_out() {
+    let mut h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    h.app.config.other_servers = livecard_core::media::OtherServers::new(
+        vec!["turn:coturn.example.com:3478?transport=udp".into()],
+        vec!["stun:stun.example.com:3478".into()],
+    )
+    .expect("servers");
+    let (session, token, _, _) = h.connected(json!({ "topic": "sales" }), "anna").await;
+    let path = format!("/api/v1/contacts/{session}/ice-servers");
+    let (status, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ice}");
+    let servers = ice["ice_servers"].as_array().expect("servers");
+    assert_eq!(servers.len(), 2, "{ice}");
+    assert_eq!(
+        servers[0]["urls"][0],
+        "turn:coturn.example.com:3478?transport=udp"
+    );
+    let username = servers[0]["username"].as_str().expect("username");
+    assert_eq!(
+        servers[0]["credential"].as_str(),
+        Some(livecard_core::turn::password_for(&[9; 32], username).as_str()),
+        "coturn's credential comes from the shared secret"
+    );
+    assert_eq!(servers[1]["urls"][0], "stun:stun.example.com:3478");
+    assert!(servers[1].get("username").is_none());
+    assert!(ice["expires_at"].is_u64());
+    // Relay-only: no STUN.
+    h.app.config.relay_only = true;
+    let (status, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ice}");
+    assert_eq!(ice["ice_servers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(ice["ice_transport_policy"], "relay");
+}

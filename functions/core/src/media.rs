@@ -147,9 +147,118 @@ pub fn ice_servers(
     servers
 }
 
+/// ICE servers a deployment names besides its media nodes: standard TURN
+/// servers sharing the TURN secret (coturn with `use-auth-secret`), and
+/// plain STUN servers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtherServers {
+    /// `turn:` / `turns:` URLs, given the participant's credential.
+    pub turn: Vec<String>,
+    /// `stun:` URLs, offered unless calls are relay-only.
+    pub stun: Vec<String>,
+}
+
+/// The most URLs of each kind a deployment may name.
+pub const MAX_OTHER_SERVERS: usize = 8;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidServerUrl {
+    #[error("{0:?} is not a {1} URL (at most 256 characters, no spaces)")]
+    Url(String, &'static str),
+    #[error("at most 8 URLs")]
+    TooMany,
+}
+
+impl OtherServers {
+    /// Checks `turn` (`turn:`/`turns:`) and `stun` (`stun:`/`stuns:`) URLs.
+    pub fn new(turn: Vec<String>, stun: Vec<String>) -> Result<Self, InvalidServerUrl> {
+        fn check(
+            urls: &[String],
+            schemes: &[&str],
+            kind: &'static str,
+        ) -> Result<(), InvalidServerUrl> {
+            if urls.len() > MAX_OTHER_SERVERS {
+                return Err(InvalidServerUrl::TooMany);
+            }
+            for url in urls {
+                let host = schemes.iter().find_map(|s| url.strip_prefix(s));
+                if url.len() > 256
+                    || host.is_none_or(str::is_empty)
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(InvalidServerUrl::Url(url.chars().take(64).collect(), kind));
+                }
+            }
+            Ok(())
+        }
+        check(&turn, &["turn:", "turns:"], "turn:")?;
+        check(&stun, &["stun:", "stuns:"], "stun:")?;
+        Ok(Self { turn, stun })
+    }
+
+    /// These servers as ICE servers for one participant.
+    pub fn ice_servers(
+        &self,
+        credential: Option<&TurnCredential>,
+        relay_only: bool,
+    ) -> Vec<IceServer> {
+        let mut servers = Vec::new();
+        if let Some(credential) = credential
+            && !self.turn.is_empty()
+        {
+            servers.push(IceServer {
+                urls: self.turn.clone(),
+                username: Some(credential.username.clone()),
+                credential: Some(credential.password.clone()),
+            });
+        }
+        if !relay_only && !self.stun.is_empty() {
+            servers.push(IceServer {
+                urls: self.stun.clone(),
+                username: None,
+                credential: None,
+            });
+        }
+        servers
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_servers_are_checked_and_offered_per_policy() {
+        let servers = OtherServers::new(
+            vec!["turn:coturn.example.com:3478?transport=udp".into()],
+            vec!["stun:stun.example.com:3478".into()],
+        )
+        .expect("valid");
+        let credential = TurnCredential {
+            username: "1:p".into(),
+            password: "pw".into(),
+            expires_at: 1000,
+        };
+        let all = servers.ice_servers(Some(&credential), false);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].credential.as_deref(), Some("pw"));
+        assert_eq!(all[1].username, None, "STUN needs no credential");
+        let relay = servers.ice_servers(Some(&credential), true);
+        assert_eq!(relay.len(), 1, "relay-only: no STUN");
+        assert!(
+            servers.ice_servers(None, true).is_empty(),
+            "no secret: no TURN"
+        );
+        for (turn, stun) in [
+            (vec!["http://x".to_owned()], vec![]),
+            (vec![], vec!["turn:x".to_owned()]),
+            (vec!["turn:".to_owned()], vec![]),
+            (vec!["turn:a b".to_owned()], vec![]),
+            (vec!["turn:x".to_owned(); 9], vec![]),
+        ] {
+            assert!(OtherServers::new(turn, stun).is_err());
+        }
+    }
 
     fn node(id: &str, capacity: u32, load: u32, hb: UnixMillis) -> MediaNode {
         MediaNode {

@@ -420,17 +420,23 @@ pub async fn ice_servers<S: Store, P: Push>(
     }
     let nodes = app.store.live_media_nodes(now, 100).await?;
     let picked = livecard_core::media::pick(&nodes, now, livecard_core::media::NODES_PER_CALL);
-    let (servers, expires_at) = match (&app.secrets.turn_secret, picked.is_empty()) {
-        (Some(secret), false) => {
-            let credential =
-                livecard_core::turn::issue(secret, &participant, now, app.config.turn_ttl_ms)
-                    .map_err(|_| not_found())?;
-            let servers =
-                livecard_core::media::ice_servers(&picked, &credential, app.config.relay_only);
-            (servers, Some(credential.expires_at))
-        }
-        _ => (Vec::new(), None),
+    // One credential for livecard's nodes and the TURN servers that share
+    // the secret (coturn), when there is a secret and somewhere to use it.
+    let others = &app.config.other_servers;
+    let credential = match &app.secrets.turn_secret {
+        Some(secret) if !picked.is_empty() || !others.turn.is_empty() => Some(
+            livecard_core::turn::issue(secret, &participant, now, app.config.turn_ttl_ms)
+                .map_err(|_| not_found())?,
+        ),
+        _ => None,
     };
+    let relay_only = app.config.relay_only;
+    let mut servers = match &credential {
+        Some(credential) => livecard_core::media::ice_servers(&picked, credential, relay_only),
+        None => Vec::new(),
+    };
+    servers.extend(others.ice_servers(credential.as_ref(), relay_only));
+    let expires_at = credential.as_ref().map(|c| c.expires_at);
     if servers.is_empty() && app.config.relay_only {
         tracing::warn!("relay-only policy, but no media node is available");
         return Err(ApiError::new(
