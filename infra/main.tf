@@ -113,6 +113,7 @@ module "functions" {
   ws_execution_arn     = "${aws_apigatewayv2_api.ws.execution_arn}/${local.ws_stage}"
   reserved_concurrency = var.reserved_concurrency
   log_retention_days   = var.log_retention_days
+  ice_servers          = var.ice_servers
   tags                 = local.tags
 }
 

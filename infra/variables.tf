@@ -18,6 +18,23 @@ variable "public_url" {
   }
 }
 
+variable "ice_servers" {
+  description = "TURN servers that share the TURN secret (coturn with use-auth-secret; turn: or turns: URLs) and STUN servers (stun: URLs) the ICE-server endpoint hands out besides the media nodes; at most 8 of each."
+  type = object({
+    turn = optional(list(string), [])
+    stun = optional(list(string), [])
+  })
+  default = {}
+  validation {
+    condition = (
+      length(var.ice_servers.turn) <= 8 && length(var.ice_servers.stun) <= 8
+      && alltrue([for u in var.ice_servers.turn : can(regex("^turns?:[^\\s,]{1,250}$", u))])
+      && alltrue([for u in var.ice_servers.stun : can(regex("^stuns?:[^\\s,]{1,250}$", u))])
+    )
+    error_message = "ice_servers: at most 8 turn: or turns: URLs and 8 stun: URLs, without spaces or commas."
+  }
+}
+
 variable "lambda_zip_dir" {
   description = "Where scripts/build-lambda.sh left the zips (dist/lambda); the architecture's folder is used."
   type        = string

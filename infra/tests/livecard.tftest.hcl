@@ -73,6 +73,11 @@ run "functions" {
     ws_execution_arn     = "arn:aws:execute-api:eu-central-1:123456789012:wsapi0001/live"
     reserved_concurrency = { http = 100, ws = 80, sweep = 1 }
     log_retention_days   = 30
+    ice_servers          = { turn = ["turn:coturn.example.com:3478?transport=udp", "turns:coturn.example.com:5349?transport=tcp"] }
+  }
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.fn : f.environment[0].variables["LIVECARD_TURN_SERVERS"] == "turn:coturn.example.com:3478?transport=udp,turns:coturn.example.com:5349?transport=tcp" && !contains(keys(f.environment[0].variables), "LIVECARD_STUN_SERVERS")])
+    error_message = "Named TURN servers reach every function, by the settings' own name; no STUN variable when none is named."
   }
   assert {
     condition     = alltrue([for f in aws_lambda_function.fn : f.runtime == "provided.al2023" && f.architectures == tolist(["arm64"]) && f.kms_key_arn == var.kms_key_arn])

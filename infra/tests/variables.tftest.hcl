@@ -27,6 +27,12 @@ run "public_url" {
   expect_failures = [var.public_url]
 }
 
+run "ice_servers" {
+  command = plan
+  variables { ice_servers = { turn = ["http://coturn.example.com"] } }
+  expect_failures = [var.ice_servers]
+}
+
 run "throttling" {
   command = plan
   variables { throttling = { rate_limit = 0, burst_limit = 10 } }

@@ -179,7 +179,9 @@ resource "aws_lambda_function" "fn" {
       LIVECARD_WS_CALLBACK_URL = var.ws_callback_url
       LIVECARD_SECRETS_ARN     = var.secret_arn
       RUST_LOG                 = "info"
-    }, each.value.environment)
+      }, each.value.environment,
+      length(var.ice_servers.turn) > 0 ? { LIVECARD_TURN_SERVERS = join(",", var.ice_servers.turn) } : {},
+    length(var.ice_servers.stun) > 0 ? { LIVECARD_STUN_SERVERS = join(",", var.ice_servers.stun) } : {})
   }
 
   tracing_config {

@@ -67,6 +67,15 @@ variable "log_retention_days" {
   type        = number
 }
 
+variable "ice_servers" {
+  description = "TURN (turn:/turns:) and STUN (stun:) URLs the functions hand out besides the media nodes (LIVECARD_TURN_SERVERS, LIVECARD_STUN_SERVERS)."
+  type = object({
+    turn = optional(list(string), [])
+    stun = optional(list(string), [])
+  })
+  default = {}
+}
+
 variable "tags" {
   description = "Tags."
   type        = map(string)
