@@ -99,6 +99,13 @@ pub enum ServerMessage {
     },
 }
 
+#[derive(Serialize)]
+struct Versioned<'a> {
+    v: u32,
+    #[serde(flatten)]
+    message: &'a ServerMessage,
+}
+
 /// The `session` message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionState {
@@ -220,28 +227,27 @@ impl ServerMessage {
         }
     }
 
-    /// The message's JSON text, with the protocol version.
-    pub fn to_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Versioned<'a> {
-            v: u32,
-            #[serde(flatten)]
-            message: &'a ServerMessage,
-        }
-        serde_json::to_string(&Versioned {
+    /// The message with the protocol version, as serialised.
+    fn versioned(&self) -> Versioned<'_> {
+        Versioned {
             v: PROTOCOL_VERSION,
             message: self,
-        })
-        .unwrap_or_else(|err| {
+        }
+    }
+
+    /// The message's JSON text, with the protocol version.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(&self.versioned()).unwrap_or_else(|err| {
             // Every field is plain data; this cannot fail, but a message is
             // never silently empty.
             format!(r#"{{"v":1,"type":"error","code":"internal","message":"{err}"}}"#)
         })
     }
 
-    /// The message as a JSON value (for HTTP answers that embed one).
+    /// The message as a JSON value (for HTTP answers that embed one),
+    /// serialised once, not through text.
     pub fn to_value(&self) -> serde_json::Value {
-        serde_json::from_str(&self.to_json()).unwrap_or_default()
+        serde_json::to_value(self.versioned()).unwrap_or_default()
     }
 }
 
