@@ -2,7 +2,7 @@
 //! built once and shared by every invocation of the instance.
 
 use crate::env::Settings;
-use crate::push::ApiGatewayPush;
+use crate::push::{ApiGatewayConnections, ApiGatewayPush, CONNECTION_TTL_MS};
 use livecard_app::App;
 use livecard_app::system::{OsRandom, SystemClock};
 use livecard_store::dynamo::DynamoStore;
@@ -46,8 +46,9 @@ impl Host {
         let (push_aws, callback_url) = (aws.clone(), settings.ws_callback_url.clone());
         let push = ApiGatewayPush::new(
             store.clone(),
-            move || push_aws.management(&callback_url),
+            ApiGatewayConnections::new(move || push_aws.management(&callback_url)),
             clock.clone(),
+            CONNECTION_TTL_MS,
         );
         let mut config = settings.functions.config(&settings.public_url);
         // Many instances write the same sessions: never reuse a read.

@@ -6,7 +6,7 @@
 //! - `livecard-ws` ([`ws_api`]): a WebSocket API (`$connect`, `$default`,
 //!   `$disconnect`) in front of the same signaling handlers the local host
 //!   serves. Connections and what they subscribed to live in DynamoDB;
-//!   messages go out with `PostToConnection` ([`push::ApiGatewayPush`]).
+//!   messages go out with `PostToConnection` ([`push::ApiGatewayConnections`]).
 //! - `livecard-sweep` ([`host::sweep`]): the scheduled sweep (EventBridge)
 //!   for ring deadlines, queue timeouts and inactivity.
 //!

@@ -184,7 +184,7 @@ async fn message(host: &Host, id: &str, event: &ApiGatewayWebsocketProxyRequest)
     let replies = host.app.ws_message(&mut connection, text).await;
     out.extend(replies.messages);
     for reply in &out {
-        if push.post(id, reply).await == crate::push::Posted::Gone {
+        if push.post(id, reply).await == livecard_app::contact::push::Posted::Gone {
             return status(200);
         }
     }

@@ -52,6 +52,23 @@ pub enum Command {
     /// Add and list advisors, and make sign-in links for them.
     #[command(subcommand)]
     Advisor(AdvisorCommand),
+    /// Run the edge host (the Cloudflare Worker, built by
+    /// scripts/build-worker.sh) under `wrangler dev --local`, on this
+    /// machine's store and media node.
+    Edge(EdgeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EdgeArgs {
+    /// Where the Worker listens.
+    #[arg(long, env = "LIVECARD_ADDR", default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// The Worker's directory (its build/, wrangler.toml, node_modules/).
+    #[arg(long, default_value = "functions/worker")]
+    pub worker_dir: PathBuf,
+    /// The media node's TURN address (UDP and TCP).
+    #[arg(long, env = "LIVECARD_TURN_ADDR", default_value = "127.0.0.1:3478")]
+    pub turn_addr: SocketAddr,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -300,6 +317,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Card(command) => card(command, &cli.data_dir).await,
         Command::Advisor(command) => advisor(command, &cli.data_dir).await,
+        Command::Edge(args) => {
+            crate::edge::run(&cli.data_dir, args.worker_dir, args.addr, args.turn_addr).await
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod datadir;
 pub mod demo_site;
+pub mod edge;
 pub mod listener;
 pub mod media;
 pub mod outbox;

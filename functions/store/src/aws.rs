@@ -7,17 +7,21 @@
 //! Endpoints may be overridden the standard way (`AWS_ENDPOINT_URL_*`),
 //! which is how the tests point them at loopback servers.
 
-use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
-use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use std::time::Duration;
+#[cfg(feature = "native")]
+use {
+    aws_sdk_dynamodb::config::SharedHttpClient,
+    aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata,
+    aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnectorSettings, SharedHttpConnector,
+    },
+    aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+};
 
 /// Amazon Trust Services' root certificates (PEM).
+#[cfg(any(feature = "native", test))]
 const AMAZON_ROOTS: &str = include_str!("amazon-roots.pem");
 
 /// Attempts per request, the first included.
@@ -37,6 +41,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// The HTTPS client every SDK client shares: rustls, trusting only
 /// Amazon's roots.
+#[cfg(feature = "native")]
 pub fn http_client() -> SharedHttpClient {
     use aws_smithy_http_client::tls::{
         Provider, TlsContext, TrustStore, rustls_provider::CryptoMode,
@@ -68,9 +73,11 @@ pub fn http_client() -> SharedHttpClient {
 /// first request. With three service clients that was four TLS
 /// configurations per cold start; this builds one, on the first request
 /// (errors surface there all the same: the certificates are compiled in).
+#[cfg(feature = "native")]
 #[derive(Debug)]
 struct ConnectorOnFirstRequest(SharedHttpClient);
 
+#[cfg(feature = "native")]
 impl HttpClient for ConnectorOnFirstRequest {
     fn http_connector(
         &self,

@@ -10,6 +10,7 @@ use super::{Connection, MAX_JOINED, Participant, Push, RateLimit};
 use crate::App;
 use crate::auth::SESSION_COOKIE;
 use crate::http_util::{cookie, same_origin};
+use livecard_core::UnixMillis;
 use livecard_core::session::{EndReason, Input, Phase, SessionError, Side, verify_session_token};
 use livecard_core::signaling::{
     ClientMessage, ProtocolError, ServerMessage, parse_client, refusal,
@@ -498,3 +499,38 @@ impl<S: Store, P: Push> App<S, P> {
 /// Not this connection's session (or not its ring): the same answer as for
 /// a session that does not exist, so ids cannot be probed.
 const NOT_ALLOWED: ContactError = ContactError::NotFound;
+
+/// For hosts whose connections outlive a subscription or sleep between
+/// messages (Durable Objects): what a connection must renew, and when its
+/// sessions next need the sweep.
+impl<S: Store, P: Push> App<S, P> {
+    /// Subscribes the connection again to everyone it listens for (its
+    /// advisor, the sessions it joined), so its subscriptions do not run out.
+    pub async fn ws_renew(&self, connection: &Connection) {
+        if let Some(advisor) = &connection.advisor {
+            self.push
+                .subscribe(&connection.id, &Participant::Advisor(advisor.clone()))
+                .await;
+        }
+        for session in &connection.sessions {
+            self.push
+                .subscribe(&connection.id, &Participant::Visitor(session.clone()))
+                .await;
+        }
+    }
+
+    /// The earliest deadline (ring, queue, inactivity) of the sessions this
+    /// connection joined: when a sweep has something to do for them.
+    pub async fn ws_next_deadline(&self, connection: &Connection) -> Option<UnixMillis> {
+        let policy = self.config.session;
+        let mut next: Option<UnixMillis> = None;
+        for id in &connection.sessions {
+            if let Ok(Some(stored)) = self.store.get_session(id).await
+                && let Some(at) = stored.session.next_deadline(&policy)
+            {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        next
+    }
+}

@@ -16,10 +16,12 @@ pub(super) struct PendingMessage {
 
 /// Messages per group commit: a transaction holds at most 100 items, and a
 /// message takes two (the message and its sender-id marker).
+#[cfg(feature = "native")]
 const GROUP_COMMIT: usize = 50;
 
 /// Group-commit writers, each with its own queue; a session's messages
 /// always go to the same one.
+#[cfg(feature = "native")]
 const GROUP_WRITERS: usize = 4;
 
 /// The queues of the group-commit writers. A session is served by one
@@ -50,6 +52,7 @@ impl DynamoStore {
     /// id, and each caller learns its own result after the write), with a
     /// few groups (of different sessions) in flight at once. Needs a Tokio
     /// runtime; for long-running hosts with many chats at once.
+    #[cfg(feature = "native")]
     pub fn with_group_commit(mut self) -> Self {
         let writer = Self {
             batcher: None,
@@ -66,6 +69,7 @@ impl DynamoStore {
         self
     }
 
+    #[cfg(feature = "native")]
     async fn group_commit(self, mut receiver: tokio::sync::mpsc::Receiver<PendingMessage>) {
         while let Some(first) = receiver.recv().await {
             let mut batch = vec![first];
@@ -160,7 +164,7 @@ impl DynamoStore {
                         // A conflict with another transaction, or throttling
                         // the SDK's own retries did not outlast: wait before
                         // the next try, apart from other writers.
-                        tokio::time::sleep(resend_backoff(attempts, jitter())).await;
+                        self.sleep(resend_backoff(attempts, jitter())).await;
                     }
                 }
             }

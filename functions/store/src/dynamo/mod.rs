@@ -19,7 +19,7 @@ mod events;
 mod group_commit;
 mod media;
 mod sessions;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::AsyncSleep as _;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
@@ -50,7 +50,9 @@ type Item = HashMap<String, AttributeValue>;
 /// A DynamoDB client for a DynamoDB-compatible server at `endpoint` (the
 /// embedded server, DynamoDB Local) with fixed local credentials. Requests
 /// are retried with backoff and jitter on throttling and transient errors.
+#[cfg(feature = "native")]
 pub fn local_client(endpoint: &str) -> Client {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     let http = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
@@ -328,7 +330,7 @@ impl DynamoStore {
             if active {
                 break;
             }
-            tokio_free_sleep().await;
+            self.sleep(Duration::from_millis(100)).await;
         }
         self.client
             .update_time_to_live()
@@ -418,8 +420,16 @@ impl DynamoStore {
                 "{what} kept coming back unprocessed"
             )));
         }
-        tokio::time::sleep(resend_backoff(attempt, jitter())).await;
+        self.sleep(resend_backoff(attempt, jitter())).await;
         Ok(())
+    }
+
+    /// Waits `duration` with the sleep the client was configured with (Tokio
+    /// natively, the platform's timer in a Worker); without one, not at all.
+    async fn sleep(&self, duration: Duration) {
+        if let Some(sleep) = self.client.config().sleep_impl() {
+            sleep.sleep(duration).await;
+        }
     }
 
     /// An UpdateItem on one item of the table.
@@ -548,12 +558,6 @@ impl DynamoStore {
         let next = encode_cursor(out.last_evaluated_key());
         Ok((out.items.unwrap_or_default(), next))
     }
-}
-
-/// A short pause between table-status polls without naming a runtime.
-async fn tokio_free_sleep() {
-    #[cfg(feature = "embedded")]
-    tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 #[cfg(test)]

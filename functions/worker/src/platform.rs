@@ -1,0 +1,115 @@
+//! What the platform gives the handlers and the DynamoDB client: the clock
+//! (`Date.now()`), randomness (`crypto.getRandomValues`, through
+//! `getrandom`'s `wasm_js` backend), HTTP (`fetch`) and timers
+//! (`setTimeout`).
+//!
+//! The SDK wants `Send` futures; the platform's are not (there is one
+//! thread). This module is the one place that wraps them
+//! ([`worker::send::SendFuture`]); the handlers' own ports need no `Send`.
+
+use aws_smithy_async::rt::sleep::{AsyncSleep, Sleep};
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use livecard_core::UnixMillis;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use worker::send::SendFuture;
+
+/// Milliseconds since the epoch, from `Date.now()`.
+pub fn now_ms() -> UnixMillis {
+    js_sys::Date::now() as UnixMillis
+}
+
+/// The handlers' clock.
+#[derive(Debug, Clone, Copy)]
+pub struct JsClock;
+
+impl livecard_app::Clock for JsClock {
+    fn now_ms(&self) -> UnixMillis {
+        now_ms()
+    }
+}
+
+/// The SDK's clock (request signatures, retry tokens).
+#[derive(Debug, Clone, Copy)]
+pub struct JsTime;
+
+impl TimeSource for JsTime {
+    fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(now_ms())
+    }
+}
+
+/// The SDK's sleep (retry backoff, timeouts): `setTimeout`.
+#[derive(Debug, Clone, Copy)]
+pub struct JsSleep;
+
+impl AsyncSleep for JsSleep {
+    fn sleep(&self, duration: Duration) -> Sleep {
+        Sleep::new(SendFuture::new(worker::Delay::from(duration)))
+    }
+}
+
+/// The SDK's HTTP client: the Worker's `fetch`.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchClient;
+
+impl HttpClient for FetchClient {
+    fn http_connector(
+        &self,
+        _settings: &HttpConnectorSettings,
+        _components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(FetchClient)
+    }
+}
+
+impl HttpConnector for FetchClient {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        HttpConnectorFuture::new(SendFuture::new(fetch(request)))
+    }
+}
+
+fn io_error(what: &str, err: impl std::fmt::Display) -> ConnectorError {
+    ConnectorError::io(format!("{what}: {err}").into())
+}
+
+async fn fetch(request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
+    let headers = worker::Headers::new();
+    for (name, value) in request.headers() {
+        headers
+            .append(name, value)
+            .map_err(|e| io_error("a request header", e))?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::from(request.method().to_owned()))
+        .with_headers(headers);
+    if let Some(bytes) = request.body().bytes()
+        && !bytes.is_empty()
+    {
+        init.with_body(Some(js_sys::Uint8Array::from(bytes).into()));
+    }
+    let outgoing = worker::Request::new_with_init(request.uri(), &init)
+        .map_err(|e| io_error("the request", e))?;
+    let mut response = worker::Fetch::Request(outgoing)
+        .send()
+        .await
+        .map_err(|e| io_error("fetch", e))?;
+    let status =
+        StatusCode::try_from(response.status_code()).map_err(|e| io_error("the status", e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| io_error("the response body", e))?;
+    let mut out = HttpResponse::new(status, SdkBody::from(body));
+    for (name, value) in response.headers().entries() {
+        out.headers_mut().append(name, value);
+    }
+    Ok(out)
+}
