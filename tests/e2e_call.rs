@@ -133,6 +133,23 @@ async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
         dir.to_path_buf(),
         &["--relay-only", "--turn-addr", "127.0.0.1:0"],
     );
+    call_scenario(server).await;
+}
+
+/// The same on the edge host: the Worker's ICE-servers endpoint finds the
+/// media node (started by `livecard edge`) in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn on_the_worker_video_call_relayed_by_our_node_then_chat_audio_video() {
+    let _serial = SERIAL.lock().await;
+    let server = Livecard::start_edge(
+        "e2e-call-edge",
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+    );
+    call_scenario(server).await;
+}
+
+async fn call_scenario(server: Livecard) {
     let turn_addr = server
         .turn_addr
         .clone()

@@ -45,7 +45,18 @@ async fn wait_for_message(browser: &Client, root: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn card_chat_console_reload_reconnect_decline_and_widget() {
-    let server = Livecard::start("e2e-contact");
+    contact_scenario(Livecard::start("e2e-contact")).await;
+}
+
+/// The same on the edge host: the Worker under workerd, signaling on
+/// Durable Objects, the store over `fetch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn on_the_worker_card_chat_console_reload_reconnect_decline_and_widget() {
+    contact_scenario(Livecard::start_edge("e2e-contact-edge", &[])).await;
+}
+
+async fn contact_scenario(server: Livecard) {
     let mut driver = Driver::start().await;
     let visitor = driver.browser().await;
     let advisor = driver.browser().await;
@@ -260,5 +271,87 @@ async fn card_chat_console_reload_reconnect_decline_and_widget() {
     );
 
     drop(driver);
+    server.stop();
+}
+
+/// A deploy restarts every Durable Object and drops every socket: here
+/// the whole edge host stops mid-chat (wrangler, workerd and the store) and
+/// starts again on the same data and port. Both sides reconnect by
+/// themselves and resume; what each sent while it was down arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn on_the_worker_a_restart_mid_chat_loses_nothing() {
+    let dir = support::temp_dir("e2e-restart-edge");
+    let port = support::free_port();
+    let server = Livecard::start_edge_in(dir.to_path_buf(), port, &[]);
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
+    let card = format!("{}?lang=en", server.card_link("Anna Schmidt"));
+    visitor.goto(&card).await.expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button is switched on",
+    )
+    .await;
+    run(
+        &visitor,
+        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    run(
+        &advisor,
+        "document.querySelector('[data-accept]').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        "connected (visitor)",
+    )
+    .await;
+    say(&visitor, ".lcw-form", "Before the deploy").await;
+    wait_for_message(&advisor, "#chats", "Before the deploy").await;
+
+    // The deploy: everything stops; both sides write meanwhile.
+    server.stop();
+    say(&visitor, ".lcw-form", "Written during the deploy").await;
+    say(
+        &advisor,
+        "#chats .lcw-form",
+        "Also written during the deploy",
+    )
+    .await;
+    let server = Livecard::start_edge_in(dir.to_path_buf(), port, &[]);
+
+    for (browser, root) in [(&visitor, "#contact"), (&advisor, "#chats")] {
+        wait_for_message(browser, root, "Written during the deploy").await;
+        wait_for_message(browser, root, "Also written during the deploy").await;
+    }
+    say(&advisor, "#chats .lcw-form", "After the deploy").await;
+    wait_for_message(&visitor, "#contact", "After the deploy").await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for (browser, root) in [(&visitor, "#contact"), (&advisor, "#chats")] {
+        let mut seen = messages(browser, root).await;
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                "After the deploy",
+                "Also written during the deploy",
+                "Before the deploy",
+                "Written during the deploy"
+            ],
+            "each message once in {root}"
+        );
+    }
     server.stop();
 }

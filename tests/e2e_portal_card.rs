@@ -39,7 +39,17 @@ fn expired_link(server: &Livecard) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn portal_presence_card_links_and_accessibility() {
-    let server = Livecard::start("e2e-portal");
+    portal_scenario(Livecard::start("e2e-portal")).await;
+}
+
+/// The same on the edge host (the Worker under workerd).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn on_the_worker_portal_presence_card_links_and_accessibility() {
+    portal_scenario(Livecard::start_edge("e2e-portal-edge", &[])).await;
+}
+
+async fn portal_scenario(server: Livecard) {
     let mut driver = Driver::start().await;
     let visitor = driver.browser().await;
     let advisor = driver.browser().await;

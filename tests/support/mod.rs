@@ -79,11 +79,35 @@ impl Livecard {
     }
 
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Self {
+        let mut args = vec!["up", "--addr", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Self::spawn(data_dir, &args)
+    }
+
+    /// The edge host: the Worker (built by `scripts/build-worker.sh`) under
+    /// `wrangler dev --local`, on the data directory's store (`livecard edge`).
+    pub fn start_edge(name: &str, extra: &[&str]) -> Self {
+        let scratch = temp_dir(name);
+        let mut server = Self::start_edge_in(scratch.to_path_buf(), free_port(), extra);
+        server.scratch = Some(scratch);
+        server
+    }
+
+    /// The same on a data directory and port of the caller's (a restart).
+    pub fn start_edge_in(data_dir: PathBuf, port: u16, extra: &[&str]) -> Self {
+        let addr = format!("127.0.0.1:{port}");
+        let worker = repo_root().join("functions/worker");
+        let worker = worker.to_str().expect("a UTF-8 path");
+        let mut args = vec!["edge", "--addr", &addr, "--worker-dir", worker];
+        args.extend_from_slice(extra);
+        Self::spawn(data_dir, &args)
+    }
+
+    fn spawn(data_dir: PathBuf, args: &[&str]) -> Self {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(&data_dir)
-            .args(["up", "--addr", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .env("LIVECARD_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -105,7 +129,8 @@ impl Livecard {
         let mut card_links = Vec::new();
         let mut signin_links = Vec::new();
         let mut section = "";
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // The Worker host starts wrangler and workerd first.
+        let deadline = Instant::now() + Duration::from_secs(120);
         while Instant::now() < deadline {
             let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -220,7 +245,7 @@ impl Drop for Livecard {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

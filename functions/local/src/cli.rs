@@ -69,6 +69,13 @@ pub struct EdgeArgs {
     /// The media node's TURN address (UDP and TCP).
     #[arg(long, env = "LIVECARD_TURN_ADDR", default_value = "127.0.0.1:3478")]
     pub turn_addr: SocketAddr,
+    /// Where to serve the widget demo site (another origin).
+    #[arg(long, env = "LIVECARD_DEMO_ADDR", default_value = "127.0.0.1:8081")]
+    pub demo_addr: SocketAddr,
+    /// Calls always go through the media node's relay
+    /// (LIVECARD_RELAY_ONLY=true, given to the Worker).
+    #[arg(long)]
+    pub relay_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -318,7 +325,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Card(command) => card(command, &cli.data_dir).await,
         Command::Advisor(command) => advisor(command, &cli.data_dir).await,
         Command::Edge(args) => {
-            crate::edge::run(&cli.data_dir, args.worker_dir, args.addr, args.turn_addr).await
+            crate::edge::run(
+                &cli.data_dir,
+                args.worker_dir,
+                args.addr,
+                args.turn_addr,
+                args.demo_addr,
+                args.relay_only,
+            )
+            .await
         }
     }
 }

@@ -227,6 +227,8 @@ pub async fn run(
     worker_dir: PathBuf,
     addr: SocketAddr,
     turn_addr: SocketAddr,
+    demo_addr: SocketAddr,
+    relay_only: bool,
 ) -> anyhow::Result<()> {
     use crate::datadir::{DataDir, SECRETS_FILE};
     use livecard_store::dynamo::{DynamoStore, local_client};
@@ -257,13 +259,20 @@ pub async fn run(
         table: crate::TABLE.to_owned(),
         public_url: None,
         secrets_json: std::fs::read_to_string(data.path.join(SECRETS_FILE))?,
-        vars: Vec::new(),
+        vars: relay_only
+            .then(|| ("LIVECARD_RELAY_ONLY".to_owned(), "true".to_owned()))
+            .into_iter()
+            .collect(),
         state_dir: data.path.join("edge"),
     };
     let mut wrangler = Wrangler::start(&options).await?;
-    println!("livecard (Worker, wrangler dev --local) is running on {public_url}");
+    crate::server::serve_demo_site(demo_addr, &public_url).await;
+    println!(
+        "the Worker runs under wrangler dev --local; its log: {}",
+        wrangler.log.display()
+    );
+    println!("livecard is running on {public_url}");
     print!("{}", summary.render(&public_url, &data));
-    println!("  wrangler log: {}", wrangler.log.display());
     // The cron trigger does not fire under `wrangler dev`: fire it as the
     // platform would, every minute.
     let scheduled = format!("{}/__scheduled?cron=*+*+*+*+*", wrangler.url);
@@ -279,7 +288,7 @@ pub async fn run(
             cron.abort();
             bail!("wrangler stopped ({})", status.map(|s| s.to_string()).unwrap_or_default());
         }
-        _ = tokio::signal::ctrl_c() => {}
+        () = crate::server::shutdown_signal() => {}
     }
     cron.abort();
     wrangler.stop().await;

@@ -267,23 +267,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
-    let demo = match tokio::net::TcpListener::bind(options.demo_addr).await {
-        Ok(listener) => Ok(listener),
-        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(options.demo_addr.ip(), 0)).await,
-    };
-    match demo {
-        Ok(listener) => {
-            let addr = listener.local_addr()?;
-            println!("widget demo on another origin: http://{addr}/");
-            let site = crate::demo_site::router(&public_url);
-            tokio::spawn(async move {
-                if let Err(err) = axum::serve(listener, site).await {
-                    tracing::warn!(error = %err, "the widget demo site stopped");
-                }
-            });
-        }
-        Err(err) => tracing::warn!(error = %err, "the widget demo site is not served"),
-    }
+    serve_demo_site(options.demo_addr, &public_url).await;
     println!("livecard is running on {public_url}");
     print!("{}", summary.render(&public_url, &data));
 
@@ -307,7 +291,28 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// The widget demo site (another origin that embeds the widget), when its
+/// address (or another port on its host) can be had.
+pub(crate) async fn serve_demo_site(addr: SocketAddr, public_url: &str) {
+    let demo = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(listener),
+        Err(_) => tokio::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await,
+    };
+    match demo.and_then(|listener| Ok((listener.local_addr()?, listener))) {
+        Ok((bound, listener)) => {
+            println!("widget demo on another origin: http://{bound}/");
+            let site = crate::demo_site::router(public_url);
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, site).await {
+                    tracing::warn!(error = %err, "the widget demo site stopped");
+                }
+            });
+        }
+        Err(err) => tracing::warn!(error = %err, "the widget demo site is not served"),
+    }
+}
+
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
