@@ -13,8 +13,9 @@
 #   `*_BIN` variables stop worker-build from downloading its own.
 # shellcheck shell=bash
 
-worker_dir="$PWD/functions/worker"
-worker_tools="$PWD/target/worker-tools"
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+worker_dir="$repo_root/functions/worker"
+worker_tools="$repo_root/target/worker-tools"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -44,9 +45,9 @@ bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, "");
 if ! "$worker_tools/bin/wasm-bindgen" --version 2>/dev/null | grep -qx "wasm-bindgen $bindgen_version"; then
   echo "==> installing wasm-bindgen-cli $bindgen_version (crates.io)"
   # rustup's cargo builds these host tools (their lock files need no wasm).
+  # Not --locked: its lock file names a webpki-roots release crates.io no
+  # longer serves.
   env -u RUSTC -u RUSTC_BOOTSTRAP -u CARGO_UNSTABLE_BUILD_STD PATH="$HOME/.cargo/bin:$PATH" \
-    # Not --locked: its lock file names a webpki-roots release crates.io no
-    # longer serves.
     cargo install --quiet --force --root "$worker_tools" "wasm-bindgen-cli@$bindgen_version"
 fi
 if ! "$worker_tools/bin/worker-build" --version 2>/dev/null | grep -q "0.8.7"; then

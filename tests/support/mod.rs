@@ -296,7 +296,10 @@ impl Driver {
     /// A new headless Chromium with its own profile, a fake camera and
     /// microphone, and these extra flags.
     pub async fn browser_with(&mut self, extra: &[&str]) -> Client {
-        let profile = fresh_dir(&format!("chrome-{}", self.profiles.len()));
+        // Unique in the process: tests of one file run at once.
+        static PROFILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile = fresh_dir(&format!("chrome-{n}"));
         let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),

@@ -117,6 +117,9 @@ impl Wrangler {
         for (name, value) in vars {
             command.arg("--var").arg(format!("{name}:{value}"));
         }
+        // wrangler's dev registry lets `wrangler dev` processes of the same
+        // Worker name share Durable Objects; each instance keeps its own.
+        command.env("WRANGLER_REGISTRY_PATH", options.state_dir.join("registry"));
         command
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)

@@ -23,7 +23,7 @@ use crate::host::{self, EdgeApp, SUBSCRIPTION_MS};
 use crate::platform::now_ms;
 use livecard_app::contact::Connection;
 use livecard_app::contact::push::{Connections, Posted};
-use livecard_core::signaling::{ProtocolError, ServerMessage, error_message};
+use livecard_core::signaling::{CloseReason, ProtocolError, ServerMessage, error_message};
 use serde::{Deserialize, Serialize};
 use worker::{
     DurableObject, Env, HttpRequest, Method, ObjectNamespace, Request, RequestInit, Response,
@@ -134,6 +134,12 @@ pub async fn upgrade(request: HttpRequest, env: &Env) -> worker::Result<crate::O
 pub struct Socket {
     state: State,
     env: Env,
+    /// The connection, kept in memory between messages and in storage for
+    /// when the object hibernates. The runtime may deliver the next message
+    /// while one waits for the store: the lock takes them one at a time,
+    /// in order, so each sees the state the one before left (the rate
+    /// limiter, the joined sessions).
+    saved: tokio::sync::Mutex<Option<Saved>>,
 }
 
 impl Socket {
@@ -145,13 +151,18 @@ impl Socket {
         self.state.id().to_string()
     }
 
-    async fn load(&self) -> Option<Saved> {
-        self.state
-            .storage()
-            .get::<Saved>(SAVED)
-            .await
-            .ok()
-            .flatten()
+    /// The connection, from memory, or from storage after hibernation.
+    async fn load(&self, held: &mut Option<Saved>) -> bool {
+        if held.is_none() {
+            *held = self
+                .state
+                .storage()
+                .get::<Saved>(SAVED)
+                .await
+                .ok()
+                .flatten();
+        }
+        held.is_some()
     }
 
     async fn save(&self, saved: &Saved) {
@@ -222,15 +233,21 @@ impl Socket {
             connection,
             renewed_at: now_ms(),
         };
+        let mut held = self.saved.lock().await;
         self.save(&saved).await;
         self.schedule(&app, &saved).await;
+        *held = Some(saved);
         Response::from_websocket(pair.client)
     }
 }
 
 impl DurableObject for Socket {
     fn new(state: State, env: Env) -> Self {
-        Self { state, env }
+        Self {
+            state,
+            env,
+            saved: tokio::sync::Mutex::new(None),
+        }
     }
 
     async fn fetch(&self, mut request: Request) -> worker::Result<Response> {
@@ -247,6 +264,7 @@ impl DurableObject for Socket {
                 Response::ok("")
             }
             "/close" => {
+                *self.saved.lock().await = None;
                 for socket in self.sockets() {
                     let _ = socket.close(Some(1000), Some("closed by the server"));
                 }
@@ -265,7 +283,12 @@ impl DurableObject for Socket {
     ) -> worker::Result<()> {
         let text = match message {
             WebSocketIncomingMessage::String(text) if text.len() > MAX_MESSAGE_BYTES => {
-                let _ = ws.send_with_str(error_message(ProtocolError::TooLarge));
+                // As the other hosts: a frame over the limit closes (1009).
+                let reason = CloseReason::TooLarge;
+                let _ = ws.close(Some(reason.code()), Some(reason.text()));
+                let app = self.app()?;
+                *self.saved.lock().await = None;
+                self.forget(&app).await;
                 return Ok(());
             }
             WebSocketIncomingMessage::String(text) => text,
@@ -275,23 +298,33 @@ impl DurableObject for Socket {
             }
         };
         let app = self.app()?;
-        let Some(mut saved) = self.load().await else {
+        let mut held = self.saved.lock().await;
+        if !self.load(&mut held).await {
             // Its state is gone (closed by the server): the client
             // reconnects and resumes on a fresh connection.
             let _ = ws.close(Some(1012), Some("reconnect"));
             return Ok(());
+        }
+        let Some(saved) = held.as_mut() else {
+            return Ok(());
         };
+        let sessions = saved.connection.sessions.len();
         let replies = app.ws_message(&mut saved.connection, &text).await;
         for reply in &replies.messages {
             let _ = ws.send_with_str(reply);
         }
         if let Some(reason) = replies.close {
             let _ = ws.close(Some(reason.code()), Some(reason.text()));
+            *held = None;
             self.forget(&app).await;
             return Ok(());
         }
-        self.save(&saved).await;
-        self.schedule(&app, &saved).await;
+        self.save(saved).await;
+        // Deadlines move with what the sessions do; a connection with no
+        // session has only its renewal, set when it opened.
+        if sessions > 0 || !saved.connection.sessions.is_empty() {
+            self.schedule(&app, saved).await;
+        }
         Ok(())
     }
 
@@ -304,19 +337,25 @@ impl DurableObject for Socket {
     ) -> worker::Result<()> {
         let _ = ws.close(Some(1000), Some("closed"));
         let app = self.app()?;
+        *self.saved.lock().await = None;
         self.forget(&app).await;
         Ok(())
     }
 
     async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> worker::Result<()> {
         let app = self.app()?;
+        *self.saved.lock().await = None;
         self.forget(&app).await;
         Ok(())
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
         let app = self.app()?;
-        let Some(mut saved) = self.load().await else {
+        let mut held = self.saved.lock().await;
+        if !self.load(&mut held).await {
+            return Response::ok("");
+        }
+        let Some(saved) = held.as_mut() else {
             return Response::ok("");
         };
         if self.sockets().is_empty() {
@@ -330,9 +369,9 @@ impl DurableObject for Socket {
         if now >= saved.renewed_at + SUBSCRIPTION_MS / 2 {
             app.ws_renew(&saved.connection).await;
             saved.renewed_at = now;
-            self.save(&saved).await;
+            self.save(saved).await;
         }
-        self.schedule(&app, &saved).await;
+        self.schedule(&app, saved).await;
         Response::ok("")
     }
 }

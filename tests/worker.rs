@@ -1,0 +1,321 @@
+//! The edge host's own checks, against the Worker under `wrangler dev
+//! --local` (workerd). The Worker must be built with its test route
+//! (`scripts/build-worker.sh --features conformance`); `scripts/test-worker.sh`
+//! builds it and runs these (they are ignored by a plain `cargo test`).
+//!
+//! - The store conformance suite runs inside workerd, on the DynamoDB
+//!   store over `fetch`: against the embedded server, or the server at
+//!   `LIVECARD_TEST_DYNAMODB_ENDPOINT` (DynamoDB Local).
+//! - Bad input gets the other hosts' answers, and the Worker keeps serving.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use livecard_app::Random;
+use livecard_local::edge::{EdgeOptions, Wrangler, tail};
+use livecard_store::embedded::EmbeddedDynamo;
+use serde_json::Value;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Os;
+
+impl Random for Os {
+    fn fill(&self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("random bytes");
+    }
+}
+
+/// A Worker on a fresh table of `endpoint` (or of a new embedded server).
+async fn worker(
+    name: &str,
+    vars: &[(&str, &str)],
+) -> (Wrangler, Option<EmbeddedDynamo>, support::Scratch) {
+    let (server, endpoint) = match std::env::var("LIVECARD_TEST_DYNAMODB_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => (None, endpoint),
+        _ => {
+            let server = EmbeddedDynamo::start(None).await.expect("embedded store");
+            let endpoint = server.endpoint().to_owned();
+            (Some(server), endpoint)
+        }
+    };
+    let dir = support::temp_dir(name);
+    let table = format!("worker-{name}-{}", std::process::id());
+    let store = livecard_store::dynamo::DynamoStore::new(
+        livecard_store::dynamo::local_client(&endpoint),
+        &table,
+    );
+    store.ensure_table().await.expect("table");
+    let document = livecard_app::secrets::SecretsDocument::generate(&Os);
+    let options = EdgeOptions {
+        worker_dir: support::repo_root().join("functions/worker"),
+        addr: format!("127.0.0.1:{}", support::free_port())
+            .parse()
+            .expect("address"),
+        store_endpoint: endpoint,
+        table,
+        public_url: None,
+        secrets_json: serde_json::to_string(&document).expect("JSON"),
+        vars: vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        state_dir: dir.to_path_buf(),
+    };
+    let wrangler = Wrangler::start(&options)
+        .await
+        .expect("wrangler dev starts");
+    (wrangler, server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built with --features conformance; scripts/test-worker.sh runs it"]
+async fn the_store_conformance_suite_passes_inside_workerd() {
+    let (wrangler, _server, _dir) = worker("conformance", &[]).await;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("client");
+    let mut failed = Vec::new();
+    for check in livecard_store::conformance::CHECKS {
+        let answer = client
+            .get(format!("{}/__conformance/{check}", wrangler.url))
+            .send()
+            .await;
+        let (status, body) = match answer {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            ),
+            Err(err) => (0, err.to_string()),
+        };
+        if status != 200 || body != format!("ok {check}") {
+            failed.push(format!("{check}: {status} {body}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "checks failed inside workerd: {failed:#?}\n{}",
+        tail(&wrangler.log).unwrap_or_default()
+    );
+}
+
+async fn status(client: &reqwest::Client, request: reqwest::RequestBuilder) -> (u16, Value) {
+    let _ = client;
+    let response = request.send().await.expect("an answer");
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// POSTs `size` bytes chunked (no length declared); the status answered.
+async fn streamed_status(url: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /api/v1/contacts HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let chunk = vec![b'x'; 16 * 1024];
+    for _ in 0..size / chunk.len() {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        // The server may answer and stop reading before the end.
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut answer))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let line = String::from_utf8_lossy(&answer[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {line}"))
+}
+
+/// Reads frames until one of `type`; the first such frame.
+async fn frame_of<S>(socket: &mut S, kind: &str) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} frame within 10 s"))
+            .unwrap_or_else(|| panic!("closed before a {kind} frame"))
+            .expect("a frame");
+        if let Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).expect("JSON frames");
+            if value["type"] == kind {
+                return value;
+            }
+        }
+    }
+}
+
+/// Reads frames until the close frame; its code.
+async fn close_code<S>(socket: &mut S) -> Option<u16>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .ok()??
+        {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn bad_input_is_refused_as_on_the_other_hosts_and_the_worker_keeps_serving() {
+    let (wrangler, _server, _dir) = worker("bad-input", &[]).await;
+    let url = &wrangler.url;
+    let client = reqwest::Client::new();
+    let contacts = format!("{url}/api/v1/contacts");
+
+    // Bodies: declared too large, streamed too large, malformed JSON, the
+    // wrong type; then the Worker still answers.
+    let big = vec![b'x'; 1024 * 1024];
+    let (code, body) = status(
+        &client,
+        client
+            .post(&contacts)
+            .header("content-type", "application/json")
+            .body(big.clone()),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{body}"
+    );
+    assert_eq!(
+        streamed_status(url, 1024 * 1024).await,
+        413,
+        "a streamed body is cut at the limit"
+    );
+    let (code, body) = status(
+        &client,
+        client
+            .post(&contacts)
+            .header("content-type", "application/json")
+            .body("{\"channel\": "),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, _) = status(
+        &client,
+        client
+            .post(&contacts)
+            .header("content-type", "text/plain")
+            .body("hi"),
+    )
+    .await;
+    assert_eq!(code, 415);
+    let (code, _) = status(&client, client.get(format!("{url}/{}", "a".repeat(4096)))).await;
+    assert_eq!(code, 414);
+    let (code, _) = status(&client, client.get(format!("{url}/ws"))).await;
+    assert_eq!(code, 426, "a plain GET of the socket asks for an upgrade");
+    let (code, body) = status(&client, client.get(format!("{url}/healthz"))).await;
+    assert_eq!((code, body["status"].as_str()), (200, Some("ok")));
+
+    // Signaling frames.
+    let ws = format!("{}/ws", url.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws.as_str())
+        .await
+        .expect("connect");
+    frame_of(&mut socket, "hello").await;
+    for (frame, code) in [
+        (
+            Message::text(r#"{"v":1,"type":"teleport"}"#),
+            "unknown_type",
+        ),
+        (Message::text("not json"), "malformed"),
+        (Message::binary(vec![1u8, 2, 3]), "malformed"),
+        (
+            Message::text(r#"{"v":2,"type":"ping"}"#),
+            "unsupported_version",
+        ),
+        (
+            Message::text(format!(
+                r#"{{"v":1,"type":"chat","session":"s","id":"a","text":"{}"}}"#,
+                "x".repeat(20 * 1024)
+            )),
+            "too_large",
+        ),
+        // A session that is not this connection's looks like none at all.
+        (
+            Message::text(r#"{"v":1,"type":"join","session":"someone-else","token":"forged"}"#),
+            "not_found",
+        ),
+        (
+            Message::text(r#"{"v":1,"type":"chat","session":"someone-else","id":"a","text":"hi"}"#),
+            "not_found",
+        ),
+    ] {
+        socket.send(frame).await.expect("send");
+        let error = frame_of(&mut socket, "error").await;
+        assert_eq!(error["code"], code, "{error}");
+    }
+    // The runtime answers pings without waking the object.
+    socket
+        .send(Message::text(r#"{"v":1,"type":"ping"}"#))
+        .await
+        .expect("send");
+    frame_of(&mut socket, "pong").await;
+    // A frame over 64 KiB closes the connection (1009).
+    socket
+        .send(Message::text("x".repeat(70 * 1024)))
+        .await
+        .expect("send");
+    assert_eq!(close_code(&mut socket).await, Some(1009));
+
+    // A client that keeps flooding past its refusals: 1008 (policy).
+    let (socket, _) = tokio_tungstenite::connect_async(ws.as_str())
+        .await
+        .expect("connect");
+    let (mut sink, mut stream) = socket.split();
+    let flood = tokio::spawn(async move {
+        for _ in 0..2_000 {
+            let frame = Message::text(r#"{"v":1,"type":"typing","session":"s"}"#);
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut limited = false;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                limited |= text.contains("rate_limited");
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            other => panic!(
+                "no close for a flooding client: {other:?}\n{}",
+                tail(&wrangler.log).unwrap_or_default()
+            ),
+        }
+    };
+    flood.abort();
+    assert!(limited, "refused as rate_limited first");
+    assert_eq!(code, Some(1008));
+
+    // Still serving.
+    let (code, _) = status(&client, client.get(format!("{url}/api/v1/advisors"))).await;
+    assert_eq!(code, 200);
+}
