@@ -8,8 +8,10 @@
 # simulated time, the store conformance suite against the embedded
 # DynamoDB-compatible server, the handlers in-process, the CLI against the
 # real binary, and the end-to-end tests in headless Chromium; then the
-# Terraform offline (scripts/test-infra.sh) and the media node's container
-# image (scripts/test-container.sh).
+# edge host (scripts/test-worker.sh: the Worker built for wasm32 with its
+# pinned toolchain, bundled, and tested under wrangler dev), the Terraform
+# offline (scripts/test-infra.sh) and the media node's container image
+# (scripts/test-container.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -77,6 +79,8 @@ done
 # The same test binary as above (same features across the workspace): no rebuild.
 LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
   cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
+echo "==> the edge host: the Worker built, bundled and tested under wrangler dev (scripts/test-worker.sh)"
+LIVECARD_TEST_DYNAMODB_LOCAL="http://127.0.0.1:$port" ./scripts/test-worker.sh 2>&1 | tee -a "$log"
 echo "==> fuzz targets, briefly (card token, signaling, STUN/TURN, presence webhook, API bodies)"
 ./scripts/fuzz.sh 15 2>&1 | tee -a "$log"
 
