@@ -133,6 +133,17 @@ module "api" {
   tags               = local.tags
 }
 
+# The edge host (a Cloudflare Worker in front of the same table), when
+# wanted: its IAM user; docs/deploy.md, "At the edge".
+module "edge" {
+  source      = "./modules/edge"
+  count       = var.edge_worker ? 1 : 0
+  name        = var.name
+  table_arn   = module.table.arn
+  kms_key_arn = aws_kms_key.main.arn
+  tags        = local.tags
+}
+
 module "media" {
   source             = "./modules/media"
   name               = var.name

@@ -43,3 +43,18 @@ output "first_steps" {
     livecard card create --advisor anna --channels chat,audio,video
   EOT
 }
+
+output "edge_worker_steps" {
+  description = "With edge_worker: the commands that give the Worker its keys and secrets, then deploy it (run from functions/worker, after scripts/build-worker.sh)."
+  value = var.edge_worker ? join("\n", [
+    "# Keys for the Worker's IAM user (only here and in the Worker's secrets; rotate by repeating and deleting the old key):",
+    "aws iam create-access-key --user-name ${module.edge[0].user_name} > edge-key.json",
+    "python3 -c 'import json; print(json.load(open(\"edge-key.json\"))[\"AccessKey\"][\"AccessKeyId\"])' | npx wrangler secret put AWS_ACCESS_KEY_ID",
+    "python3 -c 'import json; print(json.load(open(\"edge-key.json\"))[\"AccessKey\"][\"SecretAccessKey\"])' | npx wrangler secret put AWS_SECRET_ACCESS_KEY",
+    "shred -u edge-key.json",
+    "# The same secrets document the functions read:",
+    "aws secretsmanager get-secret-value --secret-id ${module.secrets.app_secret_arn} --query SecretString --output text | npx wrangler secret put LIVECARD_SECRETS",
+    "# wrangler.toml [vars]: LIVECARD_TABLE = \"${module.table.name}\", AWS_REGION = \"${module.edge[0].region}\", LIVECARD_PUBLIC_URL = \"${local.public_url}\"",
+    "npx wrangler deploy",
+  ]) : null
+}

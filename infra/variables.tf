@@ -189,3 +189,9 @@ variable "secrets_document" {
   default     = null
   sensitive   = true
 }
+
+variable "edge_worker" {
+  description = "Also serve livecard from a Cloudflare Worker (functions/worker): creates the IAM user it signs its DynamoDB requests as (docs/deploy.md, \"At the edge\")."
+  type        = bool
+  default     = false
+}

@@ -254,7 +254,51 @@ run "media" {
   }
 }
 
+run "edge" {
+  command = apply
+  module {
+    source = "./modules/edge"
+  }
+  variables {
+    name        = "livecard"
+    table_arn   = "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard"
+    kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000001"
+  }
+  assert {
+    condition = (
+      length(jsondecode(aws_iam_group_policy.table.policy).Statement) == 2 &&
+      toset(jsondecode(aws_iam_group_policy.table.policy).Statement[0].Action) == toset([
+        "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:ConditionCheckItem",
+      ]) &&
+      toset(jsondecode(aws_iam_group_policy.table.policy).Statement[0].Resource) == toset([
+        "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard",
+        "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard/index/*",
+      ])
+    )
+    error_message = "The Worker may use the table and its index with the store's operations only (no scans, no table changes)."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_iam_group_policy.table.policy).Statement[1].Resource == "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000001" &&
+      jsondecode(aws_iam_group_policy.table.policy).Statement[1].Condition.StringEquals["kms:ViaService"] == "dynamodb.eu-central-1.amazonaws.com"
+    )
+    error_message = "The table's key is usable only through DynamoDB."
+  }
+  assert {
+    condition     = aws_iam_user_group_membership.edge.groups == toset([aws_iam_group.edge.name]) && aws_iam_user.edge.path == "/livecard/"
+    error_message = "The Worker's user gets its rights only from its group."
+  }
+}
+
 run "deployment" {
+  variables {
+    edge_worker = true
+  }
+  assert {
+    condition     = length(module.edge) == 1 && strcontains(output.edge_worker_steps, "aws iam create-access-key --user-name livecard-edge-worker") && strcontains(output.edge_worker_steps, "wrangler secret put LIVECARD_SECRETS") && strcontains(output.edge_worker_steps, "npx wrangler deploy")
+    error_message = "With edge_worker, the Worker's user exists and the outputs say how to give it keys and deploy."
+  }
   command = apply
   override_resource {
     target = module.secrets.aws_secretsmanager_secret.app
