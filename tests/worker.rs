@@ -18,6 +18,9 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
+/// The deployment's first admin key (in the secrets document).
+const ADMIN_KEY: &str = "worker-test-admin-key-0123456789abcdefghij";
+
 struct Os;
 
 impl Random for Os {
@@ -46,7 +49,8 @@ async fn worker(
         &table,
     );
     store.ensure_table().await.expect("table");
-    let document = livecard_app::secrets::SecretsDocument::generate(&Os);
+    let mut document = livecard_app::secrets::SecretsDocument::generate(&Os);
+    document.admin_api_key = Some(ADMIN_KEY.to_owned());
     let options = EdgeOptions {
         worker_dir: support::repo_root().join("functions/worker"),
         addr: format!("127.0.0.1:{}", support::free_port())
@@ -318,4 +322,78 @@ async fn bad_input_is_refused_as_on_the_other_hosts_and_the_worker_keeps_serving
     // Still serving.
     let (code, _) = status(&client, client.get(format!("{url}/api/v1/advisors"))).await;
     assert_eq!(code, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn presence_reads_are_shared_briefly_and_a_change_shows_within_the_bound() {
+    let (wrangler, _server, _dir) = worker("shared-reads", &[]).await;
+    let url = &wrangler.url;
+    let client = reqwest::Client::new();
+    let admin = |request: reqwest::RequestBuilder| request.bearer_auth(ADMIN_KEY);
+    let (code, body) = status(
+        &client,
+        admin(client.post(format!("{url}/api/v1/advisors"))).json(&serde_json::json!({
+            "id": "dana", "display_name": "Dana", "channels": ["chat"]
+        })),
+    )
+    .await;
+    assert!(code == 201 || code == 200, "{code} {body}");
+    let presence = |state: &str| {
+        admin(client.put(format!("{url}/api/v1/advisors/dana/presence")))
+            .json(&serde_json::json!({ "states": { "chat": state } }))
+    };
+    assert_eq!(status(&client, presence("available")).await.0, 200);
+
+    let read = || client.get(format!("{url}/api/v1/advisors/dana"));
+    let first = read().send().await.expect("read");
+    assert_eq!(first.headers()["x-livecard-cache"], "miss");
+    let etag = first.headers()["etag"].clone();
+    let second = read().send().await.expect("read");
+    assert_eq!(
+        second.headers()["x-livecard-cache"],
+        "hit",
+        "shared within the second"
+    );
+    assert_eq!(second.headers()["etag"], etag);
+    assert_eq!(
+        second.headers()["cache-control"],
+        "no-cache",
+        "visitors revalidate"
+    );
+    let again = read()
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(again.status().as_u16(), 304);
+    // Credentials are never answered from the shared cache.
+    let private = read()
+        .header("cookie", "lc_session=x")
+        .send()
+        .await
+        .expect("read");
+    assert!(private.headers().get("x-livecard-cache").is_none());
+
+    // A change shows within the bound the other hosts have (the instance
+    // read cache, 1 s), plus a request's time.
+    assert_eq!(status(&client, presence("busy")).await.0, 200);
+    let changed = std::time::Instant::now();
+    loop {
+        let body: Value = read()
+            .send()
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        if body["presence"]["chat"] == "busy" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_millis(1_500),
+            "the change did not show within the bound: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

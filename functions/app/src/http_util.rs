@@ -280,6 +280,25 @@ pub fn same_origin(request: &Request) -> bool {
     matches!((origin_host, header(header::HOST.as_str())), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
+/// `response` as a 304 when the request already holds its ETag.
+pub fn not_modified_if_current(
+    request_headers: &http::HeaderMap,
+    mut response: Response,
+) -> Response {
+    let Some(etag) = response.headers().get(header::ETAG).cloned() else {
+        return response;
+    };
+    let current = request_headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().as_bytes() == etag.as_bytes()));
+    if current && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NOT_MODIFIED;
+        *response.body_mut() = Bytes::new();
+    }
+    response
+}
+
 /// Adds the headers every response carries, unless a handler set its own.
 pub fn security_headers(response: &mut Response) {
     let headers = response.headers_mut();

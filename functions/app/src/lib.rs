@@ -85,6 +85,11 @@ pub struct Config {
     pub presence_poll_ms: u64,
     /// How long visitor pages may reuse a card or advisor read (0: never).
     pub read_cache_ms: u64,
+    /// How long a cache shared by many instances may answer the public
+    /// presence reads ([`App::shared_read_ttl_ms`]; 0: no such cache). A
+    /// host that has one sets this instead of `read_cache_ms`, so a read is
+    /// never reused twice over.
+    pub shared_read_ms: u64,
     /// Ring, queue and inactivity times of contact sessions.
     pub session: SessionPolicy,
     /// How long a returning visitor is sent to the advisor they last spoke with.
@@ -121,6 +126,7 @@ impl Config {
             event_retention_ms: livecard_core::event::DEFAULT_RETENTION_MS,
             presence_poll_ms: 2_000,
             read_cache_ms: 1_000,
+            shared_read_ms: 0,
             session: SessionPolicy::default(),
             affinity_ms: livecard_core::routing::DEFAULT_AFFINITY_MS,
             contacts_per_window: contact::http::CONTACTS_PER_WINDOW,
@@ -294,6 +300,28 @@ impl<S: Store, P: Push> App<S, P> {
         let mut buf = [0u8; N];
         self.random.fill(&mut buf);
         buf
+    }
+
+    /// How long a host's cache shared by many visitors (the Worker's Cache
+    /// API, per data centre) may answer this request without the handlers,
+    /// in milliseconds; 0: never. Only the public presence reads qualify
+    /// (the directory and one advisor, without credentials), for
+    /// [`Config::shared_read_ms`]: a host with a shared cache gives it the
+    /// bound the others give their own reads ([`Config::read_cache_ms`]), so
+    /// a presence change shows within the same bound on every host.
+    pub fn shared_read_ttl_ms(&self, request: &Request) -> u64 {
+        let public = request.method() == http::Method::GET
+            && !request.headers().contains_key(http::header::COOKIE)
+            && !request.headers().contains_key(http::header::AUTHORIZATION)
+            && matches!(
+                route_name(request.uri().path()),
+                "api_advisors" | "api_advisor"
+            );
+        if public {
+            self.config.shared_read_ms
+        } else {
+            0
+        }
     }
 
     /// Handles one request. Never panics on input; every refusal is a 4xx.

@@ -948,3 +948,51 @@ async fn the_secrets_documents_admin_key_works_without_a_store_item() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{wrong}");
     }
 }
+
+#[tokio::test]
+async fn only_public_presence_reads_may_be_shared_and_only_where_a_host_says_so() {
+    let (_server, store) = common::embedded_store("shared-reads").await;
+    let request = |method: &str, uri: &str, header: Option<(&str, &str)>| {
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        if let Some((name, value)) = header {
+            builder = builder.header(name, value);
+        }
+        builder.body(bytes::Bytes::new()).expect("request")
+    };
+    let mut config = livecard_app::Config::new("http://127.0.0.1");
+    let (app, _clock) = common::sim_app(store.clone(), config.clone());
+    let directory = request("GET", "/api/v1/advisors?topic=billing", None);
+    assert_eq!(
+        app.shared_read_ttl_ms(&directory),
+        0,
+        "no shared cache by default"
+    );
+
+    config.shared_read_ms = 1_000;
+    let (app, _clock) = common::sim_app(store, config);
+    assert_eq!(app.shared_read_ttl_ms(&directory), 1_000);
+    assert_eq!(
+        app.shared_read_ttl_ms(&request("GET", "/api/v1/advisors/anna", None)),
+        1_000
+    );
+    for refused in [
+        request("GET", "/api/v1/advisors", Some(("cookie", "lc_session=x"))),
+        request(
+            "GET",
+            "/api/v1/advisors",
+            Some(("authorization", "Bearer k")),
+        ),
+        request("POST", "/api/v1/advisors", None),
+        request("GET", "/api/v1/advisors/anna/presence", None),
+        request("GET", "/api/v1/me", None),
+        request("GET", "/c/token", None),
+    ] {
+        assert_eq!(
+            app.shared_read_ttl_ms(&refused),
+            0,
+            "{} {}",
+            refused.method(),
+            refused.uri()
+        );
+    }
+}

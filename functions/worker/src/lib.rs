@@ -12,6 +12,7 @@
 //! - The store is `livecard-store`'s DynamoDB code on `aws-sdk-dynamodb`,
 //!   over `fetch` ([`platform`]).
 
+mod cache;
 mod host;
 mod platform;
 mod socket;
@@ -68,6 +69,10 @@ async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<
         Ok(request) => request,
         Err(refused) => return Ok(refused),
     };
+    let shared = app.shared_read_ttl_ms(&request);
+    if shared > 0 {
+        return Ok(out(cache::shared_read(&app, request, shared).await));
+    }
     Ok(out(app.handle(request).await))
 }
 

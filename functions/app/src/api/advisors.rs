@@ -7,7 +7,7 @@ use crate::auth::require_admin;
 use crate::http_util::{ApiError, json, parse_json, query, query_param};
 use crate::{App, Request, Response};
 use http::StatusCode;
-use http::header::{ETAG, HeaderValue, IF_NONE_MATCH};
+use http::header::{ETAG, HeaderValue};
 use livecard_core::UnixMillis;
 use livecard_core::advisor::{AdvisorInput, valid_language, valid_topic};
 use livecard_core::channel::ChannelSet;
@@ -106,15 +106,6 @@ fn json_with_etag<T: Serialize>(request: &Request, value: &T) -> Response {
         "\"{}\"",
         &livecard_core::encoding::sha256_hex(response.body())[..32]
     );
-    let matches = request
-        .headers()
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    if matches {
-        *response.status_mut() = StatusCode::NOT_MODIFIED;
-        *response.body_mut() = bytes::Bytes::new();
-    }
     if let Ok(value) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(ETAG, value);
     }
@@ -122,7 +113,7 @@ fn json_with_etag<T: Serialize>(request: &Request, value: &T) -> Response {
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    response
+    crate::http_util::not_modified_if_current(request.headers(), response)
 }
 
 /// `GET /api/v1/advisors?topic=&language=&limit=&cursor=`: a page of the
