@@ -22,6 +22,10 @@ host_path=$PATH
 # shellcheck source=scripts/worker-tools.sh
 source scripts/worker-tools.sh
 
+echo "==> cargo clippy (the Worker's code, checked for this machine)"
+(cd functions/worker && PATH=$host_path env -u RUSTC -u RUSTC_BOOTSTRAP -u CARGO_UNSTABLE_BUILD_STD \
+  cargo clippy --quiet --all-targets --features conformance -- -D warnings)
+
 echo "==> the Worker (production build)"
 scripts/build-worker.sh
 out=$(mktemp -d)
