@@ -322,6 +322,22 @@ async fn bad_input_is_refused_as_on_the_other_hosts_and_the_worker_keeps_serving
     // Still serving.
     let (code, _) = status(&client, client.get(format!("{url}/api/v1/advisors"))).await;
     assert_eq!(code, 200);
+
+    // Even a panic (none of the above may cause one) does not poison the
+    // Worker: that request fails, the next one is served.
+    let panicked = client.get(format!("{url}/__panic")).send().await;
+    assert!(
+        panicked.map_or(true, |r| r.status().is_server_error()),
+        "a panic is an error"
+    );
+    for _ in 0..3 {
+        let (code, body) = status(&client, client.get(format!("{url}/healthz"))).await;
+        assert_eq!(
+            (code, body["status"].as_str()),
+            (200, Some("ok")),
+            "after a panic"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

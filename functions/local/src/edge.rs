@@ -223,6 +223,30 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The functions' settings from this environment (`LIVECARD_*`, as `livecard
+/// up` reads them), handed to the Worker as variables; the Worker checks
+/// them as every host does. Its public URL is its own address.
+fn worker_settings(relay_only: bool) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = livecard_app::settings::KEYS
+        .iter()
+        .filter(|key| key.env != livecard_app::settings::PUBLIC_URL.env)
+        .filter_map(|key| {
+            std::env::var(key.env)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (key.env.to_owned(), v))
+        })
+        .collect();
+    if relay_only {
+        vars.retain(|(name, _)| name != livecard_app::settings::RELAY_ONLY.env);
+        vars.push((
+            livecard_app::settings::RELAY_ONLY.env.to_owned(),
+            "true".to_owned(),
+        ));
+    }
+    vars
+}
+
 /// `livecard edge`: this machine's store (the data directory) and media
 /// node, and the Worker under `wrangler dev --local` in front of them.
 pub async fn run(
@@ -262,10 +286,7 @@ pub async fn run(
         table: crate::TABLE.to_owned(),
         public_url: None,
         secrets_json: std::fs::read_to_string(data.path.join(SECRETS_FILE))?,
-        vars: relay_only
-            .then(|| ("LIVECARD_RELAY_ONLY".to_owned(), "true".to_owned()))
-            .into_iter()
-            .collect(),
+        vars: worker_settings(relay_only),
         state_dir: data.path.join("edge"),
     };
     let mut wrangler = Wrangler::start(&options).await?;

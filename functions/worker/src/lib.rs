@@ -60,6 +60,11 @@ async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<
     if path == "/ws" {
         return socket::upgrade(request, &env).await;
     }
+    // The test build proves that a panic does not poison the Worker.
+    #[cfg(feature = "conformance")]
+    if path == "/__panic" {
+        panic!("a panic the tests asked for");
+    }
     #[cfg(feature = "conformance")]
     if let Some(check) = path.strip_prefix("/__conformance/") {
         let check = check.to_owned();
