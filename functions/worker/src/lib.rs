@@ -14,6 +14,7 @@
 
 mod cache;
 mod host;
+mod logs;
 mod platform;
 mod socket;
 
@@ -41,6 +42,7 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> Out {
 #[event(start)]
 fn start() {
     console_error_panic_hook::set_once();
+    logs::init();
 }
 
 #[event(fetch)]

@@ -190,7 +190,9 @@ impl Socket {
             Some(at) => at.min(renew),
             None => renew,
         };
-        let at = next.max(now_ms() + 100);
+        // Never sooner than a second: a session the sweep could not move on
+        // must not wake the object in a loop.
+        let at = next.max(now_ms() + 1_000);
         if let Err(err) = self.state.storage().set_alarm(at as i64).await {
             worker::console_error!("could not set an alarm: {err}");
         }
