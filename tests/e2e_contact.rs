@@ -36,6 +36,32 @@ async fn messages(browser: &Client, root: &str) -> Vec<String> {
     serde_json::from_value(value).expect("strings")
 }
 
+/// The visitor opens the advisor's card link and starts a chat.
+async fn start_chat_from_card(visitor: &Client, server: &Livecard, advisor: &str) {
+    let card = format!("{}?lang=en", server.card_link(advisor));
+    visitor.goto(&card).await.expect("card page");
+    wait_until(
+        visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button is switched on",
+    )
+    .await;
+    run(
+        visitor,
+        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
+    )
+    .await;
+}
+
+async fn wait_for_one_ring(advisor: &Client) {
+    wait_until(
+        advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+}
+
 async fn wait_for_message(browser: &Client, root: &str, text: &str) {
     let check = format!(
         "Array.from(document.querySelectorAll({root:?} + ' .lcw-msg .lcw-text')).some(e => e.textContent === {text:?})"
@@ -64,19 +90,7 @@ async fn contact_scenario(server: Livecard) {
     sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
 
     // The visitor opens Anna's card and starts a chat.
-    let card = format!("{}?lang=en", server.card_link("Anna Schmidt"));
-    visitor.goto(&card).await.expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button is switched on",
-    )
-    .await;
-    run(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
-    )
-    .await;
+    start_chat_from_card(&visitor, &server, "Anna Schmidt").await;
     wait_until(
         &visitor,
         "document.querySelector('.lcw').dataset.state === 'ringing'",
@@ -85,12 +99,7 @@ async fn contact_scenario(server: Livecard) {
     .await;
 
     // The console rings, visibly; Anna accepts.
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
+    wait_for_one_ring(&advisor).await;
     let alert = run(
         &advisor,
         "return document.getElementById('ring-alert').textContent;",
@@ -288,25 +297,8 @@ async fn on_the_worker_a_restart_mid_chat_loses_nothing() {
     let visitor = driver.browser().await;
     let advisor = driver.browser().await;
     sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
-    let card = format!("{}?lang=en", server.card_link("Anna Schmidt"));
-    visitor.goto(&card).await.expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button is switched on",
-    )
-    .await;
-    run(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
-    )
-    .await;
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
+    start_chat_from_card(&visitor, &server, "Anna Schmidt").await;
+    wait_for_one_ring(&advisor).await;
     run(
         &advisor,
         "document.querySelector('[data-accept]').click(); return true;",

@@ -116,6 +116,17 @@ pub fn checked_url(value: &str, schemes: &[&str]) -> Option<String> {
     .then(|| value.trim_end_matches('/').to_owned())
 }
 
+/// An AWS region name (`eu-central-1`), as the hosts that sign their own
+/// requests take it from their environment.
+pub fn checked_region(value: &str) -> Option<String> {
+    (!value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+    .then(|| value.to_owned())
+}
+
 /// A whole number in `range`.
 fn number<T: std::str::FromStr + PartialOrd>(
     text: &str,

@@ -40,16 +40,11 @@ impl Aws {
         let region = value("AWS_REGION")
             .or_else(|| value("AWS_DEFAULT_REGION"))
             .ok_or(SettingsError::Missing("AWS_REGION"))?;
-        if region.len() > 64
-            || !region
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(SettingsError::Invalid {
+        let region =
+            livecard_app::settings::checked_region(&region).ok_or(SettingsError::Invalid {
                 name: "AWS_REGION",
                 expected: "a region name (eu-central-1)",
-            });
-        }
+            })?;
         let credentials = Credentials::new(
             required("AWS_ACCESS_KEY_ID")?,
             required("AWS_SECRET_ACCESS_KEY")?,

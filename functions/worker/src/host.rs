@@ -81,17 +81,12 @@ fn value(env: &Env, name: &str) -> Option<String> {
 fn build(env: &Env) -> Result<EdgeApp, ConfigError> {
     let required = |name: &'static str| value(env, name).ok_or(ConfigError::Missing(name));
     let table = required("LIVECARD_TABLE")?;
-    let region = required("AWS_REGION")?;
-    if region.len() > 64
-        || !region
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(ConfigError::Invalid {
+    let region = livecard_app::settings::checked_region(&required("AWS_REGION")?).ok_or(
+        ConfigError::Invalid {
             name: "AWS_REGION",
             expected: "a region name (eu-central-1)",
-        });
-    }
+        },
+    )?;
     let endpoint = match value(env, "AWS_ENDPOINT_URL_DYNAMODB") {
         Some(url) => Some(
             livecard_app::settings::checked_url(&url, &["https://", "http://"]).ok_or(
