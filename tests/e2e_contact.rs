@@ -347,3 +347,44 @@ async fn on_the_worker_a_restart_mid_chat_loses_nothing() {
     }
     server.stop();
 }
+
+/// A ring nobody answers ends at its deadline with no request in flight:
+/// the visitor's connection object wakes by its alarm, runs the sweep, and
+/// the console's ring stops. (The cron trigger alone would be up to a
+/// minute late; the bound below tells them apart.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn on_the_worker_an_unanswered_ring_ends_at_its_deadline_by_an_alarm() {
+    let server = Livecard::start_edge("e2e-ring-edge", &[]);
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
+    start_chat_from_card(&visitor, &server, "Anna Schmidt").await;
+    wait_for_one_ring(&advisor).await;
+    let rung = std::time::Instant::now();
+    // Nobody touches either page from here.
+    let ring_ms = livecard_core::session::SessionPolicy::default().ring_ms;
+    let bound = std::time::Duration::from_millis(ring_ms + 5_000);
+    loop {
+        let rings = run(
+            &advisor,
+            "return document.querySelectorAll('#rings .ring').length;",
+        )
+        .await;
+        if rings == Value::from(0) {
+            break;
+        }
+        assert!(
+            rung.elapsed() < bound,
+            "the ring was still on {bound:?} after it started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        rung.elapsed() >= std::time::Duration::from_millis(ring_ms - 1_000),
+        "the ring ended before its deadline ({:?})",
+        rung.elapsed()
+    );
+    server.stop();
+}

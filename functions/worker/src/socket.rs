@@ -193,7 +193,11 @@ impl Socket {
         // Never sooner than a second: a session the sweep could not move on
         // must not wake the object in a loop.
         let at = next.max(now_ms() + 1_000);
-        if let Err(err) = self.state.storage().set_alarm(at as i64).await {
+        // An absolute time (an `i64` would be taken as an offset from now).
+        let at = worker::ScheduledTime::new(js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
+            at as f64,
+        )));
+        if let Err(err) = self.state.storage().set_alarm(at).await {
             worker::console_error!("could not set an alarm: {err}");
         }
     }
