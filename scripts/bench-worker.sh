@@ -35,7 +35,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # Neither host's limits should refuse the load.
-export LIVECARD_CONTACT_LIMIT=1000000 LIVECARD_MESSAGE_RATE=1000000 LIVECARD_LOG=warn
+export LIVECARD_CONTACT_LIMIT=100000 LIVECARD_MESSAGE_RATE=10000 LIVECARD_LOG=warn
 
 edge_port=$(free_port)
 "$bin" --data-dir "$work/edge" edge --addr "127.0.0.1:$edge_port" --turn-addr 127.0.0.1:0 \

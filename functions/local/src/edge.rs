@@ -142,10 +142,17 @@ impl Wrangler {
             .build()?;
         let deadline = tokio::time::Instant::now() + within;
         loop {
-            if let Ok(response) = client.get(format!("{}/healthz", self.url)).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
+            if let Ok(response) = client.get(format!("{}/healthz", self.url)).send().await {
+                if response.status().is_success() {
+                    return Ok(());
+                }
+                // Configuration errors do not go away by waiting.
+                if response.text().await.unwrap_or_default().contains("not_configured") {
+                    bail!(
+                        "the Worker is not configured: {}",
+                        tail(&self.log).unwrap_or_default()
+                    );
+                }
             }
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
