@@ -240,6 +240,20 @@ impl Livecard {
 
 impl Drop for Livecard {
     fn drop(&mut self) {
+        // SIGTERM first, so what it started (the edge host's wrangler and
+        // workerd) stops with it even when a test fails; then SIGKILL.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
