@@ -83,8 +83,10 @@ er=$($relay --target livecard --kind chat --url "http://127.0.0.1:$edge_port" --
   --pairs 10 --seconds "$duration" --server-pid "$workerd_pid")
 lr=$($relay --target livecard --kind chat --url "http://127.0.0.1:$local_port" --data-dir "$work/local" \
   --pairs 10 --seconds "$duration" --server-pid "$local_pid")
-ecpu=$(echo "$er" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["server_cpu_us_per_msg"],1))')
-lcpu=$(echo "$lr" | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["server_cpu_us_per_msg"],1))')
+# user + system µs per delivered message
+cpu_of() { python3 -c 'import json,sys; c=json.load(sys.stdin)["server_cpu_us_per_msg"]; print(round(c["user"]+c["sys"],1))'; }
+ecpu=$(echo "$er" | cpu_of)
+lcpu=$(echo "$lr" | cpu_of)
 ep50=$(echo "$er" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("p50_ms", d.get("latency_p50_ms","?")))')
 lp50=$(echo "$lr" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("p50_ms", d.get("latency_p50_ms","?")))')
 echo "| relayed chat message (10 pairs) | ${ecpu} µs | ${lcpu} µs | $(python3 -c "print(round($ecpu / $lcpu, 2))") | ${ep50} ms | ${lp50} ms |"

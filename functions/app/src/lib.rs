@@ -86,8 +86,8 @@ pub struct Config {
     /// How long visitor pages may reuse a card or advisor read (0: never).
     pub read_cache_ms: u64,
     /// How long a cache shared by many instances may answer the public
-    /// presence reads ([`App::shared_read_ttl_ms`]; 0: no such cache). A
-    /// host that has one sets this instead of `read_cache_ms`, so a read is
+    /// presence reads ([`App::shared_read_ttl_ms`]; 0: no such cache).
+    /// Those reads never use the instance's read cache, so an answer is
     /// never reused twice over.
     pub shared_read_ms: u64,
     /// Ring, queue and inactivity times of contact sessions.

@@ -136,9 +136,8 @@ fn build(env: &Env) -> Result<EdgeApp, ConfigError> {
     let mut config = settings.config(&public_url);
     // Many isolates write the same sessions: never reuse a read.
     config.session_cache_ms = 0;
-    // Presence reads are shared by the data centre's cache instead of each
-    // isolate's (stale at most once, within the same bound).
+    // The public presence reads (which never use an instance's read cache)
+    // are shared by the data centre's cache, within the same bound.
     config.shared_read_ms = config.read_cache_ms;
-    config.read_cache_ms = 0;
     Ok(App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push))
 }
