@@ -147,7 +147,12 @@ impl Wrangler {
                     return Ok(());
                 }
                 // Configuration errors do not go away by waiting.
-                if response.text().await.unwrap_or_default().contains("not_configured") {
+                if response
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .contains("not_configured")
+                {
                     bail!(
                         "the Worker is not configured: {}",
                         tail(&self.log).unwrap_or_default()
@@ -199,14 +204,30 @@ impl Wrangler {
 }
 
 impl Drop for Wrangler {
+    /// wrangler runs its server in a child of its own: asked to stop
+    /// (SIGTERM), it stops that child and workerd too; a SIGKILL follows
+    /// after a few seconds if it did not.
     fn drop(&mut self) {
-        if let Some(child) = self.child.as_ref()
-            && let Some(pid) = child.id()
-        {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", "--", &format!("-{pid}")])
-                .status();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let Some(pid) = child.id() else {
+            return;
+        };
+        let group = format!("-{pid}");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status();
     }
 }
 
