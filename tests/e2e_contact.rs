@@ -372,7 +372,7 @@ async fn on_the_worker_an_unanswered_ring_ends_at_its_deadline_by_an_alarm() {
             "return document.querySelectorAll('#rings .ring').length;",
         )
         .await;
-        if rings == Value::from(0) {
+        if rings == 0 {
             break;
         }
         assert!(
