@@ -71,12 +71,18 @@ echo "bundle: ${raw} bytes of wasm, ${gz} gzipped; startup (wrangler check start
 echo
 echo "| request | Worker: CPU per request (workerd) | local host: CPU per request | ratio | Worker p50 | local p50 |"
 echo "|---|---|---|---|---|---|"
-for what in card portal; do
-  if [ "$what" = card ]; then e=$(card edge); l=$(card local); else e="http://127.0.0.1:$edge_port/"; l="http://127.0.0.1:$local_port/"; fi
+# /healthz (a few bytes of JSON, no store) is the floor: what the runtime
+# and wrangler's local dev proxy cost per request before any handler work.
+for what in healthz card portal; do
+  case $what in
+    healthz) e="http://127.0.0.1:$edge_port/healthz"; l="http://127.0.0.1:$local_port/healthz" ;;
+    card) e=$(card edge); l=$(card local) ;;
+    portal) e="http://127.0.0.1:$edge_port/"; l="http://127.0.0.1:$local_port/" ;;
+  esac
   read -r en ecpu ep50 ebad <<< "$(measure "$workerd_pid" "$e")"
   read -r ln lcpu lp50 lbad <<< "$(measure "$local_pid" "$l")"
   [ "$ebad" = 0 ] && [ "$lbad" = 0 ] || { echo "error: non-2xx answers ($ebad, $lbad)" >&2; exit 1; }
-  echo "| $what page ($en / $ln requests) | ${ecpu} µs | ${lcpu} µs | $(python3 -c "print(round($ecpu / $lcpu, 2))") | $ep50 | $lp50 |"
+  echo "| $what ($en / $ln requests) | ${ecpu} µs | ${lcpu} µs | $(python3 -c "print(round($ecpu / $lcpu, 2))") | $ep50 | $lp50 |"
 done
 relay=./target/release/ws-relay
 er=$($relay --target livecard --kind chat --url "http://127.0.0.1:$edge_port" --data-dir "$work/edge" \
