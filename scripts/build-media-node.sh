@@ -16,7 +16,7 @@ RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build --release --locked -p livecard-media-node --bin livecard-media-node --target "$target"
 out=dist/media-node/x86_64
 mkdir -p "$out"
-cp "target/$target/release/livecard-media-node" "$out/"
+cp "${CARGO_TARGET_DIR:-target}/$target/release/livecard-media-node" "$out/"
 linkage=$(ldd "$out/livecard-media-node" 2>&1 || true)
 if ! grep -qE 'statically linked|not a dynamic executable' <<<"$linkage"; then
   echo "error: $out/livecard-media-node is not static" >&2
