@@ -53,6 +53,21 @@ async fn start_chat_from_card(visitor: &Client, server: &Livecard, advisor: &str
     .await;
 }
 
+/// The advisor accepts the ring; the visitor's widget shows it connected.
+async fn accept_and_wait_connected(advisor: &Client, visitor: &Client, what: &str) {
+    run(
+        advisor,
+        "document.querySelector('[data-accept]').click(); return true;",
+    )
+    .await;
+    wait_until(
+        visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        what,
+    )
+    .await;
+}
+
 async fn wait_for_one_ring(advisor: &Client) {
     wait_until(
         advisor,
@@ -109,17 +124,7 @@ async fn contact_scenario(server: Livecard) {
         alert.as_str().is_some_and(|a| a.contains("New request")),
         "{alert}"
     );
-    run(
-        &advisor,
-        "document.querySelector('[data-accept]').click(); return true;",
-    )
-    .await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw').dataset.state === 'connected'",
-        "connected (visitor)",
-    )
-    .await;
+    accept_and_wait_connected(&advisor, &visitor, "connected (visitor)").await;
     wait_until(
         &advisor,
         "document.querySelectorAll('#chats .chat[data-state=\"connected\"]').length === 1",
@@ -258,17 +263,7 @@ async fn contact_scenario(server: Livecard) {
         "Ben's console rings",
     )
     .await;
-    run(
-        &advisor,
-        "document.querySelector('[data-accept]').click(); return true;",
-    )
-    .await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw').dataset.state === 'connected'",
-        "widget connected",
-    )
-    .await;
+    accept_and_wait_connected(&advisor, &visitor, "widget connected").await;
     say(&visitor, ".lcw-form", "Hi from the shop").await;
     wait_for_message(&advisor, "#chats", "Hi from the shop").await;
     let violations = axe_violations(&visitor).await;
@@ -299,17 +294,7 @@ async fn on_the_worker_a_restart_mid_chat_loses_nothing() {
     sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
     start_chat_from_card(&visitor, &server, "Anna Schmidt").await;
     wait_for_one_ring(&advisor).await;
-    run(
-        &advisor,
-        "document.querySelector('[data-accept]').click(); return true;",
-    )
-    .await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw').dataset.state === 'connected'",
-        "connected (visitor)",
-    )
-    .await;
+    accept_and_wait_connected(&advisor, &visitor, "connected (visitor)").await;
     say(&visitor, ".lcw-form", "Before the deploy").await;
     wait_for_message(&advisor, "#chats", "Before the deploy").await;
 
