@@ -168,6 +168,19 @@ pub fn utc_day(at: UnixMillis) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` of a Unix millisecond timestamp (UTC).
+pub fn utc_rfc3339(at: UnixMillis) -> String {
+    let ms = at % 86_400_000;
+    format!(
+        "{}T{:02}:{:02}:{:02}.{:03}Z",
+        utc_day(at),
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +210,9 @@ mod tests {
         assert_eq!(utc_day(0), "1970-01-01");
         assert_eq!(utc_day(951_782_400_000), "2000-02-29");
         assert_eq!(utc_day(1_795_392_000_000), "2026-11-23");
+        assert_eq!(
+            utc_rfc3339(1_795_392_000_123 + 3_723_000),
+            "2026-11-23T01:02:03.123Z"
+        );
     }
 }

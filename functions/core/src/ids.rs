@@ -67,6 +67,11 @@ slug_id!(
     AdvisorId, "an advisor id", 64
 );
 
+slug_id!(
+    /// An analytics destination's id, chosen by the admin (`ga4`, `crm-hook`).
+    DestinationId, "a destination id", 32
+);
+
 /// A random identifier (card ids, event ids): 16 random bytes, URL-safe base64.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

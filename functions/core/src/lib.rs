@@ -14,6 +14,7 @@ pub mod channel;
 pub mod duration;
 pub mod encoding;
 pub mod event;
+pub mod forward;
 pub mod ids;
 pub mod media;
 pub mod offline;
