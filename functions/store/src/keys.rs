@@ -20,12 +20,15 @@ pub const SEEN: &str = "SEEN";
 pub const SIGNIN: &str = "SIGNIN";
 pub const CONN: &str = "CONN";
 pub const NODE: &str = "NODE";
+pub const DEST: &str = "DEST";
+pub const DELIVERY: &str = "DELIVERY";
 
 // Index partitions that list one kind of item.
 pub const ADVISORS: &str = "ADVISORS";
 pub const CARDS: &str = "CARDS";
 pub const WAITING: &str = "WAITING";
 pub const MEDIANODES: &str = "MEDIANODES";
+pub const DESTINATIONS: &str = "DESTINATIONS";
 
 const SESSION_PREFIX: &str = "SESSION#";
 /// The sort keys of a session's chat messages begin with this.
@@ -133,6 +136,32 @@ pub fn subscribers(topic: &str) -> String {
 
 pub fn media_node(id: &impl std::fmt::Display) -> String {
     format!("MEDIANODE#{id}")
+}
+
+pub fn destination(id: &impl std::fmt::Display) -> String {
+    format!("DEST#{id}")
+}
+
+/// One (event, destination) delivery of the forwarding outbox.
+pub fn delivery(destination: &impl std::fmt::Display, event: &impl std::fmt::Display) -> String {
+    format!("DELIVERY#{destination}#{event}")
+}
+
+/// The index partition of a destination's deliveries in one state:
+/// `OUTBOX#<id>` (pending, by due time), `DEAD#<id>`, `EXPIRED#<id>`
+/// (by the time they were settled). Done deliveries are in none.
+pub fn deliveries(
+    state: livecard_core::forward::DeliveryState,
+    destination: &impl std::fmt::Display,
+) -> Option<String> {
+    use livecard_core::forward::DeliveryState;
+    let prefix = match state {
+        DeliveryState::Pending => "OUTBOX",
+        DeliveryState::Dead => "DEAD",
+        DeliveryState::Expired => "EXPIRED",
+        DeliveryState::Done => return None,
+    };
+    Some(format!("{prefix}#{destination}"))
 }
 
 #[cfg(test)]

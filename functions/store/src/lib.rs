@@ -18,7 +18,9 @@ use livecard_core::UnixMillis;
 use livecard_core::advisor::Advisor;
 use livecard_core::card::Card;
 use livecard_core::event::Event;
+use livecard_core::forward::{Delivery, DeliveryState, DestinationState};
 use livecard_core::ids::{AdvisorId, CardId};
+use livecard_core::ids::{DestinationId, EventId};
 use livecard_core::media::MediaNode;
 use livecard_core::offline::{InboxPosition, OfflineMessage};
 use livecard_core::presence::{Presence, PresenceUpdate};
@@ -38,8 +40,8 @@ pub mod keys;
 /// (`use livecard_store::prelude::*;`).
 pub mod prelude {
     pub use crate::{
-        AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, MediaNodeStore,
-        SessionStore, Store,
+        AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, ForwardStore,
+        MediaNodeStore, SessionStore, Store,
     };
 }
 
@@ -439,11 +441,91 @@ pub trait MediaNodeStore {
     ) -> Result<Vec<MediaNode>, StoreError>;
 }
 
+/// A forwarding destination as stored. Its settings hold secrets, so the
+/// handlers seal them before they reach the store (`sealed`, opaque here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDestination {
+    pub id: DestinationId,
+    /// `ga4`, `matomo`, `webhook`.
+    pub kind: String,
+    pub sealed: String,
+    pub state: DestinationState,
+}
+
+/// The forwarding outbox: destinations and one delivery per (event,
+/// destination), settled only after the destination acknowledged it.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait ForwardStore {
+    /// Creates or replaces a destination (its deliveries are kept).
+    async fn put_destination(&self, destination: &StoredDestination) -> Result<(), StoreError>;
+    /// Sets a destination's state; false when it does not exist.
+    async fn set_destination_state(
+        &self,
+        id: &DestinationId,
+        state: &DestinationState,
+    ) -> Result<bool, StoreError>;
+    /// Removes a destination; false when there was none. Its deliveries
+    /// stay until their TTL (nothing sends them).
+    async fn delete_destination(&self, id: &DestinationId) -> Result<bool, StoreError>;
+    /// Every destination, in id order.
+    async fn list_destinations(&self) -> Result<Vec<StoredDestination>, StoreError>;
+    /// Adds deliveries to the outbox, kept until `expires_at`. One that
+    /// exists (same destination and event) is left as it is, whatever its
+    /// state: a delivery is made once.
+    async fn put_deliveries(
+        &self,
+        deliveries: &[Delivery],
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Pending deliveries of a destination due at or before `now`, the
+    /// earliest due first. An index read: it may lag a write by a moment.
+    async fn due_deliveries(
+        &self,
+        destination: &DestinationId,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Writes a delivery's new state, attempts, due time and status, if it
+    /// still has `read_attempts` attempts: false when another forwarder
+    /// moved it on since it was read (then leave it to that one).
+    async fn update_delivery(
+        &self,
+        delivery: &Delivery,
+        read_attempts: u32,
+    ) -> Result<bool, StoreError>;
+    async fn get_delivery(
+        &self,
+        destination: &DestinationId,
+        event: &EventId,
+    ) -> Result<Option<Delivery>, StoreError>;
+    /// A destination's deliveries in `state` (`Pending`, `Dead`,
+    /// `Expired`), pending by due time, the others newest first.
+    async fn list_deliveries(
+        &self,
+        destination: &DestinationId,
+        state: DeliveryState,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// How many of a destination's deliveries are in `state` (not `Done`).
+    async fn count_deliveries(
+        &self,
+        destination: &DestinationId,
+        state: DeliveryState,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Every role at once: what the handlers use. A store implements the
 /// roles; this follows. A host (or a future store) that needs fewer roles
 /// names only those.
 pub trait Store:
-    AdvisorStore + CardStore + EventStore + SessionStore + AuthStore + ConnectionStore + MediaNodeStore
+    AdvisorStore
+    + CardStore
+    + EventStore
+    + SessionStore
+    + AuthStore
+    + ConnectionStore
+    + MediaNodeStore
+    + ForwardStore
 {
 }
 
@@ -454,7 +536,8 @@ impl<
         + SessionStore
         + AuthStore
         + ConnectionStore
-        + MediaNodeStore,
+        + MediaNodeStore
+        + ForwardStore,
 > Store for T
 {
 }

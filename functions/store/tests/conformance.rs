@@ -74,6 +74,8 @@ checks!(
     queues,
     connections,
     media_nodes,
+    destinations,
+    forwarding_outbox,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

@@ -43,6 +43,8 @@ pub const CHECKS: &[&str] = &[
     "queues",
     "connections",
     "media_nodes",
+    "destinations",
+    "forwarding_outbox",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -52,6 +54,7 @@ mod auth;
 mod cards;
 mod connections;
 mod events;
+mod forward;
 mod media;
 mod sessions;
 
@@ -60,6 +63,7 @@ pub use auth::*;
 pub use cards::*;
 pub use connections::*;
 pub use events::*;
+pub use forward::*;
 pub use media::*;
 pub use sessions::*;
 
@@ -120,6 +124,8 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "queues" => queues(store).await,
         "connections" => connections(store).await,
         "media_nodes" => media_nodes(store).await,
+        "destinations" => destinations(store).await,
+        "forwarding_outbox" => forwarding_outbox(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }

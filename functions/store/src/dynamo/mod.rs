@@ -16,6 +16,7 @@ mod auth;
 mod cards;
 mod connections;
 mod events;
+mod forward;
 mod group_commit;
 mod media;
 mod sessions;

@@ -1,0 +1,199 @@
+//! The forwarding outbox.
+
+use super::*;
+use crate::{ForwardStore, StoredDestination};
+use livecard_core::forward::{Delivery, DeliveryState, DestinationState, Job, Subject};
+use livecard_core::ids::DestinationId;
+
+fn did(id: &str) -> DestinationId {
+    DestinationId::parse(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn delivery(destination: &str, n: u8, due: u64) -> Delivery {
+    let event = Event::new(
+        EventId::from_bytes([n; 16]),
+        EventName::Accepted,
+        T0 + u64::from(n),
+    );
+    let job = Job {
+        event,
+        subject: Subject::default(),
+    };
+    Delivery::new(did(destination), job, due)
+}
+
+/// Destinations are stored, listed in id order, paused and removed.
+pub async fn destinations<S: ForwardStore>(store: &S) {
+    let d = |id: &str| StoredDestination {
+        id: did(id),
+        kind: "webhook".into(),
+        sealed: format!("sealed-{id}"),
+        state: DestinationState::Active,
+    };
+    ok(store.put_destination(&d("hooks")).await, "put");
+    ok(store.put_destination(&d("ga4")).await, "put");
+    let list = ok(store.list_destinations().await, "list");
+    assert_eq!(list, vec![d("ga4"), d("hooks")], "in id order");
+    let paused = DestinationState::Paused {
+        reason: "HTTP 503".into(),
+        since: T0,
+        until: Some(T0 + 900_000),
+    };
+    assert!(ok(
+        store.set_destination_state(&did("ga4"), &paused).await,
+        "pause"
+    ));
+    assert!(!ok(
+        store.set_destination_state(&did("nope"), &paused).await,
+        "unknown"
+    ));
+    let list = ok(store.list_destinations().await, "list");
+    assert_eq!(list[0].state, paused);
+    // Replacing the settings keeps nothing but what is given.
+    ok(store.put_destination(&d("ga4")).await, "replace");
+    assert_eq!(
+        ok(store.list_destinations().await, "list")[0].state,
+        DestinationState::Active
+    );
+    assert!(ok(store.delete_destination(&did("ga4")).await, "delete"));
+    assert!(!ok(store.delete_destination(&did("ga4")).await, "again"));
+    assert_eq!(
+        ok(store.list_destinations().await, "list"),
+        vec![d("hooks")]
+    );
+}
+
+/// Deliveries are made once, found when due, claimed by one forwarder of
+/// many, and leave the due list when settled.
+pub async fn forwarding_outbox<S: ForwardStore>(store: &S) {
+    let keep = T0 + 86_400_000;
+    let first: Vec<Delivery> = (1..=5)
+        .map(|n| delivery("ga4", n, T0 + u64::from(n) * 10))
+        .collect();
+    ok(store.put_deliveries(&first, keep).await, "put");
+    ok(
+        store
+            .put_deliveries(&[delivery("other", 1, T0)], keep)
+            .await,
+        "put other",
+    );
+    // Made again (a retried write): the stored one is kept, whatever it says now.
+    let mut again = delivery("ga4", 1, T0 + 10);
+    again.state = DeliveryState::Dead;
+    ok(store.put_deliveries(&[again], keep).await, "again");
+    let due = ok(store.due_deliveries(&did("ga4"), T0 + 30, 10).await, "due");
+    let ids: Vec<u8> = due.iter().map(|d| d.job.event.at as u8).collect();
+    assert_eq!(
+        ids,
+        vec![1, 2, 3]
+            .iter()
+            .map(|n| (T0 as u8).wrapping_add(*n))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(due[0], first[0], "read back as written");
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Pending)
+                .await,
+            "count"
+        ),
+        5
+    );
+
+    // Eight forwarders race to claim the first delivery: one wins.
+    let mut lease = first[0].clone();
+    lease.attempts = 1;
+    lease.next_at = T0 + 60_000;
+    let racing = (0..8).map(|_| store.update_delivery(&lease, 0));
+    let won = join_all(racing)
+        .await
+        .into_iter()
+        .filter(|r| matches!(r, Ok(true)))
+        .count();
+    assert_eq!(won, 1, "exactly one claim wins");
+    let due = ok(store.due_deliveries(&did("ga4"), T0 + 30, 10).await, "due");
+    assert_eq!(
+        due.len(),
+        2,
+        "a claimed delivery is not due until its lease ends"
+    );
+
+    // Settled: done leaves every list; dead and expired are listed.
+    let mut done = lease.clone();
+    done.state = DeliveryState::Done;
+    done.last_status = Some("HTTP 204".into());
+    assert!(ok(store.update_delivery(&done, 1).await, "done"));
+    assert!(
+        !ok(store.update_delivery(&done, 0).await, "stale"),
+        "a stale settle is refused"
+    );
+    let mut dead = first[1].clone();
+    dead.state = DeliveryState::Dead;
+    dead.attempts = 1;
+    dead.next_at = T0 + 100;
+    dead.last_status = Some("HTTP 400".into());
+    assert!(ok(store.update_delivery(&dead, 0).await, "dead"));
+    let mut expired = first[2].clone();
+    expired.state = DeliveryState::Expired;
+    expired.next_at = T0 + 200;
+    assert!(ok(store.update_delivery(&expired, 0).await, "expired"));
+    let due = ok(
+        store.due_deliveries(&did("ga4"), T0 + 1_000_000, 10).await,
+        "due",
+    );
+    assert_eq!(due.len(), 2, "only the two still pending");
+    let listed = ok(
+        store
+            .list_deliveries(&did("ga4"), DeliveryState::Dead, &PageRequest::first(10))
+            .await,
+        "dead",
+    );
+    assert_eq!(listed.items, vec![dead.clone()]);
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Expired)
+                .await,
+            "n"
+        ),
+        1
+    );
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Pending)
+                .await,
+            "n"
+        ),
+        2
+    );
+    let got = ok(
+        store.get_delivery(&did("ga4"), first[0].event_id()).await,
+        "get",
+    );
+    assert_eq!(got, Some(done));
+    // Replayed from the dead-letter list: pending again, due now.
+    let mut replay = dead.clone();
+    replay.state = DeliveryState::Pending;
+    replay.next_at = T0 + 300;
+    assert!(ok(store.update_delivery(&replay, 1).await, "replay"));
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Dead)
+                .await,
+            "n"
+        ),
+        0
+    );
+    assert_eq!(
+        ok(store.due_deliveries(&did("ga4"), T0 + 300, 10).await, "due").len(),
+        3,
+        "the replayed one with the two pending"
+    );
+    assert_eq!(
+        ok(store.due_deliveries(&did("other"), T0, 10).await, "other").len(),
+        1
+    );
+}
