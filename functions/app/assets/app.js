@@ -8,6 +8,51 @@
   var extra = {};
   try { extra = JSON.parse(main.getAttribute("data-extra") || "{}"); } catch (e) { extra = {}; }
   var pollMs = Math.max(1000, parseInt(body.getAttribute("data-poll-ms"), 10) || 2000);
+  // Analytics consent (docs/analytics.md): asked on our own pages only when
+  // a destination needs it; remembered in this browser; sent back with the
+  // page view's signed token, and handed to the chat for the contact.
+  var lc = window.livecard = window.livecard || {};
+  lc.consent = lc.consent || function (c) { lc._consent = c; };
+  function randomDigits(n) {
+    var b = new Uint32Array(1); crypto.getRandomValues(b);
+    return String(b[0]).padStart(10, "0").slice(0, n);
+  }
+  function applyConsent(decision, view) {
+    var c = { analytics: decision === "granted" };
+    if (c.analytics) {
+      try {
+        var id = localStorage.getItem("livecard.ga_client_id");
+        if (!id) { id = randomDigits(10) + "." + Math.floor(Date.now() / 1000); localStorage.setItem("livecard.ga_client_id", id); }
+        var sid = sessionStorage.getItem("livecard.ga_session_id");
+        if (!sid) { sid = String(Math.floor(Date.now() / 1000)); sessionStorage.setItem("livecard.ga_session_id", sid); }
+        c.ga_client_id = id; c.ga_session_id = sid;
+      } catch (e) {}
+    } else {
+      try { localStorage.removeItem("livecard.ga_client_id"); } catch (e) {}
+    }
+    lc.consent(c);
+    if (view) {
+      fetch("/api/v1/consent", { method: "POST", credentials: "same-origin", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ view: view, consent: c }) }).catch(function () {});
+    }
+  }
+  var banner = document.getElementById("consent");
+  if (extra.view && banner) {
+    var decided = null;
+    try { decided = localStorage.getItem("livecard.consent"); } catch (e) {}
+    if (decided === "granted" || decided === "denied") applyConsent(decided, extra.view);
+    else {
+      banner.hidden = false;
+      banner.addEventListener("click", function (e) {
+        var d = e.target.getAttribute && e.target.getAttribute("data-consent");
+        if (!d) return;
+        try { localStorage.setItem("livecard.consent", d); } catch (err) {}
+        banner.hidden = true;
+        applyConsent(d, extra.view);
+      });
+    }
+  }
+
   var labels = {
     available: body.getAttribute("data-l-available"),
     busy: body.getAttribute("data-l-busy"),

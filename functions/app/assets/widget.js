@@ -27,6 +27,28 @@
     var v = script.getAttribute("data-" + k);
     if (v) cfg[k] = v;
   });
+  // Analytics consent from the host page: data-consent="granted|denied"
+  // (with data-ga-client-id, data-ga-session-id, data-matomo-visitor-id), or
+  // window.livecard.consent({analytics, gaClientId, gaSessionId,
+  // matomoVisitorId}) from a consent manager, any time before a contact.
+  var lc = window.livecard = window.livecard || {};
+  function consentOf(c) {
+    if (!c) return null;
+    var out = { analytics: c.analytics === true };
+    if (out.analytics) {
+      var ga = c.gaClientId || c.ga_client_id, gs = c.gaSessionId || c.ga_session_id, mv = c.matomoVisitorId || c.matomo_visitor;
+      if (ga) out.ga_client_id = String(ga);
+      if (gs) out.ga_session_id = String(gs);
+      if (mv) out.matomo_visitor = String(mv);
+    }
+    return out;
+  }
+  if (script.getAttribute("data-consent")) {
+    lc._consent = consentOf({ analytics: script.getAttribute("data-consent") === "granted",
+      gaClientId: script.getAttribute("data-ga-client-id"), gaSessionId: script.getAttribute("data-ga-session-id"),
+      matomoVisitorId: script.getAttribute("data-matomo-visitor-id") });
+  }
+  lc.consent = function (c) { lc._consent = consentOf(c); };
   var params = new URLSearchParams(location.search);
   ["topic", "lang"].forEach(function (k) {
     var v = params.get("livecard-" + k);
@@ -239,6 +261,7 @@
     if (!cfg.card && cfg.topic) body.topic = cfg.topic;
     if (!cfg.card && cfg.lang && !cfg.advisor) body.language = cfg.lang;
     var v = visitor(); if (v) body.visitor = v;
+    if (lc._consent) body.consent = lc._consent;
     panel.hidden = false;
     setStatus(t.routing);
     return api("POST", "/api/v1/contacts", body).then(function (r) {

@@ -11,6 +11,25 @@ impl<S: Store, P: Push> App<S, P> {
     /// Stores an analytics event. A failure is logged, never shown to the
     /// visitor: analytics must not break a contact.
     pub async fn record(&self, event: Event) {
+        self.record_with(event, None).await
+    }
+
+    /// Stores an event and, when `context` says where it came from and what
+    /// the visitor consented to, puts its deliveries in the forwarding
+    /// outbox (`docs/analytics.md`).
+    pub async fn record_with(
+        &self,
+        event: Event,
+        context: Option<&crate::forward::ForwardContext>,
+    ) {
+        if let Some(context) = context {
+            self.deliver(&event, context).await;
+        } else if livecard_core::forward::forwarded(event.name) {
+            // Events without a visitor context still reach the company's
+            // webhooks (no consent needed for ids to its own systems).
+            self.deliver(&event, &crate::forward::ForwardContext::default())
+                .await;
+        }
         if let Err(err) = event.validate() {
             tracing::error!(error = %err, name = event.name.as_str(), "invalid event dropped");
             return;
@@ -53,6 +72,18 @@ impl<S: Store, P: Push> App<S, P> {
 
     pub fn new_event(&self, name: EventName) -> Event {
         Event::new(EventId::from_bytes(self.random_bytes()), name, self.now())
+    }
+
+    /// Where a session's events come from and what its visitor consented to.
+    pub(crate) fn session_context(&self, stored: &StoredSession) -> crate::forward::ForwardContext {
+        let request = &stored.session.request;
+        crate::forward::ForwardContext {
+            consent: request.consent.clone(),
+            entry: Some(request.origin),
+            topic: request.topic.clone(),
+            session: Some(stored.id.clone()),
+            visitor: Some(stored.visitor.clone()),
+        }
     }
 
     pub(crate) fn session_event(

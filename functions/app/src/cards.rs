@@ -65,12 +65,20 @@ pub(crate) async fn card_page<S: Store, P: Push>(
     };
     let mut event = app.card_event(EventName::CardOpened, &claims);
     event.visitor = app.visitor_pseudonym(request);
+    // The page asks for analytics consent when a destination needs it, and
+    // sends the decision back with this view's token.
+    let view = if app.consent_wanted().await {
+        app.view_token(&event)
+    } else {
+        None
+    };
     app.record(event).await;
     Ok(pages::card::render(
         ctx,
         &PublicAdvisor::of(&record, now),
         &claims,
         token,
+        view,
     ))
 }
 

@@ -86,6 +86,10 @@ pub fn from_accept_language(header: &str) -> Option<Lang> {
 /// Every text the pages show.
 pub struct Texts {
     pub skip_to_content: &'static str,
+    pub consent_title: &'static str,
+    pub consent_text: &'static str,
+    pub consent_accept: &'static str,
+    pub consent_decline: &'static str,
     pub language: &'static str,
     pub portal_title: &'static str,
     pub portal_intro: &'static str,
@@ -165,6 +169,10 @@ impl Texts {
 
 pub static EN: Texts = Texts {
     skip_to_content: "Skip to content",
+    consent_title: "Web analytics",
+    consent_text: "May we count this visit and your contact in our web analytics? We never send what you write, your name or your e-mail address. Chat and calls work either way.",
+    consent_accept: "Allow analytics",
+    consent_decline: "Decline",
     language: "Language",
     portal_title: "Talk to us live",
     portal_intro: "Choose a person and see at once who is available, by chat, phone or video.",
@@ -205,6 +213,10 @@ pub static EN: Texts = Texts {
 
 pub static DE: Texts = Texts {
     skip_to_content: "Zum Inhalt springen",
+    consent_title: "Web-Statistik",
+    consent_text: "Dürfen wir diesen Besuch und Ihre Kontaktaufnahme in unserer Web-Statistik zählen? Was Sie schreiben, Ihr Name und Ihre E-Mail-Adresse werden nie übermittelt. Chat und Anrufe funktionieren in beiden Fällen.",
+    consent_accept: "Statistik erlauben",
+    consent_decline: "Ablehnen",
     language: "Sprache",
     portal_title: "Sprechen Sie live mit uns",
     portal_intro: "Wählen Sie eine Person und sehen Sie sofort, wer per Chat, Telefon oder Video erreichbar ist.",

@@ -17,6 +17,9 @@ mod client_addr;
 pub mod contact;
 pub mod demo;
 mod directory;
+pub mod forward;
+#[cfg(feature = "native")]
+pub mod forward_native;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod http_util;
@@ -116,6 +119,14 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
     /// client (see [`ClientAddr::resolve`]); empty: the peer is the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Networks forwarded events may be sent to although the relay's deny
+    /// rules refuse them (a Matomo on the company network; capture servers
+    /// on loopback in tests).
+    pub forward_allow: Vec<ipnet::IpNet>,
+    /// How long delivery records are kept after their event.
+    pub delivery_retention_ms: u64,
+    /// How long recording reuses the destinations it read (0: never).
+    pub destinations_cache_ms: u64,
 }
 
 impl Config {
@@ -137,6 +148,9 @@ impl Config {
             relay_only: false,
             other_servers: livecard_core::media::OtherServers::default(),
             trusted_proxies: Vec::new(),
+            forward_allow: Vec::new(),
+            delivery_retention_ms: 30 * 86_400_000,
+            destinations_cache_ms: 10_000,
         }
     }
 
@@ -225,6 +239,7 @@ pub struct App<S, P = NoPush> {
     /// Sessions as this instance last wrote or read them, for the chat path.
     pub(crate) sessions: cache::TtlCache<String, Arc<livecard_store::StoredSession>>,
     pub(crate) csp: http::HeaderValue,
+    pub(crate) destinations: cache::TtlCache<(), Arc<Vec<livecard_core::forward::Destination>>>,
 }
 
 impl<S: Store> App<S, NoPush> {
@@ -238,6 +253,7 @@ impl<S: Store> App<S, NoPush> {
         let ttl = config.read_cache_ms;
         let per_window = config.contacts_per_window;
         let session_ttl = config.session_cache_ms;
+        let destinations_ttl = config.destinations_cache_ms;
         let csp = http::HeaderValue::from_str(&config.content_security_policy())
             .unwrap_or(http::HeaderValue::from_static(http_util::CSP));
         Self {
@@ -262,6 +278,7 @@ impl<S: Store> App<S, NoPush> {
             ),
             sessions: cache::TtlCache::new(session_ttl, 100_000),
             csp,
+            destinations: cache::TtlCache::new(destinations_ttl, 1),
         }
     }
 }
@@ -283,6 +300,7 @@ impl<S: Store, P: Push> App<S, P> {
             offline_limiter: self.offline_limiter,
             sessions: self.sessions,
             csp: self.csp,
+            destinations: self.destinations,
         }
     }
 

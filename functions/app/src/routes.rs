@@ -35,6 +35,10 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "cards"] => "api_cards",
         ["api", "v1", "cards", _] => "api_card",
         ["api", "v1", "events"] => "api_events",
+        ["api", "v1", "consent"] => "api_consent",
+        ["api", "v1", "destinations"] => "api_destinations",
+        ["api", "v1", "destinations", _] => "api_destination",
+        ["api", "v1", "destinations", _, _] => "api_destination_action",
         ["api", "v1", "me"] => "api_me",
         ["api", "v1", "me", "presence"] => "api_me_presence",
         ["api", "v1", "me", "heartbeat"] => "api_me_heartbeat",
@@ -145,6 +149,22 @@ async fn api_route<S: Store, P: Push>(
         (&Method::GET, ["cards", id]) => api::cards::get(app, request, id).await,
         (&Method::DELETE, ["cards", id]) => api::cards::revoke(app, request, id).await,
         (&Method::GET, ["events"]) => api::events::list(app, request).await,
+        (&Method::POST, ["consent"]) => api::destinations::consent(app, request).await,
+        (&Method::GET, ["destinations"]) => api::destinations::list(app, request).await,
+        (&Method::GET, ["destinations", id]) => api::destinations::get(app, request, id).await,
+        (&Method::PUT, ["destinations", id]) => api::destinations::put(app, request, id).await,
+        (&Method::DELETE, ["destinations", id]) => {
+            api::destinations::delete(app, request, id).await
+        }
+        (&Method::POST, ["destinations", id, "resume"]) => {
+            api::destinations::resume(app, request, id).await
+        }
+        (&Method::GET, ["destinations", id, "deliveries"]) => {
+            api::destinations::deliveries(app, request, id).await
+        }
+        (&Method::POST, ["destinations", id, "replay"]) => {
+            api::destinations::replay(app, request, id).await
+        }
         (&Method::GET, ["me"]) => api::me::get(app, request).await,
         (&Method::PUT, ["me", "presence"]) => api::me::put_presence(app, request).await,
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
@@ -156,6 +176,13 @@ async fn api_route<S: Store, P: Push>(
             | ["advisors", _, "presence" | "signin-links" | "sessions"],
         )
         | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
+        | (
+            _,
+            ["consent"]
+            | ["destinations"]
+            | ["destinations", _]
+            | ["destinations", _, "resume" | "deliveries" | "replay"],
+        )
         | (_, ["me", "presence" | "heartbeat" | "inbox" | "ws-ticket"] | ["presence", "webhook"]) => {
             Err(ApiError::method_not_allowed())
         }

@@ -29,6 +29,7 @@ pub const RELAY_ONLY: Key = key("LIVECARD_RELAY_ONLY", "relay_only");
 pub const TRUSTED_PROXIES: Key = key("LIVECARD_TRUSTED_PROXIES", "trusted_proxies");
 pub const TURN_SERVERS: Key = key("LIVECARD_TURN_SERVERS", "turn_servers");
 pub const STUN_SERVERS: Key = key("LIVECARD_STUN_SERVERS", "stun_servers");
+pub const FORWARD_ALLOW: Key = key("LIVECARD_FORWARD_ALLOW", "forward_allow");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[
@@ -41,6 +42,7 @@ pub const KEYS: &[Key] = &[
     TRUSTED_PROXIES,
     TURN_SERVERS,
     STUN_SERVERS,
+    FORWARD_ALLOW,
 ];
 
 /// The environment variable naming the settings file.
@@ -71,6 +73,9 @@ pub struct Settings {
     /// TURN servers sharing the TURN secret (coturn) and STUN servers,
     /// handed out besides the media nodes.
     pub other_servers: livecard_core::media::OtherServers,
+    /// Networks analytics destinations may be reached in although the
+    /// relay's deny rules refuse them (a Matomo on the company network).
+    pub forward_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -84,6 +89,7 @@ impl Default for Settings {
             relay_only: false,
             trusted_proxies: Vec::new(),
             other_servers: livecard_core::media::OtherServers::default(),
+            forward_allow: Vec::new(),
         }
     }
 }
@@ -211,6 +217,20 @@ impl Settings {
                     )
                 })?;
         }
+        if let Some((v, f)) = value(FORWARD_ALLOW) {
+            settings.forward_allow = v
+                .split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(parse_network)
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    invalid(
+                        FORWARD_ALLOW,
+                        f,
+                        "IP addresses or networks, comma-separated (10.20.0.0/16)",
+                    )
+                })?;
+        }
         let list = |key: Key| -> (Vec<String>, bool) {
             match value(key) {
                 Some((v, f)) => (
@@ -264,6 +284,7 @@ impl Settings {
         config.relay_only = self.relay_only;
         config.trusted_proxies = self.trusted_proxies.clone();
         config.other_servers = self.other_servers.clone();
+        config.forward_allow = self.forward_allow.clone();
         config
     }
 }
@@ -370,6 +391,7 @@ mod tests {
             ("LIVECARD_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
             ("LIVECARD_TURN_SERVERS", "stun:wrong.example"),
             ("LIVECARD_STUN_SERVERS", "turn:wrong.example"),
+            ("LIVECARD_FORWARD_ALLOW", "10.0.0.0/8,loopback"),
         ] {
             let err = Settings::load(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(key), "{err}");

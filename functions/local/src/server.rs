@@ -191,6 +191,32 @@ pub fn spawn_sweeper(app: SharedApp, every: Duration) -> tokio::task::JoinHandle
     })
 }
 
+/// Forwards analytics events from the outbox (`docs/analytics.md`) every
+/// `every`: what is due is sent, and what failed waits for its retry time.
+pub fn spawn_forwarder(app: SharedApp, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let fetch = match livecard_app::forward_native::NativeFetch::new(app.forward_policy()) {
+            Ok(fetch) => fetch,
+            Err(err) => {
+                tracing::error!(error = %err, "no HTTP client: analytics events are not forwarded");
+                return;
+            }
+        };
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.forward(&fetch).await {
+                Ok(report) if report.requests > 0 => {
+                    tracing::debug!(?report, "forwarded");
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "forwarding failed; trying again"),
+            }
+        }
+    })
+}
+
 async fn handle(
     State(app): State<SharedApp>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -264,6 +290,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = Arc::new(crate::local_app(store, config, secrets).with_outbox(outbox));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
+    let forwarder = spawn_forwarder(app.clone(), Duration::from_secs(1));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
@@ -283,6 +310,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     )
     .await;
     sweeper.abort();
+    forwarder.abort();
     media.drain(Duration::from_secs(2)).await;
     drop(media);
     writer.shutdown(Duration::from_secs(10)).await;

@@ -168,7 +168,8 @@ impl<S: Store, P: Push> App<S, P> {
         self.store.create_session(stored, deadline).await?;
         let mut event = self.session_event(EventName::ContactRequested, stored);
         event = event.with_prop("origin", stored.session.request.origin.as_str());
-        self.record(event).await;
+        self.record_with(event, Some(&self.session_context(stored)))
+            .await;
         Ok(())
     }
 
@@ -389,7 +390,8 @@ impl<S: Store, P: Push> App<S, P> {
                     for (key, value) in props {
                         event = event.with_prop(key, value);
                     }
-                    self.record(event).await;
+                    self.record_with(event, Some(&self.session_context(after)))
+                        .await;
                 }
             }
         }

@@ -96,6 +96,9 @@ pub(crate) struct StartBody {
     /// the host page's storage; our pages also have it as a cookie).
     #[serde(default)]
     visitor: Option<String>,
+    /// The page's analytics consent (`docs/analytics.md`).
+    #[serde(default)]
+    consent: Option<livecard_core::forward::Consent>,
 }
 
 impl StartBody {
@@ -127,6 +130,12 @@ impl StartBody {
                 ));
             }
             wanted.language = Some(language.clone());
+        }
+        if let Some(consent) = &self.consent {
+            wanted.consent = consent
+                .clone()
+                .checked()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         if self.card.is_some() && self.advisor.is_some() {
             return Err(ApiError::bad_request("give a card or an advisor, not both"));

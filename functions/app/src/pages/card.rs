@@ -11,10 +11,12 @@ pub fn render(
     advisor: &PublicAdvisor,
     claims: &CardClaims,
     token: &str,
+    view: Option<String>,
 ) -> crate::Response {
     let t = ctx.t();
     let channels = claims.channels.intersect(advisor.channels);
-    let data = [("advisor", advisor.id.to_string())];
+    let mut data = vec![("advisor", advisor.id.to_string())];
+    data.extend(view.map(|v| ("view", v)));
     ctx.page(
         http::StatusCode::OK,
         &advisor.display_name,

@@ -45,8 +45,14 @@ pub(crate) async fn portal<S: Store, P: Push>(
     if let Some(language) = &filter.language {
         event = event.with_prop("language", language.as_str());
     }
-    app.record(event.with_prop("shown", shown.len())).await;
-    Ok(pages::portal::render(ctx, &shown, &everyone, &filter))
+    let event = event.with_prop("shown", shown.len());
+    let view = if app.consent_wanted().await {
+        app.view_token(&event)
+    } else {
+        None
+    };
+    app.record(event).await;
+    Ok(pages::portal::render(ctx, &shown, &everyone, &filter, view))
 }
 
 /// `GET /console` (and `/me`): the advisor console, or the signed-out page.

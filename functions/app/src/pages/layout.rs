@@ -95,6 +95,16 @@ impl PageCtx {
                         }
                     }
                     main #main data-extra=(data_json(data)) { (main) }
+                    @if data.iter().any(|(k, _)| *k == "view") {
+                        section #consent .consent role="region" aria-labelledby="consent-title" hidden {
+                            h2 #consent-title { (t.consent_title) }
+                            p { (t.consent_text) }
+                            div.consent-actions {
+                                button type="button" data-consent="granted" { (t.consent_accept) }
+                                button type="button" data-consent="denied" { (t.consent_decline) }
+                            }
+                        }
+                    }
                 }
             }
         };

@@ -56,6 +56,7 @@ pub fn render(
     advisors: &[PublicAdvisor],
     everyone: &[PublicAdvisor],
     filter: &Filter,
+    view: Option<String>,
 ) -> crate::Response {
     let t = ctx.t();
     let mut topics: Vec<&str> = everyone
@@ -70,10 +71,11 @@ pub fn render(
         .collect();
     languages.sort_unstable();
     languages.dedup();
-    let data = [
+    let mut data = vec![
         ("topic", filter.topic.clone().unwrap_or_default()),
         ("language", filter.language.clone().unwrap_or_default()),
     ];
+    data.extend(view.map(|v| ("view", v)));
     ctx.page(
         http::StatusCode::OK,
         t.portal_title,

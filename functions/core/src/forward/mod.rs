@@ -109,6 +109,11 @@ pub(crate) fn field_error(field: &str, reason: &'static str) -> FieldError {
 }
 
 impl Consent {
+    /// Nothing granted (the default, stored as nothing).
+    pub fn is_unset(&self) -> bool {
+        *self == Consent::default()
+    }
+
     /// Checks what a page sent; ids sent without consent are dropped.
     pub fn checked(mut self) -> Result<Consent, FieldError> {
         if !self.analytics {

@@ -49,6 +49,9 @@ pub struct Wanted {
     /// The channels a card link offers: a call on any other is refused,
     /// whoever asks for it. `None`: every channel (portal, widget).
     pub channels: Option<ChannelSet>,
+    /// What the visitor's page said about analytics consent.
+    #[serde(skip_serializing_if = "crate::forward::Consent::is_unset")]
+    pub consent: crate::forward::Consent,
 }
 
 impl Wanted {
