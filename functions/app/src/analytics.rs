@@ -22,13 +22,15 @@ impl<S: Store, P: Push> App<S, P> {
         event: Event,
         context: Option<&crate::forward::ForwardContext>,
     ) {
+        // Boxed: the outbox's reads and writes would otherwise grow every
+        // handler's future (debug builds run out of stack).
         if let Some(context) = context {
-            self.deliver(&event, context).await;
+            Box::pin(self.deliver(&event, context)).await;
         } else if livecard_core::forward::forwarded(event.name) {
             // Events without a visitor context still reach the company's
             // webhooks (no consent needed for ids to its own systems).
-            self.deliver(&event, &crate::forward::ForwardContext::default())
-                .await;
+            let context = crate::forward::ForwardContext::default();
+            Box::pin(self.deliver(&event, &context)).await;
         }
         if let Err(err) = event.validate() {
             tracing::error!(error = %err, name = event.name.as_str(), "invalid event dropped");

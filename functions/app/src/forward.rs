@@ -324,7 +324,7 @@ impl<S: Store, P: Push> App<S, P> {
         let runs = destinations
             .iter()
             .filter(|d| d.state.sends_at(self.now()))
-            .map(|d| self.forward_destination(d, fetch));
+            .map(|d| Box::pin(self.forward_destination(d, fetch)));
         for result in futures_util::future::join_all(runs).await {
             report.add(result?);
         }
@@ -351,12 +351,14 @@ impl<S: Store, P: Push> App<S, P> {
             let full = due.len() == usize::from(ROUND);
             // Claim them: one forwarder sends each; a crash leaves them to
             // the next run once the lease ends.
-            let claims = due.into_iter().map(|d| async move {
-                let mut leased = d.clone();
-                leased.attempts += 1;
-                leased.next_at = now + retry::LEASE_MS;
-                let won = self.store.update_delivery(&leased, d.attempts).await?;
-                Ok::<_, StoreError>(won.then_some(leased))
+            let claims = due.into_iter().map(|d| {
+                Box::pin(async move {
+                    let mut leased = d.clone();
+                    leased.attempts += 1;
+                    leased.next_at = now + retry::LEASE_MS;
+                    let won = self.store.update_delivery(&leased, d.attempts).await?;
+                    Ok::<_, StoreError>(won.then_some(leased))
+                })
             });
             let mut claimed = Vec::new();
             for result in futures_util::future::join_all(claims).await {
@@ -397,14 +399,16 @@ impl<S: Store, P: Push> App<S, P> {
                 ));
             }
             let policy = self.forward_policy();
+            // Boxed: an HTTP client's future is large, and a debug build's
+            // frames would take a worker thread's whole stack.
             let sends = plan.requests.iter().map(|(request, _)| {
                 let policy = &policy;
-                async move {
+                Box::pin(async move {
                     if let Err(why) = literal_allowed(&request.url, policy) {
                         return Err(FetchError::Denied(why));
                     }
-                    fetch.post(request, REQUEST_TIMEOUT_MS).await
-                }
+                    fetch.post(request, self.config.forward_timeout_ms).await
+                })
             });
             let answers = futures_util::future::join_all(sends).await;
             let mut stop: Option<DestinationState> = None;
@@ -569,11 +573,14 @@ impl<S: Store, P: Push> App<S, P> {
     /// Whether pages should ask visitors for analytics consent: a
     /// destination needs it (GA4, or Matomo outside its cookieless mode).
     pub async fn consent_wanted(&self) -> bool {
-        self.destinations().await.iter().any(|d| match &d.target {
-            Target::Ga4(_) => true,
-            Target::Matomo(m) => !m.cookieless,
-            Target::Webhook(_) => false,
-        })
+        Box::pin(self.destinations())
+            .await
+            .iter()
+            .any(|d| match &d.target {
+                Target::Ga4(_) => true,
+                Target::Matomo(m) => !m.cookieless,
+                Target::Webhook(_) => false,
+            })
     }
 
     fn view_key(&self) -> [u8; 32] {

@@ -127,6 +127,8 @@ pub struct Config {
     pub delivery_retention_ms: u64,
     /// How long recording reuses the destinations it read (0: never).
     pub destinations_cache_ms: u64,
+    /// How long a forwarded request may take.
+    pub forward_timeout_ms: u64,
 }
 
 impl Config {
@@ -151,6 +153,7 @@ impl Config {
             forward_allow: Vec::new(),
             delivery_retention_ms: 30 * 86_400_000,
             destinations_cache_ms: 10_000,
+            forward_timeout_ms: forward::REQUEST_TIMEOUT_MS,
         }
     }
 
@@ -344,7 +347,10 @@ impl<S: Store, P: Push> App<S, P> {
 
     /// Handles one request. Never panics on input; every refusal is a 4xx.
     pub async fn handle(&self, request: Request) -> Response {
-        let mut response = routes::dispatch(self, request).await;
+        // Boxed: the handlers' future is large (every route's in one); a
+        // host that awaits this inline (a test's block_on) would carry all of
+        // it on its stack. One allocation per request.
+        let mut response = Box::pin(routes::dispatch(self, request)).await;
         if !response
             .headers()
             .contains_key(http::header::CONTENT_SECURITY_POLICY)

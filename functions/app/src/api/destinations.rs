@@ -87,7 +87,20 @@ pub async fn put<S: Store, P: Push>(
 ) -> Result<Response, ApiError> {
     require_admin(app, request).await?;
     let id = destination_id(id)?;
-    let target: Target = parse_json(request)?;
+    let settings: Value = parse_json(request)?;
+    match settings.get("kind").and_then(Value::as_str) {
+        Some("ga4" | "matomo" | "webhook") => {}
+        _ => {
+            return Err(ApiError::bad_request(
+                "kind: must be ga4, matomo or webhook",
+            ));
+        }
+    }
+    let target: Target = serde_json::from_value(settings).map_err(|e| {
+        let mut message = e.to_string();
+        message.truncate(200);
+        ApiError::bad_request(format!("settings: {message}"))
+    })?;
     target
         .check()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -220,7 +233,7 @@ pub async fn replay<S: Store, P: Push>(
     require_admin(app, request).await?;
     let id = destination_id(id)?;
     let body: ReplayBody = parse_json(request)?;
-    if body.all == !body.events.is_empty() {
+    if body.all != body.events.is_empty() {
         return Err(ApiError::bad_request(
             "give events (a list of event ids) or all: true",
         ));

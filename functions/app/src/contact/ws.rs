@@ -137,7 +137,9 @@ impl<S: Store, P: Push> App<S, P> {
             }
         };
         let session = message.session().map(str::to_owned);
-        match self.dispatch(connection, message).await {
+        // Boxed: the handlers' future is large; a host that awaits this
+        // inline (a test's block_on) would carry all of it on its stack.
+        match Box::pin(self.dispatch(connection, message)).await {
             Ok(replies) => replies,
             Err(err) => {
                 if let ContactError::Store(store) = &err {

@@ -2,6 +2,8 @@
 //! randomness, fixed secrets.
 #![allow(dead_code)]
 
+pub mod capture;
+
 use livecard_app::{Clock, Random, Secrets};
 use livecard_core::card::Keyring;
 use std::sync::atomic::{AtomicU64, Ordering};
