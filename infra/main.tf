@@ -105,6 +105,8 @@ module "functions" {
   architecture         = var.architecture
   table_arn            = module.table.arn
   table_name           = module.table.name
+  table_stream_arn     = module.table.stream_arn
+  forward_allow        = var.forward_allow
   secret_arn           = module.secrets.app_secret_arn
   kms_key_arn          = aws_kms_key.main.arn
   public_url           = local.public_url

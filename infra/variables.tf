@@ -55,16 +55,17 @@ variable "architecture" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function (http, ws, sweep)."
+  description = "Reserved concurrent executions per function (http, ws, sweep, forward)."
   type = object({
-    http  = number
-    ws    = number
-    sweep = number
+    http    = number
+    ws      = number
+    sweep   = number
+    forward = optional(number, 2)
   })
-  default = { http = 100, ws = 100, sweep = 1 }
+  default = { http = 100, ws = 100, sweep = 1, forward = 2 }
   validation {
     condition = alltrue([
-      for n in [var.reserved_concurrency.http, var.reserved_concurrency.ws, var.reserved_concurrency.sweep] : n >= 1 && n <= 1000 && floor(n) == n
+      for n in [var.reserved_concurrency.http, var.reserved_concurrency.ws, var.reserved_concurrency.sweep, var.reserved_concurrency.forward] : n >= 1 && n <= 1000 && floor(n) == n
     ])
     error_message = "reserved_concurrency values must be whole numbers from 1 to 1000."
   }
@@ -194,4 +195,14 @@ variable "edge_worker" {
   description = "Also serve livecard from a Cloudflare Worker (functions/worker): creates the IAM user it signs its DynamoDB requests as (docs/deploy.md, \"At the edge\")."
   type        = bool
   default     = false
+}
+
+variable "forward_allow" {
+  description = "Networks (CIDR) analytics destinations may be reached in although the relay's deny rules refuse them, e.g. a Matomo on the company network reached through a VPC peering. Empty: public addresses only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for n in var.forward_allow : can(cidrhost(n, 0))])
+    error_message = "forward_allow must be CIDR ranges (10.20.0.0/16)."
+  }
 }

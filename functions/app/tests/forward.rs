@@ -234,7 +234,9 @@ for secret in sys.argv[1:]:
         hook.verify(call["body"], call["headers"])
 print(len(calls))
 "#;
-    let mut child = std::process::Command::new("python3")
+    // scripts/test.sh installs standardwebhooks into a venv and names its python.
+    let python = std::env::var("LIVECARD_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = std::process::Command::new(python)
         .arg("-c")
         .arg(script)
         .arg(livecard_core::webhook::encode_secret(&HOOK_SECRET))

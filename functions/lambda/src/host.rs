@@ -14,6 +14,8 @@ pub type LambdaApp = App<DynamoStore, ApiGatewayPush>;
 pub struct Host {
     pub app: LambdaApp,
     pub settings: Settings,
+    /// Outgoing HTTP for the forwarder (analytics destinations).
+    pub fetch: livecard_app::forward_native::NativeFetch,
 }
 
 /// Why a cold start failed (reported to the runtime API as an init error).
@@ -23,6 +25,8 @@ pub enum InitError {
     Settings(#[from] crate::env::SettingsError),
     #[error("secrets: {0}")]
     Secrets(#[from] crate::aws::SecretsLoadError),
+    #[error("HTTP client: {0}")]
+    Http(String),
 }
 
 impl Host {
@@ -54,13 +58,19 @@ impl Host {
         // Many instances write the same sessions: never reuse a read.
         config.session_cache_ms = 0;
         let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
+        let fetch = livecard_app::forward_native::NativeFetch::new(app.forward_policy())
+            .map_err(InitError::Http)?;
         tracing::info!(
             sdk_ms,
             secrets_ms,
             total_ms = started.elapsed().as_secs_f64() * 1000.0,
             "cold start"
         );
-        Ok(Self { app, settings })
+        Ok(Self {
+            app,
+            settings,
+            fetch,
+        })
     }
 }
 
@@ -117,6 +127,10 @@ pub async fn sweep(host: &Host, deadline_ms: u64) -> Result<serde_json::Value, S
                 return Err(err);
             }
         }
+        // Retries that came due, and whatever the stream trigger missed.
+        if let Err(err) = host.app.forward(&host.fetch).await {
+            tracing::warn!(error = %err, "forwarding failed in the sweep; the next pass tries again");
+        }
         passes += 1;
         let next = host.app.now() + host.settings.sweep_every_ms;
         if next >= until {
@@ -130,6 +144,45 @@ pub async fn sweep(host: &Host, deadline_ms: u64) -> Result<serde_json::Value, S
     tracing::info!(passes, due, changed, routed, "sweep");
     Ok(serde_json::json!({
         "passes": passes, "due": due, "changed": changed, "routed": routed
+    }))
+}
+
+/// The forwarder (`docs/analytics.md`), triggered by the table's stream
+/// when deliveries are made: sends what is due until nothing is, or until
+/// shortly before the invocation's deadline. A store failure fails the
+/// invocation, so the stream delivers the trigger again; what was due is
+/// still in the outbox either way.
+pub async fn forward(host: &Host, deadline_ms: u64) -> Result<serde_json::Value, SweepError> {
+    let until = deadline_ms.saturating_sub(3_000);
+    let mut total = livecard_app::forward::ForwardReport::default();
+    let mut runs = 0u64;
+    loop {
+        let report = host.app.forward(&host.fetch).await.map_err(|e| {
+            let err = SweepError::from(livecard_app::contact::engine::ContactError::Store(e));
+            tracing::error!(error = %err, kind = err.kind(), "forwarding failed");
+            err
+        })?;
+        runs += 1;
+        let idle = report.requests == 0;
+        total.requests += report.requests;
+        total.delivered += report.delivered;
+        total.retried += report.retried;
+        total.dead += report.dead;
+        total.expired += report.expired;
+        total.paused.extend(report.paused);
+        if idle || host.app.now() >= until {
+            break;
+        }
+    }
+    tracing::info!(runs, ?total, "forwarded");
+    Ok(serde_json::json!({
+        "batchItemFailures": [],
+        "runs": runs,
+        "requests": total.requests,
+        "delivered": total.delivered,
+        "retried": total.retried,
+        "dead": total.dead,
+        "expired": total.expired,
     }))
 }
 

@@ -157,6 +157,8 @@ impl Stack {
                 // The sweep function keeps sweeping for 2 s, every second.
                 .env("LIVECARD_SWEEP_SECONDS", "2")
                 .env("LIVECARD_SWEEP_EVERY_SECONDS", "1")
+                // The capture server of the forwarding test is on loopback.
+                .env("LIVECARD_FORWARD_ALLOW", "127.0.0.1/32")
                 .kill_on_drop(true)
                 .spawn()
                 .expect("spawn the function");
@@ -681,4 +683,86 @@ async fn a_cold_start_without_its_secret_reports_an_init_error() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     let text = errors[0].to_string();
     assert!(text.contains("ResourceNotFoundException"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarder_runs_on_the_tables_stream_and_in_the_sweep() {
+    use livecard_core::forward::{Destination, DestinationState, Secret, Target, hooks::Webhook};
+    let mut stack = Stack::new(&[advisor("anna", 2)]).await;
+    let capture = common::capture::Capture::start(stack.seed.now() / 1000).await;
+    let key = [21u8; 32];
+    let destination = Destination {
+        id: livecard_core::ids::DestinationId::parse("crm").expect("id"),
+        target: Target::Webhook(Webhook {
+            url: format!("{}/hooks/crm", capture.url),
+            secrets: vec![Secret(livecard_core::webhook::encode_secret(&key))],
+            events: None,
+        }),
+        state: DestinationState::Active,
+    };
+    let sealed = stack.seed.seal_destination(&destination).expect("seal");
+    stack
+        .seed
+        .store
+        .put_destination(&sealed)
+        .await
+        .expect("destination");
+    let http = stack.function(env!("CARGO_BIN_EXE_livecard-http"), 1).await;
+    let forward = stack
+        .function(env!("CARGO_BIN_EXE_livecard-forward"), 1)
+        .await;
+    let sweep = stack
+        .function(env!("CARGO_BIN_EXE_livecard-sweep"), 1)
+        .await;
+
+    // A contact request makes a delivery; the stream's INSERT runs the forwarder.
+    let (status, contact, _) = http.contact(json!({"topic": "sales"})).await;
+    assert_eq!(status, 201, "{contact}");
+    assert!(
+        capture.with(|c| c.hooks.is_empty()),
+        "nothing is sent inline"
+    );
+    let out = forward
+        .call(events::dynamodb_insert("DELIVERY#crm#x", "DELIVERY"))
+        .await;
+    assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+    assert_eq!(out["delivered"], 1, "{out}");
+    let first = capture.with(|c| c.hooks.clone());
+    assert_eq!(first.len(), 1);
+    let body: Value = serde_json::from_str(&first[0].body).expect("json");
+    assert_eq!(body["type"], "livecard.contact.requested");
+    assert_eq!(body["data"]["session"], contact["session"]);
+    let header = |name: &str| {
+        first[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let ts: u64 = header("webhook-timestamp")
+        .and_then(|t| t.parse().ok())
+        .expect("ts");
+    assert_eq!(
+        livecard_core::webhook::verify(
+            &key,
+            header("webhook-id").as_deref(),
+            header("webhook-timestamp").as_deref(),
+            header("webhook-signature").as_deref(),
+            first[0].body.as_bytes(),
+            ts * 1000,
+        ),
+        Ok(())
+    );
+
+    // A retry that comes due is sent by the scheduled sweep.
+    capture.fail("/hooks/crm", [common::capture::Fault::Status(503)]);
+    let (status, _, _) = http.contact(json!({"topic": "sales"})).await;
+    assert_eq!(status, 201);
+    let out = forward
+        .call(events::dynamodb_insert("DELIVERY#crm#y", "DELIVERY"))
+        .await;
+    assert_eq!(out["retried"], 1, "{out}");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    sweep.call(events::scheduled()).await;
+    assert_eq!(capture.with(|c| c.hooks.len()), 2, "the retry went out");
 }

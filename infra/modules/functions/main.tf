@@ -1,7 +1,8 @@
-# The three functions of docs/lambda.md from the zips of
+# The four functions of docs/lambda.md from the zips of
 # scripts/build-lambda.sh, each with its own role (least privilege), log
 # group and reserved concurrency; the sweep on an EventBridge schedule with
-# a dead-letter queue for failed invocations.
+# a dead-letter queue for failed invocations; the forwarder on the table's
+# stream (new deliveries), its failed batches noted in the same queue.
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
@@ -34,6 +35,13 @@ locals {
         LIVECARD_SWEEP_SECONDS       = "55"
         LIVECARD_SWEEP_EVERY_SECONDS = "5"
       }
+    }
+    # Analytics out: GA4, Matomo, webhooks (docs/analytics.md).
+    forward = {
+      timeout            = 60
+      memory             = 256
+      manage_connections = false
+      environment        = {}
     }
   }
 }
@@ -115,12 +123,19 @@ resource "aws_iam_role_policy" "fn" {
         },
       ],
       [for st in local.push_statements : st if each.value.manage_connections],
-      [for st in local.dead_letter_statements : st if each.key == "sweep"],
+      [for st in local.dead_letter_statements : st if contains(["sweep", "forward"], each.key)],
+      [for st in local.stream_statements : st if each.key == "forward"],
     )
   })
 }
 
 locals {
+  stream_statements = [{
+    Sid      = "TableStream"
+    Effect   = "Allow"
+    Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+    Resource = var.table_stream_arn
+  }]
   push_statements = [{
     Sid      = "PushToConnections"
     Effect   = "Allow"
@@ -158,7 +173,7 @@ resource "aws_lambda_function" "fn" {
   for_each = local.functions
   # checkov:skip=CKV_AWS_117:The functions reach DynamoDB, Secrets Manager and API Gateway over AWS's public endpoints (TLS, IAM); a VPC would add NAT cost and no protection.
   # checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the zips are built and checked by scripts/build-lambda.sh in CI.
-  # checkov:skip=CKV_AWS_116:http and ws are invoked synchronously by API Gateway (no dead letters possible); the sweep, invoked asynchronously, has one (see dead_letter_config below).
+  # checkov:skip=CKV_AWS_116:http and ws are invoked synchronously by API Gateway (no dead letters possible); the sweep, invoked asynchronously, has one (see dead_letter_config below); the forwarder's stream mapping sends failed batches to the same queue (on_failure below).
   function_name                  = "${var.name}-${each.key}"
   role                           = aws_iam_role.fn[each.key].arn
   filename                       = "${var.zip_dir}/livecard-${each.key}.zip"
@@ -180,6 +195,7 @@ resource "aws_lambda_function" "fn" {
       LIVECARD_SECRETS_ARN     = var.secret_arn
       RUST_LOG                 = "info"
       }, each.value.environment,
+      length(var.forward_allow) > 0 ? { LIVECARD_FORWARD_ALLOW = join(",", var.forward_allow) } : {},
       length(var.ice_servers.turn) > 0 ? { LIVECARD_TURN_SERVERS = join(",", var.ice_servers.turn) } : {},
     length(var.ice_servers.stun) > 0 ? { LIVECARD_STUN_SERVERS = join(",", var.ice_servers.stun) } : {})
   }
@@ -246,4 +262,34 @@ resource "aws_sqs_queue_policy" "dead_letters" {
       Condition = { ArnEquals = { "aws:SourceArn" = aws_cloudwatch_event_rule.sweep.arn } }
     }]
   })
+}
+
+# The forwarder wakes when deliveries are made: the stream's inserts of
+# delivery items only. What it cannot send now waits in the outbox for its
+# retry time, sent by the sweep; a batch that keeps failing (the store was
+# unavailable) is noted in the dead-letter queue, and its deliveries are
+# still in the outbox.
+resource "aws_lambda_event_source_mapping" "forward" {
+  event_source_arn                   = var.table_stream_arn
+  function_name                      = aws_lambda_function.fn["forward"].arn
+  starting_position                  = "LATEST"
+  batch_size                         = 100
+  maximum_batching_window_in_seconds = 1
+  maximum_retry_attempts             = 3
+  bisect_batch_on_function_error     = false
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT"]
+        dynamodb  = { Keys = { sk = { S = ["DELIVERY"] } } }
+      })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.dead_letters.arn
+    }
+  }
 }

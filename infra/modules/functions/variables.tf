@@ -4,7 +4,7 @@ variable "name" {
 }
 
 variable "zip_dir" {
-  description = "The folder with livecard-http.zip, livecard-ws.zip and livecard-sweep.zip for the architecture."
+  description = "The folder with livecard-http.zip, livecard-ws.zip, livecard-sweep.zip and livecard-forward.zip for the architecture."
   type        = string
 }
 
@@ -56,10 +56,22 @@ variable "ws_execution_arn" {
 variable "reserved_concurrency" {
   description = "Reserved concurrency per function."
   type = object({
-    http  = number
-    ws    = number
-    sweep = number
+    http    = number
+    ws      = number
+    sweep   = number
+    forward = optional(number, 2)
   })
+}
+
+variable "table_stream_arn" {
+  description = "The table's stream: new deliveries wake the forwarder."
+  type        = string
+}
+
+variable "forward_allow" {
+  description = "Networks analytics destinations may be reached in despite the deny rules (LIVECARD_FORWARD_ALLOW)."
+  type        = list(string)
+  default     = []
 }
 
 variable "log_retention_days" {

@@ -7,3 +7,8 @@ output "arn" {
   description = "The table's ARN."
   value       = aws_dynamodb_table.this.arn
 }
+
+output "stream_arn" {
+  description = "The table's stream (keys only), the forwarder's trigger."
+  value       = aws_dynamodb_table.this.stream_arn
+}

@@ -152,3 +152,25 @@ pub fn scheduled() -> Value {
         "detail": {}
     })
 }
+
+/// A DynamoDB Streams event (keys only): one item inserted, as the stream
+/// trigger of `livecard-forward` hands it over.
+pub fn dynamodb_insert(pk: &str, sk: &str) -> Value {
+    json!({
+        "Records": [{
+            "eventID": "c4ca4238a0b923820dcc509a6f75849b",
+            "eventName": "INSERT",
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "us-east-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_795_392_000,
+                "Keys": {"pk": {"S": pk}, "sk": {"S": sk}},
+                "SequenceNumber": "111",
+                "SizeBytes": 26,
+                "StreamViewType": "KEYS_ONLY"
+            },
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/livecard/stream/2026-11-24T00:00:00.000"
+        }]
+    })
+}
