@@ -340,3 +340,168 @@ fn running_line(configure: impl FnOnce(&mut std::process::Command)) -> Option<St
     let _ = child.wait();
     running
 }
+
+/// A webhook receiver on loopback (plain HTTP/1.1, keep-alive): records
+/// each request's headers and body, answers 204.
+fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut stream = stream;
+                loop {
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let length = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse::<usize>().ok())
+                                .flatten()
+                        })
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.lock()
+                        .expect("lock")
+                        .push((head, String::from_utf8_lossy(&body).into_owned()));
+                    if stream
+                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+#[test]
+fn cli_sets_a_webhook_destination_and_the_local_forwarder_delivers_signed_events() {
+    let (receiver, got) = webhook_receiver();
+    let scratch = std::env::temp_dir().join(format!("livecard-cli-forward-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).expect("dir");
+    let config = scratch.join("livecard.toml");
+    std::fs::write(&config, "forward_allow = [\"127.0.0.1/32\"]\n").expect("config");
+    let server = Livecard::start_in(
+        scratch.join("data"),
+        &["--config", config.to_str().expect("utf-8")],
+    );
+
+    let refused = server
+        .cli(&[
+            "destination",
+            "set",
+            "bad",
+            "--kind",
+            "webhook",
+            "--url",
+            "http://10.0.0.1/hooks",
+            "--generate-secret",
+        ])
+        .expect_err("a private address is refused");
+    assert!(refused.contains("url"), "{refused}");
+    let refused = server
+        .cli(&["destination", "set", "../x", "--kind", "webhook"])
+        .expect_err("a bad id is refused");
+    assert!(refused.contains("destination id"), "{refused}");
+
+    let set = server
+        .cli(&[
+            "destination",
+            "set",
+            "crm",
+            "--kind",
+            "webhook",
+            "--url",
+            &format!("{receiver}/hooks"),
+            "--generate-secret",
+            "--json",
+        ])
+        .expect("destination set");
+    let set: serde_json::Value = serde_json::from_str(&set).expect("json");
+    let secret = set["generated_secret"]
+        .as_str()
+        .expect("a generated secret")
+        .to_owned();
+    assert!(
+        !set["settings"].to_string().contains(&secret),
+        "never shown again"
+    );
+    let listed = server.cli(&["destination", "list"]).expect("list");
+    assert!(
+        listed.contains("crm") && listed.contains("active"),
+        "{listed}"
+    );
+
+    // A card page view becomes a signed webhook, sent by `livecard up`'s forwarder.
+    let (_, link) = server.card_links[0].clone();
+    http_get(&link, "");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let call = loop {
+        let calls = got.lock().expect("lock").clone();
+        if let Some(call) = calls
+            .into_iter()
+            .find(|(_, b)| b.contains("livecard.card.opened"))
+        {
+            break call;
+        }
+        assert!(std::time::Instant::now() < deadline, "no webhook arrived");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let header = |name: &str| {
+        call.0.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    };
+    let key = livecard_core::webhook::decode_secret(&secret).expect("whsec");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as u64;
+    assert_eq!(
+        livecard_core::webhook::verify(
+            &key,
+            header("webhook-id").as_deref(),
+            header("webhook-timestamp").as_deref(),
+            header("webhook-signature").as_deref(),
+            call.1.as_bytes(),
+            now,
+        ),
+        Ok(())
+    );
+    let dead = server.cli(&["destination", "dead", "crm"]).expect("dead");
+    assert!(dead.contains("no dead deliveries"), "{dead}");
+    server
+        .cli(&["destination", "delete", "crm"])
+        .expect("delete");
+    let listed = server.cli(&["destination", "list"]).expect("list");
+    assert!(listed.contains("no destinations"), "{listed}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&scratch);
+}

@@ -52,6 +52,10 @@ pub enum Command {
     /// Add and list advisors, and make sign-in links for them.
     #[command(subcommand)]
     Advisor(AdvisorCommand),
+    /// Where analytics events are forwarded (GA4, Matomo, signed webhooks),
+    /// their dead letters and replays (docs/analytics.md).
+    #[command(subcommand)]
+    Destination(DestinationCommand),
     /// Run the edge host (the Cloudflare Worker, built by
     /// scripts/build-worker.sh) under `wrangler dev --local`, on this
     /// machine's store and media node.
@@ -267,6 +271,356 @@ pub enum AdvisorCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+pub enum DestinationCommand {
+    /// Create or replace a destination. Secrets are read from files (`-`:
+    /// standard input), never from the command line.
+    Set {
+        /// The destination's id (a-z, 0-9, '-', '_'), e.g. ga4, crm.
+        id: String,
+        #[command(flatten)]
+        settings: DestinationArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List destinations with their state and delivery counts.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Remove a destination.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Send to a paused or disabled destination again.
+    Resume {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// The dead-letter list of a destination (or its expired deliveries).
+    Dead {
+        id: String,
+        #[arg(long)]
+        expired: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Put dead (or expired) deliveries back in the outbox: the events
+    /// named, or all of them.
+    Replay {
+        id: String,
+        #[arg(long = "event")]
+        events: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        expired: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DestinationArgs {
+    /// ga4, matomo or webhook.
+    #[arg(long)]
+    pub kind: String,
+    /// GA4: the web data stream's measurement id (G-…).
+    #[arg(long)]
+    pub measurement_id: Option<String>,
+    /// GA4: a file holding the Measurement Protocol API secret.
+    #[arg(long)]
+    pub api_secret_file: Option<PathBuf>,
+    /// GA4: collect in the EU (region1.google-analytics.com).
+    #[arg(long)]
+    pub eu: bool,
+    /// GA4: another collection host (a server-side tagging server).
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// GA4: send advertising consent as granted (default: always denied).
+    #[arg(long)]
+    pub ad_consent: bool,
+    /// Matomo, webhook: the URL (Matomo's base URL or matomo.php).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Matomo: idsite.
+    #[arg(long)]
+    pub site_id: Option<u32>,
+    /// Matomo: a file holding a write-access token_auth (lets late hits in).
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+    /// Matomo: track without consent in the cookieless way (only where
+    /// your legal basis allows it).
+    #[arg(long)]
+    pub cookieless: bool,
+    /// Matomo: a custom dimension, name=id (entry, channel, event_id,
+    /// advisor, topic, campaign); repeatable.
+    #[arg(long = "dimension")]
+    pub dimensions: Vec<String>,
+    /// GA4, Matomo: advisors appear as a keyed pseudonym.
+    #[arg(long)]
+    pub advisors: bool,
+    /// Webhook: files holding whsec_ secrets (one or two: rotation).
+    #[arg(long = "secret-file")]
+    pub secret_files: Vec<PathBuf>,
+    /// Webhook: make a new whsec_ secret (printed once) instead.
+    #[arg(long)]
+    pub generate_secret: bool,
+    /// Webhook: the events it takes, comma-separated (default: all
+    /// forwarded ones).
+    #[arg(long)]
+    pub events: Option<String>,
+}
+
+fn read_secret(path: &std::path::Path) -> anyhow::Result<String> {
+    let text = if path == std::path::Path::new("-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(std::io::stdin(), 4096), &mut text)?;
+        text
+    } else {
+        let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+        if meta.len() > 4096 {
+            bail!("{} is larger than 4 KiB", path.display());
+        }
+        std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?
+    };
+    Ok(text.trim().to_owned())
+}
+
+/// The destination's settings as the admin API takes them, and a secret
+/// this command generated (to print once).
+fn destination_settings(args: &DestinationArgs) -> anyhow::Result<(Value, Option<String>)> {
+    let mut generated = None;
+    let settings = match args.kind.as_str() {
+        "ga4" => {
+            let secret = args
+                .api_secret_file
+                .as_deref()
+                .context("--api-secret-file is required for ga4")?;
+            json!({
+                "kind": "ga4",
+                "measurement_id": args.measurement_id.as_deref().context("--measurement-id is required for ga4")?,
+                "api_secret": read_secret(secret)?,
+                "eu": args.eu,
+                "endpoint": args.endpoint,
+                "ad_consent": args.ad_consent,
+                "advisors": args.advisors,
+            })
+        }
+        "matomo" => {
+            let mut dimensions = serde_json::Map::new();
+            for d in &args.dimensions {
+                let (name, id) = d
+                    .split_once('=')
+                    .context("--dimension is name=id (event_id=4)")?;
+                let id: u32 = id.parse().context("--dimension id must be a number")?;
+                dimensions.insert(name.to_owned(), json!(id));
+            }
+            let token = args
+                .token_auth_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()?;
+            json!({
+                "kind": "matomo",
+                "url": args.url.as_deref().context("--url is required for matomo")?,
+                "site_id": args.site_id.context("--site-id is required for matomo")?,
+                "token_auth": token,
+                "cookieless": args.cookieless,
+                "dimensions": dimensions,
+                "advisors": args.advisors,
+            })
+        }
+        "webhook" => {
+            let mut secrets = args
+                .secret_files
+                .iter()
+                .map(|p| read_secret(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if args.generate_secret {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                let secret = livecard_core::webhook::encode_secret(&key);
+                secrets.insert(0, secret.clone());
+                generated = Some(secret);
+            }
+            if secrets.is_empty() {
+                bail!("--secret-file or --generate-secret is required for webhook");
+            }
+            let events = args.events.as_deref().map(list);
+            json!({
+                "kind": "webhook",
+                "url": args.url.as_deref().context("--url is required for webhook")?,
+                "secrets": secrets,
+                "events": events,
+            })
+        }
+        other => bail!("--kind must be ga4, matomo or webhook, not {other}"),
+    };
+    // Unset options are left out, not sent as null.
+    let settings = match settings {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).collect())
+        }
+        other => other,
+    };
+    Ok((settings, generated))
+}
+
+async fn destination(
+    command: DestinationCommand,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let id = match &command {
+        DestinationCommand::Set { id, .. }
+        | DestinationCommand::Delete { id, .. }
+        | DestinationCommand::Resume { id, .. }
+        | DestinationCommand::Dead { id, .. }
+        | DestinationCommand::Replay { id, .. } => Some(id),
+        DestinationCommand::List { .. } => None,
+    };
+    if let Some(id) = id {
+        livecard_core::ids::DestinationId::parse(id).map_err(|_| {
+            anyhow::anyhow!("{id:?} is not a destination id (a-z, 0-9, '-', '_', at most 32)")
+        })?;
+    }
+    let show = |d: &Value| {
+        let state = d["state"]["status"].as_str().unwrap_or("?");
+        let reason = d["state"]["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        println!(
+            "{}  {}  {state}{reason}  pending {}, dead {}, expired {}",
+            d["id"].as_str().unwrap_or("?"),
+            d["settings"]["kind"].as_str().unwrap_or("?"),
+            d["deliveries"]["pending"],
+            d["deliveries"]["dead"],
+            d["deliveries"]["expired"],
+        );
+    };
+    match command {
+        DestinationCommand::Set {
+            id,
+            settings,
+            remote,
+        } => {
+            let (body, generated) = destination_settings(&settings)?;
+            let d: Value = client(&remote, data_dir)?
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/destinations/{id}"),
+                    Some(&body),
+                )
+                .await?;
+            if remote.json {
+                let mut out = d;
+                if let Some(secret) = generated {
+                    out["generated_secret"] = json!(secret);
+                }
+                return print_json(&out);
+            }
+            show(&d);
+            if let Some(secret) = generated {
+                println!(
+                    "\nthe endpoint's signing secret (shown once; give it to the receiver):\n  {secret}"
+                );
+            }
+            Ok(())
+        }
+        DestinationCommand::List { remote } => {
+            let out: Value = client(&remote, data_dir)?
+                .call(Method::GET, "/api/v1/destinations", None)
+                .await?;
+            if remote.json {
+                return print_json(&out);
+            }
+            let list = out["destinations"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no destinations: events stay in livecard's own reports");
+            }
+            list.iter().for_each(show);
+            Ok(())
+        }
+        DestinationCommand::Delete { id, remote } => {
+            client(&remote, data_dir)?
+                .call_empty(Method::DELETE, &format!("/api/v1/destinations/{id}"))
+                .await?;
+            if !remote.json {
+                println!("destination {id} removed");
+            }
+            Ok(())
+        }
+        DestinationCommand::Resume { id, remote } => {
+            let d: Value = client(&remote, data_dir)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/destinations/{id}/resume"),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&d);
+            }
+            show(&d);
+            Ok(())
+        }
+        DestinationCommand::Dead {
+            id,
+            expired,
+            remote,
+        } => {
+            let state = if expired { "expired" } else { "dead" };
+            let items = client(&remote, data_dir)?
+                .list_all(
+                    &format!("/api/v1/destinations/{id}/deliveries?state={state}"),
+                    "deliveries",
+                )
+                .await?;
+            if remote.json {
+                return print_json(&json!({ "deliveries": items }));
+            }
+            if items.is_empty() {
+                println!("no {state} deliveries");
+            }
+            for d in items {
+                println!(
+                    "{}  {}  {} attempts  {}",
+                    d["event"]["id"].as_str().unwrap_or("?"),
+                    d["event"]["name"].as_str().unwrap_or("?"),
+                    d["attempts"],
+                    d["last_status"].as_str().unwrap_or("")
+                );
+            }
+            Ok(())
+        }
+        DestinationCommand::Replay {
+            id,
+            events,
+            all,
+            expired,
+            remote,
+        } => {
+            let body = json!({ "events": events, "all": all, "expired": expired });
+            let out: Value = client(&remote, data_dir)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/destinations/{id}/replay"),
+                    Some(&body),
+                )
+                .await?;
+            if remote.json {
+                return print_json(&out);
+            }
+            println!("{} deliveries put back in the outbox", out["replayed"]);
+            Ok(())
+        }
+    }
+}
+
 fn init_logs(json: bool) {
     use tracing_subscriber::EnvFilter;
     let directives = std::env::var("LIVECARD_LOG").unwrap_or_else(|_| "info".into());
@@ -324,6 +678,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Card(command) => card(command, &cli.data_dir).await,
         Command::Advisor(command) => advisor(command, &cli.data_dir).await,
+        Command::Destination(command) => destination(command, &cli.data_dir).await,
         Command::Edge(args) => {
             crate::edge::run(
                 &cli.data_dir,

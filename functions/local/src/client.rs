@@ -31,6 +31,22 @@ impl ApiClient {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<T> {
+        let text = self.send(method, path, body).await?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("unexpected answer from {}{path}", self.base))
+    }
+
+    /// A call whose answer has no body (204).
+    pub async fn call_empty(&self, method: Method, path: &str) -> anyhow::Result<()> {
+        self.send(method, path, None).await.map(|_| ())
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<String> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url);
         if let Some(key) = &self.key {
@@ -60,7 +76,7 @@ impl ApiClient {
             }
             bail!("{status}: {message}");
         }
-        serde_json::from_str(&text).with_context(|| format!("unexpected answer from {url}"))
+        Ok(text)
     }
 
     /// Every item of a paginated listing: follows `next` until the end.
@@ -68,9 +84,10 @@ impl ApiClient {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
+            let join = if path.contains('?') { '&' } else { '?' };
             let url = match &cursor {
-                Some(c) => format!("{path}?limit=100&cursor={c}"),
-                None => format!("{path}?limit=100"),
+                Some(c) => format!("{path}{join}limit=100&cursor={c}"),
+                None => format!("{path}{join}limit=100"),
             };
             let page: Value = self.call(Method::GET, &url, None).await?;
             all.extend(page[field].as_array().cloned().unwrap_or_default());
