@@ -279,7 +279,7 @@ pub enum DestinationCommand {
         /// The destination's id (a-z, 0-9, '-', '_'), e.g. ga4, crm.
         id: String,
         #[command(flatten)]
-        settings: DestinationArgs,
+        settings: Box<DestinationArgs>,
         #[command(flatten)]
         remote: Remote,
     },
