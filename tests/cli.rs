@@ -343,10 +343,10 @@ fn running_line(configure: impl FnOnce(&mut std::process::Command)) -> Option<St
 
 /// A webhook receiver on loopback (plain HTTP/1.1, keep-alive): records
 /// each request's headers and body, answers 204.
-fn webhook_receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-) {
+/// What the receiver got: (request head, body) per request.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+fn webhook_receiver() -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
