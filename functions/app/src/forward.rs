@@ -150,6 +150,20 @@ fn seed(delivery: &Delivery) -> u64 {
     ])
 }
 
+/// A claimed delivery (read with its current attempts) settled to `state`.
+fn settled(d: Delivery, state: DeliveryState, at: UnixMillis, status: String) -> (Delivery, u32) {
+    let read = d.attempts;
+    (
+        Delivery {
+            state,
+            next_at: at,
+            last_status: Some(status),
+            ..d
+        },
+        read,
+    )
+}
+
 /// Does the policy let requests go to `url`'s host when it is an address
 /// literal? (Names are checked by the host when it resolves them.)
 pub fn literal_allowed(url: &str, policy: &PeerPolicy) -> Result<(), String> {
@@ -254,6 +268,15 @@ impl<S: Store, P: Push> App<S, P> {
             return;
         }
         let keep = event.at.saturating_add(self.config.delivery_retention_ms);
+        // A host that batches writes takes them (the local host's writer);
+        // otherwise they are written now.
+        let deliveries = match &self.outbox {
+            Some(outbox) => match outbox.offer_deliveries(deliveries, keep) {
+                None => return,
+                Some(back) => back,
+            },
+            None => deliveries,
+        };
         if let Err(err) = self.store.put_deliveries(&deliveries, keep).await {
             tracing::error!(error = %err, name = event.name.as_str(), "deliveries not stored: this event is not forwarded");
         }
@@ -351,37 +374,40 @@ impl<S: Store, P: Push> App<S, P> {
             let full = due.len() == usize::from(ROUND);
             // Claim them: one forwarder sends each; a crash leaves them to
             // the next run once the lease ends.
-            let claims = due.into_iter().map(|d| {
-                Box::pin(async move {
-                    let mut leased = d.clone();
+            let leases: Vec<(Delivery, u32)> = due
+                .into_iter()
+                .map(|d| {
+                    let read = d.attempts;
+                    let mut leased = d;
                     leased.attempts += 1;
                     leased.next_at = now + retry::LEASE_MS;
-                    let won = self.store.update_delivery(&leased, d.attempts).await?;
-                    Ok::<_, StoreError>(won.then_some(leased))
+                    (leased, read)
                 })
-            });
-            let mut claimed = Vec::new();
-            for result in futures_util::future::join_all(claims).await {
-                if let Some(leased) = result? {
-                    claimed.push(leased);
-                }
-            }
+                .collect();
+            let won = self.store.update_deliveries(&leases).await?;
+            let claimed: Vec<Delivery> = leases
+                .into_iter()
+                .zip(won)
+                .filter_map(|((leased, _), won)| won.then_some(leased))
+                .collect();
             // Too old for the destination: expired, counted, never sent.
             let max_age = target.max_age_ms();
             let (fresh, old): (Vec<Delivery>, Vec<Delivery>) = claimed
                 .into_iter()
                 .partition(|d| now.saturating_sub(d.job.event.at) < max_age);
-            for d in old {
-                self.settle(
-                    d,
-                    DeliveryState::Expired,
-                    now,
-                    "too old for the destination".into(),
-                    &mut report,
-                )
-                .await?;
-            }
+            let mut settles: Vec<(Delivery, u32)> = old
+                .into_iter()
+                .map(|d| {
+                    settled(
+                        d,
+                        DeliveryState::Expired,
+                        now,
+                        "too old for the destination".into(),
+                    )
+                })
+                .collect();
             if fresh.is_empty() {
+                self.settle_all(settles, &mut report).await?;
                 if full {
                     continue;
                 }
@@ -497,10 +523,8 @@ impl<S: Store, P: Push> App<S, P> {
                 }
             }
             for (d, outcome) in fresh.into_iter().zip(outcomes) {
-                match outcome {
-                    Some((state, at, status)) => {
-                        self.settle_at(d, state, at, status, &mut report).await?
-                    }
+                settles.push(match outcome {
+                    Some((state, at, status)) => settled(d, state, at, status),
                     // Not sent (the destination stopped): due again at once,
                     // the attempt not counted.
                     None => {
@@ -508,10 +532,11 @@ impl<S: Store, P: Push> App<S, P> {
                         let mut back = d;
                         back.attempts = read.saturating_sub(1);
                         back.next_at = now;
-                        self.store.update_delivery(&back, read).await?;
+                        (back, read)
                     }
-                }
+                });
             }
+            self.settle_all(settles, &mut report).await?;
             if let Some(state) = stop {
                 tracing::warn!(destination = %destination.id, state = ?state, "destination stopped");
                 self.store
@@ -533,35 +558,24 @@ impl<S: Store, P: Push> App<S, P> {
         Ok(report)
     }
 
-    async fn settle(
+    /// Writes the settled deliveries (few round trips) and counts them.
+    async fn settle_all(
         &self,
-        d: Delivery,
-        state: DeliveryState,
-        now: UnixMillis,
-        status: String,
+        settles: Vec<(Delivery, u32)>,
         report: &mut ForwardReport,
     ) -> Result<(), StoreError> {
-        self.settle_at(d, state, now, status, report).await
-    }
-
-    async fn settle_at(
-        &self,
-        d: Delivery,
-        state: DeliveryState,
-        at: UnixMillis,
-        status: String,
-        report: &mut ForwardReport,
-    ) -> Result<(), StoreError> {
-        let read = d.attempts;
-        let settled = Delivery {
-            state,
-            next_at: at,
-            last_status: Some(status),
-            ..d
-        };
-        if self.store.update_delivery(&settled, read).await? {
-            match state {
+        if settles.is_empty() {
+            return Ok(());
+        }
+        let made = self.store.update_deliveries(&settles).await?;
+        for ((d, read), made) in settles.iter().zip(made) {
+            if !made {
+                continue;
+            }
+            match d.state {
                 DeliveryState::Done => report.delivered += 1,
+                // Put back without an attempt (the destination stopped).
+                DeliveryState::Pending if d.attempts < *read => {}
                 DeliveryState::Pending => report.retried += 1,
                 DeliveryState::Dead => report.dead += 1,
                 DeliveryState::Expired => report.expired += 1,

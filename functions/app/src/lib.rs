@@ -74,6 +74,17 @@ pub trait Outbox: Send + Sync {
     /// Takes the event for a later write (`None`), or hands it back when it
     /// cannot (full, or shutting down); the caller then stores it itself.
     fn offer(&self, event: Event, expires_at: UnixMillis) -> Option<Event>;
+
+    /// Takes forwarding deliveries for a later write (`None`), or hands
+    /// them back (the caller writes them itself). By default it takes none.
+    fn offer_deliveries(
+        &self,
+        deliveries: Vec<livecard_core::forward::Delivery>,
+        expires_at: UnixMillis,
+    ) -> Option<Vec<livecard_core::forward::Delivery>> {
+        let _ = expires_at;
+        Some(deliveries)
+    }
 }
 
 /// How a deployment runs.

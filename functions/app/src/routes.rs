@@ -159,6 +159,9 @@ async fn api_route<S: Store, P: Push>(
         (&Method::POST, ["destinations", id, "resume"]) => {
             api::destinations::resume(app, request, id).await
         }
+        (&Method::POST, ["destinations", id, "pause"]) => {
+            api::destinations::pause(app, request, id).await
+        }
         (&Method::GET, ["destinations", id, "deliveries"]) => {
             api::destinations::deliveries(app, request, id).await
         }
@@ -181,7 +184,11 @@ async fn api_route<S: Store, P: Push>(
             ["consent"]
             | ["destinations"]
             | ["destinations", _]
-            | ["destinations", _, "resume" | "deliveries" | "replay"],
+            | [
+                "destinations",
+                _,
+                "resume" | "pause" | "deliveries" | "replay",
+            ],
         )
         | (_, ["me", "presence" | "heartbeat" | "inbox" | "ws-ticket"] | ["presence", "webhook"]) => {
             Err(ApiError::method_not_allowed())

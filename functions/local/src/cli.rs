@@ -294,6 +294,12 @@ pub enum DestinationCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Stop sending to a destination until it is resumed (events wait).
+    Pause {
+        id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Send to a paused or disabled destination again.
     Resume {
         id: String,
@@ -478,6 +484,7 @@ async fn destination(
         DestinationCommand::Set { id, .. }
         | DestinationCommand::Delete { id, .. }
         | DestinationCommand::Resume { id, .. }
+        | DestinationCommand::Pause { id, .. }
         | DestinationCommand::Dead { id, .. }
         | DestinationCommand::Replay { id, .. } => Some(id),
         DestinationCommand::List { .. } => None,
@@ -552,6 +559,20 @@ async fn destination(
             if !remote.json {
                 println!("destination {id} removed");
             }
+            Ok(())
+        }
+        DestinationCommand::Pause { id, remote } => {
+            let d: Value = client(&remote, data_dir)?
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/destinations/{id}/pause"),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&d);
+            }
+            show(&d);
             Ok(())
         }
         DestinationCommand::Resume { id, remote } => {

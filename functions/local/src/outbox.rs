@@ -1,6 +1,7 @@
-//! The local host's outbox: analytics events are handed to a background
-//! writer and stored in batches, so a page view does not wait for its event
-//! write and many events share one store round trip.
+//! The local host's outbox: analytics events and their forwarding
+//! deliveries are handed to a background writer and stored in batches, so a
+//! page view does not wait for its writes and many share one store round
+//! trip.
 //!
 //! Nothing is dropped quietly: when the queue is full or closed the event is
 //! handed back and the handler stores it itself; on shutdown the writer
@@ -10,6 +11,7 @@
 use livecard_app::Outbox;
 use livecard_core::UnixMillis;
 use livecard_core::event::Event;
+use livecard_core::forward::Delivery;
 use livecard_store::dynamo::DynamoStore;
 use livecard_store::prelude::*;
 use std::sync::Arc;
@@ -20,18 +22,40 @@ use tokio::task::JoinHandle;
 /// Events taken per store call (written as batches of 25).
 const MAX_BATCH: usize = 2500;
 
+/// One thing to write.
+enum Item {
+    Event(Event, UnixMillis),
+    Deliveries(Vec<Delivery>, UnixMillis),
+}
+
 pub struct BatchingOutbox {
-    tx: mpsc::Sender<(Event, UnixMillis)>,
+    tx: mpsc::Sender<Item>,
 }
 
 impl Outbox for BatchingOutbox {
     fn offer(&self, event: Event, expires_at: UnixMillis) -> Option<Event> {
-        match self.tx.try_send((event, expires_at)) {
+        match self.tx.try_send(Item::Event(event, expires_at)) {
             Ok(()) => None,
             Err(
-                mpsc::error::TrySendError::Full((event, _))
-                | mpsc::error::TrySendError::Closed((event, _)),
+                mpsc::error::TrySendError::Full(Item::Event(event, _))
+                | mpsc::error::TrySendError::Closed(Item::Event(event, _)),
             ) => Some(event),
+            Err(_) => None,
+        }
+    }
+
+    fn offer_deliveries(
+        &self,
+        deliveries: Vec<Delivery>,
+        expires_at: UnixMillis,
+    ) -> Option<Vec<Delivery>> {
+        match self.tx.try_send(Item::Deliveries(deliveries, expires_at)) {
+            Ok(()) => None,
+            Err(
+                mpsc::error::TrySendError::Full(Item::Deliveries(back, _))
+                | mpsc::error::TrySendError::Closed(Item::Deliveries(back, _)),
+            ) => Some(back),
+            Err(_) => None,
         }
     }
 }
@@ -59,11 +83,7 @@ pub fn spawn(store: DynamoStore, capacity: usize) -> (Arc<BatchingOutbox>, Write
     (Arc::new(BatchingOutbox { tx }), Writer { stop, task })
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<(Event, UnixMillis)>,
-    mut stopped: oneshot::Receiver<()>,
-    store: DynamoStore,
-) {
+async fn run(mut rx: mpsc::Receiver<Item>, mut stopped: oneshot::Receiver<()>, store: DynamoStore) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         let first = tokio::select! {
@@ -84,8 +104,54 @@ async fn run(
                 Err(_) => break,
             }
         }
-        write(&store, &batch).await;
-        batch.clear();
+        let mut events = Vec::with_capacity(batch.len());
+        let mut deliveries: Vec<(Vec<Delivery>, UnixMillis)> = Vec::new();
+        for item in batch.drain(..) {
+            match item {
+                Item::Event(event, expires) => events.push((event, expires)),
+                Item::Deliveries(list, expires) => deliveries.push((list, expires)),
+            }
+        }
+        // Deliveries first: the forwarder may send them before the event
+        // itself is listed, never the other way round.
+        write_deliveries(&store, deliveries).await;
+        if !events.is_empty() {
+            write(&store, &events).await;
+        }
+    }
+}
+
+/// Writes deliveries (transactions of 100, made once), kept until the
+/// latest expiry among them (the expiries of one batch are moments apart);
+/// retried like events, then counted as lost.
+async fn write_deliveries(store: &DynamoStore, groups: Vec<(Vec<Delivery>, UnixMillis)>) {
+    let expires = groups.iter().map(|(_, e)| *e).max();
+    let list: Vec<Delivery> = groups.into_iter().flat_map(|(l, _)| l).collect();
+    if let Some(expires) = expires.filter(|_| !list.is_empty()) {
+        let mut ceiling = Duration::from_millis(100);
+        let mut written = false;
+        for attempt in 1..=8 {
+            match store.put_deliveries(&list, expires).await {
+                Ok(()) => {
+                    written = true;
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, attempt, deliveries = list.len(), "deliveries not stored; retrying");
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(rand_jitter(
+                ceiling.as_millis() as u64
+            )))
+            .await;
+            ceiling = (ceiling * 2).min(Duration::from_secs(5));
+        }
+        if !written {
+            tracing::error!(
+                deliveries = list.len(),
+                "deliveries dropped after repeated store failures: those events are not forwarded"
+            );
+        }
     }
 }
 

@@ -493,6 +493,10 @@ pub trait ForwardStore {
         delivery: &Delivery,
         read_attempts: u32,
     ) -> Result<bool, StoreError>;
+    /// [`ForwardStore::update_delivery`] for many at once (few round
+    /// trips): true for each one written.
+    async fn update_deliveries(&self, updates: &[(Delivery, u32)])
+    -> Result<Vec<bool>, StoreError>;
     async fn get_delivery(
         &self,
         destination: &DestinationId,

@@ -84,14 +84,21 @@ async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<
 }
 
 /// The cron trigger (`wrangler.toml`): ring and queue deadlines, inactivity,
-/// and waiting queues, as the other hosts' sweep.
+/// and waiting queues, as the other hosts' sweep; then the forwarder
+/// (analytics destinations, `docs/analytics.md`) sends what is due.
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     match host::app(&env) {
-        Ok(app) => match app.sweep().await {
-            Ok(report) => tracing::debug!(?report, "swept"),
-            Err(err) => worker::console_error!("the sweep failed: {err}"),
-        },
+        Ok(app) => {
+            match app.sweep().await {
+                Ok(report) => tracing::debug!(?report, "swept"),
+                Err(err) => worker::console_error!("the sweep failed: {err}"),
+            }
+            match app.forward(&platform::WorkerFetch).await {
+                Ok(report) => tracing::debug!(?report, "forwarded"),
+                Err(err) => worker::console_error!("forwarding failed: {err}"),
+            }
+        }
         Err(err) => worker::console_error!("the Worker is not configured: {err}"),
     }
 }

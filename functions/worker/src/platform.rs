@@ -113,3 +113,53 @@ async fn fetch(request: HttpRequest) -> Result<HttpResponse, ConnectorError> {
     }
     Ok(out)
 }
+
+/// The forwarder's outgoing HTTP (analytics destinations): `fetch`, never
+/// following a redirect, given up after the timeout. Address literals are
+/// checked by the handlers; a name resolves through Cloudflare's public
+/// resolver, and the platform does not connect to private networks.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerFetch;
+
+impl livecard_app::forward::Fetch for WorkerFetch {
+    async fn post(
+        &self,
+        request: &livecard_core::forward::OutRequest,
+        timeout_ms: u64,
+    ) -> Result<livecard_app::forward::FetchAnswer, livecard_app::forward::FetchError> {
+        use futures_util::future::{Either, select};
+        use livecard_app::forward::{FetchAnswer, FetchError, MAX_ANSWER_BYTES};
+        let failed = |what: &str| FetchError::Failed(what.to_owned());
+        let headers = worker::Headers::new();
+        for (name, value) in &request.headers {
+            headers
+                .append(name, value)
+                .map_err(|_| failed("a request header"))?;
+        }
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_headers(headers)
+            .with_redirect(worker::RequestRedirect::Manual)
+            .with_body(Some(js_sys::Uint8Array::from(&request.body[..]).into()));
+        // Never the URL in an error: it may carry a secret (GA4's api_secret).
+        let outgoing = worker::Request::new_with_init(&request.url, &init)
+            .map_err(|_| failed("the request could not be made"))?;
+        let fetch = worker::Fetch::Request(outgoing);
+        let send = Box::pin(fetch.send());
+        let timeout = Box::pin(worker::Delay::from(Duration::from_millis(timeout_ms)));
+        let mut response = match select(send, timeout).await {
+            Either::Left((Ok(response), _)) => response,
+            Either::Left((Err(_), _)) => return Err(failed("could not connect")),
+            Either::Right(_) => return Err(failed("no answer in time")),
+        };
+        let status = response.status_code();
+        let retry_after = response.headers().get("retry-after").ok().flatten();
+        let mut body = response.bytes().await.unwrap_or_default();
+        body.truncate(MAX_ANSWER_BYTES);
+        Ok(FetchAnswer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}

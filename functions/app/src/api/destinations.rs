@@ -164,6 +164,29 @@ pub async fn resume<S: Store, P: Push>(
     Ok(json(StatusCode::OK, &shown(app, &d).await?))
 }
 
+/// `POST /api/v1/destinations/{id}/pause`: stops sending until resumed
+/// (maintenance of the receiving system); deliveries are still made and
+/// wait (they may expire meanwhile, and are counted then).
+pub async fn pause<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = destination_id(id)?;
+    let state = DestinationState::Paused {
+        reason: "paused by an admin".into(),
+        since: app.now(),
+        until: None,
+    };
+    if !app.store.set_destination_state(&id, &state).await? {
+        return Err(ApiError::not_found("no such destination"));
+    }
+    app.destinations_changed();
+    let d = find(app, &id).await?;
+    Ok(json(StatusCode::OK, &shown(app, &d).await?))
+}
+
 fn state_param(value: Option<&str>) -> Result<DeliveryState, ApiError> {
     Ok(match value.unwrap_or("dead") {
         "dead" => DeliveryState::Dead,

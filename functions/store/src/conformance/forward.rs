@@ -167,6 +167,61 @@ pub async fn forwarding_outbox<S: ForwardStore>(store: &S) {
         "get",
     );
     assert_eq!(got, Some(done));
+    // Many at once: each write whose read still holds is made, the stale
+    // ones are refused, and racing batch claims win each delivery once.
+    let batch: Vec<Delivery> = (10..=14).map(|n| delivery("batch", n, T0)).collect();
+    ok(store.put_deliveries(&batch, keep).await, "batch");
+    let claims = |from: usize| -> Vec<(Delivery, u32)> {
+        batch[from..]
+            .iter()
+            .map(|d| {
+                let mut leased = d.clone();
+                leased.attempts = 1;
+                leased.next_at = T0 + 60_000;
+                (leased, 0)
+            })
+            .collect()
+    };
+    let (a, b, c) = (claims(0), claims(2), claims(1));
+    let results = join_all([
+        store.update_deliveries(&a),
+        store.update_deliveries(&b),
+        store.update_deliveries(&c),
+    ])
+    .await;
+    let mut won = [0usize; 5];
+    for (result, from) in results.into_iter().zip([0, 2, 1]) {
+        let made = ok(result, "batch claims");
+        assert_eq!(made.len(), 5 - from);
+        for (i, m) in made.into_iter().enumerate() {
+            won[from + i] += usize::from(m);
+        }
+    }
+    assert_eq!(won, [1; 5], "every delivery claimed exactly once");
+    let stale = ok(store.update_deliveries(&claims(0)).await, "stale");
+    assert_eq!(stale, vec![false; 5], "stale reads are refused");
+    // A batch repeating a delivery, and one made before: made once.
+    let again = [
+        delivery("batch", 10, T0),
+        delivery("batch", 15, T0),
+        delivery("batch", 15, T0),
+    ];
+    ok(store.put_deliveries(&again, keep).await, "again");
+    let got = ok(
+        store.get_delivery(&did("batch"), batch[0].event_id()).await,
+        "get",
+    );
+    assert_eq!(got.map(|d| d.attempts), Some(1), "the claimed one was kept");
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("batch"), DeliveryState::Pending)
+                .await,
+            "n"
+        ),
+        6
+    );
+
     // Replayed from the dead-letter list: pending again, due now.
     let mut replay = dead.clone();
     replay.state = DeliveryState::Pending;

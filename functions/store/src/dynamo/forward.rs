@@ -48,6 +48,119 @@ fn index_sort(delivery: &Delivery) -> String {
     format!("{:013}#{}", delivery.next_at, delivery.event_id())
 }
 
+/// The update of a delivery read with `read` attempts to `delivery`'s
+/// state: expression, names and values (the condition is `#at = :read`).
+fn delivery_update(
+    delivery: &Delivery,
+    read: u32,
+) -> (
+    String,
+    HashMap<String, String>,
+    HashMap<String, AttributeValue>,
+) {
+    let mut names = HashMap::from([
+        ("#st".to_owned(), "state".to_owned()),
+        ("#at".to_owned(), "attempts".to_owned()),
+        ("#nx".to_owned(), "next_at".to_owned()),
+        ("#status".to_owned(), "status".to_owned()),
+    ]);
+    let mut values = HashMap::from([
+        (":st".to_owned(), s(delivery.state.as_str())),
+        (":at".to_owned(), n(u64::from(delivery.attempts))),
+        (":nx".to_owned(), n(delivery.next_at)),
+        (":read".to_owned(), n(u64::from(read))),
+    ]);
+    let mut set = vec!["#st = :st", "#at = :at", "#nx = :nx"];
+    let mut remove = Vec::new();
+    match &delivery.last_status {
+        Some(status) => {
+            set.push("#status = :status");
+            let status: String = status
+                .chars()
+                .take(livecard_core::forward::MAX_STATUS_LEN)
+                .collect();
+            values.insert(":status".to_owned(), s(status));
+        }
+        None => remove.push("#status"),
+    }
+    names.insert("#gp".to_owned(), "gsi1pk".to_owned());
+    names.insert("#gs".to_owned(), "gsi1sk".to_owned());
+    match keys::deliveries(delivery.state, &delivery.destination) {
+        Some(partition) => {
+            set.push("#gp = :gp");
+            set.push("#gs = :gs");
+            values.insert(":gp".to_owned(), s(partition));
+            values.insert(":gs".to_owned(), s(index_sort(delivery)));
+        }
+        None => remove.extend(["#gp", "#gs"]),
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    (expression, names, values)
+}
+
+impl DynamoStore {
+    /// Writes each item whose condition holds, 100 to a transaction: a
+    /// transaction that fails on some conditions is tried again without
+    /// them (and after a conflict with another writer, again after a
+    /// backoff). True for each write that was made.
+    async fn transact_each(
+        &self,
+        writes: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<Vec<bool>, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let mut made = vec![false; writes.len()];
+        let indexed: Vec<(usize, aws_sdk_dynamodb::types::TransactWriteItem)> =
+            writes.into_iter().enumerate().collect();
+        for chunk in indexed.chunks(100) {
+            let mut pending: Vec<(usize, aws_sdk_dynamodb::types::TransactWriteItem)> =
+                chunk.to_vec();
+            let mut attempts = 0;
+            while !pending.is_empty() {
+                attempts += 1;
+                let result = self
+                    .client
+                    .transact_write_items()
+                    .set_transact_items(Some(pending.iter().map(|(_, w)| w.clone()).collect()))
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => {
+                        for (i, _) in pending.drain(..) {
+                            made[i] = true;
+                        }
+                    }
+                    Err(err) => {
+                        let failed: Vec<bool> = match err.as_service_error() {
+                            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+                                .cancellation_reasons()
+                                .iter()
+                                .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        if failed.iter().any(|f| *f) {
+                            pending = pending
+                                .into_iter()
+                                .enumerate()
+                                .filter(|(pos, _)| !failed.get(*pos).copied().unwrap_or(false))
+                                .map(|(_, w)| w)
+                                .collect();
+                        } else if attempts >= crate::aws::MAX_ATTEMPTS {
+                            return Err(unavailable(err));
+                        } else {
+                            self.sleep(resend_backoff(attempts, jitter())).await;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(made)
+    }
+}
+
 impl ForwardStore for DynamoStore {
     async fn put_destination(&self, destination: &StoredDestination) -> Result<(), StoreError> {
         let attributes = [
@@ -117,8 +230,14 @@ impl ForwardStore for DynamoStore {
         deliveries: &[Delivery],
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(deliveries.len());
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let mut writes = Vec::with_capacity(deliveries.len());
+        let mut seen = std::collections::HashSet::new();
         for delivery in deliveries {
+            // One transaction may not touch an item twice: the first wins.
+            if !seen.insert((delivery.destination.clone(), delivery.event_id().clone())) {
+                continue;
+            }
             let mut attributes = vec![
                 ("destination", s(delivery.destination.as_str())),
                 ("job", s(to_json(&delivery.job)?)),
@@ -132,11 +251,20 @@ impl ForwardStore for DynamoStore {
                 attributes.push(("gsi1sk", s(index_sort(delivery))));
             }
             let key = keys::delivery(&delivery.destination, delivery.event_id());
-            items.push(expiring(item(key, keys::DELIVERY, attributes), expires_at));
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(expiring(
+                    item(key, keys::DELIVERY, attributes),
+                    expires_at,
+                )))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
         }
-        let results =
-            futures_util::future::join_all(items.into_iter().map(|i| self.put_if_absent(i))).await;
-        results.into_iter().try_for_each(|r| r.map(|_| ()))
+        // A delivery that exists already is left as it is (made once).
+        self.transact_each(writes).await.map(|_| ())
     }
 
     async fn due_deliveries(
@@ -169,49 +297,45 @@ impl ForwardStore for DynamoStore {
         delivery: &Delivery,
         read_attempts: u32,
     ) -> Result<bool, StoreError> {
-        let key = keys::delivery(&delivery.destination, delivery.event_id());
-        let mut set = vec!["#st = :st", "#at = :at", "#nx = :nx"];
-        let mut remove = Vec::new();
-        let mut update = self
-            .update_item(key, keys::DELIVERY)
+        let (expression, names, values) = delivery_update(delivery, read_attempts);
+        let result = self
+            .update_item(
+                keys::delivery(&delivery.destination, delivery.event_id()),
+                keys::DELIVERY,
+            )
+            .update_expression(expression)
             .condition_expression("#at = :read")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_names("#at", "attempts")
-            .expression_attribute_names("#nx", "next_at")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#gp", "gsi1pk")
-            .expression_attribute_names("#gs", "gsi1sk")
-            .expression_attribute_values(":st", s(delivery.state.as_str()))
-            .expression_attribute_values(":at", n(u64::from(delivery.attempts)))
-            .expression_attribute_values(":nx", n(delivery.next_at))
-            .expression_attribute_values(":read", n(u64::from(read_attempts)));
-        match &delivery.last_status {
-            Some(status) => {
-                set.push("#status = :status");
-                let status: String = status
-                    .chars()
-                    .take(livecard_core::forward::MAX_STATUS_LEN)
-                    .collect();
-                update = update.expression_attribute_values(":status", s(status));
-            }
-            None => remove.push("#status"),
-        }
-        match keys::deliveries(delivery.state, &delivery.destination) {
-            Some(partition) => {
-                set.push("#gp = :gp");
-                set.push("#gs = :gs");
-                update = update
-                    .expression_attribute_values(":gp", s(partition))
-                    .expression_attribute_values(":gs", s(index_sort(delivery)));
-            }
-            None => remove.extend(["#gp", "#gs"]),
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        let result = update.update_expression(expression).send().await;
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
         Ok(conditional(result)?.is_some())
+    }
+
+    async fn update_deliveries(
+        &self,
+        updates: &[(Delivery, u32)],
+    ) -> Result<Vec<bool>, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let mut writes = Vec::with_capacity(updates.len());
+        for (delivery, read) in updates {
+            let (expression, names, values) = delivery_update(delivery, *read);
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key(
+                    "pk",
+                    s(keys::delivery(&delivery.destination, delivery.event_id())),
+                )
+                .key("sk", s(keys::DELIVERY))
+                .update_expression(expression)
+                .condition_expression("#at = :read")
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact_each(writes).await
     }
 
     async fn get_delivery(
