@@ -178,7 +178,7 @@ async fn main() {
                 batch.push(Delivery::new(id.clone(), job, now));
                 if batch.len() == 100 {
                     app.store
-                        .put_deliveries(&batch, now + 86_400_000)
+                        .put_parcels(&batch, now + 86_400_000)
                         .await
                         .expect("deliveries");
                     batch.clear();
@@ -186,7 +186,7 @@ async fn main() {
             }
             if !batch.is_empty() {
                 app.store
-                    .put_deliveries(&batch, now + 86_400_000)
+                    .put_parcels(&batch, now + 86_400_000)
                     .await
                     .expect("deliveries");
             }

@@ -15,8 +15,8 @@ use livecard_core::encoding::hmac_sha256;
 use livecard_core::event::Event;
 use livecard_core::forward::retry::{self, Answer, Next, Verdict};
 use livecard_core::forward::{
-    Consent, Delivery, DeliveryState, Destination, DestinationState, Job, OutRequest, Subject,
-    Target,
+    Consent, Delivery, DeliveryState, Destination, DestinationState, Job, OutRequest, Parcel,
+    Subject, Target,
 };
 use livecard_core::ids::{AdvisorId, DestinationId};
 use livecard_core::session::Origin;
@@ -30,6 +30,8 @@ pub const REQUEST_TIMEOUT_MS: u64 = 15_000;
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// Deliveries read per round, and rounds per destination per run.
 const ROUND: u16 = 100;
+/// Parcels (up to 100 deliveries each) taken per round.
+const PARCELS_PER_ROUND: u16 = 5;
 const ROUNDS: usize = 20;
 
 /// A destination's answer.
@@ -150,18 +152,26 @@ fn seed(delivery: &Delivery) -> u64 {
     ])
 }
 
-/// A claimed delivery (read with its current attempts) settled to `state`.
-fn settled(d: Delivery, state: DeliveryState, at: UnixMillis, status: String) -> (Delivery, u32) {
-    let read = d.attempts;
-    (
-        Delivery {
-            state,
-            next_at: at,
-            last_status: Some(status),
-            ..d
-        },
-        read,
-    )
+/// Where a delivery being sent came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Single,
+    Parcel,
+}
+
+/// A parcel job's status says it was sent (not put back untried).
+fn outcome_attempted(status: &Option<String>) -> bool {
+    status.is_some()
+}
+
+fn count(report: &mut ForwardReport, state: DeliveryState, attempted: bool) {
+    match state {
+        DeliveryState::Done => report.delivered += 1,
+        DeliveryState::Pending if attempted => report.retried += 1,
+        DeliveryState::Pending => {}
+        DeliveryState::Dead => report.dead += 1,
+        DeliveryState::Expired => report.expired += 1,
+    }
 }
 
 /// Does the policy let requests go to `url`'s host when it is an address
@@ -277,7 +287,7 @@ impl<S: Store, P: Push> App<S, P> {
             },
             None => deliveries,
         };
-        if let Err(err) = self.store.put_deliveries(&deliveries, keep).await {
+        if let Err(err) = self.store.put_parcels(&deliveries, keep).await {
             tracing::error!(error = %err, name = event.name.as_str(), "deliveries not stored: this event is not forwarded");
         }
     }
@@ -368,57 +378,97 @@ impl<S: Store, P: Push> App<S, P> {
                 .store
                 .due_deliveries(&destination.id, now, ROUND)
                 .await?;
-            if due.is_empty() {
+            let parcels = self
+                .store
+                .due_parcels(&destination.id, now, PARCELS_PER_ROUND)
+                .await?;
+            if due.is_empty() && parcels.is_empty() {
                 break;
             }
-            let full = due.len() == usize::from(ROUND);
+            let full =
+                due.len() == usize::from(ROUND) || parcels.len() == usize::from(PARCELS_PER_ROUND);
             // Claim them: one forwarder sends each; a crash leaves them to
             // the next run once the lease ends.
-            let leases: Vec<(Delivery, u32)> = due
+            let lease = |attempts: u32| (attempts + 1, now + retry::LEASE_MS);
+            let singles: Vec<(Delivery, u32)> = due
                 .into_iter()
                 .map(|d| {
                     let read = d.attempts;
-                    let mut leased = d;
-                    leased.attempts += 1;
-                    leased.next_at = now + retry::LEASE_MS;
-                    (leased, read)
-                })
-                .collect();
-            let won = self.store.update_deliveries(&leases).await?;
-            let claimed: Vec<Delivery> = leases
-                .into_iter()
-                .zip(won)
-                .filter_map(|((leased, _), won)| won.then_some(leased))
-                .collect();
-            // Too old for the destination: expired, counted, never sent.
-            let max_age = target.max_age_ms();
-            let (fresh, old): (Vec<Delivery>, Vec<Delivery>) = claimed
-                .into_iter()
-                .partition(|d| now.saturating_sub(d.job.event.at) < max_age);
-            let mut settles: Vec<(Delivery, u32)> = old
-                .into_iter()
-                .map(|d| {
-                    settled(
-                        d,
-                        DeliveryState::Expired,
-                        now,
-                        "too old for the destination".into(),
+                    let (attempts, next_at) = lease(read);
+                    (
+                        Delivery {
+                            attempts,
+                            next_at,
+                            ..d
+                        },
+                        read,
                     )
                 })
                 .collect();
-            if fresh.is_empty() {
-                self.settle_all(settles, &mut report).await?;
-                if full {
+            let parcels: Vec<(Parcel, u32)> = parcels
+                .into_iter()
+                .map(|p| {
+                    let read = p.attempts;
+                    let (attempts, next_at) = lease(read);
+                    (
+                        Parcel {
+                            attempts,
+                            next_at,
+                            ..p
+                        },
+                        read,
+                    )
+                })
+                .collect();
+            let (won_singles, won_parcels) = (
+                self.store.update_deliveries(&singles).await?,
+                self.store.update_parcels(&parcels).await?,
+            );
+            // Everything to send this round, and where each came from.
+            let mut items: Vec<(Delivery, Source)> = Vec::new();
+            for ((d, _), won) in singles.into_iter().zip(won_singles) {
+                if won {
+                    items.push((d, Source::Single));
+                }
+            }
+            let mut claimed_parcels = Vec::new();
+            for ((p, _), won) in parcels.into_iter().zip(won_parcels) {
+                if !won {
                     continue;
                 }
-                break;
+                for job in &p.jobs {
+                    let d = Delivery {
+                        destination: destination.id.clone(),
+                        job: job.clone(),
+                        state: DeliveryState::Pending,
+                        attempts: p.attempts,
+                        next_at: now,
+                        last_status: None,
+                    };
+                    items.push((d, Source::Parcel));
+                }
+                claimed_parcels.push(p);
             }
-            let jobs: Vec<&Job> = fresh.iter().map(|d| &d.job).collect();
-            let plan = livecard_core::forward::plan(target, &jobs, now, &self.config.public_url);
             let mut outcomes: Vec<Option<(DeliveryState, UnixMillis, String)>> =
-                vec![None; fresh.len()];
-            for (i, reason) in &plan.unmappable {
-                outcomes[*i] = Some((
+                vec![None; items.len()];
+            // Too old for the destination: expired, counted, never sent.
+            let max_age = target.max_age_ms();
+            let mut sendable = Vec::new();
+            for (i, (d, _)) in items.iter().enumerate() {
+                if now.saturating_sub(d.job.event.at) >= max_age {
+                    outcomes[i] = Some((
+                        DeliveryState::Expired,
+                        now,
+                        "too old for the destination".into(),
+                    ));
+                } else {
+                    sendable.push(i);
+                }
+            }
+            let jobs: Vec<&Job> = sendable.iter().map(|i| &items[*i].0.job).collect();
+            let plan = livecard_core::forward::plan(target, &jobs, now, &self.config.public_url);
+            for (j, reason) in &plan.unmappable {
+                outcomes[sendable[*j]] = Some((
                     DeliveryState::Dead,
                     now,
                     format!("cannot be mapped: {reason}"),
@@ -440,6 +490,7 @@ impl<S: Store, P: Push> App<S, P> {
             let mut stop: Option<DestinationState> = None;
             for ((_, members), answer) in plan.requests.iter().zip(answers) {
                 report.requests += 1;
+                let members: Vec<usize> = members.iter().map(|j| sendable[*j]).collect();
                 let verdict = match &answer {
                     Ok(a) => retry::verdict(
                         target,
@@ -484,7 +535,7 @@ impl<S: Store, P: Push> App<S, P> {
                 };
                 match verdict {
                     Verdict::Acknowledged => {
-                        for i in members {
+                        for i in &members {
                             outcomes[*i] = Some((DeliveryState::Done, now, status.clone()));
                         }
                         resumed = true;
@@ -500,13 +551,13 @@ impl<S: Store, P: Push> App<S, P> {
                         resumed = true;
                     }
                     Verdict::Retry { status, after_ms } => {
-                        for i in members {
-                            let (state, at) = retry_at(&fresh[*i], after_ms);
+                        for i in &members {
+                            let (state, at) = retry_at(&items[*i].0, after_ms);
                             outcomes[*i] = Some((state, at, status.clone()));
                         }
                     }
                     Verdict::Refused { reason } => {
-                        for i in members {
+                        for i in &members {
                             outcomes[*i] = Some((DeliveryState::Dead, now, reason.clone()));
                         }
                     }
@@ -522,19 +573,70 @@ impl<S: Store, P: Push> App<S, P> {
                     }
                 }
             }
-            for (d, outcome) in fresh.into_iter().zip(outcomes) {
-                settles.push(match outcome {
-                    Some((state, at, status)) => settled(d, state, at, status),
+            // Settle: singles in place; a parcel's jobs that were not
+            // acknowledged become single deliveries, then the parcel is done.
+            let mut settles = Vec::new();
+            let mut spilled = Vec::new();
+            for ((d, from), outcome) in items.into_iter().zip(outcomes) {
+                let (state, at, status, attempts) = match outcome {
+                    Some((state, at, status)) => (state, at, Some(status), d.attempts),
                     // Not sent (the destination stopped): due again at once,
                     // the attempt not counted.
-                    None => {
+                    None => (
+                        DeliveryState::Pending,
+                        now,
+                        d.last_status.clone(),
+                        d.attempts.saturating_sub(1),
+                    ),
+                };
+                match from {
+                    Source::Single => {
                         let read = d.attempts;
-                        let mut back = d;
-                        back.attempts = read.saturating_sub(1);
-                        back.next_at = now;
-                        (back, read)
+                        settles.push((
+                            Delivery {
+                                state,
+                                next_at: at,
+                                last_status: status,
+                                attempts,
+                                ..d
+                            },
+                            read,
+                        ));
                     }
-                });
+                    Source::Parcel if state == DeliveryState::Done => report.delivered += 1,
+                    Source::Parcel => {
+                        count(&mut report, state, outcome_attempted(&status));
+                        spilled.push(Delivery {
+                            state,
+                            next_at: at,
+                            last_status: status,
+                            attempts,
+                            ..d
+                        });
+                    }
+                }
+            }
+            if !spilled.is_empty() {
+                let keep = now.saturating_add(self.config.delivery_retention_ms);
+                self.store.put_deliveries(&spilled, keep).await?;
+            }
+            if !claimed_parcels.is_empty() {
+                let done: Vec<(Parcel, u32)> = claimed_parcels
+                    .into_iter()
+                    .map(|p| {
+                        let read = p.attempts;
+                        (
+                            Parcel {
+                                done: true,
+                                jobs: Vec::new(),
+                                next_at: now,
+                                ..p
+                            },
+                            read,
+                        )
+                    })
+                    .collect();
+                self.store.update_parcels(&done).await?;
             }
             self.settle_all(settles, &mut report).await?;
             if let Some(state) = stop {

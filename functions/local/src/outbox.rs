@@ -131,7 +131,7 @@ async fn write_deliveries(store: &DynamoStore, groups: Vec<(Vec<Delivery>, UnixM
         let mut ceiling = Duration::from_millis(100);
         let mut written = false;
         for attempt in 1..=8 {
-            match store.put_deliveries(&list, expires).await {
+            match store.put_parcels(&list, expires).await {
                 Ok(()) => {
                     written = true;
                     break;

@@ -22,6 +22,7 @@ pub const CONN: &str = "CONN";
 pub const NODE: &str = "NODE";
 pub const DEST: &str = "DEST";
 pub const DELIVERY: &str = "DELIVERY";
+pub const PARCEL: &str = "PARCEL";
 
 // Index partitions that list one kind of item.
 pub const ADVISORS: &str = "ADVISORS";
@@ -145,6 +146,16 @@ pub fn destination(id: &impl std::fmt::Display) -> String {
 /// One (event, destination) delivery of the forwarding outbox.
 pub fn delivery(destination: &impl std::fmt::Display, event: &impl std::fmt::Display) -> String {
     format!("DELIVERY#{destination}#{event}")
+}
+
+/// Deliveries to one destination recorded together.
+pub fn parcel(destination: &impl std::fmt::Display, first: &impl std::fmt::Display) -> String {
+    format!("PARCEL#{destination}#{first}")
+}
+
+/// The index partition of a destination's pending parcels.
+pub fn parcels(destination: &impl std::fmt::Display) -> String {
+    format!("PARCELS#{destination}")
 }
 
 /// The index partition of a destination's deliveries in one state:

@@ -18,7 +18,7 @@ use livecard_core::UnixMillis;
 use livecard_core::advisor::Advisor;
 use livecard_core::card::Card;
 use livecard_core::event::Event;
-use livecard_core::forward::{Delivery, DeliveryState, DestinationState};
+use livecard_core::forward::{Delivery, DeliveryState, DestinationState, Parcel};
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::ids::{DestinationId, EventId};
 use livecard_core::media::MediaNode;
@@ -469,9 +469,29 @@ pub trait ForwardStore {
     async fn delete_destination(&self, id: &DestinationId) -> Result<bool, StoreError>;
     /// Every destination, in id order.
     async fn list_destinations(&self) -> Result<Vec<StoredDestination>, StoreError>;
-    /// Adds deliveries to the outbox, kept until `expires_at`. One that
-    /// exists (same destination and event) is left as it is, whatever its
-    /// state: a delivery is made once.
+    /// Records new deliveries in the outbox as parcels (one item per
+    /// destination and up to 100 deliveries: [`livecard_core::forward::parcels`]),
+    /// kept until `expires_at`. A parcel written again (same destination,
+    /// same first event) is made once.
+    async fn put_parcels(
+        &self,
+        deliveries: &[Delivery],
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Pending parcels of a destination due at or before `now`, the earliest first.
+    async fn due_parcels(
+        &self,
+        destination: &DestinationId,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<Parcel>, StoreError>;
+    /// Writes each parcel's attempts, due time and whether it is done, if it
+    /// still has the attempts it was read with: true for each one written.
+    async fn update_parcels(&self, updates: &[(Parcel, u32)]) -> Result<Vec<bool>, StoreError>;
+    /// Adds single deliveries to the outbox (a parcel's retries, dead
+    /// letters, expired ones), kept until `expires_at`. One that exists
+    /// (same destination and event) is left as it is, whatever its state:
+    /// a delivery is made once.
     async fn put_deliveries(
         &self,
         deliveries: &[Delivery],
@@ -510,7 +530,8 @@ pub trait ForwardStore {
         state: DeliveryState,
         page: &PageRequest,
     ) -> Result<Page<Delivery>, StoreError>;
-    /// How many of a destination's deliveries are in `state` (not `Done`).
+    /// How many of a destination's deliveries are in `state` (not `Done`);
+    /// pending ones include those in pending parcels.
     async fn count_deliveries(
         &self,
         destination: &DestinationId,

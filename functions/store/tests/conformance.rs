@@ -76,6 +76,7 @@ checks!(
     media_nodes,
     destinations,
     forwarding_outbox,
+    forwarding_parcels,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

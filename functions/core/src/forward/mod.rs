@@ -239,6 +239,56 @@ impl Delivery {
     }
 }
 
+/// Deliveries to one destination made together (a batch of the host's
+/// writer, or one event's): stored as one item so that recording costs one
+/// write per batch. The forwarder takes a parcel whole; what the
+/// destination does not acknowledge becomes single deliveries (retries,
+/// dead letters, expired), and the parcel is done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parcel {
+    pub destination: DestinationId,
+    /// The first job's event id: a parcel written again is made once.
+    pub id: crate::ids::EventId,
+    pub jobs: Vec<Job>,
+    /// Attempts started (claims).
+    pub attempts: u32,
+    /// When it is due (the end of a claim's lease while one holds it).
+    pub next_at: UnixMillis,
+    pub done: bool,
+}
+
+/// The most jobs in one parcel.
+pub const MAX_PARCEL: usize = 100;
+
+/// Parcels of `deliveries`: per destination, in order, at most
+/// [`MAX_PARCEL`] jobs each, due at `now`.
+pub fn parcels(deliveries: &[Delivery], now: UnixMillis) -> Vec<Parcel> {
+    let mut by_destination: Vec<(DestinationId, Vec<Job>)> = Vec::new();
+    for d in deliveries {
+        match by_destination
+            .iter_mut()
+            .find(|(id, _)| *id == d.destination)
+        {
+            Some((_, jobs)) => jobs.push(d.job.clone()),
+            None => by_destination.push((d.destination.clone(), vec![d.job.clone()])),
+        }
+    }
+    let mut out = Vec::new();
+    for (destination, jobs) in by_destination {
+        for chunk in jobs.chunks(MAX_PARCEL) {
+            out.push(Parcel {
+                destination: destination.clone(),
+                id: chunk[0].event.id.clone(),
+                jobs: chunk.to_vec(),
+                attempts: 0,
+                next_at: now,
+                done: false,
+            });
+        }
+    }
+    out
+}
+
 /// A destination: where forwarded events go, and whether it takes them now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {

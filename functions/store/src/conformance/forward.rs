@@ -246,3 +246,93 @@ pub async fn forwarding_outbox<S: ForwardStore>(store: &S) {
         1
     );
 }
+
+/// Deliveries recorded together are parcels: one per destination and up to
+/// 100, made once, claimed by one forwarder, counted as pending, and out of
+/// the due list once done.
+pub async fn forwarding_parcels<S: ForwardStore>(store: &S) {
+    let keep = T0 + 86_400_000;
+    let mut made: Vec<Delivery> = (0..150).map(|n| delivery("ga4", n as u8, T0)).collect();
+    made.extend((0..10).map(|n| delivery("hooks", n, T0)));
+    ok(store.put_parcels(&made, keep).await, "parcels");
+    ok(store.put_parcels(&made, keep).await, "the same again");
+    let ga4 = ok(store.due_parcels(&did("ga4"), T0, 10).await, "due");
+    assert_eq!(
+        ga4.iter().map(|p| p.jobs.len()).collect::<Vec<_>>(),
+        [100, 50]
+    );
+    assert_eq!(ga4[0].jobs[0], made[0].job, "jobs read back as written");
+    assert_eq!(
+        ok(store.due_parcels(&did("hooks"), T0, 10).await, "due").len(),
+        1
+    );
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Pending)
+                .await,
+            "n"
+        ),
+        150
+    );
+    assert!(ok(store.due_parcels(&did("ga4"), T0 - 1, 10).await, "not yet").is_empty());
+
+    // Three forwarders race to claim them: each parcel is won once.
+    let lease = |p: &livecard_core::forward::Parcel| {
+        let mut leased = p.clone();
+        leased.attempts = 1;
+        leased.next_at = T0 + 60_000;
+        (leased, 0)
+    };
+    let claims: Vec<_> = ga4.iter().map(lease).collect();
+    let results = join_all([
+        store.update_parcels(&claims),
+        store.update_parcels(&claims),
+        store.update_parcels(&claims),
+    ])
+    .await;
+    let mut won = [0; 2];
+    for result in results {
+        for (i, w) in ok(result, "claims").into_iter().enumerate() {
+            won[i] += usize::from(w);
+        }
+    }
+    assert_eq!(won, [1, 1], "each parcel claimed once");
+    assert!(
+        ok(
+            store.due_parcels(&did("ga4"), T0 + 59_999, 10).await,
+            "leased"
+        )
+        .is_empty()
+    );
+    assert_eq!(
+        ok(
+            store.due_parcels(&did("ga4"), T0 + 60_000, 10).await,
+            "lease over"
+        )
+        .len(),
+        2
+    );
+
+    // Done: out of the due list and the pending count.
+    let mut done = claims[0].0.clone();
+    done.done = true;
+    done.jobs = Vec::new();
+    assert_eq!(
+        ok(store.update_parcels(&[(done, 1)]).await, "done"),
+        vec![true]
+    );
+    assert_eq!(
+        ok(store.due_parcels(&did("ga4"), T0 + 60_000, 10).await, "due").len(),
+        1
+    );
+    assert_eq!(
+        ok(
+            store
+                .count_deliveries(&did("ga4"), DeliveryState::Pending)
+                .await,
+            "n"
+        ),
+        50
+    );
+}

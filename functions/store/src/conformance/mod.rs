@@ -45,6 +45,7 @@ pub const CHECKS: &[&str] = &[
     "media_nodes",
     "destinations",
     "forwarding_outbox",
+    "forwarding_parcels",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -126,6 +127,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "media_nodes" => media_nodes(store).await,
         "destinations" => destinations(store).await,
         "forwarding_outbox" => forwarding_outbox(store).await,
+        "forwarding_parcels" => forwarding_parcels(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }

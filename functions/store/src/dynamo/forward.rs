@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::{ForwardStore, StoredDestination};
-use livecard_core::forward::{Delivery, DeliveryState, DestinationState, Job};
+use livecard_core::forward::{Delivery, DeliveryState, DestinationState, Job, Parcel};
 use livecard_core::ids::{DestinationId, EventId};
 
 fn state_json(state: &DestinationState) -> Result<String, StoreError> {
@@ -161,7 +161,123 @@ impl DynamoStore {
     }
 }
 
+fn parcel_of(item: &Item) -> Result<Parcel, StoreError> {
+    let jobs: Vec<Job> = match item.get("jobs") {
+        Some(_) => json(item, "jobs")?,
+        None => Vec::new(),
+    };
+    Ok(Parcel {
+        destination: DestinationId::parse(get_s(item, "destination")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        id: EventId::parse(get_s(item, "first")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        jobs,
+        attempts: get_n(item, "attempts")?.unwrap_or(0) as u32,
+        next_at: get_n(item, "next_at")?.unwrap_or(0),
+        done: item.get("done").is_some(),
+    })
+}
+
 impl ForwardStore for DynamoStore {
+    async fn put_parcels(
+        &self,
+        deliveries: &[Delivery],
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let now = deliveries.iter().map(|d| d.next_at).min().unwrap_or(0);
+        let mut writes = Vec::new();
+        for parcel in livecard_core::forward::parcels(deliveries, now) {
+            let attributes = vec![
+                ("destination", s(parcel.destination.as_str())),
+                ("first", s(parcel.id.as_str())),
+                ("jobs", s(to_json(&parcel.jobs)?)),
+                ("count", n(parcel.jobs.len() as u64)),
+                ("attempts", n(0)),
+                ("next_at", n(parcel.next_at)),
+                ("gsi1pk", s(keys::parcels(&parcel.destination))),
+                ("gsi1sk", s(format!("{:013}#{}", parcel.next_at, parcel.id))),
+            ];
+            let key = keys::parcel(&parcel.destination, &parcel.id);
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(expiring(
+                    item(key, keys::PARCEL, attributes),
+                    expires_at,
+                )))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk")
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().put(put).build());
+        }
+        self.transact_each(writes).await.map(|_| ())
+    }
+
+    async fn due_parcels(
+        &self,
+        destination: &DestinationId,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<Parcel>, StoreError> {
+        let out = self
+            .index_query(keys::parcels(destination))
+            .key_condition_expression("#p = :p AND #s <= :due")
+            .expression_attribute_names("#s", "gsi1sk")
+            .expression_attribute_values(":due", s(format!("{now:013}#~")))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(parcel_of)
+            .collect()
+    }
+
+    async fn update_parcels(&self, updates: &[(Parcel, u32)]) -> Result<Vec<bool>, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let mut writes = Vec::with_capacity(updates.len());
+        for (parcel, read) in updates {
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(keys::parcel(&parcel.destination, &parcel.id)))
+                .key("sk", s(keys::PARCEL))
+                .condition_expression("#at = :read")
+                .expression_attribute_names("#at", "attempts")
+                .expression_attribute_names("#nx", "next_at")
+                .expression_attribute_names("#gs", "gsi1sk")
+                .expression_attribute_values(":at", n(u64::from(parcel.attempts)))
+                .expression_attribute_values(":nx", n(parcel.next_at))
+                .expression_attribute_values(":read", n(u64::from(*read)));
+            update = if parcel.done {
+                // Done: out of the index, its jobs dropped (they live on as
+                // single deliveries where they need to).
+                update
+                    .update_expression(
+                        "SET #at = :at, #nx = :nx, #done = :t REMOVE #gp, #gs, #jobs",
+                    )
+                    .expression_attribute_names("#done", "done")
+                    .expression_attribute_names("#gp", "gsi1pk")
+                    .expression_attribute_names("#jobs", "jobs")
+                    .expression_attribute_values(":t", AttributeValue::Bool(true))
+            } else {
+                update
+                    .update_expression("SET #at = :at, #nx = :nx, #gs = :gs")
+                    .expression_attribute_values(
+                        ":gs",
+                        s(format!("{:013}#{}", parcel.next_at, parcel.id)),
+                    )
+            };
+            let update = update
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        self.transact_each(writes).await
+    }
+
     async fn put_destination(&self, destination: &StoredDestination) -> Result<(), StoreError> {
         let attributes = [
             ("gsi1pk", s(keys::DESTINATIONS)),
@@ -249,6 +365,13 @@ impl ForwardStore for DynamoStore {
             if let Some(partition) = keys::deliveries(delivery.state, &delivery.destination) {
                 attributes.push(("gsi1pk", s(partition)));
                 attributes.push(("gsi1sk", s(index_sort(delivery))));
+            }
+            if let Some(status) = &delivery.last_status {
+                let status: String = status
+                    .chars()
+                    .take(livecard_core::forward::MAX_STATUS_LEN)
+                    .collect();
+                attributes.push(("status", s(status)));
             }
             let key = keys::delivery(&delivery.destination, delivery.event_id());
             let put = Put::builder()
@@ -380,6 +503,28 @@ impl ForwardStore for DynamoStore {
             return Ok(0);
         };
         let mut count = 0u64;
+        if state == DeliveryState::Pending {
+            // The deliveries in pending parcels.
+            let mut start = None;
+            loop {
+                let out = self
+                    .index_query(keys::parcels(destination))
+                    .key_condition_expression("#p = :p")
+                    .projection_expression("#c")
+                    .expression_attribute_names("#c", "count")
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in out.items.unwrap_or_default() {
+                    count += get_n(&item, "count")?.unwrap_or(0);
+                }
+                match out.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => break,
+                }
+            }
+        }
         let mut start = None;
         loop {
             let out = self
