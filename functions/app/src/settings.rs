@@ -203,34 +203,27 @@ impl Settings {
                 _ => return Err(invalid(RELAY_ONLY, f, "true or false")),
             };
         }
-        if let Some((v, f)) = value(TRUSTED_PROXIES) {
-            settings.trusted_proxies = v
-                .split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(parse_network)
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    invalid(
-                        TRUSTED_PROXIES,
-                        f,
-                        "IP addresses or networks, comma-separated (10.0.0.0/8)",
-                    )
-                })?;
-        }
-        if let Some((v, f)) = value(FORWARD_ALLOW) {
-            settings.forward_allow = v
-                .split(',')
-                .filter(|p| !p.trim().is_empty())
-                .map(parse_network)
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(|| {
-                    invalid(
-                        FORWARD_ALLOW,
-                        f,
-                        "IP addresses or networks, comma-separated (10.20.0.0/16)",
-                    )
-                })?;
-        }
+        // Comma-separated addresses or networks.
+        let networks =
+            |key: Key, example: &'static str| -> Result<Vec<ipnet::IpNet>, SettingsError> {
+                match value(key) {
+                    None => Ok(Vec::new()),
+                    Some((v, f)) => v
+                        .split(',')
+                        .filter(|p| !p.trim().is_empty())
+                        .map(parse_network)
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| invalid(key, f, example)),
+                }
+            };
+        settings.trusted_proxies = networks(
+            TRUSTED_PROXIES,
+            "IP addresses or networks, comma-separated (10.0.0.0/8)",
+        )?;
+        settings.forward_allow = networks(
+            FORWARD_ALLOW,
+            "IP addresses or networks, comma-separated (10.20.0.0/16)",
+        )?;
         let list = |key: Key| -> (Vec<String>, bool) {
             match value(key) {
                 Some((v, f)) => (

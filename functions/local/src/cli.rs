@@ -489,6 +489,7 @@ async fn destination(
         | DestinationCommand::Replay { id, .. } => Some(id),
         DestinationCommand::List { .. } => None,
     };
+    let paused = matches!(command, DestinationCommand::Pause { .. });
     if let Some(id) = id {
         livecard_core::ids::DestinationId::parse(id).map_err(|_| {
             anyhow::anyhow!("{id:?} is not a destination id (a-z, 0-9, '-', '_', at most 32)")
@@ -561,25 +562,12 @@ async fn destination(
             }
             Ok(())
         }
-        DestinationCommand::Pause { id, remote } => {
+        DestinationCommand::Pause { id, remote } | DestinationCommand::Resume { id, remote } => {
+            let action = if paused { "pause" } else { "resume" };
             let d: Value = client(&remote, data_dir)?
                 .call(
                     Method::POST,
-                    &format!("/api/v1/destinations/{id}/pause"),
-                    None,
-                )
-                .await?;
-            if remote.json {
-                return print_json(&d);
-            }
-            show(&d);
-            Ok(())
-        }
-        DestinationCommand::Resume { id, remote } => {
-            let d: Value = client(&remote, data_dir)?
-                .call(
-                    Method::POST,
-                    &format!("/api/v1/destinations/{id}/resume"),
+                    &format!("/api/v1/destinations/{id}/{action}"),
                     None,
                 )
                 .await?;

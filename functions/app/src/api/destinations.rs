@@ -150,18 +150,7 @@ pub async fn resume<S: Store, P: Push>(
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
-    require_admin(app, request).await?;
-    let id = destination_id(id)?;
-    if !app
-        .store
-        .set_destination_state(&id, &DestinationState::Active)
-        .await?
-    {
-        return Err(ApiError::not_found("no such destination"));
-    }
-    app.destinations_changed();
-    let d = find(app, &id).await?;
-    Ok(json(StatusCode::OK, &shown(app, &d).await?))
+    set_state(app, request, id, DestinationState::Active).await
 }
 
 /// `POST /api/v1/destinations/{id}/pause`: stops sending until resumed
@@ -172,13 +161,22 @@ pub async fn pause<S: Store, P: Push>(
     request: &Request,
     id: &str,
 ) -> Result<Response, ApiError> {
-    require_admin(app, request).await?;
-    let id = destination_id(id)?;
     let state = DestinationState::Paused {
         reason: "paused by an admin".into(),
         since: app.now(),
         until: None,
     };
+    set_state(app, request, id, state).await
+}
+
+async fn set_state<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+    state: DestinationState,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = destination_id(id)?;
     if !app.store.set_destination_state(&id, &state).await? {
         return Err(ApiError::not_found("no such destination"));
     }

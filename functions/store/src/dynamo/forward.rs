@@ -102,6 +102,23 @@ fn delivery_update(
 }
 
 impl DynamoStore {
+    /// A transaction's write of `item` unless one with its key exists.
+    fn create_write(
+        &self,
+        item: Item,
+    ) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(aws_sdk_dynamodb::types::TransactWriteItem::builder()
+            .put(put)
+            .build())
+    }
+
     /// Writes each item whose condition holds, 100 to a transaction: a
     /// transaction that fails on some conditions is tried again without
     /// them (and after a conflict with another writer, again after a
@@ -110,7 +127,6 @@ impl DynamoStore {
         &self,
         writes: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
     ) -> Result<Vec<bool>, StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let mut made = vec![false; writes.len()];
         let indexed: Vec<(usize, aws_sdk_dynamodb::types::TransactWriteItem)> =
             writes.into_iter().enumerate().collect();
@@ -133,14 +149,7 @@ impl DynamoStore {
                         }
                     }
                     Err(err) => {
-                        let failed: Vec<bool> = match err.as_service_error() {
-                            Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                                .cancellation_reasons()
-                                .iter()
-                                .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                                .collect(),
-                            _ => Vec::new(),
-                        };
+                        let failed = failed_conditions(&err);
                         if failed.iter().any(|f| *f) {
                             pending = pending
                                 .into_iter()
@@ -184,7 +193,6 @@ impl ForwardStore for DynamoStore {
         deliveries: &[Delivery],
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
         let now = deliveries.iter().map(|d| d.next_at).min().unwrap_or(0);
         let mut writes = Vec::new();
         for parcel in livecard_core::forward::parcels(deliveries, now) {
@@ -199,17 +207,9 @@ impl ForwardStore for DynamoStore {
                 ("gsi1sk", s(format!("{:013}#{}", parcel.next_at, parcel.id))),
             ];
             let key = keys::parcel(&parcel.destination, &parcel.id);
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(expiring(
-                    item(key, keys::PARCEL, attributes),
-                    expires_at,
-                )))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", "pk")
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            writes.push(TransactWriteItem::builder().put(put).build());
+            writes.push(
+                self.create_write(expiring(item(key, keys::PARCEL, attributes), expires_at))?,
+            );
         }
         self.transact_each(writes).await.map(|_| ())
     }
@@ -346,7 +346,6 @@ impl ForwardStore for DynamoStore {
         deliveries: &[Delivery],
         expires_at: UnixMillis,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
         let mut writes = Vec::with_capacity(deliveries.len());
         let mut seen = std::collections::HashSet::new();
         for delivery in deliveries {
@@ -374,17 +373,9 @@ impl ForwardStore for DynamoStore {
                 attributes.push(("status", s(status)));
             }
             let key = keys::delivery(&delivery.destination, delivery.event_id());
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(expiring(
-                    item(key, keys::DELIVERY, attributes),
-                    expires_at,
-                )))
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", "pk")
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            writes.push(TransactWriteItem::builder().put(put).build());
+            writes.push(
+                self.create_write(expiring(item(key, keys::DELIVERY, attributes), expires_at))?,
+            );
         }
         // A delivery that exists already is left as it is (made once).
         self.transact_each(writes).await.map(|_| ())

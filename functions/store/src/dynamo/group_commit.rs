@@ -87,7 +87,6 @@ impl DynamoStore {
     /// one transaction. When markers already exist (resends), those are
     /// answered `Duplicate` and the others are committed again.
     pub(super) async fn commit_messages(&self, batch: Vec<PendingMessage>) {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         let mut pending: Vec<PendingMessage> = Vec::with_capacity(batch.len());
         for message in batch {
             let twin = pending.iter().any(|p| {
@@ -134,14 +133,7 @@ impl DynamoStore {
                     }
                 }
                 Err(err) => {
-                    let reasons: Vec<bool> = match err.as_service_error() {
-                        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
-                            .cancellation_reasons()
-                            .iter()
-                            .map(|r| r.code() == Some("ConditionalCheckFailed"))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
+                    let reasons = super::failed_conditions(&err);
                     if reasons.iter().any(|failed| *failed) {
                         // Markers come first in each pair.
                         let mut kept = Vec::with_capacity(pending.len());

@@ -136,6 +136,22 @@ fn conditional<T, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>
     }
 }
 
+/// Which writes of a cancelled transaction failed their condition, in
+/// order (empty: it failed for another reason, such as a conflict).
+fn failed_conditions<R>(
+    err: &SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Vec<bool> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    match err.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .map(|r| r.code() == Some("ConditionalCheckFailed"))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The attributes a write returned (`ReturnValues`).
 fn returned(attributes: Option<Item>) -> Result<Item, StoreError> {
     attributes.ok_or_else(|| StoreError::Corrupt("no attributes returned".into()))
