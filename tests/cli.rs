@@ -497,7 +497,9 @@ fn cli_sets_a_webhook_destination_and_the_local_forwarder_delivers_signed_events
     );
     let paused = server.cli(&["destination", "pause", "crm"]).expect("pause");
     assert!(paused.contains("paused by an admin"), "{paused}");
-    let resumed = server.cli(&["destination", "resume", "crm"]).expect("resume");
+    let resumed = server
+        .cli(&["destination", "resume", "crm"])
+        .expect("resume");
     assert!(resumed.contains("active"), "{resumed}");
     let dead = server.cli(&["destination", "dead", "crm"]).expect("dead");
     assert!(dead.contains("no dead deliveries"), "{dead}");

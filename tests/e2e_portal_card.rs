@@ -186,6 +186,84 @@ async fn portal_scenario(server: Livecard) {
         violations.is_empty(),
         "axe on the card page: {violations:#?}"
     );
+    let banner_shown = "return !!document.getElementById('consent') && !document.getElementById('consent').hidden;";
+    assert_eq!(
+        visitor.execute(banner_shown, vec![]).await.expect("js"),
+        serde_json::json!(false),
+        "no consent banner while no destination needs consent"
+    );
+
+    // A destination that needs consent: the card page asks, accessibly, and
+    // remembers the answer. (Declined here: nothing is ever sent.)
+    let secret = std::env::temp_dir().join(format!("livecard-e2e-ga4-{}", std::process::id()));
+    std::fs::write(&secret, "e2e-api-secret").expect("secret file");
+    server
+        .cli(&[
+            "destination",
+            "set",
+            "ga4",
+            "--kind",
+            "ga4",
+            "--measurement-id",
+            "G-E2ETEST1",
+            "--api-secret-file",
+            secret.to_str().expect("utf-8"),
+            "--eu",
+        ])
+        .expect("destination set");
+    let _ = std::fs::remove_file(&secret);
+    // The handlers reuse the destinations they read for up to 10 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        visitor.goto(&link).await.expect("card page");
+        wait_until(
+            &visitor,
+            "document.body.dataset.page === 'card'",
+            "the card page",
+        )
+        .await;
+        if visitor.execute(banner_shown, vec![]).await.expect("js") == serde_json::json!(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consent banner did not show"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let violations = axe_violations(&visitor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the card page with the consent banner: {violations:#?}"
+    );
+    visitor
+        .find(fantoccini::Locator::Css("#consent [data-consent='denied']"))
+        .await
+        .expect("the decline button")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &visitor,
+        "document.getElementById('consent').hidden && localStorage.getItem('livecard.consent') === 'denied'",
+        "the banner closes and the answer is kept",
+    )
+    .await;
+    visitor.refresh().await.expect("reload");
+    wait_until(
+        &visitor,
+        "document.body.dataset.page === 'card'",
+        "the card page",
+    )
+    .await;
+    assert_eq!(
+        visitor.execute(banner_shown, vec![]).await.expect("js"),
+        serde_json::json!(false),
+        "a decision is not asked for again"
+    );
+    server
+        .cli(&["destination", "delete", "ga4"])
+        .expect("destination delete");
 
     // The same link with one character changed.
     let mut bytes = link.clone().into_bytes();

@@ -413,3 +413,110 @@ async fn presence_reads_are_shared_briefly_and_a_change_shows_within_the_bound()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn the_worker_forwards_analytics_on_its_cron_trigger() {
+    use std::sync::{Arc, Mutex};
+    // A webhook receiver on loopback.
+    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let seen = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hooks/edge",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().expect("lock").push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook_url = format!("http://{}/hooks/edge", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, receiver).await;
+    });
+
+    let (wrangler, _server, _dir) =
+        worker("forward", &[("LIVECARD_FORWARD_ALLOW", "127.0.0.1/32")]).await;
+    let url = &wrangler.url;
+    let client = reqwest::Client::new();
+    let key = [5u8; 32];
+    let secret = livecard_core::webhook::encode_secret(&key);
+    let (code, body) = status(
+        &client,
+        client
+            .put(format!("{url}/api/v1/destinations/crm"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"kind":"webhook","url":hook_url,"secrets":[secret]})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    // A private address is refused at the edge too.
+    let (code, body) = status(
+        &client,
+        client
+            .put(format!("{url}/api/v1/destinations/bad"))
+            .bearer_auth(ADMIN_KEY)
+            .json(&serde_json::json!({"kind":"webhook","url":"http://10.1.2.3/x","secrets":[livecard_core::webhook::encode_secret(&key)]})),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+
+    let (code, contact) = status(
+        &client,
+        client
+            .post(format!("{url}/api/v1/contacts"))
+            .json(&serde_json::json!({"topic":"sales"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{contact}");
+    assert!(
+        got.lock().expect("lock").is_empty(),
+        "nothing is sent inline"
+    );
+    // The cron trigger, as the platform fires it.
+    let scheduled = client
+        .get(format!("{url}/__scheduled?cron=*+*+*+*+*"))
+        .send()
+        .await
+        .expect("scheduled");
+    assert!(scheduled.status().is_success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let (headers, body) = loop {
+        let found = got
+            .lock()
+            .expect("lock")
+            .iter()
+            .find(|(_, b)| b.contains("livecard.contact.requested"))
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cron trigger forwarded nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as u64;
+    assert_eq!(
+        livecard_core::webhook::verify(
+            &key,
+            header("webhook-id"),
+            header("webhook-timestamp"),
+            header("webhook-signature"),
+            body.as_bytes(),
+            now
+        ),
+        Ok(())
+    );
+    let parsed: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(parsed["data"]["session"], contact["session"]);
+}
