@@ -171,6 +171,12 @@ async fn portal_scenario(server: Livecard) {
     )
     .await;
     assert_eq!(text_of(&visitor, "h1").await, "Anna Schmidt");
+    wait_until(
+        &visitor,
+        "document.querySelectorAll('button[data-start]:not([disabled])').length === 3 && window.livecard.instances.length === 1",
+        "the chat widget took over the card's buttons",
+    )
+    .await;
     assert_eq!(
         visitor
             .execute(

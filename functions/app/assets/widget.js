@@ -143,7 +143,7 @@
   var pending = {}; // our message id -> {text, li}
   var ws = null, retry = 0, advisorName = "", pingTimer = null, typingTimer = null, lastTyping = 0;
   var instance = { root: root, get ws() { return ws; }, get session() { return state && state.session; } };
-  (window.livecard = window.livecard || { instances: [] }).instances.push(instance);
+  (lc.instances = lc.instances || []).push(instance);
 
   function setStatus(text) { status.textContent = text; }
   function clearChoices() { while (choices.firstChild) choices.removeChild(choices.firstChild); }
