@@ -102,6 +102,26 @@ fn delivery_update(
 }
 
 impl DynamoStore {
+    /// The items of an index partition sorted by due time whose time has
+    /// come by `now`, the earliest first.
+    async fn due_in(
+        &self,
+        partition: String,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .index_query(partition)
+            .key_condition_expression("#p = :p AND #s <= :due")
+            .expression_attribute_names("#s", "gsi1sk")
+            .expression_attribute_values(":due", s(format!("{now:013}#~")))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
     /// A transaction's write of `item` unless one with its key exists.
     fn create_write(
         &self,
@@ -220,17 +240,8 @@ impl ForwardStore for DynamoStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<Parcel>, StoreError> {
-        let out = self
-            .index_query(keys::parcels(destination))
-            .key_condition_expression("#p = :p AND #s <= :due")
-            .expression_attribute_names("#s", "gsi1sk")
-            .expression_attribute_values(":due", s(format!("{now:013}#~")))
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.due_in(keys::parcels(destination), now, limit)
+            .await?
             .iter()
             .map(parcel_of)
             .collect()
@@ -390,17 +401,8 @@ impl ForwardStore for DynamoStore {
         let Some(partition) = keys::deliveries(DeliveryState::Pending, destination) else {
             return Ok(Vec::new());
         };
-        let out = self
-            .index_query(partition)
-            .key_condition_expression("#p = :p AND #s <= :due")
-            .expression_attribute_names("#s", "gsi1sk")
-            .expression_attribute_values(":due", s(format!("{now:013}#~")))
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
+        self.due_in(partition, now, limit)
+            .await?
             .iter()
             .map(delivery_of)
             .collect()
