@@ -22,6 +22,10 @@ impl<S: Store, P: Push> App<S, P> {
         event: Event,
         context: Option<&crate::forward::ForwardContext>,
     ) {
+        if let Err(err) = event.validate() {
+            tracing::error!(error = %err, name = event.name.as_str(), "invalid event dropped");
+            return;
+        }
         // Boxed: the outbox's reads and writes would otherwise grow every
         // handler's future (debug builds run out of stack).
         if let Some(context) = context {
@@ -31,10 +35,6 @@ impl<S: Store, P: Push> App<S, P> {
             // webhooks (no consent needed for ids to its own systems).
             let context = crate::forward::ForwardContext::default();
             Box::pin(self.deliver(&event, &context)).await;
-        }
-        if let Err(err) = event.validate() {
-            tracing::error!(error = %err, name = event.name.as_str(), "invalid event dropped");
-            return;
         }
         let expires = event.expires_at(self.config.event_retention_ms);
         let event = match &self.outbox {
