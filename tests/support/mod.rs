@@ -86,24 +86,47 @@ impl Livecard {
 
     /// The edge host: the Worker (built by `scripts/build-worker.sh`) under
     /// `wrangler dev --local`, on the data directory's store (`livecard edge`).
+    ///
+    /// The port is found free, then given to wrangler: another process may
+    /// take it in between (wrangler then exits, "address already in use").
+    /// That is the test's port choice, not the product: it is said, and
+    /// another port is tried (at most three).
     pub fn start_edge(name: &str, extra: &[&str]) -> Self {
         let scratch = temp_dir(name);
-        let mut server = Self::start_edge_in(scratch.to_path_buf(), free_port(), extra);
-        server.scratch = Some(scratch);
-        server
+        for attempt in 1..=3 {
+            match Self::try_start_edge_in(scratch.to_path_buf(), free_port(), extra) {
+                Ok(mut server) => {
+                    server.scratch = Some(scratch);
+                    return server;
+                }
+                Err(err) if attempt < 3 => {
+                    eprintln!("livecard edge did not start ({err}); trying another port");
+                }
+                Err(err) => panic!("{err}"),
+            }
+        }
+        unreachable!("three attempts return or panic")
     }
 
     /// The same on a data directory and port of the caller's (a restart).
     pub fn start_edge_in(data_dir: PathBuf, port: u16, extra: &[&str]) -> Self {
+        Self::try_start_edge_in(data_dir, port, extra).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn try_start_edge_in(data_dir: PathBuf, port: u16, extra: &[&str]) -> Result<Self, String> {
         let addr = format!("127.0.0.1:{port}");
         let worker = repo_root().join("functions/worker");
         let worker = worker.to_str().expect("a UTF-8 path");
         let mut args = vec!["edge", "--addr", &addr, "--worker-dir", worker];
         args.extend_from_slice(extra);
-        Self::spawn(data_dir, &args)
+        Self::try_spawn(data_dir, &args)
     }
 
     fn spawn(data_dir: PathBuf, args: &[&str]) -> Self {
+        Self::try_spawn(data_dir, args).unwrap_or_else(|err| panic!("{err}"))
+    }
+
+    fn try_spawn(data_dir: PathBuf, args: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(&data_dir)
@@ -134,7 +157,7 @@ impl Livecard {
         while Instant::now() < deadline {
             let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) else {
                 if let Ok(Some(status)) = child.try_wait() {
-                    panic!("livecard exited early: {status}");
+                    return Err(format!("livecard exited early: {status}"));
                 }
                 continue;
             };
@@ -167,7 +190,7 @@ impl Livecard {
             }
         }
         let url = url.expect("livecard printed its URL");
-        Self {
+        Ok(Self {
             child,
             url,
             demo_url,
@@ -177,7 +200,7 @@ impl Livecard {
             turn_addr,
             media_metrics,
             scratch: None,
-        }
+        })
     }
 
     pub fn card_link(&self, name: &str) -> &str {
