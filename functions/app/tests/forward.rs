@@ -602,6 +602,35 @@ async fn bad_settings_are_refused_naming_the_field_and_secrets_never_shown() {
             "{field}: {b}"
         );
     }
+    // A page's consent with bad ids is refused, naming the field.
+    for (consent, field) in [
+        (
+            json!({"analytics":true,"ga_client_id":"<img src=x>"}),
+            "consent.ga_client_id",
+        ),
+        (
+            json!({"analytics":true,"ga_session_id":"yesterday"}),
+            "consent.ga_session_id",
+        ),
+        (
+            json!({"analytics":true,"matomo_visitor":"not-hex"}),
+            "consent.matomo_visitor",
+        ),
+        (json!({"analytics":"maybe"}), "expected a boolean"),
+    ] {
+        let (s, b) = h
+            .call(
+                Method::POST,
+                "/api/v1/contacts",
+                Some(json!({"topic":"sales","consent":consent})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(
+            b["error"]["message"].as_str().unwrap_or("").contains(field),
+            "{field}: {b}"
+        );
+    }
     let (s, _) = h.set_destination("BAD-ID", json!({"kind":"ga4"})).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, b) = h
