@@ -76,6 +76,12 @@ fn cli_manages_advisors_and_cards() {
     let snippet = cards[0]["html_snippet"].as_str().expect("snippet");
     assert!(snippet.contains("Talk to Dora Diaz live"), "{snippet}");
     let id = cards[0]["id"].as_str().expect("id");
+    // Card ids are random and may begin with '-': the CLI takes them as ids.
+    let unknown = server
+        .cli(&["card", "revoke", "-AAAAAAAAAAAAAAAAAAAAA"])
+        .expect_err("an unknown card");
+    assert!(!unknown.contains("unexpected argument"), "{unknown}");
+    assert!(unknown.contains("404"), "{unknown}");
     let revoked = server.cli(&["card", "revoke", id]).expect("revoke");
     assert!(revoked.contains("revoked"));
     let listed = server.cli(&["card", "list"]).expect("list");

@@ -214,6 +214,7 @@ pub enum CardCommand {
     },
     /// Revoke a card link.
     Revoke {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
@@ -252,12 +253,14 @@ pub enum AdvisorCommand {
     },
     /// Make a one-time sign-in link for an advisor.
     SigninLink {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// End every session of an advisor (their consoles must sign in again).
     EndSessions {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
@@ -265,6 +268,7 @@ pub enum AdvisorCommand {
     /// Forget an advisor's presence and its versions (they read offline
     /// until any source updates them again).
     PresenceReset {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
@@ -277,6 +281,7 @@ pub enum DestinationCommand {
     /// standard input), never from the command line.
     Set {
         /// The destination's id (a-z, 0-9, '-', '_'), e.g. ga4, crm.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         settings: Box<DestinationArgs>,
@@ -290,24 +295,28 @@ pub enum DestinationCommand {
     },
     /// Remove a destination.
     Delete {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Stop sending to a destination until it is resumed (events wait).
     Pause {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// Send to a paused or disabled destination again.
     Resume {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[command(flatten)]
         remote: Remote,
     },
     /// The dead-letter list of a destination (or its expired deliveries).
     Dead {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long)]
         expired: bool,
@@ -317,6 +326,7 @@ pub enum DestinationCommand {
     /// Put dead (or expired) deliveries back in the outbox: the events
     /// named, or all of them.
     Replay {
+        #[arg(allow_hyphen_values = true)]
         id: String,
         #[arg(long = "event")]
         events: Vec<String>,
