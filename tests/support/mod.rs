@@ -282,6 +282,27 @@ impl Drop for Livecard {
     }
 }
 
+/// Checks a received webhook's Standard Webhooks signature under `key`,
+/// now (the receiver's check: id, timestamp within tolerance, signature).
+#[allow(dead_code)] // not every test binary receives webhooks
+pub fn assert_signed(
+    key: &[u8],
+    id: Option<&str>,
+    timestamp: Option<&str>,
+    signature: Option<&str>,
+    body: &str,
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis() as u64;
+    assert_eq!(
+        livecard_core::webhook::verify(key, id, timestamp, signature, body.as_bytes(), now),
+        Ok(()),
+        "the webhook's signature"
+    );
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
