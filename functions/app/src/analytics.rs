@@ -97,6 +97,8 @@ impl<S: Store, P: Push> App<S, P> {
         event.session = Some(stored.id.clone());
         event.channel = Some(stored.session.channel);
         event.advisor = stored.session.current_advisor().cloned();
+        event.card = stored.session.request.card.clone();
+        event.campaign = stored.session.request.campaign.clone();
         event.visitor = Some(livecard_core::visitor::pseudonym(
             &self.secrets.visitor_key,
             &stored.visitor,

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod media;
 pub mod offline;
 pub mod presence;
+pub mod report;
 pub mod routing;
 pub mod session;
 pub mod signaling;

@@ -168,6 +168,9 @@ impl<S: Store, P: Push> App<S, P> {
         self.store.create_session(stored, deadline).await?;
         let mut event = self.session_event(EventName::ContactRequested, stored);
         event = event.with_prop("origin", stored.session.request.origin.as_str());
+        if let Some(topic) = &stored.session.request.topic {
+            event = event.with_prop("topic", topic.as_str());
+        }
         self.record_with(event, Some(&self.session_context(stored)))
             .await;
         Ok(())

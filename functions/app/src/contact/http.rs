@@ -191,6 +191,8 @@ pub async fn start<S: Store, P: Push>(
             }
             wanted.origin = Origin::Card;
             wanted.channels = Some(claims.channels);
+            wanted.card = Some(claims.card_id.clone());
+            wanted.campaign = claims.campaign.clone();
             Some(claims.advisor)
         }
         (None, Some(id)) => Some(

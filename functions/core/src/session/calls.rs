@@ -40,14 +40,17 @@ pub struct Call {
     pub path: Option<IcePath>,
 }
 
+/// `call_ended`, with the path its media took last (none: the media never
+/// connected, a failed call in the reports).
 pub(super) fn call_ended(call: &Call, now: UnixMillis) -> Effect {
-    Effect::event(
-        EventName::CallEnded,
-        vec![
-            ("media", call.channel.as_str().into()),
-            ("duration_ms", now.saturating_sub(call.since).into()),
-        ],
-    )
+    let mut props = vec![
+        ("media", call.channel.as_str().into()),
+        ("duration_ms", now.saturating_sub(call.since).into()),
+    ];
+    if let Some(path) = call.path {
+        props.push(("path", path.as_str().into()));
+    }
+    Effect::event(EventName::CallEnded, props)
 }
 
 impl Session {

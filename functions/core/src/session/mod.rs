@@ -231,6 +231,19 @@ pub enum EndReason {
     Abandoned,
 }
 
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::VisitorLeft => "visitor_left",
+            EndReason::AdvisorLeft => "advisor_left",
+            EndReason::Inactivity => "inactivity",
+            EndReason::QueueTimeout => "queue_timeout",
+            EndReason::OfflineMessage => "offline_message",
+            EndReason::Abandoned => "abandoned",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum Phase {

@@ -327,6 +327,7 @@ impl Session {
                         ("wait_ms", wait.into()),
                         ("talk_ms", talk.into()),
                         ("messages", u64::from(self.messages).into()),
+                        ("reason", reason.as_str().into()),
                     ],
                 ));
                 return Ok(effects);
@@ -339,7 +340,11 @@ impl Session {
         let wait = now.saturating_sub(self.created_at);
         effects.push(Effect::event(
             EventName::SessionEnded,
-            vec![("wait_ms", wait.into()), ("talk_ms", 0u64.into())],
+            vec![
+                ("wait_ms", wait.into()),
+                ("talk_ms", 0u64.into()),
+                ("reason", reason.as_str().into()),
+            ],
         ));
         Ok(effects)
     }

@@ -49,6 +49,12 @@ pub struct Wanted {
     /// The channels a card link offers: a call on any other is refused,
     /// whoever asks for it. `None`: every channel (portal, widget).
     pub channels: Option<ChannelSet>,
+    /// The card link the request came through, and its campaign: the
+    /// contact's events carry them (reports' funnel per campaign).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<crate::ids::CardId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
     /// What the visitor's page said about analytics consent.
     #[serde(skip_serializing_if = "crate::forward::Consent::is_unset")]
     pub consent: crate::forward::Consent,

@@ -116,7 +116,8 @@ fn ring_timeout_moves_on_then_accept_chat_and_end() {
         props: vec![
             ("wait_ms", Prop::Num(32_000)),
             ("talk_ms", Prop::Num(60_000)),
-            ("messages", Prop::Num(2))
+            ("messages", Prop::Num(2)),
+            ("reason", Prop::Label("visitor_left"))
         ]
     }));
     assert_eq!(
@@ -339,7 +340,8 @@ fn calls_start_change_medium_report_their_path_and_end() {
         props_of(&down, EventName::CallEnded),
         vec![
             ("media", Prop::Label("audio")),
-            ("duration_ms", Prop::Num(16 * 60_000 - 10_000))
+            ("duration_ms", Prop::Num(16 * 60_000 - 10_000)),
+            ("path", Prop::Label("relay"))
         ]
     );
     assert_eq!(s.call, None);
