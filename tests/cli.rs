@@ -509,3 +509,67 @@ fn cli_sets_a_webhook_destination_and_the_local_forwarder_delivers_signed_events
     server.stop();
     let _ = std::fs::remove_dir_all(&scratch);
 }
+
+#[test]
+fn cli_writes_reports_as_text_csv_and_html() {
+    let server = Livecard::start("cli-report");
+    let (_, link) = server.card_links[0].clone();
+    http_get(&link, "");
+    let out = std::env::temp_dir().join(format!("livecard-report-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let dir = out.join("csv");
+    // The local host writes events in batches: the view shows up within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let funnel = loop {
+        server
+            .cli(&[
+                "report",
+                "--format",
+                "csv",
+                "--out",
+                dir.to_str().expect("utf-8"),
+            ])
+            .expect("report csv");
+        let funnel = std::fs::read_to_string(dir.join("funnel.csv")).expect("funnel.csv");
+        if funnel.lines().count() > 1 {
+            break funnel;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the card view never counted: {funnel}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let row: Vec<&str> = funnel.lines().nth(1).expect("row").split(',').collect();
+    assert_eq!(row[1], "1", "one card opened: {funnel}");
+    for table in livecard_core::report::TABLES {
+        assert!(dir.join(format!("{table}.csv")).exists(), "{table}.csv");
+    }
+    let page = out.join("report.html");
+    server
+        .cli(&[
+            "report",
+            "--format",
+            "html",
+            "--out",
+            page.to_str().expect("utf-8"),
+        ])
+        .expect("report html");
+    let html = std::fs::read_to_string(&page).expect("html");
+    assert!(html.contains("<svg role=\"img\""), "charts are inline SVG");
+    let text = server.cli(&["report"]).expect("report text");
+    assert!(
+        text.contains("requested") && text.contains("service_level"),
+        "{text}"
+    );
+    let refused = server
+        .cli(&["report", "--by", "month"])
+        .expect_err("a bad grouping is refused");
+    assert!(refused.contains("by must be day or week"), "{refused}");
+    let refused = server
+        .cli(&["report", "--from", "01.12.2026"])
+        .expect_err("a bad date is refused");
+    assert!(refused.contains("from must be a date"), "{refused}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&out);
+}

@@ -173,20 +173,44 @@ impl<S: Store, P: Push> App<S, P> {
         let Some(key) = authorization.and_then(|v| v.strip_prefix("Bearer ")) else {
             return Ok(false);
         };
-        let key = key.trim();
+        Ok(self.admin_key(key.trim()).await?.is_some())
+    }
+
+    /// Which admin key `key` is, by its hash: `('e', …)` the deployment's
+    /// own (from its secrets), `('k', …)` one made with the API.
+    pub async fn admin_key(&self, key: &str) -> Result<Option<(char, String)>, ApiError> {
         if let Some(expected) = &self.secrets.admin_key_sha256
             && key.len() <= 256
         {
             let given = livecard_core::encoding::sha256_hex(key.as_bytes());
             // Compared in constant time: the hash of a guess says nothing.
             if livecard_core::encoding::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-                return Ok(true);
+                return Ok(Some(('e', given)));
             }
         }
         let Some(hash) = livecard_core::auth::api_key_hash(key) else {
-            return Ok(false);
+            return Ok(None);
         };
-        Ok(self.store.api_key_exists(&hash).await?)
+        Ok(self
+            .store
+            .api_key_exists(&hash)
+            .await?
+            .then_some(('k', hash)))
+    }
+
+    /// Is the admin key an admin page cookie names still valid?
+    pub async fn admin_key_current(&self, kind: char, hash: &str) -> Result<bool, ApiError> {
+        match kind {
+            'e' => Ok(self
+                .secrets
+                .admin_key_sha256
+                .as_deref()
+                .is_some_and(|expected| {
+                    livecard_core::encoding::constant_time_eq(hash.as_bytes(), expected.as_bytes())
+                })),
+            'k' => Ok(self.store.api_key_exists(hash).await?),
+            _ => Ok(false),
+        }
     }
 
     /// Creates a new admin API key and returns it (the only time it is seen).

@@ -26,6 +26,7 @@ pub mod http_util;
 pub mod i18n;
 pub mod pages;
 mod presence;
+pub mod reports;
 mod routes;
 pub mod secrets;
 pub mod settings;
@@ -140,6 +141,10 @@ pub struct Config {
     pub destinations_cache_ms: u64,
     /// How long a forwarded request may take.
     pub forward_timeout_ms: u64,
+    /// The time zone reports count days and hours in.
+    pub time_zone: livecard_core::report::TimeZone,
+    /// Accepted within this many seconds counts toward the service level.
+    pub service_level_s: u64,
 }
 
 impl Config {
@@ -165,6 +170,8 @@ impl Config {
             delivery_retention_ms: 30 * 86_400_000,
             destinations_cache_ms: 10_000,
             forward_timeout_ms: forward::REQUEST_TIMEOUT_MS,
+            time_zone: livecard_core::report::TimeZone::UTC,
+            service_level_s: livecard_core::report::DEFAULT_SERVICE_LEVEL_S,
         }
     }
 

@@ -35,6 +35,9 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "cards"] => "api_cards",
         ["api", "v1", "cards", _] => "api_card",
         ["api", "v1", "events"] => "api_events",
+        ["api", "v1", "reports"] => "api_reports",
+        ["reports"] => "reports",
+        ["reports", _] => "reports_csv",
         ["api", "v1", "consent"] => "api_consent",
         ["api", "v1", "destinations"] => "api_destinations",
         ["api", "v1", "destinations", _] => "api_destination",
@@ -149,6 +152,7 @@ async fn api_route<S: Store, P: Push>(
         (&Method::GET, ["cards", id]) => api::cards::get(app, request, id).await,
         (&Method::DELETE, ["cards", id]) => api::cards::revoke(app, request, id).await,
         (&Method::GET, ["events"]) => api::events::list(app, request).await,
+        (&Method::GET, ["reports"]) => crate::reports::api(app, request).await,
         (&Method::POST, ["consent"]) => api::destinations::consent(app, request).await,
         (&Method::GET, ["destinations"]) => api::destinations::list(app, request).await,
         (&Method::GET, ["destinations", id]) => api::destinations::get(app, request, id).await,
@@ -178,7 +182,10 @@ async fn api_route<S: Store, P: Push>(
             | ["advisors", _]
             | ["advisors", _, "presence" | "signin-links" | "sessions"],
         )
-        | (_, ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["me"])
+        | (
+            _,
+            ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["reports"] | ["me"],
+        )
         | (
             _,
             ["consent"]
@@ -226,6 +233,9 @@ async fn page_route<S: Store, P: Push>(
         ["signin"] if method == Method::POST => auth::signin(app, request, ctx).await,
         ["signout"] if method == Method::POST => auth::signout(app, request, ctx).await,
         ["me"] if read => console(app, request, ctx).await,
+        ["reports"] if read => crate::reports::page(app, request, ctx, None).await,
+        ["reports"] if method == Method::POST => crate::reports::signin(app, request, ctx).await,
+        ["reports", file] if read => crate::reports::page(app, request, ctx, Some(file)).await,
         [""]
         | ["healthz"]
         | ["assets", _]
@@ -234,7 +244,9 @@ async fn page_route<S: Store, P: Push>(
         | ["signin"]
         | ["signout"]
         | ["widget.js" | "widget.css" | "call.js" | "console"]
-        | ["me"] => Err(ApiError::method_not_allowed()),
+        | ["me"]
+        | ["reports"]
+        | ["reports", _] => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such page")),
     }
 }

@@ -30,6 +30,8 @@ pub const TRUSTED_PROXIES: Key = key("LIVECARD_TRUSTED_PROXIES", "trusted_proxie
 pub const TURN_SERVERS: Key = key("LIVECARD_TURN_SERVERS", "turn_servers");
 pub const STUN_SERVERS: Key = key("LIVECARD_STUN_SERVERS", "stun_servers");
 pub const FORWARD_ALLOW: Key = key("LIVECARD_FORWARD_ALLOW", "forward_allow");
+pub const TIME_ZONE: Key = key("LIVECARD_TIME_ZONE", "time_zone");
+pub const SERVICE_LEVEL: Key = key("LIVECARD_SERVICE_LEVEL", "service_level");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[
@@ -43,6 +45,8 @@ pub const KEYS: &[Key] = &[
     TURN_SERVERS,
     STUN_SERVERS,
     FORWARD_ALLOW,
+    TIME_ZONE,
+    SERVICE_LEVEL,
 ];
 
 /// The environment variable naming the settings file.
@@ -76,6 +80,10 @@ pub struct Settings {
     /// Networks analytics destinations may be reached in although the
     /// relay's deny rules refuse them (a Matomo on the company network).
     pub forward_allow: Vec<ipnet::IpNet>,
+    /// The IANA time zone reports count days and hours in.
+    pub time_zone: String,
+    /// Accepted within this many seconds counts toward the service level.
+    pub service_level_s: u64,
 }
 
 impl Default for Settings {
@@ -90,6 +98,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             other_servers: livecard_core::media::OtherServers::default(),
             forward_allow: Vec::new(),
+            time_zone: "UTC".into(),
+            service_level_s: livecard_core::report::DEFAULT_SERVICE_LEVEL_S,
         }
     }
 }
@@ -224,6 +234,18 @@ impl Settings {
             FORWARD_ALLOW,
             "IP addresses or networks, comma-separated (10.20.0.0/16)",
         )?;
+        if let Some((v, f)) = value(TIME_ZONE) {
+            livecard_core::report::time_zone(v.trim())
+                .map_err(|_| invalid(TIME_ZONE, f, "an IANA time zone name (Europe/Berlin)"))?;
+            settings.time_zone = v.trim().to_owned();
+        }
+        if let Some((v, f)) = value(SERVICE_LEVEL) {
+            settings.service_level_s = parse_duration_ms(&v)
+                .ok()
+                .filter(|ms| (1_000..=3_600_000).contains(ms) && ms % 1000 == 0)
+                .map(|ms| ms / 1000)
+                .ok_or_else(|| invalid(SERVICE_LEVEL, f, "whole seconds from 1s to 1h (20s)"))?;
+        }
         let list = |key: Key| -> (Vec<String>, bool) {
             match value(key) {
                 Some((v, f)) => (
@@ -278,6 +300,10 @@ impl Settings {
         config.trusted_proxies = self.trusted_proxies.clone();
         config.other_servers = self.other_servers.clone();
         config.forward_allow = self.forward_allow.clone();
+        if let Ok(zone) = livecard_core::report::time_zone(&self.time_zone) {
+            config.time_zone = zone;
+        }
+        config.service_level_s = self.service_level_s;
         config
     }
 }

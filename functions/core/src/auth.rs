@@ -115,9 +115,73 @@ pub fn verify_ws_ticket(
     verify_session(&ws_ticket_key(session_key), ticket, now)
 }
 
+/// How long an admin stays signed in on the reports page.
+pub const ADMIN_SESSION_TTL_MS: u64 = 8 * 3_600_000;
+
+fn admin_session_key(session_key: &[u8]) -> [u8; 32] {
+    hmac_sha256(session_key, b"livecard admin page session v1")
+}
+
+/// A cookie for the admin pages, naming the API key it was signed in with
+/// by the key's hash (`kind`: which hash it is), so revoking the key ends
+/// it. Signed under its own key: never an advisor session or a ticket.
+pub fn sign_admin_session(session_key: &[u8], kind: char, hash: &str, now: UnixMillis) -> String {
+    let expires_s = (now + ADMIN_SESSION_TTL_MS) / 1000;
+    let signed = format!("a1.{kind}.{hash}.{expires_s}");
+    let mac = hmac_sha256(&admin_session_key(session_key), signed.as_bytes());
+    format!("{signed}.{}", b64url(&mac))
+}
+
+/// The key hash an admin cookie names, when it is genuine and current.
+pub fn verify_admin_session(
+    session_key: &[u8],
+    cookie: &str,
+    now: UnixMillis,
+) -> Option<(char, String)> {
+    if cookie.len() > 256 {
+        return None;
+    }
+    let (signed, mac) = cookie.rsplit_once('.')?;
+    let mac = b64url_decode(mac)?;
+    if !hmac_sha256_verify(&admin_session_key(session_key), signed.as_bytes(), &mac) {
+        return None;
+    }
+    let ["a1", kind, hash, expires] = crate::encoding::split_exact(signed, '.')? else {
+        return None;
+    };
+    let expires_s: u64 = expires.parse().ok()?;
+    let mut kinds = kind.chars();
+    let (Some(kind), None) = (kinds.next(), kinds.next()) else {
+        return None;
+    };
+    (now / 1000 < expires_s).then(|| (kind, hash.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_sessions_expire_and_are_nothing_else() {
+        let key = [7u8; 32];
+        let cookie = sign_admin_session(&key, 'k', "abc123", 1_000);
+        assert_eq!(
+            verify_admin_session(&key, &cookie, 2_000),
+            Some(('k', "abc123".into()))
+        );
+        assert_eq!(
+            verify_admin_session(&key, &cookie, 1_000 + ADMIN_SESSION_TTL_MS),
+            None
+        );
+        assert_eq!(verify_admin_session(&[8u8; 32], &cookie, 2_000), None);
+        assert_eq!(verify_session(&key, &cookie, 2_000), None);
+        let anna = AdvisorSession {
+            advisor: AdvisorId::parse("anna").expect("id"),
+            epoch: 1,
+        };
+        let advisor = sign_session(&key, &anna, 1_000, 60_000);
+        assert_eq!(verify_admin_session(&key, &advisor, 2_000), None);
+    }
 
     #[test]
     fn ws_tickets_are_short_lived_and_never_cookies() {

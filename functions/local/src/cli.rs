@@ -56,6 +56,9 @@ pub enum Command {
     /// their dead letters and replays (docs/analytics.md).
     #[command(subcommand)]
     Destination(DestinationCommand),
+    /// Reports from the stored events (docs/reports.md): a summary, the
+    /// reports page as HTML, or every table as CSV.
+    Report(ReportArgs),
     /// Run the edge host (the Cloudflare Worker, built by
     /// scripts/build-worker.sh) under `wrangler dev --local`, on this
     /// machine's store and media node.
@@ -275,6 +278,36 @@ pub enum AdvisorCommand {
     },
 }
 
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The first day (YYYY-MM-DD, local time; default: six days ago).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// The last day, included (default: today).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Rows per `day` or `week`.
+    #[arg(long, default_value = "day")]
+    pub by: String,
+    /// Accepted within this many seconds counts toward the service level
+    /// (default: the deployment's).
+    #[arg(long)]
+    pub service_level: Option<u64>,
+    /// The IANA time zone days and hours are counted in (default: the
+    /// deployment's).
+    #[arg(long)]
+    pub time_zone: Option<String>,
+    /// `text` (a summary), `html` (the reports page) or `csv` (every table).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+    /// Where to write: the HTML file (default: standard output), or the
+    /// directory for the CSV files (default: ./livecard-report).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum DestinationCommand {
     /// Create or replace a destination. Secrets are read from files (`-`:
@@ -484,6 +517,94 @@ fn destination_settings(args: &DestinationArgs) -> anyhow::Result<(Value, Option
         other => other,
     };
     Ok((settings, generated))
+}
+
+async fn report(args: ReportArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    if !matches!(args.format.as_str(), "text" | "html" | "csv") {
+        bail!("--format must be text, html or csv");
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in [
+        ("from", args.from.clone()),
+        ("to", args.to.clone()),
+        ("by", Some(args.by.clone())),
+        ("service_level", args.service_level.map(|s| s.to_string())),
+        ("time_zone", args.time_zone.clone()),
+    ] {
+        if let Some(value) = value {
+            query.append_pair(key, &value);
+        }
+    }
+    let query = query.finish();
+    let api = client(&args.remote, data_dir)?;
+    match args.format.as_str() {
+        "html" => {
+            let page = api
+                .get_text(&format!("/api/v1/reports?{query}&format=html"))
+                .await?;
+            match &args.out {
+                Some(path) => {
+                    std::fs::write(path, page)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => print!("{page}"),
+            }
+            Ok(())
+        }
+        "csv" => {
+            let dir = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("livecard-report"));
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            for table in livecard_core::report::TABLES {
+                let csv = api
+                    .get_text(&format!("/api/v1/reports?{query}&format=csv&table={table}"))
+                    .await?;
+                let path = dir.join(format!("{table}.csv"));
+                std::fs::write(&path, csv)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        _ => {
+            let report: Value = api
+                .call(Method::GET, &format!("/api/v1/reports?{query}"), None)
+                .await?;
+            if args.remote.json {
+                return print_json(&report);
+            }
+            println!(
+                "{} to {} ({}), {} events",
+                report["from"].as_str().unwrap_or("?"),
+                report["to"].as_str().unwrap_or("?"),
+                report["time_zone"].as_str().unwrap_or("?"),
+                report["events"]
+            );
+            let tables = report["tables"].as_array().cloned().unwrap_or_default();
+            for name in ["contacts", "answer"] {
+                let Some(table) = tables.iter().find(|t| t["name"] == name) else {
+                    continue;
+                };
+                let columns: Vec<&str> = table["columns"]
+                    .as_array()
+                    .map(|c| c.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                println!("\n{}", columns.join("  "));
+                for row in table["rows"].as_array().cloned().unwrap_or_default() {
+                    let cells: Vec<&str> = row
+                        .as_array()
+                        .map(|c| c.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    println!("{}", cells.join("  "));
+                }
+            }
+            Ok(())
+        }
+    }
 }
 
 async fn destination(
@@ -698,6 +819,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Card(command) => card(command, &cli.data_dir).await,
         Command::Advisor(command) => advisor(command, &cli.data_dir).await,
         Command::Destination(command) => destination(command, &cli.data_dir).await,
+        Command::Report(args) => report(args, &cli.data_dir).await,
         Command::Edge(args) => {
             crate::edge::run(
                 &cli.data_dir,

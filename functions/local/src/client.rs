@@ -41,6 +41,11 @@ impl ApiClient {
         self.send(method, path, None).await.map(|_| ())
     }
 
+    /// A GET whose answer is not JSON (CSV, HTML).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        self.send(Method::GET, path, None).await
+    }
+
     async fn send(
         &self,
         method: Method,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod capture;
+pub mod harness;
 
 use livecard_app::{Clock, Random, Secrets};
 use livecard_core::card::Keyring;

@@ -23,7 +23,7 @@ use crate::ids::EventId;
 use facts::Facts;
 pub use facts::Outcome;
 use jiff::civil::Date;
-use jiff::tz::TimeZone;
+pub use jiff::tz::TimeZone;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 pub use tables::{TABLES, Table, WEEKDAYS, format_rate, format_seconds};
@@ -103,6 +103,20 @@ pub fn time_zone(name: &str) -> Result<TimeZone, ReportError> {
         return Err(ReportError::TimeZone);
     }
     TimeZone::get(name).map_err(|_| ReportError::TimeZone)
+}
+
+/// The default range: the last `days` local days up to and including
+/// today, as `(from, to)` dates.
+pub fn last_days(now: UnixMillis, time_zone: &TimeZone, days: i64) -> (String, String) {
+    let ts = i64::try_from(now)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let today = ts.to_zoned(time_zone.clone()).date();
+    let from = today
+        .checked_sub(jiff::Span::new().days(days.saturating_sub(1)))
+        .unwrap_or(today);
+    (from.to_string(), today.to_string())
 }
 
 impl ReportRequest {
