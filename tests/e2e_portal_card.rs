@@ -330,3 +330,147 @@ async fn portal_scenario(server: Livecard) {
     advisor.close().await.ok();
     server.stop();
 }
+
+/// Counts the pixels of a PNG that are (nearly) `rgb`.
+fn pixels_of(png_bytes: &[u8], rgb: (u8, u8, u8)) -> usize {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    let step = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(step)
+        .filter(|p| {
+            p.len() >= 3
+                && p[0].abs_diff(rgb.0) < 8
+                && p[1].abs_diff(rgb.1) < 8
+                && p[2].abs_diff(rgb.2) < 8
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_page_signs_admins_in_and_draws_accessible_charts() {
+    let server = Livecard::start("e2e-reports");
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_owned();
+    // Data to draw: a card opened, a contact that nobody took.
+    let (_, link) = server.card_links[0].clone();
+    support::http_get(&link, "");
+    let mut driver = Driver::start().await;
+    let admin = driver.browser().await;
+    admin
+        .goto(&format!("{}/reports?lang=en", server.url))
+        .await
+        .expect("reports");
+    wait_until(
+        &admin,
+        "!!document.querySelector('#admin-key')",
+        "the sign-in form",
+    )
+    .await;
+    let violations = axe_violations(&admin).await;
+    assert!(violations.is_empty(), "axe on the sign-in: {violations:#?}");
+    let sign_in = |key: String| {
+        let admin = admin.clone();
+        async move {
+            let field = admin
+                .find(fantoccini::Locator::Css("#admin-key"))
+                .await
+                .expect("key field");
+            field.send_keys(&key).await.expect("type");
+            field.send_keys("\u{E007}").await.expect("enter");
+        }
+    };
+    sign_in("lck_not-a-key".into()).await;
+    wait_until(
+        &admin,
+        "(document.querySelector('[role=alert]')||{}).textContent?.includes('not an admin key')",
+        "the refusal",
+    )
+    .await;
+    sign_in(key).await;
+    wait_until(
+        &admin,
+        "document.querySelectorAll('svg[role=img]').length === 5",
+        "five charts",
+    )
+    .await;
+    // The card view reaches the funnel once the local host wrote it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let opened = "(document.querySelector('#report-funnel tbody td')||{}).textContent === '1'";
+    while !support::run(&admin, &format!("return {opened};"))
+        .await
+        .as_bool()
+        .unwrap_or(false)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the card view is not in the funnel: {}",
+            text_of(&admin, "#report-funnel").await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        admin.refresh().await.expect("reload");
+    }
+    let violations = axe_violations(&admin).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the reports page: {violations:#?}"
+    );
+    // The funnel's chart is drawn: its bars are on the screenshot.
+    let chart = admin
+        .find(fantoccini::Locator::Css("#report-funnel figure"))
+        .await
+        .expect("funnel chart");
+    let shot = chart.screenshot().await.expect("screenshot");
+    let out = support::repo_root().join("target/screenshots");
+    let _ = std::fs::create_dir_all(&out);
+    let _ = std::fs::write(out.join("reports-funnel.png"), &shot);
+    let page = admin.screenshot().await.expect("page screenshot");
+    let _ = std::fs::write(out.join("reports.png"), &page);
+    assert!(
+        pixels_of(&shot, (86, 180, 233)) > 200,
+        "the cards-opened bar (sky blue) is drawn"
+    );
+    let heat = admin
+        .find(fantoccini::Locator::Css("#report-hours figure"))
+        .await
+        .expect("heatmap")
+        .screenshot()
+        .await
+        .expect("screenshot");
+    assert!(
+        pixels_of(&heat, (255, 255, 255)) > 1000,
+        "the heatmap is drawn"
+    );
+    // CSV downloads use the same sign-in.
+    let csv = support::run(
+        &admin,
+        "return fetch(document.querySelector('#report-funnel a[download]').href).then(r => r.text())",
+    )
+    .await;
+    assert!(
+        csv.as_str()
+            .unwrap_or("")
+            .starts_with("campaign,cards_opened"),
+        "{csv}"
+    );
+    // Signing out ends it.
+    admin
+        .find(fantoccini::Locator::Css(".report-signout button"))
+        .await
+        .expect("sign out")
+        .click()
+        .await
+        .expect("click");
+    wait_until(
+        &admin,
+        "!!document.querySelector('#admin-key')",
+        "signed out",
+    )
+    .await;
+    admin.close().await.ok();
+    server.stop();
+}

@@ -23,6 +23,7 @@ struct Words {
     day: &'static str,
     week: &'static str,
     service_level: &'static str,
+    service_level_share: &'static str,
     show: &'static str,
     basis: &'static str,
     download: &'static str,
@@ -38,6 +39,7 @@ struct Words {
     offline: &'static str,
     opened: &'static str,
     requested: &'static str,
+    answer: &'static str,
     median: &'static str,
     p90: &'static str,
     direct: &'static str,
@@ -60,6 +62,7 @@ const EN: Words = Words {
     day: "Day",
     week: "Week",
     service_level: "Service level (seconds)",
+    service_level_share: "Service level",
     show: "Show",
     basis: "distinct events read; times in",
     download: "Download CSV",
@@ -83,6 +86,7 @@ const EN: Words = Words {
     offline: "Offline message",
     opened: "Cards opened",
     requested: "Contact requests",
+    answer: "Speed of answer (median / p90)",
     median: "Median",
     p90: "90th percentile",
     direct: "Peer to peer",
@@ -105,6 +109,7 @@ const DE: Words = Words {
     day: "Tag",
     week: "Woche",
     service_level: "Servicelevel (Sekunden)",
+    service_level_share: "Servicelevel",
     show: "Anzeigen",
     basis: "verschiedene Ereignisse gelesen; Zeiten in",
     download: "CSV herunterladen",
@@ -128,6 +133,7 @@ const DE: Words = Words {
     offline: "Offline-Nachricht",
     opened: "Karten geöffnet",
     requested: "Kontaktanfragen",
+    answer: "Annahmezeit (Median / p90)",
     median: "Median",
     p90: "90. Perzentil",
     direct: "Direkt",
@@ -153,8 +159,7 @@ pub fn signin(ctx: &PageCtx, refused: Option<()>) -> Response {
             p.error role="alert" { (w.refused) }
         }
         form.reports-signin method="post" action="/reports" {
-            label for="admin-key" { (w.key) }
-            input #admin-key type="password" name="key" required autocomplete="off" maxlength="256";
+            label { (w.key) input #admin-key type="password" name="key" required autocomplete="off" maxlength="256"; }
             button type="submit" { (w.signin) }
         }
     };
@@ -286,9 +291,9 @@ fn chart_for(report: &Report, name: &str, w: &Words, heading: &str) -> String {
     }
 }
 
-fn table_markup(table: &Table, caption: &str) -> Markup {
+fn table_markup(table: &Table, caption: &str, region: &str) -> Markup {
     html! {
-        div.table-scroll role="region" aria-label=(caption) tabindex="0" {
+        div.table-scroll role="region" aria-label=(region) tabindex="0" {
             table {
                 caption { (caption) }
                 thead { tr { @for c in &table.columns { th scope="col" { (c.replace('_', " ")) } } } }
@@ -317,15 +322,18 @@ pub fn report(ctx: &PageCtx, report: &Report, error: Option<&str>) -> Response {
         (w.requested, t.requested.to_string()),
         (w.accepted, t.accepted.to_string()),
         (
-            w.headings[2],
-            format!(
-                "{} s / {} s",
-                livecard_core::report::format_seconds(t.answer_median_ms),
-                livecard_core::report::format_seconds(t.answer_p90_ms)
-            ),
+            w.answer,
+            match (t.answer_median_ms, t.answer_p90_ms) {
+                (Some(median), Some(p90)) => format!(
+                    "{} s / {} s",
+                    livecard_core::report::format_seconds(Some(median)),
+                    livecard_core::report::format_seconds(Some(p90))
+                ),
+                _ => String::new(),
+            },
         ),
         (
-            w.service_level,
+            w.service_level_share,
             livecard_core::report::format_rate(t.service_level),
         ),
         (w.missed, t.missed.to_string()),
@@ -337,17 +345,15 @@ pub fn report(ctx: &PageCtx, report: &Report, error: Option<&str>) -> Response {
             p.error role="alert" { (error) }
         }
         form.report-filter method="get" action="/reports" {
-            label for="from" { (w.from) }
-            input #from type="date" name="from" value=(r.from.to_string()) required;
-            label for="to" { (w.to) }
-            input #to type="date" name="to" value=(r.to.to_string()) required;
-            label for="by" { (w.by) }
-            select #by name="by" {
-                option value="day" selected[r.period == livecard_core::report::Period::Day] { (w.day) }
-                option value="week" selected[r.period == livecard_core::report::Period::Week] { (w.week) }
+            label { (w.from) input type="date" name="from" value=(r.from.to_string()) required; }
+            label { (w.to) input type="date" name="to" value=(r.to.to_string()) required; }
+            label { (w.by)
+                select name="by" {
+                    option value="day" selected[r.period == livecard_core::report::Period::Day] { (w.day) }
+                    option value="week" selected[r.period == livecard_core::report::Period::Week] { (w.week) }
+                }
             }
-            label for="service-level" { (w.service_level) }
-            input #service-level type="number" name="service_level" min="1" max="3600" value=(r.service_level_ms / 1000);
+            label { (w.service_level) input type="number" name="service_level" min="1" max="3600" value=(r.service_level_ms / 1000); }
             button type="submit" { (w.show) }
         }
         form.report-signout method="post" action="/reports" {
@@ -357,7 +363,7 @@ pub fn report(ctx: &PageCtx, report: &Report, error: Option<&str>) -> Response {
         section aria-labelledby="summary" {
             h2 #summary { (w.summary) }
             dl.report-summary {
-                @for (k, v) in &summary { div { dt { (k) } dd { (v) } } }
+                @for (k, v) in &summary { div { dt { (k) } dd { @if v.is_empty() { "–" } @else { (v) } } } }
             }
         }
         @for (i, name) in TABLES.iter().enumerate() {
@@ -372,7 +378,7 @@ pub fn report(ctx: &PageCtx, report: &Report, error: Option<&str>) -> Response {
                     @if *name != "sessions" {
                         details open[*name != "breakdown"] {
                             summary { (w.numbers) }
-                            (table_markup(&table, heading))
+                            (table_markup(&table, heading, &format!("{heading} ({})", w.numbers)))
                         }
                     } @else {
                         p { (table.rows.len()) " " (w.contacts) }
