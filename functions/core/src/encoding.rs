@@ -15,6 +15,19 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
 
+/// Exactly 16 bytes of URL-safe base64 (a random id), without allocating.
+pub fn b64url_decode_16(text: &str) -> Option<[u8; 16]> {
+    let mut buf = [0u8; 18];
+    match URL_SAFE_NO_PAD.decode_slice(text, &mut buf) {
+        Ok(16) => {
+            let mut out = [0u8; 16];
+            out.copy_from_slice(&buf[..16]);
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 /// HMAC-SHA256 of `message` under `key`.
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.

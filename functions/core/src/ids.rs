@@ -86,25 +86,31 @@ impl RandomId {
     }
 
     pub fn parse(text: &str) -> Result<Self, InvalidId> {
-        if text.len() == Self::LEN && crate::encoding::b64url_decode(text).is_some() {
-            Ok(Self(text.to_owned()))
+        Self::try_from(text.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 16 bytes it encodes.
+    pub fn to_bytes(&self) -> Option<[u8; 16]> {
+        crate::encoding::b64url_decode_16(&self.0)
+    }
+}
+
+impl TryFrom<String> for RandomId {
+    type Error = InvalidId;
+    /// Keeps the string it checked (ids are read by the million).
+    fn try_from(text: String) -> Result<Self, InvalidId> {
+        if text.len() == Self::LEN && crate::encoding::b64url_decode_16(&text).is_some() {
+            Ok(Self(text))
         } else {
             Err(InvalidId {
                 what: "a random id",
                 max: Self::LEN,
             })
         }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for RandomId {
-    type Error = InvalidId;
-    fn try_from(text: String) -> Result<Self, InvalidId> {
-        Self::parse(&text)
     }
 }
 

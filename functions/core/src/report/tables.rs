@@ -98,7 +98,77 @@ fn answer_cells(row: &Row) -> Vec<String> {
     ]
 }
 
+const SESSION_COLUMNS: [&str; 19] = [
+    "session",
+    "requested_at",
+    "entry",
+    "campaign",
+    "card",
+    "topic",
+    "channel",
+    "advisor",
+    "outcome",
+    "wait_s",
+    "talk_s",
+    "messages",
+    "media",
+    "calls",
+    "call_time_s",
+    "relayed_calls",
+    "failed_calls",
+    "missed_rings",
+    "end_reason",
+];
+
 impl Report {
+    /// One table as CSV. The sessions table (a row per contact, the
+    /// largest by far) is written straight from the sessions, without
+    /// making its cells first.
+    pub fn csv(&self, name: &str) -> Option<Vec<u8>> {
+        if name != "sessions" {
+            return self.table(name).map(|t| t.csv());
+        }
+        let mut writer = csv::Writer::from_writer(Vec::with_capacity(self.sessions.len() * 160));
+        let _ = writer.write_record(SESSION_COLUMNS);
+        for session in &self.sessions {
+            self.session_cells(session, |cell| {
+                let _ = writer.write_field(cell);
+            });
+            let _ = writer.write_record(None::<&[u8]>);
+        }
+        Some(writer.into_inner().unwrap_or_default())
+    }
+
+    /// The cells of a session's row, in [`SESSION_COLUMNS`] order.
+    fn session_cells(&self, s: &super::SessionRow, mut cell: impl FnMut(&str)) {
+        use std::fmt::Write;
+        let mut buf = String::with_capacity(32);
+        let mut number = |cell: &mut dyn FnMut(&str), value: u64| {
+            buf.clear();
+            let _ = write!(buf, "{value}");
+            cell(&buf);
+        };
+        cell(&s.id);
+        cell(&self.request.local_time(s.requested_at));
+        cell(&s.entry);
+        cell(s.campaign.as_deref().unwrap_or_default());
+        cell(s.card.as_deref().unwrap_or_default());
+        cell(s.topic.as_deref().unwrap_or_default());
+        cell(&s.channel);
+        cell(s.advisor.as_deref().unwrap_or_default());
+        cell(s.outcome.as_str());
+        cell(&format_seconds(s.wait_ms));
+        cell(&format_seconds(s.talk_ms));
+        number(&mut cell, s.messages);
+        cell(&s.media);
+        number(&mut cell, u64::from(s.calls));
+        cell(&format_seconds(Some(s.call_ms)));
+        number(&mut cell, u64::from(s.relayed_calls));
+        number(&mut cell, u64::from(s.failed_calls));
+        number(&mut cell, u64::from(s.missed_rings));
+        cell(s.end_reason.as_deref().unwrap_or_default());
+    }
+
     /// Every table, in [`TABLES`] order.
     pub fn tables(&self) -> Vec<Table> {
         TABLES.iter().filter_map(|name| self.table(name)).collect()
@@ -242,52 +312,14 @@ impl Report {
             },
             "sessions" => Table {
                 name: "sessions",
-                columns: vec![
-                    "session",
-                    "requested_at",
-                    "entry",
-                    "campaign",
-                    "card",
-                    "topic",
-                    "channel",
-                    "advisor",
-                    "outcome",
-                    "wait_s",
-                    "talk_s",
-                    "messages",
-                    "media",
-                    "calls",
-                    "call_time_s",
-                    "relayed_calls",
-                    "failed_calls",
-                    "missed_rings",
-                    "end_reason",
-                ],
+                columns: SESSION_COLUMNS.to_vec(),
                 rows: self
                     .sessions
                     .iter()
                     .map(|s| {
-                        vec![
-                            s.id.clone(),
-                            self.request.local_time(s.requested_at),
-                            s.entry.clone(),
-                            s.campaign.clone().unwrap_or_default(),
-                            s.card.clone().unwrap_or_default(),
-                            s.topic.clone().unwrap_or_default(),
-                            s.channel.clone(),
-                            s.advisor.clone().unwrap_or_default(),
-                            s.outcome.as_str().to_owned(),
-                            format_seconds(s.wait_ms),
-                            format_seconds(s.talk_ms),
-                            n(s.messages),
-                            s.media.clone(),
-                            s.calls.to_string(),
-                            format_seconds(Some(s.call_ms)),
-                            s.relayed_calls.to_string(),
-                            s.failed_calls.to_string(),
-                            s.missed_rings.to_string(),
-                            s.end_reason.clone().unwrap_or_default(),
-                        ]
+                        let mut row = Vec::with_capacity(SESSION_COLUMNS.len());
+                        self.session_cells(s, |cell| row.push(cell.to_owned()));
+                        row
                     })
                     .collect(),
             },

@@ -1,6 +1,6 @@
 use super::*;
 use crate::channel::Channel;
-use crate::ids::AdvisorId;
+use crate::ids::{AdvisorId, EventId};
 
 /// 2026-11-30 00:00 UTC, a Monday.
 const MONDAY: u64 = 1_795_996_800_000;
@@ -261,6 +261,9 @@ fn every_table_has_as_many_cells_as_columns() {
     log.request("a", MONDAY, "card", Some("c1"));
     let report = log.report(request("2026-11-29", "2026-12-01", "Europe/Berlin"));
     let tables = report.tables();
+    for table in &tables {
+        assert_eq!(report.csv(table.name), Some(table.csv()), "{}", table.name);
+    }
     assert_eq!(tables.len(), TABLES.len());
     for table in tables {
         for row in &table.rows {
