@@ -95,7 +95,12 @@ pub struct Config {
     /// without a trailing slash.
     pub public_url: String,
     pub presence: PresencePolicy,
+    /// How long analytics events are kept.
     pub event_retention_ms: u64,
+    /// How long contact sessions and their chat transcripts are kept.
+    pub transcript_retention_ms: u64,
+    /// How long offline messages are kept.
+    pub offline_retention_ms: u64,
     /// How often pages poll for presence, in milliseconds.
     pub presence_poll_ms: u64,
     /// How long visitor pages may reuse a card or advisor read (0: never).
@@ -153,6 +158,8 @@ impl Config {
             public_url: public_url.trim_end_matches('/').to_owned(),
             presence: PresencePolicy::default(),
             event_retention_ms: livecard_core::event::DEFAULT_RETENTION_MS,
+            transcript_retention_ms: 90 * 86_400_000,
+            offline_retention_ms: 90 * 86_400_000,
             presence_poll_ms: 2_000,
             read_cache_ms: 1_000,
             shared_read_ms: 0,

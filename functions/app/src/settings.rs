@@ -32,6 +32,10 @@ pub const STUN_SERVERS: Key = key("LIVECARD_STUN_SERVERS", "stun_servers");
 pub const FORWARD_ALLOW: Key = key("LIVECARD_FORWARD_ALLOW", "forward_allow");
 pub const TIME_ZONE: Key = key("LIVECARD_TIME_ZONE", "time_zone");
 pub const SERVICE_LEVEL: Key = key("LIVECARD_SERVICE_LEVEL", "service_level");
+pub const RETAIN_EVENTS: Key = key("LIVECARD_RETAIN_EVENTS", "retain_events");
+pub const RETAIN_TRANSCRIPTS: Key = key("LIVECARD_RETAIN_TRANSCRIPTS", "retain_transcripts");
+pub const RETAIN_OFFLINE: Key = key("LIVECARD_RETAIN_OFFLINE", "retain_offline");
+pub const RETAIN_DELIVERIES: Key = key("LIVECARD_RETAIN_DELIVERIES", "retain_deliveries");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[
@@ -47,6 +51,10 @@ pub const KEYS: &[Key] = &[
     FORWARD_ALLOW,
     TIME_ZONE,
     SERVICE_LEVEL,
+    RETAIN_EVENTS,
+    RETAIN_TRANSCRIPTS,
+    RETAIN_OFFLINE,
+    RETAIN_DELIVERIES,
 ];
 
 /// The environment variable naming the settings file.
@@ -84,6 +92,30 @@ pub struct Settings {
     pub time_zone: String,
     /// Accepted within this many seconds counts toward the service level.
     pub service_level_s: u64,
+    /// How long each class of data is kept (`docs/privacy.md`).
+    pub retention: Retention,
+}
+
+/// How long each class of personal data is kept, in milliseconds: the
+/// store deletes it by TTL afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub events_ms: u64,
+    pub transcripts_ms: u64,
+    pub offline_ms: u64,
+    pub deliveries_ms: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let config = Config::new("http://localhost");
+        Self {
+            events_ms: config.event_retention_ms,
+            transcripts_ms: config.transcript_retention_ms,
+            offline_ms: config.offline_retention_ms,
+            deliveries_ms: config.delivery_retention_ms,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -100,6 +132,7 @@ impl Default for Settings {
             forward_allow: Vec::new(),
             time_zone: "UTC".into(),
             service_level_s: livecard_core::report::DEFAULT_SERVICE_LEVEL_S,
+            retention: Retention::default(),
         }
     }
 }
@@ -246,6 +279,41 @@ impl Settings {
                 .map(|ms| ms / 1000)
                 .ok_or_else(|| invalid(SERVICE_LEVEL, f, "whole seconds from 1s to 1h (20s)"))?;
         }
+        // Retention per data class: a day to ten years (deliveries: a year).
+        let days = |key: Key, max_days: u64, expected: &'static str, into: &mut u64| {
+            if let Some((v, f)) = value(key) {
+                *into = parse_duration_ms(&v)
+                    .ok()
+                    .filter(|ms| (86_400_000..=max_days * 86_400_000).contains(ms))
+                    .ok_or_else(|| invalid(key, f, expected))?;
+            }
+            Ok::<(), SettingsError>(())
+        };
+        let r = &mut settings.retention;
+        days(
+            RETAIN_EVENTS,
+            3650,
+            "a duration from 1d to 3650d (180d)",
+            &mut r.events_ms,
+        )?;
+        days(
+            RETAIN_TRANSCRIPTS,
+            3650,
+            "a duration from 1d to 3650d (90d)",
+            &mut r.transcripts_ms,
+        )?;
+        days(
+            RETAIN_OFFLINE,
+            3650,
+            "a duration from 1d to 3650d (90d)",
+            &mut r.offline_ms,
+        )?;
+        days(
+            RETAIN_DELIVERIES,
+            365,
+            "a duration from 1d to 365d (30d)",
+            &mut r.deliveries_ms,
+        )?;
         let list = |key: Key| -> (Vec<String>, bool) {
             match value(key) {
                 Some((v, f)) => (
@@ -304,6 +372,10 @@ impl Settings {
             config.time_zone = zone;
         }
         config.service_level_s = self.service_level_s;
+        config.event_retention_ms = self.retention.events_ms;
+        config.transcript_retention_ms = self.retention.transcripts_ms;
+        config.offline_retention_ms = self.retention.offline_ms;
+        config.delivery_retention_ms = self.retention.deliveries_ms;
         config
     }
 }
@@ -396,6 +468,21 @@ mod tests {
         .expect("servers");
         assert_eq!(settings.other_servers.turn.len(), 1);
         assert_eq!(settings.other_servers.stun.len(), 2);
+        let file = "retain_transcripts = \"30d\"\ntime_zone = \"Europe/Berlin\"\n";
+        let settings = Settings::load(
+            Some(("livecard.toml", file)),
+            env(&[
+                ("LIVECARD_RETAIN_EVENTS", "400d"),
+                ("LIVECARD_SERVICE_LEVEL", "30s"),
+            ]),
+        )
+        .expect("retention");
+        let config = settings.config("http://127.0.0.1:8080");
+        assert_eq!(config.transcript_retention_ms, 30 * 86_400_000);
+        assert_eq!(config.event_retention_ms, 400 * 86_400_000);
+        assert_eq!(config.offline_retention_ms, 90 * 86_400_000, "a default");
+        assert_eq!(config.service_level_s, 30);
+        assert_eq!(config.time_zone.iana_name(), Some("Europe/Berlin"));
     }
 
     #[test]
@@ -411,6 +498,12 @@ mod tests {
             ("LIVECARD_TURN_SERVERS", "stun:wrong.example"),
             ("LIVECARD_STUN_SERVERS", "turn:wrong.example"),
             ("LIVECARD_FORWARD_ALLOW", "10.0.0.0/8,loopback"),
+            ("LIVECARD_TIME_ZONE", "Mars/Olympus"),
+            ("LIVECARD_SERVICE_LEVEL", "0s"),
+            ("LIVECARD_RETAIN_EVENTS", "12h"),
+            ("LIVECARD_RETAIN_TRANSCRIPTS", "forever"),
+            ("LIVECARD_RETAIN_OFFLINE", "3651d"),
+            ("LIVECARD_RETAIN_DELIVERIES", "400d"),
         ] {
             let err = Settings::load(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(key), "{err}");

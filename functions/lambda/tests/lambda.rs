@@ -7,6 +7,8 @@
 #[path = "../../app/tests/common/mod.rs"]
 mod common;
 
+/// When the sessions and messages written here may expire.
+const KEEP: u64 = u64::MAX / 2;
 use livecard_app::secrets::SecretsDocument;
 use livecard_app::system::{OsRandom, SystemClock};
 use livecard_app::{App, Config};
@@ -640,7 +642,7 @@ async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported
     // Two conflicts: tried again after a backoff, stored once.
     proxy.conflict_next(2);
     let appended = through_proxy
-        .append_message("s1", Side::Visitor, "m1", "Hello", now)
+        .append_message("s1", Side::Visitor, "m1", "Hello", now, KEEP)
         .await
         .expect("stored");
     assert!(matches!(appended, Appended::New(_)), "{appended:?}");
@@ -648,7 +650,7 @@ async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported
     // Conflicting for longer than the tries: an error, nothing written.
     proxy.conflict_next(50);
     let refused = through_proxy
-        .append_message("s1", Side::Visitor, "m2", "Again", now + 1)
+        .append_message("s1", Side::Visitor, "m2", "Again", now + 1, KEEP)
         .await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(proxy.conflicted(), 2 + livecard_lambda::aws::MAX_ATTEMPTS);

@@ -259,11 +259,13 @@ pub trait EventStore {
 /// Contact sessions and what hangs off them: chat, queues, the visitor's last advisor, offline messages.
 #[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
 pub trait SessionStore {
-    /// Stores a new session, due at `deadline` (see `Session::next_deadline`).
+    /// Stores a new session, due at `deadline` (see `Session::next_deadline`),
+    /// kept until `expires_at` (the deployment's transcript retention).
     async fn create_session(
         &self,
         session: &StoredSession,
         deadline: Option<UnixMillis>,
+        expires_at: UnixMillis,
     ) -> Result<Created, StoreError>;
     async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError>;
     /// Replaces a session read at `session.version - 1` with `session`; false
@@ -285,7 +287,8 @@ pub trait SessionStore {
         until: UnixMillis,
         limit: u16,
     ) -> Result<Vec<String>, StoreError>;
-    /// Appends a chat message once per (side, client id).
+    /// Appends a chat message once per (side, client id), kept until
+    /// `expires_at` (with its session).
     async fn append_message(
         &self,
         session: &str,
@@ -293,6 +296,7 @@ pub trait SessionStore {
         client_id: &str,
         text: &str,
         at: UnixMillis,
+        expires_at: UnixMillis,
     ) -> Result<Appended, StoreError>;
     /// How many messages a session has and when the last was stored.
     async fn message_stats(&self, session: &str) -> Result<(u32, Option<UnixMillis>), StoreError>;

@@ -2,6 +2,8 @@
 //! embedded one by default, or the one at `LIVECARD_TEST_DYNAMODB_ENDPOINT`
 //! (for example Amazon's DynamoDB Local).
 
+/// When the sessions and messages written here may expire.
+const KEEP: u64 = u64::MAX / 2;
 use aws_sdk_dynamodb::types::AttributeValue;
 use livecard_core::card::{Card, CardRequest, Keyring};
 use livecard_core::channel::ChannelSet;
@@ -121,36 +123,72 @@ async fn ttl_attributes() {
         )
         .await
         .expect("put sign-in");
+    // Sessions and their chat go with the transcript retention.
+    let keep = now + 90 * 86_400_000;
+    let session = livecard_store::StoredSession {
+        id: "ttl-session".into(),
+        visitor: "vis_ttl".into(),
+        session: livecard_core::session::Session::new(livecard_core::channel::Channel::Chat, now),
+        version: 1,
+    };
+    store
+        .create_session(&session, None, keep)
+        .await
+        .expect("create session");
+    store
+        .append_message(
+            "ttl-session",
+            livecard_core::session::Side::Visitor,
+            "m1",
+            "hello",
+            now + 1,
+            keep,
+        )
+        .await
+        .expect("append");
+    let side = livecard_core::session::Side::Visitor;
+    let transcript = [
+        livecard_store::keys::META.to_owned(),
+        livecard_store::keys::message(now + 1, side, "m1"),
+        livecard_store::keys::client_id(side, "m1"),
+    ];
 
-    let cases = [
+    let mut cases = vec![
         (
             format!("CARD#{}", card.claims.card_id),
-            "CARD",
+            "CARD".to_owned(),
             (now + 86_400_000 + 30 * 86_400_000) / 1000,
         ),
         (
             format!("EVENT#{}", event.id),
-            "EVENT",
+            "EVENT".to_owned(),
             (now + 3_600_000) / 1000,
         ),
-        ("SIGNIN#hash".to_owned(), "SIGNIN", (now + 900_000) / 1000),
+        (
+            "SIGNIN#hash".to_owned(),
+            "SIGNIN".to_owned(),
+            (now + 900_000) / 1000,
+        ),
     ];
+    for sk in transcript {
+        cases.push(("SESSION#ttl-session".to_owned(), sk, keep / 1000));
+    }
     for (pk, sk, expected) in cases {
         let item = store
             .client()
             .get_item()
             .table_name(store.table())
             .key("pk", AttributeValue::S(pk.clone()))
-            .key("sk", AttributeValue::S(sk.into()))
+            .key("sk", AttributeValue::S(sk.clone()))
             .send()
             .await
             .expect("get item")
             .item
-            .expect("item exists");
+            .unwrap_or_else(|| panic!("{pk} {sk} exists"));
         assert_eq!(
             item.get(TTL_ATTRIBUTE),
             Some(&AttributeValue::N(expected.to_string())),
-            "{pk}"
+            "{pk} {sk}"
         );
     }
 }
@@ -193,6 +231,7 @@ async fn chat_messages_with_group_commit() {
                     &format!("m{}", i % 200),
                     "x",
                     1_000 + i,
+                    KEEP,
                 )
                 .await
                 .expect("append")
@@ -221,6 +260,7 @@ async fn chat_messages_with_group_commit() {
                             &format!("c{i}"),
                             &format!("text {i}"),
                             10_000 + i * 10 + round,
+                            KEEP,
                         )
                         .await
                         .expect("append");

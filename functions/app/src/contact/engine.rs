@@ -165,7 +165,11 @@ impl<S: Store, P: Push> App<S, P> {
     /// socket joins ([`App::visitor_joined`]): a bare request rings nobody.
     pub async fn create_session(&self, stored: &StoredSession) -> Result<(), ContactError> {
         let deadline = stored.session.next_deadline(&self.config.session);
-        self.store.create_session(stored, deadline).await?;
+        let keep = stored
+            .session
+            .created_at
+            .saturating_add(self.config.transcript_retention_ms);
+        self.store.create_session(stored, deadline, keep).await?;
         let mut event = self.session_event(EventName::ContactRequested, stored);
         event = event.with_prop("origin", stored.session.request.origin.as_str());
         if let Some(topic) = &stored.session.request.topic {

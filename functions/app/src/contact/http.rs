@@ -339,7 +339,7 @@ pub async fn offline<S: Store, P: Push>(
             wait_ms,
         ));
     }
-    let expires = now.saturating_add(app.config.event_retention_ms);
+    let expires = now.saturating_add(app.config.offline_retention_ms);
     if app.store.put_offline_message(&message, expires).await? == Created::AlreadyExists {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -415,7 +415,17 @@ impl<S: Store, P: Push> App<S, P> {
         };
         match self
             .store
-            .append_message(session, side, id, text, now)
+            .append_message(
+                session,
+                side,
+                id,
+                text,
+                now,
+                stored
+                    .session
+                    .created_at
+                    .saturating_add(self.config.transcript_retention_ms),
+            )
             .await?
         {
             Appended::Duplicate => Ok(Replies::one(ack(None))),

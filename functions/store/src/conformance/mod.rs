@@ -49,6 +49,8 @@ pub const CHECKS: &[&str] = &[
 ];
 
 const T0: u64 = 1_795_392_000_000;
+/// When what the checks store may expire (a transcript retention).
+const KEEP: u64 = T0 + 90 * 86_400_000;
 
 mod advisors;
 mod auth;

@@ -24,11 +24,14 @@ fn stored(id: &str, at: u64) -> StoredSession {
 pub async fn session_versions<S: SessionStore>(store: &S) {
     let first = stored("s-1", T0);
     assert_eq!(
-        ok(store.create_session(&first, None).await, "create"),
+        ok(store.create_session(&first, None, KEEP).await, "create"),
         Created::Created
     );
     assert_eq!(
-        ok(store.create_session(&first, None).await, "create again"),
+        ok(
+            store.create_session(&first, None, KEEP).await,
+            "create again"
+        ),
         Created::AlreadyExists
     );
     assert_eq!(
@@ -71,25 +74,27 @@ pub async fn session_versions<S: SessionStore>(store: &S) {
 pub async fn session_deadlines<S: SessionStore>(store: &S) {
     ok(
         store
-            .create_session(&stored("due-early", T0), Some(T0 + 1_000))
+            .create_session(&stored("due-early", T0), Some(T0 + 1_000), KEEP)
             .await,
         "create",
     );
     ok(
         store
-            .create_session(&stored("due-late", T0), Some(T0 + 60_000))
+            .create_session(&stored("due-late", T0), Some(T0 + 60_000), KEEP)
             .await,
         "create",
     );
     ok(
-        store.create_session(&stored("no-deadline", T0), None).await,
+        store
+            .create_session(&stored("no-deadline", T0), None, KEEP)
+            .await,
         "create",
     );
     // Due across midnight: yesterday's partition is swept too.
     let midnight = T0 + 86_400_000;
     ok(
         store
-            .create_session(&stored("due-yesterday", T0), Some(midnight - 1))
+            .create_session(&stored("due-yesterday", T0), Some(midnight - 1), KEEP)
             .await,
         "create",
     );
@@ -132,13 +137,15 @@ pub async fn session_deadlines<S: SessionStore>(store: &S) {
 pub async fn chat_messages<S: SessionStore>(store: &S) {
     use livecard_core::session::Side;
     ok(
-        store.create_session(&stored("chat-1", T0), None).await,
+        store
+            .create_session(&stored("chat-1", T0), None, KEEP)
+            .await,
         "create",
     );
     let text = "<script>alert(1)</script> Grüße";
     let first = ok(
         store
-            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 1)
+            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 1, KEEP)
             .await,
         "append",
     );
@@ -148,14 +155,14 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
     assert_eq!(first.text, text);
     ok(
         store
-            .append_message("chat-1", Side::Advisor, "m1", "hello", T0 + 2)
+            .append_message("chat-1", Side::Advisor, "m1", "hello", T0 + 2, KEEP)
             .await,
         "append",
     );
     // The visitor resends m1 after a reconnect, later: not stored twice.
     let resend = ok(
         store
-            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 3)
+            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 3, KEEP)
             .await,
         "resend",
     );
@@ -163,7 +170,7 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
     let racing = (0..10).map(|_| async {
         ok(
             store
-                .append_message("chat-1", Side::Visitor, "m2", "again", T0 + 4)
+                .append_message("chat-1", Side::Visitor, "m2", "again", T0 + 4, KEEP)
                 .await,
             "racing",
         )

@@ -11,6 +11,8 @@ pub(super) struct PendingMessage {
     pub(super) client_id: String,
     pub(super) text: String,
     pub(super) at: UnixMillis,
+    /// Kept until then (the transcript retention).
+    pub(super) expires_at: UnixMillis,
     pub(super) reply: tokio::sync::oneshot::Sender<Result<Appended, StoreError>>,
 }
 
@@ -183,13 +185,16 @@ impl DynamoStore {
             client_id,
             text,
             at,
+            expires_at,
             ..
         } = pending;
         let (side, at) = (*side, *at);
+        let ttl = n(ttl_seconds(*expires_at));
         let marker = Put::builder()
             .table_name(&self.table)
             .item("pk", s(keys::session(session)))
             .item("sk", s(keys::client_id(side, client_id)))
+            .item(TTL_ATTRIBUTE, ttl.clone())
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .build()
@@ -202,6 +207,7 @@ impl DynamoStore {
             .item("client_id", s(client_id))
             .item("text", s(text))
             .item("at", n(at))
+            .item(TTL_ATTRIBUTE, ttl)
             .build()
             .map_err(built)?;
         Ok((

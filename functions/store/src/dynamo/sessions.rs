@@ -9,6 +9,7 @@ impl SessionStore for DynamoStore {
         &self,
         session: &StoredSession,
         deadline: Option<UnixMillis>,
+        expires_at: UnixMillis,
     ) -> Result<Created, StoreError> {
         let attributes = [
             ("visitor", s(session.visitor.as_str())),
@@ -20,7 +21,7 @@ impl SessionStore for DynamoStore {
             item.insert("gsi1pk".to_owned(), s(keys::due(at)));
             item.insert("gsi1sk".to_owned(), s(format!("{at:013}#{}", session.id)));
         }
-        self.create(item).await
+        self.create(expiring(item, expires_at)).await
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
@@ -113,6 +114,7 @@ impl SessionStore for DynamoStore {
         client_id: &str,
         text: &str,
         at: UnixMillis,
+        expires_at: UnixMillis,
     ) -> Result<Appended, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = PendingMessage {
@@ -121,6 +123,7 @@ impl SessionStore for DynamoStore {
             client_id: client_id.to_owned(),
             text: text.to_owned(),
             at,
+            expires_at,
             reply,
         };
         // With group commit the writer task takes it; otherwise (or when
