@@ -88,6 +88,18 @@ pub fn visitor(visitor: &str) -> String {
     format!("VISITOR#{visitor}")
 }
 
+/// A visitor's index entry for one of their sessions (in `visitor()`).
+pub fn visitor_session(session: &str) -> String {
+    format!("{VISITOR_SESSION_PREFIX}{session}")
+}
+
+pub const VISITOR_SESSION_PREFIX: &str = "SESSION#";
+
+/// The mark of an erased session (its outbox deliveries are dropped).
+pub fn erased(session: &str) -> String {
+    format!("ERASED#{session}")
+}
+
 pub fn offline(id: &impl std::fmt::Display) -> String {
     format!("OFFLINE#{id}")
 }

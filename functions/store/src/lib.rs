@@ -41,7 +41,7 @@ pub mod keys;
 pub mod prelude {
     pub use crate::{
         AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, ForwardStore,
-        MediaNodeStore, SessionStore, Store,
+        MediaNodeStore, PrivacyStore, SessionStore, Store,
     };
 }
 
@@ -543,6 +543,52 @@ pub trait ForwardStore {
     ) -> Result<u64, StoreError>;
 }
 
+/// What a visitor's right to access and erasure needs (`docs/privacy.md`):
+/// finding a visitor's sessions, reading and deleting what hangs off them.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait PrivacyStore {
+    /// The sessions of a visitor (their signed visitor id), from the index
+    /// entry each session gets when it is created.
+    async fn visitor_sessions(&self, visitor: &str) -> Result<Vec<String>, StoreError>;
+    /// The offline message a session left, if any.
+    async fn get_offline_message(
+        &self,
+        session: &str,
+    ) -> Result<Option<livecard_core::offline::OfflineMessage>, StoreError>;
+    /// Deletes a session with everything in its partition (chat messages,
+    /// their markers), its offline message and its visitor index entry.
+    /// Returns how many items went.
+    async fn erase_session(&self, session: &str, visitor: &str) -> Result<u64, StoreError>;
+    /// Removes the events of `sessions` from one UTC day's event items
+    /// (rewriting the batches they were in); returns their ids.
+    async fn erase_events(
+        &self,
+        day: &str,
+        sessions: &std::collections::HashSet<String>,
+    ) -> Result<Vec<EventId>, StoreError>;
+    /// Deletes these events' single deliveries to a destination (pending,
+    /// dead or expired); returns how many there were.
+    async fn erase_deliveries(
+        &self,
+        destination: &DestinationId,
+        events: &[EventId],
+    ) -> Result<u64, StoreError>;
+    /// Marks sessions as erased until `expires_at`: deliveries of theirs
+    /// still in the outbox are dropped, never sent.
+    async fn mark_erased(
+        &self,
+        sessions: &[String],
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Which of `sessions` were erased.
+    async fn erased_sessions(
+        &self,
+        sessions: &[String],
+    ) -> Result<std::collections::HashSet<String>, StoreError>;
+    /// Forgets the advisor a visitor last spoke with.
+    async fn forget_visitor(&self, visitor: &str) -> Result<(), StoreError>;
+}
+
 /// Every role at once: what the handlers use. A store implements the
 /// roles; this follows. A host (or a future store) that needs fewer roles
 /// names only those.
@@ -555,6 +601,7 @@ pub trait Store:
     + ConnectionStore
     + MediaNodeStore
     + ForwardStore
+    + PrivacyStore
 {
 }
 
@@ -566,7 +613,8 @@ impl<
         + AuthStore
         + ConnectionStore
         + MediaNodeStore
-        + ForwardStore,
+        + ForwardStore
+        + PrivacyStore,
 > Store for T
 {
 }

@@ -79,6 +79,7 @@ checks!(
     destinations,
     forwarding_outbox,
     forwarding_parcels,
+    privacy,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

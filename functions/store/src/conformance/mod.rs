@@ -46,6 +46,7 @@ pub const CHECKS: &[&str] = &[
     "destinations",
     "forwarding_outbox",
     "forwarding_parcels",
+    "privacy",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -59,6 +60,7 @@ mod connections;
 mod events;
 mod forward;
 mod media;
+mod privacy;
 mod sessions;
 
 pub use advisors::*;
@@ -68,6 +70,7 @@ pub use connections::*;
 pub use events::*;
 pub use forward::*;
 pub use media::*;
+pub use privacy::*;
 pub use sessions::*;
 
 pub(crate) fn advisor(id: &str) -> Advisor {
@@ -130,6 +133,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "destinations" => destinations(store).await,
         "forwarding_outbox" => forwarding_outbox(store).await,
         "forwarding_parcels" => forwarding_parcels(store).await,
+        "privacy" => privacy(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }

@@ -19,6 +19,7 @@ mod events;
 mod forward;
 mod group_commit;
 mod media;
+mod privacy;
 mod sessions;
 use aws_sdk_dynamodb::config::AsyncSleep as _;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};

@@ -21,7 +21,41 @@ impl SessionStore for DynamoStore {
             item.insert("gsi1pk".to_owned(), s(keys::due(at)));
             item.insert("gsi1sk".to_owned(), s(format!("{at:013}#{}", session.id)));
         }
-        self.create(expiring(item, expires_at)).await
+        // With its entry in the visitor's index (for their right of access
+        // and erasure), in one transaction: no session the index misses.
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Unavailable(e.to_string());
+        let session_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(expiring(item, expires_at)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "pk")
+            .build()
+            .map_err(built)?;
+        let entry = self::item(
+            keys::visitor(&session.visitor),
+            &keys::visitor_session(&session.id),
+            [("at", n(session.session.created_at))],
+        );
+        let index_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(expiring(entry, expires_at)))
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(session_put).build())
+            .transact_items(TransactWriteItem::builder().put(index_put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::Created),
+            Err(err) if failed_conditions(&err).first() == Some(&true) => {
+                Ok(Created::AlreadyExists)
+            }
+            Err(err) => Err(unavailable(err)),
+        }
     }
 
     async fn get_session(&self, id: &str) -> Result<Option<StoredSession>, StoreError> {
