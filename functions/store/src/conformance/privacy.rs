@@ -2,7 +2,6 @@
 //! off them without touching anyone else's.
 
 use super::*;
-use crate::{ForwardStore, PrivacyStore};
 use livecard_core::forward::{Delivery, Job, Subject};
 use livecard_core::ids::{DestinationId, RandomId};
 use livecard_core::offline::{Inbox, OfflineMessage};
