@@ -34,7 +34,7 @@ impl SessionStore for DynamoStore {
             .map_err(built)?;
         let entry = self::item(
             keys::visitor(&session.visitor),
-            &keys::visitor_session(&session.id),
+            keys::visitor_session(&session.id),
             [("at", n(session.session.created_at))],
         );
         let index_put = Put::builder()
