@@ -465,6 +465,24 @@ impl<S: Store, P: Push> App<S, P> {
                     sendable.push(i);
                 }
             }
+            // Erased on request (`docs/privacy.md`): dropped, never sent.
+            let sessions: Vec<String> = sendable
+                .iter()
+                .filter_map(|i| items[*i].0.job.event.session.clone())
+                .collect();
+            if !sessions.is_empty() {
+                let erased = self.store.erased_sessions(&sessions).await?;
+                if !erased.is_empty() {
+                    sendable.retain(|i| {
+                        let session = items[*i].0.job.event.session.as_ref();
+                        let gone = session.is_some_and(|s| erased.contains(s));
+                        if gone {
+                            outcomes[*i] = Some((DeliveryState::Done, now, "erased".into()));
+                        }
+                        !gone
+                    });
+                }
+            }
             let jobs: Vec<&Job> = sendable.iter().map(|i| &items[*i].0.job).collect();
             let plan = livecard_core::forward::plan(target, &jobs, now, &self.config.public_url);
             for (j, reason) in &plan.unmappable {

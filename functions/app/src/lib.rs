@@ -26,6 +26,7 @@ pub mod http_util;
 pub mod i18n;
 pub mod pages;
 mod presence;
+pub mod privacy;
 pub mod reports;
 mod routes;
 pub mod secrets;

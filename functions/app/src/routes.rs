@@ -36,6 +36,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "cards", _] => "api_card",
         ["api", "v1", "events"] => "api_events",
         ["api", "v1", "reports"] => "api_reports",
+        ["api", "v1", "privacy"] => "api_privacy",
         ["reports"] => "reports",
         ["reports", _] => "reports_csv",
         ["api", "v1", "consent"] => "api_consent",
@@ -153,6 +154,8 @@ async fn api_route<S: Store, P: Push>(
         (&Method::DELETE, ["cards", id]) => api::cards::revoke(app, request, id).await,
         (&Method::GET, ["events"]) => api::events::list(app, request).await,
         (&Method::GET, ["reports"]) => crate::reports::api(app, request).await,
+        (&Method::GET, ["privacy"]) => crate::privacy::export(app, request).await,
+        (&Method::DELETE, ["privacy"]) => crate::privacy::erase(app, request).await,
         (&Method::POST, ["consent"]) => api::destinations::consent(app, request).await,
         (&Method::GET, ["destinations"]) => api::destinations::list(app, request).await,
         (&Method::GET, ["destinations", id]) => api::destinations::get(app, request, id).await,
@@ -184,7 +187,13 @@ async fn api_route<S: Store, P: Push>(
         )
         | (
             _,
-            ["admin", "advisors"] | ["cards"] | ["cards", _] | ["events"] | ["reports"] | ["me"],
+            ["admin", "advisors"]
+            | ["cards"]
+            | ["cards", _]
+            | ["events"]
+            | ["reports"]
+            | ["privacy"]
+            | ["me"],
         )
         | (
             _,

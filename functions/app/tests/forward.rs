@@ -784,3 +784,135 @@ async fn card_page(h: &Harness, path: &str) -> String {
     assert_eq!(response.status(), StatusCode::OK);
     String::from_utf8(response.body().to_vec()).expect("html")
 }
+
+/// A visitor's rights: an admin exports everything stored about a contact
+/// session, then erases it. The erased session's chat, events and
+/// deliveries are gone, what was still in the outbox is never sent, and
+/// another visitor's contact is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_and_erasure_of_one_visitor_stop_their_pending_deliveries() {
+    let h = harness().await;
+    let url = h.capture.url.clone();
+    let (s, b) = h
+        .set_destination(
+            "crm",
+            json!({"kind":"webhook","url":format!("{url}/hooks/crm"),
+                "secrets":[livecard_core::webhook::encode_secret(&HOOK_SECRET)]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // Paused: the deliveries wait in the outbox.
+    let (s, _) = h
+        .call(Method::POST, "/api/v1/destinations/crm/pause", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let erased = h.contact(Value::Null).await;
+    let kept = h.contact(Value::Null).await;
+
+    // The export: the session, its events and its deliveries.
+    let (s, export) = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/privacy?session={erased}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{export}");
+    let session = &export["sessions"][0];
+    assert_eq!(session["id"], erased.as_str());
+    let visitor_id = session["visitor"].as_str().expect("visitor").to_owned();
+    assert!(visitor_id.starts_with("vis_"), "{visitor_id}");
+    let events = session["events"].as_array().expect("events").len();
+    assert!(events >= 4, "request, ring, accept, end: {events}");
+    // By visitor: the same visitor (one address, one cookie-less client)
+    // made both contacts here, so both are theirs.
+    let (s, by_visitor) = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/privacy?visitor={visitor_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{by_visitor}");
+    assert!(
+        !by_visitor["sessions"]
+            .as_array()
+            .expect("sessions")
+            .is_empty()
+    );
+
+    // Bad requests name the field; no admin key, no data.
+    for (query, says) in [
+        ("", "give session or visitor"),
+        ("session=../x", "session must be"),
+        ("visitor=anna", "visitor must be"),
+        (
+            &format!("session={erased}&visitor={visitor_id}"),
+            "one of them",
+        ),
+    ] {
+        let (s, body) = h
+            .call(Method::GET, &format!("/api/v1/privacy?{query}"), None)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body.to_string().contains(says), "{query}: {body}");
+    }
+    let unauthorized: Request = http::Request::builder()
+        .method(Method::DELETE)
+        .uri(format!("/api/v1/privacy?session={erased}"))
+        .header("host", "livecard.test")
+        .body(Bytes::new())
+        .expect("request");
+    assert_eq!(
+        h.app.handle(unauthorized).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The erasure.
+    let (s, answer) = h
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/privacy?session={erased}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{answer}");
+    assert_eq!(answer["erased"]["sessions"], 1);
+    assert_eq!(answer["erased"]["events"].as_u64(), Some(events as u64));
+    assert!(answer["erased"]["transcript_items"].as_u64() >= Some(1));
+    let (s, _) = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/privacy?session={erased}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "nothing is left");
+    let left = h.forwarded_events(T0).await;
+    assert!(
+        left.iter().all(|(_, s)| s != &erased),
+        "its events are gone"
+    );
+    assert!(
+        left.iter().any(|(_, s)| s == &kept),
+        "the other contact's stay"
+    );
+
+    // Resumed: the outbox sends the other contact's events, never the erased one's.
+    let (s, _) = h
+        .call(Method::POST, "/api/v1/destinations/crm/resume", None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    h.forward_until_idle().await;
+    let bodies: Vec<String> = h
+        .capture
+        .with(|c| c.hooks.iter().map(|c| c.body.clone()).collect());
+    assert!(
+        bodies.iter().any(|b| b.contains(&kept)),
+        "the kept contact's events went out"
+    );
+    assert!(
+        bodies.iter().all(|b| !b.contains(&erased)),
+        "nothing of the erased session was sent"
+    );
+}
