@@ -573,3 +573,36 @@ fn cli_writes_reports_as_text_csv_and_html() {
     server.stop();
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_exports_and_erases_a_contact_session() {
+    let server = Livecard::start("cli-privacy");
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/contacts", server.url))
+        .json(&serde_json::json!({ "channel": "chat" }))
+        .send()
+        .await
+        .expect("contact request")
+        .json()
+        .await
+        .expect("json");
+    let session = answer["session"].as_str().expect("session").to_owned();
+    let export = server
+        .cli(&["privacy", "export", "--session", &session])
+        .expect("export");
+    let export: serde_json::Value = serde_json::from_str(&export).expect("json");
+    assert_eq!(export["sessions"][0]["id"], session.as_str());
+    let erased = server
+        .cli(&["privacy", "erase", "--session", &session])
+        .expect("erase");
+    assert!(erased.contains("erased 1 session(s)"), "{erased}");
+    let gone = server
+        .cli(&["privacy", "export", "--session", &session])
+        .expect_err("nothing left");
+    assert!(gone.contains("nothing is stored"), "{gone}");
+    let refused = server
+        .cli(&["privacy", "erase"])
+        .expect_err("whom is required");
+    assert!(refused.contains("--session"), "{refused}");
+    server.stop();
+}

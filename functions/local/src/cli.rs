@@ -59,6 +59,10 @@ pub enum Command {
     /// Reports from the stored events (docs/reports.md): a summary, the
     /// reports page as HTML, or every table as CSV.
     Report(ReportArgs),
+    /// A visitor's rights (docs/privacy.md): export or erase everything
+    /// stored about a contact session or a visitor.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
     /// Run the edge host (the Cloudflare Worker, built by
     /// scripts/build-worker.sh) under `wrangler dev --local`, on this
     /// machine's store and media node.
@@ -273,6 +277,55 @@ pub enum AdvisorCommand {
     PresenceReset {
         #[arg(allow_hyphen_values = true)]
         id: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct DataSubjectArgs {
+    /// A contact session's id.
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        conflicts_with = "visitor",
+        required_unless_present = "visitor"
+    )]
+    pub session: Option<String>,
+    /// A visitor's id (`vis_…`, in a session's export): all their sessions.
+    #[arg(long)]
+    pub visitor: Option<String>,
+}
+
+impl DataSubjectArgs {
+    fn query(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(session) = &self.session {
+            query.append_pair("session", session);
+        }
+        if let Some(visitor) = &self.visitor {
+            query.append_pair("visitor", visitor);
+        }
+        query.finish()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PrivacyCommand {
+    /// Everything stored about them, as one JSON document.
+    Export {
+        #[command(flatten)]
+        who: DataSubjectArgs,
+        /// Write the document here (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Erase everything stored about them (cannot be undone).
+    Erase {
+        #[command(flatten)]
+        who: DataSubjectArgs,
         #[command(flatten)]
         remote: Remote,
     },
@@ -517,6 +570,52 @@ fn destination_settings(args: &DestinationArgs) -> anyhow::Result<(Value, Option
         other => other,
     };
     Ok((settings, generated))
+}
+
+async fn privacy(command: PrivacyCommand, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    match command {
+        PrivacyCommand::Export { who, out, remote } => {
+            let document: Value = client(&remote, data_dir)?
+                .call(
+                    Method::GET,
+                    &format!("/api/v1/privacy?{}", who.query()),
+                    None,
+                )
+                .await?;
+            let text = serde_json::to_string_pretty(&document)?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    println!("wrote {}", path.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
+        PrivacyCommand::Erase { who, remote } => {
+            let answer: Value = client(&remote, data_dir)?
+                .call(
+                    Method::DELETE,
+                    &format!("/api/v1/privacy?{}", who.query()),
+                    None,
+                )
+                .await?;
+            if remote.json {
+                return print_json(&answer);
+            }
+            let e = &answer["erased"];
+            println!(
+                "erased {} session(s): {} transcript items, {} offline message(s), {} events, {} deliveries",
+                e["sessions"],
+                e["transcript_items"],
+                e["offline_messages"],
+                e["events"],
+                e["deliveries"]
+            );
+            Ok(())
+        }
+    }
 }
 
 async fn report(args: ReportArgs, data_dir: &std::path::Path) -> anyhow::Result<()> {
@@ -820,6 +919,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Advisor(command) => advisor(command, &cli.data_dir).await,
         Command::Destination(command) => destination(command, &cli.data_dir).await,
         Command::Report(args) => report(args, &cli.data_dir).await,
+        Command::Privacy(command) => privacy(command, &cli.data_dir).await,
         Command::Edge(args) => {
             crate::edge::run(
                 &cli.data_dir,
