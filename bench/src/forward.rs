@@ -9,10 +9,8 @@
 
 use axum::Router;
 use axum::routing::post;
+use livecard_app::Config;
 use livecard_app::forward_native::NativeFetch;
-use livecard_app::system::{OsRandom, SystemClock};
-use livecard_app::{App, Config, Secrets};
-use livecard_core::card::Keyring;
 use livecard_core::event::{Event, EventName};
 use livecard_core::forward::{
     Delivery, DeliveryState, Destination, DestinationState, Job, Secret, Subject, Target, ga4,
@@ -110,21 +108,7 @@ async fn main() {
     store.ensure_table().await.expect("table");
     let mut config = Config::new("http://127.0.0.1:1");
     config.forward_allow = vec!["127.0.0.1/32".parse().expect("net")];
-    let secrets = Secrets {
-        cards: Keyring::new("k1", vec![("k1".into(), vec![1; 32])]).expect("keyring"),
-        session_key: vec![2; 32],
-        visitor_key: vec![3; 32],
-        presence_webhook_key: vec![4; 32],
-        turn_secret: None,
-        admin_key_sha256: None,
-    };
-    let app = App::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        config,
-        secrets,
-    );
+    let app = livecard_bench::bench_app(store, config);
     let hits = Arc::new(AtomicU64::new(0));
     let url = capture(hits.clone()).await;
     let fetch = NativeFetch::new(app.forward_policy()).expect("client");

@@ -37,6 +37,30 @@ pub fn cpu_seconds(pid: u32) -> Option<(f64, f64)> {
     Some((user / 100.0, system / 100.0))
 }
 
+/// The handlers on `store` with the system clock, OS randomness and fixed
+/// secrets: what the bench commands that drive `App` directly run.
+pub fn bench_app(
+    store: livecard_store::dynamo::DynamoStore,
+    config: livecard_app::Config,
+) -> livecard_app::App<livecard_store::dynamo::DynamoStore> {
+    let secrets = livecard_app::Secrets {
+        cards: livecard_core::card::Keyring::new("k1", vec![("k1".into(), vec![1; 32])])
+            .expect("keyring"),
+        session_key: vec![2; 32],
+        visitor_key: vec![3; 32],
+        presence_webhook_key: vec![4; 32],
+        turn_secret: None,
+        admin_key_sha256: None,
+    };
+    livecard_app::App::new(
+        store,
+        std::sync::Arc::new(livecard_app::system::SystemClock),
+        std::sync::Arc::new(livecard_app::system::OsRandom),
+        config,
+        secrets,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

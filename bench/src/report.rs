@@ -10,9 +10,8 @@
 //!
 //!   cargo run --release -p livecard-bench --bin report -- [events, default 1000000] [days, default 30]
 
-use livecard_app::system::{OsRandom, SystemClock};
-use livecard_app::{App, Config, Secrets};
-use livecard_core::card::Keyring;
+use livecard_app::Config;
+use livecard_app::system::SystemClock;
 use livecard_core::channel::Channel;
 use livecard_core::event::{Event, EventName};
 use livecard_core::ids::{AdvisorId, CardId, EventId};
@@ -20,7 +19,6 @@ use livecard_core::report::{ReportBuilder, ReportRequest};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use livecard_store::prelude::*;
-use std::sync::Arc;
 use std::time::Instant;
 
 /// A repeatable stream of numbers (xorshift), so every run reads the same log.
@@ -220,21 +218,7 @@ async fn main() {
         "stored in the embedded store in {:.1} s (setup, not timed)",
         loading.elapsed().as_secs_f64()
     );
-    let secrets = Secrets {
-        cards: Keyring::new("k1", vec![("k1".into(), vec![1; 32])]).expect("keyring"),
-        session_key: vec![2; 32],
-        visitor_key: vec![3; 32],
-        presence_webhook_key: vec![4; 32],
-        turn_secret: None,
-        admin_key_sha256: None,
-    };
-    let app = App::new(
-        store,
-        Arc::new(SystemClock),
-        Arc::new(OsRandom),
-        Config::new("http://127.0.0.1:1"),
-        secrets,
-    );
+    let app = livecard_bench::bench_app(store, Config::new("http://127.0.0.1:1"));
     for run in 1..=3 {
         let started = Instant::now();
         let report = app.report(wanted.clone()).await.expect("report");

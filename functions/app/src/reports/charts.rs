@@ -63,8 +63,78 @@ fn max_of(series: &[Series<'_>], stacked: bool, n: usize) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.1 }
 }
 
-/// A bar chart over categories; empty when drawing failed (the table
-/// beside it still has the numbers).
+type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+type Segmented<'a, 'b> = ChartContext<
+    'a,
+    SVGBackend<'b>,
+    Cartesian2d<
+        plotters::coord::ranged1d::SegmentedCoord<plotters::coord::types::RangedCoordusize>,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// Draws one chart into an SVG string named `label`; empty when drawing
+/// failed (the table beside it still has the numbers).
+fn svg(label: &str, height: u32, draw: impl FnOnce(&Area<'_>) -> Drawn) -> String {
+    let mut svg = String::new();
+    let drawn = {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE)
+            .map_err(|e| e.to_string().into())
+            .and_then(|()| draw(&root))
+            .and_then(|()| root.present().map_err(|e| e.to_string().into()))
+    };
+    match drawn {
+        Ok(()) => named(svg, label),
+        Err(_) => String::new(),
+    }
+}
+
+/// Axes for values over categories (one segment each, labelled).
+fn over_categories<'a, 'b>(
+    root: &'a Area<'b>,
+    categories: &[String],
+    max: f64,
+    y_desc: &str,
+) -> Result<Segmented<'a, 'b>, Box<dyn std::error::Error>> {
+    let n = categories.len().max(1);
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d((0..n).into_segmented(), 0f64..max)
+        .map_err(|e| e.to_string())?;
+    let format_x = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => categories.get(*i).cloned().unwrap_or_default(),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(label_count(n))
+        .x_label_formatter(&format_x)
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(chart)
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Segmented<'a, 'b>) -> Drawn {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 13))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A bar chart over categories.
 pub fn bars(
     label: &str,
     categories: &[String],
@@ -73,35 +143,15 @@ pub fn bars(
     y_desc: &str,
 ) -> String {
     let n = categories.len().max(1);
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg(label, HEIGHT, |root| {
         let max = max_of(series, kind == Bars::Stacked, n);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..max)?;
-        let format_x = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) => categories.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(label_count(n))
-            .x_label_formatter(&format_x)
-            .y_desc(y_desc)
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 13))
-            .draw()?;
+        let mut chart = over_categories(root, categories, max, y_desc)?;
         let mut base = vec![0f64; n];
         for (k, s) in series.iter().enumerate() {
             let color = s.color;
             let inset = match kind {
                 Bars::Stacked => 4,
-                Bars::Nested => 4 + 8 * k as i32,
+                Bars::Nested => 4 + 8 * k as u32,
             };
             let mut rects = Vec::new();
             for (i, value) in s.values.iter().enumerate().take(n) {
@@ -118,58 +168,26 @@ pub fn bars(
                     ],
                     color.filled(),
                 );
-                rect.set_margin(0, 0, inset.max(0) as u32, inset.max(0) as u32);
+                rect.set_margin(0, 0, inset, inset);
                 rects.push(rect);
             }
             chart
-                .draw_series(rects)?
+                .draw_series(rects)
+                .map_err(|e| e.to_string())?
                 .label(s.name)
                 .legend(move |(x, y)| {
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
-        root.present()?;
-        Ok(())
-    })();
-    match drawn {
-        Ok(()) => named(svg, label),
-        Err(_) => String::new(),
-    }
+        legend(&mut chart)
+    })
 }
 
 /// Lines over categories (gaps where a value is unknown).
 pub fn lines(label: &str, categories: &[String], series: &[Series<'_>], y_desc: &str) -> String {
     let n = categories.len().max(1);
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let max = max_of(series, false, n);
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..max)?;
-        let format_x = |v: &SegmentValue<usize>| match v {
-            SegmentValue::CenterOf(i) => categories.get(*i).cloned().unwrap_or_default(),
-            _ => String::new(),
-        };
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(label_count(n))
-            .x_label_formatter(&format_x)
-            .y_desc(y_desc)
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 13))
-            .draw()?;
+    svg(label, HEIGHT, |root| {
+        let mut chart = over_categories(root, categories, max_of(series, false, n), y_desc)?;
         for s in series {
             let color = s.color;
             let points: Vec<(SegmentValue<usize>, f64)> = s
@@ -178,46 +196,35 @@ pub fn lines(label: &str, categories: &[String], series: &[Series<'_>], y_desc: 
                 .enumerate()
                 .filter_map(|(i, v)| v.map(|v| (SegmentValue::CenterOf(i), v)))
                 .collect();
-            chart.draw_series(
-                points
-                    .iter()
-                    .map(|p| Circle::new(p.clone(), 4, color.filled())),
-            )?;
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(3)))?
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|p| Circle::new(p.clone(), 4, color.filled())),
+                )
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(3)))
+                .map_err(|e| e.to_string())?
                 .label(s.name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 13))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()?;
-        root.present()?;
-        Ok(())
-    })();
-    match drawn {
-        Ok(()) => named(svg, label),
-        Err(_) => String::new(),
-    }
+        legend(&mut chart)
+    })
 }
 
 /// Contacts by weekday and hour, darker for more.
 pub fn heatmap(label: &str, rows: &[String], counts: &[[u64; 24]; 7]) -> String {
-    let mut svg = String::new();
-    let drawn = (|| -> Result<(), Box<dyn std::error::Error + '_>> {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 260)).into_drawing_area();
-        root.fill(&WHITE)?;
+    svg(label, 260, |root| {
         let max = counts.iter().flatten().copied().max().unwrap_or(0).max(1) as f64;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(30)
             .y_label_area_size(48)
-            .build_cartesian_2d((0..24usize).into_segmented(), (0..7usize).into_segmented())?;
+            .build_cartesian_2d((0..24usize).into_segmented(), (0..7usize).into_segmented())
+            .map_err(|e| e.to_string())?;
         let format_y = |v: &SegmentValue<usize>| match v {
             // Monday on top.
             SegmentValue::CenterOf(i) => rows.get(6 - (*i).min(6)).cloned().unwrap_or_default(),
@@ -235,29 +242,28 @@ pub fn heatmap(label: &str, rows: &[String], counts: &[[u64; 24]; 7]) -> String 
             .x_label_formatter(&format_x)
             .y_label_formatter(&format_y)
             .label_style((FONT, 12))
-            .draw()?;
-        chart.draw_series(counts.iter().enumerate().flat_map(|(day, hours)| {
-            hours.iter().enumerate().map(move |(hour, &count)| {
-                let share = count as f64 / max;
-                let shade = |full: u8| (255.0 - (255.0 - f64::from(full)) * share).round() as u8;
-                let color = RGBColor(shade(BLUE.0), shade(BLUE.1), shade(BLUE.2));
-                let row = 6 - day;
-                let mut rect = Rectangle::new(
-                    [
-                        (SegmentValue::Exact(hour), SegmentValue::Exact(row)),
-                        (SegmentValue::Exact(hour + 1), SegmentValue::Exact(row + 1)),
-                    ],
-                    color.filled(),
-                );
-                rect.set_margin(1, 1, 1, 1);
-                rect
-            })
-        }))?;
-        root.present()?;
+            .draw()
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(counts.iter().enumerate().flat_map(|(day, hours)| {
+                hours.iter().enumerate().map(move |(hour, &count)| {
+                    let share = count as f64 / max;
+                    let shade =
+                        |full: u8| (255.0 - (255.0 - f64::from(full)) * share).round() as u8;
+                    let color = RGBColor(shade(BLUE.0), shade(BLUE.1), shade(BLUE.2));
+                    let row = 6 - day;
+                    let mut rect = Rectangle::new(
+                        [
+                            (SegmentValue::Exact(hour), SegmentValue::Exact(row)),
+                            (SegmentValue::Exact(hour + 1), SegmentValue::Exact(row + 1)),
+                        ],
+                        color.filled(),
+                    );
+                    rect.set_margin(1, 1, 1, 1);
+                    rect
+                })
+            }))
+            .map_err(|e| e.to_string())?;
         Ok(())
-    })();
-    match drawn {
-        Ok(()) => named(svg, label),
-        Err(_) => String::new(),
-    }
+    })
 }
