@@ -254,6 +254,15 @@ pub trait EventStore {
     /// page. `limit` counts stored items, and an item written by
     /// `put_events` holds many events.
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError>;
+    /// [`EventStore::list_events`] as the stored JSON: one array of events
+    /// per item, unparsed and in store order, duplicates included (for
+    /// readers of many events, such as reports, that parse and de-duplicate
+    /// them their own way).
+    async fn list_event_json(
+        &self,
+        day: &str,
+        page: &PageRequest,
+    ) -> Result<Page<String>, StoreError>;
 }
 
 /// Contact sessions and what hangs off them: chat, queues, the visitor's last advisor, offline messages.

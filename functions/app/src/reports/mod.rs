@@ -14,7 +14,6 @@ use crate::pages::PageCtx;
 use crate::{App, Request, Response};
 use futures_util::StreamExt;
 use http::{HeaderValue, StatusCode, header};
-use livecard_core::event::Event;
 use livecard_core::report::{Report, ReportBuilder, ReportError, ReportRequest, TABLES};
 use livecard_store::{PageRequest, Store};
 
@@ -43,20 +42,23 @@ impl<S: Store, P: Push> App<S, P> {
         let mut reads = futures_util::stream::iter(days)
             .map(|day| self.events_of_day(day))
             .buffered(DAYS_AT_ONCE);
-        while let Some(events) = reads.next().await {
-            for event in events? {
-                builder.add(event);
+        while let Some(arrays) = reads.next().await {
+            for json in arrays? {
+                if let Err(err) = builder.add_json(&json) {
+                    // A damaged item is left out and said, never fatal.
+                    tracing::warn!(error = %err, "an event item could not be read for a report");
+                }
             }
         }
         Ok(builder.finish())
     }
 
-    /// Every stored event of one UTC day.
-    async fn events_of_day(&self, day: String) -> Result<Vec<Event>, ApiError> {
+    /// Every stored event of one UTC day, as the store's JSON arrays.
+    async fn events_of_day(&self, day: String) -> Result<Vec<String>, ApiError> {
         let mut all = Vec::new();
         let mut page = PageRequest::first(livecard_store::MAX_PAGE);
         loop {
-            let events = self.store.list_events(&day, &page).await?;
+            let events = self.store.list_event_json(&day, &page).await?;
             all.extend(events.items);
             match events.next {
                 Some(next) => page.cursor = Some(next),

@@ -3,9 +3,9 @@
 //! have no order), so the result never depends on how the store pages.
 
 use super::SessionRow;
+use super::view::EventView;
 use crate::UnixMillis;
-use crate::event::{Event, EventName};
-use serde_json::Value;
+use crate::event::EventName;
 
 /// How a contact session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -65,43 +65,31 @@ struct Ended {
     messages: Option<u64>,
 }
 
-fn text(event: &Event, key: &str) -> Option<String> {
-    event
-        .props
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-}
-
-fn number(event: &Event, key: &str) -> Option<u64> {
-    event.props.get(key).and_then(Value::as_u64)
-}
-
 impl Facts {
-    pub fn add(&mut self, event: &Event) {
+    pub fn add(&mut self, event: &EventView<'_>) {
         match event.name {
             EventName::ContactRequested => {
                 self.requested_at = Some(event.at);
-                self.entry = text(event, "origin");
-                self.topic = text(event, "topic");
-                self.campaign = event.campaign.clone();
-                self.card = event.card.as_ref().map(|c| c.as_str().to_owned());
+                self.entry = event.props.origin.as_ref().map(|t| t.to_string());
+                self.topic = event.props.topic.as_ref().map(|t| t.to_string());
+                self.campaign = event.campaign.as_ref().map(|t| t.to_string());
+                self.card = event.card.as_ref().map(|t| t.to_string());
                 self.channel = event.channel.map(|c| c.as_str().to_owned());
-                self.asked = event.advisor.as_ref().map(|a| a.as_str().to_owned());
+                self.asked = event.advisor.as_ref().map(|t| t.to_string());
             }
             EventName::Accepted => {
-                let wait = number(event, "wait_ms").unwrap_or(0);
-                let advisor = event.advisor.as_ref().map(|a| a.as_str().to_owned());
+                let wait = event.props.wait_ms.unwrap_or(0);
+                let advisor = event.advisor.as_ref().map(|t| t.to_string());
                 self.accepted = Some((wait, advisor));
             }
             EventName::Missed => self.missed_rings += 1,
             EventName::OfflineMessage => self.offline = true,
             EventName::ChatMessage => {
-                self.chat_total = self.chat_total.max(number(event, "total").unwrap_or(0));
+                self.chat_total = self.chat_total.max(event.props.total.unwrap_or(0));
             }
             EventName::CallStarted | EventName::CallUpgraded => {
-                let media = text(event, "media").or_else(|| text(event, "to"));
-                match media.as_deref() {
+                let media = event.props.media.as_ref().or(event.props.to.as_ref());
+                match media.map(|m| m.as_ref()) {
                     Some("video") => self.video = true,
                     Some("audio") => self.audio = true,
                     _ => {}
@@ -109,8 +97,8 @@ impl Facts {
             }
             EventName::CallEnded => {
                 self.calls += 1;
-                self.call_ms += number(event, "duration_ms").unwrap_or(0);
-                match text(event, "path").as_deref() {
+                self.call_ms += event.props.duration_ms.unwrap_or(0);
+                match event.props.path.as_deref() {
                     Some("relay") => self.relayed += 1,
                     Some(_) => self.direct += 1,
                     None => self.failed += 1,
@@ -118,10 +106,10 @@ impl Facts {
             }
             EventName::SessionEnded => {
                 self.ended = Some(Ended {
-                    reason: text(event, "reason"),
-                    wait_ms: number(event, "wait_ms"),
-                    talk_ms: number(event, "talk_ms").unwrap_or(0),
-                    messages: number(event, "messages"),
+                    reason: event.props.reason.as_ref().map(|t| t.to_string()),
+                    wait_ms: event.props.wait_ms,
+                    talk_ms: event.props.talk_ms.unwrap_or(0),
+                    messages: event.props.messages,
                 });
             }
             _ => {}

@@ -16,6 +16,7 @@ mod facts;
 mod tables;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use crate::UnixMillis;
 use crate::event::{Event, EventName};
@@ -24,6 +25,7 @@ pub use facts::Outcome;
 use jiff::civil::Date;
 pub use jiff::tz::TimeZone;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use view::EventView;
 
 pub use tables::{TABLES, Table, WEEKDAYS, format_rate, format_seconds};
 
@@ -327,13 +329,31 @@ impl ReportBuilder {
     }
 
     /// Counts one event (a second event with the same id changes nothing).
-    pub fn add(&mut self, mut event: Event) {
+    pub fn add(&mut self, event: Event) {
+        self.add_view(EventView::of(&event));
+    }
+
+    /// Counts the events of a stored JSON array of events, as the store
+    /// keeps them (`EventStore::list_event_json`), without making owned
+    /// events of them. Events of another schema are skipped.
+    pub fn add_json(&mut self, json: &str) -> Result<(), serde_json::Error> {
+        let events: Vec<EventView<'_>> = serde_json::from_str(json)?;
+        for event in events {
+            self.add_view(event);
+        }
+        Ok(())
+    }
+
+    fn add_view(&mut self, event: EventView<'_>) {
+        if !event.supported() {
+            return;
+        }
         let in_range = (self.start..self.end).contains(&event.at);
         if !in_range && (event.at < self.start || event.at >= self.end + FOLLOW_UP_MS) {
             return;
         }
-        // Ids are checked when read, so they always decode.
-        if let Some(id) = event.id.to_bytes()
+        // An id that is not one (a damaged item) is counted, not matched.
+        if let Some(id) = crate::encoding::b64url_decode_16(&event.id)
             && !self.seen.insert(id)
         {
             return;
@@ -341,14 +361,19 @@ impl ReportBuilder {
         self.events += 1;
         match event.name {
             EventName::CardOpened if in_range => {
-                *self.opened.entry(event.campaign).or_default() += 1;
+                let campaign = event.campaign.map(|c| c.into_owned());
+                *self.opened.entry(campaign).or_default() += 1;
             }
             EventName::PortalViewed if in_range => self.portal_views += 1,
             _ => {
-                if let Some(session) = event.session.take() {
-                    match self.sessions.get_mut(&session) {
+                if let Some(session) = &event.session {
+                    match self.sessions.get_mut(session.as_ref()) {
                         Some(facts) => facts.add(&event),
-                        None => self.sessions.entry(session).or_default().add(&event),
+                        None => self
+                            .sessions
+                            .entry(session.to_string())
+                            .or_default()
+                            .add(&event),
                     }
                 }
             }

@@ -271,3 +271,35 @@ fn every_table_has_as_many_cells_as_columns() {
         }
     }
 }
+
+#[test]
+fn stored_json_counts_as_the_events_it_holds() {
+    let mut log = Log::new();
+    let t = MONDAY + 9 * 3_600_000;
+    log.request("s", t, "card", Some("winter"));
+    log.accept("s", t + 4_000, 4_000, "anna");
+    log.end("s", t + 60_000, "visitor_left", 4_000, 56_000);
+    let from_events = log.report(request("2026-11-30", "2026-11-30", "UTC"));
+    let mut builder =
+        ReportBuilder::new(request("2026-11-30", "2026-11-30", "UTC")).expect("builder");
+    let json = serde_json::to_string(&log.events).expect("json");
+    builder.add_json(&json).expect("parsed");
+    // The same again (a duplicate batch), and an event of an unknown schema.
+    builder.add_json(&json).expect("parsed");
+    let mut future = log.events[0].clone();
+    future.schema = 2;
+    future.id = EventId::from_bytes([9; 16]);
+    builder
+        .add_json(&serde_json::to_string(&[future]).expect("json"))
+        .expect("parsed");
+    let from_json = builder.finish();
+    assert_eq!(from_json.events, 3);
+    assert_eq!(from_json.tables(), from_events.tables());
+    assert!(builder_refuses_junk());
+}
+
+fn builder_refuses_junk() -> bool {
+    let mut builder =
+        ReportBuilder::new(request("2026-11-30", "2026-11-30", "UTC")).expect("builder");
+    builder.add_json("[{\"schema\":1}]").is_err() && builder.add_json("nope").is_err()
+}

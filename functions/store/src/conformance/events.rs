@@ -85,5 +85,25 @@ pub async fn batched_events<S: EventStore>(store: &S) {
         "the event stored before is still there, unchanged"
     );
     assert!(seen.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    // The same events as stored JSON, for readers that parse them themselves.
+    let mut raw: std::collections::BTreeSet<EventId> = std::collections::BTreeSet::new();
+    let mut request = PageRequest::first(100);
+    loop {
+        let page = ok(
+            store.list_event_json(&single.day(), &request).await,
+            "list event json",
+        );
+        for array in page.items {
+            let events: Vec<Event> = serde_json::from_str(&array)
+                .unwrap_or_else(|e| panic!("stored JSON is an array of events: {e}"));
+            raw.extend(events.into_iter().map(|e| e.id));
+        }
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    let ids: std::collections::BTreeSet<EventId> = seen.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(raw, ids, "the stored JSON holds the same events");
     assert!(ok(store.put_events(&[]).await, "an empty batch").is_empty());
 }

@@ -128,6 +128,30 @@ impl EventStore for DynamoStore {
         Ok(unwritten)
     }
 
+    async fn list_event_json(
+        &self,
+        day: &str,
+        page: &PageRequest,
+    ) -> Result<Page<String>, StoreError> {
+        let (items, next) = self.query_gsi(&keys::events_of(day), page, true).await?;
+        let mut arrays = Vec::with_capacity(items.len());
+        for mut item in items {
+            let text = |value: Option<AttributeValue>, name: &str| match value {
+                Some(AttributeValue::S(text)) => Ok(text),
+                _ => Err(StoreError::Corrupt(format!("event item without {name}"))),
+            };
+            if item.contains_key("events") {
+                arrays.push(text(item.remove("events"), "events")?);
+            } else {
+                arrays.push(format!("[{}]", text(item.remove("body"), "body")?));
+            }
+        }
+        Ok(Page {
+            items: arrays,
+            next,
+        })
+    }
+
     async fn list_events(&self, day: &str, page: &PageRequest) -> Result<Page<Event>, StoreError> {
         let (items, next) = self.query_gsi(&keys::events_of(day), page, true).await?;
         let mut events: Vec<Event> = Vec::new();
