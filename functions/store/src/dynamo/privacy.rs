@@ -7,21 +7,28 @@ use livecard_core::ids::{DestinationId, EventId};
 use std::collections::HashSet;
 
 impl DynamoStore {
-    /// Every item of a partition whose sort key begins with `prefix`
-    /// (keys only).
+    /// Every item of a partition whose sort key begins with `prefix` (empty:
+    /// every item), keys only.
     async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
         let mut keys = Vec::new();
         let mut start = None;
         loop {
-            let out = self
+            let mut query = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":pk", s(pk));
+            // DynamoDB refuses an empty string in a key condition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("#pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let out = query
                 .projection_expression("#pk, #sk")
                 .consistent_read(true)
                 .set_exclusive_start_key(start)
