@@ -195,10 +195,17 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, ApiError>
         return Err(too_large());
     }
     serde_json::from_slice(request.body()).map_err(|e| {
-        let mut message = e.to_string();
-        message.truncate(200);
-        ApiError::bad_request(format!("invalid JSON body: {message}"))
+        ApiError::bad_request(format!(
+            "invalid JSON body: {}",
+            clipped(&e.to_string(), 200)
+        ))
     })
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary (a parser's
+/// message quotes the input, which may be any UTF-8).
+pub fn clipped(text: &str, max: usize) -> &str {
+    &text[..text.floor_char_boundary(max)]
 }
 
 pub fn too_large() -> ApiError {
@@ -351,6 +358,31 @@ mod tests {
             builder = builder.header(*k, *v);
         }
         builder.body(Bytes::new()).expect("valid request")
+    }
+
+    /// A parser's message quotes the body: cutting it must not split a
+    /// character (the fuzzer found a body that did).
+    #[test]
+    fn bad_json_messages_are_cut_on_a_character_boundary() {
+        #[derive(Debug, serde::Deserialize)]
+        enum Kind {
+            A,
+        }
+        for pad in 0..4 {
+            let body = format!("\"{}{}\"", "x".repeat(pad), "é".repeat(150));
+            let request: Request = http::Request::builder()
+                .header("content-type", "application/json")
+                .body(Bytes::from(body))
+                .expect("request");
+            let err = parse_json::<Kind>(&request).expect_err("not a variant");
+            assert!(
+                err.message
+                    .starts_with("invalid JSON body: unknown variant")
+            );
+            assert!(err.message.len() <= 220, "{}", err.message.len());
+        }
+        assert_eq!(clipped("aé", 2), "a");
+        assert_eq!(clipped("ab", 5), "ab");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use super::page_request;
 use crate::auth::require_admin;
 use crate::forward::literal_allowed;
-use crate::http_util::{ApiError, json, no_content, parse_json, query, query_param};
+use crate::http_util::{ApiError, clipped, json, no_content, parse_json, query, query_param};
 use crate::{App, Push, Request, Response};
 use http::StatusCode;
 use livecard_core::forward::{
@@ -97,9 +97,7 @@ pub async fn put<S: Store, P: Push>(
         }
     }
     let target: Target = serde_json::from_value(settings).map_err(|e| {
-        let mut message = e.to_string();
-        message.truncate(200);
-        ApiError::bad_request(format!("settings: {message}"))
+        ApiError::bad_request(format!("settings: {}", clipped(&e.to_string(), 200)))
     })?;
     target
         .check()
