@@ -273,6 +273,10 @@ async fn a_seeded_day_gives_known_numbers_in_every_csv() {
     let (status, page) = h.admin_get(&format!("{base}&format=html")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page.matches("<svg role=\"img\"").count(), 5, "five charts");
+    assert!(
+        page.contains("<style>") && !page.contains("/assets/app."),
+        "the file stands alone: its stylesheet inlined, no script"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

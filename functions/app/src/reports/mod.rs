@@ -119,6 +119,30 @@ fn csv_response(report: &Report, name: &str) -> Result<Response, ApiError> {
     Ok(response)
 }
 
+/// The page as one file to keep or mail (`livecard report --format html`):
+/// its stylesheet inlined and its script (not needed here) left out.
+fn standalone(mut page: Response) -> Response {
+    let html = String::from_utf8_lossy(page.body()).into_owned();
+    let css = crate::assets::CSS.replace("</", "<\\/");
+    let html = html
+        .replace(
+            &format!(
+                "<link rel=\"stylesheet\" href=\"{}\">",
+                crate::assets::css_url()
+            ),
+            &format!("<style>{css}</style>"),
+        )
+        .replace(
+            &format!(
+                "<script src=\"{}\" defer></script>",
+                crate::assets::js_url()
+            ),
+            "",
+        );
+    *page.body_mut() = html.into();
+    page
+}
+
 /// `GET /api/v1/reports?from=&to=&by=&service_level=&time_zone=&format=json|csv|html&table=`
 /// (admin).
 pub async fn api<S: Store, P: Push>(
@@ -148,7 +172,7 @@ pub async fn api<S: Store, P: Push>(
                 app.config.secure_cookies(),
                 app.config.presence_poll_ms,
             );
-            Ok(page::report(&ctx, &report, None))
+            Ok(standalone(page::report(&ctx, &report, None)))
         }
         _ => Ok(json(StatusCode::OK, &page::as_json(&report))),
     }
