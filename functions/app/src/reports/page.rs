@@ -6,7 +6,7 @@ use crate::Response;
 use crate::i18n::Lang;
 use crate::pages::PageCtx;
 use http::StatusCode;
-use livecard_core::report::{Report, Row, TABLES, Table, WEEKDAYS};
+use livecard_core::report::{Report, Row, TABLES, Table};
 use maud::{Markup, PreEscaped, html};
 
 struct Words {
@@ -31,6 +31,7 @@ struct Words {
     contacts: &'static str,
     numbers: &'static str,
     seconds: &'static str,
+    calls: &'static str,
     /// Headings of the tables, in [`TABLES`] order.
     headings: [&'static str; 8],
     accepted: &'static str,
@@ -70,6 +71,7 @@ const EN: Words = Words {
     contacts: "contacts",
     numbers: "The numbers",
     seconds: "seconds",
+    calls: "calls",
     headings: [
         "Card campaigns: opened, contact requests, accepted",
         "Contacts and how they ended",
@@ -117,6 +119,7 @@ const DE: Words = Words {
     contacts: "Kontakte",
     numbers: "Die Zahlen",
     seconds: "Sekunden",
+    calls: "Anrufe",
     headings: [
         "Kartenkampagnen: geöffnet, Kontaktanfragen, angenommen",
         "Kontakte und wie sie endeten",
@@ -177,6 +180,12 @@ fn seconds(ms: Option<u64>) -> Option<f64> {
 fn chart_for(report: &Report, name: &str, w: &Words, heading: &str) -> String {
     let periods: Vec<String> = report.periods.iter().map(|r| r.group.clone()).collect();
     let per = |f: &dyn Fn(&Row) -> Option<f64>| report.periods.iter().map(f).collect::<Vec<_>>();
+    // A count per period, as a series.
+    let count = |name, count: fn(&Row) -> u64, color| Series {
+        name,
+        values: per(&|r| numbers(count(r) as f64)),
+        color,
+    };
     match name {
         "funnel" => {
             let campaigns: Vec<String> = report
@@ -219,26 +228,10 @@ fn chart_for(report: &Report, name: &str, w: &Words, heading: &str) -> String {
             heading,
             &periods,
             &[
-                Series {
-                    name: w.accepted,
-                    values: per(&|r| numbers(r.accepted as f64)),
-                    color: charts::GREEN,
-                },
-                Series {
-                    name: w.missed,
-                    values: per(&|r| numbers(r.missed as f64)),
-                    color: charts::VERMILLION,
-                },
-                Series {
-                    name: w.abandoned,
-                    values: per(&|r| numbers(r.abandoned as f64)),
-                    color: charts::ORANGE,
-                },
-                Series {
-                    name: w.offline,
-                    values: per(&|r| numbers(r.offline as f64)),
-                    color: charts::PURPLE,
-                },
+                count(w.accepted, |r| r.accepted, charts::GREEN),
+                count(w.missed, |r| r.missed, charts::VERMILLION),
+                count(w.abandoned, |r| r.abandoned, charts::ORANGE),
+                count(w.offline, |r| r.offline, charts::PURPLE),
             ],
             Bars::Stacked,
             w.contacts,
@@ -268,24 +261,12 @@ fn chart_for(report: &Report, name: &str, w: &Words, heading: &str) -> String {
             heading,
             &periods,
             &[
-                Series {
-                    name: w.direct,
-                    values: per(&|r| numbers(r.direct_calls as f64)),
-                    color: charts::GREEN,
-                },
-                Series {
-                    name: w.relayed,
-                    values: per(&|r| numbers(r.relayed_calls as f64)),
-                    color: charts::BLUE,
-                },
-                Series {
-                    name: w.failed,
-                    values: per(&|r| numbers(r.failed_calls as f64)),
-                    color: charts::VERMILLION,
-                },
+                count(w.direct, |r| r.direct_calls, charts::GREEN),
+                count(w.relayed, |r| r.relayed_calls, charts::BLUE),
+                count(w.failed, |r| r.failed_calls, charts::VERMILLION),
             ],
             Bars::Stacked,
-            "calls",
+            w.calls,
         ),
         _ => String::new(),
     }
@@ -389,7 +370,6 @@ pub fn report(ctx: &PageCtx, report: &Report, error: Option<&str>) -> Response {
             }
         }
     };
-    let _ = WEEKDAYS;
     ctx.page(StatusCode::OK, w.title, "reports", &[], main)
 }
 
