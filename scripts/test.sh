@@ -19,6 +19,16 @@ cd "$(dirname "$0")/.."
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=livecard-test AWS_SECRET_ACCESS_KEY=livecard-test AWS_REGION=us-east-1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# A one-off run (CI, a fresh clone) gains nothing from incremental state but
+# writes about 6 GB of it; developers keep theirs.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
+
+# A cold run writes about 12 GB (target/, the Worker's toolchain, images);
+# say so at the start rather than fail an hour in with "No space left".
+free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+if [ -n "$free_kb" ] && [ "$free_kb" -lt $((14 * 1024 * 1024)) ]; then
+  echo "warning: $((free_kb / 1024 / 1024)) GB free here; a cold test run needs about 14 GB" >&2
+fi
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
