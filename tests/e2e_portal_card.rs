@@ -73,14 +73,17 @@ async fn portal_scenario(server: Livecard) {
     assert!(violations.is_empty(), "axe on the portal: {violations:#?}");
     let ben_chat =
         "document.querySelector('[data-advisor=\"ben-okafor\"] [data-channel=\"chat\"]')";
+    // Ben's state is available (seeded), but his console is not open:
+    // nobody could answer, so the portal says offline.
     wait_until(
         &visitor,
-        &format!("{ben_chat}.dataset.state === 'available'"),
-        "Ben available",
+        &format!("{ben_chat}.dataset.state === 'offline'"),
+        "Ben offline without a console",
     )
     .await;
 
-    // Ben signs in with his link and sets himself busy.
+    // Ben signs in with his link: his console is open, and he shows
+    // available; then he sets himself busy.
     advisor
         .goto(server.signin_link("Ben Okafor"))
         .await
@@ -104,6 +107,17 @@ async fn portal_scenario(server: Livecard) {
         "the advisor page",
     )
     .await;
+    wait_until(
+        &visitor,
+        &format!("{ben_chat}.dataset.state === 'available'"),
+        "Ben available once his console is open",
+    )
+    .await;
+    let until = text_of(&advisor, "#presence-until").await;
+    assert!(
+        until.starts_with("Your state lasts until") && until.contains("left"),
+        "the console shows how long the state lasts: {until}"
+    );
     advisor
         .execute(
             "document.querySelector('[data-set-all=\"busy\"]').click(); return true;",

@@ -178,13 +178,16 @@ async fn main() -> anyhow::Result<()> {
     seed.save_advisor(&anna)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let update = seed
-        .config
-        .presence
-        .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())?;
+    let update = seed.config.presence.manual_update(
+        vec![(Channel::Chat, PresenceState::Available)],
+        seed.now(),
+        seed.now() + livecard_core::presence::MAX_MANUAL_MS,
+    )?;
     seed.set_presence(&anna.id, &update)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    // Anna's console is open for the whole measurement.
+    livecard_store::AdvisorStore::heartbeat(&seed.store, &anna.id, u64::MAX / 2).await?;
     let card = seed
         .create_card(CardRequest {
             advisor: anna.id.clone(),

@@ -127,8 +127,35 @@
         return r.json();
       });
     }
+    // How long the state set here lasts (it always ends, by default with
+    // the working day), kept current every minute.
+    var untilEl = document.getElementById("presence-until");
+    function span(ms) {
+      var m = Math.ceil(ms / 60000), d = Math.floor(m / 1440), h = Math.floor(m / 60) % 24, mm = m % 60;
+      if (d) return d + " d" + (h ? " " + h + " h" : "");
+      if (h) return h + " h" + (mm ? " " + mm + " min" : "");
+      return mm + " min";
+    }
+    function showUntil(until) {
+      if (!untilEl) return;
+      if (until) untilEl.setAttribute("data-until", String(until));
+      var at = Number(untilEl.getAttribute("data-until"));
+      if (!at) return;
+      var left = at - Date.now();
+      if (left <= 0) {
+        untilEl.removeAttribute("data-until");
+        untilEl.textContent = body.getAttribute("data-l-no-state");
+        return;
+      }
+      var lang = document.documentElement.lang, d = new Date(at);
+      var clock = d.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+      if (d.toDateString() !== new Date().toDateString()) clock = d.toLocaleDateString(lang) + " " + clock;
+      untilEl.textContent = body.getAttribute("data-l-until").replace("{until}", clock).replace("{left}", span(left));
+    }
+    every(60000, function () { showUntil(); });
     function save(states) {
-      return send("PUT", "/api/v1/me/presence", { states: states }).then(function () {
+      return send("PUT", "/api/v1/me/presence", { states: states }).then(function (r) {
+        if (r && r.until) showUntil(r.until);
         Object.keys(states).forEach(function (channel) {
           var select = document.getElementById("presence-" + channel);
           if (select) select.value = states[channel];

@@ -75,7 +75,7 @@ pub(crate) async fn card_page<S: Store, P: Push>(
     app.record(event).await;
     Ok(pages::card::render(
         ctx,
-        &PublicAdvisor::of(&record, now),
+        &PublicAdvisor::of(&record, &app.config.presence, now),
         &claims,
         token,
         view,

@@ -11,7 +11,7 @@ use livecard_core::advisor::AdvisorInput;
 use livecard_core::card::CardRequest;
 use livecard_core::ids::RandomId;
 use livecard_core::offline::{Inbox, OfflineMessage};
-use livecard_core::presence::PresencePolicy;
+use livecard_core::presence::{PresencePolicy, PresenceSource};
 
 /// A time inside the range the handlers see.
 const NOW: u64 = 1_795_392_000_000;
@@ -43,11 +43,20 @@ pub fn api_bodies(body: &[u8]) {
     }
     let _ = parse_json::<IceBody>(&request);
     if let Ok(presence) = parse_json::<PresenceBody>(&request) {
-        let _ = match presence.version {
-            Some(version) => policy.sync_update(presence.states(), version, NOW),
-            None => policy.manual_update(presence.states(), NOW),
-        };
-        let _ = policy.console_update(presence.states(), NOW);
+        let until = presence.until.unwrap_or(NOW + 1);
+        if let Some(version) = presence.version {
+            let _ = policy.source_update(
+                PresenceSource::Webhook,
+                presence.signals(),
+                version,
+                presence.expires_at,
+                NOW,
+            );
+        }
+        if let Ok(states) = presence.manual_states() {
+            let _ = policy.manual_update(states.clone(), NOW, until);
+            let _ = policy.console_update(states, NOW, until);
+        }
     }
     if let Ok(input) = parse_json::<AdvisorInput>(&request) {
         let _ = input.validate();
@@ -60,9 +69,11 @@ pub fn api_bodies(body: &[u8]) {
 pub fn presence_webhook_body(body: &[u8]) {
     if let Ok(push) = parse_json::<WebhookBody>(&request(body)) {
         let _ = crate::api::advisors::parse_id(&push.advisor);
-        let _ = PresencePolicy::default().sync_update(
+        let _ = PresencePolicy::default().source_update(
+            PresenceSource::Webhook,
             push.states.into_iter().collect(),
             push.version,
+            push.expires_at,
             NOW,
         );
     }

@@ -5,9 +5,14 @@ use crate::App;
 use crate::Push;
 use crate::contact::Participant;
 use crate::http_util::ApiError;
+use livecard_core::UnixMillis;
+use livecard_core::channel::Channel;
 use livecard_core::event::EventName;
 use livecard_core::ids::AdvisorId;
-use livecard_core::presence::{PresenceState, PresenceUpdate};
+use livecard_core::presence::{PresenceSource, PresenceState, PresenceUpdate, Signal};
+
+/// The longest a livecard call keeps an advisor busy without its end.
+pub const CALL_PRESENCE_MS: u64 = 4 * 3_600_000;
 use livecard_core::signaling::ServerMessage;
 use livecard_store::{PresenceWrite, Store};
 
@@ -22,13 +27,21 @@ impl<S: Store, P: Push> App<S, P> {
         advisor: &AdvisorId,
         update: &PresenceUpdate,
     ) -> Result<PresenceWrite, ApiError> {
-        let write = self.store.update_presence(advisor, update).await?;
+        let write = self
+            .store
+            .update_presence(advisor, update, &self.config.presence, self.now())
+            .await?;
         self.advisors.invalidate(advisor);
-        if write == PresenceWrite::Applied {
-            for (channel, state) in &update.states {
+        if let PresenceWrite::Applied(change) = write {
+            // One event per channel whose effective presence changed.
+            for channel in Channel::ALL {
+                let state = change.after.get(channel);
+                if state == change.before.get(channel) {
+                    continue;
+                }
                 let mut event = self.new_event(EventName::PresenceChanged);
                 event.advisor = Some(advisor.clone());
-                event.channel = Some(*channel);
+                event.channel = Some(channel);
                 event = event
                     .with_prop("state", state.as_str())
                     .with_prop("source", update.source.as_str());
@@ -37,6 +50,41 @@ impl<S: Store, P: Push> App<S, P> {
             self.presence_changed(advisor).await;
         }
         Ok(write)
+    }
+
+    /// The advisor is in a livecard audio or video call (or no longer):
+    /// the `call` source makes their audio and video busy while it lasts,
+    /// and connectors tell the company's systems (Teams' "in a call").
+    /// A call that never ends cleanly (a host gone) stops counting after
+    /// [`CALL_PRESENCE_MS`].
+    pub async fn call_presence(&self, advisor: &AdvisorId, in_call: bool, now: UnixMillis) {
+        let signal = if in_call {
+            Signal::OnCall
+        } else {
+            Signal::None
+        };
+        let update = PresenceUpdate {
+            source: PresenceSource::Call,
+            states: vec![(Channel::Audio, signal), (Channel::Video, signal)],
+            version: now,
+            expires_at: Some(now.saturating_add(CALL_PRESENCE_MS)),
+            heartbeat_until: None,
+        };
+        // Boxed: setting presence may serve a queue, whose session may
+        // start a call, which comes back here.
+        if let Err(err) = Box::pin(self.set_presence(advisor, &update)).await {
+            tracing::warn!(error = %err.message, "call presence not stored");
+        }
+    }
+
+    /// Until when a manual state set now lasts: as asked, or to the end of
+    /// the working day in the deployment's time zone.
+    pub fn manual_until(&self, requested: Option<UnixMillis>) -> UnixMillis {
+        requested.unwrap_or_else(|| {
+            self.config
+                .presence
+                .end_of_working_day(self.now(), &self.config.time_zone)
+        })
     }
 
     /// Forgets an advisor's presence (every source's state and version),
@@ -59,7 +107,8 @@ impl<S: Store, P: Push> App<S, P> {
     /// The `presence` message of an advisor: what visitors see now.
     pub async fn presence_message(&self, advisor: &AdvisorId) -> Option<ServerMessage> {
         let record = self.store.get_advisor(advisor).await.ok()??;
-        let view = crate::api::advisors::PublicAdvisor::of(&record, self.now());
+        let view =
+            crate::api::advisors::PublicAdvisor::of(&record, &self.config.presence, self.now());
         Some(ServerMessage::Presence {
             advisor: advisor.clone(),
             presence: view.presence,

@@ -135,6 +135,9 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["advisors", id, "presence"]) => {
             api::advisors::put_presence(app, request, id).await
         }
+        (&Method::GET, ["advisors", id, "presence"]) => {
+            api::advisors::get_presence(app, request, id).await
+        }
         (&Method::DELETE, ["advisors", id, "presence"]) => {
             api::advisors::reset_presence(app, request, id).await
         }

@@ -23,6 +23,8 @@ const fn key(env: &'static str, file: &'static str) -> Key {
 pub const PUBLIC_URL: Key = key("LIVECARD_PUBLIC_URL", "public_url");
 pub const WS_URL: Key = key("LIVECARD_WS_URL", "ws_url");
 pub const HEARTBEAT_TTL: Key = key("LIVECARD_HEARTBEAT_TTL", "heartbeat_ttl");
+pub const CHAT_WITHOUT_CONSOLE: Key = key("LIVECARD_CHAT_WITHOUT_CONSOLE", "chat_without_console");
+pub const WORKING_DAY_END: Key = key("LIVECARD_WORKING_DAY_END", "working_day_end");
 pub const CONTACT_LIMIT: Key = key("LIVECARD_CONTACT_LIMIT", "contact_limit");
 pub const MESSAGE_RATE: Key = key("LIVECARD_MESSAGE_RATE", "message_rate");
 pub const RELAY_ONLY: Key = key("LIVECARD_RELAY_ONLY", "relay_only");
@@ -42,6 +44,8 @@ pub const KEYS: &[Key] = &[
     PUBLIC_URL,
     WS_URL,
     HEARTBEAT_TTL,
+    CHAT_WITHOUT_CONSOLE,
+    WORKING_DAY_END,
     CONTACT_LIMIT,
     MESSAGE_RATE,
     RELAY_ONLY,
@@ -73,6 +77,11 @@ pub struct Settings {
     pub ws_url: Option<String>,
     /// How long console presence lasts without a heartbeat (`60s`).
     pub heartbeat_ttl_ms: u64,
+    /// Chat may show available without an open console.
+    pub chat_without_console: bool,
+    /// Where a manual presence state ends by default, in minutes after
+    /// local midnight (`18:00`).
+    pub working_day_end_min: u16,
     /// Contact requests one client may make per 10 minutes.
     pub contact_limit: u32,
     /// Signaling messages one connection may send per second (sustained;
@@ -124,6 +133,9 @@ impl Default for Settings {
             public_url: None,
             ws_url: None,
             heartbeat_ttl_ms: livecard_core::presence::PresencePolicy::default().heartbeat_ttl_ms,
+            chat_without_console: false,
+            working_day_end_min: livecard_core::presence::PresencePolicy::default()
+                .working_day_end_min,
             contact_limit: contact::http::CONTACTS_PER_WINDOW,
             message_rate: contact::RateLimit::PER_SECOND,
             relay_only: false,
@@ -185,6 +197,14 @@ fn number<T: std::str::FromStr + PartialOrd>(
 }
 
 /// `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`.
+fn boolean(value: &str) -> Option<bool> {
+    match value.trim() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
 pub fn parse_network(text: &str) -> Option<ipnet::IpNet> {
     let text = text.trim();
     text.parse::<ipnet::IpNet>().ok().or_else(|| {
@@ -231,6 +251,19 @@ impl Settings {
                 .filter(|ms| (10_000..=3_600_000).contains(ms))
                 .ok_or_else(|| invalid(HEARTBEAT_TTL, f, "a duration from 10s to 1h (60s)"))?;
         }
+        if let Some((v, f)) = value(CHAT_WITHOUT_CONSOLE) {
+            settings.chat_without_console =
+                boolean(&v).ok_or_else(|| invalid(CHAT_WITHOUT_CONSOLE, f, "true or false"))?;
+        }
+        if let Some((v, f)) = value(WORKING_DAY_END) {
+            settings.working_day_end_min = v
+                .trim()
+                .split_once(':')
+                .and_then(|(h, m)| Some((h.parse::<u16>().ok()?, m.parse::<u16>().ok()?)))
+                .filter(|(h, m)| *h < 24 && *m < 60)
+                .map(|(h, m)| h * 60 + m)
+                .ok_or_else(|| invalid(WORKING_DAY_END, f, "a local time HH:MM (18:00)"))?;
+        }
         if let Some((v, f)) = value(CONTACT_LIMIT) {
             settings.contact_limit = number(&v, 1..=100_000)
                 .ok_or_else(|| invalid(CONTACT_LIMIT, f, "requests, 1 to 100000"))?;
@@ -240,11 +273,8 @@ impl Settings {
                 .ok_or_else(|| invalid(MESSAGE_RATE, f, "messages per second, 1 to 10000"))?;
         }
         if let Some((v, f)) = value(RELAY_ONLY) {
-            settings.relay_only = match v.trim() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                _ => return Err(invalid(RELAY_ONLY, f, "true or false")),
-            };
+            settings.relay_only =
+                boolean(&v).ok_or_else(|| invalid(RELAY_ONLY, f, "true or false"))?;
         }
         // Comma-separated addresses or networks.
         let networks =
@@ -359,6 +389,8 @@ impl Settings {
         let mut config = Config::new(self.public_url.as_deref().unwrap_or(public_url));
         config.ws_url = self.ws_url.clone();
         config.presence.heartbeat_ttl_ms = self.heartbeat_ttl_ms;
+        config.presence.chat_without_console = self.chat_without_console;
+        config.presence.working_day_end_min = self.working_day_end_min;
         config.contacts_per_window = self.contact_limit;
         config.signaling_rate = contact::RatePolicy {
             burst: self.message_rate.saturating_mul(2).max(1),
@@ -482,6 +514,17 @@ mod tests {
         assert_eq!(config.event_retention_ms, 400 * 86_400_000);
         assert_eq!(config.offline_retention_ms, 90 * 86_400_000, "a default");
         assert_eq!(config.service_level_s, 30);
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LIVECARD_CHAT_WITHOUT_CONSOLE", "yes"),
+                ("LIVECARD_WORKING_DAY_END", "17:30"),
+            ]),
+        )
+        .expect("presence settings");
+        let presence = settings.config("http://127.0.0.1:8080").presence;
+        assert!(presence.chat_without_console);
+        assert_eq!(presence.working_day_end_min, 17 * 60 + 30);
         assert_eq!(config.time_zone.iana_name(), Some("Europe/Berlin"));
     }
 
@@ -494,6 +537,8 @@ mod tests {
             ("LIVECARD_CONTACT_LIMIT", "0"),
             ("LIVECARD_MESSAGE_RATE", "fast"),
             ("LIVECARD_RELAY_ONLY", "maybe"),
+            ("LIVECARD_CHAT_WITHOUT_CONSOLE", "sometimes"),
+            ("LIVECARD_WORKING_DAY_END", "25:00"),
             ("LIVECARD_TRUSTED_PROXIES", "10.0.0.0/8,nope"),
             ("LIVECARD_TURN_SERVERS", "stun:wrong.example"),
             ("LIVECARD_STUN_SERVERS", "turn:wrong.example"),

@@ -617,7 +617,7 @@ async fn the_sweep_serves_a_queue_when_someone_comes_online() {
     let back = manual(&h, PresenceState::Available);
     h.app
         .store
-        .update_presence(&id("anna"), &back)
+        .update_presence(&id("anna"), &back, &h.app.config.presence, h.app.now())
         .await
         .expect("presence");
     let report = h.app.sweep().await.expect("sweep");
@@ -797,6 +797,7 @@ async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
         .manual_update(
             vec![(Channel::Video, PresenceState::Available)],
             h.app.now(),
+            h.app.now() + livecard_core::presence::MAX_MANUAL_MS,
         )
         .expect("update");
     h.app
@@ -853,6 +854,39 @@ async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
         .say(&mut visitor, json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"offer","sdp":"<html>"}))
         .await;
     assert_eq!(replies[0]["code"], "invalid_field");
+    // In the call, Anna's audio and video are busy (the `call` source),
+    // over her manual "available"; chat is not.
+    let decision = |channel| {
+        let h = &h;
+        async move {
+            let record = h
+                .app
+                .store
+                .get_advisor(&id("anna"))
+                .await
+                .expect("get")
+                .expect("anna");
+            record.presence.decide(
+                channel,
+                record.advisor.channels,
+                &h.app.config.presence,
+                h.app.now(),
+            )
+        }
+    };
+    let video = decision(Channel::Video).await;
+    assert_eq!(
+        (video.state, video.rule, video.source),
+        (
+            PresenceState::Busy,
+            livecard_core::presence::Rule::OnCall,
+            Some(livecard_core::presence::PresenceSource::Call)
+        )
+    );
+    assert_eq!(
+        decision(Channel::Chat).await.state,
+        PresenceState::Available
+    );
     // A report names the path once (an event); back to chat ends the call
     // and signals are refused.
     h.say(
@@ -860,11 +894,17 @@ async fn call_signals_pass_between_the_sessions_sides_only_during_a_call() {
         json!({"v":1,"type":"call_report","session":session,"path":"relay"}),
     )
     .await;
+    h.clock.advance(1000);
     h.say(
         &mut anna,
         json!({"v":1,"type":"upgrade","session":session,"channel":"chat"}),
     )
     .await;
+    assert_eq!(
+        decision(Channel::Video).await.state,
+        PresenceState::Available,
+        "the call ended: video is free again"
+    );
     let replies = h.say(&mut visitor, offer).await;
     assert_eq!(replies[0]["code"], "no_call");
     let replies = h

@@ -36,6 +36,16 @@ async fn harness() -> Harness {
 }
 
 impl Harness {
+    /// The advisor's console is open (a heartbeat lasting the test).
+    async fn console_open(&self, advisor: &str) {
+        let id = livecard_core::ids::AdvisorId::parse(advisor).expect("advisor id");
+        assert!(
+            livecard_store::AdvisorStore::heartbeat(&self.app.store, &id, u64::MAX / 2)
+                .await
+                .expect("heartbeat")
+        );
+    }
+
     async fn send(
         &self,
         method: Method,
@@ -385,6 +395,30 @@ async fn presence_sync_versions_and_portal_filters() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = put(json!({"states": {"chat": "dancing"}})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = put(json!({"states": {"chat": "on_call"}})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a manual state is one of four"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not on_call"))
+    );
+    let (status, _) = put(json!({"states": {"chat": "busy"}, "until": T0 + 8 * 86_400_000})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a manual state lasts at most 7 days"
+    );
+    let (status, _) =
+        put(json!({"states": {"chat": "busy"}, "version": 300, "until": T0 + 1})).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "until is for manual states"
+    );
     let (status, _) = h
         .admin_json(
             Method::PUT,
@@ -394,6 +428,33 @@ async fn presence_sync_versions_and_portal_filters() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Without an open console nothing shows available or busy: nobody
+    // could answer in the browser.
+    let closed = parse(
+        &h.send(Method::GET, "/api/v1/advisors/ben-okafor", &[], b"")
+            .await,
+    );
+    assert_eq!(closed["presence"]["chat"], "offline");
+    h.console_open("ben-okafor").await;
+    // Admins see which source and rule decided each channel.
+    let (status, why) = h
+        .admin_json(Method::GET, "/api/v1/advisors/ben-okafor/presence", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["decisions"]["chat"]["state"], "busy", "{why}");
+    assert_eq!(why["decisions"]["chat"]["rule"], "automatic", "{why}");
+    assert_eq!(why["decisions"]["chat"]["source"], "webhook", "{why}");
+    assert_eq!(why["sources"]["webhook"]["chat"]["version"], 200, "{why}");
+    assert_eq!(why["console"]["live"], true, "{why}");
+    let refused = h
+        .send(
+            Method::GET,
+            "/api/v1/advisors/ben-okafor/presence",
+            &[],
+            b"",
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     let response = h
         .send(Method::GET, "/api/v1/advisors/ben-okafor", &[], b"")
         .await;
@@ -475,8 +536,9 @@ async fn far_future_presence_versions_are_refused_and_an_admin_can_reset() {
     let (_, body) = h.admin_json(Method::PUT, uri, Some(manual.clone())).await;
     assert_eq!(body["result"], "applied", "manual updates still apply");
 
-    // A version a little ahead (clock skew) applies, and holds the channel
-    // until the clock passes it; an admin's reset lets the next update in.
+    // A version a little ahead (clock skew) applies, and holds the source
+    // until the clock passes it; other sources keep their own versions, and
+    // an admin's reset lets the source's next update in.
     let ahead = T0 + 4 * 60_000;
     let (_, body) = h
         .admin_json(
@@ -487,8 +549,11 @@ async fn far_future_presence_versions_are_refused_and_an_admin_can_reset() {
         .await;
     assert_eq!(body["result"], "applied", "{body}");
     h.advance(1000);
-    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual.clone())).await;
+    let synced = json!({"states": {"chat": "available"}, "version": T0 + 1000});
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(synced.clone())).await;
     assert_eq!(body["result"], "stale");
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual.clone())).await;
+    assert_eq!(body["result"], "applied", "another source is not held");
     let (status, body) = h.admin_json(Method::DELETE, uri, None).await;
     assert_eq!(
         (status, body["result"].as_str()),
@@ -499,7 +564,7 @@ async fn far_future_presence_versions_are_refused_and_an_admin_can_reset() {
             .await,
     );
     assert_eq!(page["presence"]["chat"], "offline", "reset reads offline");
-    let (_, body) = h.admin_json(Method::PUT, uri, Some(manual)).await;
+    let (_, body) = h.admin_json(Method::PUT, uri, Some(synced)).await;
     assert_eq!(body["result"], "applied", "the next update applies");
 
     // Only admins reset, and only known advisors.
@@ -880,6 +945,7 @@ async fn presence_webhook_is_signed_and_replay_protected() {
             (response.status(), parse(&response))
         }
     };
+    h.console_open("anna-schmidt").await;
     let now_s = T0 / 1000;
     let busy = json!({"advisor": "anna-schmidt", "states": {"chat": "busy"}, "version": T0 - 5})
         .to_string();

@@ -77,9 +77,17 @@ impl Stack {
             let update = seed
                 .config
                 .presence
-                .manual_update(vec![(Channel::Chat, PresenceState::Available)], seed.now())
+                .manual_update(
+                    vec![(Channel::Chat, PresenceState::Available)],
+                    seed.now(),
+                    seed.now() + livecard_core::presence::MAX_MANUAL_MS,
+                )
                 .expect("update");
             seed.set_presence(&a.id, &update).await.expect("presence");
+            // Their console stays open while the test runs.
+            livecard_store::AdvisorStore::heartbeat(&seed.store, &a.id, u64::MAX / 2)
+                .await
+                .expect("heartbeat");
         }
         let aws = AwsEndpoints::start().await.expect("aws endpoints");
         aws.put_secret(SECRET_ARN, &secrets_json);

@@ -77,7 +77,13 @@ pub async fn prepare(
             let update = app
                 .config
                 .presence
-                .manual_update(states, app.now())
+                // As if each had set it in the console: it lasts a week, and
+                // shows once their console is open (sign-in links below).
+                .manual_update(
+                    states,
+                    app.now(),
+                    app.now() + livecard_core::presence::MAX_MANUAL_MS,
+                )
                 .map_err(|e| anyhow!("{e}"))?;
             app.set_presence(&advisor.id, &update).await.map_err(err)?;
         }

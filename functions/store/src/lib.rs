@@ -23,7 +23,7 @@ use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::ids::{DestinationId, EventId};
 use livecard_core::media::MediaNode;
 use livecard_core::offline::{InboxPosition, OfflineMessage};
-use livecard_core::presence::{Presence, PresenceUpdate};
+use livecard_core::presence::{Presence, PresencePolicy, PresenceUpdate, PresenceView};
 use livecard_core::session::{QueueKey, Session, Side};
 
 #[cfg(feature = "dynamodb")]
@@ -97,6 +97,10 @@ pub struct Page<T> {
 pub struct AdvisorRecord {
     pub advisor: Advisor,
     pub presence: Presence,
+    /// The effective presence stored after the latest source write, for
+    /// systems that read the table; pages compute it at their own instant
+    /// from `presence`, since entries and heartbeats run out by themselves.
+    pub effective: Option<PresenceView>,
     pub load: Load,
     /// Session cookies signed in an older epoch are void
     /// (`Store::end_sessions`); 0 until the first.
@@ -120,9 +124,16 @@ pub enum Claim {
     UnknownAdvisor,
 }
 
+/// What a visitor sees before and after a presence write, at its instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceChange {
+    pub before: PresenceView,
+    pub after: PresenceView,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PresenceWrite {
-    Applied,
+    Applied(PresenceChange),
     /// A newer (or equal) version is stored for a channel the update names.
     Stale,
     UnknownAdvisor,
@@ -193,11 +204,16 @@ pub trait AdvisorStore {
     /// Gives a slot back (the session ended, or the ring was declined or
     /// missed) and marks the advisor idle from `now`; false when they held none.
     async fn release_capacity(&self, id: &AdvisorId, now: UnixMillis) -> Result<bool, StoreError>;
-    /// Applies a presence update when it is newer for every channel it names.
+    /// Applies one source's presence update when it is newer than that
+    /// source's stored entry for every channel it names, and stores the
+    /// effective presence that follows (computed by the core with `policy`
+    /// at `now`) unless one computed after a later write is there.
     async fn update_presence(
         &self,
         id: &AdvisorId,
         update: &PresenceUpdate,
+        policy: &PresencePolicy,
+        now: UnixMillis,
     ) -> Result<PresenceWrite, StoreError>;
     /// Extends the console heartbeat to `until` (never shortens it); false
     /// when the advisor does not exist.

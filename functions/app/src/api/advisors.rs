@@ -12,7 +12,9 @@ use livecard_core::UnixMillis;
 use livecard_core::advisor::{AdvisorInput, valid_language, valid_topic};
 use livecard_core::channel::ChannelSet;
 use livecard_core::ids::AdvisorId;
-use livecard_core::presence::{PresenceState, PresenceView};
+use livecard_core::presence::{
+    PresencePolicy, PresenceSource, PresenceState, PresenceView, Signal,
+};
 use livecard_store::{AdvisorRecord, PageRequest, PresenceWrite, Store};
 use serde::Serialize;
 
@@ -31,8 +33,8 @@ pub struct PublicAdvisor {
 }
 
 impl PublicAdvisor {
-    pub fn of(record: &AdvisorRecord, now: UnixMillis) -> Self {
-        let presence = PresenceView::of(&record.advisor, &record.presence, now);
+    pub fn of(record: &AdvisorRecord, policy: &PresencePolicy, now: UnixMillis) -> Self {
+        let presence = PresenceView::of(&record.advisor, &record.presence, policy, now);
         let a = &record.advisor;
         Self {
             id: a.id.clone(),
@@ -134,7 +136,7 @@ pub async fn list<S: Store, P: Push>(
         .items
         .iter()
         .filter(|r| filter.matches(r))
-        .map(|r| PublicAdvisor::of(r, now))
+        .map(|r| PublicAdvisor::of(r, &app.config.presence, now))
         .collect();
     #[derive(Serialize)]
     struct Body {
@@ -168,7 +170,7 @@ pub async fn get<S: Store, P: Push>(
         .ok_or_else(|| ApiError::not_found(format!("no advisor {id}")))?;
     Ok(json_with_etag(
         request,
-        &PublicAdvisor::of(&record, app.now()),
+        &PublicAdvisor::of(&record, &app.config.presence, app.now()),
     ))
 }
 
@@ -221,11 +223,75 @@ pub async fn put_presence<S: Store, P: Push>(
     let body: PresenceBody = parse_json(request)?;
     let policy = app.config.presence;
     let update = match body.version {
-        Some(version) => policy.sync_update(body.states(), version, app.now()),
-        None => policy.manual_update(body.states(), app.now()),
+        Some(version) => {
+            if body.until.is_some() {
+                return Err(ApiError::bad_request(
+                    "until belongs to a manual update; a synced one takes expires_at",
+                ));
+            }
+            policy.source_update(
+                PresenceSource::Webhook,
+                body.signals(),
+                version,
+                body.expires_at,
+                app.now(),
+            )
+        }
+        None => {
+            let states = body.manual_states()?;
+            policy.manual_update(states, app.now(), app.manual_until(body.until))
+        }
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    presence_result(app.set_presence(&id, &update).await?, &id)
+    let result = presence_result(app.set_presence(&id, &update).await?, &id)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": result }),
+    ))
+}
+
+/// `GET /api/v1/advisors/{id}/presence` (admin): every source's entries,
+/// the console's heartbeat, and per channel the state with the rule and
+/// source that decided it now.
+pub async fn get_presence<S: Store, P: Push>(
+    app: &App<S, P>,
+    request: &Request,
+    id: &str,
+) -> Result<Response, ApiError> {
+    require_admin(app, request).await?;
+    let id = parse_id(id)?;
+    let record = app
+        .store
+        .get_advisor(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no advisor {id}")))?;
+    let now = app.now();
+    let policy = &app.config.presence;
+    let decisions: std::collections::BTreeMap<&str, _> = livecard_core::channel::Channel::ALL
+        .into_iter()
+        .map(|c| {
+            (
+                c.as_str(),
+                record
+                    .presence
+                    .decide(c, record.advisor.channels, policy, now),
+            )
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "advisor": id,
+            "now": now,
+            "console": {
+                "live": record.presence.console_live(now),
+                "heartbeat_until": record.presence.heartbeat_until,
+            },
+            "sources": record.presence.sources,
+            "decisions": decisions,
+            "stored_effective": record.effective,
+        }),
+    ))
 }
 
 /// `DELETE /api/v1/advisors/{id}/presence` (admin): forgets the advisor's
@@ -280,18 +346,13 @@ where
     Ok(json(StatusCode::OK, &serde_json::json!({ "result": done })))
 }
 
-pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<Response, ApiError> {
-    let result = match write {
-        PresenceWrite::Applied => "applied",
-        PresenceWrite::Stale => "stale",
-        PresenceWrite::UnknownAdvisor => {
-            return Err(ApiError::not_found(format!("no advisor {id}")));
-        }
-    };
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "result": result }),
-    ))
+/// The answer's word for a presence write; 404 for an unknown advisor.
+pub fn presence_result(write: PresenceWrite, id: &AdvisorId) -> Result<&'static str, ApiError> {
+    match write {
+        PresenceWrite::Applied(_) => Ok("applied"),
+        PresenceWrite::Stale => Ok("stale"),
+        PresenceWrite::UnknownAdvisor => Err(ApiError::not_found(format!("no advisor {id}"))),
+    }
 }
 
 /// `GET /api/v1/advisors` page for admins, with presence versions (for
@@ -313,7 +374,7 @@ pub async fn list_admin<S: Store, P: Push>(
         .map(|r| {
             serde_json::json!({
                 "advisor": r.advisor,
-                "presence": PresenceView::of(&r.advisor, &r.presence, now),
+                "presence": PresenceView::of(&r.advisor, &r.presence, &app.config.presence, now),
                 "presence_version": r.presence.version(),
             })
         })
@@ -329,9 +390,12 @@ pub async fn list_admin<S: Store, P: Push>(
 #[serde(deny_unknown_fields)]
 pub struct WebhookBody {
     pub advisor: String,
-    pub states: std::collections::BTreeMap<livecard_core::channel::Channel, PresenceState>,
+    pub states: std::collections::BTreeMap<livecard_core::channel::Channel, Signal>,
     /// The sender's clock in milliseconds: newer wins.
     pub version: u64,
+    /// When the pushed state stops counting (optional).
+    #[serde(default)]
+    pub expires_at: Option<u64>,
 }
 
 /// `POST /api/v1/presence/webhook`: presence pushed by the company presence
@@ -358,7 +422,13 @@ pub async fn presence_webhook<S: Store, P: Push>(
     let update = app
         .config
         .presence
-        .sync_update(body.states.into_iter().collect(), body.version, app.now())
+        .source_update(
+            PresenceSource::Webhook,
+            body.states.into_iter().collect(),
+            body.version,
+            body.expires_at,
+            app.now(),
+        )
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Versions make applying idempotent; the id record answers replays.
     let write = app.set_presence(&advisor, &update).await?;
@@ -375,5 +445,9 @@ pub async fn presence_webhook<S: Store, P: Push>(
             &serde_json::json!({ "result": "duplicate" }),
         ));
     }
-    presence_result(write, &advisor)
+    let result = presence_result(write, &advisor)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": result }),
+    ))
 }

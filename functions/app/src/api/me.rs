@@ -27,7 +27,10 @@ pub async fn get<S: Store, P: Push>(
     request: &Request,
 ) -> Result<Response, ApiError> {
     let record = signed_in(app, request, false).await?;
-    Ok(json(StatusCode::OK, &PublicAdvisor::of(&record, app.now())))
+    Ok(json(
+        StatusCode::OK,
+        &PublicAdvisor::of(&record, &app.config.presence, app.now()),
+    ))
 }
 
 /// `PUT /api/v1/me/presence`: the console sets presence (kept alive by
@@ -38,15 +41,23 @@ pub async fn put_presence<S: Store, P: Push>(
 ) -> Result<Response, ApiError> {
     let id = signed_in(app, request, true).await?.advisor.id;
     let body: PresenceBody = parse_json(request)?;
-    if body.version.is_some() {
-        return Err(ApiError::bad_request("the console does not send versions"));
-    }
+    let until = app.manual_until(body.until);
     let update = app
         .config
         .presence
-        .console_update(body.states(), app.now())
+        .console_update(body.manual_states()?, app.now(), until)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    presence_result(app.set_presence(&id, &update).await?, &id)
+    let result = presence_result(app.set_presence(&id, &update).await?, &id)?;
+    if result == "applied" {
+        return Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "result": result, "until": until }),
+        ));
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "result": result }),
+    ))
 }
 
 /// `POST /api/v1/me/heartbeat`: the console is still open.

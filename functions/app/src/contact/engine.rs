@@ -13,7 +13,7 @@ use crate::api::advisors::PublicAdvisor;
 use livecard_core::UnixMillis;
 use livecard_core::event::EventName;
 use livecard_core::ids::AdvisorId;
-use livecard_core::presence::{PresenceState, PresenceView};
+use livecard_core::presence::{PresencePolicy, PresenceState, PresenceView};
 use livecard_core::routing::{Candidate, queue_estimate, rank};
 use livecard_core::session::{Effect, Input, Phase, QueueKey, Session, SessionError, Side};
 use livecard_core::signaling::{AdvisorCard, ServerMessage};
@@ -251,7 +251,7 @@ impl<S: Store, P: Push> App<S, P> {
                 return Ok(Routed::NotRoutable);
             }
             let request = stored.session.route_request();
-            let candidates = candidates(&records, now);
+            let candidates = candidates(&records, &self.config.presence, now);
             let mut claimed = None;
             for advisor in rank(&candidates, &request) {
                 if self.store.claim_capacity(&advisor).await? == Claim::Claimed {
@@ -392,6 +392,12 @@ impl<S: Store, P: Push> App<S, P> {
                     advisor,
                     props,
                 } => {
+                    if let (EventName::CallStarted | EventName::CallEnded, Some(taker)) =
+                        (name, after.session.advisor.as_ref())
+                    {
+                        self.call_presence(taker, name == EventName::CallStarted, now)
+                            .await;
+                    }
                     let mut event = self.session_event(name, after);
                     event.advisor = advisor;
                     for (key, value) in props {
@@ -488,7 +494,8 @@ impl<S: Store, P: Push> App<S, P> {
         records
             .iter()
             .filter(|r| {
-                let online = PresenceView::of(&r.advisor, &r.presence, now).overall()
+                let online = PresenceView::of(&r.advisor, &r.presence, &self.config.presence, now)
+                    .overall()
                     == PresenceState::Available;
                 online && key.served_by(&r.advisor)
             })
@@ -616,24 +623,28 @@ impl<S: Store, P: Push> App<S, P> {
     ) -> Result<Option<PublicAdvisor>, ContactError> {
         let now = self.now();
         let records = self.routing_candidates().await?;
-        let candidates = candidates(&records, now);
+        let candidates = candidates(&records, &self.config.presence, now);
         let best = rank(&candidates, request).into_iter().next();
         Ok(best.and_then(|id| {
             records
                 .iter()
                 .find(|r| r.advisor.id == id)
-                .map(|r| PublicAdvisor::of(r, now))
+                .map(|r| PublicAdvisor::of(r, &self.config.presence, now))
         }))
     }
 }
 
 /// Routing's view of advisors as stored, at `now`.
-fn candidates(records: &[AdvisorRecord], now: UnixMillis) -> Vec<Candidate<'_>> {
+fn candidates<'a>(
+    records: &'a [AdvisorRecord],
+    policy: &PresencePolicy,
+    now: UnixMillis,
+) -> Vec<Candidate<'a>> {
     records
         .iter()
         .map(|r| Candidate {
             advisor: &r.advisor,
-            presence: PresenceView::of(&r.advisor, &r.presence, now),
+            presence: PresenceView::of(&r.advisor, &r.presence, policy, now),
             active: r.load.active,
             idle_since: r.load.idle_since,
         })

@@ -50,8 +50,23 @@ pub fn signed_out(ctx: &PageCtx, status: StatusCode) -> crate::Response {
     notice(ctx, status, t.signin_title, t.signed_out, true)
 }
 
-pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
+/// The advisor's manual state as the console shows it: per channel, and
+/// until when it lasts (the earliest of its channels), with the time left
+/// spelled out for this instant.
+pub struct ManualState {
+    pub states: Vec<(livecard_core::channel::Channel, PresenceState)>,
+    pub until: Option<(u64, String, String)>,
+}
+
+pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor, manual: &ManualState) -> crate::Response {
     let t = ctx.t();
+    let set = |channel| {
+        manual
+            .states
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map(|(_, s)| *s)
+    };
     ctx.page(
         StatusCode::OK,
         t.me_title,
@@ -68,7 +83,7 @@ pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
             }
             form #presence-form {
                 @for channel in advisor.channels.iter() {
-                    @let current = advisor.presence.get(channel);
+                    @let current = set(channel).unwrap_or(advisor.presence.get(channel));
                     div {
                         label for={ "presence-" (channel.as_str()) } { (t.channel(channel)) }
                         select id={ "presence-" (channel.as_str()) } name=(channel.as_str()) {
@@ -79,6 +94,14 @@ pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor) -> crate::Response {
                     }
                 }
                 button type="submit" { (t.me_save) }
+            }
+            @match &manual.until {
+                Some((ms, until, left)) => {
+                    p #presence-until data-until=(ms) {
+                        (t.me_until.replace("{until}", until).replace("{left}", left))
+                    }
+                }
+                None => { p #presence-until { (t.me_no_state) } }
             }
             p #me-status role="status" aria-live="polite" {}
             div #console {

@@ -24,7 +24,7 @@ pub(crate) async fn portal<S: Store, P: Push>(
     let everyone: Vec<PublicAdvisor> = all_matching(app, &Filter::default())
         .await?
         .iter()
-        .map(|r| PublicAdvisor::of(r, now))
+        .map(|r| PublicAdvisor::of(r, &app.config.presence, now))
         .collect();
     let shown: Vec<PublicAdvisor> = everyone
         .iter()
@@ -64,8 +64,28 @@ pub(crate) async fn console<S: Store, P: Push>(
     let Some(record) = session(app, request).await? else {
         return Ok(pages::advisor::signed_out(ctx, StatusCode::UNAUTHORIZED));
     };
+    let now = app.now();
+    let presence = &record.presence;
+    let states = livecard_core::channel::Channel::ALL
+        .into_iter()
+        .filter_map(|c| {
+            presence.manual_until(c, now)?;
+            let entry = presence.entry(livecard_core::presence::PresenceSource::Manual, c)?;
+            Some((c, entry.signal.shown()))
+        })
+        .collect();
+    let until = livecard_core::channel::Channel::ALL
+        .into_iter()
+        .filter_map(|c| presence.manual_until(c, now))
+        .min()
+        .map(|ms| {
+            use livecard_core::presence::{clock_label, span_label};
+            let local = clock_label(&app.config.time_zone, ms, now);
+            (ms, local, span_label(ms.saturating_sub(now)))
+        });
     Ok(pages::advisor::me(
         ctx,
-        &PublicAdvisor::of(&record, app.now()),
+        &PublicAdvisor::of(&record, &app.config.presence, now),
+        &pages::advisor::ManualState { states, until },
     ))
 }

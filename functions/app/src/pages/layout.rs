@@ -76,7 +76,8 @@ impl PageCtx {
                     data-l-busy=(state_label(PresenceState::Busy))
                     data-l-away=(state_label(PresenceState::Away))
                     data-l-offline=(state_label(PresenceState::Offline))
-                    data-l-saved=(t.me_saved) data-l-failed=(t.me_failed) {
+                    data-l-saved=(t.me_saved) data-l-failed=(t.me_failed)
+                    data-l-until=(t.me_until) data-l-no-state=(t.me_no_state) {
                     a.skip href="#main" { (t.skip_to_content) }
                     header.top {
                         a.brand href={ "/?lang=" (self.lang.code()) } { "livecard" }

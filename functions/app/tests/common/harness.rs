@@ -92,7 +92,11 @@ pub fn manual(h: &Harness, state: PresenceState) -> livecard_core::presence::Pre
     h.app
         .config
         .presence
-        .manual_update(vec![(Channel::Chat, state)], h.app.now())
+        .manual_update(
+            vec![(Channel::Chat, state)],
+            h.app.now(),
+            h.app.now() + livecard_core::presence::MAX_MANUAL_MS,
+        )
         .expect("update")
 }
 

@@ -119,23 +119,30 @@ pub fn sim_app(
     (app, clock)
 }
 
-/// Makes `advisor` available for chat (a manual update at the app's now).
+/// Makes `advisor` available for chat: their console is open (for as long
+/// as the test runs) and they set chat available in it.
 pub async fn set_available<P: livecard_app::Push>(
     app: &livecard_app::App<livecard_store::dynamo::DynamoStore, P>,
     advisor: &livecard_core::ids::AdvisorId,
 ) {
+    use livecard_store::AdvisorStore;
     let update = app
         .config
         .presence
-        .manual_update(
+        .console_update(
             vec![(
                 livecard_core::channel::Channel::Chat,
                 livecard_core::presence::PresenceState::Available,
             )],
             app.now(),
+            app.now() + livecard_core::presence::MAX_MANUAL_MS,
         )
         .expect("update");
     app.set_presence(advisor, &update).await.expect("presence");
+    app.store
+        .heartbeat(advisor, u64::MAX / 2)
+        .await
+        .expect("heartbeat");
 }
 
 /// The advisors of the capacity scenario: nine slots for `sales`.

@@ -226,7 +226,12 @@ impl World {
             .iter()
             .map(|a| Candidate {
                 advisor: &a.advisor,
-                presence: PresenceView::of(&a.advisor, &a.presence, now),
+                presence: PresenceView::of(
+                    &a.advisor,
+                    &a.presence,
+                    &PresencePolicy::default(),
+                    now,
+                ),
                 active: a.active,
                 idle_since: a.idle_since,
             })
@@ -367,11 +372,18 @@ impl World {
         // Versions must grow, also for changes at the same instant.
         self.presence_version = self.now.max(self.presence_version + 1);
         let version = self.presence_version;
+        // The advisor's console is open and their manual state lasts a week.
         let update = PresencePolicy::default()
-            .manual_update(states, version)
+            .console_update(
+                states,
+                version,
+                version + livecard_core::presence::MAX_MANUAL_MS,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         let index = advisor % self.advisors.len();
-        self.advisors[index].presence.apply(&update);
+        let presence = &mut self.advisors[index].presence;
+        presence.apply(&update);
+        presence.extend_heartbeat(u64::MAX);
         if available {
             let id = self.advisor_id(index);
             self.serve_queues(&id);

@@ -2,22 +2,48 @@
 
 use super::*;
 
+fn manual(state: PresenceState) -> PresenceUpdate {
+    PresencePolicy::default()
+        .console_update(vec![(Channel::Chat, state)], T0, T0 + HOUR)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn from(source: PresenceSource, states: Vec<(Channel, Signal)>, version: u64) -> PresenceUpdate {
+    PresencePolicy::default()
+        .source_update(source, states, version, None, u64::MAX / 2)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const HOUR: u64 = 3_600_000;
+
+async fn write<S: AdvisorStore>(store: &S, id: &str, update: &PresenceUpdate) -> PresenceWrite {
+    ok(
+        store
+            .update_presence(&aid(id), update, &PresencePolicy::default(), T0)
+            .await,
+        "presence update",
+    )
+}
+
+fn applied(write: PresenceWrite) -> PresenceChange {
+    match write {
+        PresenceWrite::Applied(change) => change,
+        other => panic!("expected the update to apply: {other:?}"),
+    }
+}
+
 pub async fn advisor_profile_keeps_presence<S: AdvisorStore>(store: &S) {
-    let policy = PresencePolicy::default();
     assert_eq!(
         ok(store.get_advisor(&aid("nobody")).await, "get unknown"),
         None
     );
     ok(store.put_advisor(&advisor("anna")).await, "put advisor");
-    let update = policy
-        .manual_update(vec![(Channel::Chat, PresenceState::Available)], T0)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let change = applied(write(store, "anna", &manual(PresenceState::Available)).await);
+    assert_eq!(change.before.chat, PresenceState::Offline);
     assert_eq!(
-        ok(
-            store.update_presence(&aid("anna"), &update).await,
-            "presence"
-        ),
-        PresenceWrite::Applied
+        change.after.chat,
+        PresenceState::Available,
+        "console open, manual available"
     );
     let mut changed = advisor("anna");
     changed.title = "Head of support".into();
@@ -27,90 +53,125 @@ pub async fn advisor_profile_keeps_presence<S: AdvisorStore>(store: &S) {
     assert_eq!(record.advisor, changed, "profile replaced");
     let chat = record
         .presence
-        .chat
+        .entry(PresenceSource::Manual, Channel::Chat)
+        .copied()
         .unwrap_or_else(|| panic!("presence lost when the profile changed"));
     assert_eq!(
-        (chat.state, chat.version, chat.source),
-        (PresenceState::Available, T0, PresenceSource::Manual)
+        (chat.signal, chat.version, chat.expires_at),
+        (Signal::Available, T0, Some(T0 + HOUR))
+    );
+    assert_eq!(
+        record.presence.heartbeat_until,
+        Some(T0 + PresencePolicy::default().heartbeat_ttl_ms),
+        "a console update is a heartbeat too"
+    );
+    assert_eq!(
+        record.effective.map(|e| e.chat),
+        Some(PresenceState::Available),
+        "the effective presence is stored"
     );
 }
 
 pub async fn presence_versions<S: AdvisorStore>(store: &S) {
-    let policy = PresencePolicy::default();
     let anna = aid("anna");
     ok(store.put_advisor(&advisor("anna")).await, "put advisor");
-    let update = |states: Vec<(Channel, PresenceState)>, v| {
-        policy
-            .sync_update(states, v, u64::MAX / 2)
-            .unwrap_or_else(|e| panic!("{e}"))
-    };
-    let write = |u| async move { ok(store.update_presence(&aid("anna"), &u).await, "update") };
+    let teams = |signal, v| from(PresenceSource::Teams, vec![(Channel::Chat, signal)], v);
+    assert!(matches!(
+        write(store, "anna", &teams(Signal::Busy, 20)).await,
+        PresenceWrite::Applied(_)
+    ));
     assert_eq!(
-        write(update(vec![(Channel::Chat, PresenceState::Busy)], 20)).await,
-        PresenceWrite::Applied
-    );
-    assert_eq!(
-        write(update(vec![(Channel::Chat, PresenceState::Available)], 10)).await,
+        write(store, "anna", &teams(Signal::Available, 10)).await,
         PresenceWrite::Stale,
         "older overwrote newer"
     );
     assert_eq!(
-        write(update(vec![(Channel::Chat, PresenceState::Away)], 20)).await,
+        write(store, "anna", &teams(Signal::Away, 20)).await,
         PresenceWrite::Stale,
         "a tie overwrote"
     );
+    // Another source keeps its own versions: a lower one still applies.
+    let xmpp = from(PresenceSource::Xmpp, vec![(Channel::Chat, Signal::Away)], 5);
+    assert!(matches!(
+        write(store, "anna", &xmpp).await,
+        PresenceWrite::Applied(_)
+    ));
     // All or nothing: audio would be new, chat is stale.
-    let mixed = update(
+    let mixed = from(
+        PresenceSource::Teams,
         vec![
-            (Channel::Chat, PresenceState::Available),
-            (Channel::Audio, PresenceState::Available),
+            (Channel::Chat, Signal::Available),
+            (Channel::Audio, Signal::Available),
         ],
         15,
     );
-    assert_eq!(write(mixed).await, PresenceWrite::Stale);
-    let both = update(
-        vec![
-            (Channel::Chat, PresenceState::Available),
-            (Channel::Audio, PresenceState::Away),
-        ],
-        30,
-    );
-    assert_eq!(write(both).await, PresenceWrite::Applied);
-    let record =
-        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
-    assert_eq!(
-        record.presence.chat.map(|p| (p.state, p.version)),
-        Some((PresenceState::Available, 30))
-    );
-    assert_eq!(
-        record.presence.audio.map(|p| (p.state, p.version)),
-        Some((PresenceState::Away, 30))
-    );
-    assert_eq!(record.presence.video, None);
-    let console = policy
-        .console_update(vec![(Channel::Video, PresenceState::Available)], T0)
+    assert_eq!(write(store, "anna", &mixed).await, PresenceWrite::Stale);
+    // An expiry is kept with the entry, and dropped by an update without one.
+    let expiring = PresencePolicy::default()
+        .source_update(
+            PresenceSource::Teams,
+            vec![
+                (Channel::Chat, Signal::DoNotDisturb),
+                (Channel::Audio, Signal::OnCall),
+            ],
+            30,
+            Some(T0 + 15_000),
+            T0,
+        )
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(write(console).await, PresenceWrite::Applied);
-    let record =
-        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    assert!(matches!(
+        write(store, "anna", &expiring).await,
+        PresenceWrite::Applied(_)
+    ));
+    let record = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
+    let entry = |r: &AdvisorRecord, source, channel| r.presence.entry(source, channel).copied();
     assert_eq!(
-        record.presence.heartbeat_until,
-        Some(T0 + policy.heartbeat_ttl_ms)
+        entry(&record, PresenceSource::Teams, Channel::Audio),
+        Some(Entry {
+            signal: Signal::OnCall,
+            version: 30,
+            expires_at: Some(T0 + 15_000)
+        })
     );
-    // A far-future version would freeze the channel: an admin's reset
-    // forgets every version, and the next update of any source applies.
-    let frozen = update(vec![(Channel::Chat, PresenceState::Busy)], u64::MAX / 4);
-    assert_eq!(write(frozen).await, PresenceWrite::Applied);
-    let manual = policy
-        .manual_update(vec![(Channel::Chat, PresenceState::Available)], T0)
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(write(manual.clone()).await, PresenceWrite::Stale);
+    assert_eq!(
+        entry(&record, PresenceSource::Xmpp, Channel::Chat).map(|e| (e.signal, e.version)),
+        Some((Signal::Away, 5))
+    );
+    assert_eq!(entry(&record, PresenceSource::Teams, Channel::Video), None);
+    let lasting = teams(Signal::Available, 31);
+    assert!(matches!(
+        write(store, "anna", &lasting).await,
+        PresenceWrite::Applied(_)
+    ));
+    let record = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
+    assert_eq!(
+        entry(&record, PresenceSource::Teams, Channel::Chat),
+        Some(Entry {
+            signal: Signal::Available,
+            version: 31,
+            expires_at: None
+        })
+    );
+    // A far-future version would freeze the source: an admin's reset
+    // forgets every source and version, and the next update applies.
+    let frozen = teams(Signal::Busy, u64::MAX / 4);
+    assert!(matches!(
+        write(store, "anna", &frozen).await,
+        PresenceWrite::Applied(_)
+    ));
+    assert_eq!(
+        write(store, "anna", &teams(Signal::Available, 40)).await,
+        PresenceWrite::Stale
+    );
     assert!(ok(store.reset_presence(&anna).await, "reset"));
-    let record =
-        ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("advisor lost"));
+    let record = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
     assert_eq!(record.presence, Default::default(), "reset forgets it all");
+    assert_eq!(record.effective, None, "and the stored effective presence");
     assert_eq!(record.advisor, advisor("anna"), "the profile stays");
-    assert_eq!(write(manual).await, PresenceWrite::Applied);
+    assert!(matches!(
+        write(store, "anna", &teams(Signal::Available, 40)).await,
+        PresenceWrite::Applied(_)
+    ));
     assert!(
         !ok(store.reset_presence(&aid("ghost")).await, "reset ghost"),
         "no such advisor"
@@ -139,9 +200,8 @@ pub async fn presence_versions<S: AdvisorStore>(store: &S) {
     let saved = ok(store.get_advisor(&anna).await, "get").unwrap_or_else(|| panic!("lost"));
     assert_eq!(saved.session_epoch, 4, "a profile write keeps the epoch");
     assert_eq!(ok(store.end_sessions(&aid("ghost")).await, "ghost"), None);
-    let ghost = update(vec![(Channel::Chat, PresenceState::Busy)], 99);
     assert_eq!(
-        ok(store.update_presence(&aid("ghost"), &ghost).await, "ghost"),
+        write(store, "ghost", &teams(Signal::Busy, 99)).await,
         PresenceWrite::UnknownAdvisor
     );
     assert_eq!(
@@ -152,43 +212,59 @@ pub async fn presence_versions<S: AdvisorStore>(store: &S) {
 }
 
 pub async fn presence_version_race<S: AdvisorStore>(store: &S) {
-    let policy = PresencePolicy::default();
     ok(store.put_advisor(&advisor("anna")).await, "put advisor");
-    // 40 updates in a scrambled order, all at once; the highest must win.
+    // The console is open and manual available; then 40 updates of two
+    // sources in a scrambled order, all at once: per source the highest
+    // version must win, and the stored effective presence must be the one
+    // after the last write.
+    write(store, "anna", &manual(PresenceState::Available)).await;
     let versions: Vec<u64> = (0..40u64).map(|i| (i * 17) % 40 + 1).collect();
-    let states = [
-        PresenceState::Available,
-        PresenceState::Busy,
-        PresenceState::Away,
-    ];
+    let signals = [Signal::Available, Signal::Busy, Signal::Away];
     let writes = versions.iter().map(|v| {
-        let state = states[(*v % 3) as usize];
-        let update = policy
-            .sync_update(
-                vec![(Channel::Chat, state), (Channel::Video, state)],
-                *v,
-                u64::MAX / 2,
-            )
-            .unwrap_or_else(|e| panic!("{e}"));
-        async move {
-            ok(
-                store.update_presence(&aid("anna"), &update).await,
-                "racing update",
-            )
-        }
+        let signal = signals[(*v % 3) as usize];
+        let source = if v % 2 == 0 {
+            PresenceSource::Teams
+        } else {
+            PresenceSource::Xmpp
+        };
+        let update = from(
+            source,
+            vec![(Channel::Chat, signal), (Channel::Video, signal)],
+            *v,
+        );
+        async move { write(store, "anna", &update).await }
     });
     let results = join_all(writes).await;
-    assert!(results.contains(&PresenceWrite::Applied));
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, PresenceWrite::Applied(_)))
+    );
     let record =
         ok(store.get_advisor(&aid("anna")).await, "get").unwrap_or_else(|| panic!("advisor lost"));
-    let expected = states[(40 % 3) as usize];
-    for p in [record.presence.chat, record.presence.video] {
-        assert_eq!(
-            p.map(|p| (p.state, p.version)),
-            Some((expected, 40)),
-            "an older racing update won"
-        );
+    for (source, top) in [(PresenceSource::Teams, 40), (PresenceSource::Xmpp, 39)] {
+        for channel in [Channel::Chat, Channel::Video] {
+            assert_eq!(
+                record
+                    .presence
+                    .entry(source, channel)
+                    .map(|e| (e.signal, e.version)),
+                Some((signals[(top % 3) as usize], top)),
+                "an older racing update of {source} won"
+            );
+        }
     }
+    let policy = PresencePolicy::default();
+    assert_eq!(
+        record.effective,
+        Some(PresenceView::of(
+            &record.advisor,
+            &record.presence,
+            &policy,
+            T0
+        )),
+        "the stored effective presence is not the one after the last write"
+    );
 }
 
 pub async fn heartbeat_extends_never_shortens<S: AdvisorStore>(store: &S) {

@@ -8,9 +8,9 @@
 //! `LIVECARD_TEST_DYNAMODB_ENDPOINT`.
 
 use crate::{
-    AdvisorStore, Appended, AuthStore, CardStore, Claim, ConnectionStore, Created, EventStore,
-    EventWrite, MediaNodeStore, PageRequest, PresenceWrite, Revocation, SessionStore, Store,
-    StoreError, StoredSession,
+    AdvisorRecord, AdvisorStore, Appended, AuthStore, CardStore, Claim, ConnectionStore, Created,
+    EventStore, EventWrite, MediaNodeStore, PageRequest, PresenceChange, PresenceWrite, Revocation,
+    SessionStore, Store, StoreError, StoredSession,
 };
 use futures_util::future::join_all;
 use livecard_core::advisor::{Advisor, AdvisorInput};
@@ -18,7 +18,9 @@ use livecard_core::card::{Card, CardRequest, Keyring};
 use livecard_core::channel::{Channel, ChannelSet};
 use livecard_core::event::{Event, EventName};
 use livecard_core::ids::{AdvisorId, CardId, EventId};
-use livecard_core::presence::{PresencePolicy, PresenceSource, PresenceState};
+use livecard_core::presence::{
+    Entry, PresencePolicy, PresenceSource, PresenceState, PresenceUpdate, PresenceView, Signal,
+};
 
 /// The names of all checks, for hosts that run them one by one.
 pub const CHECKS: &[&str] = &[

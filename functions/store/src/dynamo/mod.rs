@@ -5,7 +5,7 @@
 
 use crate::{
     AdvisorRecord, Appended, ChatMessage, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN, Page,
-    PageRequest, PresenceWrite, Revocation, StoreError, StoredSession, keys,
+    PageRequest, PresenceChange, PresenceWrite, Revocation, StoreError, StoredSession, keys,
 };
 pub use aws_sdk_dynamodb::Client;
 pub use events::EVENTS_PER_ITEM;
@@ -36,7 +36,10 @@ use livecard_core::event::Event;
 use livecard_core::ids::{AdvisorId, CardId};
 use livecard_core::media::MediaNode;
 use livecard_core::offline::{InboxPosition, OfflineMessage};
-use livecard_core::presence::{ChannelPresence, Presence, PresenceUpdate};
+use livecard_core::presence::{
+    MAX_MANUAL_MS, Presence, PresencePolicy, PresenceSource, PresenceState, PresenceUpdate,
+    PresenceView,
+};
 use livecard_core::session::{QueueKey, Session, Side};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
