@@ -27,11 +27,40 @@ fn cli_manages_advisors_and_cards() {
             "es,en",
             "--topics",
             "sales",
+            "--teams",
+            "dora@Example.com",
+            "--xmpp",
+            "dora@chat.example.com",
+            "--sip",
+            "2041",
             "--json",
         ])
         .expect("advisor add");
     let added: serde_json::Value = serde_json::from_str(&added).expect("json");
     assert_eq!(added["display_name"], "Dora Diaz");
+    assert_eq!(
+        added["identities"],
+        serde_json::json!({"teams": "dora@example.com", "xmpp": "dora@chat.example.com", "sip": "2041"}),
+        "linked to her identities, the domain in lower case"
+    );
+    let refused = server
+        .cli(&[
+            "advisor",
+            "add",
+            "--id",
+            "dora",
+            "--name",
+            "Dora Diaz",
+            "--xmpp",
+            "dora@chat.example.com/desk",
+        ])
+        .expect_err("a full JID");
+    assert!(refused.contains("bare JID"), "{refused}");
+    let public = http_get(&format!("{}/api/v1/advisors/dora", server.url), "none");
+    assert!(
+        public.contains("Dora Diaz") && !public.contains("identities"),
+        "never shown to visitors: {public}"
+    );
     let listed = server.cli(&["advisor", "list"]).expect("advisor list");
     assert!(
         listed.contains("dora") && listed.contains("anna-schmidt"),

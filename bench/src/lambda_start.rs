@@ -173,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
         topics: vec!["sales".into()],
         channels: ChannelSet::ALL,
         capacity: 2,
+        identities: Default::default(),
     }
     .validate()?;
     seed.save_advisor(&anna)

@@ -15,6 +15,7 @@ pub fn advisors() -> Vec<Advisor> {
                 topics: topics.iter().map(|s| (*s).to_owned()).collect(),
                 channels: ChannelSet::ALL,
                 capacity,
+                identities: Default::default(),
             }
         };
     [

@@ -20,6 +20,102 @@ pub struct Advisor {
     pub channels: ChannelSet,
     /// How many contact sessions they take at once.
     pub capacity: u16,
+    /// Who they are in the company's other systems, for presence sync;
+    /// never shown to visitors.
+    #[serde(default, skip_serializing_if = "Identities::is_empty")]
+    pub identities: Identities,
+}
+
+/// An advisor's identity in each system presence is read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identities {
+    /// Microsoft Teams: the Entra user id (a GUID) or the user principal
+    /// name (`anna@example.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<String>,
+    /// XMPP: the bare JID (`anna@example.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xmpp: Option<String>,
+    /// The phone system: an extension (`2041`) or a SIP URI
+    /// (`sip:2041@pbx.example.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip: Option<String>,
+}
+
+impl Identities {
+    pub fn is_empty(&self) -> bool {
+        self.teams.is_none() && self.xmpp.is_none() && self.sip.is_none()
+    }
+
+    /// Checks and normalises each identity (a GUID and a domain in lower
+    /// case); an empty one is none.
+    pub fn validate(self) -> Result<Self, InvalidAdvisor> {
+        fn clean(value: Option<String>) -> Option<String> {
+            value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        }
+        fn plain(v: &str, max: usize) -> bool {
+            v.len() <= max && !v.chars().any(|c| c.is_control() || c.is_whitespace())
+        }
+        fn user_at_domain(v: &str) -> Option<String> {
+            let (user, domain) = v.rsplit_once('@')?;
+            let domain_ok = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            (!user.is_empty() && domain_ok && !user.contains(['/', '@', '"', '<', '>']))
+                .then(|| format!("{user}@{}", domain.to_ascii_lowercase()))
+        }
+        let teams = match clean(self.teams) {
+            None => None,
+            Some(v) if is_guid(&v) => Some(v.to_ascii_lowercase()),
+            Some(v) => Some(
+                user_at_domain(&v)
+                    .filter(|u| plain(u, 113))
+                    .ok_or(InvalidAdvisor::Identity(
+                        "teams must be an Entra user id (a GUID) or a user principal name (name@domain), at most 113 characters",
+                    ))?,
+            ),
+        };
+        let xmpp = match clean(self.xmpp) {
+            None => None,
+            Some(v) => Some(user_at_domain(&v).filter(|u| plain(u, 256)).ok_or(
+                InvalidAdvisor::Identity(
+                    "xmpp must be a bare JID (name@domain, no resource), at most 256 characters",
+                ),
+            )?),
+        };
+        let sip = match clean(self.sip) {
+            None => None,
+            Some(v) => {
+                let extension = !v.is_empty()
+                    && v.len() <= 32
+                    && v.bytes().all(|b| b.is_ascii_digit() || b"+*#".contains(&b));
+                let uri = ["sip:", "sips:"].iter().any(|scheme| {
+                    v.strip_prefix(scheme)
+                        .and_then(user_at_domain)
+                        .is_some_and(|u| plain(&u, 128))
+                });
+                if !(extension || uri) {
+                    return Err(InvalidAdvisor::Identity(
+                        "sip must be an extension (digits, +, *, #; at most 32) or a SIP URI (sip:2041@pbx.example.com)",
+                    ));
+                }
+                Some(v)
+            }
+        };
+        Ok(Self { teams, xmpp, sip })
+    }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hexadecimal.
+fn is_guid(v: &str) -> bool {
+    let groups: Vec<&str> = v.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// An advisor as an admin submits it; [`AdvisorInput::validate`] turns it
@@ -41,6 +137,8 @@ pub struct AdvisorInput {
     pub channels: ChannelSet,
     #[serde(default = "default_capacity")]
     pub capacity: u16,
+    #[serde(default)]
+    pub identities: Identities,
 }
 
 fn all_channels() -> ChannelSet {
@@ -71,6 +169,8 @@ pub enum InvalidAdvisor {
     Channels,
     #[error("capacity must be between 1 and 50")]
     Capacity,
+    #[error("{0}")]
+    Identity(&'static str),
 }
 
 pub const MAX_LANGUAGES: usize = 8;
@@ -152,6 +252,7 @@ impl AdvisorInput {
             topics,
             channels: self.channels,
             capacity: self.capacity,
+            identities: self.identities.validate()?,
         })
     }
 }
@@ -188,6 +289,48 @@ mod tests {
             topics: vec!["billing".into()],
             channels: ChannelSet::ALL,
             capacity: 2,
+            identities: Identities::default(),
+        }
+    }
+
+    #[test]
+    fn identities_are_checked_and_normalised() {
+        let with = |teams: &str, xmpp: &str, sip: &str| {
+            AdvisorInput {
+                identities: Identities {
+                    teams: Some(teams.into()),
+                    xmpp: Some(xmpp.into()),
+                    sip: Some(sip.into()),
+                },
+                ..input()
+            }
+            .validate()
+        };
+        let ok = with(
+            "3F2504E0-4F89-11D3-9A0C-0305E82C3301",
+            "anna@Example.COM",
+            "sip:2041@pbx.example.com",
+        )
+        .expect("valid");
+        assert_eq!(
+            ok.identities.teams.as_deref(),
+            Some("3f2504e0-4f89-11d3-9a0c-0305e82c3301")
+        );
+        assert_eq!(ok.identities.xmpp.as_deref(), Some("anna@example.com"));
+        assert!(
+            with("anna@example.com", " ", "2041").is_ok(),
+            "a UPN, none, an extension"
+        );
+        for (teams, xmpp, sip) in [
+            ("not an id", "anna@example.com", "2041"),
+            ("anna@example.com", "anna@example.com/phone", "2041"),
+            ("anna@example.com", "anna@example.com", "tel:2041"),
+            ("anna@example.com", "anna@exa mple.com", "2041"),
+        ] {
+            assert!(
+                matches!(with(teams, xmpp, sip), Err(InvalidAdvisor::Identity(_))),
+                "{teams} {xmpp} {sip}"
+            );
         }
     }
 

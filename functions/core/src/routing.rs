@@ -132,6 +132,7 @@ mod tests {
             topics: topics.iter().map(|t| (*t).to_owned()).collect(),
             channels: ChannelSet::ALL,
             capacity,
+            identities: Default::default(),
         }
         .validate()
         .expect("valid")

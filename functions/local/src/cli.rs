@@ -250,6 +250,17 @@ pub enum AdvisorCommand {
         capacity: u16,
         #[arg(long)]
         photo_url: Option<String>,
+        /// Their Microsoft Teams user id (a GUID) or user principal name,
+        /// for presence from Teams.
+        #[arg(long)]
+        teams: Option<String>,
+        /// Their bare XMPP JID, for presence from the XMPP server.
+        #[arg(long)]
+        xmpp: Option<String>,
+        /// Their phone extension or SIP URI, for presence and calls from
+        /// the phone system.
+        #[arg(long)]
+        sip: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -1071,6 +1082,9 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
             channels,
             capacity,
             photo_url,
+            teams,
+            xmpp,
+            sip,
             remote,
         } => {
             let channels: ChannelSet = channels.parse().context("--channels")?;
@@ -1083,6 +1097,7 @@ async fn advisor(command: AdvisorCommand, data_dir: &std::path::Path) -> anyhow:
                 "topics": list(&topics),
                 "channels": channels,
                 "capacity": capacity,
+                "identities": { "teams": teams, "xmpp": xmpp, "sip": sip },
             });
             let advisor: Value = client(&remote, data_dir)?
                 .call(Method::POST, "/api/v1/advisors", Some(&body))

@@ -72,6 +72,7 @@ pub fn advisor(id: &str, topics: &[&str], capacity: u16) -> livecard_core::advis
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
         channels: livecard_core::channel::ChannelSet::ALL,
         capacity,
+        identities: Default::default(),
     }
     .validate()
     .expect("valid advisor")

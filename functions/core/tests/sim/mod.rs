@@ -71,6 +71,7 @@ fn advisor(id: &str, topics: &[&str], capacity: u8) -> Advisor {
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
         channels: ChannelSet::ALL,
         capacity: u16::from(capacity),
+        identities: Default::default(),
     }
     .validate()
     .unwrap_or_else(|e| panic!("test advisor: {e}"))

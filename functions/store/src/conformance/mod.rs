@@ -85,6 +85,7 @@ pub(crate) fn advisor(id: &str) -> Advisor {
         topics: vec!["support".into()],
         channels: ChannelSet::ALL,
         capacity: 2,
+        identities: Default::default(),
     }
     .validate()
     .unwrap_or_else(|e| panic!("test advisor is invalid: {e}"))
