@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+pub mod mapping;
 #[cfg(test)]
 mod tests;
 
@@ -101,7 +102,7 @@ impl Signal {
 
     /// "Busiest wins" among automatic sources: do not disturb > busy (a
     /// call counts as busy) > available > away > offline.
-    fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             Signal::DoNotDisturb => 5,
             Signal::Busy | Signal::OnCall => 4,
