@@ -179,10 +179,11 @@ async fn main() -> anyhow::Result<()> {
     seed.save_advisor(&anna)
         .await
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let now = seed.now();
     let update = seed.config.presence.manual_update(
         vec![(Channel::Chat, PresenceState::Available)],
-        seed.now(),
-        seed.now() + livecard_core::presence::MAX_MANUAL_MS,
+        now,
+        now + livecard_core::presence::MAX_MANUAL_MS,
     )?;
     seed.set_presence(&anna.id, &update)
         .await

@@ -77,13 +77,14 @@ impl<S: Store, P: Push> App<S, P> {
         }
     }
 
-    /// Until when a manual state set now lasts: as asked, or to the end of
-    /// the working day in the deployment's time zone.
-    pub fn manual_until(&self, requested: Option<UnixMillis>) -> UnixMillis {
+    /// Until when a manual state set at `now` lasts: as asked, or to the
+    /// end of the working day in the deployment's time zone. The caller
+    /// passes the same `now` to the update (two clock reads could differ).
+    pub fn manual_until(&self, requested: Option<UnixMillis>, now: UnixMillis) -> UnixMillis {
         requested.unwrap_or_else(|| {
             self.config
                 .presence
-                .end_of_working_day(self.now(), &self.config.time_zone)
+                .end_of_working_day(now, &self.config.time_zone)
         })
     }
 

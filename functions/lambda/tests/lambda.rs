@@ -74,13 +74,14 @@ impl Stack {
         );
         for a in advisors {
             seed.save_advisor(a).await.expect("advisor");
+            let now = seed.now();
             let update = seed
                 .config
                 .presence
                 .manual_update(
                     vec![(Channel::Chat, PresenceState::Available)],
-                    seed.now(),
-                    seed.now() + livecard_core::presence::MAX_MANUAL_MS,
+                    now,
+                    now + livecard_core::presence::MAX_MANUAL_MS,
                 )
                 .expect("update");
             seed.set_presence(&a.id, &update).await.expect("presence");

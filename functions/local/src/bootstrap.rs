@@ -74,16 +74,13 @@ pub async fn prepare(
                 .iter()
                 .map(|c| (c, PresenceState::Available))
                 .collect();
+            let now = app.now();
             let update = app
                 .config
                 .presence
                 // As if each had set it in the console: it lasts a week, and
                 // shows once their console is open (sign-in links below).
-                .manual_update(
-                    states,
-                    app.now(),
-                    app.now() + livecard_core::presence::MAX_MANUAL_MS,
-                )
+                .manual_update(states, now, now + livecard_core::presence::MAX_MANUAL_MS)
                 .map_err(|e| anyhow!("{e}"))?;
             app.set_presence(&advisor.id, &update).await.map_err(err)?;
         }

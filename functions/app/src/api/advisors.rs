@@ -239,7 +239,8 @@ pub async fn put_presence<S: Store, P: Push>(
         }
         None => {
             let states = body.manual_states()?;
-            policy.manual_update(states, app.now(), app.manual_until(body.until))
+            let now = app.now();
+            policy.manual_update(states, now, app.manual_until(body.until, now))
         }
     }
     .map_err(|e| ApiError::bad_request(e.to_string()))?;

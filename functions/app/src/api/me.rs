@@ -41,11 +41,12 @@ pub async fn put_presence<S: Store, P: Push>(
 ) -> Result<Response, ApiError> {
     let id = signed_in(app, request, true).await?.advisor.id;
     let body: PresenceBody = parse_json(request)?;
-    let until = app.manual_until(body.until);
+    let now = app.now();
+    let until = app.manual_until(body.until, now);
     let update = app
         .config
         .presence
-        .console_update(body.manual_states()?, app.now(), until)
+        .console_update(body.manual_states()?, now, until)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let result = presence_result(app.set_presence(&id, &update).await?, &id)?;
     if result == "applied" {

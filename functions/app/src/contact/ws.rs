@@ -168,7 +168,7 @@ impl<S: Store, P: Push> App<S, P> {
                 let update = self
                     .config
                     .presence
-                    .console_update(states, now, self.manual_until(None))
+                    .console_update(states, now, self.manual_until(None, now))
                     .map_err(|_| ContactError::Session(SessionError::NotOffered))?;
                 self.set_presence(&advisor, &update)
                     .await

@@ -127,6 +127,7 @@ pub async fn set_available<P: livecard_app::Push>(
     advisor: &livecard_core::ids::AdvisorId,
 ) {
     use livecard_store::AdvisorStore;
+    let now = app.now();
     let update = app
         .config
         .presence
@@ -135,8 +136,8 @@ pub async fn set_available<P: livecard_app::Push>(
                 livecard_core::channel::Channel::Chat,
                 livecard_core::presence::PresenceState::Available,
             )],
-            app.now(),
-            app.now() + livecard_core::presence::MAX_MANUAL_MS,
+            now,
+            now + livecard_core::presence::MAX_MANUAL_MS,
         )
         .expect("update");
     app.set_presence(advisor, &update).await.expect("presence");
