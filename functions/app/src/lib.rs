@@ -14,6 +14,7 @@ pub mod auth;
 pub mod cache;
 pub mod cards;
 mod client_addr;
+pub mod connectors;
 pub mod contact;
 pub mod demo;
 mod directory;
@@ -261,6 +262,8 @@ pub struct App<S, P = NoPush> {
     pub config: Config,
     pub secrets: Secrets,
     pub outbox: Option<std::sync::Arc<dyn Outbox>>,
+    /// The presence connectors this host runs, and their health.
+    pub connectors: Arc<connectors::Connectors>,
     pub(crate) cards: cache::TtlCache<CardId, Option<Card>>,
     pub(crate) advisors: cache::TtlCache<AdvisorId, Option<AdvisorRecord>>,
     pub(crate) contact_limiter: cache::RateWindow,
@@ -293,6 +296,7 @@ impl<S: Store> App<S, NoPush> {
             config,
             secrets,
             outbox: None,
+            connectors: Arc::default(),
             cards: cache::TtlCache::new(ttl, 10_000),
             advisors: cache::TtlCache::new(ttl, 10_000),
             contact_limiter: cache::RateWindow::new(
@@ -323,6 +327,7 @@ impl<S: Store, P: Push> App<S, P> {
             config: self.config,
             secrets: self.secrets,
             outbox: self.outbox,
+            connectors: self.connectors,
             cards: self.cards,
             advisors: self.advisors,
             contact_limiter: self.contact_limiter,

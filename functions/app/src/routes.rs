@@ -31,6 +31,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "advisors", _, "signin-links"] => "api_advisor_signin_links",
         ["api", "v1", "advisors", _, "sessions"] => "api_advisor_sessions",
         ["api", "v1", "admin", "advisors"] => "api_admin_advisors",
+        ["api", "v1", "connectors"] => "api_connectors",
         ["api", "v1", "presence", "webhook"] => "api_presence_webhook",
         ["api", "v1", "cards"] => "api_cards",
         ["api", "v1", "cards", _] => "api_card",
@@ -135,6 +136,10 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["advisors", id, "presence"]) => {
             api::advisors::put_presence(app, request, id).await
         }
+        (&Method::GET, ["connectors"]) => {
+            crate::auth::require_admin(app, request).await?;
+            Ok(json(StatusCode::OK, &app.connectors.snapshot()))
+        }
         (&Method::GET, ["advisors", id, "presence"]) => {
             api::advisors::get_presence(app, request, id).await
         }
@@ -196,6 +201,7 @@ async fn api_route<S: Store, P: Push>(
             | ["events"]
             | ["reports"]
             | ["privacy"]
+            | ["connectors"]
             | ["me"],
         )
         | (
@@ -227,7 +233,14 @@ async fn page_route<S: Store, P: Push>(
     let read = method == Method::GET || method == Method::HEAD;
     match segments.as_slice() {
         [""] if read => portal(app, request, ctx).await,
-        ["healthz"] if read => Ok(json(StatusCode::OK, &serde_json::json!({ "status": "ok" }))),
+        ["healthz"] if read => {
+            let connectors = app.connectors.public();
+            let mut body = serde_json::json!({ "status": "ok" });
+            if connectors.as_object().is_some_and(|c| !c.is_empty()) {
+                body["connectors"] = connectors;
+            }
+            Ok(json(StatusCode::OK, &body))
+        }
         ["assets", name] if read => {
             crate::assets::serve(name).ok_or_else(|| ApiError::not_found("no such asset"))
         }

@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod ports;
 pub mod registry;
 pub mod server;
+pub mod teams;
 
 /// The table of the embedded store.
 pub const TABLE: &str = "livecard";

@@ -291,6 +291,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let app = Arc::new(crate::local_app(store, config, secrets).with_outbox(outbox));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
     let forwarder = spawn_forwarder(app.clone(), Duration::from_secs(1));
+    // Presence from Microsoft Teams, when a tenant is configured.
+    let teams = crate::teams::TeamsConfig::from_env(|k| std::env::var(k).ok())?
+        .map(|config| crate::teams::spawn(app.clone(), config));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
@@ -311,6 +314,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     .await;
     sweeper.abort();
     forwarder.abort();
+    if let Some(teams) = teams {
+        teams.abort();
+    }
     media.drain(Duration::from_secs(2)).await;
     drop(media);
     writer.shutdown(Duration::from_secs(10)).await;

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 pub mod mapping;
+pub mod teams;
 #[cfg(test)]
 mod tests;
 
