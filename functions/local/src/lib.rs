@@ -19,6 +19,7 @@ pub mod ports;
 pub mod registry;
 pub mod server;
 pub mod teams;
+pub mod xmpp;
 
 /// The table of the embedded store.
 pub const TABLE: &str = "livecard";

@@ -294,6 +294,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     // Presence from Microsoft Teams, when a tenant is configured.
     let teams = crate::teams::TeamsConfig::from_env(|k| std::env::var(k).ok())?
         .map(|config| crate::teams::spawn(app.clone(), config));
+    // Presence from the company's XMPP server, when a component is configured.
+    let xmpp = crate::xmpp::XmppConfig::from_env(|k| std::env::var(k).ok())?
+        .map(|config| crate::xmpp::spawn(app.clone(), config));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
@@ -314,8 +317,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     .await;
     sweeper.abort();
     forwarder.abort();
-    if let Some(teams) = teams {
-        teams.abort();
+    for connector in [teams, xmpp].into_iter().flatten() {
+        connector.abort();
     }
     media.drain(Duration::from_secs(2)).await;
     drop(media);
