@@ -36,6 +36,10 @@ struct Graph {
     presence: HashMap<String, (String, String)>,
     /// Answer the next presence read with 429 and this Retry-After.
     throttle_next: Option<u64>,
+    /// Answer the next presence read with something that is not Graph's.
+    garbage_next: bool,
+    /// Add a user nobody asked about to every answer.
+    stranger: bool,
     /// When presence reads came, and whether each was throttled.
     reads: Vec<(Instant, bool)>,
     /// setPresence / clearPresence calls: (user, action, body).
@@ -100,6 +104,9 @@ async fn presences(
         return response;
     }
     g.reads.push((Instant::now(), false));
+    if std::mem::take(&mut g.garbage_next) {
+        return (StatusCode::OK, "<html>maintenance</html>").into_response();
+    }
     let ids: Vec<String> = body["ids"]
         .as_array()
         .map(|a| {
@@ -110,6 +117,13 @@ async fn presences(
         .unwrap_or_default();
     if ids.is_empty() || ids.len() > 650 {
         return graph_error(StatusCode::BAD_REQUEST, "BadRequest");
+    }
+    let mut ids = ids;
+    if g.stranger {
+        ids.push("00000000-0000-0000-0000-000000000000".into());
+        g.presence
+            .entry("00000000-0000-0000-0000-000000000000".into())
+            .or_insert(("DoNotDisturb".into(), "DoNotDisturb".into()));
     }
     let value: Vec<Value> = ids
         .iter()
@@ -310,6 +324,39 @@ async fn teams_presence_is_read_throttling_honoured_and_livecard_calls_shown() {
         view("anna").await.state == PresenceState::Available
     })
     .await;
+
+    // Bad answers: something that is not a presence list is an error
+    // counted, changes nothing and the connector goes on; a user nobody
+    // asked about is ignored.
+    let errors_before = app.connectors.snapshot()["teams"].errors;
+    {
+        let mut g = graph.lock().expect("graph");
+        g.garbage_next = true;
+        g.stranger = true;
+    }
+    wait_for("the bad answer counted", async || {
+        app.connectors.snapshot()["teams"].errors > errors_before
+    })
+    .await;
+    let said = app.connectors.snapshot()["teams"]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(said.contains("getPresencesByUserId"), "{said}");
+    assert_eq!(
+        view("anna").await.state,
+        PresenceState::Available,
+        "nothing changed"
+    );
+    wait_for("reading again", async || {
+        app.connectors.snapshot()["teams"].ok
+    })
+    .await;
+    assert_eq!(
+        view("cleo").await.state,
+        PresenceState::Offline,
+        "the stranger is nobody's"
+    );
 
     // Anna is in a livecard call: Teams shows her Busy / In a call under
     // livecard's session; at hang-up the session is cleared.
