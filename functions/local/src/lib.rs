@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod ports;
 pub mod registry;
 pub mod server;
+pub mod sip;
 pub mod teams;
 pub mod xmpp;
 

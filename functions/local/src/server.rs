@@ -297,6 +297,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     // Presence from the company's XMPP server, when a component is configured.
     let xmpp = crate::xmpp::XmppConfig::from_env(|k| std::env::var(k).ok())?
         .map(|config| crate::xmpp::spawn(app.clone(), config));
+    // Phone calls from the phone system, when a SIP server is configured.
+    let sip = crate::sip::SipConfig::from_env(|k| std::env::var(k).ok())?
+        .map(|config| crate::sip::spawn(app.clone(), config));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
@@ -317,7 +320,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     .await;
     sweeper.abort();
     forwarder.abort();
-    for connector in [teams, xmpp].into_iter().flatten() {
+    for connector in [teams, xmpp, sip].into_iter().flatten() {
         connector.abort();
     }
     media.drain(Duration::from_secs(2)).await;
