@@ -20,6 +20,8 @@ pub mod registry;
 pub mod server;
 pub mod sip;
 pub mod teams;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod xmpp;
 
 /// The table of the embedded store.

@@ -5,223 +5,25 @@
 //! No Graph service is reachable here; the connector and the store are
 //! the real ones.
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Form, Json, Router};
-use livecard_core::advisor::{AdvisorInput, Identities};
-use livecard_core::card::Keyring;
-use livecard_core::channel::{Channel, ChannelSet};
+use livecard_core::advisor::Identities;
+use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceState, Rule};
 use livecard_local::teams::{TeamsConfig, spawn};
-use livecard_store::dynamo::{DynamoStore, local_client};
-use livecard_store::embedded::EmbeddedDynamo;
+use livecard_local::testkit::graph::{BEN, CLIENT, SECRET, TENANT, fake_graph};
+use livecard_local::testkit::local_app;
 use livecard_store::prelude::*;
-use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const TENANT: &str = "contoso.example";
-const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
-const SECRET: &str = "s3cret-value";
-const ANNA: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
-const BEN: &str = "9b0f6c2a-6d3e-4e4f-8a4b-2c1d0e9f8a7b";
-
-#[derive(Default)]
-struct Graph {
-    /// user id → (availability, activity)
-    presence: HashMap<String, (String, String)>,
-    /// Answer the next presence read with 429 and this Retry-After.
-    throttle_next: Option<u64>,
-    /// Answer the next presence read with something that is not Graph's.
-    garbage_next: bool,
-    /// Add a user nobody asked about to every answer.
-    stranger: bool,
-    /// When presence reads came, and whether each was throttled.
-    reads: Vec<(Instant, bool)>,
-    /// setPresence / clearPresence calls: (user, action, body).
-    sessions: Vec<(String, String, Value)>,
-    tokens: usize,
-}
-
-type Shared = Arc<Mutex<Graph>>;
-
-fn graph_error(status: StatusCode, code: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": code}})),
-    )
-        .into_response()
-}
-
-fn authorised(headers: &HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "Bearer token-1")
-}
-
-async fn token(
-    Path(tenant): Path<String>,
-    State(g): State<Shared>,
-    Form(form): Form<HashMap<String, String>>,
-) -> Response {
-    let ok = tenant == TENANT
-        && form.get("client_id").map(String::as_str) == Some(CLIENT)
-        && form.get("client_secret").map(String::as_str) == Some(SECRET)
-        && form.get("grant_type").map(String::as_str) == Some("client_credentials")
-        && form.get("scope").map(String::as_str) == Some("https://graph.microsoft.com/.default");
-    if !ok {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
-    }
-    g.lock().expect("graph").tokens += 1;
-    Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "token-1"}))
-        .into_response()
-}
-
-async fn presences(
-    State(g): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if !authorised(&headers) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    }
-    let mut g = g.lock().expect("graph");
-    if let Some(after) = g.throttle_next.take() {
-        g.reads.push((Instant::now(), true));
-        let mut response = graph_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests");
-        response
-            .headers_mut()
-            .insert("retry-after", after.to_string().parse().expect("header"));
-        return response;
-    }
-    g.reads.push((Instant::now(), false));
-    if std::mem::take(&mut g.garbage_next) {
-        return (StatusCode::OK, "<html>maintenance</html>").into_response();
-    }
-    let ids: Vec<String> = body["ids"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    if ids.is_empty() || ids.len() > 650 {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest");
-    }
-    let mut ids = ids;
-    if g.stranger {
-        ids.push("00000000-0000-0000-0000-000000000000".into());
-        g.presence
-            .entry("00000000-0000-0000-0000-000000000000".into())
-            .or_insert(("DoNotDisturb".into(), "DoNotDisturb".into()));
-    }
-    let value: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            let (availability, activity) = g
-                .presence
-                .get(id)
-                .cloned()
-                .unwrap_or(("PresenceUnknown".into(), "PresenceUnknown".into()));
-            json!({"id": id, "availability": availability, "activity": activity,
-                   "statusMessage": null, "outOfOfficeSettings": {"message": null, "isOutOfOffice": false}})
-        })
-        .collect();
-    Json(json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(presence)", "value": value})).into_response()
-}
-
-async fn user(Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if !authorised(&headers) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    }
-    match name.as_str() {
-        "ben@contoso.example" => Json(json!({"id": BEN})).into_response(),
-        _ => graph_error(StatusCode::NOT_FOUND, "Request_ResourceNotFound"),
-    }
-}
-
-async fn session(
-    Path((user, action)): Path<(String, String)>,
-    State(g): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if !authorised(&headers) {
-        return graph_error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken");
-    }
-    if body["sessionId"] != CLIENT {
-        return graph_error(StatusCode::BAD_REQUEST, "BadRequest");
-    }
-    g.lock().expect("graph").sessions.push((user, action, body));
-    StatusCode::OK.into_response()
-}
-
-async fn fake_graph() -> (String, Shared) {
-    let g: Shared = Arc::default();
-    let app = Router::new()
-        .route("/login/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/v1.0/communications/getPresencesByUserId", post(presences))
-        .route("/v1.0/users/{name}", get(user))
-        .route("/v1.0/users/{user}/presence/{action}", post(session))
-        .with_state(g.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, g)
-}
-
 fn advisor(id: &str, teams: Option<&str>) -> livecard_core::advisor::Advisor {
-    AdvisorInput {
-        id: id.into(),
-        display_name: id.into(),
-        title: String::new(),
-        photo_url: None,
-        languages: vec![],
-        topics: vec![],
-        channels: ChannelSet::ALL,
-        capacity: 2,
-        identities: Identities {
-            teams: teams.map(str::to_owned),
-            ..Identities::default()
-        },
-    }
-    .validate()
-    .expect("advisor")
-}
-
-async fn app() -> (EmbeddedDynamo, Arc<livecard_local::LocalApp>) {
-    let server = EmbeddedDynamo::start(None).await.expect("embedded store");
-    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
-    store.ensure_table().await.expect("table");
-    let secrets = livecard_app::Secrets {
-        cards: Keyring::new("k1", vec![("k1".into(), vec![1; 32])]).expect("keyring"),
-        session_key: vec![2; 32],
-        visitor_key: vec![3; 32],
-        presence_webhook_key: vec![5; 32],
-        turn_secret: None,
-        admin_key_sha256: None,
+    let identities = Identities {
+        teams: teams.map(str::to_owned),
+        ..Identities::default()
     };
-    let config = livecard_app::Config::new("http://livecard.test");
-    (
-        server,
-        Arc::new(livecard_local::local_app(store, config, secrets)),
-    )
+    livecard_local::testkit::advisor(id, identities)
 }
 
+const ANNA: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 fn config(url: &str, secret: &str) -> TeamsConfig {
     let mut config = TeamsConfig::new(TENANT, CLIENT, secret);
     config.login_url = format!("{url}/login");
@@ -240,7 +42,7 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn teams_presence_is_read_throttling_honoured_and_livecard_calls_shown() {
-    let (_server, app) = app().await;
+    let (_server, app) = local_app().await;
     let (url, graph) = fake_graph().await;
     for (id, teams) in [
         ("anna", Some(ANNA)),
@@ -418,7 +220,7 @@ async fn teams_presence_is_read_throttling_honoured_and_livecard_calls_shown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_change_nothing_and_say_so_without_the_secret() {
-    let (_server, app) = app().await;
+    let (_server, app) = local_app().await;
     app.save_advisor(&advisor("anna", Some(ANNA)))
         .await
         .expect("advisor");

@@ -1,0 +1,49 @@
+//! What the connectors' tests and benches run against: real servers
+//! started on loopback with generated configurations (Prosody, Kamailio
+//! with SIPp phones), a loopback Microsoft Graph, and a local app on the
+//! embedded store. Only with the `testkit` feature; not part of the product.
+
+pub mod graph;
+pub mod kamailio;
+pub mod prosody;
+
+use livecard_core::advisor::{Advisor, AdvisorInput, Identities};
+use livecard_core::card::Keyring;
+use livecard_core::channel::ChannelSet;
+use livecard_store::dynamo::{DynamoStore, local_client};
+use livecard_store::embedded::EmbeddedDynamo;
+use std::sync::Arc;
+
+/// A local app on a fresh embedded store (kept alive by the first value).
+pub async fn local_app() -> (EmbeddedDynamo, Arc<crate::LocalApp>) {
+    let server = EmbeddedDynamo::start(None).await.expect("embedded store");
+    let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
+    store.ensure_table().await.expect("table");
+    let secrets = livecard_app::Secrets {
+        cards: Keyring::new("k1", vec![("k1".into(), vec![1; 32])]).expect("keyring"),
+        session_key: vec![2; 32],
+        visitor_key: vec![3; 32],
+        presence_webhook_key: vec![5; 32],
+        turn_secret: None,
+        admin_key_sha256: None,
+    };
+    let config = livecard_app::Config::new("http://livecard.test");
+    (server, Arc::new(crate::local_app(store, config, secrets)))
+}
+
+/// An advisor offering every channel, linked to `identities`.
+pub fn advisor(id: &str, identities: Identities) -> Advisor {
+    AdvisorInput {
+        id: id.into(),
+        display_name: id.into(),
+        title: String::new(),
+        photo_url: None,
+        languages: vec![],
+        topics: vec![],
+        channels: ChannelSet::ALL,
+        capacity: 2,
+        identities,
+    }
+    .validate()
+    .expect("advisor")
+}
