@@ -205,10 +205,16 @@ pub fn register(server: u16, ext: &str, contact_port: u16) {
 
 /// A phone for extension `ext`: SIPp answering one call, registered.
 pub fn phone(kamailio: &Kamailio, ext: &str) -> Sipp {
+    phone_for(kamailio, ext, 1)
+}
+
+/// A phone for extension `ext` that answers `calls` calls.
+pub fn phone_for(kamailio: &Kamailio, ext: &str, calls: u32) -> Sipp {
     let port = free_udp_port();
     let port_s = port.to_string();
+    let calls = calls.to_string();
     let sipp = sipp(
-        &["-sn", "uas", "-i", "127.0.0.1", "-p", &port_s, "-m", "1"],
+        &["-sn", "uas", "-i", "127.0.0.1", "-p", &port_s, "-m", &calls],
         &kamailio.dir.join(format!("phone-{ext}.log")),
     );
     // The phone answers once SIPp holds its port.
