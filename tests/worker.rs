@@ -51,7 +51,7 @@ async fn worker(
     store.ensure_table().await.expect("table");
     let mut document = livecard_app::secrets::SecretsDocument::generate(&Os);
     document.admin_api_key = Some(ADMIN_KEY.to_owned());
-    let options = EdgeOptions {
+    let mut options = EdgeOptions {
         worker_dir: support::repo_root().join("functions/worker"),
         addr: format!("127.0.0.1:{}", support::free_port())
             .parse()
@@ -66,9 +66,27 @@ async fn worker(
             .collect(),
         state_dir: dir.to_path_buf(),
     };
-    let wrangler = Wrangler::start(&options)
-        .await
-        .expect("wrangler dev starts");
+    // The port is found free, then given to wrangler: another process may
+    // take it in between (wrangler exits, "Address already in use"). That
+    // is the test's port choice, not the product: it is said, and another
+    // port is tried (at most three times).
+    let mut attempt = 1;
+    let wrangler = loop {
+        match Wrangler::start(&options).await {
+            Ok(wrangler) => break wrangler,
+            Err(err) if attempt < 3 && format!("{err:#}").contains("Address already in use") => {
+                eprintln!(
+                    "wrangler did not start on {} (taken); trying another port",
+                    options.addr
+                );
+                options.addr = format!("127.0.0.1:{}", support::free_port())
+                    .parse()
+                    .expect("address");
+                attempt += 1;
+            }
+            Err(err) => panic!("wrangler dev starts: {err:?}"),
+        }
+    };
     (wrangler, server, dir)
 }
 
