@@ -9,6 +9,7 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod client;
+pub mod connectors;
 pub mod datadir;
 pub mod demo_site;
 pub mod edge;

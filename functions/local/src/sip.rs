@@ -15,7 +15,6 @@ use livecard_core::UnixMillis;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::mapping::{self, Signals};
 use livecard_core::presence::{PresenceSource, PresenceUpdate};
-use livecard_store::{AdvisorStore, PageRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -353,27 +352,14 @@ impl Watcher {
     /// Follows the advisors' `sip` identities: new ones are subscribed,
     /// removed ones dropped.
     async fn link(&mut self, app: &crate::LocalApp) -> Result<(), String> {
-        let mut wanted: HashMap<AdvisorId, String> = HashMap::new();
-        let mut cursor = None;
-        loop {
-            let page = app
-                .store
-                .list_advisors(&PageRequest {
-                    limit: livecard_store::MAX_PAGE,
-                    cursor,
-                })
-                .await
-                .map_err(|e| format!("advisors not read: {e}"))?;
-            for record in page.items {
-                if let Some(identity) = record.advisor.identities.sip.as_deref() {
-                    wanted.insert(record.advisor.id, self.config.uri_of(identity));
-                }
-            }
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let wanted: HashMap<AdvisorId, String> = crate::connectors::all_advisors(app)
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let uri = self.config.uri_of(r.advisor.identities.sip.as_deref()?);
+                Some((r.advisor.id, uri))
+            })
+            .collect();
         self.subscriptions
             .retain(|_, s| wanted.get(&s.advisor) == Some(&s.uri));
         let known: Vec<AdvisorId> = self

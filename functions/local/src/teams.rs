@@ -17,7 +17,7 @@ use livecard_core::ids::AdvisorId;
 use livecard_core::presence::mapping::Signals;
 use livecard_core::presence::teams::{self, CallSessions, SessionCall};
 use livecard_core::presence::{PresenceSource, PresenceUpdate};
-use livecard_store::{AdvisorRecord, PageRequest, Store};
+use livecard_store::{AdvisorRecord, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,21 +78,11 @@ impl TeamsConfig {
         };
         let client_id = get("LIVECARD_TEAMS_CLIENT_ID")
             .context("LIVECARD_TEAMS_CLIENT_ID is needed with LIVECARD_TEAMS_TENANT")?;
-        let secret = match (
-            get("LIVECARD_TEAMS_CLIENT_SECRET"),
-            get("LIVECARD_TEAMS_CLIENT_SECRET_FILE"),
-        ) {
-            (Some(secret), _) => secret,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .with_context(|| format!("LIVECARD_TEAMS_CLIENT_SECRET_FILE {path}"))?
-                .trim()
-                .to_owned(),
-            (None, None) => {
-                return Err(anyhow!(
-                    "LIVECARD_TEAMS_CLIENT_SECRET (or _FILE) is needed with LIVECARD_TEAMS_TENANT"
-                ));
-            }
-        };
+        let secret = crate::connectors::secret(
+            &get,
+            "LIVECARD_TEAMS_CLIENT_SECRET",
+            "LIVECARD_TEAMS_TENANT",
+        )?;
         let mut config = Self::new(tenant.trim(), client_id.trim(), &secret);
         if let Some(poll) = get("LIVECARD_TEAMS_POLL") {
             config.poll_ms = livecard_core::duration::parse_duration_ms(&poll)
@@ -314,7 +304,9 @@ impl Connector {
             Ok(token) => token,
             Err(err) => return Err(err),
         };
-        let records = all_advisors(app).await?;
+        let records = crate::connectors::all_advisors(app)
+            .await
+            .map_err(RoundError::Failed)?;
         let mut linked: Vec<(String, &AdvisorRecord)> = Vec::new();
         for record in &records {
             let Some(identity) = record.advisor.identities.teams.as_deref() else {
@@ -427,29 +419,6 @@ impl Connector {
             }
         }
         Ok(linked.len())
-    }
-}
-
-/// Every advisor, page by page.
-async fn all_advisors<S: Store, P: Push>(
-    app: &App<S, P>,
-) -> Result<Vec<AdvisorRecord>, RoundError> {
-    let mut all = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .store
-            .list_advisors(&PageRequest {
-                limit: livecard_store::MAX_PAGE,
-                cursor,
-            })
-            .await
-            .map_err(|e| RoundError::Failed(format!("advisors not read: {e}")))?;
-        all.extend(page.items);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
     }
 }
 

@@ -12,13 +12,12 @@
 //! Configured from the environment (`docs/presence.md`): without
 //! `LIVECARD_XMPP_COMPONENT` it does not run.
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use futures_util::{SinkExt, StreamExt};
 use livecard_core::UnixMillis;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::mapping::{self, Signals, XmppResource};
 use livecard_core::presence::{PresenceSource, PresenceUpdate, Signal};
-use livecard_store::{AdvisorStore, PageRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,21 +76,8 @@ impl XmppConfig {
             .ok()
             .filter(|j| j.node().is_none())
             .context("LIVECARD_XMPP_COMPONENT is not valid: a domain (presence.example.com)")?;
-        let secret = match (
-            get("LIVECARD_XMPP_SECRET"),
-            get("LIVECARD_XMPP_SECRET_FILE"),
-        ) {
-            (Some(secret), _) => secret,
-            (None, Some(path)) => std::fs::read_to_string(&path)
-                .with_context(|| format!("LIVECARD_XMPP_SECRET_FILE {path}"))?
-                .trim()
-                .to_owned(),
-            (None, None) => {
-                return Err(anyhow!(
-                    "LIVECARD_XMPP_SECRET (or _FILE) is needed with LIVECARD_XMPP_COMPONENT"
-                ));
-            }
-        };
+        let secret =
+            crate::connectors::secret(&get, "LIVECARD_XMPP_SECRET", "LIVECARD_XMPP_COMPONENT")?;
         let server = get("LIVECARD_XMPP_SERVER").unwrap_or_else(|| "127.0.0.1:5347".into());
         server
             .rsplit_once(':')
@@ -169,33 +155,14 @@ pub fn spawn(app: Arc<crate::LocalApp>, config: XmppConfig) -> tokio::task::Join
 
 /// The advisors linked to an XMPP account.
 async fn linked(app: &crate::LocalApp) -> Result<HashMap<BareJid, AdvisorId>, String> {
-    let mut out = HashMap::new();
-    let mut cursor = None;
-    loop {
-        let page = app
-            .store
-            .list_advisors(&PageRequest {
-                limit: livecard_store::MAX_PAGE,
-                cursor,
-            })
-            .await
-            .map_err(|e| format!("advisors not read: {e}"))?;
-        for record in page.items {
-            if let Some(jid) = record
-                .advisor
-                .identities
-                .xmpp
-                .as_deref()
-                .and_then(|j| BareJid::new(j).ok())
-            {
-                out.insert(jid, record.advisor.id);
-            }
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    Ok(crate::connectors::all_advisors(app)
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let jid = BareJid::new(r.advisor.identities.xmpp.as_deref()?).ok()?;
+            Some((jid, r.advisor.id))
+        })
+        .collect())
 }
 
 /// Writes an account's presence for its advisor when it changed (or
