@@ -153,6 +153,15 @@ request_route {{
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
+        // SIGTERM lets the main process stop its workers; SIGKILL would
+        // leave them running.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
