@@ -47,7 +47,11 @@ impl<S: Store, P: Push> App<S, P> {
                     .with_prop("source", update.source.as_str());
                 self.record(event).await;
             }
-            self.presence_changed(advisor).await;
+            // Nothing visible changed (a connector keeping its entry alive,
+            // a source under a manual state): no push, no queue to serve.
+            if change.before != change.after {
+                self.presence_changed(advisor).await;
+            }
         }
         Ok(write)
     }

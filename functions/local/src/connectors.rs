@@ -44,3 +44,14 @@ pub async fn all_advisors<S: Store, P: Push>(
         }
     }
 }
+
+/// The environment of a configuration test: these pairs and nothing else.
+#[cfg(test)]
+pub(crate) fn env(pairs: Vec<(&'static str, &'static str)>) -> impl Fn(&str) -> Option<String> {
+    move |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}

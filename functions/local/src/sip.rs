@@ -669,14 +669,7 @@ mod tests {
 
     #[test]
     fn configured_from_the_environment() {
-        let get = |pairs: Vec<(&'static str, &'static str)>| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
+        let get = crate::connectors::env;
         assert!(SipConfig::from_env(get(vec![])).expect("none").is_none());
         let config = SipConfig::from_env(get(vec![
             ("LIVECARD_SIP_SERVER", "127.0.0.1:5060"),

@@ -333,14 +333,7 @@ mod tests {
 
     #[test]
     fn configured_from_the_environment_with_clear_refusals() {
-        let get = |pairs: Vec<(&'static str, &'static str)>| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
+        let get = crate::connectors::env;
         assert!(XmppConfig::from_env(get(vec![])).expect("none").is_none());
         let config = XmppConfig::from_env(get(vec![
             ("LIVECARD_XMPP_COMPONENT", "presence.example.com"),
