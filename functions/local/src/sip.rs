@@ -1,12 +1,16 @@
 //! The SIP watcher: subscribes to the dialog event package (RFC 4235) of
 //! each advisor's extension at the phone system and turns its ringing and
 //! talking dialogs into the `sip_dialog` presence source (audio and video
-//! busy while on the phone). Subscriptions are renewed before they expire;
+//! busy while on the phone); and, where the PBX offers it, to the presence
+//! package (RFC 3856, PIDF/RPID documents) for the `sip_presence` source.
+//! A PBX that refuses the presence package is asked again after a while;
+//! the dialog package goes on alone. Subscriptions are renewed before they expire;
 //! NOTIFY bodies are parsed with an XML parser (minidom) and checked; a
 //! bad message is answered or dropped, counted, and changes nothing.
 //!
 //! SIP over UDP (RFC 3261) with the few headers a subscriber needs; the
-//! meaning of dialog states is the core's (`mapping::sip_dialogs`).
+//! meaning of dialog states and presence documents is the core's
+//! (`mapping::sip_dialogs`, `mapping::sip_presence`).
 //! Configured from the environment (`docs/presence.md`): without
 //! `LIVECARD_SIP_SERVER` it does not run.
 
@@ -25,10 +29,47 @@ const NAME: &str = "sip";
 /// The largest SIP message read (a UDP datagram).
 const MAX_MESSAGE: usize = 65_507;
 const DIALOG_INFO_NS: &str = "urn:ietf:params:xml:ns:dialog-info";
+const PIDF_NS: &str = "urn:ietf:params:xml:ns:pidf";
+const RPID_NS: &str = "urn:ietf:params:xml:ns:pidf:rpid";
 /// How often subscriptions and links are looked at.
 const TICK: Duration = Duration::from_millis(500);
 /// An unanswered or refused SUBSCRIBE is tried again after this long.
 const RETRY: Duration = Duration::from_secs(10);
+/// A presence subscription the PBX refused (it may not offer the package)
+/// is asked again after this long.
+const PRESENCE_RETRY: Duration = Duration::from_secs(300);
+
+/// The event packages watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Package {
+    /// RFC 4235: the extension's calls.
+    Dialog,
+    /// RFC 3856: the user's presence document (PIDF, RFC 3863).
+    Presence,
+}
+
+impl Package {
+    fn event(self) -> &'static str {
+        match self {
+            Package::Dialog => "dialog",
+            Package::Presence => "presence",
+        }
+    }
+
+    fn accept(self) -> &'static str {
+        match self {
+            Package::Dialog => "application/dialog-info+xml",
+            Package::Presence => "application/pidf+xml",
+        }
+    }
+
+    fn source(self) -> PresenceSource {
+        match self {
+            Package::Dialog => PresenceSource::SipDialog,
+            Package::Presence => PresenceSource::SipPresence,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct SipConfig {
@@ -41,6 +82,8 @@ pub struct SipConfig {
     pub bind: SocketAddr,
     /// The subscription length asked for, in seconds.
     pub expires_s: u32,
+    /// Whether the presence package is asked for besides the dialog one.
+    pub presence: bool,
 }
 
 impl SipConfig {
@@ -54,6 +97,7 @@ impl SipConfig {
                 SocketAddr::from(([0, 0, 0, 0], 0))
             },
             expires_s: 600,
+            presence: true,
         }
     }
 
@@ -94,6 +138,15 @@ impl SipConfig {
                 .ok()
                 .filter(|s| (60..=86_400).contains(s))
                 .context("LIVECARD_SIP_EXPIRES is not valid: seconds, 60 to 86400 (600)")?;
+        }
+        if let Some(presence) = get("LIVECARD_SIP_PRESENCE") {
+            config.presence = match presence.trim() {
+                "true" | "1" | "on" => true,
+                "false" | "0" | "off" => false,
+                _ => {
+                    return Err(anyhow!("LIVECARD_SIP_PRESENCE is not valid: true or false"));
+                }
+            };
         }
         Ok(Some(config))
     }
@@ -219,25 +272,13 @@ pub struct DialogInfo {
 /// Parses a NOTIFY body of `application/dialog-info+xml`; an empty body
 /// (no dialog information yet) is no dialogs.
 pub fn dialog_info(body: &[u8]) -> Result<DialogInfo, String> {
-    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
-    let text = text.trim();
-    if text.is_empty() {
+    let Some(root) = xml_root(body)? else {
         return Ok(DialogInfo {
             version: None,
             full: true,
             dialogs: Vec::new(),
         });
-    }
-    let text = match text.strip_prefix("<?xml") {
-        Some(rest) => rest
-            .split_once("?>")
-            .map(|(_, r)| r.trim_start())
-            .ok_or("a broken XML declaration")?,
-        None => text,
     };
-    let root: tokio_xmpp::minidom::Element = text
-        .parse()
-        .map_err(|e| format!("the body is not XML: {e}"))?;
     if !root.is("dialog-info", DIALOG_INFO_NS) {
         return Err("the body is not a dialog-info document".into());
     }
@@ -262,8 +303,89 @@ pub fn dialog_info(body: &[u8]) -> Result<DialogInfo, String> {
     })
 }
 
-/// One advisor's subscription.
+/// What a PIDF document (RFC 3863) says, as far as livecard reads it:
+/// each tuple's `basic` status and the RPID activities (RFC 4480) of its
+/// persons, tuples and devices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pidf {
+    pub basic: Vec<String>,
+    pub activities: Vec<String>,
+}
+
+impl Pidf {
+    pub fn signals(&self) -> Signals {
+        mapping::sip_presence(
+            self.basic.iter().map(String::as_str),
+            self.activities.iter().map(String::as_str),
+        )
+    }
+}
+
+/// Parses a NOTIFY body of `application/pidf+xml`; an empty body (no
+/// presence information, or the subscription still pending) says nothing.
+pub fn pidf(body: &[u8]) -> Result<Pidf, String> {
+    let Some(root) = xml_root(body)? else {
+        return Ok(Pidf::default());
+    };
+    if !root.is("presence", PIDF_NS) {
+        return Err("the body is not a PIDF presence document".into());
+    }
+    let mut doc = Pidf::default();
+    for tuple in root.children().filter(|c| c.is("tuple", PIDF_NS)).take(64) {
+        if let Some(basic) = tuple
+            .get_child("status", PIDF_NS)
+            .and_then(|s| s.get_child("basic", PIDF_NS))
+        {
+            doc.basic.push(basic.text().trim().to_owned());
+        }
+    }
+    // Activities may sit in a person (the data model, RFC 4479), a tuple's
+    // status or a device: look two levels down from each child.
+    fn activities(element: &tokio_xmpp::minidom::Element, depth: u8, out: &mut Vec<String>) {
+        for child in element.children() {
+            if out.len() >= 32 {
+                return;
+            }
+            if child.is("activities", RPID_NS) {
+                out.extend(
+                    child
+                        .children()
+                        .filter(|a| a.ns() == RPID_NS || a.ns().is_empty())
+                        .map(|a| a.name().to_owned())
+                        .take(16),
+                );
+            } else if depth > 0 {
+                activities(child, depth - 1, out);
+            }
+        }
+    }
+    activities(&root, 3, &mut doc.activities);
+    Ok(doc)
+}
+
+/// The root element of an XML body, without its declaration; `None` for
+/// an empty body.
+fn xml_root(body: &[u8]) -> Result<Option<tokio_xmpp::minidom::Element>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let text = match text.strip_prefix("<?xml") {
+        Some(rest) => rest
+            .split_once("?>")
+            .map(|(_, r)| r.trim_start())
+            .ok_or("a broken XML declaration")?,
+        None => text,
+    };
+    text.parse()
+        .map(Some)
+        .map_err(|e| format!("the body is not XML: {e}"))
+}
+
+/// One advisor's subscription to one package.
 struct Subscription {
+    package: Package,
     advisor: AdvisorId,
     uri: String,
     call_id: String,
@@ -278,6 +400,9 @@ struct Subscription {
     expires_at: UnixMillis,
     /// The last dialog-info version applied.
     info_version: Option<u64>,
+    /// The CSeq of the last NOTIFY applied in this subscription dialog
+    /// (presence documents carry no version of their own).
+    notify_cseq: Option<u32>,
 }
 
 struct Watcher {
@@ -352,23 +477,32 @@ impl Watcher {
     /// Follows the advisors' `sip` identities: new ones are subscribed,
     /// removed ones dropped.
     async fn link(&mut self, app: &crate::LocalApp) -> Result<(), String> {
-        let wanted: HashMap<AdvisorId, String> = crate::connectors::all_advisors(app)
+        let mut packages = vec![Package::Dialog];
+        if self.config.presence {
+            packages.push(Package::Presence);
+        }
+        let wanted: HashMap<(AdvisorId, Package), String> = crate::connectors::all_advisors(app)
             .await?
             .into_iter()
             .filter_map(|r| {
                 let uri = self.config.uri_of(r.advisor.identities.sip.as_deref()?);
                 Some((r.advisor.id, uri))
             })
+            .flat_map(|(advisor, uri)| {
+                packages
+                    .iter()
+                    .map(move |p| ((advisor.clone(), *p), uri.clone()))
+            })
             .collect();
         self.subscriptions
-            .retain(|_, s| wanted.get(&s.advisor) == Some(&s.uri));
-        let known: Vec<AdvisorId> = self
+            .retain(|_, s| wanted.get(&(s.advisor.clone(), s.package)) == Some(&s.uri));
+        let known: Vec<(AdvisorId, Package)> = self
             .subscriptions
             .values()
-            .map(|s| s.advisor.clone())
+            .map(|s| (s.advisor.clone(), s.package))
             .collect();
-        for (advisor, uri) in wanted {
-            if known.contains(&advisor) {
+        for ((advisor, package), uri) in wanted {
+            if known.contains(&(advisor.clone(), package)) {
                 continue;
             }
             let call_id = self.next_id();
@@ -376,6 +510,7 @@ impl Watcher {
             self.subscriptions.insert(
                 call_id.clone(),
                 Subscription {
+                    package,
                     advisor,
                     uri,
                     call_id,
@@ -387,6 +522,7 @@ impl Watcher {
                     written: None,
                     expires_at: 0,
                     info_version: None,
+                    notify_cseq: None,
                 },
             );
         }
@@ -415,10 +551,12 @@ impl Watcher {
                 None => format!("<{}>", s.uri),
             };
             let request = format!(
-                "SUBSCRIBE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:livecard@{local}>;tag={from_tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:livecard@{local}>\r\nEvent: dialog\r\nAccept: application/dialog-info+xml\r\nExpires: {expires}\r\nUser-Agent: livecard\r\nContent-Length: 0\r\n\r\n",
+                "SUBSCRIBE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK{branch};rport\r\nMax-Forwards: 70\r\nFrom: <sip:livecard@{local}>;tag={from_tag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} SUBSCRIBE\r\nContact: <sip:livecard@{local}>\r\nEvent: {event}\r\nAccept: {accept}\r\nExpires: {expires}\r\nUser-Agent: livecard\r\nContent-Length: 0\r\n\r\n",
                 uri = s.uri,
                 from_tag = s.from_tag,
                 cseq = s.cseq,
+                event = s.package.event(),
+                accept = s.package.accept(),
             );
             if let Err(err) = self
                 .socket
@@ -484,6 +622,14 @@ impl Watcher {
                 app.connectors
                     .success(NAME, app.now(), self.subscriptions.len());
             }
+            _ if s.package == Package::Presence => {
+                // Many PBXs offer only the dialog package (489 Bad Event):
+                // not an error of the watcher; asked again now and then.
+                tracing::info!(uri = %s.uri, answer = %message.start, "SIP: no presence subscription");
+                s.to_tag = None;
+                s.notify_cseq = None;
+                s.next = Instant::now() + PRESENCE_RETRY;
+            }
             _ => {
                 let why = format!("SUBSCRIBE {} refused: {}", s.uri, message.start);
                 tracing::warn!(reason = %why, "SIP");
@@ -521,19 +667,20 @@ impl Watcher {
                 .await;
             return;
         }
-        let info = match message.header("event") {
-            Some(event)
-                if event
-                    .split(';')
-                    .next()
-                    .is_some_and(|e| e.trim() == "dialog") =>
-            {
-                dialog_info(&message.body)
+        let package = self.subscriptions.get(call_id).map(|s| s.package);
+        let event = message
+            .header("event")
+            .and_then(|e| e.split(';').next())
+            .map(str::trim);
+        let body = match (package, event) {
+            (Some(Package::Dialog), Some("dialog")) => {
+                dialog_info(&message.body).map(Body::Dialogs)
             }
+            (Some(Package::Presence), Some("presence")) => pidf(&message.body).map(Body::Presence),
             _ => Err("a NOTIFY for another event package".into()),
         };
-        let info = match info {
-            Ok(info) => info,
+        let body = match body {
+            Ok(body) => body,
             Err(why) => {
                 tracing::warn!(reason = %why, "SIP: a NOTIFY not understood");
                 app.connectors
@@ -547,6 +694,10 @@ impl Watcher {
             .header("subscription-state")
             .unwrap_or("active")
             .to_owned();
+        let cseq = message
+            .header("cseq")
+            .and_then(|c| c.split_whitespace().next())
+            .and_then(|n| n.parse::<u32>().ok());
         let now = app.now();
         self.version = now.max(self.version + 1);
         let version = self.version;
@@ -559,39 +710,64 @@ impl Watcher {
                 .and_then(|f| param(f, "tag"))
                 .map(str::to_owned);
         }
-        let stale = matches!((info.version, s.info_version), (Some(v), Some(last)) if v <= last);
-        if stale {
-            tracing::debug!(version = ?info.version, "SIP: an older dialog-info, ignored");
-            return;
-        }
-        if info.version.is_some() {
-            s.info_version = info.version;
-        }
-        if info.full {
-            s.dialogs.clear();
-        }
-        for (id, dialog_state) in info.dialogs {
-            if dialog_state.eq_ignore_ascii_case("terminated") {
-                s.dialogs.remove(&id);
-            } else {
-                s.dialogs.insert(id, dialog_state);
+        let signals = match body {
+            Body::Dialogs(info) => 'dialogs: {
+                let stale =
+                    matches!((info.version, s.info_version), (Some(v), Some(last)) if v <= last);
+                if stale {
+                    tracing::debug!(version = ?info.version, "SIP: an older dialog-info, ignored");
+                    break 'dialogs None;
+                }
+                if info.version.is_some() {
+                    s.info_version = info.version;
+                }
+                if info.full {
+                    s.dialogs.clear();
+                }
+                for (id, dialog_state) in info.dialogs {
+                    if dialog_state.eq_ignore_ascii_case("terminated") {
+                        s.dialogs.remove(&id);
+                    } else {
+                        s.dialogs.insert(id, dialog_state);
+                    }
+                }
+                Some(mapping::sip_dialogs(s.dialogs.values().map(String::as_str)))
             }
-        }
+            Body::Presence(doc) => 'presence: {
+                // A NOTIFY overtaken by a later one (UDP) is not applied.
+                if matches!((cseq, s.notify_cseq), (Some(c), Some(last)) if c <= last) {
+                    tracing::debug!(?cseq, "SIP: an older presence NOTIFY, ignored");
+                    break 'presence None;
+                }
+                if cseq.is_some() {
+                    s.notify_cseq = cseq;
+                }
+                Some(if state.starts_with("pending") {
+                    // Not authorised yet: the document says nothing.
+                    Signals::all(livecard_core::presence::Signal::None)
+                } else {
+                    doc.signals()
+                })
+            }
+        };
         if state.starts_with("terminated") {
             // The server ended the subscription: subscribe afresh.
             s.to_tag = None;
             s.info_version = None;
+            s.notify_cseq = None;
             s.next = Instant::now();
         } else if let Some(expires) = param(&state, "expires").and_then(|e| e.parse::<u64>().ok()) {
             s.expires_at = now + expires.max(10) * 1000;
         }
-        let signals = mapping::sip_dialogs(s.dialogs.values().map(String::as_str));
-        tracing::debug!(dialogs = ?s.dialogs, ?signals, "SIP: dialog state");
+        let Some(signals) = signals else {
+            return;
+        };
+        tracing::debug!(package = ?s.package, dialogs = ?s.dialogs, ?signals, "SIP: state");
         if s.written == Some(signals) {
             return;
         }
         let update = PresenceUpdate {
-            source: PresenceSource::SipDialog,
+            source: s.package.source(),
             states: signals.states(),
             version,
             // Counts as long as the subscription, and a little longer.
@@ -611,6 +787,12 @@ impl Watcher {
                 .error(NAME, format!("presence not stored: {}", err.message)),
         }
     }
+}
+
+/// A NOTIFY body, by package.
+enum Body {
+    Dialogs(DialogInfo),
+    Presence(Pidf),
 }
 
 #[cfg(test)]
@@ -668,6 +850,37 @@ mod tests {
     }
 
     #[test]
+    fn reads_pidf_documents_with_rpid_activities() {
+        let body = br#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+  xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:200@127.0.0.1">
+  <tuple id="t1"><status><basic>open</basic></status></tuple>
+  <tuple id="t2"><status><basic>closed</basic></status></tuple>
+  <dm:person id="p1"><rpid:activities><rpid:on-the-phone/><rpid:busy/></rpid:activities></dm:person>
+  <note>In a call</note>
+</presence>"#;
+        let doc = pidf(body).expect("pidf");
+        assert_eq!(doc.basic, vec!["open", "closed"]);
+        assert_eq!(doc.activities, vec!["on-the-phone", "busy"]);
+        assert_eq!(
+            doc.signals(),
+            Signals::on_call(livecard_core::presence::Signal::Busy)
+        );
+        assert_eq!(pidf(b"").expect("empty"), Pidf::default());
+        assert_eq!(
+            pidf(b"<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:a@b'/>")
+                .expect("no tuple")
+                .signals(),
+            Signals::all(livecard_core::presence::Signal::None)
+        );
+        assert!(pidf(b"<presence><tuple").is_err(), "not XML");
+        assert!(
+            pidf(b"<dialog-info xmlns='urn:ietf:params:xml:ns:dialog-info'/>").is_err(),
+            "another document"
+        );
+    }
+
+    #[test]
     fn configured_from_the_environment() {
         let get = crate::connectors::env;
         assert!(SipConfig::from_env(get(vec![])).expect("none").is_none());
@@ -679,6 +892,7 @@ mod tests {
         .expect("configured");
         assert_eq!(config.uri_of("2041"), "sip:2041@pbx.example.com");
         assert_eq!(config.uri_of("sip:anna@pbx"), "sip:anna@pbx");
+        assert!(config.presence, "presence is asked for by default");
         for bad in [
             vec![("LIVECARD_SIP_SERVER", "pbx.example.com")],
             vec![
@@ -688,6 +902,10 @@ mod tests {
             vec![
                 ("LIVECARD_SIP_SERVER", "127.0.0.1:5060"),
                 ("LIVECARD_SIP_DOMAIN", "a b"),
+            ],
+            vec![
+                ("LIVECARD_SIP_SERVER", "127.0.0.1:5060"),
+                ("LIVECARD_SIP_PRESENCE", "maybe"),
             ],
         ] {
             let err = SipConfig::from_env(get(bad)).expect_err("refused");

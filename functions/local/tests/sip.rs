@@ -3,14 +3,16 @@
 //! dialog) on loopback, started here with a generated configuration and a
 //! db_text database in a temporary directory. SIPp registers a phone and
 //! calls it; the advisor of that extension turns busy for audio and video
-//! while the call is up, and free after the BYE.
+//! while the call is up, and free after the BYE. A PBX that offers the
+//! presence package (presence_xml) passes on the PIDF documents its phones
+//! PUBLISH; they decide when nothing manual does.
 
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceSource, PresenceState, Rule};
 use livecard_local::sip::{SipConfig, spawn};
-use livecard_local::testkit::kamailio::{Kamailio, call, phone};
+use livecard_local::testkit::kamailio::{Kamailio, call, phone, pidf, publish};
 use livecard_local::testkit::{advisor, local_app};
 use livecard_store::prelude::*;
 use std::time::{Duration, Instant};
@@ -39,9 +41,19 @@ async fn until(
     check: impl Fn(&livecard_core::presence::Decision) -> bool,
     kamailio: &Kamailio,
 ) {
+    until_on(app, Channel::Video, what, check, kamailio).await
+}
+
+async fn until_on(
+    app: &livecard_local::LocalApp,
+    channel: Channel,
+    what: &str,
+    check: impl Fn(&livecard_core::presence::Decision) -> bool,
+    kamailio: &Kamailio,
+) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let d = decision(app, Channel::Video).await;
+        let d = decision(app, channel).await;
         if check(&d) {
             return;
         }
@@ -100,22 +112,7 @@ async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
     );
     config.domain = "127.0.0.1".into();
     let watcher = spawn(app.clone(), config);
-    // The subscription is up once the server's first NOTIFY arrived.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !app
-        .connectors
-        .snapshot()
-        .get("sip")
-        .is_some_and(|h| h.ok && h.last_success.is_some())
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no subscription: {:?}\n{}",
-            app.connectors.snapshot(),
-            kamailio.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    subscribed(&app, &kamailio).await;
     assert_eq!(
         decision(&app, Channel::Video).await.state,
         PresenceState::Available
@@ -141,6 +138,12 @@ async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
         PresenceState::Available,
         "chat is not the phone's"
     );
+    let health = app.connectors.snapshot().get("sip").cloned().expect("sip");
+    assert_eq!(
+        (health.errors, health.ok),
+        (0, true),
+        "a PBX without the presence package is no error: {health:?}"
+    );
     until(
         &app,
         "free after the BYE",
@@ -148,5 +151,125 @@ async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
         &kamailio,
     )
     .await;
+    watcher.abort();
+}
+
+/// The subscriptions are up once the server's first NOTIFY arrived.
+async fn subscribed(app: &livecard_local::LocalApp, kamailio: &Kamailio) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !app
+        .connectors
+        .snapshot()
+        .get("sip")
+        .is_some_and(|h| h.ok && h.last_success.is_some())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no subscription: {:?}\n{}",
+            app.connectors.snapshot(),
+            kamailio.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_documents_of_the_phone_decide_when_nothing_manual_does() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("livecard_local::sip=debug")
+        .with_test_writer()
+        .try_init();
+    let kamailio = Kamailio::with_presence("sip-presence");
+    let (_db, app) = local_app().await;
+    let identities = Identities {
+        sip: Some("201".into()),
+        ..Identities::default()
+    };
+    app.save_advisor(&advisor("anna", identities))
+        .await
+        .expect("advisor");
+    // Anna's console is open; no manual state: the automatic sources decide.
+    let id = AdvisorId::parse("anna").expect("id");
+    app.store
+        .heartbeat(&id, u64::MAX / 2)
+        .await
+        .expect("heartbeat");
+    let mut config = SipConfig::new(
+        format!("127.0.0.1:{}", kamailio.port)
+            .parse()
+            .expect("addr"),
+    );
+    config.domain = "127.0.0.1".into();
+    let watcher = spawn(app.clone(), config);
+    subscribed(&app, &kamailio).await;
+    let first = decision(&app, Channel::Chat).await;
+    assert_eq!(
+        (first.state, first.rule),
+        (PresenceState::Offline, Rule::NoSource),
+        "nothing published yet says nothing"
+    );
+
+    // The desk phone publishes: open, then away, then on the phone, then closed.
+    let from_phone = |state: PresenceState| {
+        move |d: &livecard_core::presence::Decision| {
+            d.state == state && d.source == Some(PresenceSource::SipPresence)
+        }
+    };
+    let etag = publish(&kamailio, "201", None, &pidf("201", "open", &[]));
+    until_on(
+        &app,
+        Channel::Chat,
+        "open is available",
+        from_phone(PresenceState::Available),
+        &kamailio,
+    )
+    .await;
+    let etag = publish(
+        &kamailio,
+        "201",
+        Some(&etag),
+        &pidf("201", "open", &["away"]),
+    );
+    until_on(
+        &app,
+        Channel::Chat,
+        "an away activity",
+        from_phone(PresenceState::Away),
+        &kamailio,
+    )
+    .await;
+    let etag = publish(
+        &kamailio,
+        "201",
+        Some(&etag),
+        &pidf("201", "open", &["on-the-phone"]),
+    );
+    until(
+        &app,
+        "on the phone",
+        |d| {
+            d.state == PresenceState::Busy
+                && d.rule == Rule::OnCall
+                && d.source == Some(PresenceSource::SipPresence)
+        },
+        &kamailio,
+    )
+    .await;
+    assert_eq!(
+        decision(&app, Channel::Chat).await.state,
+        PresenceState::Available,
+        "chat stays with the status"
+    );
+    publish(&kamailio, "201", Some(&etag), &pidf("201", "closed", &[]));
+    until_on(
+        &app,
+        Channel::Chat,
+        "closed is offline",
+        from_phone(PresenceState::Offline),
+        &kamailio,
+    )
+    .await;
+    let health = app.connectors.snapshot().get("sip").cloned().expect("sip");
+    assert_eq!(health.errors, 0, "{health:?}");
     watcher.abort();
 }

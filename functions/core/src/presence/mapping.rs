@@ -144,6 +144,70 @@ pub fn sip_dialogs<'a>(states: impl IntoIterator<Item = &'a str>) -> Signals {
     }
 }
 
+/// A presence document of the phone system (PIDF, RFC 3863, with RPID
+/// activities, RFC 4480), as the SIP watcher read it: the `basic` status of
+/// each tuple (`open`, `closed`) and the activities of its persons and
+/// tuples (local names such as `on-the-phone`, `busy`, `away`).
+///
+/// No tuple and no activity says nothing (the other sources decide). Any
+/// open tuple is available, only closed ones offline; then the busiest
+/// activity wins: `dnd` (not in RPID, sent by many phones) is do not
+/// disturb; `busy`, `meeting`, `appointment`, `presentation`,
+/// `performance` are busy; `away`, `vacation`, `holiday`, meals,
+/// `sleeping`, `travel`, `in-transit`, `steering` away;
+/// `permanent-absence` offline; `on-the-phone` a call. Other activities
+/// (`working`, `unknown`, …) keep the basic status.
+pub fn sip_presence<'a>(
+    basic: impl IntoIterator<Item = &'a str>,
+    activities: impl IntoIterator<Item = &'a str>,
+) -> Signals {
+    let mut said = false;
+    let mut open = false;
+    for b in basic {
+        said = true;
+        open |= b.trim().eq_ignore_ascii_case("open");
+    }
+    let mut absent = false;
+    let mut phone = false;
+    let mut busiest: Option<Signal> = None;
+    for activity in activities {
+        said = true;
+        let implied = match activity.trim().to_ascii_lowercase().as_str() {
+            "on-the-phone" => {
+                phone = true;
+                continue;
+            }
+            "permanent-absence" => {
+                absent = true;
+                continue;
+            }
+            "dnd" | "do-not-disturb" => Signal::DoNotDisturb,
+            "busy" | "meeting" | "appointment" | "presentation" | "performance" => Signal::Busy,
+            "away" | "vacation" | "holiday" | "meal" | "breakfast" | "lunch" | "dinner"
+            | "sleeping" | "travel" | "in-transit" | "steering" => Signal::Away,
+            _ => continue,
+        };
+        busiest = Some(match busiest {
+            Some(b) if b.rank() >= implied.rank() => b,
+            _ => implied,
+        });
+    }
+    // Activities qualify an open status; a closed one stays offline.
+    let signal = if open && !absent {
+        busiest.unwrap_or(Signal::Available)
+    } else {
+        Signal::Offline
+    };
+    if !said {
+        return Signals::all(Signal::None);
+    }
+    if phone {
+        Signals::on_call(signal)
+    } else {
+        Signals::all(signal)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +269,39 @@ mod tests {
             "XEP-0108 on the phone on any resource"
         );
         assert_eq!(xmpp(&[r(Some("sleeping"), false)]), Signals::all(None));
+    }
+
+    #[test]
+    fn sip_presence_table() {
+        let p = |basic: &[&'static str], activities: &[&'static str]| {
+            sip_presence(basic.iter().copied(), activities.iter().copied())
+        };
+        assert_eq!(p(&[], &[]), Signals::all(None), "an empty document");
+        assert_eq!(p(&["open"], &[]), Signals::all(Available));
+        assert_eq!(p(&["closed"], &[]), Signals::all(Offline));
+        assert_eq!(
+            p(&["closed", "Open"], &[]),
+            Signals::all(Available),
+            "any open tuple"
+        );
+        assert_eq!(p(&["open"], &["away"]), Signals::all(Away));
+        assert_eq!(p(&["open"], &["vacation"]), Signals::all(Away));
+        assert_eq!(p(&["open"], &["meeting"]), Signals::all(Busy));
+        assert_eq!(p(&["open"], &["away", "busy"]), Signals::all(Busy));
+        assert_eq!(p(&["open"], &["dnd", "busy"]), Signals::all(DoNotDisturb));
+        assert_eq!(p(&["open"], &["working"]), Signals::all(Available));
+        assert_eq!(p(&["closed"], &["busy"]), Signals::all(Offline));
+        assert_eq!(p(&["open"], &["permanent-absence"]), Signals::all(Offline));
+        assert_eq!(
+            p(&["open"], &["on-the-phone"]),
+            Signals::on_call(Available),
+            "chat stays with the status"
+        );
+        assert_eq!(
+            p(&[], &["on-the-phone"]),
+            Signals::on_call(Offline),
+            "no open tuple"
+        );
     }
 
     #[test]

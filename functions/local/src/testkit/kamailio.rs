@@ -23,7 +23,19 @@ pub struct Kamailio {
 }
 
 impl Kamailio {
+    /// A PBX that offers the dialog package only (a presence SUBSCRIBE is
+    /// refused with 489 Bad Event).
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, false)
+    }
+
+    /// A PBX that also offers the presence package (`presence_xml`:
+    /// PIDF documents PUBLISHed by phones, every watcher authorised).
+    pub fn with_presence(name: &str) -> Self {
+        Self::start_with(name, true)
+    }
+
+    fn start_with(name: &str, presence: bool) -> Self {
         let modules = "/usr/lib/x86_64-linux-gnu/kamailio/modules";
         let schema = "/usr/share/kamailio/dbtext/kamailio";
         assert!(
@@ -40,6 +52,13 @@ impl Kamailio {
         }
         let port = free_udp_port();
         let d = dir.display();
+        let presence_xml = if presence {
+            format!(
+                "loadmodule \"presence_xml.so\"\nmodparam(\"presence_xml\", \"db_url\", \"text://{d}/db\")\nmodparam(\"presence_xml\", \"force_active\", 1)\n"
+            )
+        } else {
+            String::new()
+        };
         let config = dir.join("kamailio.cfg");
         std::fs::write(
             &config,
@@ -82,7 +101,7 @@ modparam("pua", "db_mode", 0)
 modparam("pua", "outbound_proxy", "sip:127.0.0.1:{port}")
 modparam("pua_dialoginfo", "send_publish_flag", -1)
 modparam("pua_dialoginfo", "caller_confirmed", 1)
-request_route {{
+{presence_xml}request_route {{
     xlog("L_NOTICE", "$rm $ru from $si:$sp\n");
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (is_method("REGISTER")) {{ save("location"); exit; }}
@@ -166,6 +185,61 @@ impl Drop for Kamailio {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A phone's PUBLISH of a PIDF document for extension `ext` (RFC 3903):
+/// `etag` refreshes the phone's earlier publication; answers the new
+/// entity tag.
+pub fn publish(kamailio: &Kamailio, ext: &str, etag: Option<&str>, pidf: &str) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let local = socket.local_addr().expect("addr");
+    let server = kamailio.port;
+    let n = PUBLISHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let if_match = etag
+        .map(|e| format!("SIP-If-Match: {e}\r\n"))
+        .unwrap_or_default();
+    let publish = format!(
+        "PUBLISH sip:{ext}@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKpub{n}\r\nMax-Forwards: 70\r\nFrom: <sip:{ext}@127.0.0.1>;tag=pub{n}\r\nTo: <sip:{ext}@127.0.0.1>\r\nCall-ID: publish-{ext}-{n}\r\nCSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 600\r\n{if_match}Content-Type: application/pidf+xml\r\nContent-Length: {len}\r\n\r\n{pidf}",
+        len = pidf.len()
+    );
+    socket
+        .send_to(publish.as_bytes(), ("127.0.0.1", server))
+        .expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = socket.recv_from(&mut buf).expect("a PUBLISH answer");
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        answer.starts_with("SIP/2.0 200"),
+        "{answer}\n{}",
+        kamailio.log()
+    );
+    answer
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("sip-etag")
+                .then(|| value.trim().to_owned())
+        })
+        .expect("a SIP-ETag")
+}
+
+static PUBLISHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A PIDF document as a phone publishes it: `basic` open or closed, and
+/// RPID activities (`on-the-phone`, `busy`, `away`, …).
+pub fn pidf(ext: &str, basic: &str, activities: &[&str]) -> String {
+    let activities: String = activities.iter().map(|a| format!("<rpid:{a}/>")).collect();
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid" entity="sip:{ext}@127.0.0.1">
+<tuple id="desk"><status><basic>{basic}</basic></status></tuple>
+<dm:person id="p{ext}"><rpid:activities>{activities}</rpid:activities></dm:person>
+</presence>"#
+    )
 }
 
 /// A SIPp process, killed when dropped.
