@@ -6,6 +6,7 @@ use livecard_core::UnixMillis;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One connector's health.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -26,9 +27,23 @@ pub struct ConnectorHealth {
 #[derive(Debug, Default)]
 pub struct Connectors {
     health: Mutex<BTreeMap<&'static str, ConnectorHealth>>,
+    /// Raised whenever an advisor is saved on this host, so connectors in
+    /// the same process follow a new link at once (not at their next
+    /// periodic look).
+    links: AtomicU64,
 }
 
 impl Connectors {
+    /// An advisor (and so perhaps a link to a system) changed.
+    pub fn links_changed(&self) {
+        self.links.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Changes with every [`Connectors::links_changed`].
+    pub fn links_version(&self) -> u64 {
+        self.links.load(Ordering::Relaxed)
+    }
+
     fn with(&self, name: &'static str, change: impl FnOnce(&mut ConnectorHealth)) {
         if let Ok(mut all) = self.health.lock() {
             change(all.entry(name).or_default());

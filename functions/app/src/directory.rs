@@ -13,6 +13,7 @@ impl<S: Store, P: Push> App<S, P> {
     pub async fn save_advisor(&self, advisor: &Advisor) -> Result<(), ApiError> {
         self.store.put_advisor(advisor).await?;
         self.advisors.invalidate(&advisor.id);
+        self.connectors.links_changed();
         Ok(())
     }
 

@@ -449,6 +449,7 @@ impl Watcher {
     async fn run(&mut self, app: &crate::LocalApp) {
         let mut tick = tokio::time::interval(TICK);
         let mut links_at = Instant::now();
+        let mut links_seen = app.connectors.links_version();
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
         loop {
             tokio::select! {
@@ -462,7 +463,9 @@ impl Watcher {
                     }
                 }
                 _ = tick.tick() => {
-                    if Instant::now() >= links_at {
+                    let links_now = app.connectors.links_version();
+                    if Instant::now() >= links_at || links_now != links_seen {
+                        links_seen = links_now;
                         if let Err(why) = self.link(app).await {
                             app.connectors.error(NAME, why);
                         }

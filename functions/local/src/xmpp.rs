@@ -246,8 +246,11 @@ async fn session(
     .await
     .map_err(|e| format!("component login to {} failed: {e}", config.server))?;
     tracing::info!(server = %config.server, "XMPP component connected");
+    let mut links_seen = app.connectors.links_version();
     let mut links = linked(app).await?;
     app.connectors.success(NAME, app.now(), links.len());
+    // A link saved on this host is followed within a second.
+    let mut look = tokio::time::interval(Duration::from_secs(1));
     let mut privileged = false;
     let mut settle = Box::pin(tokio::time::sleep(SETTLE));
     let mut settled = false;
@@ -295,18 +298,7 @@ async fn session(
                     // No XEP-0356: ask each account for its presence (a
                     // shared roster group or the user grants it).
                     for jid in links.keys() {
-                        let mut ask = Presence::new(Type::Subscribe);
-                        ask.to = Some(Jid::from(jid.clone()));
-                        ask.from = Some(Jid::from(component.jid.clone()));
-                        let mut probe = Presence::new(Type::Probe);
-                        probe.to = Some(Jid::from(jid.clone()));
-                        probe.from = Some(Jid::from(component.jid.clone()));
-                        for stanza in [ask, probe] {
-                            component
-                                .send(Stanza::Presence(stanza))
-                                .await
-                                .map_err(|e| format!("XMPP send: {e}"))?;
-                        }
+                        ask_presence(&mut component, jid).await?;
                     }
                 }
                 // Accounts that said nothing are offline here.
@@ -315,7 +307,29 @@ async fn session(
                     write(app, accounts, &advisor, signals, false).await;
                 }
             }
+            _ = look.tick() => {
+                // (A guard on the select would be read only when the loop
+                // wakes for something else.)
+                if !settled || app.connectors.links_version() == links_seen {
+                    continue;
+                }
+                links_seen = app.connectors.links_version();
+                let before = links.clone();
+                links = linked(app).await?;
+                for (jid, advisor) in links.clone() {
+                    if before.get(&jid) == Some(&advisor) {
+                        continue;
+                    }
+                    if !privileged {
+                        ask_presence(&mut component, &jid).await?;
+                    }
+                    let signals = accounts.signals(&jid);
+                    write(app, accounts, &advisor, signals, true).await;
+                }
+                app.connectors.success(NAME, app.now(), links.len());
+            }
             _ = refresh.tick() => {
+                links_seen = app.connectors.links_version();
                 links = linked(app).await?;
                 for (jid, advisor) in links.clone() {
                     let signals = accounts.signals(&jid);
@@ -325,6 +339,27 @@ async fn session(
             }
         }
     }
+}
+
+/// Without XEP-0356: asks an account for a presence subscription (a shared
+/// roster group or the user grants it) and probes its current presence.
+async fn ask_presence<C: tokio_xmpp::connect::ServerConnector>(
+    component: &mut Component<C>,
+    jid: &BareJid,
+) -> Result<(), String> {
+    let mut ask = Presence::new(Type::Subscribe);
+    ask.to = Some(Jid::from(jid.clone()));
+    ask.from = Some(Jid::from(component.jid.clone()));
+    let mut probe = Presence::new(Type::Probe);
+    probe.to = Some(Jid::from(jid.clone()));
+    probe.from = Some(Jid::from(component.jid.clone()));
+    for stanza in [ask, probe] {
+        component
+            .send(Stanza::Presence(stanza))
+            .await
+            .map_err(|e| format!("XMPP send: {e}"))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -63,8 +63,9 @@ async fn xmpp_presence_follows_show_resources_the_phone_and_a_server_restart() {
     prosody.start();
     let (_db, app) = local_app().await;
     for id in ["anna", "ben"] {
+        // Ben is linked to his account later, while the connector runs.
         let identities = Identities {
-            xmpp: Some(format!("{id}@localhost")),
+            xmpp: (id == "anna").then(|| format!("{id}@localhost")),
             ..Identities::default()
         };
         app.save_advisor(&advisor(id, identities))
@@ -143,6 +144,16 @@ async fn xmpp_presence_follows_show_resources_the_phone_and_a_server_restart() {
         shown(&app, "ben", Channel::Chat).await.state,
         PresenceState::Offline
     );
+    // Ben's link is saved now: the connector follows it at once, not at
+    // its next periodic look (two minutes).
+    let identities = Identities {
+        xmpp: Some("ben@localhost".into()),
+        ..Identities::default()
+    };
+    app.save_advisor(&advisor("ben", identities))
+        .await
+        .expect("link ben");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut ben = User::login(prosody.c2s, "ben", "desk");
     ben.presence("<show>xa</show>");
     until_shown(&app, "ben", Channel::Chat, PresenceState::Away).await;
