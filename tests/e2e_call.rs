@@ -391,3 +391,168 @@ async fn a_refused_camera_gets_a_clear_message() {
     // The chat goes on; nothing was sent to the advisor as a call.
     wait_until(&advisor, "!document.querySelector('.chat .lc-call') || document.querySelector('.chat .lc-call').hidden", "no call on the console").await;
 }
+
+/// Presence end to end, through the connectors `livecard up` runs: Ben is
+/// available in his console; his desk phone (extension 300 at a Kamailio
+/// started here) takes a call and the portal's API turns his audio and
+/// video busy (chat stays available) until the BYE; then a visitor's video
+/// call in Chromium makes livecard set his Teams presence to Busy/InACall
+/// on the loopback Microsoft Graph, and the hang-up clears it.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_call_turns_the_portal_busy_and_a_video_call_sets_teams_in_a_call() {
+    use livecard_local::testkit::{graph, kamailio};
+    let _serial = SERIAL.lock().await;
+    let pbx = kamailio::Kamailio::start("e2e-presence");
+    let (graph_url, graph) = graph::fake_graph().await;
+    let dir = support::temp_dir("e2e-presence");
+    let sip_server = format!("127.0.0.1:{}", pbx.port);
+    let login_url = format!("{graph_url}/login");
+    let graph_api = format!("{graph_url}/v1.0");
+    let server = Livecard::start_in_with_env(
+        dir.to_path_buf(),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+        &[
+            ("LIVECARD_SIP_SERVER", &sip_server),
+            ("LIVECARD_SIP_DOMAIN", "127.0.0.1"),
+            ("LIVECARD_TEAMS_TENANT", graph::TENANT),
+            ("LIVECARD_TEAMS_CLIENT_ID", graph::CLIENT),
+            ("LIVECARD_TEAMS_CLIENT_SECRET", graph::SECRET),
+            ("LIVECARD_TEAMS_POLL", "5s"),
+            ("LIVECARD_TEAMS_LOGIN_URL", &login_url),
+            ("LIVECARD_TEAMS_GRAPH_URL", &graph_api),
+        ],
+    );
+    // An admin links Ben to his desk phone and his Teams account.
+    server
+        .cli(&[
+            "advisor",
+            "add",
+            "--id",
+            "ben-okafor",
+            "--name",
+            "Ben Okafor",
+            "--title",
+            "Sales advisor",
+            "--languages",
+            "en",
+            "--topics",
+            "sales",
+            "--capacity",
+            "2",
+            "--sip",
+            "300",
+            "--teams",
+            "ben@contoso.example",
+        ])
+        .expect("advisor linked");
+    let portal = format!("{}/api/v1/advisors/ben-okafor", server.url);
+    let shown = async || -> Value {
+        reqwest::get(&portal)
+            .await
+            .expect("portal API")
+            .json::<Value>()
+            .await
+            .expect("JSON")["presence"]
+            .clone()
+    };
+    let until_shown = async |what: &str, expected: Value| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let presence = shown().await;
+            if presence == expected {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the portal shows {presence}\n{}",
+                pbx.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+
+    let mut driver = Driver::start().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    let free = json!({"chat": "available", "audio": "available", "video": "available"});
+    until_shown("Ben's console is open", free.clone()).await;
+
+    // Ben's desk phone rings and he talks for four seconds.
+    let _phone = kamailio::phone(&pbx, "300");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _caller = kamailio::call(&pbx, "300", 4000);
+    until_shown(
+        "on the phone",
+        json!({"chat": "available", "audio": "busy", "video": "busy"}),
+    )
+    .await;
+    until_shown("free after the BYE", free.clone()).await;
+    assert!(
+        graph.lock().expect("graph").sessions.is_empty(),
+        "a phone call is not livecard's to tell Teams"
+    );
+
+    // A visitor's video call from Ben's card: Teams hears of it.
+    let visitor = driver.browser().await;
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
+        "the video button is switched on",
+    )
+    .await;
+    click(&visitor, "[data-start=\"video\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    click(&advisor, "[data-accept]").await;
+    wait_connected(&visitor, "visitor").await;
+    media_rises(&visitor, "visitor", true).await;
+    let sessions = |action: &'static str| {
+        let graph = graph.clone();
+        move || {
+            graph
+                .lock()
+                .expect("graph")
+                .sessions
+                .iter()
+                .filter(|(u, a, _)| u == graph::BEN && a == action)
+                .map(|(_, _, body)| body.clone())
+                .collect::<Vec<Value>>()
+        }
+    };
+    let sets = sessions("setPresence");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while sets().is_empty() {
+        assert!(Instant::now() < deadline, "no setPresence for Ben");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let set = &sets()[0];
+    assert_eq!(
+        (&set["availability"], &set["activity"]),
+        (&json!("Busy"), &json!("InACall"))
+    );
+    assert_eq!(
+        shown().await,
+        json!({"chat": "available", "audio": "busy", "video": "busy"}),
+        "in a livecard call"
+    );
+
+    // Ben hangs up: the session is cleared.
+    click(&advisor, ".chat [data-hangup]").await;
+    let clears = sessions("clearPresence");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while clears().is_empty() {
+        assert!(Instant::now() < deadline, "no clearPresence for Ben");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(sets().len(), 1, "one session for one call");
+    until_shown("free after the call", free).await;
+}

@@ -79,9 +79,15 @@ impl Livecard {
     }
 
     pub fn start_in(data_dir: PathBuf, extra: &[&str]) -> Self {
+        Self::start_in_with_env(data_dir, extra, &[])
+    }
+
+    /// `livecard up` with settings from the environment (the presence
+    /// connectors').
+    pub fn start_in_with_env(data_dir: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut args = vec!["up", "--addr", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        Self::spawn(data_dir, &args)
+        Self::try_spawn(data_dir, &args, env).unwrap_or_else(|err| panic!("{err}"))
     }
 
     /// The edge host: the Worker (built by `scripts/build-worker.sh`) under
@@ -119,19 +125,16 @@ impl Livecard {
         let worker = worker.to_str().expect("a UTF-8 path");
         let mut args = vec!["edge", "--addr", &addr, "--worker-dir", worker];
         args.extend_from_slice(extra);
-        Self::try_spawn(data_dir, &args)
+        Self::try_spawn(data_dir, &args, &[])
     }
 
-    fn spawn(data_dir: PathBuf, args: &[&str]) -> Self {
-        Self::try_spawn(data_dir, args).unwrap_or_else(|err| panic!("{err}"))
-    }
-
-    fn try_spawn(data_dir: PathBuf, args: &[&str]) -> Result<Self, String> {
+    fn try_spawn(data_dir: PathBuf, args: &[&str], env: &[(&str, &str)]) -> Result<Self, String> {
         let mut child = Command::new(BIN)
             .arg("--data-dir")
             .arg(&data_dir)
             .args(args)
             .env("LIVECARD_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
