@@ -17,7 +17,7 @@ use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::PresenceState;
 use livecard_local::LocalApp;
-use livecard_local::testkit::{advisor, graph, kamailio, local_app, prosody};
+use livecard_local::testkit::{advisor, graph, kamailio, local_app, presence, prosody};
 use livecard_store::prelude::*;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -185,9 +185,9 @@ async fn xmpp(changes: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
         .await
         .map_err(|e| anyhow!("{}", e.message))?;
     console_open(&app, "anna").await?;
-    let connector = livecard_local::xmpp::spawn(
-        app.clone(),
-        livecard_local::xmpp::XmppConfig::new(
+    let connector = livecard_connectors::xmpp::spawn(
+        presence(&app),
+        livecard_connectors::xmpp::XmppConfig::new(
             "presence.localhost",
             prosody::SECRET,
             &format!("127.0.0.1:{}", server.component),
@@ -327,9 +327,9 @@ async fn sip(changes: usize) -> anyhow::Result<(Vec<Duration>, Duration)> {
         .await
         .map_err(|e| anyhow!("{}", e.message))?;
     let mut config =
-        livecard_local::sip::SipConfig::new(format!("127.0.0.1:{}", server.port).parse()?);
+        livecard_connectors::sip::SipConfig::new(format!("127.0.0.1:{}", server.port).parse()?);
     config.domain = "127.0.0.1".into();
-    let watcher = livecard_local::sip::spawn(app.clone(), config);
+    let watcher = livecard_connectors::sip::spawn(presence(&app), config);
     let calls = changes.div_ceil(2);
     let _phone = kamailio::phone_for(&server, "200", u32::try_from(calls)?);
     // The subscription is up once the watcher said it is well.
@@ -376,11 +376,11 @@ async fn teams(changes: usize, poll_ms: u64) -> anyhow::Result<Vec<Duration>> {
     };
     set("Available");
     let mut config =
-        livecard_local::teams::TeamsConfig::new(graph::TENANT, graph::CLIENT, graph::SECRET);
+        livecard_connectors::teams::TeamsConfig::new(graph::TENANT, graph::CLIENT, graph::SECRET);
     config.login_url = format!("{url}/login");
     config.graph_url = format!("{url}/v1.0");
     config.poll_ms = poll_ms;
-    let connector = livecard_local::teams::spawn(app.clone(), config);
+    let connector = livecard_connectors::teams::spawn(presence(&app), config);
     reached(&app, "anna", Channel::Chat, "available", Instant::now()).await?;
     let mut samples = Vec::new();
     for i in 0..changes {
@@ -448,14 +448,14 @@ async fn cost(advisors: usize) -> anyhow::Result<()> {
     let webhook_wall = t0.elapsed();
     // Teams: the first round writes every advisor, then all change again.
     let mut config =
-        livecard_local::teams::TeamsConfig::new(graph::TENANT, graph::CLIENT, graph::SECRET);
+        livecard_connectors::teams::TeamsConfig::new(graph::TENANT, graph::CLIENT, graph::SECRET);
     config.login_url = format!("{url}/login");
     config.graph_url = format!("{url}/v1.0");
     config.poll_ms = 3_600_000; // one round per measurement, driven below
     let before_teams = rss_kib();
     let cpu1 = cpu();
     let t1 = Instant::now();
-    let connector = livecard_local::teams::spawn(app.clone(), config);
+    let connector = livecard_connectors::teams::spawn(presence(&app), config);
     let wait_written = |expected: &'static str| {
         let app = app.clone();
         let last = last.clone();

@@ -9,7 +9,6 @@
 pub mod bootstrap;
 pub mod cli;
 pub mod client;
-pub mod connectors;
 pub mod datadir;
 pub mod demo_site;
 pub mod edge;
@@ -19,11 +18,8 @@ pub mod outbox;
 pub mod ports;
 pub mod registry;
 pub mod server;
-pub mod sip;
-pub mod teams;
 #[cfg(feature = "testkit")]
 pub mod testkit;
-pub mod xmpp;
 
 /// The table of the embedded store.
 pub const TABLE: &str = "livecard";
@@ -31,6 +27,10 @@ pub const TABLE: &str = "livecard";
 /// The handlers as this host runs them: the embedded store, and the
 /// in-memory registry of open sockets as the push port.
 pub type LocalApp = livecard_app::App<livecard_store::dynamo::DynamoStore, registry::Registry>;
+
+/// The presence connectors' view of this host's handlers.
+pub struct LocalPresence(pub std::sync::Arc<LocalApp>);
+livecard_connectors::presence_host!(LocalPresence);
 
 /// The handlers on `store` with the real clock and randomness and an empty
 /// registry of sockets.

@@ -291,15 +291,10 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     let app = Arc::new(crate::local_app(store, config, secrets).with_outbox(outbox));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
     let forwarder = spawn_forwarder(app.clone(), Duration::from_secs(1));
-    // Presence from Microsoft Teams, when a tenant is configured.
-    let teams = crate::teams::TeamsConfig::from_env(|k| std::env::var(k).ok())?
-        .map(|config| crate::teams::spawn(app.clone(), config));
-    // Presence from the company's XMPP server, when a component is configured.
-    let xmpp = crate::xmpp::XmppConfig::from_env(|k| std::env::var(k).ok())?
-        .map(|config| crate::xmpp::spawn(app.clone(), config));
-    // Phone calls from the phone system, when a SIP server is configured.
-    let sip = crate::sip::SipConfig::from_env(|k| std::env::var(k).ok())?
-        .map(|config| crate::sip::spawn(app.clone(), config));
+    // Presence from Microsoft Teams, the company's XMPP server and the
+    // phone system, for those configured.
+    let connectors = livecard_connectors::Config::from_env(|k| std::env::var(k).ok())?
+        .spawn(Arc::new(crate::LocalPresence(app.clone())));
 
     let to_a_person = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let summary = bootstrap::prepare(&app, &data, first_start, first_start || to_a_person).await?;
@@ -320,7 +315,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     .await;
     sweeper.abort();
     forwarder.abort();
-    for connector in [teams, xmpp, sip].into_iter().flatten() {
+    for connector in connectors {
         connector.abort();
     }
     media.drain(Duration::from_secs(2)).await;

@@ -7,13 +7,13 @@
 //! presence package (presence_xml) passes on the PIDF documents its phones
 //! PUBLISH; they decide when nothing manual does.
 
+use livecard_connectors::sip::{SipConfig, spawn};
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceSource, PresenceState, Rule};
-use livecard_local::sip::{SipConfig, spawn};
 use livecard_local::testkit::kamailio::{Kamailio, call, phone, pidf, publish};
-use livecard_local::testkit::{advisor, local_app};
+use livecard_local::testkit::{advisor, local_app, presence};
 use livecard_store::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -72,7 +72,7 @@ async fn until_on(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("livecard_local::sip=debug")
+        .with_env_filter("livecard_connectors::sip=debug")
         .with_test_writer()
         .try_init();
     let kamailio = Kamailio::start("sip");
@@ -111,7 +111,7 @@ async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
             .expect("addr"),
     );
     config.domain = "127.0.0.1".into();
-    let watcher = spawn(app.clone(), config);
+    let watcher = spawn(presence(&app), config);
     subscribed(&app, &kamailio).await;
     assert_eq!(
         decision(&app, Channel::Video).await.state,
@@ -176,7 +176,7 @@ async fn subscribed(app: &livecard_local::LocalApp, kamailio: &Kamailio) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_documents_of_the_phone_decide_when_nothing_manual_does() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("livecard_local::sip=debug")
+        .with_env_filter("livecard_connectors::sip=debug")
         .with_test_writer()
         .try_init();
     let kamailio = Kamailio::with_presence("sip-presence");
@@ -200,7 +200,7 @@ async fn presence_documents_of_the_phone_decide_when_nothing_manual_does() {
             .expect("addr"),
     );
     config.domain = "127.0.0.1".into();
-    let watcher = spawn(app.clone(), config);
+    let watcher = spawn(presence(&app), config);
     subscribed(&app, &kamailio).await;
     let first = decision(&app, Channel::Chat).await;
     assert_eq!(

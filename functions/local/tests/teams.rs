@@ -5,13 +5,13 @@
 //! No Graph service is reachable here; the connector and the store are
 //! the real ones.
 
+use livecard_connectors::teams::{TeamsConfig, spawn};
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceState, Rule};
-use livecard_local::teams::{TeamsConfig, spawn};
 use livecard_local::testkit::graph::{BEN, CLIENT, SECRET, TENANT, fake_graph};
-use livecard_local::testkit::local_app;
+use livecard_local::testkit::{local_app, presence};
 use livecard_store::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,7 @@ async fn teams_presence_is_read_throttling_honoured_and_livecard_calls_shown() {
             .insert(BEN.into(), ("Away".into(), "Away".into()));
         g.throttle_next = Some(1);
     }
-    let connector = spawn(app.clone(), config(&url, SECRET));
+    let connector = spawn(presence(&app), config(&url, SECRET));
     let view = |id: &'static str| {
         let app = app.clone();
         async move {
@@ -231,7 +231,7 @@ async fn wrong_credentials_change_nothing_and_say_so_without_the_secret() {
         .presence
         .insert(ANNA.into(), ("Busy".into(), "Busy".into()));
     let wrong = "not-the-secret";
-    let connector = spawn(app.clone(), config(&url, wrong));
+    let connector = spawn(presence(&app), config(&url, wrong));
     wait_for("an error counted", async || {
         app.connectors
             .snapshot()

@@ -5,13 +5,13 @@
 //! TLS as the test server allows), change `<show/>`, use two resources, go
 //! on the phone and go away; the server is killed and started again.
 
+use livecard_connectors::xmpp::{XmppConfig, spawn};
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresenceSource, PresenceState, Rule};
 use livecard_local::testkit::prosody::{Prosody, SECRET, User};
-use livecard_local::testkit::{advisor, local_app};
-use livecard_local::xmpp::{XmppConfig, spawn};
+use livecard_local::testkit::{advisor, local_app, presence};
 use livecard_store::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -77,7 +77,7 @@ async fn xmpp_presence_follows_show_resources_the_phone_and_a_server_restart() {
             .expect("heartbeat");
     }
     let connector = spawn(
-        app.clone(),
+        presence(&app),
         XmppConfig::new(
             "presence.localhost",
             SECRET,

@@ -416,13 +416,16 @@ struct Watcher {
 }
 
 /// Runs the watcher until the task is aborted.
-pub fn spawn(app: Arc<crate::LocalApp>, config: SipConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn<H: crate::PresenceHost>(
+    app: Arc<H>,
+    config: SipConfig,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let socket = match UdpSocket::bind(config.bind).await {
             Ok(socket) => socket,
             Err(err) => {
                 tracing::error!(error = %err, bind = %config.bind, "SIP: cannot listen");
-                app.connectors
+                app.health()
                     .error(NAME, format!("cannot listen on {}: {err}", config.bind));
                 return;
             }
@@ -436,7 +439,7 @@ pub fn spawn(app: Arc<crate::LocalApp>, config: SipConfig) -> tokio::task::JoinH
             version: 0,
             counter: 0,
         };
-        watcher.run(&app).await;
+        watcher.run(&*app).await;
     })
 }
 
@@ -446,10 +449,10 @@ impl Watcher {
         format!("lc{}x{}", std::process::id(), self.counter)
     }
 
-    async fn run(&mut self, app: &crate::LocalApp) {
+    async fn run<H: crate::PresenceHost>(&mut self, app: &H) {
         let mut tick = tokio::time::interval(TICK);
         let mut links_at = Instant::now();
-        let mut links_seen = app.connectors.links_version();
+        let mut links_seen = app.health().links_version();
         let mut buf = vec![0u8; MAX_MESSAGE + 1];
         loop {
             tokio::select! {
@@ -463,11 +466,11 @@ impl Watcher {
                     }
                 }
                 _ = tick.tick() => {
-                    let links_now = app.connectors.links_version();
+                    let links_now = app.health().links_version();
                     if Instant::now() >= links_at || links_now != links_seen {
                         links_seen = links_now;
                         if let Err(why) = self.link(app).await {
-                            app.connectors.error(NAME, why);
+                            app.health().error(NAME, why);
                         }
                         links_at = Instant::now() + Duration::from_secs(30);
                     }
@@ -479,12 +482,13 @@ impl Watcher {
 
     /// Follows the advisors' `sip` identities: new ones are subscribed,
     /// removed ones dropped.
-    async fn link(&mut self, app: &crate::LocalApp) -> Result<(), String> {
+    async fn link<H: crate::PresenceHost>(&mut self, app: &H) -> Result<(), String> {
         let mut packages = vec![Package::Dialog];
         if self.config.presence {
             packages.push(Package::Presence);
         }
-        let wanted: HashMap<(AdvisorId, Package), String> = crate::connectors::all_advisors(app)
+        let wanted: HashMap<(AdvisorId, Package), String> = app
+            .advisors()
             .await?
             .into_iter()
             .filter_map(|r| {
@@ -532,7 +536,7 @@ impl Watcher {
         Ok(())
     }
 
-    async fn subscribe_due(&mut self, app: &crate::LocalApp) {
+    async fn subscribe_due<H: crate::PresenceHost>(&mut self, app: &H) {
         let now = Instant::now();
         let due: Vec<String> = self
             .subscriptions
@@ -566,13 +570,13 @@ impl Watcher {
                 .send_to(request.as_bytes(), self.config.server)
                 .await
             {
-                app.connectors
+                app.health()
                     .error(NAME, format!("SUBSCRIBE not sent: {err}"));
             }
         }
     }
 
-    async fn received(&mut self, app: &crate::LocalApp, data: &[u8], from: SocketAddr) {
+    async fn received<H: crate::PresenceHost>(&mut self, app: &H, data: &[u8], from: SocketAddr) {
         tracing::debug!(
             %from,
             start = %String::from_utf8_lossy(&data[..data.len().min(80)]).lines().next().unwrap_or(""),
@@ -580,7 +584,7 @@ impl Watcher {
         );
         let Some(message) = Message::parse(data) else {
             tracing::warn!(%from, "SIP: a datagram that is not a SIP message");
-            app.connectors
+            app.health()
                 .error(NAME, "a datagram that is not a SIP message");
             return;
         };
@@ -601,7 +605,13 @@ impl Watcher {
     }
 
     /// A response to our SUBSCRIBE.
-    fn answer(&mut self, app: &crate::LocalApp, message: &Message, call_id: &str, status: u16) {
+    fn answer<H: crate::PresenceHost>(
+        &mut self,
+        app: &H,
+        message: &Message,
+        call_id: &str,
+        status: u16,
+    ) {
         let Some(s) = self.subscriptions.get_mut(call_id) else {
             return;
         };
@@ -622,7 +632,7 @@ impl Watcher {
                 // Renewed at four fifths of its time.
                 s.next = Instant::now() + Duration::from_millis(granted * 800);
                 s.expires_at = app.now() + granted * 1000;
-                app.connectors
+                app.health()
                     .success(NAME, app.now(), self.subscriptions.len());
             }
             _ if s.package == Package::Presence => {
@@ -636,7 +646,7 @@ impl Watcher {
             _ => {
                 let why = format!("SUBSCRIBE {} refused: {}", s.uri, message.start);
                 tracing::warn!(reason = %why, "SIP");
-                app.connectors.error(NAME, why);
+                app.health().error(NAME, why);
                 // A fresh subscription next time.
                 s.to_tag = None;
                 s.next = Instant::now() + RETRY;
@@ -658,9 +668,9 @@ impl Watcher {
         let _ = self.socket.send_to(response.as_bytes(), to).await;
     }
 
-    async fn notify(
+    async fn notify<H: crate::PresenceHost>(
         &mut self,
-        app: &crate::LocalApp,
+        app: &H,
         message: &Message,
         call_id: &str,
         from: SocketAddr,
@@ -686,7 +696,7 @@ impl Watcher {
             Ok(body) => body,
             Err(why) => {
                 tracing::warn!(reason = %why, "SIP: a NOTIFY not understood");
-                app.connectors
+                app.health()
                     .error(NAME, format!("NOTIFY not understood: {why}"));
                 self.reply(message, from, "400 Bad Request", true).await;
                 return;
@@ -783,11 +793,11 @@ impl Watcher {
                 if let Some(s) = self.subscriptions.get_mut(call_id) {
                     s.written = Some(signals);
                 }
-                app.connectors.success(NAME, now, self.subscriptions.len());
+                app.health().success(NAME, now, self.subscriptions.len());
             }
             Err(err) => app
-                .connectors
-                .error(NAME, format!("presence not stored: {}", err.message)),
+                .health()
+                .error(NAME, format!("presence not stored: {}", err)),
         }
     }
 }
@@ -885,7 +895,7 @@ mod tests {
 
     #[test]
     fn configured_from_the_environment() {
-        let get = crate::connectors::env;
+        let get = crate::env;
         assert!(SipConfig::from_env(get(vec![])).expect("none").is_none());
         let config = SipConfig::from_env(get(vec![
             ("LIVECARD_SIP_SERVER", "127.0.0.1:5060"),

@@ -76,8 +76,7 @@ impl XmppConfig {
             .ok()
             .filter(|j| j.node().is_none())
             .context("LIVECARD_XMPP_COMPONENT is not valid: a domain (presence.example.com)")?;
-        let secret =
-            crate::connectors::secret(&get, "LIVECARD_XMPP_SECRET", "LIVECARD_XMPP_COMPONENT")?;
+        let secret = crate::secret(&get, "LIVECARD_XMPP_SECRET", "LIVECARD_XMPP_COMPONENT")?;
         let server = get("LIVECARD_XMPP_SERVER").unwrap_or_else(|| "127.0.0.1:5347".into());
         server
             .rsplit_once(':')
@@ -130,23 +129,26 @@ impl Accounts {
 }
 
 /// Runs the connector until the task is aborted.
-pub fn spawn(app: Arc<crate::LocalApp>, config: XmppConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn<H: crate::PresenceHost>(
+    app: Arc<H>,
+    config: XmppConfig,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut accounts = Accounts::default();
         let mut backoff = Duration::from_millis(500);
         loop {
-            match session(&app, &config, &mut accounts).await {
+            match session(&*app, &config, &mut accounts).await {
                 Ok(()) => {
-                    app.connectors.error(NAME, "the server closed the stream");
+                    app.health().error(NAME, "the server closed the stream");
                     backoff = Duration::from_millis(500);
                 }
                 Err(why) => {
                     tracing::warn!(reason = %why, "XMPP: not connected");
-                    app.connectors.error(NAME, why);
+                    app.health().error(NAME, why);
                 }
             }
             // Disconnected: what the server said no longer holds.
-            withdraw(&app, &mut accounts).await;
+            withdraw(&*app, &mut accounts).await;
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
@@ -154,8 +156,9 @@ pub fn spawn(app: Arc<crate::LocalApp>, config: XmppConfig) -> tokio::task::Join
 }
 
 /// The advisors linked to an XMPP account.
-async fn linked(app: &crate::LocalApp) -> Result<HashMap<BareJid, AdvisorId>, String> {
-    Ok(crate::connectors::all_advisors(app)
+async fn linked<H: crate::PresenceHost>(app: &H) -> Result<HashMap<BareJid, AdvisorId>, String> {
+    Ok(app
+        .advisors()
         .await?
         .into_iter()
         .filter_map(|r| {
@@ -167,8 +170,8 @@ async fn linked(app: &crate::LocalApp) -> Result<HashMap<BareJid, AdvisorId>, St
 
 /// Writes an account's presence for its advisor when it changed (or
 /// always, to keep it alive).
-async fn write(
-    app: &crate::LocalApp,
+async fn write<H: crate::PresenceHost>(
+    app: &H,
     accounts: &mut Accounts,
     advisor: &AdvisorId,
     signals: Signals,
@@ -190,15 +193,15 @@ async fn write(
             accounts.written.insert(advisor.clone(), signals);
         }
         Err(err) => {
-            tracing::warn!(error = %err.message, "XMPP presence not stored");
-            app.connectors
-                .error(NAME, format!("presence not stored: {}", err.message));
+            tracing::warn!(error = %err, "XMPP presence not stored");
+            app.health()
+                .error(NAME, format!("presence not stored: {}", err));
         }
     }
 }
 
 /// Withdraws everything the connector said (it is disconnected).
-async fn withdraw(app: &crate::LocalApp, accounts: &mut Accounts) {
+async fn withdraw<H: crate::PresenceHost>(app: &H, accounts: &mut Accounts) {
     accounts.online.clear();
     let advisors: Vec<AdvisorId> = accounts.written.keys().cloned().collect();
     for advisor in advisors {
@@ -232,8 +235,8 @@ fn resource_of(presence: &Presence) -> Option<Resource> {
 }
 
 /// One connection: log in, then follow presence until the stream ends.
-async fn session(
-    app: &crate::LocalApp,
+async fn session<H: crate::PresenceHost>(
+    app: &H,
     config: &XmppConfig,
     accounts: &mut Accounts,
 ) -> Result<(), String> {
@@ -246,9 +249,9 @@ async fn session(
     .await
     .map_err(|e| format!("component login to {} failed: {e}", config.server))?;
     tracing::info!(server = %config.server, "XMPP component connected");
-    let mut links_seen = app.connectors.links_version();
+    let mut links_seen = app.health().links_version();
     let mut links = linked(app).await?;
-    app.connectors.success(NAME, app.now(), links.len());
+    app.health().success(NAME, app.now(), links.len());
     // A link saved on this host is followed within a second.
     let mut look = tokio::time::interval(Duration::from_secs(1));
     let mut privileged = false;
@@ -287,7 +290,7 @@ async fn session(
                         }
                         let signals = accounts.signals(&bare);
                         write(app, accounts, &advisor, signals, false).await;
-                        app.connectors.success(NAME, app.now(), links.len());
+                        app.health().success(NAME, app.now(), links.len());
                     }
                     Stanza::Iq(_) => {}
                 }
@@ -310,10 +313,10 @@ async fn session(
             _ = look.tick() => {
                 // (A guard on the select would be read only when the loop
                 // wakes for something else.)
-                if !settled || app.connectors.links_version() == links_seen {
+                if !settled || app.health().links_version() == links_seen {
                     continue;
                 }
-                links_seen = app.connectors.links_version();
+                links_seen = app.health().links_version();
                 let before = links.clone();
                 links = linked(app).await?;
                 for (jid, advisor) in links.clone() {
@@ -326,16 +329,16 @@ async fn session(
                     let signals = accounts.signals(&jid);
                     write(app, accounts, &advisor, signals, true).await;
                 }
-                app.connectors.success(NAME, app.now(), links.len());
+                app.health().success(NAME, app.now(), links.len());
             }
             _ = refresh.tick() => {
-                links_seen = app.connectors.links_version();
+                links_seen = app.health().links_version();
                 links = linked(app).await?;
                 for (jid, advisor) in links.clone() {
                     let signals = accounts.signals(&jid);
                     write(app, accounts, &advisor, signals, true).await;
                 }
-                app.connectors.success(NAME, app.now(), links.len());
+                app.health().success(NAME, app.now(), links.len());
             }
         }
     }
@@ -368,7 +371,7 @@ mod tests {
 
     #[test]
     fn configured_from_the_environment_with_clear_refusals() {
-        let get = crate::connectors::env;
+        let get = crate::env;
         assert!(XmppConfig::from_env(get(vec![])).expect("none").is_none());
         let config = XmppConfig::from_env(get(vec![
             ("LIVECARD_XMPP_COMPONENT", "presence.example.com"),

@@ -11,13 +11,13 @@
 //! `LIVECARD_TEAMS_TENANT` it does not run.
 
 use anyhow::{Context, anyhow};
-use livecard_app::{App, Push};
+
 use livecard_core::UnixMillis;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::mapping::Signals;
 use livecard_core::presence::teams::{self, CallSessions, SessionCall};
 use livecard_core::presence::{PresenceSource, PresenceUpdate};
-use livecard_store::{AdvisorRecord, Store};
+use livecard_store::AdvisorRecord;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,7 +78,7 @@ impl TeamsConfig {
         };
         let client_id = get("LIVECARD_TEAMS_CLIENT_ID")
             .context("LIVECARD_TEAMS_CLIENT_ID is needed with LIVECARD_TEAMS_TENANT")?;
-        let secret = crate::connectors::secret(
+        let secret = crate::secret(
             &get,
             "LIVECARD_TEAMS_CLIENT_SECRET",
             "LIVECARD_TEAMS_TENANT",
@@ -142,7 +142,10 @@ struct Connector {
 }
 
 /// Runs the connector until the task is aborted.
-pub fn spawn(app: Arc<crate::LocalApp>, config: TeamsConfig) -> tokio::task::JoinHandle<()> {
+pub fn spawn<H: crate::PresenceHost>(
+    app: Arc<H>,
+    config: TeamsConfig,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let http = match reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
@@ -165,19 +168,19 @@ pub fn spawn(app: Arc<crate::LocalApp>, config: TeamsConfig) -> tokio::task::Joi
             sessions: CallSessions::default(),
         };
         loop {
-            let wait = match connector.round(&app).await {
+            let wait = match connector.round(&*app).await {
                 Ok(linked) => {
-                    app.connectors.success(NAME, app.now(), linked);
+                    app.health().success(NAME, app.now(), linked);
                     poll
                 }
                 Err(RoundError::Wait(ms, why)) => {
                     tracing::warn!(reason = %why, wait_ms = ms, "Teams: Graph asked to wait");
-                    app.connectors.error(NAME, why);
+                    app.health().error(NAME, why);
                     Duration::from_millis(ms.max(connector.config.poll_ms))
                 }
                 Err(RoundError::Failed(why)) => {
                     tracing::warn!(reason = %why, "Teams presence not read");
-                    app.connectors.error(NAME, why);
+                    app.health().error(NAME, why);
                     poll
                 }
             };
@@ -299,14 +302,12 @@ impl Connector {
 
     /// One poll: every linked advisor's presence read and written where it
     /// changed (or is about to run out), then livecard's call sessions.
-    async fn round<S: Store, P: Push>(&mut self, app: &App<S, P>) -> Result<usize, RoundError> {
+    async fn round<H: crate::PresenceHost>(&mut self, app: &H) -> Result<usize, RoundError> {
         let token = match self.token().await {
             Ok(token) => token,
             Err(err) => return Err(err),
         };
-        let records = crate::connectors::all_advisors(app)
-            .await
-            .map_err(RoundError::Failed)?;
+        let records = app.advisors().await.map_err(RoundError::Failed)?;
         let mut linked: Vec<(String, &AdvisorRecord)> = Vec::new();
         for record in &records {
             let Some(identity) = record.advisor.identities.teams.as_deref() else {
@@ -367,10 +368,7 @@ impl Connector {
                         self.written.insert(id.clone(), (signals, expires_at));
                     }
                     Err(err) => {
-                        return Err(RoundError::Failed(format!(
-                            "presence not stored: {}",
-                            err.message
-                        )));
+                        return Err(RoundError::Failed(format!("presence not stored: {}", err)));
                     }
                 }
             }
