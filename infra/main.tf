@@ -135,6 +135,37 @@ module "api" {
   tags               = local.tags
 }
 
+# The presence connectors (Teams, XMPP, the phone system), when configured:
+# one ECS task beside the media nodes; docs/deploy.md, "Presence connectors".
+module "connectors" {
+  source = "./modules/connectors"
+  count  = var.connectors == null ? 0 : 1
+  name   = var.name
+  connectors = {
+    image            = var.connectors.image
+    cpu              = var.connectors.cpu
+    memory           = var.connectors.memory
+    subnet_ids       = var.connectors.network == null ? module.media.public_subnet_ids : var.connectors.network.subnet_ids
+    assign_public_ip = var.connectors.network == null
+    teams            = var.connectors.teams
+    xmpp             = var.connectors.xmpp
+    sip              = var.connectors.sip
+  }
+  cluster_arn        = module.media.cluster_arn
+  vpc_id             = var.connectors.network == null ? module.media.vpc_id : var.connectors.network.vpc_id
+  vpc_cidr           = var.connectors.network == null ? module.media.vpc_cidr : var.connectors.network.vpc_cidr
+  table_arn          = module.table.arn
+  table_name         = module.table.name
+  app_secret_arn     = module.secrets.app_secret_arn
+  ws_execution_arn   = "${aws_apigatewayv2_api.ws.execution_arn}/${local.ws_stage}"
+  public_url         = local.public_url
+  ws_url             = local.ws_url
+  ws_callback_url    = local.ws_callback_url
+  kms_key_arn        = aws_kms_key.main.arn
+  log_retention_days = var.log_retention_days
+  tags               = local.tags
+}
+
 # The edge host (a Cloudflare Worker in front of the same table), when
 # wanted: its IAM user; docs/deploy.md, "At the edge".
 module "edge" {

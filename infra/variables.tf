@@ -206,3 +206,60 @@ variable "forward_allow" {
     error_message = "forward_allow must be CIDR ranges (10.20.0.0/16)."
   }
 }
+
+variable "connectors" {
+  description = "The presence connectors service (docs/presence.md): an ECS task reading Microsoft Teams, the company's XMPP server and/or the phone system. null (the default) runs none. Without network, the task runs in the media nodes' public subnets with a public address; give network (a VPC, its range and subnets) for a PBX or XMPP server reached through the operator's own network."
+  type = object({
+    image  = string
+    cpu    = optional(number, 256)
+    memory = optional(number, 512)
+    network = optional(object({
+      vpc_id     = string
+      vpc_cidr   = string
+      subnet_ids = list(string)
+    }))
+    teams = optional(object({
+      tenant     = string
+      client_id  = string
+      poll       = optional(string, "15s")
+      write_back = optional(bool, true)
+    }))
+    xmpp = optional(object({
+      component = string
+      server    = string
+    }))
+    sip = optional(object({
+      server      = string
+      domain      = optional(string, "")
+      port        = optional(number, 5070)
+      allow_cidrs = optional(list(string), [])
+    }))
+  })
+  default = null
+  validation {
+    condition     = var.connectors == null || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]+|@sha256:[a-f0-9]{64})$", var.connectors.image))
+    error_message = "connectors.image must be a full image reference: registry/repository:tag or @sha256:digest."
+  }
+  validation {
+    condition     = var.connectors == null || try(var.connectors.teams != null || var.connectors.xmpp != null || var.connectors.sip != null, false)
+    error_message = "connectors needs at least one of teams, xmpp or sip."
+  }
+  validation {
+    condition = var.connectors == null || try(contains([
+      "256/512", "256/1024", "256/2048", "512/1024", "512/2048", "512/4096", "1024/2048", "1024/4096", "1024/8192",
+    ], "${var.connectors.cpu}/${var.connectors.memory}"), false)
+    error_message = "connectors.cpu/memory must be a Fargate size: 256/512 to 1024/8192 (for example 256/512)."
+  }
+  validation {
+    condition     = try(var.connectors.teams == null, true) || try(can(regex("^[0-9a-fA-F-]{36}$", var.connectors.teams.client_id)) && length(trimspace(var.connectors.teams.tenant)) > 0 && can(regex("^[0-9]+(s|m)$", var.connectors.teams.poll)), false)
+    error_message = "connectors.teams needs the tenant, the app registration's client_id (a GUID) and poll as seconds or minutes (15s)."
+  }
+  validation {
+    condition     = try(var.connectors.xmpp == null, true) || try(can(regex("^[a-z0-9.-]+$", var.connectors.xmpp.component)) && can(regex("^[A-Za-z0-9.-]+:[0-9]+$", var.connectors.xmpp.server)), false)
+    error_message = "connectors.xmpp needs the component's domain (presence.example.com) and the server as host:port (xmpp.example.com:5275)."
+  }
+  validation {
+    condition     = try(var.connectors.sip == null, true) || try(can(regex("^[0-9.]+:[0-9]+$", var.connectors.sip.server)) && var.connectors.sip.port >= 1024 && var.connectors.sip.port <= 65535 && alltrue([for c in var.connectors.sip.allow_cidrs : can(cidrhost(c, 0))]), false)
+    error_message = "connectors.sip needs the PBX as IP:port (10.0.0.5:5060), a port of 1024 to 65535 for its NOTIFYs, and allow_cidrs as CIDR ranges."
+  }
+}

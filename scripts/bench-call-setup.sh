@@ -24,7 +24,7 @@ fi
 echo "==> building the media node (release, static) and the bench driver"
 ./scripts/build-media-node.sh >/dev/null
 cargo build --quiet -p livecard-bench --bin call-setup
-node_bin=dist/media-node/x86_64/livecard-media-node
+node_bin=dist/livecard-media-node/x86_64/livecard-media-node
 
 secret="livecard-bench-shared-secret-$(date +%s)-0123456789"
 secret_b64=$(printf %s "$secret" | base64 -w0)

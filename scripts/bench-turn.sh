@@ -24,7 +24,7 @@ ulimit -n 65536 2>/dev/null || true
 
 echo "==> building the media node (release, static)"
 ./scripts/build-media-node.sh >/dev/null
-node_bin=dist/media-node/x86_64/livecard-media-node
+node_bin=dist/livecard-media-node/x86_64/livecard-media-node
 
 secret="livecard-bench-shared-secret-$(date +%s)-0123456789"
 secret_b64=$(printf %s "$secret" | base64 -w0)

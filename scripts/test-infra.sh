@@ -3,7 +3,7 @@
 # fmt, init from the machine's local provider mirror (no registry is
 # reachable), validate, and terraform test with a mocked AWS provider, for
 # the modules and the example; checkov on the Terraform; hadolint on the
-# media node's Dockerfile. Nothing here contacts AWS.
+# service images' Dockerfiles. Nothing here contacts AWS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,8 +46,10 @@ fi
 echo "==> checkov (offline)"
 checkov -d infra --framework terraform --skip-download --quiet --compact --output cli
 
-echo "==> hadolint media-node/Dockerfile"
-hadolint media-node/Dockerfile
+for dockerfile in media-node/Dockerfile functions/connectors/Dockerfile; do
+  echo "==> hadolint $dockerfile"
+  hadolint "$dockerfile"
+done
 
 # One line in the suite's format, counted by scripts/test.sh.
 echo "test result: ok. $passed passed; 0 failed (terraform test)"

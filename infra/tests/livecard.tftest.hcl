@@ -279,6 +279,89 @@ run "media" {
   }
 }
 
+run "connectors" {
+  command = apply
+  module {
+    source = "./modules/connectors"
+  }
+  variables {
+    name = "livecard"
+    connectors = {
+      image            = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0"
+      cpu              = 256
+      memory           = 512
+      subnet_ids       = ["subnet-0a", "subnet-0b"]
+      assign_public_ip = false
+      teams            = { tenant = "contoso.onmicrosoft.com", client_id = "11111111-2222-3333-4444-555555555555", poll = "15s", write_back = true }
+      xmpp             = null
+      sip              = { server = "10.8.0.5:5060", domain = "pbx.example.com", port = 5070, allow_cidrs = ["10.8.0.0/24"] }
+    }
+    cluster_arn        = "arn:aws:ecs:eu-central-1:123456789012:cluster/livecard-media"
+    vpc_id             = "vpc-0123"
+    vpc_cidr           = "10.42.0.0/16"
+    table_arn          = "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard"
+    table_name         = "livecard"
+    app_secret_arn     = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/app-AbCdEf"
+    ws_execution_arn   = "arn:aws:execute-api:eu-central-1:123456789012:abc123/live"
+    public_url         = "https://contact.example.com"
+    ws_url             = "wss://abc123.execute-api.eu-central-1.amazonaws.com/live"
+    ws_callback_url    = "https://abc123.execute-api.eu-central-1.amazonaws.com/live"
+    kms_key_arn        = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000001"
+    log_retention_days = 30
+  }
+  override_resource {
+    target = aws_secretsmanager_secret.connectors
+    values = { arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/connectors-XyZ" }
+  }
+  assert {
+    condition = (
+      aws_ecs_service.connectors.desired_count == 1 && aws_ecs_service.connectors.launch_type == "FARGATE" &&
+      aws_ecs_service.connectors.deployment_maximum_percent == 100
+    )
+    error_message = "One connectors task at a time, on Fargate."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].readonlyRootFilesystem
+    )
+    error_message = "The service runs as non-root on a read-only root."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].secrets == [
+        { name = "LIVECARD_TEAMS_CLIENT_SECRET", valueFrom = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/connectors-XyZ:teams_client_secret::" },
+      ] &&
+      !anytrue([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : strcontains(e.name, "SECRET") && e.name != "LIVECARD_SECRETS_ARN"])
+    )
+    error_message = "The Teams client secret is injected from the connectors' secret, never in the task's plain environment; no XMPP secret without XMPP."
+  }
+  assert {
+    condition = (
+      contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_SIP_BIND=0.0.0.0:5070") &&
+      contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_TEAMS_TENANT=contoso.onmicrosoft.com") &&
+      contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_SECRETS_ARN=${var.app_secret_arn}")
+    )
+    error_message = "The task gets the deployment's settings and the configured connectors'."
+  }
+  assert {
+    condition = (
+      aws_vpc_security_group_ingress_rule.sip["10.8.0.0/24"].from_port == 5070 && aws_vpc_security_group_ingress_rule.sip["10.8.0.0/24"].ip_protocol == "udp" &&
+      aws_vpc_security_group_ingress_rule.ops.cidr_ipv4 == "10.42.0.0/16" && length(aws_vpc_security_group_ingress_rule.sip) == 1
+    )
+    error_message = "SIP NOTIFYs only from the PBX's range; health and metrics from inside the VPC."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_iam_role_policy.task.policy).Statement[1].Resource == var.app_secret_arn &&
+      jsondecode(aws_iam_role_policy.task.policy).Statement[3].Resource == "arn:aws:execute-api:eu-central-1:123456789012:abc123/live/*/@connections/*" &&
+      !contains(jsondecode(aws_iam_role_policy.task.policy).Statement[0].Action, "dynamodb:Scan") &&
+      jsondecode(aws_iam_role_policy.execution_secret.policy).Statement[0].Resource == "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/connectors-XyZ"
+    )
+    error_message = "The task uses the table, the secrets document and the stage's connections; only its execution role reads the connectors' credentials."
+  }
+}
+
 run "edge" {
   command = apply
   module {
@@ -319,10 +402,21 @@ run "edge" {
 run "deployment" {
   variables {
     edge_worker = true
+    connectors = {
+      image = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0"
+      xmpp  = { component = "presence.example.com", server = "xmpp.example.com:5275" }
+    }
   }
   assert {
     condition     = length(module.edge) == 1 && strcontains(output.edge_worker_steps, "aws iam create-access-key --user-name livecard-edge-worker") && strcontains(output.edge_worker_steps, "wrangler secret put LIVECARD_SECRETS") && strcontains(output.edge_worker_steps, "npx wrangler deploy")
     error_message = "With edge_worker, the Worker's user exists and the outputs say how to give it keys and deploy."
+  }
+  assert {
+    condition = (
+      length(module.connectors) == 1 && strcontains(output.connectors_steps, "aws secretsmanager put-secret-value") &&
+      strcontains(output.connectors_steps, "--force-new-deployment")
+    )
+    error_message = "With connectors, the service exists in the media nodes' network and the outputs say how to give it its credentials."
   }
   command = apply
   override_resource {

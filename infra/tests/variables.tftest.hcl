@@ -104,3 +104,46 @@ run "missing_zips" {
   variables { lambda_zip_dir = "tests/fixtures/nowhere" }
   expect_failures = [var.lambda_zip_dir]
 }
+
+run "connectors_none_configured" {
+  command = plan
+  variables {
+    connectors = { image = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0" }
+  }
+  expect_failures = [var.connectors]
+}
+
+run "connectors_size" {
+  command = plan
+  variables {
+    connectors = {
+      image  = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0"
+      cpu    = 256
+      memory = 4096
+      sip    = { server = "10.8.0.5:5060" }
+    }
+  }
+  expect_failures = [var.connectors]
+}
+
+run "connectors_teams_client_id" {
+  command = plan
+  variables {
+    connectors = {
+      image = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0"
+      teams = { tenant = "contoso.onmicrosoft.com", client_id = "livecard" }
+    }
+  }
+  expect_failures = [var.connectors]
+}
+
+run "connectors_sip_server" {
+  command = plan
+  variables {
+    connectors = {
+      image = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/livecard-connectors:0.1.0"
+      sip   = { server = "pbx.example.com", allow_cidrs = ["10.8.0.0/33"] }
+    }
+  }
+  expect_failures = [var.connectors]
+}

@@ -444,6 +444,14 @@ pub fn spawn<H: crate::PresenceHost>(
 }
 
 impl Watcher {
+    /// The advisors watched (each has a dialog subscription).
+    fn linked(&self) -> usize {
+        self.subscriptions
+            .values()
+            .filter(|s| s.package == Package::Dialog)
+            .count()
+    }
+
     fn next_id(&mut self) -> String {
         self.counter += 1;
         format!("lc{}x{}", std::process::id(), self.counter)
@@ -632,8 +640,7 @@ impl Watcher {
                 // Renewed at four fifths of its time.
                 s.next = Instant::now() + Duration::from_millis(granted * 800);
                 s.expires_at = app.now() + granted * 1000;
-                app.health()
-                    .success(NAME, app.now(), self.subscriptions.len());
+                app.health().success(NAME, app.now(), self.linked());
             }
             _ if s.package == Package::Presence => {
                 // Many PBXs offer only the dialog package (489 Bad Event):
@@ -793,7 +800,7 @@ impl Watcher {
                 if let Some(s) = self.subscriptions.get_mut(call_id) {
                     s.written = Some(signals);
                 }
-                app.health().success(NAME, now, self.subscriptions.len());
+                app.health().success(NAME, now, self.linked());
             }
             Err(err) => app
                 .health()

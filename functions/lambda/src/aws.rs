@@ -52,6 +52,26 @@ impl Aws {
             None,
             "lambda-environment",
         );
+        let sdk = SdkConfig::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(Region::new(region))
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .http_client(http_client())
+            .retry_config(retry_config())
+            .timeout_config(timeout_config())
+            .build();
+        Self::from_sdk(sdk, get)
+    }
+
+    /// The clients from an SDK configuration, with the endpoints the
+    /// variables override. Also for an SDK configuration loaded elsewhere:
+    /// the connectors service on ECS, whose credentials come from the
+    /// container's standard chain (`livecard_store::aws::sdk_config`).
+    pub fn from_sdk(
+        sdk: SdkConfig,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingsError> {
+        let value = |name: &str| get(name).filter(|v| !v.trim().is_empty());
         let endpoint = |name: &'static str| -> Result<Option<String>, SettingsError> {
             let (name, url) = match value(name) {
                 Some(url) => (name, url),
@@ -67,18 +87,10 @@ impl Aws {
                     expected: "an http(s) URL",
                 })
         };
-        let sdk = SdkConfig::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(Region::new(region))
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .http_client(http_client())
-            .retry_config(retry_config())
-            .timeout_config(timeout_config())
-            .build();
         Ok(Self {
-            sdk,
             dynamodb_endpoint: endpoint("AWS_ENDPOINT_URL_DYNAMODB")?,
             secrets_endpoint: endpoint("AWS_ENDPOINT_URL_SECRETS_MANAGER")?,
+            sdk,
         })
     }
 

@@ -32,9 +32,14 @@ pub enum InitError {
 impl Host {
     /// Reads the environment and Secrets Manager and builds the handlers.
     pub async fn from_env() -> Result<Self, InitError> {
+        Self::with_aws(crate::aws::Aws::from_env()?).await
+    }
+
+    /// The same with SDK clients made by the caller (the connectors service
+    /// on ECS, with container credentials).
+    pub async fn with_aws(aws: crate::aws::Aws) -> Result<Self, InitError> {
         let started = std::time::Instant::now();
         let settings = Settings::from_env()?;
-        let aws = crate::aws::Aws::from_env()?;
         let dynamodb = aws.dynamodb();
         let sdk_ms = started.elapsed().as_secs_f64() * 1000.0;
         // The first request should not pay for the store's first connection:

@@ -23,3 +23,23 @@ output "settings" {
     instance_type = var.media.instance_type
   }
 }
+
+output "cluster_arn" {
+  description = "The ECS cluster (the connectors service runs in it too)."
+  value       = aws_ecs_cluster.this.arn
+}
+
+output "vpc_id" {
+  description = "The nodes' VPC."
+  value       = aws_vpc.this.id
+}
+
+output "vpc_cidr" {
+  description = "The VPC's address range."
+  value       = aws_vpc.this.cidr_block
+}
+
+output "public_subnet_ids" {
+  description = "The public subnets, one per zone."
+  value       = aws_subnet.public[*].id
+}

@@ -14,12 +14,12 @@ use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use std::sync::Arc;
 
-/// A local app on a fresh embedded store (kept alive by the first value).
 /// The connectors' view of `app` (what `livecard up` hands them).
 pub fn presence(app: &Arc<crate::LocalApp>) -> Arc<crate::LocalPresence> {
     Arc::new(crate::LocalPresence(app.clone()))
 }
 
+/// A local app on a fresh embedded store (kept alive by the first value).
 pub async fn local_app() -> (EmbeddedDynamo, Arc<crate::LocalApp>) {
     let server = EmbeddedDynamo::start(None).await.expect("embedded store");
     let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
