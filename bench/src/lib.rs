@@ -50,6 +50,7 @@ pub fn bench_app(
         visitor_key: vec![3; 32],
         presence_webhook_key: vec![4; 32],
         turn_secret: None,
+        teams_push: None,
         admin_key_sha256: None,
     };
     livecard_app::App::new(

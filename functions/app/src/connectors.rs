@@ -31,6 +31,8 @@ pub struct Connectors {
     /// the same process follow a new link at once (not at their next
     /// periodic look).
     links: AtomicU64,
+    /// Teams notifications this instance applied (a replay changes nothing).
+    pub(crate) teams_seen: Mutex<livecard_core::presence::teams_push::SeenNotifications>,
 }
 
 impl Connectors {

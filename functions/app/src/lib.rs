@@ -33,6 +33,7 @@ mod routes;
 pub mod secrets;
 pub mod settings;
 pub mod system;
+pub mod teams_push;
 
 pub use client_addr::{ClientAddr, client_network};
 pub use contact::{NoPush, Push};
@@ -243,6 +244,31 @@ pub struct Secrets {
     /// rather than the store: the first key of a deployment made by
     /// Terraform. Rotated with the document.
     pub admin_key_sha256: Option<String>,
+    /// Teams presence pushed by Microsoft Graph (`docs/presence.md`), when
+    /// configured.
+    pub teams_push: Option<TeamsPushKeys>,
+}
+
+/// What Microsoft Graph's presence notifications are checked and opened
+/// with: the client state every notification must carry, and the
+/// certificate (given to Graph) whose private key unwraps each
+/// notification's data key.
+#[derive(Clone)]
+pub struct TeamsPushKeys {
+    pub client_state: String,
+    pub certificate_id: String,
+    /// The certificate, DER.
+    pub certificate: Vec<u8>,
+    /// Its RSA private key, PKCS#8 DER.
+    pub private_key: Vec<u8>,
+}
+
+impl fmt::Debug for TeamsPushKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TeamsPushKeys")
+            .field("certificate_id", &self.certificate_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Secrets {

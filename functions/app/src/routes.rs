@@ -32,6 +32,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "advisors", _, "sessions"] => "api_advisor_sessions",
         ["api", "v1", "admin", "advisors"] => "api_admin_advisors",
         ["api", "v1", "connectors"] => "api_connectors",
+        ["api", "v1", "connectors", "teams", "notifications"] => "api_teams_notifications",
         ["api", "v1", "presence", "webhook"] => "api_presence_webhook",
         ["api", "v1", "cards"] => "api_cards",
         ["api", "v1", "cards", _] => "api_card",
@@ -136,6 +137,9 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["advisors", id, "presence"]) => {
             api::advisors::put_presence(app, request, id).await
         }
+        (&Method::POST, ["connectors", "teams", "notifications"]) => {
+            app.teams_notifications(request).await
+        }
         (&Method::GET, ["connectors"]) => {
             crate::auth::require_admin(app, request).await?;
             Ok(json(StatusCode::OK, &app.connectors.snapshot()))
@@ -202,6 +206,7 @@ async fn api_route<S: Store, P: Push>(
             | ["reports"]
             | ["privacy"]
             | ["connectors"]
+            | ["connectors", "teams", "notifications"]
             | ["me"],
         )
         | (

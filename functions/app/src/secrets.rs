@@ -44,6 +44,69 @@ pub struct SecretsDocument {
     /// ASCII characters).
     #[serde(default)]
     pub admin_api_key: Option<String>,
+    /// Teams presence pushed by Microsoft Graph (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams_notifications: Option<TeamsNotificationsDocument>,
+}
+
+/// `teams_notifications`: the client state Graph's notifications must
+/// carry, and the RSA certificate they are encrypted to.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TeamsNotificationsDocument {
+    /// 16 to 128 printable characters, secret.
+    pub client_state: String,
+    /// Names the certificate to Graph (letters, digits, `.-_`).
+    pub certificate_id: String,
+    /// The certificate: base64 of its DER, or PEM.
+    pub certificate: String,
+    /// Its RSA private key: base64 of PKCS#8 DER, or PEM (`BEGIN PRIVATE KEY`).
+    pub private_key: String,
+}
+
+impl TeamsNotificationsDocument {
+    fn keys(&self) -> Result<crate::TeamsPushKeys, SecretsError> {
+        let invalid = |what: &str| SecretsError::Invalid(format!("teams_notifications.{what}"));
+        let state = &self.client_state;
+        if state.len() < 16
+            || state.len() > 128
+            || !state.bytes().all(|b| (0x21..0x7f).contains(&b))
+        {
+            return Err(invalid(
+                "client_state must be 16 to 128 printable characters",
+            ));
+        }
+        let id = &self.certificate_id;
+        if id.is_empty()
+            || id.len() > 128
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(invalid(
+                "certificate_id must be 1 to 128 letters, digits, '-', '_' or '.'",
+            ));
+        }
+        let certificate = der_of(&self.certificate)
+            .ok_or_else(|| invalid("certificate must be base64 DER or PEM"))?;
+        let private_key = der_of(&self.private_key)
+            .ok_or_else(|| invalid("private_key must be base64 PKCS#8 DER or PEM"))?;
+        Ok(crate::TeamsPushKeys {
+            client_state: state.clone(),
+            certificate_id: id.clone(),
+            certificate,
+            private_key,
+        })
+    }
+}
+
+/// DER from base64 or from PEM (its header and footer lines dropped).
+fn der_of(text: &str) -> Option<Vec<u8>> {
+    let body: String = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    STANDARD.decode(body).ok().filter(|der| der.len() >= 64)
 }
 
 impl fmt::Debug for SecretsDocument {
@@ -81,6 +144,7 @@ impl SecretsDocument {
             presence_webhook_secret: Some(livecard_core::webhook::encode_secret(&key())),
             turn_secret: Some(STANDARD.encode(key())),
             admin_api_key: None,
+            teams_notifications: None,
         }
     }
 
@@ -147,6 +211,11 @@ impl SecretsDocument {
                 Some(livecard_core::encoding::sha256_hex(key.as_bytes()))
             }
         };
+        let teams_push = self
+            .teams_notifications
+            .as_ref()
+            .map(TeamsNotificationsDocument::keys)
+            .transpose()?;
         Ok(Secrets {
             cards,
             session_key,
@@ -154,6 +223,7 @@ impl SecretsDocument {
             presence_webhook_key,
             turn_secret,
             admin_key_sha256,
+            teams_push,
         })
     }
 }

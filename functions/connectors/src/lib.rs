@@ -42,6 +42,16 @@ pub trait PresenceHost: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), String>> + Send;
     /// Every advisor, with their links and presence.
     fn advisors(&self) -> impl Future<Output = Result<Vec<AdvisorRecord>, String>> + Send;
+    /// The deployment's keys for Teams push (`teams_notifications` in the
+    /// secrets document), when configured.
+    fn teams_push_keys(&self) -> Option<&livecard_app::TeamsPushKeys>;
+    /// Records a Graph subscription for the notification endpoint.
+    fn put_graph_subscription(
+        &self,
+        id: &str,
+        users: &std::collections::BTreeMap<String, AdvisorId>,
+        expires_at: UnixMillis,
+    ) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// Implements [`PresenceHost`] for a host's handlers: `$host` is a newtype
@@ -70,6 +80,26 @@ macro_rules! presence_host {
                     .await
                     .map(|_| ())
                     .map_err(|err| err.message)
+            }
+
+            fn teams_push_keys(&self) -> Option<&livecard_app::TeamsPushKeys> {
+                self.0.secrets.teams_push.as_ref()
+            }
+
+            async fn put_graph_subscription(
+                &self,
+                id: &str,
+                users: &std::collections::BTreeMap<String, livecard_core::ids::AdvisorId>,
+                expires_at: livecard_core::UnixMillis,
+            ) -> Result<(), String> {
+                livecard_store::GraphSubscriptionStore::put_graph_subscription(
+                    &self.0.store,
+                    id,
+                    users,
+                    expires_at,
+                )
+                .await
+                .map_err(|e| format!("subscription not recorded: {e}"))
             }
 
             async fn advisors(&self) -> Result<Vec<livecard_store::AdvisorRecord>, String> {

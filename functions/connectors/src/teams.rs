@@ -16,9 +16,10 @@ use livecard_core::UnixMillis;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::mapping::Signals;
 use livecard_core::presence::teams::{self, CallSessions, SessionCall};
+use livecard_core::presence::teams_push;
 use livecard_core::presence::{PresenceSource, PresenceUpdate};
 use livecard_store::AdvisorRecord;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,26 @@ pub struct TeamsConfig {
     pub poll_ms: u64,
     /// Show livecard calls in Teams (needs `Presence.ReadWrite.All`).
     pub write_back: bool,
+    /// Push: where Graph posts presence notifications (the functions'
+    /// `/api/v1/connectors/teams/notifications`), with the delegated sync
+    /// user's refresh token to subscribe with.
+    pub push: Option<PushConfig>,
+}
+
+/// Teams push: the notification URL and the sync user's refresh token.
+#[derive(Clone)]
+pub struct PushConfig {
+    pub notify_url: String,
+    refresh_token: String,
+}
+
+impl PushConfig {
+    pub fn new(notify_url: &str, refresh_token: &str) -> Self {
+        Self {
+            notify_url: notify_url.to_owned(),
+            refresh_token: refresh_token.to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Debug for TeamsConfig {
@@ -52,6 +73,7 @@ impl std::fmt::Debug for TeamsConfig {
             .field("graph_url", &self.graph_url)
             .field("poll_ms", &self.poll_ms)
             .field("write_back", &self.write_back)
+            .field("push", &self.push.as_ref().map(|p| &p.notify_url))
             .finish()
     }
 }
@@ -66,12 +88,15 @@ impl TeamsConfig {
             graph_url: "https://graph.microsoft.com/v1.0".into(),
             poll_ms: teams::DEFAULT_POLL_MS,
             write_back: true,
+            push: None,
         }
     }
 
     /// From `LIVECARD_TEAMS_TENANT`, `_CLIENT_ID`, `_CLIENT_SECRET` (or
     /// `_CLIENT_SECRET_FILE`), `_POLL`, `_WRITE_BACK`, `_LOGIN_URL`,
-    /// `_GRAPH_URL`; `None` when no tenant is set.
+    /// `_GRAPH_URL`, and for push `_NOTIFY_URL` with
+    /// `_SYNC_REFRESH_TOKEN` (or `_SYNC_REFRESH_TOKEN_FILE`); `None` when no
+    /// tenant is set.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
         let Some(tenant) = get("LIVECARD_TEAMS_TENANT").filter(|t| !t.trim().is_empty()) else {
             return Ok(None);
@@ -112,8 +137,35 @@ impl TeamsConfig {
                     .to_owned();
             }
         }
+        if let Some(url) = get("LIVECARD_TEAMS_NOTIFY_URL").filter(|u| !u.trim().is_empty()) {
+            let url = livecard_app::settings::checked_url(&url, &["https://", "http://"])
+                .filter(|u| u.ends_with("/api/v1/connectors/teams/notifications"))
+                .context("LIVECARD_TEAMS_NOTIFY_URL is not valid: the deployment's https://…/api/v1/connectors/teams/notifications")?;
+            let token = crate::secret(
+                &get,
+                "LIVECARD_TEAMS_SYNC_REFRESH_TOKEN",
+                "LIVECARD_TEAMS_NOTIFY_URL",
+            )?;
+            config.push = Some(PushConfig::new(&url, token.trim()));
+        }
         Ok(Some(config))
     }
+}
+
+/// One Graph subscription the connector holds.
+struct Subscription {
+    id: String,
+    users: BTreeMap<String, AdvisorId>,
+    renew_at: UnixMillis,
+}
+
+/// The push side: the sync user's token and the subscriptions.
+#[derive(Default)]
+struct Push {
+    token: Option<(String, Instant)>,
+    /// The sync user's refresh token as Entra last rotated it.
+    refresh_token: Option<String>,
+    subscriptions: Vec<Subscription>,
 }
 
 /// Why a round stopped.
@@ -139,6 +191,7 @@ struct Connector {
     /// User principal names resolved to user ids.
     resolved: HashMap<String, String>,
     sessions: CallSessions,
+    push: Push,
 }
 
 /// Runs the connector until the task is aborted.
@@ -166,6 +219,7 @@ pub fn spawn<H: crate::PresenceHost>(
             written: HashMap::new(),
             resolved: HashMap::new(),
             sessions: CallSessions::default(),
+            push: Push::default(),
         };
         loop {
             let wait = match connector.round(&*app).await {
@@ -184,6 +238,15 @@ pub fn spawn<H: crate::PresenceHost>(
                     poll
                 }
             };
+            // A subscription due for renewal before the next poll brings
+            // the next round forward.
+            let wait = connector
+                .push
+                .subscriptions
+                .iter()
+                .map(|s| Duration::from_millis(s.renew_at.saturating_sub(app.now())))
+                .fold(wait, Duration::min)
+                .max(Duration::from_millis(500));
             tokio::time::sleep(wait).await;
         }
     })
@@ -416,7 +479,192 @@ impl Connector {
                 }
             }
         }
+        if self.config.push.is_some() {
+            let users: BTreeMap<String, AdvisorId> = linked
+                .iter()
+                .map(|(u, r)| (u.clone(), r.advisor.id.clone()))
+                .collect();
+            self.subscribe(app, users).await?;
+        }
         Ok(linked.len())
+    }
+
+    /// The sync user's delegated token (refresh-token grant; Entra may
+    /// rotate the refresh token, the newest is kept).
+    async fn sync_token(&mut self) -> Result<String, RoundError> {
+        if let Some((token, until)) = &self.push.token
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let Some(push) = &self.config.push else {
+            return Err(RoundError::Failed("no push configured".into()));
+        };
+        let refresh = self
+            .push
+            .refresh_token
+            .clone()
+            .unwrap_or_else(|| push.refresh_token.clone());
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.config.login_url, self.config.tenant
+        );
+        let response = self
+            .http
+            .post(url)
+            .form(&[
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.as_str()),
+                (
+                    "scope",
+                    "https://graph.microsoft.com/Presence.Read.All offline_access",
+                ),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.as_str()),
+            ])
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(refused("sync user token", response).await);
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body(response, 64 * 1024).await?)
+                .map_err(|_| RoundError::Failed("sync user token: not JSON".into()))?;
+        let token = answer["access_token"]
+            .as_str()
+            .ok_or_else(|| RoundError::Failed("sync user token: no access_token".into()))?
+            .to_owned();
+        if let Some(rotated) = answer["refresh_token"].as_str() {
+            self.push.refresh_token = Some(rotated.to_owned());
+        }
+        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600);
+        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(120).max(30));
+        self.push.token = Some((token.clone(), until));
+        Ok(token)
+    }
+
+    /// Keeps Graph subscriptions for `users` (650 per subscription): made
+    /// anew when the linked users change, renewed before they end, made
+    /// again when Graph no longer knows them. Each is recorded in the store
+    /// for the notification endpoint.
+    async fn subscribe<H: crate::PresenceHost>(
+        &mut self,
+        app: &H,
+        users: BTreeMap<String, AdvisorId>,
+    ) -> Result<(), RoundError> {
+        let Some(keys) = app.teams_push_keys() else {
+            return Err(RoundError::Failed(
+                "LIVECARD_TEAMS_NOTIFY_URL is set but the secrets document has no teams_notifications".into(),
+            ));
+        };
+        let held: BTreeMap<String, AdvisorId> = self
+            .push
+            .subscriptions
+            .iter()
+            .flat_map(|s| s.users.clone())
+            .collect();
+        let now = app.now();
+        if held != users {
+            let token = self.sync_token().await?;
+            for old in std::mem::take(&mut self.push.subscriptions) {
+                // Best effort: Graph ends it by itself within the hour.
+                let _ = self
+                    .http
+                    .delete(format!(
+                        "{}/subscriptions/{}",
+                        self.config.graph_url, old.id
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+            }
+            let all: Vec<(String, AdvisorId)> = users.into_iter().collect();
+            for chunk in all.chunks(teams::MAX_IDS_PER_REQUEST) {
+                let chunk: BTreeMap<String, AdvisorId> = chunk.iter().cloned().collect();
+                let subscription = self.create(app, &token, keys, chunk).await?;
+                self.push.subscriptions.push(subscription);
+            }
+            return Ok(());
+        }
+        for i in 0..self.push.subscriptions.len() {
+            if self.push.subscriptions[i].renew_at > now {
+                continue;
+            }
+            let token = self.sync_token().await?;
+            let id = self.push.subscriptions[i].id.clone();
+            let response = self
+                .http
+                .patch(format!("{}/subscriptions/{id}", self.config.graph_url))
+                .bearer_auth(&token)
+                .json(&teams_push::renewal_request(
+                    now + teams_push::MAX_SUBSCRIPTION_MS,
+                ))
+                .send()
+                .await?;
+            if response.status().as_u16() == 404 {
+                // Graph dropped it: subscribe afresh.
+                let users = self.push.subscriptions[i].users.clone();
+                self.push.subscriptions[i] = self.create(app, &token, keys, users).await?;
+                continue;
+            }
+            if !response.status().is_success() {
+                return Err(refused("subscription renewal", response).await);
+            }
+            let granted = teams_push::parse_granted(&body(response, 64 * 1024).await?)
+                .map_err(|e| RoundError::Failed(format!("subscription renewal: {e}")))?;
+            let s = &mut self.push.subscriptions[i];
+            app.put_graph_subscription(&s.id, &s.users, granted.expires)
+                .await
+                .map_err(RoundError::Failed)?;
+            s.renew_at = teams_push::renew_at(now, granted.expires);
+            tracing::debug!(id = %s.id, "Teams: subscription renewed");
+        }
+        Ok(())
+    }
+
+    /// Creates one subscription (Graph checks the URL first) and records it.
+    async fn create<H: crate::PresenceHost>(
+        &mut self,
+        app: &H,
+        token: &str,
+        keys: &livecard_app::TeamsPushKeys,
+        users: BTreeMap<String, AdvisorId>,
+    ) -> Result<Subscription, RoundError> {
+        use base64::Engine;
+        let Some(push) = &self.config.push else {
+            return Err(RoundError::Failed("no push configured".into()));
+        };
+        let now = app.now();
+        let ids: Vec<&str> = users.keys().map(String::as_str).collect();
+        let request = teams_push::subscription_request(
+            &push.notify_url,
+            &ids,
+            &base64::engine::general_purpose::STANDARD.encode(&keys.certificate),
+            &keys.certificate_id,
+            &keys.client_state,
+            now + teams_push::MAX_SUBSCRIPTION_MS,
+        );
+        let response = self
+            .http
+            .post(format!("{}/subscriptions", self.config.graph_url))
+            .bearer_auth(token)
+            .json(&request)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Err(refused("subscription", response).await);
+        }
+        let granted = teams_push::parse_granted(&body(response, 64 * 1024).await?)
+            .map_err(|e| RoundError::Failed(format!("subscription: {e}")))?;
+        app.put_graph_subscription(&granted.id, &users, granted.expires)
+            .await
+            .map_err(RoundError::Failed)?;
+        tracing::info!(id = %granted.id, users = users.len(), "Teams: presence subscription made");
+        Ok(Subscription {
+            id: granted.id,
+            users,
+            renew_at: teams_push::renew_at(now, granted.expires),
+        })
     }
 }
 

@@ -30,6 +30,7 @@ async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::LocalA
         visitor_key: vec![3; 32],
         presence_webhook_key: vec![5; 32],
         turn_secret: None,
+        teams_push: None,
         admin_key_sha256: None,
     };
     (

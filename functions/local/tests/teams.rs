@@ -3,15 +3,23 @@
 //! `setPresence`/`clearPresence` as Microsoft documents them (answers
 //! shaped like Graph's, 429 with `Retry-After`, 401 for a wrong secret).
 //! No Graph service is reachable here; the connector and the store are
-//! the real ones.
+//! the real ones. Push: the same server makes presence subscriptions (after
+//! the validation handshake against livecard's notification endpoint,
+//! served here by the local host) and sends change notifications encrypted
+//! as documented, to a certificate made with OpenSSL; forged, tampered,
+//! unknown and replayed ones change nothing.
 
+use livecard_connectors::teams::PushConfig;
 use livecard_connectors::teams::{TeamsConfig, spawn};
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
+use livecard_core::presence::PresenceSource;
 use livecard_core::presence::{PresenceState, Rule};
-use livecard_local::testkit::graph::{BEN, CLIENT, SECRET, TENANT, fake_graph};
-use livecard_local::testkit::{local_app, presence};
+use livecard_local::testkit::graph::{
+    self, BEN, CLIENT, Forgery, SECRET, SYNC_REFRESH, TENANT, fake_graph,
+};
+use livecard_local::testkit::{local_app, local_app_with, presence, serve};
 use livecard_store::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -256,6 +264,158 @@ async fn wrong_credentials_change_nothing_and_say_so_without_the_secret() {
     assert!(
         graph.lock().expect("graph").reads.is_empty(),
         "no read without a token"
+    );
+    connector.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teams_push_subscribes_renews_and_believes_only_genuine_notifications() {
+    let keys = graph::push_keys("client-state-0123456789abcdef");
+    let (_server, app) = local_app_with(Some(keys.clone())).await;
+    let (url, graph) = fake_graph().await;
+    // Graph grants 20 s: the connector renews at half of that.
+    graph.lock().expect("graph").grant_ms = Some(20_000);
+    for (id, teams) in [("anna", ANNA), ("ben", "ben@contoso.example")] {
+        app.save_advisor(&advisor(id, Some(teams)))
+            .await
+            .expect("advisor");
+        app.store
+            .heartbeat(&AdvisorId::parse(id).expect("id"), u64::MAX / 2)
+            .await
+            .expect("heartbeat");
+    }
+    let base = serve(&app).await;
+    let notify_url = format!("{base}/api/v1/connectors/teams/notifications");
+    let mut config = config(&url, SECRET);
+    // Polls are a minute apart: what changes within the test came by push.
+    config.poll_ms = 60_000;
+    config.push = Some(PushConfig::new(&notify_url, SYNC_REFRESH));
+    let connector = spawn(presence(&app), config);
+    // The subscription exists once Graph's validation handshake passed.
+    wait_for("a validated subscription", async || {
+        !graph.lock().expect("graph").subscriptions.is_empty()
+    })
+    .await;
+    let subscription = graph.lock().expect("graph").subscriptions[0].clone();
+    let mut users = subscription.users.clone();
+    users.sort();
+    let mut expected = vec![ANNA.to_owned(), BEN.to_owned()];
+    expected.sort();
+    assert_eq!(users, expected, "both, Ben's name resolved");
+    assert_eq!(subscription.client_state, keys.client_state);
+    assert_eq!(subscription.certificate, keys.certificate);
+
+    let view = |id: &'static str, channel: Channel| {
+        let app = app.clone();
+        async move {
+            let record = app
+                .store
+                .get_advisor(&AdvisorId::parse(id).expect("id"))
+                .await
+                .expect("get")
+                .expect("advisor");
+            record.presence.decide(
+                channel,
+                record.advisor.channels,
+                &app.config.presence,
+                app.now(),
+            )
+        }
+    };
+    // Anna starts a Teams call: pushed, decrypted, applied.
+    let (status, in_a_call) = graph::notify(&graph, ANNA, "Busy", "InACall", Forgery::None).await;
+    assert_eq!(status, 202);
+    let d = view("anna", Channel::Video).await;
+    assert_eq!(
+        (d.state, d.rule, d.source),
+        (
+            PresenceState::Busy,
+            Rule::OnCall,
+            Some(PresenceSource::Teams)
+        )
+    );
+    assert_eq!(
+        view("anna", Channel::Chat).await.state,
+        PresenceState::Available
+    );
+    // Ben (linked by his user principal name) turns do-not-disturb.
+    let (status, _) = graph::notify(&graph, BEN, "DoNotDisturb", "Presenting", Forgery::None).await;
+    assert_eq!(status, 202);
+    assert_eq!(view("ben", Channel::Chat).await.state, PresenceState::Busy);
+
+    // Forgeries change nothing: each would have made Anna offline.
+    for forgery in [
+        Forgery::ClientState,
+        Forgery::Signature,
+        Forgery::Subscription,
+    ] {
+        let before = app
+            .connectors
+            .snapshot()
+            .get("teams_push")
+            .map_or(0, |h| h.errors);
+        let (status, _) = graph::notify(&graph, ANNA, "Offline", "OffWork", forgery).await;
+        assert_eq!(
+            status, 202,
+            "{forgery:?}: answered, so Graph does not retry it"
+        );
+        assert_eq!(
+            view("anna", Channel::Video).await.state,
+            PresenceState::Busy,
+            "{forgery:?} changed nothing"
+        );
+        let health = app.connectors.snapshot()["teams_push"].clone();
+        assert_eq!(health.errors, before + 1, "{forgery:?} counted: {health:?}");
+    }
+    // The call ends; a replay of the old notification changes nothing.
+    graph::notify(&graph, ANNA, "Available", "Available", Forgery::None).await;
+    assert_eq!(
+        view("anna", Channel::Video).await.state,
+        PresenceState::Available
+    );
+    assert_eq!(graph::post_notifications(&notify_url, in_a_call).await, 202);
+    assert_eq!(
+        view("anna", Channel::Video).await.state,
+        PresenceState::Available,
+        "a replay changed nothing"
+    );
+    let said = app.connectors.snapshot()["teams_push"]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(said.contains("replay"), "{said}");
+    assert!(
+        !said.contains(&keys.client_state),
+        "the client state is never told"
+    );
+
+    // Not a notification list: refused; a validation token too long: refused.
+    assert_eq!(
+        graph::post_notifications(&notify_url, b"{\"x\":1}".to_vec()).await,
+        400
+    );
+    let long = "a".repeat(1100);
+    let response = reqwest::Client::new()
+        .post(format!("{notify_url}?validationToken={long}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 400);
+
+    // The subscription is renewed before it ends, and the endpoint still
+    // believes it after its first end.
+    wait_for("a renewal", async || {
+        graph.lock().expect("graph").renewals >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let (status, _) = graph::notify(&graph, ANNA, "Away", "Away", Forgery::None).await;
+    assert_eq!(status, 202);
+    assert_eq!(view("anna", Channel::Chat).await.state, PresenceState::Away);
+    assert_eq!(
+        graph.lock().expect("graph").subscriptions.len(),
+        1,
+        "renewed, not made again"
     );
     connector.abort();
 }

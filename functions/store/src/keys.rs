@@ -142,6 +142,11 @@ pub fn connection(id: &str) -> String {
     format!("CONN#{id}")
 }
 
+/// A Microsoft Graph subscription of the Teams connector.
+pub fn graph_subscription(id: &str) -> String {
+    format!("GRAPHSUB#{id}")
+}
+
 /// The subscribers of a topic (`advisor:<id>`, `visitor:<session>`).
 pub fn subscribers(topic: &str) -> String {
     format!("SUBS#{topic}")

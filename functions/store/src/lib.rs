@@ -456,6 +456,28 @@ pub trait ConnectionStore {
     ) -> Result<Vec<String>, StoreError>;
 }
 
+/// Microsoft Graph subscriptions a presence connector made (Teams push,
+/// `docs/presence.md`): the host that receives Graph's notifications
+/// checks that a notification's subscription is one of them, still
+/// current, and maps the Graph user ids it covers to advisors.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait GraphSubscriptionStore {
+    /// Records (or renews) a subscription covering `users` (Graph user id,
+    /// lower case → advisor) until `expires_at`.
+    async fn put_graph_subscription(
+        &self,
+        id: &str,
+        users: &std::collections::BTreeMap<String, AdvisorId>,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// The users of a subscription, unless it is unknown or ended by `now`.
+    async fn get_graph_subscription(
+        &self,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<std::collections::BTreeMap<String, AdvisorId>>, StoreError>;
+}
+
 /// Media nodes (TURN relays) and their heartbeats.
 #[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
 pub trait MediaNodeStore {
@@ -624,6 +646,7 @@ pub trait Store:
     + SessionStore
     + AuthStore
     + ConnectionStore
+    + GraphSubscriptionStore
     + MediaNodeStore
     + ForwardStore
     + PrivacyStore
@@ -637,6 +660,7 @@ impl<
         + SessionStore
         + AuthStore
         + ConnectionStore
+        + GraphSubscriptionStore
         + MediaNodeStore
         + ForwardStore
         + PrivacyStore,

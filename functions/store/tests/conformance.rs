@@ -75,6 +75,7 @@ checks!(
     offline_inbox,
     queues,
     connections,
+    graph_subscriptions,
     media_nodes,
     destinations,
     forwarding_outbox,

@@ -18,6 +18,7 @@ use std::str::FromStr;
 
 pub mod mapping;
 pub mod teams;
+pub mod teams_push;
 #[cfg(test)]
 mod tests;
 

@@ -21,6 +21,13 @@ pub fn presence(app: &Arc<crate::LocalApp>) -> Arc<crate::LocalPresence> {
 
 /// A local app on a fresh embedded store (kept alive by the first value).
 pub async fn local_app() -> (EmbeddedDynamo, Arc<crate::LocalApp>) {
+    local_app_with(None).await
+}
+
+/// The same with Teams push keys in its secrets.
+pub async fn local_app_with(
+    teams_push: Option<livecard_app::TeamsPushKeys>,
+) -> (EmbeddedDynamo, Arc<crate::LocalApp>) {
     let server = EmbeddedDynamo::start(None).await.expect("embedded store");
     let store = DynamoStore::new(local_client(server.endpoint()), "livecard");
     store.ensure_table().await.expect("table");
@@ -30,6 +37,7 @@ pub async fn local_app() -> (EmbeddedDynamo, Arc<crate::LocalApp>) {
         visitor_key: vec![3; 32],
         presence_webhook_key: vec![5; 32],
         turn_secret: None,
+        teams_push,
         admin_key_sha256: None,
     };
     let config = livecard_app::Config::new("http://livecard.test");
@@ -51,4 +59,22 @@ pub fn advisor(id: &str, identities: Identities) -> Advisor {
     }
     .validate()
     .expect("advisor")
+}
+
+/// Serves `app`'s router on a loopback port (as `livecard up` does); its
+/// base URL.
+pub async fn serve(app: &Arc<crate::LocalApp>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = crate::server::router(app.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    format!("http://{addr}")
 }

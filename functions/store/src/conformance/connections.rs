@@ -82,3 +82,58 @@ pub async fn connections<S: ConnectionStore>(store: &S) {
         Some(r#"{"n":2}"#)
     );
 }
+
+/// Graph subscriptions of the Teams connector: found by id with the users
+/// they cover until they end; a renewal replaces the users and the end;
+/// an unknown one is none.
+pub async fn graph_subscriptions<S: crate::GraphSubscriptionStore>(store: &S) {
+    use livecard_core::ids::AdvisorId;
+    let id = |s: &str| AdvisorId::parse(s).expect("id");
+    let users = std::collections::BTreeMap::from([
+        ("9b0f6c2a-6d3e-4e4f-8a4b-2c1d0e9f8a7b".to_owned(), id("ben")),
+        (
+            "3f2504e0-4f89-11d3-9a0c-0305e82c3301".to_owned(),
+            id("anna"),
+        ),
+    ]);
+    ok(
+        store
+            .put_graph_subscription("sub-1", &users, T0 + 60_000)
+            .await,
+        "put",
+    );
+    assert_eq!(
+        ok(store.get_graph_subscription("sub-1", T0).await, "get"),
+        Some(users.clone())
+    );
+    assert_eq!(
+        ok(
+            store.get_graph_subscription("sub-1", T0 + 60_000).await,
+            "get at its end"
+        ),
+        None,
+        "an ended subscription is none"
+    );
+    assert_eq!(
+        ok(store.get_graph_subscription("sub-2", T0).await, "unknown"),
+        None
+    );
+    // Renewed with one user fewer.
+    let fewer = std::collections::BTreeMap::from([(
+        "3f2504e0-4f89-11d3-9a0c-0305e82c3301".to_owned(),
+        id("anna"),
+    )]);
+    ok(
+        store
+            .put_graph_subscription("sub-1", &fewer, T0 + 120_000)
+            .await,
+        "renew",
+    );
+    assert_eq!(
+        ok(
+            store.get_graph_subscription("sub-1", T0 + 90_000).await,
+            "get renewed"
+        ),
+        Some(fewer)
+    );
+}

@@ -1,7 +1,9 @@
 //! WebSocket connections of a serverless host and their subscriptions.
 
 use super::*;
-use crate::ConnectionStore;
+use crate::{ConnectionStore, GraphSubscriptionStore};
+use livecard_core::ids::AdvisorId;
+use std::collections::BTreeMap;
 
 impl ConnectionStore for DynamoStore {
     async fn put_connection(
@@ -111,5 +113,42 @@ impl ConnectionStore for DynamoStore {
             .iter()
             .map(|item| Ok(get_s(item, "sk")?.to_owned()))
             .collect()
+    }
+}
+
+impl GraphSubscriptionStore for DynamoStore {
+    async fn put_graph_subscription(
+        &self,
+        id: &str,
+        users: &BTreeMap<String, AdvisorId>,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let users = serde_json::to_string(users)
+            .map_err(|e| StoreError::Corrupt(format!("graph subscription users: {e}")))?;
+        let subscription = item(
+            keys::graph_subscription(id),
+            keys::META,
+            [("users", s(&users)), ("expires_at", n(expires_at))],
+        );
+        self.put(expiring(subscription, expires_at)).await
+    }
+
+    async fn get_graph_subscription(
+        &self,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<BTreeMap<String, AdvisorId>>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::graph_subscription(id), keys::META)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if get_n(&item, "expires_at")?.unwrap_or(0) <= now {
+            return Ok(None);
+        }
+        serde_json::from_str(get_s(&item, "users")?)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("graph subscription users: {e}")))
     }
 }
