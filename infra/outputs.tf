@@ -63,7 +63,7 @@ output "connectors_steps" {
   description = "With connectors: how to give the service its credentials (they never pass through Terraform), then start it."
   value = var.connectors == null ? null : join("\n", [
     "# The connectors' credentials, as one JSON document (only the keys of the systems configured):",
-    "aws secretsmanager put-secret-value --secret-id ${module.connectors[0].connectors_secret_arn} --secret-string file://connectors-secret.json   # {\"teams_client_secret\": \"...\", \"xmpp_secret\": \"...\"}",
+    "aws secretsmanager put-secret-value --secret-id ${module.connectors[0].connectors_secret_arn} --secret-string file://connectors-secret.json   # {\"teams_client_secret\": \"...\", \"teams_sync_refresh_token\": \"...\", \"xmpp_secret\": \"...\"}",
     "shred -u connectors-secret.json",
     "# A new task reads them:",
     "aws ecs update-service --cluster ${module.media.cluster_name} --service ${module.connectors[0].service_name} --force-new-deployment",

@@ -223,6 +223,7 @@ variable "connectors" {
       client_id  = string
       poll       = optional(string, "15s")
       write_back = optional(bool, true)
+      push       = optional(bool, false)
     }))
     xmpp = optional(object({
       component = string

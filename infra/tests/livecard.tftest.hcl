@@ -292,7 +292,7 @@ run "connectors" {
       memory           = 512
       subnet_ids       = ["subnet-0a", "subnet-0b"]
       assign_public_ip = false
-      teams            = { tenant = "contoso.onmicrosoft.com", client_id = "11111111-2222-3333-4444-555555555555", poll = "15s", write_back = true }
+      teams            = { tenant = "contoso.onmicrosoft.com", client_id = "11111111-2222-3333-4444-555555555555", poll = "15s", write_back = true, push = true }
       xmpp             = null
       sip              = { server = "10.8.0.5:5060", domain = "pbx.example.com", port = 5070, allow_cidrs = ["10.8.0.0/24"] }
     }
@@ -331,6 +331,7 @@ run "connectors" {
     condition = (
       jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].secrets == [
         { name = "LIVECARD_TEAMS_CLIENT_SECRET", valueFrom = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/connectors-XyZ:teams_client_secret::" },
+        { name = "LIVECARD_TEAMS_SYNC_REFRESH_TOKEN", valueFrom = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/connectors-XyZ:teams_sync_refresh_token::" },
       ] &&
       !anytrue([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : strcontains(e.name, "SECRET") && e.name != "LIVECARD_SECRETS_ARN"])
     )
@@ -340,6 +341,7 @@ run "connectors" {
     condition = (
       contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_SIP_BIND=0.0.0.0:5070") &&
       contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_TEAMS_TENANT=contoso.onmicrosoft.com") &&
+      contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_TEAMS_NOTIFY_URL=https://contact.example.com/api/v1/connectors/teams/notifications") &&
       contains([for e in jsondecode(aws_ecs_task_definition.connectors.container_definitions)[0].environment : "${e.name}=${e.value}"], "LIVECARD_SECRETS_ARN=${var.app_secret_arn}")
     )
     error_message = "The task gets the deployment's settings and the configured connectors'."

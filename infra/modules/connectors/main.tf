@@ -34,6 +34,9 @@ locals {
       { name = "LIVECARD_TEAMS_POLL", value = local.c.teams.poll },
       { name = "LIVECARD_TEAMS_WRITE_BACK", value = tostring(local.c.teams.write_back) },
     ],
+    try(local.c.teams.push, false) ? [
+      { name = "LIVECARD_TEAMS_NOTIFY_URL", value = "${var.public_url}/api/v1/connectors/teams/notifications" },
+    ] : [],
     local.c.xmpp == null ? [] : [
       { name = "LIVECARD_XMPP_COMPONENT", value = local.c.xmpp.component },
       { name = "LIVECARD_XMPP_SERVER", value = local.c.xmpp.server },
@@ -50,6 +53,9 @@ locals {
     local.c.teams == null ? [] : [
       { name = "LIVECARD_TEAMS_CLIENT_SECRET", valueFrom = "${aws_secretsmanager_secret.connectors.arn}:teams_client_secret::" },
     ],
+    try(local.c.teams.push, false) ? [
+      { name = "LIVECARD_TEAMS_SYNC_REFRESH_TOKEN", valueFrom = "${aws_secretsmanager_secret.connectors.arn}:teams_sync_refresh_token::" },
+    ] : [],
     local.c.xmpp == null ? [] : [
       { name = "LIVECARD_XMPP_SECRET", valueFrom = "${aws_secretsmanager_secret.connectors.arn}:xmpp_secret::" },
     ],
@@ -59,7 +65,7 @@ locals {
 resource "aws_secretsmanager_secret" "connectors" {
   # checkov:skip=CKV2_AWS_57:The Teams client secret and the XMPP component secret are issued by Microsoft Entra and the XMPP server; they are rotated there and put here by the operator (docs/deploy.md).
   name                    = "${var.name}/connectors"
-  description             = "livecard connectors: teams_client_secret, xmpp_secret (filled by the operator)"
+  description             = "livecard connectors: teams_client_secret, teams_sync_refresh_token, xmpp_secret (filled by the operator)"
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = 7
   tags                    = var.tags

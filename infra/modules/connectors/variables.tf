@@ -16,6 +16,7 @@ variable "connectors" {
       client_id  = string
       poll       = string
       write_back = bool
+      push       = bool
     })
     xmpp = object({
       component = string
