@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(card_token signaling stun_turn presence_webhook api_bodies)
+[ ${#targets[@]} -gt 0 ] || targets=(card_token signaling stun_turn presence_webhook api_bodies teams_notifications)
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz (crates.io)"

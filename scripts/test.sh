@@ -112,7 +112,7 @@ LIVECARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$port" \
   cargo test --workspace --all-features --test conformance 2>&1 | tee -a "$log"
 echo "==> the edge host: the Worker built, bundled and tested under wrangler dev (scripts/test-worker.sh)"
 LIVECARD_TEST_DYNAMODB_LOCAL="http://127.0.0.1:$port" ./scripts/test-worker.sh 2>&1 | tee -a "$log"
-echo "==> fuzz targets, briefly (card token, signaling, STUN/TURN, presence webhook, API bodies)"
+echo "==> fuzz targets, briefly (card token, signaling, STUN/TURN, presence webhook, API bodies, Teams notifications)"
 ./scripts/fuzz.sh 15 2>&1 | tee -a "$log"
 
 echo "==> infrastructure (offline: terraform fmt/validate/test, checkov, hadolint)"

@@ -34,6 +34,21 @@ async fn worker(
     name: &str,
     vars: &[(&str, &str)],
 ) -> (Wrangler, Option<EmbeddedDynamo>, support::Scratch) {
+    let (wrangler, server, dir, _store) = worker_with(name, vars, |_| {}).await;
+    (wrangler, server, dir)
+}
+
+/// The same with a change to its secrets document; also the store it uses.
+async fn worker_with(
+    name: &str,
+    vars: &[(&str, &str)],
+    secrets: impl FnOnce(&mut livecard_app::secrets::SecretsDocument),
+) -> (
+    Wrangler,
+    Option<EmbeddedDynamo>,
+    support::Scratch,
+    livecard_store::dynamo::DynamoStore,
+) {
     let (server, endpoint) = match std::env::var("LIVECARD_TEST_DYNAMODB_ENDPOINT") {
         Ok(endpoint) if !endpoint.is_empty() => (None, endpoint),
         _ => {
@@ -51,6 +66,7 @@ async fn worker(
     store.ensure_table().await.expect("table");
     let mut document = livecard_app::secrets::SecretsDocument::generate(&Os);
     document.admin_api_key = Some(ADMIN_KEY.to_owned());
+    secrets(&mut document);
     let mut options = EdgeOptions {
         worker_dir: support::repo_root().join("functions/worker"),
         addr: format!("127.0.0.1:{}", support::free_port())
@@ -87,7 +103,7 @@ async fn worker(
             Err(err) => panic!("wrangler dev starts: {err:?}"),
         }
     };
-    (wrangler, server, dir)
+    (wrangler, server, dir, store)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -532,4 +548,132 @@ async fn the_worker_forwards_analytics_on_its_cron_trigger() {
     );
     let parsed: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(parsed["data"]["session"], contact["session"]);
+}
+
+/// Teams push at the edge: Graph's validation handshake is answered, a
+/// notification encrypted as Graph encrypts it (to a certificate made with
+/// OpenSSL) is unwrapped with WebCrypto and applied; a tampered one, one
+/// with another client state and a replay change nothing.
+#[cfg(feature = "testkit")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Worker built; scripts/test-worker.sh runs it"]
+async fn teams_notifications_are_believed_at_the_edge_only_when_genuine() {
+    use base64::Engine;
+    use livecard_core::ids::AdvisorId;
+    use livecard_core::presence::{PresenceSource, PresenceState};
+    use livecard_local::testkit::graph::{self, Forgery, GraphSubscription};
+    use livecard_store::prelude::*;
+    const ANNA: &str = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    let keys = graph::push_keys("edge-client-state-0123456789");
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+    let document = livecard_app::secrets::TeamsNotificationsDocument {
+        client_state: keys.client_state.clone(),
+        certificate_id: keys.certificate_id.clone(),
+        certificate: b64(&keys.certificate),
+        private_key: b64(&keys.private_key),
+    };
+    let (wrangler, _server, _dir, store) =
+        worker_with("teams", &[], |doc| doc.teams_notifications = Some(document)).await;
+    let url = wrangler.url.clone();
+    let notify_url = format!("{url}/api/v1/connectors/teams/notifications");
+    let client = reqwest::Client::new();
+
+    // Graph's handshake.
+    let answer = client
+        .post(format!("{notify_url}?validationToken=edge-check-123"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        answer.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    assert_eq!(answer.text().await.expect("text"), "edge-check-123");
+
+    // Anna, her console open, covered by a subscription the connector made.
+    let anna = AdvisorId::parse("anna").expect("id");
+    let identities = livecard_core::advisor::Identities {
+        teams: Some(ANNA.into()),
+        ..Default::default()
+    };
+    store
+        .put_advisor(&livecard_local::testkit::advisor("anna", identities))
+        .await
+        .expect("advisor");
+    store
+        .heartbeat(&anna, u64::MAX / 2)
+        .await
+        .expect("heartbeat");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .expect("clock");
+    store
+        .put_graph_subscription(
+            "sub-edge",
+            &std::collections::BTreeMap::from([(ANNA.to_owned(), anna.clone())]),
+            now + 3_600_000,
+        )
+        .await
+        .expect("subscription");
+    let fake: graph::Shared = Default::default();
+    fake.lock()
+        .expect("graph")
+        .subscriptions
+        .push(GraphSubscription {
+            id: "sub-edge".into(),
+            users: vec![ANNA.into()],
+            notification_url: notify_url.clone(),
+            client_state: keys.client_state.clone(),
+            certificate_id: keys.certificate_id.clone(),
+            certificate: keys.certificate.clone(),
+            expires_ms: now + 3_600_000,
+        });
+    let video = || async {
+        let record = store.get_advisor(&anna).await.expect("get").expect("anna");
+        let policy = livecard_core::presence::PresencePolicy::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .expect("clock");
+        record.presence.decide(
+            livecard_core::channel::Channel::Video,
+            record.advisor.channels,
+            &policy,
+            now,
+        )
+    };
+
+    let (status, in_a_call) = graph::notify(&fake, ANNA, "Busy", "InACall", Forgery::None).await;
+    assert_eq!(status, 202);
+    let d = video().await;
+    assert_eq!(
+        (d.state, d.source),
+        (PresenceState::Busy, Some(PresenceSource::Teams)),
+        "unwrapped with WebCrypto, applied"
+    );
+    for forgery in [
+        Forgery::Signature,
+        Forgery::ClientState,
+        Forgery::Subscription,
+    ] {
+        let (status, _) = graph::notify(&fake, ANNA, "Offline", "OffWork", forgery).await;
+        assert_eq!(status, 202, "{forgery:?}");
+        assert_eq!(
+            video().await.state,
+            PresenceState::Busy,
+            "{forgery:?} changed nothing"
+        );
+    }
+    graph::notify(&fake, ANNA, "Available", "Available", Forgery::None).await;
+    assert_eq!(video().await.state, PresenceState::Available);
+    assert_eq!(graph::post_notifications(&notify_url, in_a_call).await, 202);
+    assert_eq!(
+        video().await.state,
+        PresenceState::Available,
+        "a replay changed nothing"
+    );
 }

@@ -399,6 +399,75 @@ async fn teams(changes: usize, poll_ms: u64) -> anyhow::Result<Vec<Duration>> {
     Ok(samples)
 }
 
+/// Teams push: Graph notifies livecard's endpoint (served over HTTP on
+/// loopback, as `livecard up` serves it) with the change encrypted as
+/// Graph encrypts it; polls are a minute apart, so the change comes by push.
+/// The time from the change to the portal's API showing it.
+async fn teams_push(changes: usize) -> anyhow::Result<Vec<Duration>> {
+    let (url, fake) = graph::fake_graph().await;
+    let keys = graph::push_keys("bench-client-state-0123456789");
+    let (_db, app) = livecard_local::testkit::local_app_with(Some(keys)).await;
+    let anna = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
+    let identities = Identities {
+        teams: Some(anna.into()),
+        ..Identities::default()
+    };
+    app.save_advisor(&advisor("anna", identities))
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    console_open(&app, "anna").await?;
+    if let Ok(mut g) = fake.lock() {
+        g.presence
+            .insert(anna.into(), ("Available".into(), "Available".into()));
+    }
+    let base = livecard_local::testkit::serve(&app).await;
+    let mut config =
+        livecard_connectors::teams::TeamsConfig::new(graph::TENANT, graph::CLIENT, graph::SECRET);
+    config.login_url = format!("{url}/login");
+    config.graph_url = format!("{url}/v1.0");
+    config.poll_ms = 60_000;
+    config.push = Some(livecard_connectors::teams::PushConfig::new(
+        &format!("{base}/api/v1/connectors/teams/notifications"),
+        graph::SYNC_REFRESH,
+    ));
+    let connector = livecard_connectors::teams::spawn(presence(&app), config);
+    reached(&app, "anna", Channel::Chat, "available", Instant::now()).await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fake
+        .lock()
+        .map(|g| g.subscriptions.is_empty())
+        .unwrap_or(true)
+    {
+        if Instant::now() > deadline {
+            return Err(anyhow!("no subscription"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut samples = Vec::new();
+    for i in 0..changes {
+        let (availability, state) = if i % 2 == 0 {
+            ("Busy", "busy")
+        } else {
+            ("Available", "available")
+        };
+        let t0 = Instant::now();
+        let (status, _) = graph::notify(
+            &fake,
+            anna,
+            availability,
+            availability,
+            graph::Forgery::None,
+        )
+        .await;
+        if status != 202 {
+            return Err(anyhow!("the notification was answered {status}"));
+        }
+        samples.push(reached(&app, "anna", Channel::Chat, state, t0).await?);
+    }
+    connector.abort();
+    Ok(samples)
+}
+
 /// CPU per change and memory at `advisors` advisors: Teams (one poll round
 /// in which every advisor changes) beside the webhook (one push each).
 async fn cost(advisors: usize) -> anyhow::Result<()> {
@@ -525,6 +594,10 @@ async fn main() -> anyhow::Result<()> {
     line(
         "Teams: a change at the loopback Graph, polled every 1 s",
         &mut teams(args.changes, 1000).await?,
+    );
+    line(
+        "Teams push: a notification from the loopback Graph, encrypted as documented, over HTTP",
+        &mut teams_push(args.changes).await?,
     );
     println!(
         "\nCPU per change in the loops above (the connector, the store and the API reads polled every millisecond): XMPP {:.1} ms, SIP {:.1} ms\n",

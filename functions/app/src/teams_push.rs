@@ -30,8 +30,26 @@ pub struct PushReport {
 }
 
 impl<S: Store, P: Push> App<S, P> {
-    /// The endpoint: the validation handshake, or a body of notifications.
+    /// The endpoint: the validation handshake, or a body of notifications
+    /// (data keys unwrapped with the host's native RSA).
     pub async fn teams_notifications(&self, request: &Request) -> Result<Response, ApiError> {
+        self.teams_notifications_with(request, |keys, wrapped| {
+            std::future::ready(unwrap_key(keys, &wrapped))
+        })
+        .await
+    }
+
+    /// The same with the host's own RSA-OAEP unwrap (the Worker's
+    /// WebCrypto).
+    pub async fn teams_notifications_with<F, Fut>(
+        &self,
+        request: &Request,
+        unwrap: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: Fn(&TeamsPushKeys, Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, PushError>>,
+    {
         let params = query(request);
         if let Some(token) = query_param(&params, "validationToken") {
             // Graph checks the URL: the token back, as plain text, at once.
@@ -55,19 +73,26 @@ impl<S: Store, P: Push> App<S, P> {
         };
         let notifications = teams_push::parse_notifications(request.body())
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let report = self.apply_teams_notifications(keys, &notifications).await;
+        let report = self
+            .apply_teams_notifications(keys, &notifications, &unwrap)
+            .await;
         Ok(crate::http_util::json(StatusCode::ACCEPTED, &report))
     }
 
     /// Applies what passes the checks; the rest is counted and logged.
-    pub async fn apply_teams_notifications(
+    pub async fn apply_teams_notifications<F, Fut>(
         &self,
         keys: &TeamsPushKeys,
         notifications: &[Notification],
-    ) -> PushReport {
+        unwrap: &F,
+    ) -> PushReport
+    where
+        F: Fn(&TeamsPushKeys, Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, PushError>>,
+    {
         let mut report = PushReport::default();
         for n in notifications {
-            match self.teams_notification(keys, n).await {
+            match self.teams_notification(keys, n, unwrap).await {
                 Ok(true) => report.applied += 1,
                 Ok(false) => report.lifecycle += 1,
                 Err(err) => {
@@ -91,11 +116,16 @@ impl<S: Store, P: Push> App<S, P> {
 
     /// One notification: `Ok(true)` applied, `Ok(false)` a lifecycle
     /// notification (the connector renews or recreates on its own).
-    async fn teams_notification(
+    async fn teams_notification<F, Fut>(
         &self,
         keys: &TeamsPushKeys,
         n: &Notification,
-    ) -> Result<bool, PushError> {
+        unwrap: &F,
+    ) -> Result<bool, PushError>
+    where
+        F: Fn(&TeamsPushKeys, Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, PushError>>,
+    {
         if !teams_push::client_state_matches(&keys.client_state, n.client_state.as_deref()) {
             return Err(PushError::ClientState);
         }
@@ -114,7 +144,7 @@ impl<S: Store, P: Push> App<S, P> {
         if content.encryption_certificate_id != keys.certificate_id {
             return Err(PushError::Certificate);
         }
-        let key = unwrap_key(keys, &content.wrapped_key()?)?;
+        let key = unwrap(keys, content.wrapped_key()?).await?;
         let plain = content.open(&key)?;
         // Only a content that checked is remembered: a forged copy cannot
         // shadow the real one.
@@ -157,8 +187,8 @@ fn unwrap_key(keys: &TeamsPushKeys, wrapped: &[u8]) -> Result<Vec<u8>, PushError
     Ok(plain.to_vec())
 }
 
-/// Hosts without native crypto (the Worker) do not unwrap: Graph is
-/// pointed at a host that does (`docs/presence.md`).
+/// Without native crypto the host passes its own unwrap
+/// ([`App::teams_notifications_with`]; the Worker uses WebCrypto).
 #[cfg(not(feature = "native"))]
 fn unwrap_key(_keys: &TeamsPushKeys, _wrapped: &[u8]) -> Result<Vec<u8>, PushError> {
     Err(PushError::Decrypt)

@@ -41,7 +41,7 @@ pub mod keys;
 pub mod prelude {
     pub use crate::{
         AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, ForwardStore,
-        MediaNodeStore, PrivacyStore, SessionStore, Store,
+        GraphSubscriptionStore, MediaNodeStore, PrivacyStore, SessionStore, Store,
     };
 }
 

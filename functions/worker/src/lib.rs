@@ -7,6 +7,8 @@
 //! - `GET /ws` (the signaling WebSocket) is handed to a Durable Object of
 //!   its own ([`socket::Socket`]), which serves the connection with the
 //!   hibernation API; pushes reach it through its stub.
+//! - Teams push notifications go to the same handler, which is handed
+//!   WebCrypto for the RSA unwrap ([`teams`]).
 //! - The cron trigger runs the sweep every minute; connection objects set
 //!   alarms for their sessions' deadlines in between.
 //! - The store is `livecard-store`'s DynamoDB code on `aws-sdk-dynamodb`,
@@ -17,6 +19,7 @@ mod host;
 mod logs;
 mod platform;
 mod socket;
+mod teams;
 
 #[cfg(feature = "conformance")]
 mod conformance;
@@ -76,6 +79,17 @@ async fn fetch(request: HttpRequest, env: Env, _ctx: Context) -> worker::Result<
         Ok(request) => request,
         Err(refused) => return Ok(refused),
     };
+    // Teams push: the shared handler, with WebCrypto for the RSA unwrap.
+    if request.method() == http::Method::POST && request.uri().path() == teams::PATH {
+        let mut response = app
+            .teams_notifications_with(&request, |keys, wrapped| {
+                teams::unwrap(keys.private_key.clone(), wrapped)
+            })
+            .await
+            .unwrap_or_else(ApiError::into_response);
+        livecard_app::http_util::security_headers(&mut response);
+        return Ok(out(response));
+    }
     let shared = app.shared_read_ttl_ms(&request);
     if shared > 0 {
         return Ok(out(cache::shared_read(&app, request, shared).await));
