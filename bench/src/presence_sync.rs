@@ -468,6 +468,137 @@ async fn teams_push(changes: usize) -> anyhow::Result<Vec<Duration>> {
     Ok(samples)
 }
 
+/// Waits until this process has been idle (under 5 % of a core) for a
+/// second; the CPU and wall time spent since `cpu0`/`t0`.
+async fn until_idle(cpu0: Duration, t0: Instant) -> (Duration, Duration) {
+    let mut quiet = 0;
+    let mut last = cpu();
+    while quiet < 5 && t0.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = cpu();
+        if now.saturating_sub(last) < Duration::from_millis(10) {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        last = now;
+    }
+    // The quiet second is not part of the work.
+    (
+        cpu().saturating_sub(cpu0),
+        t0.elapsed().saturating_sub(Duration::from_secs(1)),
+    )
+}
+
+/// The XMPP component and the SIP watcher at `advisors` linked advisors:
+/// the first round (every account or extension followed, every entry
+/// written), memory, and CPU per change of one advisor among them.
+async fn connector_cost(advisors: usize, changes: usize) -> anyhow::Result<()> {
+    // XMPP: accounts u0..u{n} (only Anna's exists and logs in: an account
+    // that never logs in costs the connector the same).
+    let mut server = prosody::Prosody::new("bench-xmpp-cost");
+    server.start();
+    let (_db, app) = local_app().await;
+    for i in 0..advisors {
+        let identities = Identities {
+            xmpp: Some(format!("u{i}@localhost")),
+            sip: Some(format!("{}", 10_000 + i)),
+            ..Identities::default()
+        };
+        app.save_advisor(&advisor(&format!("a{i}"), identities))
+            .await
+            .map_err(|e| anyhow!("{}", e.message))?;
+    }
+    let identities = Identities {
+        xmpp: Some("anna@localhost".into()),
+        sip: Some("200".into()),
+        ..Identities::default()
+    };
+    app.save_advisor(&advisor("anna", identities))
+        .await
+        .map_err(|e| anyhow!("{}", e.message))?;
+    console_open(&app, "anna").await?;
+    let rss0 = rss_kib();
+    let (cpu0, t0) = (cpu(), Instant::now());
+    let connector = livecard_connectors::xmpp::spawn(
+        presence(&app),
+        livecard_connectors::xmpp::XmppConfig::new(
+            "presence.localhost",
+            prosody::SECRET,
+            &format!("127.0.0.1:{}", server.component),
+        ),
+    );
+    let (first_cpu, first_wall) = until_idle(cpu0, t0).await;
+    let rss1 = rss_kib();
+    let mut user = prosody::User::login(server.c2s, "anna", "desk");
+    user.presence("");
+    reached(&app, "anna", Channel::Chat, "available", Instant::now()).await?;
+    let cpu1 = cpu();
+    for i in 0..changes {
+        let (stanza, state) = if i % 2 == 0 {
+            ("<show>dnd</show>", "busy")
+        } else {
+            ("", "available")
+        };
+        user.presence(stanza);
+        reached(&app, "anna", Channel::Chat, state, Instant::now()).await?;
+    }
+    let per_change = cpu().saturating_sub(cpu1) / u32::try_from(changes.max(1))?;
+    println!(
+        "| XMPP component | {} | {:.2} s, {:.0} ms CPU | {:+.1} MiB | {:.2} ms |",
+        advisors + 1,
+        first_wall.as_secs_f64(),
+        first_cpu.as_secs_f64() * 1000.0,
+        (rss1 as f64 - rss0 as f64) / 1024.0,
+        per_change.as_secs_f64() * 1000.0,
+    );
+    connector.abort();
+    drop(user);
+    drop(server);
+
+    // SIP: every advisor's extension subscribed at Kamailio (dialog and,
+    // refused by this PBX, presence).
+    let pbx = kamailio::Kamailio::start("bench-sip-cost");
+    let mut config =
+        livecard_connectors::sip::SipConfig::new(format!("127.0.0.1:{}", pbx.port).parse()?);
+    config.domain = "127.0.0.1".into();
+    let rss0 = rss_kib();
+    let (cpu0, t0) = (cpu(), Instant::now());
+    let watcher = livecard_connectors::sip::spawn(presence(&app), config);
+    let (first_cpu, first_wall) = until_idle(cpu0, t0).await;
+    let rss1 = rss_kib();
+    let calls = changes.div_ceil(2);
+    let _phone = kamailio::phone_for(&pbx, "200", u32::try_from(calls)?);
+    let proxy = format!("127.0.0.1:{}", pbx.port);
+    let cpu1 = cpu();
+    for n in 0..calls {
+        let call = Call::answered(&proxy, n)?;
+        reached(&app, "anna", Channel::Audio, "busy", Instant::now()).await?;
+        call.hang_up()?;
+        reached(&app, "anna", Channel::Audio, "available", Instant::now()).await?;
+    }
+    let per_change = cpu().saturating_sub(cpu1) / u32::try_from((calls * 2).max(1))?;
+    println!(
+        "| SIP watcher (Kamailio, one worker) | {} | {:.2} s, {:.0} ms CPU | {:+.1} MiB | {:.2} ms |",
+        advisors + 1,
+        first_wall.as_secs_f64(),
+        first_cpu.as_secs_f64() * 1000.0,
+        (rss1 as f64 - rss0 as f64) / 1024.0,
+        per_change.as_secs_f64() * 1000.0,
+    );
+    let health = app.connectors.snapshot();
+    if let Some(sip) = health.get("sip") {
+        println!(
+            "\nSIP watcher health after the run: ok={}, errors={}, last error: {}",
+            sip.ok,
+            sip.errors,
+            sip.last_error.as_deref().unwrap_or("none")
+        );
+    }
+    watcher.abort();
+    Ok(())
+}
+
 /// CPU per change and memory at `advisors` advisors: Teams (one poll round
 /// in which every advisor changes) beside the webhook (one push each).
 async fn cost(advisors: usize) -> anyhow::Result<()> {
@@ -606,5 +737,14 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("## Cost\n");
     cost(args.advisors).await?;
+    println!(
+        "\n## The XMPP and SIP connectors at {} advisors\n",
+        args.advisors
+    );
+    println!(
+        "| connector | advisors linked | first round (until idle) | memory | CPU per change |"
+    );
+    println!("|---|---|---|---|---|");
+    connector_cost(args.advisors, 20).await?;
     Ok(())
 }

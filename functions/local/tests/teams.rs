@@ -367,6 +367,36 @@ async fn teams_push_subscribes_renews_and_believes_only_genuine_notifications() 
         let health = app.connectors.snapshot()["teams_push"].clone();
         assert_eq!(health.errors, before + 1, "{forgery:?} counted: {health:?}");
     }
+    // A subscription past its end (as the store holds it) is not believed.
+    let ended = graph::GraphSubscription {
+        id: "sub-ended".into(),
+        users: vec!["0ld-0000".into()],
+        ..subscription.clone()
+    };
+    graph.lock().expect("graph").subscriptions.push(ended);
+    app.store
+        .put_graph_subscription(
+            "sub-ended",
+            &std::collections::BTreeMap::from([(
+                "0ld-0000".to_owned(),
+                AdvisorId::parse("anna").expect("id"),
+            )]),
+            app.now() - 1,
+        )
+        .await
+        .expect("ended");
+    let (status, _) = graph::notify(&graph, "0ld-0000", "Offline", "OffWork", Forgery::None).await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        view("anna", Channel::Video).await.state,
+        PresenceState::Busy,
+        "an ended subscription changed nothing"
+    );
+    graph
+        .lock()
+        .expect("graph")
+        .subscriptions
+        .retain(|s| s.id != "sub-ended");
     // The call ends; a replay of the old notification changes nothing.
     graph::notify(&graph, ANNA, "Available", "Available", Forgery::None).await;
     assert_eq!(
