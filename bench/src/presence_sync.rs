@@ -15,7 +15,7 @@ use bytes::Bytes;
 use livecard_core::advisor::Identities;
 use livecard_core::channel::Channel;
 use livecard_core::ids::AdvisorId;
-use livecard_core::presence::PresenceState;
+use livecard_core::presence::{PresenceSource, PresenceState};
 use livecard_local::LocalApp;
 use livecard_local::testkit::{advisor, graph, kamailio, local_app, presence, prosody};
 use livecard_store::prelude::*;
@@ -528,6 +528,31 @@ async fn connector_cost(advisors: usize, changes: usize) -> anyhow::Result<()> {
             &format!("127.0.0.1:{}", server.component),
         ),
     );
+    // The first round is done once every account was written (the
+    // component settles two seconds after connecting) and all is quiet.
+    let last = AdvisorId::parse(&format!("a{}", advisors - 1))?;
+    let first = AdvisorId::parse("a0")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut written = 0;
+        for id in [&first, &last] {
+            let record = app.store.get_advisor(id).await?;
+            if record.is_some_and(|r| {
+                r.presence
+                    .entry(PresenceSource::Xmpp, Channel::Chat)
+                    .is_some()
+            }) {
+                written += 1;
+            }
+        }
+        if written == 2 {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!("the XMPP component never wrote every account"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let (first_cpu, first_wall) = until_idle(cpu0, t0).await;
     let rss1 = rss_kib();
     let mut user = prosody::User::login(server.c2s, "anna", "desk");
@@ -565,6 +590,23 @@ async fn connector_cost(advisors: usize, changes: usize) -> anyhow::Result<()> {
     let rss0 = rss_kib();
     let (cpu0, t0) = (cpu(), Instant::now());
     let watcher = livecard_connectors::sip::spawn(presence(&app), config);
+    // Every extension's dialog subscription accepted (the health counts
+    // them), then quiet.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while app
+        .connectors
+        .snapshot()
+        .get("sip")
+        .is_none_or(|h| h.advisors < advisors + 1)
+    {
+        if Instant::now() > deadline {
+            return Err(anyhow!(
+                "not every extension was subscribed: {:?}",
+                app.connectors.snapshot().get("sip")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (first_cpu, first_wall) = until_idle(cpu0, t0).await;
     let rss1 = rss_kib();
     let calls = changes.div_ceil(2);

@@ -35,6 +35,8 @@ const RPID_NS: &str = "urn:ietf:params:xml:ns:pidf:rpid";
 const TICK: Duration = Duration::from_millis(500);
 /// An unanswered or refused SUBSCRIBE is tried again after this long.
 const RETRY: Duration = Duration::from_secs(10);
+/// At most this many SUBSCRIBEs are sent per tick (400 a second).
+const SUBSCRIBES_PER_TICK: usize = 200;
 /// A presence subscription the PBX refused (it may not offer the package)
 /// is asked again after this long.
 const PRESENCE_RETRY: Duration = Duration::from_secs(300);
@@ -444,11 +446,12 @@ pub fn spawn<H: crate::PresenceHost>(
 }
 
 impl Watcher {
-    /// The advisors watched (each has a dialog subscription).
-    fn linked(&self) -> usize {
+    /// The advisors watched: dialog subscriptions the server accepted and
+    /// that have not run out.
+    fn linked(&self, now: UnixMillis) -> usize {
         self.subscriptions
             .values()
-            .filter(|s| s.package == Package::Dialog)
+            .filter(|s| s.package == Package::Dialog && s.expires_at > now)
             .count()
     }
 
@@ -546,11 +549,14 @@ impl Watcher {
 
     async fn subscribe_due<H: crate::PresenceHost>(&mut self, app: &H) {
         let now = Instant::now();
+        // Paced: a PBX is not sent thousands of SUBSCRIBEs in one burst (its
+        // receive buffer would drop most); the rest go in the next ticks.
         let due: Vec<String> = self
             .subscriptions
             .values()
             .filter(|s| s.next <= now)
             .map(|s| s.call_id.clone())
+            .take(SUBSCRIBES_PER_TICK)
             .collect();
         for call_id in due {
             let branch = self.next_id();
@@ -640,7 +646,8 @@ impl Watcher {
                 // Renewed at four fifths of its time.
                 s.next = Instant::now() + Duration::from_millis(granted * 800);
                 s.expires_at = app.now() + granted * 1000;
-                app.health().success(NAME, app.now(), self.linked());
+                app.health()
+                    .success(NAME, app.now(), self.linked(app.now()));
             }
             _ if s.package == Package::Presence => {
                 // Many PBXs offer only the dialog package (489 Bad Event):
@@ -800,7 +807,7 @@ impl Watcher {
                 if let Some(s) = self.subscriptions.get_mut(call_id) {
                     s.written = Some(signals);
                 }
-                app.health().success(NAME, now, self.linked());
+                app.health().success(NAME, now, self.linked(now));
             }
             Err(err) => app
                 .health()
