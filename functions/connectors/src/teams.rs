@@ -294,39 +294,58 @@ async fn refused(what: &str, response: reqwest::Response) -> RoundError {
 }
 
 impl Connector {
+    /// A token from Entra's token endpoint with the app's credentials and
+    /// `form`: the access token, when to fetch a new one, and a rotated
+    /// refresh token if Entra gave one.
+    async fn grant(
+        &self,
+        what: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(String, Instant, Option<String>), RoundError> {
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.config.login_url, self.config.tenant
+        );
+        let mut fields = vec![
+            ("client_id", self.config.client_id.as_str()),
+            ("client_secret", self.config.client_secret.as_str()),
+        ];
+        fields.extend_from_slice(form);
+        let response = self.http.post(url).form(&fields).send().await?;
+        if !response.status().is_success() {
+            return Err(refused(what, response).await);
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body(response, 64 * 1024).await?)
+                .map_err(|_| RoundError::Failed(format!("{what}: not JSON")))?;
+        let token = answer["access_token"]
+            .as_str()
+            .ok_or_else(|| RoundError::Failed(format!("{what}: no access_token")))?
+            .to_owned();
+        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600);
+        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(120).max(30));
+        Ok((
+            token,
+            until,
+            answer["refresh_token"].as_str().map(str::to_owned),
+        ))
+    }
+
     async fn token(&mut self) -> Result<String, RoundError> {
         if let Some((token, until)) = &self.token
             && Instant::now() < *until
         {
             return Ok(token.clone());
         }
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.config.login_url, self.config.tenant
-        );
-        let response = self
-            .http
-            .post(url)
-            .form(&[
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.as_str()),
-                ("scope", "https://graph.microsoft.com/.default"),
-                ("grant_type", "client_credentials"),
-            ])
-            .send()
+        let (token, until, _) = self
+            .grant(
+                "token",
+                &[
+                    ("scope", "https://graph.microsoft.com/.default"),
+                    ("grant_type", "client_credentials"),
+                ],
+            )
             .await?;
-        if !response.status().is_success() {
-            return Err(refused("token", response).await);
-        }
-        let answer: serde_json::Value =
-            serde_json::from_slice(&body(response, 64 * 1024).await?)
-                .map_err(|_| RoundError::Failed("token: not JSON".into()))?;
-        let token = answer["access_token"]
-            .as_str()
-            .ok_or_else(|| RoundError::Failed("token: no access_token".into()))?
-            .to_owned();
-        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600);
-        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(120).max(30));
         self.token = Some((token.clone(), until));
         Ok(token)
     }
@@ -505,40 +524,22 @@ impl Connector {
             .refresh_token
             .clone()
             .unwrap_or_else(|| push.refresh_token.clone());
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.config.login_url, self.config.tenant
-        );
-        let response = self
-            .http
-            .post(url)
-            .form(&[
-                ("client_id", self.config.client_id.as_str()),
-                ("client_secret", self.config.client_secret.as_str()),
-                (
-                    "scope",
-                    "https://graph.microsoft.com/Presence.Read.All offline_access",
-                ),
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ])
-            .send()
+        let (token, until, rotated) = self
+            .grant(
+                "sync user token",
+                &[
+                    (
+                        "scope",
+                        "https://graph.microsoft.com/Presence.Read.All offline_access",
+                    ),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh.as_str()),
+                ],
+            )
             .await?;
-        if !response.status().is_success() {
-            return Err(refused("sync user token", response).await);
+        if let Some(rotated) = rotated {
+            self.push.refresh_token = Some(rotated);
         }
-        let answer: serde_json::Value =
-            serde_json::from_slice(&body(response, 64 * 1024).await?)
-                .map_err(|_| RoundError::Failed("sync user token: not JSON".into()))?;
-        let token = answer["access_token"]
-            .as_str()
-            .ok_or_else(|| RoundError::Failed("sync user token: no access_token".into()))?
-            .to_owned();
-        if let Some(rotated) = answer["refresh_token"].as_str() {
-            self.push.refresh_token = Some(rotated.to_owned());
-        }
-        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600);
-        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(120).max(30));
         self.push.token = Some((token.clone(), until));
         Ok(token)
     }

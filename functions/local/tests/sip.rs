@@ -69,27 +69,39 @@ async fn until_on(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
+/// A local app with Anna, her desk phone extension `ext`, her console
+/// open; the watcher's debug log on.
+async fn anna_at(
+    ext: &str,
+) -> (
+    livecard_store::embedded::EmbeddedDynamo,
+    std::sync::Arc<livecard_local::LocalApp>,
+) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter("livecard_connectors::sip=debug")
         .with_test_writer()
         .try_init();
-    let kamailio = Kamailio::start("sip");
-    let (_db, app) = local_app().await;
+    let (db, app) = local_app().await;
     let identities = Identities {
-        sip: Some("200".into()),
+        sip: Some(ext.into()),
         ..Identities::default()
     };
     app.save_advisor(&advisor("anna", identities))
         .await
         .expect("advisor");
-    // Anna's console is open and she is available.
-    let id = AdvisorId::parse("anna").expect("id");
     app.store
-        .heartbeat(&id, u64::MAX / 2)
+        .heartbeat(&AdvisorId::parse("anna").expect("id"), u64::MAX / 2)
         .await
         .expect("heartbeat");
+    (db, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_call_makes_audio_and_video_busy_until_the_bye() {
+    let kamailio = Kamailio::start("sip");
+    // Anna's console is open and she is available.
+    let (_db, app) = anna_at("200").await;
+    let id = AdvisorId::parse("anna").expect("id");
     let now = app.now();
     let manual = app
         .config
@@ -175,25 +187,9 @@ async fn subscribed(app: &livecard_local::LocalApp, kamailio: &Kamailio) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn presence_documents_of_the_phone_decide_when_nothing_manual_does() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("livecard_connectors::sip=debug")
-        .with_test_writer()
-        .try_init();
     let kamailio = Kamailio::with_presence("sip-presence");
-    let (_db, app) = local_app().await;
-    let identities = Identities {
-        sip: Some("201".into()),
-        ..Identities::default()
-    };
-    app.save_advisor(&advisor("anna", identities))
-        .await
-        .expect("advisor");
     // Anna's console is open; no manual state: the automatic sources decide.
-    let id = AdvisorId::parse("anna").expect("id");
-    app.store
-        .heartbeat(&id, u64::MAX / 2)
-        .await
-        .expect("heartbeat");
+    let (_db, app) = anna_at("201").await;
     let mut config = SipConfig::new(
         format!("127.0.0.1:{}", kamailio.port)
             .parse()
