@@ -1,6 +1,7 @@
 //! Kamailio (Debian's `kamailio` with `kamailio-presence-modules`) and
 //! SIPp phones, for tests and benches of the SIP watcher.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -129,6 +130,8 @@ modparam("pua_dialoginfo", "caller_confirmed", 1)
         .expect("config");
         let log = std::fs::File::create(dir.join("kamailio.log")).expect("log");
         let child = Command::new("kamailio")
+            // Its own process group: its workers are stopped with it.
+            .process_group(0)
             .args(["-DD", "-E", "-f"])
             .arg(&config)
             .arg("-P")
@@ -172,17 +175,20 @@ modparam("pua_dialoginfo", "caller_confirmed", 1)
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        // SIGTERM lets the main process stop its workers; SIGKILL would
-        // leave them running.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        // SIGTERM lets the main process stop its workers; then whatever is
+        // left of the group (a worker that outlived it) is killed.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
