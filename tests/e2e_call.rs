@@ -125,6 +125,31 @@ async fn click(browser: &Client, selector: &str) {
         .expect("click");
 }
 
+/// The visitor opens Ben's card and starts a video call; the console rings
+/// for a video call and Ben accepts.
+async fn video_call_accepted(server: &Livecard, visitor: &Client, advisor: &Client) {
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        visitor,
+        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
+        "the video button is switched on",
+    )
+    .await;
+    click(visitor, "[data-start=\"video\"]").await;
+    wait_until(
+        advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    let ring = support::text_of(advisor, "#rings .ring strong").await;
+    assert!(ring.contains("Video call"), "{ring}");
+    click(advisor, "[data-accept]").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     let _serial = SERIAL.lock().await;
@@ -160,29 +185,7 @@ async fn call_scenario(server: Livecard) {
     let advisor = driver.browser().await;
     sign_in(&advisor, server.signin_link("Ben Okafor")).await;
 
-    // The visitor opens Ben's card and starts a video call.
-    visitor
-        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
-        .await
-        .expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
-        "the video button is switched on",
-    )
-    .await;
-    click(&visitor, "[data-start=\"video\"]").await;
-
-    // The console rings for a video call; Ben accepts.
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
-    let ring = support::text_of(&advisor, "#rings .ring strong").await;
-    assert!(ring.contains("Video call"), "{ring}");
-    click(&advisor, "[data-accept]").await;
+    video_call_accepted(&server, &visitor, &advisor).await;
 
     // Both sides connect through the relay and receive audio and video.
     wait_connected(&visitor, "visitor").await;
@@ -495,24 +498,7 @@ async fn a_phone_call_turns_the_portal_busy_and_a_video_call_sets_teams_in_a_cal
 
     // A visitor's video call from Ben's card: Teams hears of it.
     let visitor = driver.browser().await;
-    visitor
-        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
-        .await
-        .expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"video\"]') && !document.querySelector('[data-start=\"video\"]').disabled",
-        "the video button is switched on",
-    )
-    .await;
-    click(&visitor, "[data-start=\"video\"]").await;
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
-    click(&advisor, "[data-accept]").await;
+    video_call_accepted(&server, &visitor, &advisor).await;
     wait_connected(&visitor, "visitor").await;
     media_rises(&visitor, "visitor", true).await;
     let sessions = |action: &'static str| {

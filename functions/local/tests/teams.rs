@@ -40,6 +40,26 @@ fn config(url: &str, secret: &str) -> TeamsConfig {
     config
 }
 
+/// What decides `id`'s presence on `channel` now.
+async fn decision(
+    app: &livecard_local::LocalApp,
+    id: &str,
+    channel: Channel,
+) -> livecard_core::presence::Decision {
+    let record = app
+        .store
+        .get_advisor(&AdvisorId::parse(id).expect("id"))
+        .await
+        .expect("get")
+        .expect("advisor");
+    record.presence.decide(
+        channel,
+        record.advisor.channels,
+        &app.config.presence,
+        app.now(),
+    )
+}
+
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check().await {
@@ -75,23 +95,7 @@ async fn teams_presence_is_read_throttling_honoured_and_livecard_calls_shown() {
         g.throttle_next = Some(1);
     }
     let connector = spawn(presence(&app), config(&url, SECRET));
-    let view = |id: &'static str| {
-        let app = app.clone();
-        async move {
-            let record = app
-                .store
-                .get_advisor(&AdvisorId::parse(id).expect("id"))
-                .await
-                .expect("get")
-                .expect("advisor");
-            record.presence.decide(
-                Channel::Chat,
-                record.advisor.channels,
-                &app.config.presence,
-                app.now(),
-            )
-        }
-    };
+    let view = |id: &'static str| decision(&app, id, Channel::Chat);
     wait_for("Anna busy from Teams", async || {
         view("anna").await.state == PresenceState::Busy
     })
@@ -305,23 +309,7 @@ async fn teams_push_subscribes_renews_and_believes_only_genuine_notifications() 
     assert_eq!(subscription.client_state, keys.client_state);
     assert_eq!(subscription.certificate, keys.certificate);
 
-    let view = |id: &'static str, channel: Channel| {
-        let app = app.clone();
-        async move {
-            let record = app
-                .store
-                .get_advisor(&AdvisorId::parse(id).expect("id"))
-                .await
-                .expect("get")
-                .expect("advisor");
-            record.presence.decide(
-                channel,
-                record.advisor.channels,
-                &app.config.presence,
-                app.now(),
-            )
-        }
-    };
+    let view = |id: &'static str, channel: Channel| decision(&app, id, channel);
     // Anna starts a Teams call: pushed, decrypted, applied.
     let (status, in_a_call) = graph::notify(&graph, ANNA, "Busy", "InACall", Forgery::None).await;
     assert_eq!(status, 202);
