@@ -4,7 +4,8 @@
 //! the advisor accepts, both sides receive audio and video (getStats: bytes
 //! received and frames decoded rising) over a relay pair through our node;
 //! hanging up ends both sides; chat -> audio -> video works; the events are
-//! recorded. A browser that refuses the camera gets a clear message.
+//! recorded. A browser that refuses the camera gets a clear message. A call
+//! moves to another media node when its node is killed or drains.
 
 mod support;
 
@@ -349,6 +350,167 @@ async fn call_scenario(server: Livecard) {
         assert!(Instant::now() < deadline, "call events missing: {events}");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The goal for a call to have media again after its media node dies.
+const FAILOVER_GOAL: Duration = Duration::from_secs(5);
+
+/// Both sides decode video that came through `turn_addr` (the selected
+/// pair's local relay candidate is on it, and frames decoded rise): when,
+/// after `since`, or the failure with the last stats.
+async fn media_through(
+    visitor: &Client,
+    advisor: &Client,
+    turn_addr: &str,
+    since: Instant,
+    within: Duration,
+) -> Result<Duration, String> {
+    let mut last = [stats(visitor).await, stats(advisor).await];
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = [stats(visitor).await, stats(advisor).await];
+        let moved = now.iter().zip(&last).all(|(n, l)| {
+            n["relayUrl"].as_str().unwrap_or("").contains(turn_addr)
+                && n["framesDecoded"].as_f64() > l["framesDecoded"].as_f64()
+        });
+        if moved {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > within {
+            return Err(format!(
+                "no video through {turn_addr} after {:?}: visitor {}, advisor {}",
+                since.elapsed(),
+                now[0],
+                now[1]
+            ));
+        }
+        last = now;
+    }
+}
+
+async fn restart_reasons(browser: &Client) -> Value {
+    run(
+        browser,
+        "const c = window.livecard.calls.filter(c => c.pc).pop(); return c ? c.restartReasons : null;",
+    )
+    .await
+}
+
+/// Failover, relay-only, with media nodes in their own processes: a video
+/// call relays through node A; A is killed (SIGKILL) and the call's media
+/// flows through node B within the goal (the clients saw the media stall
+/// and restarted ICE without A); then B is stopped (SIGTERM, a drain) and
+/// the call moves to node C before B's drain deadline, told by the
+/// signaling server, without a stall. Events record both restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_moves_to_another_media_node_when_its_node_dies_or_drains() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-failover");
+    let server = Livecard::start_in(dir.to_path_buf(), &["--relay-only", "--no-media-node"]);
+    let node_a = server.media_node("node-a", "20s");
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    video_call_accepted(&server, &visitor, &advisor).await;
+    wait_connected(&visitor, "visitor").await;
+    wait_connected(&advisor, "advisor").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    assert_first_attempt(&advisor, "advisor").await;
+    let started = Instant::now();
+    media_through(
+        &visitor,
+        &advisor,
+        &node_a.turn_addr,
+        started,
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("the call relays through node A");
+
+    // Node B joins; node A dies.
+    let node_b = server.media_node("node-b", "20s");
+    tokio::time::sleep(Duration::from_millis(500)).await; // its first heartbeat
+    node_a.signal("-KILL");
+    let killed = Instant::now();
+    let took = media_through(&visitor, &advisor, &node_b.turn_addr, killed, FAILOVER_GOAL)
+        .await
+        .expect("media through node B within the goal after node A was killed");
+    eprintln!("failover after SIGKILL: {took:?}");
+    // The visitor offers: it restarted, because the media stopped (or ICE
+    // failed), not for any other reason.
+    let reasons = restart_reasons(&visitor).await;
+    assert!(
+        reasons
+            .as_array()
+            .is_some_and(|r| !r.is_empty() && r.iter().all(|x| x == "stalled" || x == "failed")),
+        "visitor's restarts: {reasons}"
+    );
+
+    // Node C joins; node B drains (SIGTERM): the server tells both sides,
+    // and the call moves before the deadline, with no stall on the way.
+    let node_c = server.media_node("node-c", "20s");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = restart_reasons(&visitor).await;
+    node_b.signal("-TERM");
+    let drained = Instant::now();
+    let took = media_through(
+        &visitor,
+        &advisor,
+        &node_c.turn_addr,
+        drained,
+        FAILOVER_GOAL,
+    )
+    .await
+    .expect("media through node C after node B began to drain");
+    eprintln!("move on drain: {took:?}");
+    let after = restart_reasons(&visitor).await;
+    let new: Vec<&Value> = after
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .skip(before.as_array().map_or(0, Vec::len))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        new,
+        vec![&json!("drain")],
+        "the drain moved the call (a stall would mean B stopped relaying first): {after}"
+    );
+    // Before B's deadline (20 s) it still held the call's allocations
+    // (the move took less than the goal, so it came well before it).
+    assert!(took < Duration::from_secs(20));
+
+    // The events say why each restart happened.
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        let body = events.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let restarts: Vec<String> = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|v| v["events"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e["name"] == "ice_restart")
+            .filter_map(|e| e["props"]["reason"].as_str().map(str::to_owned))
+            .collect();
+        if restarts.iter().any(|r| r == "drain")
+            && restarts.iter().any(|r| r == "stalled" || r == "failed")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ice_restart events missing: {restarts:?} in {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(node_c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,7 @@ pub struct FileConfig {
     pub store_endpoint: Option<String>,
     pub heartbeat_s: Option<u64>,
     pub imds_endpoint: Option<String>,
+    pub notify_url: Option<String>,
 }
 
 /// The checked configuration.
@@ -69,6 +70,9 @@ pub struct Config {
     /// node id and public host) come from the EC2 metadata service at this
     /// address, before the node starts ([`Config::apply_instance`]).
     pub imds: Option<String>,
+    /// The signaling server's API base URL: a draining node tells it which
+    /// calls it relays, so they move before the deadline.
+    pub notify_url: Option<String>,
     node_id_given: bool,
     public_host_given: bool,
 }
@@ -152,6 +156,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("store_endpoint", "LIVECARD_MEDIA_STORE_ENDPOINT"),
     ("heartbeat_s", "LIVECARD_MEDIA_HEARTBEAT_S"),
     ("imds_endpoint", "LIVECARD_MEDIA_IMDS_ENDPOINT"),
+    ("notify_url", "LIVECARD_MEDIA_NOTIFY_URL"),
 ];
 
 fn number<T: std::str::FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError> {
@@ -214,6 +219,7 @@ impl FileConfig {
                 "store_endpoint" => self.store_endpoint = Some(value),
                 "heartbeat_s" => self.heartbeat_s = Some(number(key, &value)?),
                 "imds_endpoint" => self.imds_endpoint = Some(value),
+                "notify_url" => self.notify_url = Some(value),
                 _ => {}
             }
         }
@@ -392,6 +398,23 @@ impl FileConfig {
         if !(1..=60).contains(&heartbeat_s) {
             return Err(invalid("heartbeat_s", "1 to 60"));
         }
+        let notify_url = match self.notify_url {
+            None => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+                if !scheme_ok
+                    || url.len() > 512
+                    || url.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(invalid(
+                        "notify_url",
+                        "the API's base URL, such as https://api.example.com",
+                    ));
+                }
+                Some(url)
+            }
+        };
         Ok(Config {
             node_id,
             realm,
@@ -412,6 +435,7 @@ impl FileConfig {
             store,
             heartbeat_s,
             imds,
+            notify_url,
             node_id_given,
             public_host_given,
         })
@@ -541,6 +565,14 @@ mod tests {
                     ("LIVECARD_MEDIA_NODE_ID", "no spaces"),
                 ],
                 "node_id",
+            ),
+            (
+                &[
+                    ("LIVECARD_TURN_SECRET", SECRET),
+                    ("LIVECARD_MEDIA_LISTEN", "127.0.0.1:0"),
+                    ("LIVECARD_MEDIA_NOTIFY_URL", "ftp://api.example.com"),
+                ],
+                "notify_url",
             ),
         ];
         for (pairs, key) in cases {

@@ -190,6 +190,11 @@ impl Net {
         self.shared.lock().server.limits().allocations
     }
 
+    /// Who its allocations were issued to (`TurnServer::participants`).
+    pub fn participants(&self) -> Vec<String> {
+        self.shared.lock().server.participants()
+    }
+
     /// Stops taking allocations; held ones keep relaying.
     pub fn drain(&self) {
         self.shared.lock().server.drain();

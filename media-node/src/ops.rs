@@ -26,7 +26,15 @@ pub struct Node {
     pub http_addr: SocketAddr,
     template: MediaNode,
     store: Option<Arc<DynamoStore>>,
+    notifier: Option<Notifier>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// Tells the signaling server which calls must move (`notify_url`).
+struct Notifier {
+    url: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
 }
 
 impl Drop for Node {
@@ -162,11 +170,20 @@ impl Node {
             relay_ports = ?config.relay_ports,
             "media node listening"
         );
+        let notifier = config.notify_url.as_ref().map(|url| Notifier {
+            url: url.clone(),
+            secret: config.turn_secret.clone(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap_or_default(),
+        });
         Ok(Node {
             net,
             http_addr,
             template,
             store,
+            notifier,
             tasks,
         })
     }
@@ -194,6 +211,8 @@ impl Node {
             }
         }
         let until = tokio::time::Instant::now() + deadline;
+        self.tell_moves(now_ms().saturating_add(deadline.as_millis() as u64))
+            .await;
         loop {
             let left = self.net.allocations();
             if left == 0 || tokio::time::Instant::now() >= until {
@@ -201,6 +220,59 @@ impl Node {
                 return left;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Node {
+    /// Tells the signaling server (`notify_url`) which calls relay here, so
+    /// both sides move them before `deadline`: signed notices of at most
+    /// 1,000 participants each. A failure is logged; the calls then move
+    /// when the relay stops (their clients notice the stall).
+    async fn tell_moves(&self, deadline: u64) {
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let participants = self.net.participants();
+        if participants.is_empty() {
+            return;
+        }
+        let node = &self.template.id;
+        let url = format!("{}/api/v1/media-nodes/{node}/moves", notifier.url);
+        for chunk in participants.chunks(1_000) {
+            let body = serde_json::json!({
+                "reason": "drain",
+                "relay": self.template.relay(),
+                "deadline": deadline,
+                "participants": chunk,
+            })
+            .to_string();
+            let at = now_ms();
+            let signature =
+                livecard_core::turn::notice_signature(&notifier.secret, node, at, body.as_bytes());
+            let sent = notifier
+                .client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-livecard-timestamp", at.to_string())
+                .header("x-livecard-signature", signature)
+                .body(body)
+                .send()
+                .await;
+            match sent {
+                Ok(response) if response.status().is_success() => {
+                    tracing::info!(
+                        participants = chunk.len(),
+                        "told the signaling server to move the calls"
+                    );
+                }
+                Ok(response) => {
+                    tracing::warn!(status = %response.status(), "the signaling server refused the drain notice");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not reach the signaling server with the drain notice");
+                }
+            }
         }
     }
 }

@@ -326,10 +326,47 @@ async fn drains_and_registers_itself_in_the_store() {
         "livecard",
     ));
     store.ensure_table().await.expect("table");
+    // The signaling server's API: it records the notices it gets.
+    let notices = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let api = {
+        let notices = notices.clone();
+        axum::Router::new().route(
+            "/api/v1/media-nodes/{id}/moves",
+            axum::routing::post(
+                move |axum::extract::Path(id): axum::extract::Path<String>,
+                      headers: axum::http::HeaderMap,
+                      body: axum::body::Bytes| {
+                    let notices = notices.clone();
+                    async move {
+                        let header = |n: &str| {
+                            headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        notices.lock().expect("lock").push((
+                            id,
+                            header("x-livecard-timestamp"),
+                            header("x-livecard-signature"),
+                            body.to_vec(),
+                        ));
+                        "{}"
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("api");
+    let api_url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, api).await });
     let config = config(|f| {
         f.allow_peers = Some(vec!["127.0.0.0/8".into()]);
         f.node_id = Some("media-test".into());
         f.heartbeat_s = Some(1);
+        f.notify_url = Some(format!("{api_url}/"));
     });
     let node = start(&config, Some(store.clone())).await;
     let mut registered = Vec::new();
@@ -387,6 +424,25 @@ async fn drains_and_registers_itself_in_the_store() {
     c.send_channel(0x4000, b"still here").await.expect("send");
     assert_eq!(recv_at(&peer).await, Some((b"still here".to_vec(), relay)));
     assert!(!draining.is_finished());
+    // The signaling server was told, signed, which calls relay here.
+    let notice = notices.lock().expect("lock").pop().expect("a notice");
+    assert_eq!(notice.0, "media-test");
+    let at: u64 = notice.1.parse().expect("timestamp");
+    assert!(livecard_core::turn::check_notice(
+        SECRET,
+        "media-test",
+        at,
+        &notice.3,
+        &notice.2,
+        now_ms()
+    ));
+    let body: serde_json::Value = serde_json::from_slice(&notice.3).expect("json");
+    assert_eq!(body["reason"], "drain");
+    assert_eq!(body["participants"], serde_json::json!(["s1-visitor"]));
+    assert_eq!(
+        body["relay"],
+        format!("127.0.0.1:{}", node.net.udp_addr.port())
+    );
     // The call ends: the drain finishes with nothing left.
     assert_eq!(c.refresh(0).await.expect("refresh"), 0);
     let left = tokio::time::timeout(Duration::from_secs(5), draining)

@@ -164,7 +164,10 @@ impl Livecard {
                 }
                 continue;
             };
-            if let Some(rest) = line.strip_prefix("media node (TURN) on ") {
+            if let Some((_, rest)) = line
+                .strip_prefix("media node ")
+                .and_then(|l| l.split_once("(TURN) on "))
+            {
                 // "<addr> udp/tcp; metrics on <url>"
                 turn_addr = rest.split_whitespace().next().map(str::to_owned);
                 media_metrics = rest.rsplit(' ').next().map(str::to_owned);
@@ -237,6 +240,47 @@ impl Livecard {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
             Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    }
+
+    /// Another media node in its own process (`livecard media-node`),
+    /// joined to this server; killed when dropped.
+    pub fn media_node(&self, id: &str, drain_deadline: &str) -> MediaNodeProcess {
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["media-node", "--id", id, "--drain-deadline", drain_deadline])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("livecard media-node starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let prefix = format!("media node {id} (TURN) on ");
+        let turn_addr = loop {
+            let line = lines
+                .next()
+                .and_then(Result::ok)
+                .unwrap_or_else(|| panic!("media node {id} exited before it listened"));
+            if let Some(rest) = line.strip_prefix(&prefix) {
+                break rest.split_whitespace().next().expect("address").to_owned();
+            }
+        };
+        // Keep reading (the node prints its drain), so it never blocks.
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut all) = sink.lock() {
+                    all.push(line);
+                }
+            }
+        });
+        MediaNodeProcess {
+            child,
+            turn_addr,
+            printed,
         }
     }
 
@@ -508,4 +552,34 @@ pub async fn sign_in(browser: &Client, link: &str) {
         "the console socket",
     )
     .await;
+}
+
+/// A `livecard media-node` process.
+pub struct MediaNodeProcess {
+    pub child: Child,
+    /// Its TURN address, `127.0.0.1:<port>`.
+    pub turn_addr: String,
+    printed: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl MediaNodeProcess {
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "{signal} sent");
+    }
+
+    /// What it printed so far.
+    pub fn printed(&self) -> Vec<String> {
+        self.printed.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+impl Drop for MediaNodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

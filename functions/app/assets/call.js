@@ -3,7 +3,12 @@
    Signaling goes over the session's socket (docs/protocol.md, "Calls"):
    the side that starts or changes a call offers; the other answers. A new
    call id means a new peer connection; the same id renegotiates (ICE
-   restart). Media is DTLS-SRTP (WebRTC has no other mode). */
+   restart). Media is DTLS-SRTP (WebRTC has no other mode).
+   A call moves off a media node that dies or drains (docs/media-node.md,
+   "Failover"): a watchdog sees media stop on the selected path, ICE may say
+   failed, or the server says the node drains (media_move); the side that
+   offers then restarts ICE with fresh ICE servers that leave that node out,
+   and the other side asks it to (a restart signal). */
 (function () {
   "use strict";
   if (window.LivecardCall) return;
@@ -20,6 +25,12 @@
       failed: "Der Anruf konnte nicht aufgebaut werden: ", unsupported: "Dieser Browser kann keine Anrufe führen.", remote: "Gegenüber", self: "Sie" }
   };
   var REPORT_MS = 30000;
+  /* No media on the selected path for STALL_MS (checked every WATCH_MS)
+     means the path is lost: a live call carries 50 audio packets a second
+     even muted. Restarts back off from RESTART_MS while none helps. */
+  var STALL_MS = 1500, WATCH_MS = 250, RESTART_MS = 4000, RESTART_MAX_MS = 30000;
+  /* "turn:host:port?transport=udp" -> "host:port" (as media_move names it). */
+  function relayOf(url) { var m = /^turns?:([^?]+)/.exec(url || ""); return m ? m[1] : null; }
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
@@ -38,7 +49,15 @@
     var queued = [], early = { call: null, list: [] }, MAX_QUEUED = 200;
     /* What the tests and the console read: ICE restarts of this call and
        the other side's candidates added to it. */
-    var counts = { restarts: 0, remoteCandidates: 0 };
+    var counts = { restarts: 0, remoteCandidates: 0, reasons: [] };
+    /* The watchdog: the selected pair's bytes received, since when they have
+       not changed, and the relay (host:port) the path goes through. */
+    var watch = { timer: null, pair: null, bytes: 0, since: 0, relay: null, flowing: false };
+    /* A move: when this side last restarted or asked for it (until media
+       flows on another pair than `from`), how many in a row did not bring
+       media back, the relays to leave out, and whether a restart offer is
+       being applied (candidates wait for it). */
+    var moving = { at: 0, from: null, tries: 0, avoid: [], applying: false };
     var box = el("div", "lc-call"); box.hidden = true; box.setAttribute("data-call", "idle");
     var status = el("p", "lc-call-status"); status.setAttribute("role", "status");
     var videos = el("div", "lc-call-videos");
@@ -124,11 +143,13 @@
 
     function stop(note) {
       clearInterval(reportTimer); reportTimer = null; clearTimeout(downTimer);
+      clearInterval(watch.timer); watch = { timer: null, pair: null, bytes: 0, since: 0, relay: null, flowing: false };
+      moving = { at: 0, from: null, tries: 0, avoid: [], applying: false };
       if (pc) { try { pc.close(); } catch (e) {} pc = null; }
       if (stream) { stream.getTracks().forEach(function (tr) { tr.stop(); }); stream = null; }
       remote.srcObject = null; self.srcObject = null;
       callId = null; pendingOffer = null; queued = [];
-      counts = { restarts: 0, remoteCandidates: 0 };
+      counts = { restarts: 0, remoteCandidates: 0, reasons: [] };
       if (note) { say(note); phase("ended"); } else { box.hidden = true; phase("idle"); }
     }
     function report() {
@@ -148,18 +169,59 @@
         o.send(m);
       }).catch(function () {});
     }
-    function restart() {
+    function restart(reason) {
       if (!pc || !offerer) return;
-      counts.restarts += 1;
+      counts.restarts += 1; counts.reasons.push(reason);
+      moving.at = Date.now();
       say(t.reconnecting);
-      // Fresh credentials, then an offer with new ICE credentials.
-      o.iceServers().then(function (servers) {
+      // Fresh credentials without the lost relay, then an offer with new
+      // ICE credentials that says why.
+      o.iceServers(moving.avoid.slice()).then(function (servers) {
         if (!pc) return;
         try { pc.setConfiguration({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy }); } catch (e) {}
         return pc.createOffer({ iceRestart: true }).then(function (offer) {
-          return pc.setLocalDescription(offer).then(function () { signal("offer", { sdp: offer.sdp }); });
+          return pc.setLocalDescription(offer).then(function () { signal("offer", { sdp: offer.sdp, restart: reason }); });
         });
       }).catch(function (err) { say(t.failed + err.message); });
+    }
+    /* The path through `relay` (or the current one) is lost or going:
+       restart (the offering side) or ask the other side to; at most once per
+       back-off. */
+    function moveOff(reason, relay) {
+      if (!pc) return;
+      if (relay && moving.avoid.indexOf(relay) < 0) { moving.avoid.push(relay); if (moving.avoid.length > 4) moving.avoid.shift(); }
+      // One move at a time; one that brings no media is retried, backing off.
+      var wait = Math.min(RESTART_MS * Math.pow(2, Math.max(0, moving.tries - 1)), RESTART_MAX_MS);
+      if (moving.at && Date.now() - moving.at < wait) return;
+      moving.tries += 1; moving.from = watch.pair;
+      if (offerer) restart(reason);
+      else { moving.at = Date.now(); counts.reasons.push(reason); signal("restart", { restart: reason }); }
+    }
+    function watchdog() {
+      var p = pc;
+      if (!p) return;
+      p.getStats().then(function (stats) {
+        if (p !== pc) return;
+        var pair = null;
+        stats.forEach(function (x) { if (x.type === "transport" && x.selectedCandidatePairId) pair = stats.get(x.selectedCandidatePairId); });
+        if (!pair) return;
+        var local = stats.get(pair.localCandidateId);
+        var now = Date.now(), bytes = pair.bytesReceived || 0;
+        if (pair.id !== watch.pair) {
+          watch.pair = pair.id; watch.bytes = bytes; watch.since = now;
+          watch.relay = local && local.candidateType === "relay" ? relayOf(local.url) : null;
+          return;
+        }
+        if (bytes > watch.bytes) {
+          watch.bytes = bytes; watch.since = now; watch.flowing = true;
+          // Media on another pair than the one the move left: it is done.
+          if (moving.at && pair.id !== moving.from) { moving.at = 0; moving.tries = 0; }
+          return;
+        }
+        // Only a path that carried media can stall (not one still in its
+        // DTLS handshake).
+        if (watch.flowing && now - watch.since >= STALL_MS) { watch.since = now; moveOff("stalled", watch.relay); }
+      }).catch(function () {});
     }
     function newPc(servers) {
       var p = new RTCPeerConnection({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy || "all" });
@@ -176,12 +238,13 @@
           clearTimeout(downTimer); say(t.inCall); phase("connected");
           report();
           if (!reportTimer) reportTimer = setInterval(report, REPORT_MS);
+          if (!watch.timer) watch.timer = setInterval(watchdog, WATCH_MS);
         } else if (s === "failed") {
-          restart();
+          moveOff("failed", watch.relay);
         } else if (s === "disconnected") {
           say(t.reconnecting);
           clearTimeout(downTimer);
-          downTimer = setTimeout(function () { if (pc === p && p.iceConnectionState === "disconnected") restart(); }, 4000);
+          downTimer = setTimeout(function () { if (pc === p && p.iceConnectionState === "disconnected") moveOff("disconnected", watch.relay); }, 4000);
         }
       };
       return p;
@@ -216,11 +279,14 @@
     }
     var api = {
       box: box,
-      /* An ICE restart now (what a failed connection triggers). */
-      restart: function () { restart(); },
+      /* An ICE restart now, for `reason` (what a lost path triggers). */
+      restart: function (reason) { moveOff(reason || "failed", null); },
+      /* The server says the media node at m.relay drains or stopped. */
+      mediaMove: function (m) { if (pc && m && typeof m.relay === "string") moveOff(m.reason === "node_lost" ? "node_lost" : "drain", m.relay); },
       get pc() { return pc; },
       get channel() { return channel; },
       get restarts() { return counts.restarts; },
+      get restartReasons() { return counts.reasons.slice(); },
       get remoteCandidates() { return counts.remoteCandidates; },
       /* This side starts a call or changes its medium: the server is told
          (upgrade), and the offer follows once it says the session changed. */
@@ -280,11 +346,19 @@
             early = { call: null, list: [] };
             ready = prepare(ch);
           } else if (pc.remoteDescription && ufrag(m.sdp) !== ufrag(pc.remoteDescription.sdp)) {
-            counts.restarts += 1; // the other side restarted ICE
+            // The other side restarted ICE: gather anew on fresh ICE servers
+            // (without the relays this side lost); its candidates wait.
+            counts.restarts += 1;
+            moving.applying = true; moving.at = Date.now(); moving.from = watch.pair;
+            ready = o.iceServers(moving.avoid.slice()).then(function (servers) {
+              if (!pc) return;
+              try { pc.setConfiguration({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy }); } catch (e) {}
+            }, function () {});
           }
           ready.then(function () {
             return pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
           }).then(function () {
+            moving.applying = false;
             flush();
             return pc.createAnswer();
           }).then(function (d) {
@@ -296,7 +370,7 @@
           });
         } else if (m.kind === "candidate") {
           if (!m.candidate || typeof m.candidate !== "object") return;
-          if (m.call === callId && pc && pc.remoteDescription) addCandidate(m.candidate);
+          if (m.call === callId && pc && pc.remoteDescription && !moving.applying) addCandidate(m.candidate);
           else if (m.call === callId) queue(queued, m.candidate); // the call is still being prepared
           else if (m.call) {
             // A candidate that overtook its offer.
@@ -305,6 +379,8 @@
           }
         } else if (m.call !== callId || !pc) {
           return;
+        } else if (m.kind === "restart") {
+          if (offerer) moveOff(m.restart || "failed", null);
         } else if (m.kind === "answer") {
           pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flush).catch(function (err) { say(t.failed + err.message); });
         }

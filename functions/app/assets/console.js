@@ -110,8 +110,9 @@
   function ensureCall(c) {
     if (!c.call) {
       c.call = window.LivecardCall({ side: "advisor", session: c.session, lang: de ? "de" : "en", mount: c.callArea, send: wire,
-        iceServers: function () {
-          return fetch("/api/v1/contacts/" + c.session + "/ice-servers", { method: "POST", credentials: "same-origin", cache: "no-store" })
+        iceServers: function (exclude) {
+          return fetch("/api/v1/contacts/" + c.session + "/ice-servers", { method: "POST", credentials: "same-origin", cache: "no-store",
+            headers: { "content-type": "application/json" }, body: JSON.stringify({ exclude: exclude || [] }) })
             .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error((j.error && j.error.message) || r.status); return j; }); });
         } });
     }
@@ -160,6 +161,7 @@
       // The server relays a session's signals to its advisor only: one that
       // comes before the session's state still finds its call.
       case "signal": if (m.session) ensureCall(chat(m.session)).signal(m); break;
+      case "media_move": if (chats[m.session] && chats[m.session].call) chats[m.session].call.mediaMove(m); break;
       case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
       case "joined": var cj = chats[m.session]; if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); }); break;

@@ -132,7 +132,7 @@
       var mountAt = el("div", "lcw-call"); panel.insertBefore(mountAt, log);
       var session = state.session, token = state.token;
       call = { session: session, api: LivecardCall({ side: "visitor", session: session, lang: lang, mount: mountAt, send: wire,
-        iceServers: function () { return api("POST", "/api/v1/contacts/" + session + "/ice-servers", { token: token }); } }) };
+        iceServers: function (exclude) { return api("POST", "/api/v1/contacts/" + session + "/ice-servers", { token: token, exclude: exclude || [] }); } }) };
       return call.api;
     });
   }
@@ -225,6 +225,7 @@
     switch (m.type) {
       case "session": onState(m); callState(m); break;
       case "signal": ensureCall().then(function (c) { c.signal(m); }); break;
+      case "media_move": if (call) call.api.mediaMove(m); break;
       case "queue": setStatus(fill(t.queued, { p: m.position, m: Math.max(1, Math.round(m.wait_ms / 60000)) })); break;
       case "chat": addMessage(m); typing.textContent = ""; break;
       case "ack": if (pending[m.id]) { pending[m.id].li.classList.remove("lcw-pending"); if (m.key) addMessage({ key: m.key, id: m.id, side: "visitor", text: pending[m.id].text }); } break;

@@ -54,6 +54,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "contacts", "best"] => "api_contacts_best",
         ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
         ["api", "v1", "contacts", _, "ice-servers"] => "api_contact_ice_servers",
+        ["api", "v1", "media-nodes", _, "moves"] => "api_media_node_moves",
         ["ws"] => "ws",
         ["console"] => "console",
         ["widget.js"] | ["call.js"] => "widget",
@@ -131,6 +132,9 @@ async fn api_route<S: Store, P: Push>(
     }
     match (method, segments.as_slice()) {
         (&Method::GET, ["me", "inbox"]) => crate::contact::http::inbox(app, request).await,
+        (&Method::POST, ["media-nodes", id, "moves"]) => {
+            crate::contact::moves::notice(app, request, id).await
+        }
         (&Method::GET, ["advisors"]) => api::advisors::list(app, request).await,
         (&Method::POST, ["advisors"]) => api::advisors::upsert(app, request).await,
         (&Method::GET, ["advisors", id]) => api::advisors::get(app, request, id).await,

@@ -44,6 +44,7 @@ pub enum EventName {
     CallUpgraded,
     CallEnded,
     IcePath,
+    IceRestart,
 }
 
 impl EventName {
@@ -68,6 +69,7 @@ impl EventName {
             EventName::CallUpgraded => "call_upgraded",
             EventName::CallEnded => "call_ended",
             EventName::IcePath => "ice_path",
+            EventName::IceRestart => "ice_restart",
         }
     }
 }

@@ -80,6 +80,25 @@ impl MediaNode {
         u64::from(self.load) * 1_000_000 / u64::from(self.capacity.max(1))
     }
 
+    /// Where clients reach its TURN service, `host:port` as in its URLs
+    /// (what a client names to leave a node out, what `media_move` names).
+    pub fn relay(&self) -> String {
+        format!("{}:{}", self.url_host(), self.turn_port)
+    }
+
+    /// Whether `relay` (`host:port`, from a TURN URL) is this node, on its
+    /// UDP/TCP or its TLS port.
+    pub fn is_at(&self, relay: &str) -> bool {
+        let Some((host, port)) = relay.rsplit_once(':') else {
+            return false;
+        };
+        let Ok(port) = port.parse::<u16>() else {
+            return false;
+        };
+        host.eq_ignore_ascii_case(&self.url_host())
+            && (port == self.turn_port || Some(port) == self.tls_port)
+    }
+
     /// `host` as it goes in a URL (IPv6 in brackets).
     fn url_host(&self) -> String {
         match self.host.parse::<std::net::IpAddr>() {
@@ -225,6 +244,20 @@ impl OtherServers {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_node_is_named_by_its_relay_address() {
+        let mut n = node("a", 10, 0, 1);
+        n.host = "::1".into();
+        n.tls_port = Some(5349);
+        assert_eq!(n.relay(), "[::1]:3478");
+        assert!(n.is_at("[::1]:3478"));
+        assert!(n.is_at("[::1]:5349"));
+        assert!(!n.is_at("[::1]:3479"));
+        assert!(!n.is_at("::1"));
+        assert!(!n.is_at("127.0.0.1:3478"));
+    }
+
     use super::*;
 
     #[test]

@@ -80,6 +80,50 @@ pub fn secret_key(configured: &str) -> Result<Vec<u8>, InvalidSecret> {
     Ok(key)
 }
 
+/// How far a media node's notice may be from the server's clock.
+pub const NOTICE_WINDOW_MS: u64 = 5 * 60_000;
+
+/// The notice key: the TURN secret is shared with the nodes anyway, and a
+/// key of its own keeps a notice from ever being a TURN password.
+fn notice_key(secret: &[u8]) -> [u8; 32] {
+    crate::encoding::hmac_sha256(secret, b"livecard media-node notice v1")
+}
+
+fn notice_message(node: &str, at: UnixMillis, body: &[u8]) -> Vec<u8> {
+    let mut message = format!("{node}\n{at}\n").into_bytes();
+    message.extend_from_slice(body);
+    message
+}
+
+/// The signature of a media node's notice to the signaling server (its
+/// drain, with the calls it relays): base64url of HMAC-SHA256 of
+/// `<node>\n<at>\n<body>` under a key derived from the TURN secret.
+pub fn notice_signature(secret: &[u8], node: &str, at: UnixMillis, body: &[u8]) -> String {
+    crate::encoding::b64url(&crate::encoding::hmac_sha256(
+        &notice_key(secret),
+        &notice_message(node, at, body),
+    ))
+}
+
+/// Whether a notice is signed under `secret` and was sent within
+/// [`NOTICE_WINDOW_MS`] of `now` (checked in constant time).
+pub fn check_notice(
+    secret: &[u8],
+    node: &str,
+    at: UnixMillis,
+    body: &[u8],
+    signature: &str,
+    now: UnixMillis,
+) -> bool {
+    if now.abs_diff(at) > NOTICE_WINDOW_MS {
+        return false;
+    }
+    let Some(tag) = crate::encoding::b64url_decode(signature) else {
+        return false;
+    };
+    crate::encoding::hmac_sha256_verify(&notice_key(secret), &notice_message(node, at, body), &tag)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSecret {
     #[error("not base64 (write text:<secret> for a secret used as written, as coturn does)")]
@@ -304,6 +348,36 @@ impl PeerPolicy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn node_notices_are_signed_and_expire() {
+        let secret = [9u8; 32];
+        let at = 1_700_000_000_000;
+        let sig = notice_signature(&secret, "node-a", at, b"{}");
+        assert!(check_notice(&secret, "node-a", at, b"{}", &sig, at + 1_000));
+        assert!(!check_notice(&secret, "node-b", at, b"{}", &sig, at));
+        assert!(!check_notice(&secret, "node-a", at, b"{ }", &sig, at));
+        assert!(!check_notice(&[8u8; 32], "node-a", at, b"{}", &sig, at));
+        assert!(!check_notice(
+            &secret,
+            "node-a",
+            at,
+            b"{}",
+            &sig,
+            at + NOTICE_WINDOW_MS + 1
+        ));
+        assert!(!check_notice(
+            &secret,
+            "node-a",
+            at,
+            b"{}",
+            "not base64!",
+            at
+        ));
+        // Never a TURN password of the same text.
+        assert_ne!(sig, password_for(&secret, "node-a"));
+    }
+
     use super::*;
 
     #[test]

@@ -67,6 +67,24 @@ pub enum Command {
     /// scripts/build-worker.sh) under `wrangler dev --local`, on this
     /// machine's store and media node.
     Edge(EdgeArgs),
+    /// Run another media node (TURN relay) in its own process, joined to the
+    /// `livecard up` of this data directory (its store and API): calls can
+    /// then use several nodes, and move off one that stops (Ctrl-C or
+    /// SIGTERM drain it) or dies (docs/media-node.md, "Failover").
+    MediaNode(MediaNodeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MediaNodeArgs {
+    /// Its id in the store (1 to 64 of A-Z a-z 0-9 - _ .).
+    #[arg(long)]
+    pub id: String,
+    /// Its TURN address (UDP and TCP); port 0 takes a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// How long a drain waits for the calls it relays to move.
+    #[arg(long, default_value = "30s")]
+    pub drain_deadline: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -122,6 +140,10 @@ pub struct UpArgs {
     /// port is taken, a free one is used.
     #[arg(long, env = "LIVECARD_TURN_ADDR", default_value = "127.0.0.1:3478")]
     pub turn_addr: SocketAddr,
+    /// Run no media node in this process (nodes started with `livecard
+    /// media-node`, or none).
+    #[arg(long)]
+    pub no_media_node: bool,
     /// Calls always go through the media node's relay (hides both sides'
     /// addresses); otherwise peer to peer when ICE finds a path
     /// (LIVECARD_RELAY_ONLY=true).
@@ -923,7 +945,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 data_dir: cli.data_dir,
                 settings,
                 demo_addr: args.demo_addr,
-                turn_addr: args.turn_addr,
+                turn_addr: (!args.no_media_node).then_some(args.turn_addr),
                 limits,
             })
             .await
@@ -941,6 +963,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 args.turn_addr,
                 args.demo_addr,
                 args.relay_only,
+            )
+            .await
+        }
+        Command::MediaNode(args) => {
+            let deadline = parse_duration_ms(&args.drain_deadline)
+                .ok()
+                .filter(|ms| *ms > 0)
+                .context("--drain-deadline must be a duration such as 30s")?;
+            crate::media::join(
+                &cli.data_dir,
+                &args.id,
+                args.listen,
+                Duration::from_millis(deadline),
             )
             .await
         }

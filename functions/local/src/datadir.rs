@@ -7,7 +7,9 @@
 //!   its `-wal` and `-shm` files the store file's mode);
 //! - `secrets.json`: card signing keys, the session key and the visitor key,
 //!   generated on first start (mode 0600);
-//! - `admin.key`: the first admin API key, for the CLI (mode 0600).
+//! - `admin.key`: the first admin API key, for the CLI (mode 0600);
+//! - `running.json`: while `livecard up` runs, its URL and its store's
+//!   loopback endpoint, for `livecard media-node` to join (mode 0600).
 
 use anyhow::{Context, bail};
 use livecard_app::Secrets;
@@ -19,6 +21,16 @@ use std::path::{Path, PathBuf};
 pub const SECRETS_FILE: &str = "secrets.json";
 pub const ADMIN_KEY_FILE: &str = "admin.key";
 pub const STORE_FILE: &str = "store.sqlite";
+pub const RUNNING_FILE: &str = "running.json";
+
+/// What a running `livecard up` tells other processes of this machine.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Running {
+    /// Its public URL (the API's base).
+    pub url: String,
+    /// Its embedded store, on loopback.
+    pub store_endpoint: String,
+}
 
 pub struct DataDir {
     pub path: PathBuf,
@@ -119,6 +131,31 @@ impl DataDir {
     /// Writes the admin key for the CLI to find.
     pub fn write_admin_key(&self, key: &str) -> anyhow::Result<()> {
         write_private(&self.admin_key_path(), format!("{key}\n").as_bytes())
+    }
+
+    /// Says where this instance runs (removed again at its stop).
+    pub fn write_running(&self, running: &Running) -> anyhow::Result<()> {
+        write_private(
+            &self.path.join(RUNNING_FILE),
+            serde_json::to_string(running)?.as_bytes(),
+        )
+    }
+
+    pub fn remove_running(&self) {
+        let _ = fs::remove_file(self.path.join(RUNNING_FILE));
+    }
+
+    /// Where the instance of this data directory runs.
+    pub fn read_running(&self) -> anyhow::Result<Running> {
+        let file = self.path.join(RUNNING_FILE);
+        let text = fs::read_to_string(&file).with_context(|| {
+            format!(
+                "livecard up is not running on {} (no {})",
+                self.path.display(),
+                file.display()
+            )
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid", file.display()))
     }
 
     pub fn read_admin_key(&self) -> Option<String> {

@@ -297,8 +297,8 @@ pub async fn run(
     embedded.spawn_ttl_sweeper(Duration::from_secs(60));
     let store = DynamoStore::new(local_client(embedded.endpoint()), crate::TABLE);
     store.ensure_table().await?;
-    let media = crate::media::start(&secrets, &embedded, turn_addr).await?;
     let public_url = format!("http://{addr}");
+    let media = crate::media::start(&secrets, &embedded, turn_addr, &public_url).await?;
     let app = crate::local_app(
         store,
         livecard_app::Config::new(&public_url),

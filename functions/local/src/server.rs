@@ -27,7 +27,8 @@ pub struct UpOptions {
     /// address).
     pub settings: livecard_app::Settings,
     pub demo_addr: SocketAddr,
-    pub turn_addr: SocketAddr,
+    /// The in-process media node's address; none runs without one.
+    pub turn_addr: Option<SocketAddr>,
     pub limits: ConnectionLimits,
 }
 
@@ -286,7 +287,19 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     // This process is the only writer of its sessions: reads may be reused
     // (every change refreshes the cached copy).
     config.session_cache_ms = 60_000;
-    let media = crate::media::start(&secrets, &embedded, options.turn_addr).await?;
+    let media = match options.turn_addr {
+        Some(addr) => {
+            Some(crate::media::start(&secrets, &embedded, addr, &format!("http://{bound}")).await?)
+        }
+        None => {
+            println!("no media node in this process (--no-media-node)");
+            None
+        }
+    };
+    data.write_running(&crate::datadir::Running {
+        url: public_url.clone(),
+        store_endpoint: embedded.endpoint().to_owned(),
+    })?;
     let (outbox, writer) = crate::outbox::spawn(store.clone(), 50_000);
     let app = Arc::new(crate::local_app(store, config, secrets).with_outbox(outbox));
     let sweeper = spawn_sweeper(app.clone(), Duration::from_secs(1));
@@ -318,8 +331,10 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
     for connector in connectors {
         connector.abort();
     }
-    media.drain(Duration::from_secs(2)).await;
-    drop(media);
+    if let Some(media) = media {
+        media.drain(Duration::from_secs(2)).await;
+    }
+    data.remove_running();
     writer.shutdown(Duration::from_secs(10)).await;
     drop(embedded);
     tracing::info!("stopped");

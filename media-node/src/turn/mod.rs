@@ -282,6 +282,16 @@ impl TurnServer {
         self.allocations.len()
     }
 
+    /// The participants its allocations (held and pending) were issued
+    /// to: each username after its expiry.
+    pub fn participants(&self) -> Vec<String> {
+        self.per_user
+            .keys()
+            .filter_map(|username| username.split_once(':'))
+            .map(|(_, participant)| participant.to_owned())
+            .collect()
+    }
+
     /// Stop taking allocations; the ones held keep relaying.
     pub fn drain(&mut self) {
         self.draining = true;

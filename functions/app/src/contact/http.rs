@@ -364,7 +364,15 @@ pub(crate) struct IceBody {
     /// The visitor's session token; an advisor sends none (cookie).
     #[serde(default)]
     token: Option<String>,
+    /// Media nodes to leave out (`host:port` of their TURN URLs): the one a
+    /// call lost, before an ICE restart.
+    #[serde(default)]
+    exclude: Vec<String>,
 }
+
+/// The most nodes one request may leave out, and the longest name of one.
+const MAX_EXCLUDED: usize = 4;
+const MAX_EXCLUDED_LEN: usize = 300;
 
 /// `POST /api/v1/contacts/{id}/ice-servers`: the ICE servers for a call in
 /// this session, for one of its two participants: the visitor (session
@@ -383,6 +391,12 @@ pub async fn ice_servers<S: Store, P: Push>(
     } else {
         parse_json(request)?
     };
+    if body.exclude.len() > MAX_EXCLUDED || body.exclude.iter().any(|e| e.len() > MAX_EXCLUDED_LEN)
+    {
+        return Err(ApiError::bad_request(
+            "exclude names at most 4 nodes as host:port",
+        ));
+    }
     let not_found = || ApiError::not_found("no such session");
     let (stored, participant) = match &body.token {
         Some(token) => {
@@ -429,7 +443,8 @@ pub async fn ice_servers<S: Store, P: Push>(
             ));
         }
     }
-    let nodes = app.store.live_media_nodes(now, 100).await?;
+    let mut nodes = app.store.live_media_nodes(now, 100).await?;
+    nodes.retain(|node| !body.exclude.iter().any(|relay| node.is_at(relay)));
     let picked = livecard_core::media::pick(&nodes, now, livecard_core::media::NODES_PER_CALL);
     // One credential for livecard's nodes and the TURN servers that share
     // the secret (coturn), when there is a secret and somewhere to use it.

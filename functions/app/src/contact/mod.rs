@@ -11,6 +11,7 @@
 
 pub mod engine;
 pub mod http;
+pub mod moves;
 pub mod push;
 pub mod ws;
 

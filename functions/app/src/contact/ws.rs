@@ -13,7 +13,7 @@ use crate::http_util::{cookie, same_origin};
 use livecard_core::UnixMillis;
 use livecard_core::session::{EndReason, Input, Phase, SessionError, Side, verify_session_token};
 use livecard_core::signaling::{
-    ClientMessage, ProtocolError, ServerMessage, parse_client, refusal,
+    ClientMessage, ProtocolError, ServerMessage, SignalKind, parse_client, refusal,
 };
 use livecard_store::{Appended, Store};
 
@@ -252,6 +252,24 @@ impl<S: Store, P: Push> App<S, P> {
             signal @ ClientMessage::Signal { .. } => {
                 let session = signal.session().unwrap_or_default().to_owned();
                 let (side, other) = self.call_peer(connection, &session).await?;
+                // An offer that restarts ICE is recorded (why, for the
+                // reports); the signal goes through either way.
+                if let ClientMessage::Signal {
+                    kind: SignalKind::Offer,
+                    restart: Some(reason),
+                    ..
+                } = &signal
+                {
+                    let reason = *reason;
+                    if let Err(err) = self
+                        .update_session(&session, |s| {
+                            s.handle(Input::IceRestart(reason), &policy, now)
+                        })
+                        .await
+                    {
+                        tracing::debug!(error = %err, "ice restart not recorded");
+                    }
+                }
                 if let (Some(message), Some(other)) =
                     (ServerMessage::relayed_signal(signal, side), other)
                 {

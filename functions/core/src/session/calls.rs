@@ -29,6 +29,40 @@ impl IcePath {
     }
 }
 
+/// Why a side restarted ICE on a live call (`ice_restart` events, the
+/// `restart` field of a restart offer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartReason {
+    /// ICE said the connection failed.
+    Failed,
+    /// ICE said it was disconnected and it did not come back.
+    Disconnected,
+    /// No media arrived on the selected path for a while (a media node
+    /// that died: faster than ICE's own timeouts).
+    Stalled,
+    /// The signaling server said the media node drains.
+    Drain,
+    /// The signaling server said the media node stopped its heartbeat.
+    NodeLost,
+}
+
+impl RestartReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestartReason::Failed => "failed",
+            RestartReason::Disconnected => "disconnected",
+            RestartReason::Stalled => "stalled",
+            RestartReason::Drain => "drain",
+            RestartReason::NodeLost => "node_lost",
+        }
+    }
+}
+
+/// The most `ice_restart` events one call records (a client that restarts
+/// in a loop does not flood the event log).
+pub const MAX_RESTART_EVENTS: u32 = 20;
+
 /// An audio or video call in a connected session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Call {
@@ -38,6 +72,13 @@ pub struct Call {
     /// The path last reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<IcePath>,
+    /// ICE restarts so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `call_ended`, with the path its media took last (none: the media never
@@ -98,6 +139,7 @@ impl Session {
             channel,
             since: now,
             path: None,
+            restarts: 0,
         });
         vec![Effect::event(
             EventName::CallStarted,
@@ -126,5 +168,29 @@ impl Session {
             }
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// A side restarted ICE on the live call: an `ice_restart` event with
+    /// the reason (the first [`MAX_RESTART_EVENTS`] of a call).
+    pub(super) fn ice_restart(
+        &mut self,
+        reason: RestartReason,
+        now: UnixMillis,
+    ) -> Result<Vec<Effect>, SessionError> {
+        self.require_connected()?;
+        let call = self.call.as_mut().ok_or(SessionError::NoCall)?;
+        self.last_activity = now;
+        call.restarts = call.restarts.saturating_add(1);
+        if call.restarts > MAX_RESTART_EVENTS {
+            return Ok(Vec::new());
+        }
+        Ok(vec![Effect::event(
+            EventName::IceRestart,
+            vec![
+                ("reason", reason.as_str().into()),
+                ("media", call.channel.as_str().into()),
+                ("count", u64::from(call.restarts).into()),
+            ],
+        )])
     }
 }

@@ -39,7 +39,7 @@ pub mod request;
 mod tests;
 pub mod token;
 
-pub use calls::{Call, IcePath};
+pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
 pub use request::{GENERAL_TOPIC, Origin, QueueKey, Wanted};
@@ -76,6 +76,8 @@ pub enum Input {
     Upgrade(Channel),
     /// A side reports its call is up, with the path its media takes.
     CallReport(Option<IcePath>),
+    /// A side restarted ICE on the live call.
+    IceRestart(RestartReason),
     /// One side leaves (or the visitor leaves an offline message).
     End(EndReason),
     /// Time passed (the host calls this at [`Session::next_deadline`]).
@@ -108,6 +110,7 @@ impl Session {
             Input::MessagesSeen { total, last_at } => Ok(self.messages_seen(total, last_at)),
             Input::Upgrade(channel) => self.upgrade(channel, now),
             Input::CallReport(path) => self.call_report(path, now),
+            Input::IceRestart(reason) => self.ice_restart(reason, now),
             Input::End(reason) => self.end(reason, now),
             Input::Tick => Ok(self.tick(policy, now)),
         };

@@ -87,7 +87,9 @@ pub enum ClientMessage {
     /// WebRTC signaling for the session's call (an offer, an answer or an
     /// ICE candidate), relayed to the other side as it is. `call` names the
     /// peer connection: a new one replaces the old, the same one
-    /// renegotiates (an ICE restart).
+    /// renegotiates (an ICE restart). An offer that restarts ICE says why
+    /// (`restart`, an `ice_restart` event); a `restart` signal (with its
+    /// reason, no SDP) asks the side that offers to restart.
     Signal {
         v: u32,
         session: String,
@@ -97,6 +99,8 @@ pub enum ClientMessage {
         sdp: Option<String>,
         #[serde(default)]
         candidate: Option<IceCandidate>,
+        #[serde(default)]
+        restart: Option<crate::session::RestartReason>,
     },
     /// A side's call is up (sent every 30 s while it lasts), with the path
     /// its media takes.
@@ -182,6 +186,8 @@ pub enum SignalKind {
     Offer,
     Answer,
     Candidate,
+    /// Asks the side that offers for an ICE restart.
+    Restart,
 }
 
 /// An ICE candidate as `RTCIceCandidate.toJSON()` gives it; an empty
@@ -386,13 +392,18 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
             kind,
             sdp,
             candidate,
+            restart,
             ..
         } => {
             valid_session(session)
                 && valid_client_id(call)
-                && match (kind, sdp, candidate) {
-                    (SignalKind::Offer | SignalKind::Answer, Some(sdp), None) => valid_sdp(sdp),
-                    (SignalKind::Candidate, None, Some(candidate)) => valid_candidate(candidate),
+                && match (kind, sdp, candidate, restart) {
+                    (SignalKind::Offer, Some(sdp), None, _)
+                    | (SignalKind::Answer, Some(sdp), None, None) => valid_sdp(sdp),
+                    (SignalKind::Candidate, None, Some(candidate), None) => {
+                        valid_candidate(candidate)
+                    }
+                    (SignalKind::Restart, None, None, Some(_)) => true,
                     _ => false,
                 }
         }

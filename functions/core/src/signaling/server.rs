@@ -7,7 +7,7 @@ use crate::UnixMillis;
 use crate::channel::{Channel, ChannelSet};
 use crate::ids::AdvisorId;
 use crate::presence::{PresenceState, PresenceView};
-use crate::session::{EndReason, Origin, Phase, Session, Side};
+use crate::session::{EndReason, Origin, Phase, RestartReason, Session, Side};
 use serde::Serialize;
 
 /// One message to a client. Serialised as a JSON object with `"v"` and
@@ -78,6 +78,20 @@ pub enum ServerMessage {
         sdp: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         candidate: Option<IceCandidate>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        restart: Option<RestartReason>,
+    },
+    /// The media node at `relay` (`host:port`, as in the TURN URLs) that
+    /// this session's call may relay through drains (until `deadline`) or
+    /// stopped: move the call elsewhere (an ICE restart with fresh ICE
+    /// servers) before then.
+    MediaMove {
+        session: String,
+        node: String,
+        relay: String,
+        reason: RestartReason,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deadline: Option<UnixMillis>,
     },
     /// The join is complete: everything it replays came before this.
     Joined {
@@ -205,6 +219,7 @@ impl ServerMessage {
                 kind,
                 sdp,
                 candidate,
+                restart,
                 ..
             } => Some(ServerMessage::Signal {
                 session,
@@ -213,6 +228,7 @@ impl ServerMessage {
                 kind,
                 sdp,
                 candidate,
+                restart,
             }),
             _ => None,
         }
