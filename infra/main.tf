@@ -183,6 +183,7 @@ module "media" {
   media              = var.media
   table_arn          = module.table.arn
   table_name         = module.table.name
+  notify_url         = aws_apigatewayv2_api.http.api_endpoint
   turn_secret_arn    = module.secrets.turn_secret_arn
   kms_key_arn        = aws_kms_key.main.arn
   log_retention_days = var.log_retention_days

@@ -237,9 +237,14 @@ run "media" {
     }
     table_arn          = "arn:aws:dynamodb:eu-central-1:123456789012:table/livecard"
     table_name         = "livecard"
+    notify_url         = "https://abc123.execute-api.eu-central-1.amazonaws.com"
     turn_secret_arn    = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:livecard/turn-GhIjKl"
     kms_key_arn        = "arn:aws:kms:eu-central-1:123456789012:key/00000000-0000-0000-0000-000000000001"
     log_retention_days = 30
+  }
+  assert {
+    condition     = contains(jsondecode(aws_ecs_task_definition.node.container_definitions)[0].environment, { name = "LIVECARD_MEDIA_NOTIFY_URL", value = "https://abc123.execute-api.eu-central-1.amazonaws.com" })
+    error_message = "A draining node tells the API which calls to move."
   }
   assert {
     condition     = aws_vpc_security_group_ingress_rule.turn["udp"].from_port == 3478 && aws_vpc_security_group_ingress_rule.turn["tcp"].to_port == 3478 && aws_vpc_security_group_ingress_rule.turn["udp"].cidr_ipv4 == "0.0.0.0/0"

@@ -1388,3 +1388,186 @@ async fn configured_turn_and_stun_servers_are_handed_out() {
     assert_eq!(ice["ice_servers"].as_array().map(Vec::len), Some(1));
     assert_eq!(ice["ice_transport_policy"], "relay");
 }
+
+/// Failover: a client leaves a lost node out of fresh ICE servers; a
+/// draining node's signed notice tells both sides of its live calls to
+/// move (`media_move`), and nobody without the TURN secret can send one;
+/// an ICE restart offer is relayed and recorded with its reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_move_off_a_lost_or_draining_media_node() {
+    use livecard_core::media::MediaNode;
+    let h = harness(&[advisor("anna", &["sales"], 1)]).await;
+    let now = h.app.now();
+    for (id, host, load) in [("a", "203.0.113.10", 1), ("b", "203.0.113.11", 2)] {
+        let node = MediaNode {
+            id: id.into(),
+            host: host.into(),
+            turn_port: 3478,
+            tls_port: Some(5349),
+            capacity: 100,
+            load,
+            heartbeat_until: now + 30_000,
+        };
+        h.app.store.put_media_node(&node).await.expect("node");
+    }
+    let (session, token, mut anna, mut visitor) =
+        h.connected(json!({ "topic": "sales" }), "anna").await;
+    // A call: the advisor turns the chat into audio.
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"upgrade","session":session,"channel":"audio"}),
+    )
+    .await;
+    let path = format!("/api/v1/contacts/{session}/ice-servers");
+    let urls = |ice: &Value| -> Vec<String> {
+        ice["ice_servers"]
+            .as_array()
+            .expect("servers")
+            .iter()
+            .flat_map(|s| s["urls"].as_array().cloned().unwrap_or_default())
+            .filter_map(|u| u.as_str().map(str::to_owned))
+            .collect()
+    };
+    let (status, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ice}");
+    assert!(urls(&ice).iter().any(|u| u.contains("203.0.113.10")));
+    // The node the call lost is left out (by its UDP or its TLS port).
+    for lost in ["203.0.113.10:3478", "203.0.113.10:5349"] {
+        let (status, ice) = h
+            .post(
+                &path,
+                json!({ "token": token, "exclude": [lost] }),
+                "203.0.113.7",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{ice}");
+        let urls = urls(&ice);
+        assert!(urls.iter().all(|u| !u.contains("203.0.113.10")), "{urls:?}");
+        assert!(urls.iter().any(|u| u.contains("203.0.113.11")), "{urls:?}");
+    }
+    let (status, refused) = h
+        .post(
+            &path,
+            json!({ "token": token, "exclude": ["a:1", "b:1", "c:1", "d:1", "e:1"] }),
+            "203.0.113.7",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+
+    // Node a drains and names its participants (and one that is no session).
+    let notice = |body: &Value, at: u64, secret: &[u8]| -> Request {
+        let body = body.to_string();
+        let signature = livecard_core::turn::notice_signature(secret, "a", at, body.as_bytes());
+        http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/media-nodes/a/moves")
+            .header("host", "livecard.test")
+            .header("content-type", "application/json")
+            .header("x-livecard-timestamp", at.to_string())
+            .header("x-livecard-signature", signature)
+            .body(Bytes::from(body))
+            .expect("request")
+    };
+    let body = json!({
+        "reason": "drain",
+        "relay": "203.0.113.10:3478",
+        "deadline": now + 300_000,
+        "participants": [format!("{session}-visitor"), format!("{session}-anna"), "nobody-visitor"],
+    });
+    h.push.take(&Participant::Visitor(session.clone()));
+    h.push.take(&Participant::Advisor(id("anna")));
+    // Refused: another secret, an old notice, no signature.
+    for (request, why) in [
+        (notice(&body, now, &[1; 32]), "another secret"),
+        (
+            notice(
+                &body,
+                now - livecard_core::turn::NOTICE_WINDOW_MS - 1,
+                &[9; 32],
+            ),
+            "too old",
+        ),
+    ] {
+        let response = h.app.handle(request).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{why}");
+    }
+    let mut unsigned = notice(&body, now, &[9; 32]);
+    unsigned.headers_mut().remove("x-livecard-signature");
+    assert_eq!(
+        h.app.handle(unsigned).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        h.push
+            .take(&Participant::Visitor(session.clone()))
+            .is_empty()
+    );
+    // Signed: both sides are told.
+    let response = h.app.handle(notice(&body, now, &[9; 32])).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = serde_json::from_slice(response.body()).expect("json");
+    assert_eq!(answer["calls"], 1);
+    for to in [
+        Participant::Visitor(session.clone()),
+        Participant::Advisor(id("anna")),
+    ] {
+        let pushed = h.push.take(&to);
+        let moves = of_type(&pushed, "media_move");
+        assert_eq!(moves.len(), 1, "{to}: {pushed:?}");
+        assert_eq!(moves[0]["relay"], "203.0.113.10:3478");
+        assert_eq!(moves[0]["reason"], "drain");
+        assert_eq!(moves[0]["node"], "a");
+    }
+    // Too many participants.
+    let many: Vec<String> = (0..1001).map(|i| format!("p{i}-visitor")).collect();
+    let response = h
+        .app
+        .handle(notice(
+            &json!({ "reason": "drain", "relay": "x:1", "participants": many }),
+            now,
+            &[9; 32],
+        ))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // The visitor (who offers) restarts ICE: relayed with its reason, and
+    // recorded; a restart request goes the other way.
+    let offer = json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"offer",
+        "sdp":"v=0\r\n","restart":"drain"});
+    h.say(&mut visitor, offer).await;
+    let relayed = h.push.take(&Participant::Advisor(id("anna")));
+    let signal = of_type(&relayed, "signal");
+    assert_eq!(signal[0]["restart"], "drain", "{relayed:?}");
+    let ask = json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"restart","restart":"stalled"});
+    h.say(&mut anna, ask).await;
+    let asked = h.push.take(&Participant::Visitor(session.clone()));
+    assert_eq!(of_type(&asked, "signal")[0]["kind"], "restart", "{asked:?}");
+    // A restart signal with an SDP, or without a reason, is refused.
+    for bad in [
+        json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"restart","restart":"drain","sdp":"v=0\r\n"}),
+        json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"restart"}),
+        json!({"v":1,"type":"signal","session":session,"call":"c1","kind":"answer","sdp":"v=0\r\n","restart":"drain"}),
+    ] {
+        let replies = h.say(&mut anna, bad).await;
+        assert_eq!(of_type(&replies, "error")[0]["code"], "invalid_field");
+    }
+    h.app.sweep().await.expect("sweep");
+    let events = h
+        .app
+        .store
+        .list_events(
+            &livecard_core::event::utc_day(T0),
+            &livecard_store::PageRequest::first(100),
+        )
+        .await
+        .expect("events");
+    let restarts: Vec<&Value> = events
+        .items
+        .iter()
+        .filter(|e| e.name.as_str() == "ice_restart")
+        .filter_map(|e| e.props.get("reason"))
+        .collect();
+    assert_eq!(restarts, vec![&json!("drain")]);
+}

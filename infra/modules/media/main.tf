@@ -310,6 +310,7 @@ resource "aws_ecs_task_definition" "node" {
       { name = "LIVECARD_MEDIA_RELAY_PORTS", value = "${var.media.relay_ports.min}-${var.media.relay_ports.max}" },
       { name = "LIVECARD_MEDIA_MAX_ALLOCATIONS", value = tostring(var.media.capacity) },
       { name = "LIVECARD_MEDIA_DRAIN_DEADLINE_S", value = tostring(var.media.drain_seconds) },
+      { name = "LIVECARD_MEDIA_NOTIFY_URL", value = var.notify_url },
       { name = "AWS_REGION", value = local.region },
     ]
     secrets = [{ name = "LIVECARD_TURN_SECRET", valueFrom = "${var.turn_secret_arn}:turn_secret::" }]

@@ -29,6 +29,15 @@ variable "table_name" {
   type        = string
 }
 
+variable "notify_url" {
+  description = "The API's base URL: a draining node tells it which calls it relays, so they move first (LIVECARD_MEDIA_NOTIFY_URL)."
+  type        = string
+  validation {
+    condition     = can(regex("^https?://[^\\s]+$", var.notify_url))
+    error_message = "notify_url is the API's base URL, such as https://abc123.execute-api.eu-central-1.amazonaws.com."
+  }
+}
+
 variable "turn_secret_arn" {
   description = "The TURN shared secret (JSON with turn_secret)."
   type        = string
