@@ -41,7 +41,7 @@ for mode in relay-only p2p; do
   for _ in $(seq 1 200); do grep -q "Ben Okafor.*/signin/" "$work/up-$mode.log" 2>/dev/null && break; sleep 0.1; done
   card=$(awk '/^card links/{c=1; next} /^advisor sign-in links/{c=0} c && /Ben Okafor/ {print $NF}' "$work/up-$mode.log")
   signin=$(awk '/^advisor sign-in links/{s=1; next} s && /Ben Okafor/ {print $NF}' "$work/up-$mode.log")
-  turn=$(awk '/^media node \(TURN\) on/ {print $5}' "$work/up-$mode.log")
+  turn=$(awk '/^media node [^ ]+ \(TURN\) on/ {print $6}' "$work/up-$mode.log")
   [ -n "$card" ] && [ -n "$signin" ] || { echo "no links from livecard up" >&2; cat "$work/up-$mode.log" >&2; exit 1; }
   echo "==> $runs calls, $mode, through the card page and the console"
   floor=()

@@ -28,7 +28,7 @@
   /* No media on the selected path for STALL_MS (checked every WATCH_MS)
      means the path is lost: a live call carries 50 audio packets a second
      even muted. Restarts back off from RESTART_MS while none helps. */
-  var STALL_MS = 1500, WATCH_MS = 250, RESTART_MS = 4000, RESTART_MAX_MS = 30000;
+  var STALL_MS = 1500, WATCH_MS = 250, RESTART_MS = 2000, RESTART_MAX_MS = 30000;
   /* "turn:host:port?transport=udp" -> "host:port" (as media_move names it). */
   function relayOf(url) { var m = /^turns?:([^?]+)/.exec(url || ""); return m ? m[1] : null; }
 
@@ -50,6 +50,10 @@
     /* What the tests and the console read: ICE restarts of this call and
        the other side's candidates added to it. */
     var counts = { restarts: 0, remoteCandidates: 0, reasons: [] };
+    /* What happened to the call's path, for chrome://webrtc-internals-like
+       diagnosis (the tests and benches print it): [ms, what] pairs. */
+    var trail = [];
+    function mark(what) { if (trail.length < 100) trail.push([Date.now(), what]); }
     /* The watchdog: the selected pair's bytes received, since when they have
        not changed, and the relay (host:port) the path goes through. */
     var watch = { timer: null, pair: null, bytes: 0, since: 0, relay: null, flowing: false };
@@ -149,7 +153,7 @@
       if (stream) { stream.getTracks().forEach(function (tr) { tr.stop(); }); stream = null; }
       remote.srcObject = null; self.srcObject = null;
       callId = null; pendingOffer = null; queued = [];
-      counts = { restarts: 0, remoteCandidates: 0, reasons: [] };
+      counts = { restarts: 0, remoteCandidates: 0, reasons: [] }; trail = [];
       if (note) { say(note); phase("ended"); } else { box.hidden = true; phase("idle"); }
     }
     function report() {
@@ -172,7 +176,7 @@
     function restart(reason) {
       if (!pc || !offerer) return;
       counts.restarts += 1; counts.reasons.push(reason);
-      moving.at = Date.now();
+      moving.at = Date.now(); mark("restart " + reason);
       say(t.reconnecting);
       // Fresh credentials without the lost relay, then an offer with new
       // ICE credentials that says why.
@@ -180,7 +184,8 @@
         if (!pc) return;
         try { pc.setConfiguration({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy }); } catch (e) {}
         return pc.createOffer({ iceRestart: true }).then(function (offer) {
-          return pc.setLocalDescription(offer).then(function () { signal("offer", { sdp: offer.sdp, restart: reason }); });
+          mark("servers " + servers.ice_servers.length);
+          return pc.setLocalDescription(offer).then(function () { mark("offer sent"); signal("offer", { sdp: offer.sdp, restart: reason }); });
         });
       }).catch(function (err) { say(t.failed + err.message); });
     }
@@ -191,36 +196,39 @@
       if (!pc) return;
       if (relay && moving.avoid.indexOf(relay) < 0) { moving.avoid.push(relay); if (moving.avoid.length > 4) moving.avoid.shift(); }
       // One move at a time; one that brings no media is retried, backing off.
-      var wait = Math.min(RESTART_MS * Math.pow(2, Math.max(0, moving.tries - 1)), RESTART_MAX_MS);
+      // The server's word (a drain) waits only for a move that just began.
+      var wait = reason === "drain" || reason === "node_lost" ? RESTART_MS : Math.min(RESTART_MS * Math.pow(2, Math.max(0, moving.tries - 1)), RESTART_MAX_MS);
       if (moving.at && Date.now() - moving.at < wait) return;
       moving.tries += 1; moving.from = watch.pair;
       if (offerer) restart(reason);
-      else { moving.at = Date.now(); counts.reasons.push(reason); signal("restart", { restart: reason }); }
+      else { moving.at = Date.now(); counts.reasons.push(reason); mark("ask " + reason); signal("restart", { restart: reason }); }
     }
     function watchdog() {
       var p = pc;
       if (!p) return;
       p.getStats().then(function (stats) {
         if (p !== pc) return;
-        var pair = null;
-        stats.forEach(function (x) { if (x.type === "transport" && x.selectedCandidatePairId) pair = stats.get(x.selectedCandidatePairId); });
-        if (!pair) return;
-        var local = stats.get(pair.localCandidateId);
-        var now = Date.now(), bytes = pair.bytesReceived || 0;
-        if (pair.id !== watch.pair) {
-          watch.pair = pair.id; watch.bytes = bytes; watch.since = now;
-          watch.relay = local && local.candidateType === "relay" ? relayOf(local.url) : null;
-          return;
-        }
+        // The transport's bytes: a switch between candidate pairs does not
+        // restart the count. The pair says which relay carries the media.
+        var transport = null;
+        stats.forEach(function (x) { if (x.type === "transport" && x.selectedCandidatePairId) transport = x; });
+        if (!transport) return;
+        var pair = stats.get(transport.selectedCandidatePairId);
+        var now = Date.now(), bytes = transport.bytesReceived || 0;
         if (bytes > watch.bytes) {
           watch.bytes = bytes; watch.since = now; watch.flowing = true;
-          // Media on another pair than the one the move left: it is done.
-          if (moving.at && pair.id !== moving.from) { moving.at = 0; moving.tries = 0; }
+          if (pair) {
+            var local = stats.get(pair.localCandidateId);
+            watch.relay = local && local.candidateType === "relay" ? relayOf(local.url) : null;
+            // Media on another pair than the one the move left: it is done.
+            if (moving.at && pair.id !== moving.from) { moving.at = 0; moving.tries = 0; mark("moved " + watch.relay); }
+            watch.pair = pair.id;
+          }
           return;
         }
-        // Only a path that carried media can stall (not one still in its
+        // Only a call that carried media can stall (not one still in its
         // DTLS handshake).
-        if (watch.flowing && now - watch.since >= STALL_MS) { watch.since = now; moveOff("stalled", watch.relay); }
+        if (watch.flowing && now - watch.since >= STALL_MS) { watch.since = now; mark("stall " + watch.relay); moveOff("stalled", watch.relay); }
       }).catch(function () {});
     }
     function newPc(servers) {
@@ -234,6 +242,7 @@
       p.oniceconnectionstatechange = function () {
         if (p !== pc) return;
         var s = p.iceConnectionState;
+        mark("ice " + s);
         if (s === "connected" || s === "completed") {
           clearTimeout(downTimer); say(t.inCall); phase("connected");
           report();
@@ -264,11 +273,18 @@
     }
     function addCandidate(c) {
       if (c.candidate) counts.remoteCandidates += 1;
-      pc.addIceCandidate(c.candidate ? c : null).catch(function () {});
+      pc.addIceCandidate(c.candidate ? c : null).catch(function (e) { mark("candidate refused: " + (e && e.message)); });
+    }
+    /* Whether a candidate belongs to the remote description applied now:
+       after an ICE restart the other side's new candidates may come before
+       its new description (its answer), and would be refused (and lost). */
+    function current(c) {
+      var remoteUfrag = pc && pc.remoteDescription ? ufrag(pc.remoteDescription.sdp) : null;
+      return !!remoteUfrag && !moving.applying && (!c.usernameFragment || c.usernameFragment === remoteUfrag);
     }
     function flush() {
       var list = queued; queued = [];
-      list.forEach(addCandidate);
+      list.forEach(function (c) { if (current(c)) addCandidate(c); else queue(queued, c); });
     }
     function ufrag(sdp) { var u = /a=ice-ufrag:(\S+)/.exec(sdp || ""); return u && u[1]; }
     function queue(list, c) { if (list.length < MAX_QUEUED) list.push(c); }
@@ -287,6 +303,9 @@
       get channel() { return channel; },
       get restarts() { return counts.restarts; },
       get restartReasons() { return counts.reasons.slice(); },
+      get trail() { return trail.slice(); },
+      /* The other side's candidates waiting for their description. */
+      get waiting() { return queued.map(function (c) { return c.usernameFragment || ""; }).concat(moving.applying ? ["(applying)"] : []); },
       get remoteCandidates() { return counts.remoteCandidates; },
       /* This side starts a call or changes its medium: the server is told
          (upgrade), and the offer follows once it says the session changed. */
@@ -349,7 +368,7 @@
             // The other side restarted ICE: gather anew on fresh ICE servers
             // (without the relays this side lost); its candidates wait.
             counts.restarts += 1;
-            moving.applying = true; moving.at = Date.now(); moving.from = watch.pair;
+            moving.applying = true; moving.at = Date.now(); moving.from = watch.pair; mark("restart offer");
             ready = o.iceServers(moving.avoid.slice()).then(function (servers) {
               if (!pc) return;
               try { pc.setConfiguration({ iceServers: servers.ice_servers, iceTransportPolicy: servers.ice_transport_policy }); } catch (e) {}
@@ -362,7 +381,7 @@
             flush();
             return pc.createAnswer();
           }).then(function (d) {
-            return pc.setLocalDescription(d).then(function () { signal("answer", { sdp: d.sdp }); });
+            return pc.setLocalDescription(d).then(function () { if (!fresh) mark("answer sent"); signal("answer", { sdp: d.sdp }); });
           }).catch(function (err) {
             stop(fresh ? mediaError(err) : t.failed + err.message);
             // Tell the other side there is no call from here.
@@ -370,7 +389,7 @@
           });
         } else if (m.kind === "candidate") {
           if (!m.candidate || typeof m.candidate !== "object") return;
-          if (m.call === callId && pc && pc.remoteDescription && !moving.applying) addCandidate(m.candidate);
+          if (m.call === callId && pc && current(m.candidate)) addCandidate(m.candidate);
           else if (m.call === callId) queue(queued, m.candidate); // the call is still being prepared
           else if (m.call) {
             // A candidate that overtook its offer.
@@ -382,6 +401,7 @@
         } else if (m.kind === "restart") {
           if (offerer) moveOff(m.restart || "failed", null);
         } else if (m.kind === "answer") {
+          if (moving.at) mark("answer");
           pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flush).catch(function (err) { say(t.failed + err.message); });
         }
       }

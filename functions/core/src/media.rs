@@ -109,13 +109,16 @@ impl MediaNode {
 }
 
 /// The nodes to offer: healthy ones (heartbeat current, below capacity),
-/// least loaded first (then most free allocations, then id), at most `n`.
+/// least loaded first (then most free allocations, then the latest
+/// heartbeat: a node that died lingers until its heartbeat ends, and its
+/// last one is the oldest; then id), at most `n`.
 pub fn pick(nodes: &[MediaNode], now: UnixMillis, n: usize) -> Vec<&MediaNode> {
     let mut healthy: Vec<&MediaNode> = nodes.iter().filter(|node| node.healthy(now)).collect();
     healthy.sort_by(|a, b| {
         a.load_ppm()
             .cmp(&b.load_ppm())
             .then((b.capacity - b.load).cmp(&(a.capacity - a.load)))
+            .then(b.heartbeat_until.cmp(&a.heartbeat_until))
             .then(a.id.cmp(&b.id))
     });
     healthy.truncate(n);
