@@ -536,6 +536,94 @@ async fn a_call_moves_to_another_media_node_when_its_node_dies_or_drains() {
     drop(node_c);
 }
 
+/// A standard TURN server beside livecard: Debian's coturn with
+/// `use-auth-secret` and the same secret text as the deployment
+/// (`turn_secret = "text:…"`), named in `LIVECARD_TURN_SERVERS`, with no
+/// livecard node running. A relay-only video call connects through coturn,
+/// on its first ICE attempt, with the credentials livecard's ICE-servers
+/// endpoint minted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_only_call_goes_through_coturn_with_livecards_credentials() {
+    const SECRET_TEXT: &str = "livecard-and-coturn-share-this-secret-0123456789";
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-coturn");
+    // A first start writes the secrets; the deployment then takes coturn's
+    // form of the TURN secret.
+    // Its links stay good: same signing keys, sign-in links not yet used.
+    let first = Livecard::start_in(dir.to_path_buf(), &[]);
+    let links = (first.card_links.clone(), first.signin_links.clone());
+    let first_url = first.url.clone();
+    first.stop();
+    let secrets_file = dir.join("secrets.json");
+    let mut secrets: Value =
+        serde_json::from_str(&std::fs::read_to_string(&secrets_file).expect("secrets"))
+            .expect("json");
+    secrets["turn_secret"] = json!(format!("text:{SECRET_TEXT}"));
+    std::fs::write(&secrets_file, secrets.to_string()).expect("write secrets");
+
+    let port = support::free_port();
+    let mut coturn = std::process::Command::new("turnserver")
+        .args([
+            "-n",
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+        ])
+        .args(["--listening-port", &port.to_string()])
+        .args([
+            "--min-port",
+            "51000",
+            "--max-port",
+            "51999",
+            "--realm",
+            "livecard",
+        ])
+        .args(["--use-auth-secret", "--static-auth-secret", SECRET_TEXT])
+        .args([
+            "--allow-loopback-peers",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+        ])
+        .arg("--pidfile")
+        .arg(dir.join("turnserver.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run turnserver ({e}): scripts/test.sh installs Debian's coturn")
+        });
+    let turn = format!("turn:127.0.0.1:{port}?transport=udp");
+    let mut server = Livecard::start_in_with_env(
+        dir.to_path_buf(),
+        &["--relay-only", "--no-media-node"],
+        &[("LIVECARD_TURN_SERVERS", &turn)],
+    );
+    // On this start's address.
+    let moved = |list: Vec<(String, String)>| -> Vec<(String, String)> {
+        list.into_iter()
+            .map(|(name, link)| (name, link.replace(&first_url, &server.url)))
+            .collect()
+    };
+    (server.card_links, server.signin_links) = (moved(links.0), moved(links.1));
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    video_call_accepted(&server, &visitor, &advisor).await;
+    wait_connected(&visitor, "visitor").await;
+    wait_connected(&advisor, "advisor").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    assert_first_attempt(&advisor, "advisor").await;
+    for (browser, who) in [(&visitor, "visitor"), (&advisor, "advisor")] {
+        let s = media_rises(browser, who, true).await;
+        assert_relayed(&s, who, &port.to_string());
+    }
+    let _ = coturn.kill();
+    let _ = coturn.wait();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_camera_gets_a_clear_message() {
     let _serial = SERIAL.lock().await;
