@@ -252,28 +252,29 @@ impl<S: Store, P: Push> App<S, P> {
             signal @ ClientMessage::Signal { .. } => {
                 let session = signal.session().unwrap_or_default().to_owned();
                 let (side, other) = self.call_peer(connection, &session).await?;
-                // An offer that restarts ICE is recorded (why, for the
-                // reports); the signal goes through either way.
-                if let ClientMessage::Signal {
-                    kind: SignalKind::Offer,
-                    restart: Some(reason),
-                    ..
-                } = &signal
-                {
-                    let reason = *reason;
-                    if let Err(err) = self
-                        .update_session(&session, |s| {
-                            s.handle(Input::IceRestart(reason), &policy, now)
-                        })
-                        .await
-                    {
-                        tracing::debug!(error = %err, "ice restart not recorded");
-                    }
-                }
+                let restart = match &signal {
+                    ClientMessage::Signal {
+                        kind: SignalKind::Offer,
+                        restart,
+                        ..
+                    } => *restart,
+                    _ => None,
+                };
                 if let (Some(message), Some(other)) =
                     (ServerMessage::relayed_signal(signal, side), other)
                 {
                     self.push.send(&other, &message.to_json()).await;
+                }
+                // An offer that restarts ICE is recorded (why, for the
+                // reports), after it went on its way.
+                if let Some(reason) = restart
+                    && let Err(err) = self
+                        .update_session(&session, |s| {
+                            s.handle(Input::IceRestart(reason), &policy, now)
+                        })
+                        .await
+                {
+                    tracing::debug!(error = %err, "ice restart not recorded");
                 }
                 Ok(Replies::default())
             }
