@@ -151,6 +151,22 @@ async fn video_call_accepted(server: &Livecard, visitor: &Client, advisor: &Clie
     click(advisor, "[data-accept]").await;
 }
 
+/// Two Chromium instances: Ben signs in to his console, a visitor starts a
+/// video call from his card and he accepts; both sides connect on the first
+/// ICE attempt.
+async fn connected_video_call(server: &Livecard) -> (Driver, Client, Client) {
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    video_call_accepted(server, &visitor, &advisor).await;
+    wait_connected(&visitor, "visitor").await;
+    wait_connected(&advisor, "advisor").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    assert_first_attempt(&advisor, "advisor").await;
+    (driver, visitor, advisor)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_call_from_a_card_relayed_by_our_node_then_chat_audio_video() {
     let _serial = SERIAL.lock().await;
@@ -181,18 +197,8 @@ async fn call_scenario(server: Livecard) {
         .clone()
         .expect("the media node runs in livecard up");
     let turn_port = turn_addr.rsplit(':').next().expect("port").to_owned();
-    let mut driver = Driver::start().await;
-    let visitor = driver.browser().await;
-    let advisor = driver.browser().await;
-    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
-
-    video_call_accepted(&server, &visitor, &advisor).await;
-
     // Both sides connect through the relay and receive audio and video.
-    wait_connected(&visitor, "visitor").await;
-    wait_connected(&advisor, "advisor").await;
-    assert_first_attempt(&visitor, "visitor").await;
-    assert_first_attempt(&advisor, "advisor").await;
+    let (_driver, visitor, advisor) = connected_video_call(&server).await;
     let v = media_rises(&visitor, "visitor", true).await;
     let a = media_rises(&advisor, "advisor", true).await;
     assert_relayed(&v, "visitor", &turn_port);
@@ -429,15 +435,7 @@ async fn a_call_moves_to_another_media_node_when_its_node_dies_or_drains() {
     let dir = support::temp_dir("e2e-failover");
     let server = Livecard::start_in(dir.to_path_buf(), &["--relay-only", "--no-media-node"]);
     let node_a = server.media_node("node-a", "20s");
-    let mut driver = Driver::start().await;
-    let visitor = driver.browser().await;
-    let advisor = driver.browser().await;
-    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
-    video_call_accepted(&server, &visitor, &advisor).await;
-    wait_connected(&visitor, "visitor").await;
-    wait_connected(&advisor, "advisor").await;
-    assert_first_attempt(&visitor, "visitor").await;
-    assert_first_attempt(&advisor, "advisor").await;
+    let (_driver, visitor, advisor) = connected_video_call(&server).await;
     let started = Instant::now();
     media_through(
         &visitor,
@@ -614,15 +612,7 @@ async fn a_relay_only_call_goes_through_coturn_with_livecards_credentials() {
             .collect()
     };
     (server.card_links, server.signin_links) = (moved(links.0), moved(links.1));
-    let mut driver = Driver::start().await;
-    let visitor = driver.browser().await;
-    let advisor = driver.browser().await;
-    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
-    video_call_accepted(&server, &visitor, &advisor).await;
-    wait_connected(&visitor, "visitor").await;
-    wait_connected(&advisor, "advisor").await;
-    assert_first_attempt(&visitor, "visitor").await;
-    assert_first_attempt(&advisor, "advisor").await;
+    let (_driver, visitor, advisor) = connected_video_call(&server).await;
     for (browser, who) in [(&visitor, "visitor"), (&advisor, "advisor")] {
         let s = media_rises(browser, who, true).await;
         assert_relayed(&s, who, &port.to_string());

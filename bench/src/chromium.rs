@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// chromedriver on a free loopback port, and the profiles of its sessions.
 pub struct Driver {
@@ -169,4 +169,23 @@ pub async fn measure_floor(
             args,
         )
         .await?)
+}
+
+/// Runs `script` in the page; its value.
+pub async fn run(client: &Client, script: &str) -> anyhow::Result<Value> {
+    Ok(client.execute(script, vec![]).await?)
+}
+
+/// Waits (up to 30 s) until `condition` holds in the page.
+pub async fn wait_for(client: &Client, condition: &str, what: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if run(client, &format!("return !!({condition});")).await? == json!(true) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!("{what}: not within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -14,8 +14,9 @@
 use anyhow::{Context, bail};
 use clap::Parser;
 use fantoccini::Client;
+use livecard_bench::chromium::{run, wait_for};
 use livecard_bench::{chromium, percentile};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -115,23 +116,6 @@ call.pc.getStats().then(stats => {
 
 async fn state(client: &Client) -> anyhow::Result<Value> {
     Ok(client.execute_async(STATE, vec![]).await?)
-}
-
-async fn run(client: &Client, script: &str) -> anyhow::Result<Value> {
-    Ok(client.execute(script, vec![]).await?)
-}
-
-async fn wait_for(client: &Client, condition: &str, what: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if run(client, &format!("return !!({condition});")).await? == json!(true) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// From `since` until both sides receive audio, and until both decode

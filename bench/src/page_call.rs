@@ -17,8 +17,9 @@
 use anyhow::{Context, bail};
 use clap::Parser;
 use fantoccini::Client;
+use livecard_bench::chromium::{run, wait_for};
 use livecard_bench::{chromium, percentile};
-use serde_json::{Value, json};
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
@@ -92,23 +93,6 @@ call.pc.getStats().then(stats => {
   done({ frame: window.__bench.frame, restarts: call.restarts, path });
 }, () => done({ frame: window.__bench.frame }));
 "#;
-
-async fn run(client: &Client, script: &str) -> anyhow::Result<Value> {
-    Ok(client.execute(script, vec![]).await?)
-}
-
-async fn wait_for(client: &Client, condition: &str, what: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if run(client, &format!("return !!({condition});")).await? == json!(true) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!("{what}: not within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// One call through the pages; its set-up time in milliseconds.
 async fn page_call(
