@@ -83,6 +83,9 @@ async fn serve_socket(app: SharedApp, mut socket: WebSocket, request: livecard_a
     // The handler futures are large (store calls inline); boxed, they take
     // memory only while a message is handled, not in every idle connection.
     let (mut connection, hello) = Box::pin(app.ws_open(&id, &request)).await;
+    // The upgrade request (its headers) is not needed again: not kept for
+    // the connection's life.
+    drop(request);
     for message in hello {
         if socket.send(Message::text(message)).await.is_err() {
             app.push.unregister(&id);
