@@ -567,38 +567,40 @@ async fn a_relay_only_call_goes_through_coturn_with_livecards_credentials() {
     std::fs::write(&secrets_file, secrets.to_string()).expect("write secrets");
 
     let port = support::free_port();
-    let mut coturn = std::process::Command::new("turnserver")
-        .args([
-            "-n",
-            "--listening-ip",
-            "127.0.0.1",
-            "--relay-ip",
-            "127.0.0.1",
-        ])
-        .args(["--listening-port", &port.to_string()])
-        .args([
-            "--min-port",
-            "51000",
-            "--max-port",
-            "51999",
-            "--realm",
-            "livecard",
-        ])
-        .args(["--use-auth-secret", "--static-auth-secret", SECRET_TEXT])
-        .args([
-            "--allow-loopback-peers",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-        ])
-        .arg("--pidfile")
-        .arg(dir.join("turnserver.pid"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run turnserver ({e}): scripts/test.sh installs Debian's coturn")
-        });
+    let _coturn = support::KillOnDrop(
+        std::process::Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip",
+                "127.0.0.1",
+                "--relay-ip",
+                "127.0.0.1",
+            ])
+            .args(["--listening-port", &port.to_string()])
+            .args([
+                "--min-port",
+                "51000",
+                "--max-port",
+                "51999",
+                "--realm",
+                "livecard",
+            ])
+            .args(["--use-auth-secret", "--static-auth-secret", SECRET_TEXT])
+            .args([
+                "--allow-loopback-peers",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+            ])
+            .arg("--pidfile")
+            .arg(dir.join("turnserver.pid"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run turnserver ({e}): scripts/test.sh installs Debian's coturn")
+            }),
+    );
     let turn = format!("turn:127.0.0.1:{port}?transport=udp");
     let mut server = Livecard::start_in_with_env(
         dir.to_path_buf(),
@@ -617,8 +619,6 @@ async fn a_relay_only_call_goes_through_coturn_with_livecards_credentials() {
         let s = media_rises(browser, who, true).await;
         assert_relayed(&s, who, &port.to_string());
     }
-    let _ = coturn.kill();
-    let _ = coturn.wait();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

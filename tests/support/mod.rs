@@ -583,3 +583,14 @@ impl Drop for MediaNodeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// A child process killed (and reaped) when dropped, also when a test
+/// fails: a helper server never outlives its test.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
