@@ -97,9 +97,11 @@ impl Livecard {
     /// take it in between (wrangler then exits, "address already in use").
     /// That is the test's port choice, not the product: it is said, and
     /// another port is tried (at most three).
+    /// Each attempt starts on a fresh data directory: a second start on the
+    /// first's would be a restart, which prints no links.
     pub fn start_edge(name: &str, extra: &[&str]) -> Self {
-        let scratch = temp_dir(name);
         for attempt in 1..=3 {
+            let scratch = temp_dir(name);
             match Self::try_start_edge_in(scratch.to_path_buf(), free_port(), extra) {
                 Ok(mut server) => {
                     server.scratch = Some(scratch);
