@@ -78,6 +78,7 @@ module "secrets" {
   secrets_version = var.secrets_version
   generate        = var.generate_secrets
   document        = var.secrets_document
+  turn_provider   = var.turn_provider
   tags            = local.tags
 }
 

@@ -191,6 +191,28 @@ variable "secrets_document" {
   sensitive   = true
 }
 
+variable "turn_provider" {
+  description = "With generate_secrets = true: a TURN service that mints credentials over HTTP (Cloudflare Realtime TURN's generate-ice-servers), written into the generated secrets document as turn_provider (docs/turn.md). With a secrets_document, put turn_provider in the document instead. Never stored in state (write-only value)."
+  type = object({
+    url        = string
+    token      = string
+    ttl_s      = optional(number, 14400)
+    timeout_ms = optional(number, 2000)
+  })
+  default   = null
+  sensitive = true
+  validation {
+    condition = var.turn_provider == null || try(
+      can(regex("^https://[^\\s@]{1,500}$", var.turn_provider.url))
+      && length(var.turn_provider.token) >= 8 && length(var.turn_provider.token) <= 1024
+      && var.turn_provider.ttl_s >= 600 && var.turn_provider.ttl_s <= 172800
+      && var.turn_provider.timeout_ms >= 200 && var.turn_provider.timeout_ms <= 10000,
+      false
+    )
+    error_message = "turn_provider: an https:// url, a token of 8 to 1024 characters, ttl_s from 600 to 172800, timeout_ms from 200 to 10000."
+  }
+}
+
 variable "edge_worker" {
   description = "Also serve livecard from a Cloudflare Worker (functions/worker): creates the IAM user it signs its DynamoDB requests as (docs/deploy.md, \"At the edge\")."
   type        = bool

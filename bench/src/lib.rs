@@ -51,6 +51,7 @@ pub fn bench_app(
         presence_webhook_key: vec![4; 32],
         turn_secret: None,
         teams_push: None,
+        turn_provider: None,
         admin_key_sha256: None,
     };
     livecard_app::App::new(

@@ -33,6 +33,23 @@ run "ice_servers" {
   expect_failures = [var.ice_servers]
 }
 
+run "turn_provider" {
+  command = plan
+  variables { turn_provider = { url = "http://rtc.example.com/generate-ice-servers", token = "a-secret-token" } }
+  expect_failures = [var.turn_provider]
+}
+
+run "turn_provider_accepted" {
+  command = plan
+  variables { turn_provider = { url = "https://rtc.live.cloudflare.com/v1/turn/keys/k1/credentials/generate-ice-servers", token = "a-secret-token" } }
+}
+
+run "turn_provider_ttl" {
+  command = plan
+  variables { turn_provider = { url = "https://rtc.example.com/generate-ice-servers", token = "a-secret-token", ttl_s = 60 } }
+  expect_failures = [var.turn_provider]
+}
+
 run "throttling" {
   command = plan
   variables { throttling = { rate_limit = 0, burst_limit = 10 } }

@@ -62,6 +62,34 @@ pub trait Fetch {
     async fn post(&self, request: &OutRequest, timeout_ms: u64) -> Result<FetchAnswer, FetchError>;
 }
 
+/// The answer of a [`SharedFetch`]: `Send` on native hosts (their handlers
+/// run on a thread pool), not on the Worker (one thread, JavaScript
+/// promises).
+#[cfg(not(target_arch = "wasm32"))]
+pub type FetchFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<FetchAnswer, FetchError>> + Send + 'a>>;
+#[cfg(target_arch = "wasm32")]
+pub type FetchFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<FetchAnswer, FetchError>> + 'a>>;
+
+/// `Send + Sync` where the host's handlers need it (native), nothing on
+/// the Worker.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeShared: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync> MaybeShared for T {}
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeShared {}
+#[cfg(target_arch = "wasm32")]
+impl<T> MaybeShared for T {}
+
+/// [`Fetch`] held by the [`App`] for the handlers (the ICE-servers
+/// endpoint asks a TURN credentials provider through it): the host's one
+/// outgoing HTTP client, behind a pointer.
+pub trait SharedFetch: MaybeShared {
+    fn post_boxed<'a>(&'a self, request: &'a OutRequest, timeout_ms: u64) -> FetchFuture<'a>;
+}
+
 /// What one run of the forwarder did, per destination.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ForwardReport {

@@ -127,3 +127,13 @@ impl Fetch for NativeFetch {
         })
     }
 }
+
+impl crate::forward::SharedFetch for NativeFetch {
+    fn post_boxed<'a>(
+        &'a self,
+        request: &'a OutRequest,
+        timeout_ms: u64,
+    ) -> crate::forward::FetchFuture<'a> {
+        Box::pin(self.post(request, timeout_ms))
+    }
+}

@@ -247,6 +247,9 @@ pub struct Secrets {
     /// Teams presence pushed by Microsoft Graph (`docs/presence.md`), when
     /// configured.
     pub teams_push: Option<TeamsPushKeys>,
+    /// A TURN provider whose credentials come from an HTTP call, when
+    /// configured (`docs/turn.md`).
+    pub turn_provider: Option<livecard_core::ice_provider::ProviderSettings>,
 }
 
 /// What Microsoft Graph's presence notifications are checked and opened
@@ -298,6 +301,11 @@ pub struct App<S, P = NoPush> {
     pub(crate) sessions: cache::TtlCache<String, Arc<livecard_store::StoredSession>>,
     pub(crate) csp: http::HeaderValue,
     pub(crate) destinations: cache::TtlCache<(), Arc<Vec<livecard_core::forward::Destination>>>,
+    /// The host's outgoing HTTP for the handlers (`None`: the host has
+    /// none, and a TURN provider is not asked).
+    pub fetch: Option<Arc<dyn forward::SharedFetch>>,
+    /// The TURN provider's servers as last fetched.
+    pub(crate) ice_provider: std::sync::Mutex<livecard_core::ice_provider::ProviderCache>,
 }
 
 impl<S: Store> App<S, NoPush> {
@@ -338,6 +346,8 @@ impl<S: Store> App<S, NoPush> {
             sessions: cache::TtlCache::new(session_ttl, 100_000),
             csp,
             destinations: cache::TtlCache::new(destinations_ttl, 1),
+            fetch: None,
+            ice_provider: std::sync::Mutex::default(),
         }
     }
 }
@@ -361,7 +371,16 @@ impl<S: Store, P: Push> App<S, P> {
             sessions: self.sessions,
             csp: self.csp,
             destinations: self.destinations,
+            fetch: self.fetch,
+            ice_provider: self.ice_provider,
         }
+    }
+
+    /// Gives the handlers the host's outgoing HTTP (a TURN provider is
+    /// asked through it).
+    pub fn with_fetch(mut self, fetch: Arc<dyn forward::SharedFetch>) -> Self {
+        self.fetch = Some(fetch);
+        self
     }
 
     /// Hands analytics events to `outbox` instead of storing each at once.

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod encoding;
 pub mod event;
 pub mod forward;
+pub mod ice_provider;
 pub mod ids;
 pub mod media;
 pub mod offline;

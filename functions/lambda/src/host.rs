@@ -65,6 +65,8 @@ impl Host {
         let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
         let fetch = livecard_app::forward_native::NativeFetch::new(app.forward_policy())
             .map_err(InitError::Http)?;
+        // The handlers ask a TURN credentials provider through it.
+        let app = app.with_fetch(Arc::new(fetch.clone()));
         tracing::info!(
             sdk_ms,
             secrets_ms,

@@ -39,12 +39,20 @@ pub fn local_app(
     config: livecard_app::Config,
     secrets: livecard_app::Secrets,
 ) -> LocalApp {
-    livecard_app::App::new(
+    let app = livecard_app::App::new(
         store,
         std::sync::Arc::new(ports::SystemClock),
         std::sync::Arc::new(ports::OsRandom),
         config,
         secrets,
     )
-    .with_push(registry::Registry::default())
+    .with_push(registry::Registry::default());
+    // The handlers' outgoing HTTP (a TURN credentials provider).
+    match livecard_app::forward_native::NativeFetch::new(app.forward_policy()) {
+        Ok(fetch) => app.with_fetch(std::sync::Arc::new(fetch)),
+        Err(err) => {
+            tracing::error!(error = %err, "no HTTP client: a TURN provider is not asked");
+            app
+        }
+    }
 }

@@ -31,6 +31,7 @@ async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::LocalA
         presence_webhook_key: vec![5; 32],
         turn_secret: None,
         teams_push: None,
+        turn_provider: None,
         admin_key_sha256: None,
     };
     (

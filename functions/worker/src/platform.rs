@@ -145,21 +145,37 @@ impl livecard_app::forward::Fetch for WorkerFetch {
         let outgoing = worker::Request::new_with_init(&request.url, &init)
             .map_err(|_| failed("the request could not be made"))?;
         let fetch = worker::Fetch::Request(outgoing);
-        let send = Box::pin(fetch.send());
+        // The whole exchange, its body too, within the timeout.
+        let exchange = Box::pin(async move {
+            let mut response = fetch
+                .send()
+                .await
+                .map_err(|_| failed("could not connect"))?;
+            let status = response.status_code();
+            let retry_after = response.headers().get("retry-after").ok().flatten();
+            let mut body = response.bytes().await.unwrap_or_default();
+            body.truncate(MAX_ANSWER_BYTES);
+            Ok(FetchAnswer {
+                status,
+                retry_after,
+                body,
+            })
+        });
         let timeout = Box::pin(worker::Delay::from(Duration::from_millis(timeout_ms)));
-        let mut response = match select(send, timeout).await {
-            Either::Left((Ok(response), _)) => response,
-            Either::Left((Err(_), _)) => return Err(failed("could not connect")),
-            Either::Right(_) => return Err(failed("no answer in time")),
-        };
-        let status = response.status_code();
-        let retry_after = response.headers().get("retry-after").ok().flatten();
-        let mut body = response.bytes().await.unwrap_or_default();
-        body.truncate(MAX_ANSWER_BYTES);
-        Ok(FetchAnswer {
-            status,
-            retry_after,
-            body,
-        })
+        match select(exchange, timeout).await {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => Err(failed("no answer in time")),
+        }
+    }
+}
+
+impl livecard_app::forward::SharedFetch for WorkerFetch {
+    fn post_boxed<'a>(
+        &'a self,
+        request: &'a livecard_core::forward::OutRequest,
+        timeout_ms: u64,
+    ) -> livecard_app::forward::FetchFuture<'a> {
+        use livecard_app::forward::Fetch;
+        Box::pin(self.post(request, timeout_ms))
     }
 }

@@ -61,7 +61,7 @@ resource "aws_secretsmanager_secret" "app" {
 # random text itself.
 resource "aws_secretsmanager_secret_version" "app" {
   secret_id = aws_secretsmanager_secret.app.id
-  secret_string_wo = local.generate ? jsonencode({
+  secret_string_wo = local.generate ? jsonencode(merge({
     card_signing_key        = "k${var.secrets_version}"
     card_keys               = { "k${var.secrets_version}" = data.aws_secretsmanager_random_password.card[0].random_password }
     session_key             = data.aws_secretsmanager_random_password.session[0].random_password
@@ -69,7 +69,7 @@ resource "aws_secretsmanager_secret_version" "app" {
     presence_webhook_secret = "whsec_${data.aws_secretsmanager_random_password.webhook[0].random_password}"
     turn_secret             = data.aws_secretsmanager_random_password.turn[0].random_password
     admin_api_key           = "lck_${data.aws_secretsmanager_random_password.admin[0].random_password}"
-  }) : var.document
+  }, { for k, v in { turn_provider = var.turn_provider } : k => v if v != null })) : var.document
   secret_string_wo_version = var.secrets_version
   lifecycle {
     precondition {

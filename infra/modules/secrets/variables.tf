@@ -31,3 +31,15 @@ variable "document" {
   default     = null
   sensitive   = true
 }
+
+variable "turn_provider" {
+  description = "A TURN credentials provider written into the generated document as turn_provider (null: none)."
+  type = object({
+    url        = string
+    token      = string
+    ttl_s      = number
+    timeout_ms = number
+  })
+  default   = null
+  sensitive = true
+}

@@ -462,7 +462,11 @@ pub async fn ice_servers<S: Store, P: Push>(
         None => Vec::new(),
     };
     servers.extend(others.ice_servers(credential.as_ref(), relay_only));
-    let expires_at = credential.as_ref().map(|c| c.expires_at);
+    let mut expires_at = credential.as_ref().map(|c| c.expires_at);
+    if let Some((provided, until)) = super::provider::servers(app).await {
+        servers.extend(provided);
+        expires_at = Some(expires_at.map_or(until, |e| e.min(until)));
+    }
     if servers.is_empty() && app.config.relay_only {
         tracing::warn!("relay-only policy, but no media node is available");
         return Err(ApiError::new(

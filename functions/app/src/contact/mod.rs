@@ -12,6 +12,7 @@
 pub mod engine;
 pub mod http;
 pub mod moves;
+pub mod provider;
 pub mod push;
 pub mod ws;
 

@@ -50,6 +50,7 @@ pub fn secrets(signing: &str) -> Secrets {
         presence_webhook_key: vec![5; 32],
         turn_secret: Some(vec![9; 32]),
         teams_push: None,
+        turn_provider: None,
         admin_key_sha256: Some(livecard_core::encoding::sha256_hex(
             DOCUMENT_ADMIN_KEY.as_bytes(),
         )),

@@ -39,6 +39,7 @@ pub async fn local_app_with(
         turn_secret: None,
         teams_push,
         admin_key_sha256: None,
+        turn_provider: None,
     };
     let config = livecard_app::Config::new("http://livecard.test");
     (server, Arc::new(crate::local_app(store, config, secrets)))
