@@ -274,6 +274,21 @@ impl TurnClient {
             .ok_or_else(|| ClientError::Protocol("bad relay address".into()))
     }
 
+    /// Allocates an IPv4 and an IPv6 relay (ADDITIONAL-ADDRESS-FAMILY);
+    /// returns the relay addresses granted and, when the IPv6 one was not,
+    /// ADDRESS-ERROR-CODE (family, code).
+    pub async fn allocate_dual(
+        &mut self,
+    ) -> Result<(Vec<SocketAddr>, Option<(u8, u16)>), ClientError> {
+        let attrs = [Attr::RequestedTransport(17), Attr::AdditionalFamily(2)];
+        let m = self.request(METHOD_ALLOCATE, &attrs).await?;
+        let relays = wire::relayed_addresses(&m);
+        if relays.is_empty() {
+            return Err(ClientError::Protocol("no XOR-RELAYED-ADDRESS".into()));
+        }
+        Ok((relays, wire::address_error(&m)))
+    }
+
     /// Refreshes; returns the lifetime granted.
     pub async fn refresh(&mut self, lifetime_s: u32) -> Result<u32, ClientError> {
         let m = self

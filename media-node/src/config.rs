@@ -18,6 +18,7 @@ pub struct FileConfig {
     pub realm: Option<String>,
     pub listen: Option<String>,
     pub relay_ip: Option<String>,
+    pub relay_ip6: Option<String>,
     pub external_ip: Option<String>,
     pub public_host: Option<String>,
     pub relay_ports: Option<String>,
@@ -50,6 +51,8 @@ pub struct Config {
     pub realm: String,
     pub listen: SocketAddr,
     pub relay_ip: IpAddr,
+    /// A dual-stack node's IPv6 relay address (`relay_ip` is IPv4).
+    pub relay_ip6: Option<IpAddr>,
     pub external_ip: Option<IpAddr>,
     /// How clients reach the node (registered in the store).
     pub public_host: String,
@@ -128,6 +131,7 @@ pub const ENV: &[(&str, &str)] = &[
     ("realm", "LIVECARD_MEDIA_REALM"),
     ("listen", "LIVECARD_MEDIA_LISTEN"),
     ("relay_ip", "LIVECARD_MEDIA_RELAY_IP"),
+    ("relay_ip6", "LIVECARD_MEDIA_RELAY_IP6"),
     ("external_ip", "LIVECARD_MEDIA_EXTERNAL_IP"),
     ("public_host", "LIVECARD_MEDIA_PUBLIC_HOST"),
     ("relay_ports", "LIVECARD_MEDIA_RELAY_PORTS"),
@@ -188,6 +192,7 @@ impl FileConfig {
                 "realm" => self.realm = Some(value),
                 "listen" => self.listen = Some(value),
                 "relay_ip" => self.relay_ip = Some(value),
+                "relay_ip6" => self.relay_ip6 = Some(value),
                 "external_ip" => self.external_ip = Some(value),
                 "public_host" => self.public_host = Some(value),
                 "relay_ports" => self.relay_ports = Some(value),
@@ -302,6 +307,20 @@ impl FileConfig {
                 .parse()
                 .map_err(|_| invalid("relay_ip", "an IP address"))?,
             None => listen.ip(),
+        };
+        // A second relay address makes the node dual-stack: IPv6 beside an
+        // IPv4 relay_ip, a specific address (clients are told it as it is).
+        let relay_ip6: Option<IpAddr> = match &self.relay_ip6 {
+            None => None,
+            Some(ip) => match ip.parse::<IpAddr>() {
+                Ok(ip) if ip.is_ipv6() && !ip.is_unspecified() && relay_ip.is_ipv4() => Some(ip),
+                _ => {
+                    return Err(invalid(
+                        "relay_ip6",
+                        "a specific IPv6 address, beside an IPv4 relay_ip",
+                    ));
+                }
+            },
         };
         let external_ip: Option<IpAddr> = match &self.external_ip {
             Some(_) if from_imds => None,
@@ -420,6 +439,7 @@ impl FileConfig {
             realm,
             listen,
             relay_ip,
+            relay_ip6,
             external_ip,
             public_host,
             relay_ports,
@@ -533,6 +553,30 @@ mod tests {
                     ("LIVECARD_MEDIA_RELAY_PORTS", "9-2"),
                 ],
                 "relay_ports",
+            ),
+            (
+                &[
+                    ("LIVECARD_TURN_SECRET", SECRET),
+                    ("LIVECARD_MEDIA_LISTEN", "127.0.0.1:0"),
+                    ("LIVECARD_MEDIA_RELAY_IP6", "127.0.0.2"),
+                ],
+                "relay_ip6",
+            ),
+            (
+                &[
+                    ("LIVECARD_TURN_SECRET", SECRET),
+                    ("LIVECARD_MEDIA_LISTEN", "127.0.0.1:0"),
+                    ("LIVECARD_MEDIA_RELAY_IP6", "::"),
+                ],
+                "relay_ip6",
+            ),
+            (
+                &[
+                    ("LIVECARD_TURN_SECRET", SECRET),
+                    ("LIVECARD_MEDIA_LISTEN", "[::1]:0"),
+                    ("LIVECARD_MEDIA_RELAY_IP6", "::1"),
+                ],
+                "relay_ip6",
             ),
             (
                 &[

@@ -45,6 +45,9 @@ pub struct NetOptions {
     pub tls: Option<(SocketAddr, Arc<tokio_rustls::rustls::ServerConfig>)>,
     /// The address relay sockets bind.
     pub relay_ip: IpAddr,
+    /// A dual-stack node's IPv6 relay address (`relay_ip` is then IPv4):
+    /// allocations of either family, or both (ADDITIONAL-ADDRESS-FAMILY).
+    pub relay_ip6: Option<IpAddr>,
     /// The address clients are told for their relay (XOR-RELAYED-ADDRESS):
     /// the public address when the node is behind a 1:1 NAT (an ECS task
     /// with a public IP), else `relay_ip`.
@@ -65,6 +68,18 @@ enum Link {
 struct Relay {
     socket: Arc<UdpSocket>,
     task: AbortHandle,
+    /// A dual-stack allocation's IPv6 socket (its IPv6 peers' traffic).
+    socket6: Option<(Arc<UdpSocket>, AbortHandle)>,
+}
+
+impl Relay {
+    /// The socket that reaches `peer`.
+    fn toward(&self, peer: SocketAddr) -> &Arc<UdpSocket> {
+        match &self.socket6 {
+            Some((socket6, _)) if peer.is_ipv6() => socket6,
+            _ => &self.socket,
+        }
+    }
 }
 
 struct State {
@@ -94,6 +109,9 @@ impl Shared {
         for id in ids {
             if let Some(relay) = state.relays.remove(id) {
                 relay.task.abort();
+                if let Some((_, task6)) = relay.socket6 {
+                    task6.abort();
+                }
             }
         }
     }
@@ -299,7 +317,7 @@ async fn from_client(shared: &Arc<Shared>, five: FiveTuple, packet: &[u8], link:
             ClientOut::None => Then::Nothing,
             ClientOut::Reply(bytes) => Then::Reply(bytes),
             ClientOut::ToPeer { alloc, peer, data } => match state.relays.get(&alloc) {
-                Some(relay) => Then::Forward(relay.socket.clone(), peer, data),
+                Some(relay) => Then::Forward(relay.toward(peer).clone(), peer, data),
                 None => Then::Nothing,
             },
             ClientOut::Allocate(pending) => Then::Bind(pending),
@@ -316,10 +334,13 @@ async fn from_client(shared: &Arc<Shared>, five: FiveTuple, packet: &[u8], link:
     }
 }
 
-/// Binds a relay socket in the configured range.
+/// Binds a relay socket of a family in the configured range.
 fn bind_relay(shared: &Shared, v6: bool, even: bool) -> io::Result<std::net::UdpSocket> {
     let opts = &shared.opts;
-    let ip = opts.relay_ip;
+    let ip = match opts.relay_ip6 {
+        Some(ip6) if v6 => ip6,
+        _ => opts.relay_ip,
+    };
     if ip.is_ipv6() != v6 {
         return Err(io::Error::new(io::ErrorKind::Unsupported, "address family"));
     }
@@ -366,15 +387,41 @@ async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
         Err(_) => return shared.lock().server.allocation_failed(pending),
     };
     let advertised = SocketAddr::new(shared.opts.external_ip.unwrap_or(local.ip()), local.port());
+    // A dual-stack allocation's IPv6 relay: when it cannot be bound, the
+    // IPv4 one is granted alone (the answer says 508 for IPv6).
+    let socket6 = if pending.also_v6 {
+        match bind_relay(shared, true, false).and_then(UdpSocket::from_std) {
+            Ok(socket6) => socket6
+                .local_addr()
+                .ok()
+                .map(|local6| (Arc::new(socket6), local6)),
+            Err(err) => {
+                tracing::warn!(error = %err, "no IPv6 relay socket");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let five = pending.five;
     let mut state = shared.lock();
-    let (id, reply) = state.server.allocated(now_ms(), pending, advertised);
+    let (id, reply) = state.server.allocated(
+        now_ms(),
+        pending,
+        advertised,
+        socket6.as_ref().map(|(_, local6)| *local6),
+    );
     let task = tokio::spawn(relay_loop(shared.clone(), id, socket.clone()));
+    let socket6 = socket6.map(|(socket6, _)| {
+        let task6 = tokio::spawn(relay_loop(shared.clone(), id, socket6.clone()));
+        (socket6, task6.abort_handle())
+    });
     state.relays.insert(
         id,
         Relay {
             socket,
             task: task.abort_handle(),
+            socket6,
         },
     );
     tracing::debug!(allocation = id, transport = five.transport.as_str(), relay = %advertised, "allocated");

@@ -108,12 +108,16 @@ impl Node {
             policy: config.policy.clone(),
             limits: config.limits.clone(),
             software: concat!("livecard-media-node/", env!("CARGO_PKG_VERSION")).into(),
-            families: crate::turn::Families::of(config.relay_ip),
+            families: crate::turn::Families {
+                v4: config.relay_ip.is_ipv4(),
+                v6: config.relay_ip.is_ipv6() || config.relay_ip6.is_some(),
+            },
         };
         let opts = NetOptions {
             listen: config.listen,
             tls,
             relay_ip: config.relay_ip,
+            relay_ip6: config.relay_ip6,
             external_ip: config.external_ip,
             relay_ports: config.relay_ports.clone(),
             max_streams: config.max_connections,

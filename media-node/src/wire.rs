@@ -45,6 +45,12 @@ impl ErrorReply {
     }
 }
 
+/// ADDITIONAL-ADDRESS-FAMILY and ADDRESS-ERROR-CODE (RFC 8656 §18.11,
+/// §18.12): a dual-stack allocation, and why its second family was not
+/// allocated. Both comprehension-optional.
+pub const ATTR_ADDITIONAL_ADDRESS_FAMILY: AttrType = AttrType(0x8000);
+pub const ATTR_ADDRESS_ERROR_CODE: AttrType = AttrType(0x8001);
+
 /// Attributes the node (and the test client) writes.
 #[derive(Clone)]
 pub enum Attr<'a> {
@@ -60,6 +66,9 @@ pub enum Attr<'a> {
     Unknown(&'a [u16]),
     RequestedTransport(u8),
     RequestedFamily(u8),
+    AdditionalFamily(u8),
+    /// The family (1 IPv4, 2 IPv6) and the error code.
+    AddressError(u8, u16),
     ChannelNumber(u16),
     /// Any attribute, as given (tests send unknown ones).
     Raw(u16, &'a [u8]),
@@ -138,6 +147,12 @@ fn put(m: &mut Message, attr: &Attr<'_>) {
         }
         Attr::RequestedTransport(p) => m.add(ATTR_REQUESTED_TRANSPORT, &[*p, 0, 0, 0]),
         Attr::RequestedFamily(f) => m.add(ATTR_REQUESTED_ADDRESS_FAMILY, &[*f, 0, 0, 0]),
+        Attr::AdditionalFamily(f) => m.add(ATTR_ADDITIONAL_ADDRESS_FAMILY, &[*f, 0, 0, 0]),
+        Attr::AddressError(family, code) => {
+            let mut v = vec![*family, 0, (code / 100) as u8, (code % 100) as u8];
+            v.extend_from_slice(ErrorReply::new(*code).reason().as_bytes());
+            m.add(ATTR_ADDRESS_ERROR_CODE, &v)
+        }
         Attr::ChannelNumber(n) => {
             let b = n.to_be_bytes();
             m.add(ATTR_CHANNEL_NUMBER, &[b[0], b[1], 0, 0])
@@ -352,6 +367,33 @@ pub fn requested_family(m: &Message) -> Result<Option<u8>, Malformed> {
         Ok(v) if v.len() == 4 => Ok(Some(v[0])),
         Ok(_) => Err(Malformed),
     }
+}
+
+/// ADDITIONAL-ADDRESS-FAMILY: `Ok(None)` absent, `Ok(Some(family))`,
+/// `Err` malformed.
+pub fn additional_family(m: &Message) -> Result<Option<u8>, Malformed> {
+    match m.get(ATTR_ADDITIONAL_ADDRESS_FAMILY) {
+        Err(_) => Ok(None),
+        Ok(v) if v.len() == 4 => Ok(Some(v[0])),
+        Ok(_) => Err(Malformed),
+    }
+}
+
+/// ADDRESS-ERROR-CODE: the family and the code.
+pub fn address_error(m: &Message) -> Option<(u8, u16)> {
+    let v = m.get(ATTR_ADDRESS_ERROR_CODE).ok()?;
+    (v.len() >= 4).then(|| (v[0], u16::from(v[2] & 0x7) * 100 + u16::from(v[3])))
+}
+
+/// Every XOR-RELAYED-ADDRESS of an answer (two for a dual-stack
+/// allocation), in order.
+pub fn relayed_addresses(m: &Message) -> Vec<SocketAddr> {
+    m.attributes
+        .0
+        .iter()
+        .filter(|a| a.typ == ATTR_XOR_RELAYED_ADDRESS)
+        .filter_map(|a| decode_xor_address(&a.value, &m.transaction_id.0))
+        .collect()
 }
 
 /// EVEN-PORT: `Ok(None)` absent, `Ok(Some(reserve))` present with its R

@@ -564,6 +564,99 @@ async fn an_ipv6_relay_answers_an_ipv4_allocation_with_440() {
     drop(node);
 }
 
+/// A dual-stack node (relay_ip 127.0.0.1, relay_ip6 ::1): one allocation
+/// with ADDITIONAL-ADDRESS-FAMILY gets an IPv4 and an IPv6 relay, and
+/// relays to a peer of each family through the relay of its family, both
+/// ways, by indication and by channel. The peer policy applies to both
+/// families: a peer outside the allow-list is 403 in either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_node_relays_ipv4_and_ipv6_in_one_allocation() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        panic!("this test needs IPv6 loopback (::1)");
+    }
+    let node = start(
+        &config(|f| {
+            f.relay_ip6 = Some("::1".into());
+            f.allow_peers = Some(vec!["127.0.0.1/32".into(), "::1/128".into()]);
+        }),
+        None,
+    )
+    .await;
+    let mut client = udp_client(&node, "dual").await;
+    let (relays, error) = client.allocate_dual().await.expect("allocate");
+    assert_eq!(error, None, "both families granted");
+    let [relay4, relay6] = relays[..] else {
+        panic!("two relays: {relays:?}")
+    };
+    assert_eq!(relay4.ip().to_string(), "127.0.0.1");
+    assert_eq!(relay6.ip().to_string(), "::1");
+    let peer4 = peer_socket().await;
+    let peer6 = UdpSocket::bind("[::1]:0").await.expect("IPv6 peer");
+    let (addr4, addr6) = (
+        peer4.local_addr().expect("addr"),
+        peer6.local_addr().expect("addr"),
+    );
+    client
+        .create_permission(&[addr4, addr6])
+        .await
+        .expect("permissions for both families");
+    for (peer, addr, relay) in [(&peer4, addr4, relay4), (&peer6, addr6, relay6)] {
+        client.send_indication(addr, b"hello").await.expect("send");
+        let (got, from) = recv_at(peer).await.expect("the peer receives");
+        assert_eq!((got.as_slice(), from), (&b"hello"[..], relay), "{addr}");
+        peer.send_to(b"hello back", relay)
+            .await
+            .expect("peer sends");
+        assert_eq!(
+            client.recv_data(Duration::from_secs(2)).await,
+            Some(Received::Indication(addr, b"hello back".to_vec())),
+            "{addr}"
+        );
+    }
+    client.channel_bind(0x4001, addr6).await.expect("channel");
+    client
+        .send_channel(0x4001, b"v6 channel")
+        .await
+        .expect("send");
+    assert_eq!(
+        recv_at(&peer6).await,
+        Some((b"v6 channel".to_vec(), relay6))
+    );
+    peer6.send_to(b"back", relay6).await.expect("peer sends");
+    assert_eq!(
+        client.recv_data(Duration::from_secs(2)).await,
+        Some(Received::Channel(0x4001, b"back".to_vec()))
+    );
+    // The policy on both families: 127.0.0.2, a link-local and a unique
+    // local IPv6 address are outside the allow-list.
+    for denied in ["127.0.0.2:9", "[fe80::1]:9", "[fd00::1]:9"] {
+        let refused = client
+            .create_permission(&[denied.parse().expect("addr")])
+            .await
+            .expect_err("denied");
+        assert_eq!(refused.code(), Some(403), "{denied}: {refused:?}");
+    }
+    drop(node);
+
+    // An IPv4-only node grants the IPv4 relay and says 440 for IPv6; an
+    // IPv6 peer is then 443.
+    let node = start(
+        &config(|f| f.allow_peers = Some(vec!["127.0.0.1/32".into(), "::1/128".into()])),
+        None,
+    )
+    .await;
+    let mut client = udp_client(&node, "v4only").await;
+    let (relays, error) = client.allocate_dual().await.expect("allocate");
+    assert_eq!(relays.len(), 1);
+    assert!(relays[0].is_ipv4());
+    assert_eq!(error, Some((2, 440)));
+    let refused = client
+        .create_permission(&[addr6])
+        .await
+        .expect_err("no IPv6 relay");
+    assert_eq!(refused.code(), Some(443));
+}
+
 /// The other way round: coturn (`turnserver`, Debian `coturn`) with
 /// `use-auth-secret` and a secret text accepts the credentials livecard
 /// mints from `text:<the same text>`, so coturn and livecard's nodes can

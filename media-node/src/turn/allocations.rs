@@ -46,14 +46,25 @@ impl TurnServer {
         }
         // No REQUESTED-ADDRESS-FAMILY asks for IPv4 (RFC 8656 §7.2); a
         // family the node has no relay address for is 440, not 508.
-        let family_v6 = match wire::requested_family(m) {
-            Ok(None) | Ok(Some(1)) => false,
-            Ok(Some(2)) => true,
+        // ADDITIONAL-ADDRESS-FAMILY (IPv6 only, never with the former) asks
+        // for an IPv6 relay besides the IPv4 one.
+        let (family_v6, also_v6) = match (wire::requested_family(m), wire::additional_family(m)) {
+            (Ok(None) | Ok(Some(1)), Ok(None)) => (false, false),
+            (Ok(Some(2)), Ok(None)) => (true, false),
+            (Ok(None), Ok(Some(2))) => (false, true),
+            // Both attributes, a malformed additional one, or IPv4 as the
+            // additional family: 400.
+            (Ok(Some(_)), Ok(Some(_))) | (_, Err(_)) | (_, Ok(Some(1))) => {
+                return ClientOut::Reply(self.refuse(m, 400, "bad_request", key));
+            }
+            // An unknown or malformed family.
             _ => return ClientOut::Reply(self.refuse(m, 440, "address_family", key)),
         };
         if !self.settings.families.relays(family_v6) {
             return ClientOut::Reply(self.refuse(m, 440, "address_family", key));
         }
+        let additional_refused = also_v6 && !self.settings.families.v6;
+        let also_v6 = also_v6 && !additional_refused;
         // EVEN-PORT is honoured; reserving the next port (R bit, RFC 8656
         // §7.2) is not offered, which the RFC answers with 508.
         let even_port = match wire::even_port(m) {
@@ -82,6 +93,8 @@ impl TurnServer {
         ClientOut::Allocate(PendingAllocation {
             five,
             family_v6,
+            also_v6,
+            additional_refused,
             even_port,
             username: auth.username,
             key: auth.key,
@@ -98,13 +111,16 @@ impl TurnServer {
             .max(limits.default_lifetime_s.min(limits.max_lifetime_s))
     }
 
-    /// The relay socket is bound (`relay` is the address clients are told):
-    /// the allocation exists, and this is the answer.
+    /// The relay socket is bound (`relay` is the address clients are told;
+    /// `relay6` the IPv6 one of a dual-stack allocation, `None` when it
+    /// was not asked for or could not be bound): the allocation exists, and
+    /// this is the answer.
     pub fn allocated(
         &mut self,
         now: UnixMillis,
         pending: PendingAllocation,
         relay: SocketAddr,
+        relay6: Option<SocketAddr>,
     ) -> (AllocId, Vec<u8>) {
         self.pending.remove(&pending.five);
         let id = self.next_id;
@@ -112,16 +128,20 @@ impl TurnServer {
         let mut m = Message::new();
         m.typ = stun::message::MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST);
         m.transaction_id = stun::agent::TransactionId(pending.transaction_id);
-        let reply = wire::success(
-            &m,
-            &[
-                Attr::XorRelayed(relay),
-                Attr::Lifetime(pending.lifetime_s),
-                Attr::XorMapped(pending.five.client),
-                Attr::Software(&self.settings.software),
-            ],
-            Some(&pending.key),
-        );
+        let relay6 = relay6.filter(|_| pending.also_v6);
+        let mut attrs = vec![Attr::XorRelayed(relay)];
+        attrs.extend(relay6.map(Attr::XorRelayed));
+        attrs.push(Attr::Lifetime(pending.lifetime_s));
+        // The second family not allocated: 440 when the node has no IPv6
+        // relay, 508 when its socket could not be bound (RFC 8656 §7.2).
+        if pending.additional_refused {
+            attrs.push(Attr::AddressError(2, 440));
+        } else if pending.also_v6 && relay6.is_none() {
+            attrs.push(Attr::AddressError(2, 508));
+        }
+        attrs.push(Attr::XorMapped(pending.five.client));
+        attrs.push(Attr::Software(&self.settings.software));
+        let reply = wire::success(&m, &attrs, Some(&pending.key));
         let rate = self.settings.limits.bandwidth_bytes_per_s;
         let bucket = || {
             rate.map(|rate| Bucket {
@@ -136,6 +156,7 @@ impl TurnServer {
                 username: pending.username,
                 key: pending.key,
                 relay,
+                relay6,
                 expires: now + u64::from(pending.lifetime_s) * 1000,
                 permissions: HashMap::default(),
                 channel_peer: HashMap::default(),

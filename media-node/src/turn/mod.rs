@@ -128,14 +128,6 @@ pub struct Families {
 }
 
 impl Families {
-    /// The family of one relay address.
-    pub fn of(relay: IpAddr) -> Families {
-        Families {
-            v4: relay.is_ipv4(),
-            v6: relay.is_ipv6(),
-        }
-    }
-
     pub fn relays(self, v6: bool) -> bool {
         if v6 { self.v6 } else { self.v4 }
     }
@@ -148,7 +140,14 @@ pub type AllocId = u64;
 #[derive(Debug, Clone)]
 pub struct PendingAllocation {
     pub five: FiveTuple,
+    /// The relay's family (REQUESTED-ADDRESS-FAMILY; IPv4 by default).
     pub family_v6: bool,
+    /// ADDITIONAL-ADDRESS-FAMILY asked for an IPv6 relay besides the IPv4
+    /// one, and the node has one: the shell binds both (RFC 8656 §7.2).
+    pub also_v6: bool,
+    /// ADDITIONAL-ADDRESS-FAMILY asked for a family the node cannot relay:
+    /// the IPv4 relay alone, with ADDRESS-ERROR-CODE 440.
+    additional_refused: bool,
     /// EVEN-PORT: the relay port must be even.
     pub even_port: bool,
     username: String,
@@ -164,7 +163,8 @@ pub enum ClientOut<'a> {
     None,
     /// Send these bytes back to the client on its 5-tuple.
     Reply(Vec<u8>),
-    /// Send `data` from the allocation's relay socket to `peer`.
+    /// Send `data` from the allocation's relay socket of `peer`'s family
+    /// to `peer`.
     ToPeer {
         alloc: AllocId,
         peer: SocketAddr,
@@ -217,6 +217,8 @@ struct Allocation {
     username: String,
     key: [u8; 16],
     relay: SocketAddr,
+    /// A dual-stack allocation's IPv6 relay.
+    relay6: Option<SocketAddr>,
     expires: UnixMillis,
     permissions: HashMap<IpAddr, UnixMillis>,
     channel_peer: HashMap<u16, (SocketAddr, UnixMillis)>,
@@ -229,6 +231,11 @@ struct Allocation {
 }
 
 impl Allocation {
+    /// Whether the allocation has a relay of `peer`'s family.
+    fn relays_to(&self, peer: SocketAddr) -> bool {
+        self.relay.is_ipv6() == peer.is_ipv6() || (peer.is_ipv6() && self.relay6.is_some())
+    }
+
     fn permitted(&self, ip: IpAddr, now: UnixMillis) -> bool {
         self.permissions.get(&ip).is_some_and(|until| *until > now)
     }
@@ -483,6 +490,11 @@ impl TurnServer {
     /// The relay address of an allocation (for logs and tests).
     pub fn relay_of(&self, id: AllocId) -> Option<SocketAddr> {
         self.allocations.get(&id).map(|a| a.relay)
+    }
+
+    /// A dual-stack allocation's IPv6 relay address.
+    pub fn relay6_of(&self, id: AllocId) -> Option<SocketAddr> {
+        self.allocations.get(&id).and_then(|a| a.relay6)
     }
 }
 

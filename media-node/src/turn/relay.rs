@@ -25,7 +25,6 @@ impl TurnServer {
             Ok(peers) if !peers.is_empty() => peers,
             _ => return self.refuse(m, 400, "no_peer", Some(&auth.key)),
         };
-        let relay_v6 = self.allocations.get(&id).is_some_and(|a| a.relay.is_ipv6());
         // All or nothing: one refused address refuses the request. The
         // policy comes first, so a denied address is always a 403.
         for peer in &peers {
@@ -33,7 +32,12 @@ impl TurnServer {
                 return self.refuse(m, 403, reason, Some(&auth.key));
             }
         }
-        if peers.iter().any(|peer| peer.is_ipv6() != relay_v6) {
+        let relays_to = |peer: &SocketAddr| {
+            self.allocations
+                .get(&id)
+                .is_some_and(|a| a.relays_to(*peer))
+        };
+        if !peers.iter().all(relays_to) {
             return self.refuse(m, 443, "peer_family", Some(&auth.key));
         }
         if let Some(a) = self.allocations.get_mut(&id) {
@@ -73,8 +77,7 @@ impl TurnServer {
         if let Err(reason) = self.check_peer(peer) {
             return self.refuse(m, 403, reason, key);
         }
-        let relay_v6 = self.allocations.get(&id).is_some_and(|a| a.relay.is_ipv6());
-        if peer.is_ipv6() != relay_v6 {
+        if !self.allocations.get(&id).is_some_and(|a| a.relays_to(peer)) {
             return self.refuse(m, 443, "peer_family", key);
         }
         let Some(a) = self.allocations.get_mut(&id) else {

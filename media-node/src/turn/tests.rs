@@ -128,6 +128,7 @@ impl Client {
                     now,
                     pending,
                     SocketAddr::from(([203, 0, 113, 1], relay_port)),
+                    None,
                 );
                 assert_eq!(answer_code(&reply), 0);
                 let m = wire::parse(&reply).expect("reply");
@@ -593,7 +594,7 @@ fn bad_requests_get_protocol_answers() {
         panic!("allocate")
     };
     assert!(matches!(s.on_client(T0, c.five, &packet), ClientOut::None));
-    let (_, first) = s.allocated(T0, pending, peer("203.0.113.1:50000"));
+    let (_, first) = s.allocated(T0, pending, peer("203.0.113.1:50000"), None);
     match s.on_client(T0, c.five, &packet) {
         ClientOut::Reply(again) => assert_eq!(again, first),
         other => panic!("{other:?}"),
@@ -646,4 +647,121 @@ fn a_family_the_node_cannot_relay_is_440_not_508() {
     }
     // Nothing was counted against the user for the refusals.
     assert_eq!(s.allocation_count(), 0, "pending, not yet bound");
+}
+
+/// RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY asks for an IPv6 relay beside
+/// the IPv4 one; peers of both families are then reachable, each through
+/// its relay. A node without IPv6 grants IPv4 with ADDRESS-ERROR-CODE 440;
+/// one whose IPv6 socket could not be bound, 508.
+#[test]
+fn a_dual_stack_allocation_relays_both_families() {
+    let mut s = server(Limits::default(), &[]);
+    let mut c = Client::new(&mut s, 54100, "p1", T0);
+    // Both family attributes, or IPv4 as the additional one: 400.
+    for attrs in [
+        &[
+            Attr::RequestedTransport(17),
+            Attr::RequestedFamily(1),
+            Attr::AdditionalFamily(2),
+        ][..],
+        &[Attr::RequestedTransport(17), Attr::AdditionalFamily(1)][..],
+    ] {
+        let packet = c.request(METHOD_ALLOCATE, attrs);
+        match s.on_client(T0, c.five, &packet) {
+            ClientOut::Reply(reply) => assert_eq!(answer_code(&reply), 400),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let packet = c.request(
+        METHOD_ALLOCATE,
+        &[Attr::RequestedTransport(17), Attr::AdditionalFamily(2)],
+    );
+    let ClientOut::Allocate(pending) = s.on_client(T0, c.five, &packet) else {
+        panic!("allocate")
+    };
+    assert!(!pending.family_v6 && pending.also_v6);
+    let (relay4, relay6) = (peer("203.0.113.1:50000"), peer("[2001:db8::1]:50002"));
+    let (id, reply) = s.allocated(T0, pending, relay4, Some(relay6));
+    let m = wire::parse(&reply).expect("reply");
+    assert_eq!(wire::relayed_addresses(&m), vec![relay4, relay6]);
+    assert_eq!(wire::address_error(&m), None);
+    assert_eq!(s.relay6_of(id), Some(relay6));
+    // Permissions for peers of both families, in one request; the policy
+    // still applies to each.
+    let (p4, p6) = (peer("8.8.8.8:4000"), peer("[2001:4860::8888]:4000"));
+    let code = c.code(
+        &mut s,
+        T0,
+        METHOD_CREATE_PERMISSION,
+        &[Attr::XorPeer(p4), Attr::XorPeer(p6)],
+    );
+    assert_eq!(code, 0);
+    for denied in ["10.0.0.1:1", "[fd00::1]:1", "[::1]:1"] {
+        let code = c.code(
+            &mut s,
+            T0,
+            METHOD_CREATE_PERMISSION,
+            &[Attr::XorPeer(peer(denied))],
+        );
+        assert_eq!(code, 403, "{denied}");
+    }
+    assert_eq!(
+        c.code(
+            &mut s,
+            T0,
+            METHOD_CHANNEL_BIND,
+            &[Attr::ChannelNumber(0x4001), Attr::XorPeer(p6)]
+        ),
+        0
+    );
+    // Data to either peer leaves (the shell picks the socket by family).
+    for to in [p4, p6] {
+        let send = wire::build(
+            stun::message::MessageType::new(METHOD_SEND, CLASS_INDICATION),
+            [7; 12],
+            &[Attr::XorPeer(to), Attr::Data(b"hi")],
+            None,
+        );
+        match s.on_client(T0, c.five, &send) {
+            ClientOut::ToPeer { peer, data, .. } => assert_eq!((peer, data), (to, &b"hi"[..])),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    // An IPv4-only node grants IPv4 and says why IPv6 is missing (440).
+    s.settings.families = Families {
+        v4: true,
+        v6: false,
+    };
+    let mut c = Client::new(&mut s, 54101, "p2", T0);
+    let packet = c.request(
+        METHOD_ALLOCATE,
+        &[Attr::RequestedTransport(17), Attr::AdditionalFamily(2)],
+    );
+    let ClientOut::Allocate(pending) = s.on_client(T0, c.five, &packet) else {
+        panic!("allocate")
+    };
+    assert!(!pending.also_v6);
+    let (id, reply) = s.allocated(T0, pending, relay4, None);
+    let m = wire::parse(&reply).expect("reply");
+    assert_eq!(wire::relayed_addresses(&m), vec![relay4]);
+    assert_eq!(wire::address_error(&m), Some((2, 440)));
+    // Its allocation has no IPv6 relay: an IPv6 peer is 443.
+    assert_eq!(s.relay6_of(id), None);
+    let code = c.code(&mut s, T0, METHOD_CREATE_PERMISSION, &[Attr::XorPeer(p6)]);
+    assert_eq!(code, 443);
+
+    // A dual-stack node whose IPv6 socket could not be bound: 508.
+    s.settings.families = Families { v4: true, v6: true };
+    let mut c = Client::new(&mut s, 54102, "p3", T0);
+    let packet = c.request(
+        METHOD_ALLOCATE,
+        &[Attr::RequestedTransport(17), Attr::AdditionalFamily(2)],
+    );
+    let ClientOut::Allocate(pending) = s.on_client(T0, c.five, &packet) else {
+        panic!("allocate")
+    };
+    let (_, reply) = s.allocated(T0, pending, relay4, None);
+    let m = wire::parse(&reply).expect("reply");
+    assert_eq!(wire::address_error(&m), Some((2, 508)));
 }
