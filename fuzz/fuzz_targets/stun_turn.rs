@@ -129,8 +129,13 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         if let ClientOut::Allocate(pending) = server.on_client(now, five, &packet) {
-            let relay = SocketAddr::from(([203, 0, 113, 1], 49_152 + allocations.len() as u16));
-            let (id, _reply) = server.allocated(now, pending, relay);
+            let port = 49_152 + allocations.len() as u16;
+            let relay = SocketAddr::from(([203, 0, 113, 1], port));
+            // A dual-stack allocation gets its IPv6 relay too.
+            let relay6 = pending
+                .also_v6
+                .then(|| SocketAddr::from(([0x2001, 0xdb8, 0, 0, 0, 0, 0, 1], port)));
+            let (id, _reply) = server.allocated(now, pending, relay, relay6);
             allocations.push(id);
         }
     }
