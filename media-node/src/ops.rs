@@ -290,7 +290,25 @@ fn record_template(id: &str, host: &str, net: &Net) -> MediaNode {
         capacity: net.capacity(),
         load: 0,
         heartbeat_until: 0,
+        sessions: Vec::new(),
     }
+}
+
+/// The sessions whose calls the node relays, from its allocations'
+/// participants (`<session>-visitor`, `<session>-<advisor>`): named in its
+/// heartbeat, so the signaling server can tell them to move if it stops.
+fn relayed_sessions(participants: Vec<String>) -> Vec<String> {
+    let len = livecard_core::ids::RandomId::LEN;
+    let sessions: std::collections::BTreeSet<String> = participants
+        .iter()
+        .filter_map(|p| p.get(..len))
+        .filter(|id| livecard_core::ids::RandomId::parse(id).is_ok())
+        .map(str::to_owned)
+        .collect();
+    sessions
+        .into_iter()
+        .take(livecard_core::media::MAX_NODE_SESSIONS)
+        .collect()
 }
 
 /// Renews the node's record every `every` (healthy for three periods);
@@ -307,6 +325,7 @@ async fn heartbeat(store: Arc<DynamoStore>, net: Arc<Net>, template: MediaNode, 
         let record = MediaNode {
             load: net.allocations() as u32,
             heartbeat_until: now_ms() + 3 * every.as_millis() as u64,
+            sessions: relayed_sessions(net.participants()),
             ..template.clone()
         };
         match store.put_media_node(&record).await {

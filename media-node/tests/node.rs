@@ -387,10 +387,21 @@ async fn drains_and_registers_itself_in_the_store() {
     let peer = peer_socket().await;
     let peer_addr = peer.local_addr().expect("addr");
     c.channel_bind(0x4000, peer_addr).await.expect("channel");
-    // The heartbeat reports the load.
+    // A call's participant: the session it names is a random id.
+    let session = livecard_core::ids::RandomId::from_bytes([7; 16]);
+    let mut call = udp_client(&node, &format!("{}-visitor", session.as_str())).await;
+    call.allocate().await.expect("allocate");
+    // The heartbeat reports the load, and the sessions whose calls the
+    // node relays (what the signaling server tells to move if the node
+    // stops without a word).
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let nodes = store.live_media_nodes(now_ms(), 10).await.expect("nodes");
-    assert_eq!(nodes.first().map(|n| n.load), Some(1));
+    assert_eq!(nodes.first().map(|n| n.load), Some(2));
+    assert_eq!(
+        nodes.first().map(|n| n.sessions.clone()),
+        Some(vec![session.as_str().to_owned()])
+    );
+    assert_eq!(call.refresh(0).await.expect("released"), 0);
 
     let health = reqwest::get(format!("http://{}/healthz", node.http_addr))
         .await
@@ -408,6 +419,15 @@ async fn drains_and_registers_itself_in_the_store() {
     assert!(
         store
             .live_media_nodes(now_ms(), 10)
+            .await
+            .expect("nodes")
+            .is_empty()
+    );
+    // Its withdrawn record names no calls: the drain's notice moves them,
+    // not a lost heartbeat.
+    assert!(
+        store
+            .lost_media_nodes(now_ms() + 60_000, 10)
             .await
             .expect("nodes")
             .is_empty()

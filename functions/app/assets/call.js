@@ -297,8 +297,15 @@
       box: box,
       /* An ICE restart now, for `reason` (what a lost path triggers). */
       restart: function (reason) { moveOff(reason || "failed", null); },
-      /* The server says the media node at m.relay drains or stopped. */
-      mediaMove: function (m) { if (pc && m && typeof m.relay === "string") moveOff(m.reason === "node_lost" ? "node_lost" : "drain", m.relay); },
+      /* The server says the media node at m.relay drains or stopped. A
+         lost node's word comes after its heartbeat lapsed, long after the
+         stall check moved a call it carried: only this side's relay
+         moves then (the other side's own word moves its relay). */
+      mediaMove: function (m) {
+        if (!pc || !m || typeof m.relay !== "string") return;
+        if (m.reason === "node_lost") { if (watch.relay === m.relay) moveOff("node_lost", m.relay); return; }
+        moveOff("drain", m.relay);
+      },
       get pc() { return pc; },
       get channel() { return channel; },
       get restarts() { return counts.restarts; },

@@ -669,6 +669,7 @@ async fn ice_servers_go_to_the_sessions_participants_only() {
         capacity: 100,
         load,
         heartbeat_until: hb,
+        sessions: Vec::new(),
     };
     for n in [
         node("busy", 90, now + 30_000),
@@ -1407,6 +1408,7 @@ async fn calls_move_off_a_lost_or_draining_media_node() {
             capacity: 100,
             load,
             heartbeat_until: now + 30_000,
+            sessions: Vec::new(),
         };
         h.app.store.put_media_node(&node).await.expect("node");
     }
@@ -1570,4 +1572,44 @@ async fn calls_move_off_a_lost_or_draining_media_node() {
         .filter_map(|e| e.props.get("reason"))
         .collect();
     assert_eq!(restarts, vec![&json!("drain")]);
+
+    // Node b relays the call (its heartbeat names the session) and stops
+    // without a word: once its heartbeat has lapsed, the sweep tells both
+    // sides to move (node_lost), once.
+    let relaying = MediaNode {
+        id: "b".into(),
+        host: "203.0.113.11".into(),
+        turn_port: 3478,
+        tls_port: None,
+        capacity: 100,
+        load: 2,
+        heartbeat_until: h.app.now() + 30_000,
+        sessions: vec![session.clone(), "nobody".into()],
+    };
+    h.app.store.put_media_node(&relaying).await.expect("node");
+    h.push.take(&Participant::Visitor(session.clone()));
+    h.push.take(&Participant::Advisor(id("anna")));
+    let report = h.app.sweep().await.expect("sweep");
+    assert_eq!(report.moved, 0, "its heartbeat is current");
+    h.clock.advance(30_000);
+    let report = h.app.sweep().await.expect("sweep");
+    assert_eq!(report.moved, 1);
+    for to in [
+        Participant::Visitor(session.clone()),
+        Participant::Advisor(id("anna")),
+    ] {
+        let pushed = h.push.take(&to);
+        let moves = of_type(&pushed, "media_move");
+        assert_eq!(moves.len(), 1, "{to}: {pushed:?}");
+        assert_eq!(moves[0]["relay"], "203.0.113.11:3478");
+        assert_eq!(moves[0]["reason"], "node_lost");
+        assert_eq!(moves[0]["node"], "b");
+    }
+    let report = h.app.sweep().await.expect("sweep");
+    assert_eq!(report.moved, 0, "told once");
+    assert!(
+        h.push
+            .take(&Participant::Visitor(session.clone()))
+            .is_empty()
+    );
 }

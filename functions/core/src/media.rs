@@ -30,7 +30,14 @@ pub struct MediaNode {
     pub load: u32,
     /// It counts as healthy until then.
     pub heartbeat_until: UnixMillis,
+    /// The sessions whose calls it relays (at most [`MAX_NODE_SESSIONS`]),
+    /// as of its last heartbeat: told to move when the heartbeat lapses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sessions: Vec<String>,
 }
+
+/// The most sessions a node's record names.
+pub const MAX_NODE_SESSIONS: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NodeError {
@@ -305,6 +312,7 @@ mod tests {
             capacity,
             load,
             heartbeat_until: hb,
+            sessions: Vec::new(),
         }
     }
 

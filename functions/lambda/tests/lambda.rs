@@ -343,6 +343,7 @@ async fn a_chat_through_api_gateway_events_with_gone_cleanup_and_resume() {
             capacity: 100,
             load: 3,
             heartbeat_until: stack.seed.now() + 30_000,
+            sessions: Vec::new(),
         })
         .await
         .expect("node");

@@ -490,6 +490,14 @@ pub trait MediaNodeStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError>;
+    /// Media nodes whose heartbeat lapsed by `now` while they named
+    /// sessions (calls that must move), in id order. A node is listed
+    /// until it is put again without sessions.
+    async fn lost_media_nodes(
+        &self,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<MediaNode>, StoreError>;
 }
 
 /// A forwarding destination as stored. Its settings hold secrets, so the

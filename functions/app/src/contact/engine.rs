@@ -83,6 +83,8 @@ pub struct SweepReport {
     pub due: usize,
     pub changed: usize,
     pub routed: usize,
+    /// Calls told to move off a media node whose heartbeat lapsed.
+    pub moved: usize,
 }
 
 impl<S: Store, P: Push> App<S, P> {
@@ -596,6 +598,12 @@ impl<S: Store, P: Push> App<S, P> {
         // or an admin): serve every queue with someone waiting.
         for key in self.store.waiting_queues(100).await? {
             report.routed += self.serve_queue(&key).await;
+        }
+        // Calls on a media node that stopped without a word (killed, its
+        // host gone).
+        match super::moves::lost_nodes(self).await {
+            Ok(moved) => report.moved = moved,
+            Err(err) => tracing::warn!(error = %err, "sweep could not check the media nodes"),
         }
         Ok(report)
     }

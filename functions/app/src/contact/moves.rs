@@ -1,7 +1,9 @@
 //! Calls that must move off a media node: a draining node tells the
 //! signaling server which calls it relays, and both sides of each are told
 //! (`media_move`) so they restart ICE on another node before its drain
-//! deadline (`docs/media-node.md`, "Failover").
+//! deadline; a node whose heartbeat lapsed while it relayed calls (its
+//! record names their sessions) has them told the same by the sweep
+//! (`node_lost`). `docs/media-node.md`, "Failover".
 
 use super::{Participant, Push};
 use crate::http_util::{ApiError, json, parse_json};
@@ -10,7 +12,7 @@ use http::StatusCode;
 use livecard_core::ids::RandomId;
 use livecard_core::session::{Phase, RestartReason};
 use livecard_core::signaling::ServerMessage;
-use livecard_store::Store;
+use livecard_store::{Store, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -89,6 +91,58 @@ pub async fn notice<S: Store, P: Push>(
         .filter_map(|p| p.get(..RandomId::LEN))
         .filter(|id| RandomId::parse(id).is_ok())
         .collect();
+    let told = tell(
+        app,
+        node,
+        &notice.relay,
+        notice.reason,
+        notice.deadline,
+        sessions,
+    )
+    .await;
+    tracing::info!(
+        node,
+        reason = notice.reason.as_str(),
+        calls = told,
+        "calls told to move"
+    );
+    Ok(json(StatusCode::OK, &json!({ "calls": told })))
+}
+
+/// Media nodes whose heartbeat lapsed while they relayed calls: both sides
+/// of each live call are told to move (`node_lost`), then the node's record
+/// is put again without its sessions, so they are told once. Run by the
+/// sweep; returns how many calls were told.
+pub async fn lost_nodes<S: Store, P: Push>(app: &App<S, P>) -> Result<usize, StoreError> {
+    let mut told = 0;
+    for mut node in app.store.lost_media_nodes(app.now(), 100).await? {
+        let sessions = std::mem::take(&mut node.sessions);
+        let calls = tell(
+            app,
+            &node.id,
+            &node.relay(),
+            RestartReason::NodeLost,
+            None,
+            sessions.iter().map(String::as_str),
+        )
+        .await;
+        app.store.put_media_node(&node).await?;
+        tracing::warn!(node = node.id, calls, "media node lost: calls told to move");
+        told += calls;
+    }
+    Ok(told)
+}
+
+/// Tells both sides of each live call among `sessions` to move off `node`;
+/// returns how many were told.
+async fn tell<'a, S: Store, P: Push>(
+    app: &App<S, P>,
+    node: &str,
+    relay: &str,
+    reason: RestartReason,
+    deadline: Option<u64>,
+    sessions: impl IntoIterator<Item = &'a str>,
+) -> usize {
     let mut told = 0;
     for id in sessions {
         let Ok(Some(stored)) = app.store.get_session(id).await else {
@@ -103,9 +157,9 @@ pub async fn notice<S: Store, P: Push>(
         let message = ServerMessage::MediaMove {
             session: id.to_owned(),
             node: node.to_owned(),
-            relay: notice.relay.clone(),
-            reason: notice.reason,
-            deadline: notice.deadline,
+            relay: relay.to_owned(),
+            reason,
+            deadline,
         }
         .to_json();
         let mut to = vec![Participant::Visitor(id.to_owned())];
@@ -115,11 +169,5 @@ pub async fn notice<S: Store, P: Push>(
         futures_util::future::join_all(to.iter().map(|p| app.push.send(p, &message))).await;
         told += 1;
     }
-    tracing::info!(
-        node,
-        reason = notice.reason.as_str(),
-        calls = told,
-        "calls told to move"
-    );
-    Ok(json(StatusCode::OK, &json!({ "calls": told })))
+    told
 }

@@ -14,6 +14,7 @@ pub async fn media_nodes<S: MediaNodeStore>(store: &S) {
         capacity: 100,
         load,
         heartbeat_until: hb,
+        sessions: Vec::new(),
     };
     ok(
         store.put_media_node(&node("n1", 5, T0 + 30_000)).await,
@@ -43,4 +44,16 @@ pub async fn media_nodes<S: MediaNodeStore>(store: &S) {
         vec![node("n1", 5, T0 + 30_000), node("n2", 7, T0 + 40_000)]
     );
     assert!(ok(store.live_media_nodes(T0 + 40_000, 10).await, "all stopped").is_empty());
+    // A node whose heartbeat lapsed while it relayed calls is lost until it
+    // is put again without them; one without calls never is.
+    assert!(ok(store.lost_media_nodes(T0 + 40_000, 10).await, "none lost").is_empty());
+    let mut relaying = node("n4", 2, T0 + 30_000);
+    relaying.sessions = vec!["s1".into(), "s2".into()];
+    ok(store.put_media_node(&relaying).await, "n4");
+    assert!(ok(store.lost_media_nodes(T0 + 20_000, 10).await, "alive").is_empty());
+    let lost = ok(store.lost_media_nodes(T0 + 30_000, 10).await, "lost");
+    assert_eq!(lost, vec![relaying.clone()]);
+    relaying.sessions.clear();
+    ok(store.put_media_node(&relaying).await, "handled");
+    assert!(ok(store.lost_media_nodes(T0 + 40_000, 10).await, "handled").is_empty());
 }

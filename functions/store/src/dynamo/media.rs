@@ -15,8 +15,12 @@ impl MediaNodeStore for DynamoStore {
             ("node", s(json)),
             ("hb_until", n(node.heartbeat_until)),
         ];
-        let node = item(keys::media_node(&node.id), keys::NODE, attributes);
-        self.put(expiring(node, keep)).await
+        let mut record = item(keys::media_node(&node.id), keys::NODE, attributes);
+        // Whether it relays calls: what a lapsed heartbeat is looked for by.
+        if !node.sessions.is_empty() {
+            record.insert("calls".into(), n(node.sessions.len() as u64));
+        }
+        self.put(expiring(record, keep)).await
     }
 
     async fn live_media_nodes(
@@ -34,13 +38,37 @@ impl MediaNodeStore for DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        out.items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                serde_json::from_str(get_s(item, "node")?)
-                    .map_err(|e| StoreError::Corrupt(format!("media node: {e}")))
-            })
-            .collect()
+        nodes(out.items)
     }
+
+    async fn lost_media_nodes(
+        &self,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<MediaNode>, StoreError> {
+        let out = self
+            .index_query(keys::MEDIANODES)
+            .key_condition_expression("#p = :p")
+            .filter_expression("#hb <= :now AND attribute_exists(calls)")
+            .expression_attribute_names("#hb", "hb_until")
+            .expression_attribute_values(":now", n(now))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        nodes(out.items)
+    }
+}
+
+fn nodes(
+    items: Option<Vec<std::collections::HashMap<String, AttributeValue>>>,
+) -> Result<Vec<MediaNode>, StoreError> {
+    items
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            serde_json::from_str(get_s(item, "node")?)
+                .map_err(|e| StoreError::Corrupt(format!("media node: {e}")))
+        })
+        .collect()
 }
