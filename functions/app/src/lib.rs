@@ -304,6 +304,8 @@ pub struct App<S, P = NoPush> {
     /// The host's outgoing HTTP for the handlers (`None`: the host has
     /// none, and a TURN provider is not asked).
     pub fetch: Option<Arc<dyn forward::SharedFetch>>,
+    /// The TURN and STUN servers handed out besides the media nodes.
+    pub(crate) ice_servers: cache::TtlCache<(), Arc<livecard_core::media::OtherServers>>,
     /// The TURN provider's servers as last fetched.
     pub(crate) ice_provider: std::sync::Mutex<livecard_core::ice_provider::ProviderCache>,
 }
@@ -347,6 +349,7 @@ impl<S: Store> App<S, NoPush> {
             csp,
             destinations: cache::TtlCache::new(destinations_ttl, 1),
             fetch: None,
+            ice_servers: cache::TtlCache::new(ttl, 1),
             ice_provider: std::sync::Mutex::default(),
         }
     }
@@ -372,6 +375,7 @@ impl<S: Store, P: Push> App<S, P> {
             csp: self.csp,
             destinations: self.destinations,
             fetch: self.fetch,
+            ice_servers: self.ice_servers,
             ice_provider: self.ice_provider,
         }
     }

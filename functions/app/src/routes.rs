@@ -32,6 +32,7 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "advisors", _, "sessions"] => "api_advisor_sessions",
         ["api", "v1", "admin", "advisors"] => "api_admin_advisors",
         ["api", "v1", "connectors"] => "api_connectors",
+        ["api", "v1", "ice-servers"] => "api_ice_servers",
         ["api", "v1", "connectors", "teams", "notifications"] => "api_teams_notifications",
         ["api", "v1", "presence", "webhook"] => "api_presence_webhook",
         ["api", "v1", "cards"] => "api_cards",
@@ -144,6 +145,8 @@ async fn api_route<S: Store, P: Push>(
         (&Method::POST, ["connectors", "teams", "notifications"]) => {
             app.teams_notifications(request).await
         }
+        (&Method::GET, ["ice-servers"]) => api::ice_servers::get(app, request).await,
+        (&Method::PUT, ["ice-servers"]) => api::ice_servers::put(app, request).await,
         (&Method::GET, ["connectors"]) => {
             crate::auth::require_admin(app, request).await?;
             Ok(json(StatusCode::OK, &app.connectors.snapshot()))
@@ -210,6 +213,7 @@ async fn api_route<S: Store, P: Push>(
             | ["reports"]
             | ["privacy"]
             | ["connectors"]
+            | ["ice-servers"]
             | ["connectors", "teams", "notifications"]
             | ["me"],
         )

@@ -11,7 +11,7 @@ use common::harness::*;
 use common::{T0, advisor, id, set_available};
 use http::{Method, StatusCode};
 use livecard_app::contact::{Connection, Participant};
-use livecard_app::{ClientAddr, Request};
+use livecard_app::{ClientAddr, Request, Response};
 use livecard_core::card::CardRequest;
 use livecard_core::channel::{Channel, ChannelSet};
 use livecard_core::presence::PresenceState;
@@ -1388,6 +1388,100 @@ async fn configured_turn_and_stun_servers_are_handed_out() {
     assert_eq!(status, StatusCode::OK, "{ice}");
     assert_eq!(ice["ice_servers"].as_array().map(Vec::len), Some(1));
     assert_eq!(ice["ice_transport_policy"], "relay");
+    h.app.config.relay_only = false;
+
+    // An admin adds servers at run time (PUT /api/v1/ice-servers): handed
+    // out after the settings' ones, a URL in both only once.
+    let admin = |method: Method, body: Option<Value>, key: &str| {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri("/api/v1/ice-servers")
+            .header("host", "livecard.test")
+            .header("authorization", format!("Bearer {key}"));
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let mut request: Request = builder
+            .body(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default()))
+            .expect("request");
+        request
+            .extensions_mut()
+            .insert(ClientAddr("203.0.113.7".into()));
+        request
+    };
+    let key = common::DOCUMENT_ADMIN_KEY;
+    let answer = |response: Response| {
+        let status = response.status();
+        (
+            status,
+            serde_json::from_slice::<Value>(response.body()).unwrap_or(Value::Null),
+        )
+    };
+    let (status, shown) = answer(h.app.handle(admin(Method::GET, None, key)).await);
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    assert_eq!(shown["turn"], json!([]));
+    assert_eq!(
+        shown["configured"]["turn"],
+        json!(["turn:coturn.example.com:3478?transport=udp"])
+    );
+    let set = json!({
+        "turn": ["turns:turn2.example.com:5349?transport=tcp", "turn:coturn.example.com:3478?transport=udp"],
+        "stun": ["stun:stun2.example.com:3478"],
+    });
+    let (status, shown) = answer(h.app.handle(admin(Method::PUT, Some(set), key)).await);
+    assert_eq!(status, StatusCode::OK, "{shown}");
+    let (status, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{ice}");
+    assert_eq!(
+        ice["ice_servers"][0]["urls"],
+        json!([
+            "turn:coturn.example.com:3478?transport=udp",
+            "turns:turn2.example.com:5349?transport=tcp"
+        ]),
+        "{ice}"
+    );
+    assert_eq!(
+        ice["ice_servers"][1]["urls"],
+        json!(["stun:stun.example.com:3478", "stun:stun2.example.com:3478"])
+    );
+    // Refused: not an admin, a URL of another scheme, more than 8, an
+    // unknown field.
+    let response = h
+        .app
+        .handle(admin(Method::PUT, Some(json!({"turn": []})), "lck_wrong"))
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let nine: Vec<String> = (0..9).map(|i| format!("stun:s{i}.example.com")).collect();
+    for bad in [
+        json!({"turn": ["http://coturn.example.com"]}),
+        json!({"stun": ["turn:t.example.com"]}),
+        json!({"stun": nine}),
+        json!({"turn": [], "secret": "x"}),
+    ] {
+        let (status, refused) = answer(
+            h.app
+                .handle(admin(Method::PUT, Some(bad.clone()), key))
+                .await,
+        );
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {refused}");
+    }
+    // Cleared: the settings' servers alone again.
+    let (status, _) = answer(
+        h.app
+            .handle(admin(
+                Method::PUT,
+                Some(json!({"turn": [], "stun": []})),
+                key,
+            ))
+            .await,
+    );
+    assert_eq!(status, StatusCode::OK);
+    let (_, ice) = h
+        .post(&path, json!({ "token": token }), "203.0.113.7")
+        .await;
+    assert_eq!(ice["ice_servers"].as_array().map(Vec::len), Some(2));
 }
 
 /// Failover: a client leaves a lost node out of fresh ICE servers; a

@@ -179,7 +179,7 @@ pub fn ice_servers(
 /// ICE servers a deployment names besides its media nodes: standard TURN
 /// servers sharing the TURN secret (coturn with `use-auth-secret`), and
 /// plain STUN servers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OtherServers {
     /// `turn:` / `turns:` URLs, given the participant's credential.
     pub turn: Vec<String>,
@@ -223,6 +223,24 @@ impl OtherServers {
         check(&turn, &["turn:", "turns:"], "turn:")?;
         check(&stun, &["stun:", "stuns:"], "stun:")?;
         Ok(Self { turn, stun })
+    }
+
+    /// These servers followed by `more`'s not already among them (the
+    /// deployment's settings, then the ones set through the admin API).
+    pub fn merged(&self, more: &OtherServers) -> OtherServers {
+        let join = |mine: &[String], theirs: &[String]| {
+            let mut all = mine.to_vec();
+            all.extend(theirs.iter().filter(|u| !mine.contains(u)).cloned());
+            all
+        };
+        OtherServers {
+            turn: join(&self.turn, &more.turn),
+            stun: join(&self.stun, &more.stun),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.turn.is_empty() && self.stun.is_empty()
     }
 
     /// These servers as ICE servers for one participant.

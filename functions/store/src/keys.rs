@@ -23,6 +23,10 @@ pub const NODE: &str = "NODE";
 pub const DEST: &str = "DEST";
 pub const DELIVERY: &str = "DELIVERY";
 pub const PARCEL: &str = "PARCEL";
+pub const CONFIG: &str = "CONFIG";
+
+/// The TURN and STUN servers set through the admin API (one item).
+pub const ICE_SERVERS: &str = "ICESERVERS";
 
 // Index partitions that list one kind of item.
 pub const ADVISORS: &str = "ADVISORS";

@@ -498,6 +498,14 @@ pub trait MediaNodeStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError>;
+    /// The TURN and STUN servers set through the admin API (`None`: never
+    /// set).
+    async fn ice_servers(&self) -> Result<Option<livecard_core::media::OtherServers>, StoreError>;
+    /// Replaces them (checked by the caller).
+    async fn put_ice_servers(
+        &self,
+        servers: &livecard_core::media::OtherServers,
+    ) -> Result<(), StoreError>;
 }
 
 /// A forwarding destination as stored. Its settings hold secrets, so the

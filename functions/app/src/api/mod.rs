@@ -4,6 +4,7 @@ pub mod advisors;
 pub mod cards;
 pub mod destinations;
 pub mod events;
+pub mod ice_servers;
 pub mod me;
 
 use crate::http_util::{ApiError, query_param};

@@ -448,7 +448,7 @@ pub async fn ice_servers<S: Store, P: Push>(
     let picked = livecard_core::media::pick(&nodes, now, livecard_core::media::NODES_PER_CALL);
     // One credential for livecard's nodes and the TURN servers that share
     // the secret (coturn), when there is a secret and somewhere to use it.
-    let others = &app.config.other_servers;
+    let others = app.other_servers().await;
     let credential = match &app.secrets.turn_secret {
         Some(secret) if !picked.is_empty() || !others.turn.is_empty() => Some(
             livecard_core::turn::issue(secret, &participant, now, app.config.turn_ttl_ms)

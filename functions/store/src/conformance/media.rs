@@ -56,4 +56,17 @@ pub async fn media_nodes<S: MediaNodeStore>(store: &S) {
     relaying.sessions.clear();
     ok(store.put_media_node(&relaying).await, "handled");
     assert!(ok(store.lost_media_nodes(T0 + 40_000, 10).await, "handled").is_empty());
+
+    // The TURN and STUN servers an admin set: none, then replaced whole.
+    assert_eq!(ok(store.ice_servers().await, "none set"), None);
+    let servers = livecard_core::media::OtherServers::new(
+        vec!["turn:coturn.example.com:3478".into()],
+        vec!["stun:stun.example.com:3478".into()],
+    )
+    .expect("servers");
+    ok(store.put_ice_servers(&servers).await, "set");
+    assert_eq!(ok(store.ice_servers().await, "read"), Some(servers));
+    let cleared = livecard_core::media::OtherServers::default();
+    ok(store.put_ice_servers(&cleared).await, "cleared");
+    assert_eq!(ok(store.ice_servers().await, "read"), Some(cleared));
 }

@@ -58,6 +58,32 @@ impl MediaNodeStore for DynamoStore {
             .map_err(unavailable)?;
         nodes(out.items)
     }
+
+    async fn ice_servers(&self) -> Result<Option<livecard_core::media::OtherServers>, StoreError> {
+        let Some(item) = self
+            .get_item(keys::ICE_SERVERS.to_owned(), keys::CONFIG)
+            .await?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_str(get_s(&item, "servers")?)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("ice servers: {e}")))
+    }
+
+    async fn put_ice_servers(
+        &self,
+        servers: &livecard_core::media::OtherServers,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(servers)
+            .map_err(|e| StoreError::Corrupt(format!("ice servers: {e}")))?;
+        let record = item(
+            keys::ICE_SERVERS.to_owned(),
+            keys::CONFIG,
+            [("servers", s(json))],
+        );
+        self.put(record).await
+    }
 }
 
 fn nodes(
