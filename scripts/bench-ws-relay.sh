@@ -9,6 +9,7 @@
 # connection. Loopback only. Prints one JSON line per run.
 #
 #   ./scripts/bench-ws-relay.sh [seconds per run, default 10] [client counts, default "1000 5000"]
+#   IDLE_ONLY=1 ./scripts/bench-ws-relay.sh 10 "1000 5000"   # memory per idle connection only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10}"
@@ -40,7 +41,7 @@ start_livecard() {
   "$bin" up --help | grep -q -- --max-connections-per-client &&
     limits=(--max-connections-per-client 1000000 --max-connections 1000000)
   LIVECARD_LOG=warn "$bin" --data-dir "$work/data" up --addr "127.0.0.1:$lc_port" \
-    --demo-addr 127.0.0.1:0 --contact-limit 1000000 --message-rate 1000000 "${limits[@]}" > "$work/up.log" 2>&1 &
+    --demo-addr 127.0.0.1:0 --contact-limit 100000 --message-rate 10000 "${limits[@]}" > "$work/up.log" 2>&1 &
   lc_pid=$!
   pids+=("$lc_pid")
   for _ in $(seq 1 200); do grep -q "^card links" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
@@ -55,7 +56,9 @@ start_peerjs() {
 stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 relay=./target/release/ws-relay
-for clients in $counts; do
+# IDLE_ONLY=1: the memory per idle connection only (below).
+[ "${IDLE_ONLY:-0}" = 1 ] && counts_relay="" || counts_relay="$counts"
+for clients in $counts_relay; do
   pairs=$((clients / 2))
   start_livecard
   $relay --target livecard --kind chat --url "http://127.0.0.1:$lc_port" --data-dir "$work/data" --pairs "$pairs" --seconds "$duration" --server-pid "$lc_pid"
@@ -69,7 +72,7 @@ done
 # Memory per idle connection: RSS before and after opening the clients.
 # `bare`: connections only; `sessions`: livecard pairs in connected
 # sessions (advisor console + visitor), PeerJS peers (it has no sessions).
-clients=$(echo "$counts" | awk '{print $NF}')
+for clients in $counts; do
 pairs=$((clients / 2))
 for run in "livecard --bare" "peerjs --bare" "livecard" "peerjs"; do
   target=${run%% *}
@@ -88,5 +91,6 @@ for run in "livecard --bare" "peerjs --bare" "livecard" "peerjs"; do
   wait "$idle" || true
   echo "{\"target\":\"$target\",\"mode\":\"idle${extra:+ bare}\",\"clients\":$clients,\"rss_before_kb\":$before,\"rss_after_kb\":$after,\"bytes_per_connection\":$(( (after - before) * 1024 / clients ))}"
   stop "$pid"
+done
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); node $(node --version); peer $(node -p 'require("./bench/peerjs/node_modules/peer/package.json").version')"

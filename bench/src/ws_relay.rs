@@ -138,6 +138,16 @@ async fn livecard_pair(
         epoch: 0,
     };
     let cookie = livecard_core::auth::sign_session(session_key, &session, now, 3_600_000);
+    // An open console: its heartbeat makes the advisor routable.
+    let ok = http
+        .post(format!("{url}/api/v1/me/heartbeat"))
+        .header("cookie", format!("lc_session={cookie}"))
+        .header("origin", url)
+        .send()
+        .await?;
+    if !ok.status().is_success() {
+        bail!("console heartbeat refused: {}", ok.text().await?);
+    }
     let ws_url = format!("{}/ws", url.replacen("http", "ws", 1));
     let mut request = ws_url.as_str().into_client_request()?;
     request

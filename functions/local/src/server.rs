@@ -66,8 +66,10 @@ async fn websocket(
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         // Small buffers: most connections are idle most of the time (the
-        // default read buffer alone is 128 KiB per connection).
-        .read_buffer_size(4 * 1024)
+        // default read buffer alone is 128 KiB per connection; 4 KiB was
+        // a third of an idle socket's memory). A larger message (an SDP
+        // offer) is read in more steps.
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_FRAME * 4)
         .on_upgrade(move |socket| serve_socket(app, socket, request))
