@@ -1484,6 +1484,22 @@ async fn configured_turn_and_stun_servers_are_handed_out() {
     assert_eq!(ice["ice_servers"].as_array().map(Vec::len), Some(2));
 }
 
+/// Both sides of `session`'s call were told once to move off `(node,
+/// relay)` for `reason`.
+fn told_to_move(h: &Harness, session: &str, (node, relay, reason): (&str, &str, &str)) {
+    for to in [
+        Participant::Visitor(session.to_owned()),
+        Participant::Advisor(id("anna")),
+    ] {
+        let pushed = h.push.take(&to);
+        let moves = of_type(&pushed, "media_move");
+        assert_eq!(moves.len(), 1, "{to}: {pushed:?}");
+        assert_eq!(moves[0]["relay"], relay);
+        assert_eq!(moves[0]["reason"], reason);
+        assert_eq!(moves[0]["node"], node);
+    }
+}
+
 /// Failover: a client leaves a lost node out of fresh ICE servers; a
 /// draining node's signed notice tells both sides of its live calls to
 /// move (`media_move`), and nobody without the TURN secret can send one;
@@ -1605,17 +1621,7 @@ async fn calls_move_off_a_lost_or_draining_media_node() {
     assert_eq!(response.status(), StatusCode::OK);
     let answer: Value = serde_json::from_slice(response.body()).expect("json");
     assert_eq!(answer["calls"], 1);
-    for to in [
-        Participant::Visitor(session.clone()),
-        Participant::Advisor(id("anna")),
-    ] {
-        let pushed = h.push.take(&to);
-        let moves = of_type(&pushed, "media_move");
-        assert_eq!(moves.len(), 1, "{to}: {pushed:?}");
-        assert_eq!(moves[0]["relay"], "203.0.113.10:3478");
-        assert_eq!(moves[0]["reason"], "drain");
-        assert_eq!(moves[0]["node"], "a");
-    }
+    told_to_move(&h, &session, ("a", "203.0.113.10:3478", "drain"));
     // Too many participants.
     let many: Vec<String> = (0..1001).map(|i| format!("p{i}-visitor")).collect();
     let response = h
@@ -1688,17 +1694,7 @@ async fn calls_move_off_a_lost_or_draining_media_node() {
     h.clock.advance(30_000);
     let report = h.app.sweep().await.expect("sweep");
     assert_eq!(report.moved, 1);
-    for to in [
-        Participant::Visitor(session.clone()),
-        Participant::Advisor(id("anna")),
-    ] {
-        let pushed = h.push.take(&to);
-        let moves = of_type(&pushed, "media_move");
-        assert_eq!(moves.len(), 1, "{to}: {pushed:?}");
-        assert_eq!(moves[0]["relay"], "203.0.113.11:3478");
-        assert_eq!(moves[0]["reason"], "node_lost");
-        assert_eq!(moves[0]["node"], "b");
-    }
+    told_to_move(&h, &session, ("b", "203.0.113.11:3478", "node_lost"));
     let report = h.app.sweep().await.expect("sweep");
     assert_eq!(report.moved, 0, "told once");
     assert!(

@@ -139,7 +139,9 @@ fn build(env: &Env) -> Result<EdgeApp, ConfigError> {
     // The public presence reads (which never use an instance's read cache)
     // are shared by the data centre's cache, within the same bound.
     config.shared_read_ms = config.read_cache_ms;
-    Ok(App::new(store, clock, Arc::new(OsRandom), config, secrets)
-        .with_push(push)
-        .with_fetch(Arc::new(crate::platform::WorkerFetch)))
+    let app = App::new(store, clock, Arc::new(OsRandom), config, secrets).with_push(push);
+    // The handlers' outgoing HTTP (a TURN credentials provider).
+    #[cfg(target_arch = "wasm32")]
+    let app = app.with_fetch(Arc::new(crate::platform::WorkerFetch));
+    Ok(app)
 }

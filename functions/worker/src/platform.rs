@@ -169,6 +169,9 @@ impl livecard_app::forward::Fetch for WorkerFetch {
     }
 }
 
+// Only in the Worker (wasm): natively (the crate's checks and tests) the
+// handlers' port must be `Send`, which JavaScript's promises are not.
+#[cfg(target_arch = "wasm32")]
 impl livecard_app::forward::SharedFetch for WorkerFetch {
     fn post_boxed<'a>(
         &'a self,

@@ -28,17 +28,7 @@ impl MediaNodeStore for DynamoStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError> {
-        let out = self
-            .index_query(keys::MEDIANODES)
-            .key_condition_expression("#p = :p")
-            .filter_expression("#hb > :now")
-            .expression_attribute_names("#hb", "hb_until")
-            .expression_attribute_values(":now", n(now))
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        nodes(out.items)
+        self.media_nodes("#hb > :now", now, limit).await
     }
 
     async fn lost_media_nodes(
@@ -46,17 +36,8 @@ impl MediaNodeStore for DynamoStore {
         now: UnixMillis,
         limit: u16,
     ) -> Result<Vec<MediaNode>, StoreError> {
-        let out = self
-            .index_query(keys::MEDIANODES)
-            .key_condition_expression("#p = :p")
-            .filter_expression("#hb <= :now AND attribute_exists(calls)")
-            .expression_attribute_names("#hb", "hb_until")
-            .expression_attribute_values(":now", n(now))
-            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
-            .send()
+        self.media_nodes("#hb <= :now AND attribute_exists(calls)", now, limit)
             .await
-            .map_err(unavailable)?;
-        nodes(out.items)
     }
 
     async fn ice_servers(&self) -> Result<Option<livecard_core::media::OtherServers>, StoreError> {
@@ -83,6 +64,28 @@ impl MediaNodeStore for DynamoStore {
             [("servers", s(json))],
         );
         self.put(record).await
+    }
+}
+
+impl DynamoStore {
+    /// The media nodes whose heartbeat (`#hb`) passes `filter` at `now`.
+    async fn media_nodes(
+        &self,
+        filter: &str,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<MediaNode>, StoreError> {
+        let out = self
+            .index_query(keys::MEDIANODES)
+            .key_condition_expression("#p = :p")
+            .filter_expression(filter)
+            .expression_attribute_names("#hb", "hb_until")
+            .expression_attribute_values(":now", n(now))
+            .limit(i32::from(limit.clamp(1, crate::MAX_PAGE)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        nodes(out.items)
     }
 }
 
