@@ -1393,21 +1393,7 @@ async fn configured_turn_and_stun_servers_are_handed_out() {
     // An admin adds servers at run time (PUT /api/v1/ice-servers): handed
     // out after the settings' ones, a URL in both only once.
     let admin = |method: Method, body: Option<Value>, key: &str| {
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri("/api/v1/ice-servers")
-            .header("host", "livecard.test")
-            .header("authorization", format!("Bearer {key}"));
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
-        let mut request: Request = builder
-            .body(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default()))
-            .expect("request");
-        request
-            .extensions_mut()
-            .insert(ClientAddr("203.0.113.7".into()));
-        request
+        common::bearer_request(method, "/api/v1/ice-servers", key, body)
     };
     let key = common::DOCUMENT_ADMIN_KEY;
     let answer = |response: Response| {

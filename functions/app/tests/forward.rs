@@ -64,20 +64,7 @@ async fn harness() -> Harness {
 
 impl Harness {
     async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "livecard.test")
-            .header("authorization", format!("Bearer {ADMIN}"));
-        if body.is_some() {
-            builder = builder.header("content-type", "application/json");
-        }
-        let mut request: Request = builder
-            .body(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default()))
-            .expect("request");
-        request
-            .extensions_mut()
-            .insert(ClientAddr("203.0.113.7".into()));
+        let request = common::bearer_request(method, uri, ADMIN, body);
         let response = self.app.handle(request).await;
         let status = response.status();
         (

@@ -38,6 +38,33 @@ impl Random for CountingRandom {
 /// The admin key of the secrets document (as Terraform makes one).
 pub const DOCUMENT_ADMIN_KEY: &str = "lck_generated-by-terraform-0123456789abcdef";
 
+/// A request to `uri` with `key` as its bearer token (an admin API key),
+/// from 203.0.113.7, with `body` as JSON when given.
+pub fn bearer_request(
+    method: http::Method,
+    uri: &str,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> livecard_app::Request {
+    let mut builder = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "livecard.test")
+        .header("authorization", format!("Bearer {key}"));
+    if body.is_some() {
+        builder = builder.header("content-type", "application/json");
+    }
+    let mut request: livecard_app::Request = builder
+        .body(bytes::Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        ))
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(livecard_app::ClientAddr("203.0.113.7".into()));
+    request
+}
+
 pub fn secrets(signing: &str) -> Secrets {
     Secrets {
         cards: Keyring::new(
