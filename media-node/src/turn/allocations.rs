@@ -115,6 +115,11 @@ impl TurnServer {
     /// `relay6` the IPv6 one of a dual-stack allocation, `None` when it
     /// was not asked for or could not be bound): the allocation exists, and
     /// this is the answer.
+    /// The id the next [`TurnServer::allocated`] gives.
+    pub fn next_allocation_id(&self) -> AllocId {
+        self.next_id
+    }
+
     pub fn allocated(
         &mut self,
         now: UnixMillis,

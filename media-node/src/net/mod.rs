@@ -1,25 +1,29 @@
-//! The network shell around [`crate::turn::TurnServer`]: the UDP socket,
-//! the TCP and TLS listeners, one relay socket per allocation, and a timer
-//! that ends expired allocations. Every decision is the server's; this
-//! module moves bytes.
+//! The network shell around [`crate::turn::TurnServer`]: the UDP data path
+//! ([`udp`]: one thread per core, batched system calls), the TCP and TLS
+//! listeners, one relay socket per allocation, and a timer that ends
+//! expired allocations. Every decision is the server's; this module moves
+//! bytes.
+
+mod udp;
 
 use crate::metrics::Metrics;
 use crate::turn::{
-    AllocId, ClientOut, FiveTuple, PeerOut, PendingAllocation, Settings, Transport, TurnServer,
+    AllocId, ClientOut, FiveTuple, PendingAllocation, Settings, Transport, TurnServer,
 };
 use crate::wire;
 /// A fast hash map with a per-process random seed (keys come from the network).
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::io;
+use std::net::UdpSocket;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::JoinHandle;
 
 /// Frames queued for one stream client before newer ones are dropped.
 const STREAM_QUEUE: usize = 512;
@@ -58,25 +62,19 @@ pub struct NetOptions {
     pub max_streams: u32,
 }
 
-/// A way back to a client.
-#[derive(Clone)]
-enum Link {
-    Udp(Arc<UdpSocket>),
-    Stream(mpsc::Sender<Vec<u8>>),
-}
-
+/// An allocation's relay sockets, read by one UDP worker.
 struct Relay {
     socket: Arc<UdpSocket>,
-    task: AbortHandle,
     /// A dual-stack allocation's IPv6 socket (its IPv6 peers' traffic).
-    socket6: Option<(Arc<UdpSocket>, AbortHandle)>,
+    socket6: Option<Arc<UdpSocket>>,
+    worker: usize,
 }
 
 impl Relay {
     /// The socket that reaches `peer`.
     fn toward(&self, peer: SocketAddr) -> &Arc<UdpSocket> {
         match &self.socket6 {
-            Some((socket6, _)) if peer.is_ipv6() => socket6,
+            Some(socket6) if peer.is_ipv6() => socket6,
             _ => &self.socket,
         }
     }
@@ -90,7 +88,10 @@ struct State {
 
 struct Shared {
     state: Mutex<State>,
-    udp: Arc<UdpSocket>,
+    /// The UDP workers (one per listening socket).
+    workers: Vec<Arc<udp::Worker>>,
+    /// Where a stream client's relay goes next (round robin).
+    next_worker: AtomicUsize,
     opts: NetOptions,
     metrics: Arc<Metrics>,
     next_port: AtomicU32,
@@ -107,10 +108,12 @@ impl Shared {
 
     fn end(&self, state: &mut State, ids: &[AllocId]) {
         for id in ids {
-            if let Some(relay) = state.relays.remove(id) {
-                relay.task.abort();
-                if let Some((_, task6)) = relay.socket6 {
-                    task6.abort();
+            if let Some(relay) = state.relays.remove(id)
+                && let Some(worker) = self.workers.get(relay.worker)
+            {
+                worker.forget(udp::relay_key(*id, false), &relay.socket);
+                if let Some(socket6) = &relay.socket6 {
+                    worker.forget(udp::relay_key(*id, true), socket6);
                 }
             }
         }
@@ -124,6 +127,7 @@ pub struct Net {
     pub tcp_addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Net {
@@ -131,9 +135,17 @@ impl Drop for Net {
         for task in &self.tasks {
             task.abort();
         }
-        let mut state = self.shared.lock();
-        let ids: Vec<AllocId> = state.relays.keys().copied().collect();
-        self.shared.end(&mut state, &ids);
+        {
+            let mut state = self.shared.lock();
+            let ids: Vec<AllocId> = state.relays.keys().copied().collect();
+            self.shared.end(&mut state, &ids);
+        }
+        for worker in &self.shared.workers {
+            worker.stop();
+        }
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -145,8 +157,14 @@ impl Net {
     ) -> io::Result<Net> {
         let (udps, tcp) = bind_pair(opts.listen).await?;
         let udps: Vec<Arc<UdpSocket>> = udps.into_iter().map(Arc::new).collect();
-        let udp = udps[0].clone();
-        let udp_addr = udp.local_addr()?;
+        let udp_addr = udps
+            .first()
+            .ok_or_else(|| io::Error::other("no UDP socket"))?
+            .local_addr()?;
+        let workers = udps
+            .iter()
+            .map(|_| udp::Worker::new().map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()?;
         let tcp_addr = tcp.local_addr()?;
         let tls = match &opts.tls {
             Some((addr, config)) => Some((
@@ -171,7 +189,8 @@ impl Net {
                 relays: HashMap::default(),
                 streams: HashMap::default(),
             }),
-            udp: udp.clone(),
+            workers: workers.clone(),
+            next_worker: AtomicUsize::new(0),
             opts,
             metrics,
             next_port: AtomicU32::new(first_port),
@@ -181,8 +200,24 @@ impl Net {
             tokio::spawn(tcp_loop(shared.clone(), tcp, None)),
             tokio::spawn(timer(shared.clone())),
         ];
-        for socket in udps {
-            tasks.push(tokio::spawn(udp_loop(shared.clone(), socket, udp_addr)));
+        let mut threads = Vec::new();
+        for (index, (socket, worker)) in udps.into_iter().zip(workers).enumerate() {
+            let for_worker = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("livecard-udp-{index}"))
+                .spawn(move || udp::run(for_worker, worker, index, socket, udp_addr));
+            match spawned {
+                Ok(thread) => threads.push(thread),
+                Err(err) => {
+                    for worker in &shared.workers {
+                        worker.stop();
+                    }
+                    for task in &tasks {
+                        task.abort();
+                    }
+                    return Err(err);
+                }
+            }
         }
         if let Some((listener, acceptor)) = tls {
             tasks.push(tokio::spawn(tcp_loop(
@@ -197,6 +232,7 @@ impl Net {
             tcp_addr,
             tls_addr,
             tasks,
+            threads,
         })
     }
 
@@ -245,7 +281,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = socket.set_send_buffer_size(LISTEN_BUFFER);
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Binds the UDP sockets (one per core, sharing the port) and TCP on the
@@ -253,7 +289,7 @@ fn reuseport_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
 async fn bind_pair(listen: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListener)> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
-        .clamp(2, 16);
+        .clamp(1, 16);
     let mut last = None;
     for _ in 0..20 {
         let first = reuseport_udp(listen)?;
@@ -273,37 +309,24 @@ async fn bind_pair(listen: SocketAddr) -> io::Result<(Vec<UdpSocket>, TcpListene
     Err(last.unwrap_or_else(|| io::Error::other("no port for UDP and TCP")))
 }
 
-impl Link {
-    async fn send(&self, metrics: &Metrics, to: SocketAddr, bytes: &[u8]) {
-        match self {
-            Link::Udp(socket) => match socket.try_send_to(bytes, to) {
-                Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    let _ = socket.send_to(bytes, to).await;
-                }
-                Err(_) => metrics.drop_packet("send_failed"),
-            },
-            Link::Stream(sender) => {
-                if sender.try_send(bytes.to_vec()).is_err() {
-                    metrics.drop_packet("stream_backpressure");
-                }
-            }
-        }
+/// Queues a frame for a stream client (dropped and counted when its queue
+/// is full: a slow connection must not hold up the relay).
+fn to_stream(state: &State, metrics: &Metrics, five: &FiveTuple, frame: Vec<u8>) {
+    if let Some(tx) = state.streams.get(five)
+        && tx.try_send(frame).is_err()
+    {
+        metrics.drop_packet("stream_backpressure");
     }
 }
 
-async fn send_to_peer(metrics: &Metrics, relay: &UdpSocket, peer: SocketAddr, data: &[u8]) {
-    match relay.try_send_to(data, peer) {
-        Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-            let _ = relay.send_to(data, peer).await;
-        }
-        Err(_) => metrics.drop_packet("send_failed"),
-    }
-}
-
-/// Handles one packet from a client.
-async fn from_client(shared: &Arc<Shared>, five: FiveTuple, packet: &[u8], link: &Link) {
+/// Handles one framed packet from a stream (TCP or TLS) client; UDP
+/// clients are the workers' (`udp`).
+fn from_stream_client(
+    shared: &Arc<Shared>,
+    five: FiveTuple,
+    packet: &[u8],
+    tx: &mpsc::Sender<Vec<u8>>,
+) {
     let now = now_ms();
     enum Then<'a> {
         Nothing,
@@ -323,14 +346,22 @@ async fn from_client(shared: &Arc<Shared>, five: FiveTuple, packet: &[u8], link:
             ClientOut::Allocate(pending) => Then::Bind(pending),
         }
     };
-    match then {
-        Then::Nothing => {}
-        Then::Reply(bytes) => link.send(&shared.metrics, five.client, &bytes).await,
-        Then::Forward(relay, peer, data) => send_to_peer(&shared.metrics, &relay, peer, data).await,
-        Then::Bind(pending) => {
-            let reply = allocate(shared, pending).await;
-            link.send(&shared.metrics, five.client, &reply).await;
+    let reply = match then {
+        Then::Nothing => return,
+        Then::Reply(bytes) => bytes,
+        Then::Forward(relay, peer, data) => {
+            udp::send_one(&relay, peer, data, &shared.metrics);
+            return;
         }
+        Then::Bind(pending) => {
+            // A stream client's relay goes to the workers in turn.
+            let worker =
+                shared.next_worker.fetch_add(1, Ordering::Relaxed) % shared.workers.len().max(1);
+            allocate(shared, pending, worker)
+        }
+    };
+    if tx.try_send(reply).is_err() {
+        shared.metrics.drop_packet("stream_backpressure");
     }
 }
 
@@ -372,10 +403,14 @@ fn bind_relay(shared: &Shared, v6: bool, even: bool) -> io::Result<std::net::Udp
     ))
 }
 
-async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
-    let bound =
-        bind_relay(shared, pending.family_v6, pending.even_port).and_then(UdpSocket::from_std);
-    let socket = match bound {
+/// Binds an allocation's relay sockets and hands them to UDP worker
+/// `worker`; the server's answer (a success, or 508 when no relay socket
+/// could be had).
+fn allocate(shared: &Arc<Shared>, pending: PendingAllocation, worker: usize) -> Vec<u8> {
+    let Some(reader) = shared.workers.get(worker) else {
+        return shared.lock().server.allocation_failed(pending);
+    };
+    let socket = match bind_relay(shared, pending.family_v6, pending.even_port) {
         Ok(socket) => Arc::new(socket),
         Err(err) => {
             tracing::warn!(error = %err, "no relay socket");
@@ -389,8 +424,8 @@ async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
     let advertised = SocketAddr::new(shared.opts.external_ip.unwrap_or(local.ip()), local.port());
     // A dual-stack allocation's IPv6 relay: when it cannot be bound, the
     // IPv4 one is granted alone (the answer says 508 for IPv6).
-    let socket6 = if pending.also_v6 {
-        match bind_relay(shared, true, false).and_then(UdpSocket::from_std) {
+    let mut socket6 = if pending.also_v6 {
+        match bind_relay(shared, true, false) {
             Ok(socket6) => socket6
                 .local_addr()
                 .ok()
@@ -405,104 +440,35 @@ async fn allocate(shared: &Arc<Shared>, pending: PendingAllocation) -> Vec<u8> {
     };
     let five = pending.five;
     let mut state = shared.lock();
+    // The id `allocated` gives (under this lock): the worker knows the
+    // sockets by it before their first packet.
+    let id = state.server.next_allocation_id();
+    if let Err(err) = reader.watch(udp::relay_key(id, false), &socket) {
+        tracing::warn!(error = %err, "a relay socket cannot be watched");
+        return state.server.allocation_failed(pending);
+    }
+    if let Some((s6, _)) = &socket6
+        && let Err(err) = reader.watch(udp::relay_key(id, true), s6)
+    {
+        tracing::warn!(error = %err, "an IPv6 relay socket cannot be watched");
+        socket6 = None;
+    }
     let (id, reply) = state.server.allocated(
         now_ms(),
         pending,
         advertised,
         socket6.as_ref().map(|(_, local6)| *local6),
     );
-    let task = tokio::spawn(relay_loop(shared.clone(), id, socket.clone()));
-    let socket6 = socket6.map(|(socket6, _)| {
-        let task6 = tokio::spawn(relay_loop(shared.clone(), id, socket6.clone()));
-        (socket6, task6.abort_handle())
-    });
     state.relays.insert(
         id,
         Relay {
             socket,
-            task: task.abort_handle(),
-            socket6,
+            socket6: socket6.map(|(socket6, _)| socket6),
+            worker,
         },
     );
     tracing::debug!(allocation = id, transport = five.transport.as_str(), relay = %advertised, "allocated");
     reply
-}
-
-/// Packets from peers to one allocation's relay socket.
-async fn relay_loop(shared: Arc<Shared>, id: AllocId, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 4 + wire::MAX_PACKET + 3];
-    // UDP clients are answered from the listening socket: one handle for
-    // the allocation's life, not one per packet.
-    let udp = Link::Udp(shared.udp.clone());
-    loop {
-        let (n, peer) = match socket.recv_from(&mut buf[4..4 + wire::MAX_PACKET]).await {
-            Ok(got) => got,
-            Err(err)
-                if err.kind() == io::ErrorKind::ConnectionRefused
-                    || err.kind() == io::ErrorKind::ConnectionReset =>
-            {
-                continue;
-            }
-            Err(_) => return,
-        };
-        let now = now_ms();
-        let (out, link) = {
-            let mut state = shared.lock();
-            let out = state.server.on_peer(now, id, peer, &mut buf, n);
-            // Some(None): the UDP socket; Some(Some(_)): a stream's queue.
-            let link = match &out {
-                PeerOut::Drop => None,
-                PeerOut::Channel { five, .. } | PeerOut::Indication { five, .. } => {
-                    match five.transport {
-                        Transport::Udp => Some(None),
-                        _ => state
-                            .streams
-                            .get(five)
-                            .cloned()
-                            .map(|tx| Some(Link::Stream(tx))),
-                    }
-                }
-            };
-            (out, link)
-        };
-        let Some(stream) = link else { continue };
-        let link = stream.as_ref().unwrap_or(&udp);
-        match out {
-            PeerOut::Drop => {}
-            PeerOut::Channel { five, len } => {
-                link.send(&shared.metrics, five.client, &buf[..len]).await
-            }
-            PeerOut::Indication { five, message } => {
-                link.send(&shared.metrics, five.client, &message).await
-            }
-        }
-    }
-}
-
-async fn udp_loop(shared: Arc<Shared>, socket: Arc<UdpSocket>, local: SocketAddr) {
-    let link = Link::Udp(socket.clone());
-    let mut buf = vec![0u8; wire::MAX_PACKET];
-    loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(got) => got,
-            Err(err)
-                if err.kind() == io::ErrorKind::ConnectionRefused
-                    || err.kind() == io::ErrorKind::ConnectionReset =>
-            {
-                continue;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "the UDP listener failed");
-                return;
-            }
-        };
-        let five = FiveTuple {
-            transport: Transport::Udp,
-            client: from,
-            server: local,
-        };
-        from_client(&shared, five, &buf[..n], &link).await;
-    }
 }
 
 async fn tcp_loop(
@@ -580,7 +546,6 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
         let _ = writer.shutdown().await;
     });
-    let link = Link::Stream(tx);
     let mut buf = vec![0u8; 4 + wire::MAX_PACKET + 3];
     loop {
         let has_allocation = shared.lock().server.has_allocation(&five);
@@ -611,7 +576,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         if len > buf.len() || reader.read_exact(&mut buf[4..len]).await.is_err() {
             break;
         }
-        from_client(shared, five, &buf[..len], &link).await;
+        from_stream_client(shared, five, &buf[..len], &tx);
     }
     {
         let mut state = shared.lock();
@@ -620,7 +585,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             shared.end(&mut state, &[id]);
         }
     }
-    drop(link);
+    drop(tx);
     let _ = write_task.await;
 }
 
