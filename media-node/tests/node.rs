@@ -390,7 +390,7 @@ async fn drains_and_registers_itself_in_the_store() {
     // A call's participant: the session it names is a random id.
     let session = livecard_core::ids::RandomId::from_bytes([7; 16]);
     let mut call = udp_client(&node, &format!("{}-visitor", session.as_str())).await;
-    call.allocate().await.expect("allocate");
+    let call_relay = call.allocate().await.expect("allocate");
     // The heartbeat reports the load, and the sessions whose calls the
     // node relays (what the signaling server tells to move if the node
     // stops without a word).
@@ -402,6 +402,17 @@ async fn drains_and_registers_itself_in_the_store() {
         Some(vec![session.as_str().to_owned()])
     );
     assert_eq!(call.refresh(0).await.expect("released"), 0);
+    // Its relay socket is closed (the UDP worker let go of it): the port
+    // can be bound again.
+    let mut freed = false;
+    for _ in 0..50 {
+        if std::net::UdpSocket::bind(call_relay).is_ok() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "the relay port {call_relay} is free again");
 
     let health = reqwest::get(format!("http://{}/healthz", node.http_addr))
         .await

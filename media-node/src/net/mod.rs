@@ -336,7 +336,12 @@ fn from_stream_client(
     }
     let then = {
         let mut state = shared.lock();
-        match state.server.on_client(now, five, packet) {
+        let out = state.server.on_client(now, five, packet);
+        let released = state.server.take_released();
+        if !released.is_empty() {
+            shared.end(&mut state, &released);
+        }
+        match out {
             ClientOut::None => Then::Nothing,
             ClientOut::Reply(bytes) => Then::Reply(bytes),
             ClientOut::ToPeer { alloc, peer, data } => match state.relays.get(&alloc) {

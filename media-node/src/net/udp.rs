@@ -182,35 +182,9 @@ pub(super) fn run(
         tracing::error!(error = %err, "the UDP listener cannot be watched");
         return;
     }
-    let mut pass = Pass {
-        listen,
-        local,
-        index,
-        sockets: super::HashMap::default(),
-        events: vec![EpollEvent::empty(); BATCH],
-        again: Vec::with_capacity(BATCH),
-        now_again: Vec::with_capacity(BATCH),
-        // Untouched pages of a slot are never made resident: a slot costs
-        // what its largest packet used.
-        slots: vec![0u8; BATCH * SLOT],
-        got: Vec::with_capacity(BATCH),
-        recv_headers: [
-            MultiHeaders::preallocate(BATCH, None),
-            MultiHeaders::preallocate(BATCH, None),
-        ],
-        send_headers: MultiHeaders::preallocate(BATCH, None),
-        to_clients: Vec::with_capacity(BATCH),
-        to_peers: Vec::with_capacity(BATCH),
-        addresses: Vec::with_capacity(BATCH),
-        allocations: Vec::new(),
-    };
+    let mut pass = Pass::new(listen, local, index);
     while !me.stop.load(Ordering::Acquire) {
-        let timeout = if pass.again.is_empty() {
-            EpollTimeout::NONE
-        } else {
-            EpollTimeout::ZERO
-        };
-        let ready = match me.epoll.wait(&mut pass.events, timeout) {
+        let ready = match pass.wait(&me) {
             Ok(ready) => ready,
             Err(Errno::EINTR) => continue,
             Err(err) => {
@@ -225,6 +199,41 @@ pub(super) fn run(
 }
 
 impl Pass {
+    fn new(listen: Arc<UdpSocket>, local: SocketAddr, index: usize) -> Pass {
+        Pass {
+            listen,
+            local,
+            index,
+            sockets: super::HashMap::default(),
+            events: vec![EpollEvent::empty(); BATCH],
+            again: Vec::with_capacity(BATCH),
+            now_again: Vec::with_capacity(BATCH),
+            // Untouched pages of a slot are never made resident: a slot
+            // costs what its largest packet used.
+            slots: vec![0u8; BATCH * SLOT],
+            got: Vec::with_capacity(BATCH),
+            recv_headers: [
+                MultiHeaders::preallocate(BATCH, None),
+                MultiHeaders::preallocate(BATCH, None),
+            ],
+            send_headers: MultiHeaders::preallocate(BATCH, None),
+            to_clients: Vec::with_capacity(BATCH),
+            to_peers: Vec::with_capacity(BATCH),
+            addresses: Vec::with_capacity(BATCH),
+            allocations: Vec::new(),
+        }
+    }
+
+    /// Waits for reports; not at all when sockets are left to read.
+    fn wait(&mut self, me: &Worker) -> nix::Result<usize> {
+        let timeout = if self.again.is_empty() {
+            EpollTimeout::NONE
+        } else {
+            EpollTimeout::ZERO
+        };
+        me.epoll.wait(&mut self.events, timeout)
+    }
+
     fn apply_changes(&mut self, me: &Worker) {
         let changes = std::mem::take(&mut *me.changes());
         for change in changes {
@@ -353,6 +362,11 @@ impl Pass {
                     },
                 }
             }
+        }
+        // Relays their clients released in this batch close now.
+        let released = state.server.take_released();
+        if !released.is_empty() {
+            shared.end(state, &released);
         }
     }
 
@@ -520,4 +534,114 @@ fn send_many(
         }
     }
     done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Arc<UdpSocket>, SocketAddr, UdpSocket) {
+        let listen = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        listen.set_nonblocking(true).expect("nonblocking");
+        let local = listen.local_addr().expect("addr");
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        (Arc::new(listen), local, sender)
+    }
+
+    /// Packets read pass by pass: `(how many, whether the pass left the
+    /// socket to read again)`, until a pass reads nothing.
+    fn passes(me: &Worker, pass: &mut Pass) -> Vec<(usize, bool)> {
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let ready = pass.wait_for_test(me);
+            pass.read(me, ready);
+            if pass.got.is_empty() {
+                break;
+            }
+            seen.push((pass.got.len(), !pass.again.is_empty()));
+        }
+        seen
+    }
+
+    impl Pass {
+        /// Like `wait`, but gives up after a second instead of blocking.
+        fn wait_for_test(&mut self, me: &Worker) -> usize {
+            let timeout = if self.again.is_empty() {
+                EpollTimeout::from(1_000u16)
+            } else {
+                EpollTimeout::ZERO
+            };
+            me.epoll.wait(&mut self.events, timeout).expect("wait")
+        }
+    }
+
+    #[test]
+    fn a_burst_larger_than_a_pass_is_read_whole_over_several_passes() {
+        let me = Worker::new().expect("worker");
+        let (listen, local, sender) = pair();
+        me.epoll
+            .add(listen.as_fd(), EpollEvent::new(READ, LISTEN))
+            .expect("watch");
+        let mut pass = Pass::new(listen, local, 0);
+        // 150 packets queued before the worker looks: one report only
+        // (edge-triggered), so the passes after the first must read on
+        // without one.
+        for i in 0..150u16 {
+            sender.send_to(&i.to_be_bytes(), local).expect("send");
+        }
+        assert_eq!(
+            passes(&me, &mut pass),
+            vec![(BATCH, true), (BATCH, true), (150 - 2 * BATCH, false)]
+        );
+    }
+
+    #[test]
+    fn relay_sockets_are_read_by_key_in_their_family_and_forgotten() {
+        let me = Worker::new().expect("worker");
+        let (listen, local, _) = pair();
+        let mut pass = Pass::new(listen, local, 0);
+        let v4 = Arc::new(UdpSocket::bind("127.0.0.1:0").expect("v4"));
+        let v6 = Arc::new(UdpSocket::bind("[::1]:0").expect("v6"));
+        for socket in [&v4, &v6] {
+            socket.set_nonblocking(true).expect("nonblocking");
+        }
+        me.watch(relay_key(7, false), &v4).expect("watch v4");
+        me.watch(relay_key(7, true), &v6).expect("watch v6");
+        let peer4 = UdpSocket::bind("127.0.0.1:0").expect("peer4");
+        let peer6 = UdpSocket::bind("[::1]:0").expect("peer6");
+        // Alternating families through the same worker: each family's
+        // headers keep their full address length.
+        for round in 0..3u8 {
+            peer4
+                .send_to(&[round], v4.local_addr().expect("addr"))
+                .expect("send4");
+            peer6
+                .send_to(&[round], v6.local_addr().expect("addr"))
+                .expect("send6");
+            let mut from = Vec::new();
+            while from.len() < 2 {
+                let ready = pass.wait_for_test(&me);
+                assert!(ready > 0, "round {round}: both packets reported");
+                pass.read(&me, ready);
+                from.extend(pass.got.iter().map(|g| (g.key, g.from, g.len)));
+            }
+            from.sort_by_key(|(key, _, _)| *key);
+            assert_eq!(
+                from,
+                vec![
+                    (relay_key(7, false), peer4.local_addr().ok(), 1),
+                    (relay_key(7, true), peer6.local_addr().ok(), 1),
+                ],
+                "round {round}"
+            );
+        }
+        // Forgotten: the worker lets go of the socket (its port is freed
+        // when the allocation's own handle is dropped too).
+        me.forget(relay_key(7, false), &v4);
+        let ready = pass.wait_for_test(&me);
+        pass.read(&me, ready);
+        assert!(!pass.sockets.contains_key(&relay_key(7, false)));
+        assert_eq!(Arc::strong_count(&v4), 1);
+        assert!(pass.sockets.contains_key(&relay_key(7, true)));
+    }
 }

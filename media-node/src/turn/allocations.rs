@@ -235,6 +235,8 @@ impl TurnServer {
         let requested = wire::lifetime(m);
         let granted = if requested == Some(0) {
             self.remove(id);
+            // The shell closes its relay sockets (`take_released`).
+            self.released.push(id);
             0
         } else {
             let granted = self.granted_lifetime(requested);

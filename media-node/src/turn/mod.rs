@@ -254,6 +254,9 @@ pub struct TurnServer {
     draining: bool,
     /// Numbers Data indications' transactions (they are never answered).
     indications: u64,
+    /// Allocations their clients released (a Refresh of lifetime 0) whose
+    /// relay sockets the shell has not yet closed.
+    released: Vec<AllocId>,
 }
 
 /// Who an authenticated request came from.
@@ -274,6 +277,7 @@ impl TurnServer {
             pending: HashMap::default(),
             draining: false,
             indications: 0,
+            released: Vec::new(),
         }
     }
 
@@ -449,6 +453,12 @@ impl TurnServer {
     }
 
     // ---- time and connections -----------------------------------------
+
+    /// Allocations released by their clients since the last call (their
+    /// relay sockets are to be closed). No allocation when there are none.
+    pub fn take_released(&mut self) -> Vec<AllocId> {
+        std::mem::take(&mut self.released)
+    }
 
     /// Ends expired allocations; returns them so their sockets close.
     pub fn expire(&mut self, now: UnixMillis) -> Vec<AllocId> {
