@@ -106,6 +106,15 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Closes the relays of allocations their clients released (a Refresh
+    /// of lifetime 0) while the server handled what came in.
+    fn end_released(&self, state: &mut State) {
+        let released = state.server.take_released();
+        if !released.is_empty() {
+            self.end(state, &released);
+        }
+    }
+
     fn end(&self, state: &mut State, ids: &[AllocId]) {
         for id in ids {
             if let Some(relay) = state.relays.remove(id)
@@ -337,10 +346,7 @@ fn from_stream_client(
     let then = {
         let mut state = shared.lock();
         let out = state.server.on_client(now, five, packet);
-        let released = state.server.take_released();
-        if !released.is_empty() {
-            shared.end(&mut state, &released);
-        }
+        shared.end_released(&mut state);
         match out {
             ClientOut::None => Then::Nothing,
             ClientOut::Reply(bytes) => Then::Reply(bytes),

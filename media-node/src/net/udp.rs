@@ -184,7 +184,7 @@ pub(super) fn run(
     }
     let mut pass = Pass::new(listen, local, index);
     while !me.stop.load(Ordering::Acquire) {
-        let ready = match pass.wait(&me) {
+        let ready = match pass.wait(&me, EpollTimeout::NONE) {
             Ok(ready) => ready,
             Err(Errno::EINTR) => continue,
             Err(err) => {
@@ -224,10 +224,11 @@ impl Pass {
         }
     }
 
-    /// Waits for reports; not at all when sockets are left to read.
-    fn wait(&mut self, me: &Worker) -> nix::Result<usize> {
+    /// Waits for reports, at most `idle` when no socket is left to read,
+    /// and not at all when one is.
+    fn wait(&mut self, me: &Worker, idle: EpollTimeout) -> nix::Result<usize> {
         let timeout = if self.again.is_empty() {
-            EpollTimeout::NONE
+            idle
         } else {
             EpollTimeout::ZERO
         };
@@ -364,10 +365,7 @@ impl Pass {
             }
         }
         // Relays their clients released in this batch close now.
-        let released = state.server.take_released();
-        if !released.is_empty() {
-            shared.end(state, &released);
-        }
+        shared.end_released(state);
     }
 
     fn bytes<'a>(slots: &'a [u8], bytes: &'a Bytes) -> &'a [u8] {
@@ -553,7 +551,7 @@ mod tests {
     fn passes(me: &Worker, pass: &mut Pass) -> Vec<(usize, bool)> {
         let mut seen = Vec::new();
         for _ in 0..10 {
-            let ready = pass.wait_for_test(me);
+            let ready = pass.wait(me, EpollTimeout::from(1_000u16)).expect("wait");
             pass.read(me, ready);
             if pass.got.is_empty() {
                 break;
@@ -561,18 +559,6 @@ mod tests {
             seen.push((pass.got.len(), !pass.again.is_empty()));
         }
         seen
-    }
-
-    impl Pass {
-        /// Like `wait`, but gives up after a second instead of blocking.
-        fn wait_for_test(&mut self, me: &Worker) -> usize {
-            let timeout = if self.again.is_empty() {
-                EpollTimeout::from(1_000u16)
-            } else {
-                EpollTimeout::ZERO
-            };
-            me.epoll.wait(&mut self.events, timeout).expect("wait")
-        }
     }
 
     #[test]
@@ -620,7 +606,7 @@ mod tests {
                 .expect("send6");
             let mut from = Vec::new();
             while from.len() < 2 {
-                let ready = pass.wait_for_test(&me);
+                let ready = pass.wait(&me, EpollTimeout::from(1_000u16)).expect("wait");
                 assert!(ready > 0, "round {round}: both packets reported");
                 pass.read(&me, ready);
                 from.extend(pass.got.iter().map(|g| (g.key, g.from, g.len)));
@@ -638,7 +624,7 @@ mod tests {
         // Forgotten: the worker lets go of the socket (its port is freed
         // when the allocation's own handle is dropped too).
         me.forget(relay_key(7, false), &v4);
-        let ready = pass.wait_for_test(&me);
+        let ready = pass.wait(&me, EpollTimeout::from(1_000u16)).expect("wait");
         pass.read(&me, ready);
         assert!(!pass.sockets.contains_key(&relay_key(7, false)));
         assert_eq!(Arc::strong_count(&v4), 1);
