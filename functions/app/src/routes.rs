@@ -51,6 +51,11 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "me", "heartbeat"] => "api_me_heartbeat",
         ["api", "v1", "me", "inbox"] => "api_me_inbox",
         ["api", "v1", "me", "ws-ticket"] => "api_me_ws_ticket",
+        ["api", "v1", "me", "queue"] => "api_me_queue",
+        ["api", "v1", "me", "conversations", _] => "api_me_conversation",
+        ["api", "v1", "me", "conversations", _, "earlier", _] => "api_me_conversation_earlier",
+        ["api", "v1", "me", "replies"] => "api_me_replies",
+        ["api", "v1", "me", "replies", _, _] => "api_me_reply",
         ["api", "v1", "contacts"] => "api_contacts",
         ["api", "v1", "contacts", "best"] => "api_contacts_best",
         ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
@@ -198,6 +203,20 @@ async fn api_route<S: Store, P: Push>(
         (&Method::PUT, ["me", "presence"]) => api::me::put_presence(app, request).await,
         (&Method::POST, ["me", "heartbeat"]) => api::me::heartbeat(app, request).await,
         (&Method::POST, ["me", "ws-ticket"]) => api::me::ws_ticket(app, request).await,
+        (&Method::GET, ["me", "queue"]) => api::console::queue(app, request).await,
+        (&Method::GET, ["me", "conversations", id]) => {
+            api::console::context(app, request, id).await
+        }
+        (&Method::GET, ["me", "conversations", id, "earlier", earlier]) => {
+            api::console::earlier(app, request, id, earlier).await
+        }
+        (&Method::GET, ["me", "replies"]) => api::console::replies(app, request).await,
+        (&Method::PUT, ["me", "replies", scope, shortcut]) => {
+            api::console::put_reply(app, request, scope, shortcut).await
+        }
+        (&Method::DELETE, ["me", "replies", scope, shortcut]) => {
+            api::console::delete_reply(app, request, scope, shortcut).await
+        }
         (
             _,
             ["advisors"]
@@ -228,9 +247,17 @@ async fn api_route<S: Store, P: Push>(
                 "resume" | "pause" | "deliveries" | "replay",
             ],
         )
-        | (_, ["me", "presence" | "heartbeat" | "inbox" | "ws-ticket"] | ["presence", "webhook"]) => {
-            Err(ApiError::method_not_allowed())
-        }
+        | (
+            _,
+            [
+                "me",
+                "presence" | "heartbeat" | "inbox" | "ws-ticket" | "queue" | "replies",
+            ]
+            | ["me", "conversations", _]
+            | ["me", "conversations", _, "earlier", _]
+            | ["me", "replies", _, _]
+            | ["presence", "webhook"],
+        ) => Err(ApiError::method_not_allowed()),
         _ => Err(ApiError::not_found("no such API endpoint")),
     }
 }

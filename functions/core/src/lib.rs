@@ -20,6 +20,7 @@ pub mod ids;
 pub mod media;
 pub mod offline;
 pub mod presence;
+pub mod replies;
 pub mod report;
 pub mod routing;
 pub mod session;

@@ -113,6 +113,18 @@ pub fn inbox(inbox: &str) -> String {
     format!("INBOX#{inbox}")
 }
 
+/// A scope's saved replies (`ReplyScope::key`).
+pub fn replies(scope: &str) -> String {
+    format!("REPLIES#{scope}")
+}
+
+/// One saved reply in its scope's partition.
+pub fn reply(shortcut: &str) -> String {
+    format!("{REPLY_PREFIX}{shortcut}")
+}
+
+pub const REPLY_PREFIX: &str = "REPLY#";
+
 pub fn card(id: &CardId) -> String {
     format!("CARD#{id}")
 }

@@ -41,7 +41,7 @@ pub mod keys;
 pub mod prelude {
     pub use crate::{
         AdvisorStore, AuthStore, CardStore, ConnectionStore, EventStore, ForwardStore,
-        GraphSubscriptionStore, MediaNodeStore, PrivacyStore, SessionStore, Store,
+        GraphSubscriptionStore, MediaNodeStore, PrivacyStore, ReplyStore, SessionStore, Store,
     };
 }
 
@@ -652,6 +652,33 @@ pub trait PrivacyStore {
     async fn forget_visitor(&self, visitor: &str) -> Result<(), StoreError>;
 }
 
+/// Saved replies (`livecard_core::replies`): an advisor's own and the
+/// shared ones, each scope a partition keyed by shortcut.
+#[allow(async_fn_in_trait)] // see the crate docs: Send-ness follows the concrete store
+pub trait ReplyStore {
+    /// A scope's replies, by shortcut.
+    async fn list_replies(
+        &self,
+        scope: &livecard_core::replies::ReplyScope,
+    ) -> Result<Vec<livecard_core::replies::SavedReply>, StoreError>;
+    /// Saves a reply under its shortcut, replacing one there. A new
+    /// shortcut in a scope that already holds
+    /// [`livecard_core::replies::MAX_REPLIES`] is refused (`Ok(false)`; the
+    /// count is read before the write, so racing writers may pass it by
+    /// one each).
+    async fn put_reply(
+        &self,
+        scope: &livecard_core::replies::ReplyScope,
+        reply: &livecard_core::replies::SavedReply,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a reply; false when there was none.
+    async fn delete_reply(
+        &self,
+        scope: &livecard_core::replies::ReplyScope,
+        shortcut: &str,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Every role at once: what the handlers use. A store implements the
 /// roles; this follows. A host (or a future store) that needs fewer roles
 /// names only those.
@@ -666,6 +693,7 @@ pub trait Store:
     + MediaNodeStore
     + ForwardStore
     + PrivacyStore
+    + ReplyStore
 {
 }
 
@@ -679,7 +707,8 @@ impl<
         + GraphSubscriptionStore
         + MediaNodeStore
         + ForwardStore
-        + PrivacyStore,
+        + PrivacyStore
+        + ReplyStore,
 > Store for T
 {
 }

@@ -81,6 +81,7 @@ checks!(
     forwarding_outbox,
     forwarding_parcels,
     privacy,
+    saved_replies,
 );
 
 /// DynamoDB specifics: TTL is enabled on the table and the items that expire

@@ -8,7 +8,7 @@ use crate::{App, Request, Response};
 use http::StatusCode;
 use livecard_store::{AdvisorRecord, Store};
 
-async fn signed_in<S: Store, P: Push>(
+pub(crate) async fn signed_in<S: Store, P: Push>(
     app: &App<S, P>,
     request: &Request,
     changes_state: bool,

@@ -2,6 +2,7 @@
 
 pub mod advisors;
 pub mod cards;
+pub mod console;
 pub mod destinations;
 pub mod events;
 pub mod ice_servers;

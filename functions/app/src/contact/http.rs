@@ -75,6 +75,10 @@ pub fn preflight() -> Response {
     cors(response)
 }
 
+/// The longest `page` a contact request may send (what is kept is at
+/// most `MAX_PAGE_URL` without the query).
+const MAX_PAGE_FIELD: usize = 2048;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StartBody {
@@ -96,6 +100,10 @@ pub(crate) struct StartBody {
     /// the host page's storage; our pages also have it as a cookie).
     #[serde(default)]
     visitor: Option<String>,
+    /// The address of the page the widget is on (at most 2 KiB; kept
+    /// without its query and fragment).
+    #[serde(default)]
+    page: Option<String>,
     /// The page's analytics consent (`docs/analytics.md`).
     #[serde(default)]
     consent: Option<livecard_core::forward::Consent>,
@@ -130,6 +138,14 @@ impl StartBody {
                 ));
             }
             wanted.language = Some(language.clone());
+        }
+        if let Some(page) = &self.page {
+            if page.len() > MAX_PAGE_FIELD {
+                return Err(ApiError::bad_request("page must be at most 2048 bytes"));
+            }
+            wanted.page = Some(livecard_core::session::page_url(page).ok_or_else(|| {
+                ApiError::bad_request("page must be an http or https address of printable ASCII")
+            })?);
         }
         if let Some(consent) = &self.consent {
             wanted.consent = consent

@@ -42,7 +42,7 @@ pub mod token;
 pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
-pub use request::{GENERAL_TOPIC, Origin, QueueKey, Wanted};
+pub use request::{GENERAL_TOPIC, MAX_PAGE_URL, Origin, QueueKey, Wanted, page_url};
 pub use token::{session_token, verify_session_token};
 
 use crate::UnixMillis;

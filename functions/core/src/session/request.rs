@@ -55,6 +55,10 @@ pub struct Wanted {
     pub card: Option<crate::ids::CardId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// The page the website widget was on (scheme, host and path; the
+    /// query and fragment are dropped), shown to the advisor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<String>,
     /// What the visitor's page said about analytics consent.
     #[serde(skip_serializing_if = "crate::forward::Consent::is_unset")]
     pub consent: crate::forward::Consent,
@@ -88,6 +92,29 @@ impl Wanted {
             (QueueKey::Any, None) => Inbox::Topic(GENERAL_TOPIC.to_owned()),
         }
     }
+}
+
+/// The longest page address kept for a contact.
+pub const MAX_PAGE_URL: usize = 512;
+
+/// The address of the page a contact came from, as kept: an `http` or
+/// `https` URL of printable ASCII without quotes, angle brackets and the
+/// like (browsers percent-encode all of these), cut
+/// before its query and fragment (they may carry a visitor's tokens).
+/// `None` for anything else.
+pub fn page_url(text: &str) -> Option<String> {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))?;
+    let end = text.len() - rest.len() + rest.find(['?', '#']).unwrap_or(rest.len());
+    let kept = &text[..end];
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    (!host.is_empty()
+        && kept.len() <= MAX_PAGE_URL
+        && kept
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"<>\"'`{}|\\^".contains(&b)))
+    .then(|| kept.to_owned())
 }
 
 /// The inbox of requests that named neither an advisor nor a topic.
@@ -141,5 +168,40 @@ impl std::fmt::Display for QueueKey {
             QueueKey::Topic(topic) => write!(f, "topic:{topic}"),
             QueueKey::Any => f.write_str("any"),
         }
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn a_page_keeps_scheme_host_and_path_only() {
+        assert_eq!(
+            page_url("https://shop.example/offers/a%C3%A4?token=secret#top").as_deref(),
+            Some("https://shop.example/offers/a%C3%A4")
+        );
+        assert_eq!(
+            page_url("http://localhost:8080#x").as_deref(),
+            Some("http://localhost:8080")
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "data:text/html,x",
+            "https://",
+            "https:///path",
+            "https://a b/",
+            "ftp://x/",
+            "https://x/\u{7f}",
+            "https://x/ü",
+            "https://x/<script>",
+            "https://x/\"onload",
+        ] {
+            assert_eq!(page_url(bad), None, "{bad:?}");
+        }
+        let long = format!("https://x/{}", "a".repeat(MAX_PAGE_URL));
+        assert_eq!(page_url(&long), None);
+        let long_query = format!("https://x/p?{}", "a".repeat(4 * MAX_PAGE_URL));
+        assert_eq!(page_url(&long_query).as_deref(), Some("https://x/p"));
     }
 }

@@ -335,7 +335,8 @@ fn valid_key(key: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"#-_".contains(&b))
 }
 
-fn valid_session(id: &str) -> bool {
+/// Is `id` a session id (1 to 64 of `A-Za-z0-9-_`)?
+pub fn valid_session(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id
             .bytes()

@@ -50,6 +50,7 @@ pub const CHECKS: &[&str] = &[
     "forwarding_outbox",
     "forwarding_parcels",
     "privacy",
+    "saved_replies",
 ];
 
 const T0: u64 = 1_795_392_000_000;
@@ -64,6 +65,7 @@ mod events;
 mod forward;
 mod media;
 mod privacy;
+mod replies;
 mod sessions;
 
 pub use advisors::*;
@@ -74,6 +76,7 @@ pub use events::*;
 pub use forward::*;
 pub use media::*;
 pub use privacy::*;
+pub use replies::*;
 pub use sessions::*;
 
 pub(crate) fn advisor(id: &str) -> Advisor {
@@ -139,6 +142,7 @@ pub async fn run<S: Store>(name: &str, store: &S) {
         "forwarding_outbox" => forwarding_outbox(store).await,
         "forwarding_parcels" => forwarding_parcels(store).await,
         "privacy" => privacy(store).await,
+        "saved_replies" => saved_replies(store).await,
         other => panic!("no conformance check named {other}"),
     }
 }

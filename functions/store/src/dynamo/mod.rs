@@ -20,6 +20,7 @@ mod forward;
 mod group_commit;
 mod media;
 mod privacy;
+mod replies;
 mod sessions;
 use aws_sdk_dynamodb::config::AsyncSleep as _;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
