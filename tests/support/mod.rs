@@ -403,6 +403,12 @@ impl Driver {
     /// A new headless Chromium with its own profile, a fake camera and
     /// microphone, and these extra flags.
     pub async fn browser_with(&mut self, extra: &[&str]) -> Client {
+        self.browser_with_prefs(extra, None).await
+    }
+
+    /// A new headless Chromium with these flags and profile preferences
+    /// (for example a permission granted, as a user would have).
+    pub async fn browser_with_prefs(&mut self, extra: &[&str], prefs: Option<Value>) -> Client {
         // Unique in the process: tests of one file run at once.
         static PROFILES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = PROFILES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -429,6 +435,9 @@ impl Driver {
         self.profiles.push(profile);
         let mut caps = serde_json::Map::new();
         let mut options = json!({ "args": args });
+        if let Some(prefs) = prefs {
+            options["prefs"] = prefs;
+        }
         if let Ok(binary) = std::env::var("CHROMIUM") {
             options["binary"] = json!(binary);
         }

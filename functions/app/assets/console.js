@@ -1,6 +1,7 @@
-/* livecard advisor console: rings, several chats, inbox. Presence and the
-   heartbeat are in app.js (shared with the presence page). Protocol:
-   docs/protocol.md */
+/* livecard advisor console: the conversation list (ringing, active, waiting,
+   recent, messages left), the open conversation, and the visitor's context
+   with saved replies. Presence and the heartbeat are in app.js (shared with
+   the presence bar). Protocol: docs/protocol.md; console API: docs/api.md. */
 (function () {
   "use strict";
   var root = document.getElementById("console");
@@ -9,25 +10,65 @@
   var t = de
     ? { ring: "Neue Anfrage", accept: "Annehmen", decline: "Ablehnen", from: { card: "über die Visitenkarte", portal: "über das Portal", widget: "über das Website-Widget" },
         ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", more: "Ältere Nachrichten", message: "Nachricht",
-        audio: "Audioanruf", video: "Videoanruf" }
+        audio: "Audioanruf", video: "Videoanruf", unread: "ungelesen", came: "Kommt", page: "Seite", topic: "Thema", language: "Sprache", started: "Begonnen", campaign: "Kampagne", card: "Visitenkarte",
+        earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
+        del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
-        audio: "Audio call", video: "Video call" };
+        audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
+        earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
+        del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
+  var activeEl = document.getElementById("active");
+  var recentEl = document.getElementById("recent");
+  var queuedEl = document.getElementById("queued");
+  var contextEl = document.getElementById("context");
+  var emptyEl = document.getElementById("conversation-empty");
   var alertEl = document.getElementById("ring-alert");
+  var notifyB = document.getElementById("notify");
   var saved = {};
   try { saved = JSON.parse(localStorage.getItem("livecard.console") || "{}"); } catch (e) { saved = {}; }
-  var chats = {}; // session -> {box, log, form, shown, pending, last}
-  var rings = {};
-  var ws = null, retry = 0, audio = null, beepTimer = null;
-  window.livecardConsole = { get ws() { return ws; } };
+  saved = { open: saved.open && typeof saved.open === "object" ? saved.open : {}, recent: Array.isArray(saved.recent) ? saved.recent : [] };
+  var replaying = {}; // sessions joined whose replay has not ended
+  var chats = {}; // session -> conversation (its pane, list item, transcript state)
+  var rings = {}; // session -> {li, m, note}
+  var selected = null;
+  var replies = { mine: [], shared: [] };
+  var ws = null, retry = 0, audio = null, beepTimer = null, blinkTimer = null;
+  var baseTitle = document.title;
+  window.livecardConsole = {
+    get ws() { return ws; },
+    get selected() { return selected; },
+    unread: function (s) { return chats[s] ? chats[s].unread : 0; },
+    notification: function (s) { return rings[s] ? rings[s].note : null; }
+  };
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
+  function button(text, cls, attr, value) { var b = el("button", cls, text); b.type = "button"; if (attr) b.setAttribute(attr, value == null ? "" : value); return b; }
   function persist() { try { localStorage.setItem("livecard.console", JSON.stringify(saved)); } catch (e) {} }
+  function join(m) { replaying[m.session] = true; return wire(m); }
   function wire(m) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(m)); return true; } return false; }
   function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
+  function api(method, url, body) {
+    return fetch(url, { method: method, credentials: "same-origin", cache: "no-store",
+      headers: body ? { "content-type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) {
+        if (r.status === 204) return null;
+        return r.json().catch(function () { return {}; }).then(function (j) {
+          if (!r.ok) throw new Error((j.error && j.error.message) || ("HTTP " + r.status));
+          return j;
+        });
+      });
+  }
+  function label(m) {
+    return [t.from[m.origin] || "", m.topic || "", m.language || ""].filter(Boolean).join(" · ");
+  }
+  function clock(ms) { return new Date(ms).toLocaleString(de ? "de" : "en"); }
 
+  /* Ringing that cannot be missed: the list's alert, a beep every 1.5 s,
+     the title blinking, and a desktop notification (when allowed) that
+     accepts the contact when clicked. */
   document.addEventListener("click", function () { if (!audio && window.AudioContext) audio = new AudioContext(); }, { once: true });
   function beep() {
     if (!audio) return;
@@ -35,60 +76,114 @@
     o.frequency.value = 880; g.gain.value = 0.08; o.connect(g); g.connect(audio.destination);
     o.start(); o.stop(audio.currentTime + 0.25);
   }
+  function unreadTotal() { return Object.keys(chats).reduce(function (n, s) { return n + chats[s].unread; }, 0); }
+  function updateTitle(blinkOn) {
+    var n = Object.keys(rings).length, u = unreadTotal();
+    var prefix = n ? (blinkOn ? "🔔 " + t.ring + " (" + n + ") · " : "(" + n + ") ") : (u ? "(" + u + ") " : "");
+    document.title = prefix + baseTitle;
+  }
   function updateAlert() {
     var n = Object.keys(rings).length;
     alertEl.textContent = n ? t.ring + " (" + n + ")" : "";
     root.setAttribute("data-ringing", String(n));
-    document.title = (n ? "(" + n + ") " : "") + document.title.replace(/^\(\d+\) /, "");
-    clearInterval(beepTimer);
-    if (n) { beep(); beepTimer = setInterval(beep, 1500); }
+    clearInterval(beepTimer); clearInterval(blinkTimer);
+    var on = true;
+    updateTitle(n > 0);
+    if (n) {
+      beep(); beepTimer = setInterval(beep, 1500);
+      blinkTimer = setInterval(function () { on = !on; updateTitle(on); }, 1000);
+    }
   }
+  function canNotify() { return "Notification" in window; }
+  function showNotifyButton() { notifyB.hidden = !(canNotify() && Notification.permission === "default"); }
+  notifyB.addEventListener("click", function () {
+    Notification.requestPermission().then(showNotifyButton, showNotifyButton);
+  });
+  showNotifyButton();
+  function notify(m) {
+    if (!canNotify() || Notification.permission !== "granted") return null;
+    try {
+      var n = new Notification(t.ring + (m.channel === "audio" || m.channel === "video" ? " · " + t[m.channel] : ""),
+        { body: label(m), tag: "livecard-" + m.session, requireInteraction: true, lang: de ? "de" : "en" });
+      n.onclick = function () { window.focus(); accept(m.session); n.close(); };
+      return n;
+    } catch (e) { return null; }
+  }
+  function accept(session) { if (rings[session]) { rings[session].accepted = true; wire({ v: 1, type: "accept", session: session }); } }
+  function decline(session) { if (rings[session]) { wire({ v: 1, type: "decline", session: session }); stopRing(session); } }
   function ring(m) {
     if (rings[m.session]) return;
     var li = el("li", "ring");
     li.setAttribute("data-session", m.session);
     li.appendChild(el("strong", null, t.ring + (m.channel === "audio" || m.channel === "video" ? " · " + t[m.channel] : "")));
-    li.appendChild(el("span", null, " " + (t.from[m.origin] || "") + (m.topic ? " · " + m.topic : "") + (m.language ? " · " + m.language : "")));
-    var a = el("button", null, t.accept); a.type = "button"; a.setAttribute("data-accept", m.session);
-    var d = el("button", "secondary", t.decline); d.type = "button"; d.setAttribute("data-decline", m.session);
-    a.addEventListener("click", function () { wire({ v: 1, type: "accept", session: m.session }); });
-    d.addEventListener("click", function () { wire({ v: 1, type: "decline", session: m.session }); stopRing(m.session); });
+    li.appendChild(el("span", null, " " + label(m)));
+    var a = button(t.accept, null, "data-accept", m.session);
+    a.setAttribute("aria-keyshortcuts", "Alt+A");
+    var d = button(t.decline, "secondary", "data-decline", m.session);
+    d.setAttribute("aria-keyshortcuts", "Alt+D");
+    a.addEventListener("click", function () { accept(m.session); });
+    d.addEventListener("click", function () { decline(m.session); });
     li.appendChild(a); li.appendChild(d);
     ringsEl.appendChild(li);
-    rings[m.session] = li;
-    saved[m.session] = saved[m.session] || {};
+    rings[m.session] = { li: li, m: m, note: notify(m), at: Date.now() };
+    saved.open[m.session] = saved.open[m.session] || { meta: m };
     persist();
     updateAlert();
     a.focus();
   }
   function stopRing(session) {
-    if (!rings[session]) return;
-    ringsEl.removeChild(rings[session]);
+    var r = rings[session];
+    if (!r) return;
+    ringsEl.removeChild(r.li);
+    if (r.note) r.note.close();
     delete rings[session];
     updateAlert();
   }
+  function oldestRing() {
+    var keys = Object.keys(rings);
+    keys.sort(function (a, b) { return rings[a].at - rings[b].at; });
+    return keys[0];
+  }
+
+  /* A conversation: its entry in the list and its pane (only the selected
+     pane is shown; the others stay in the page, so a call in one goes on). */
   function chat(session) {
     if (chats[session]) return chats[session];
-    var box = el("section", "chat"); box.setAttribute("data-session", session); box.setAttribute("aria-label", t.visitor + " " + session.slice(0, 6));
-    var head = el("h3", null, t.visitor + " " + session.slice(0, 6));
+    var meta = (saved.open[session] && saved.open[session].meta) || (rings[session] && rings[session].m) || {};
+    var title = t.visitor + " " + session.slice(0, 6);
+    var box = el("section", "chat"); box.setAttribute("data-session", session); box.setAttribute("aria-label", title); box.hidden = true;
+    var head = el("div", "chat-head");
+    var h = el("h3", null, title);
     var state = el("p", "chat-state"); state.setAttribute("role", "status");
-    var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite");
-    var typing = el("p", "lcw-typing");
-    var form = el("form", "lcw-form");
-    var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message);
-    var send = el("button", null, t.send); send.type = "submit";
-    var hang = el("button", "secondary", t.hangup); hang.type = "button"; hang.setAttribute("data-hangup", "");
-    var callArea = el("div", "lcw-call");
     var calls = el("div", "lcw-choices");
+    var hang = button(t.hangup, "secondary", "data-hangup");
     ["audio", "video"].forEach(function (ch) {
-      var b = el("button", "call-start", t[ch]); b.type = "button"; b.setAttribute("data-call-start", ch);
+      var b = button(t[ch], "call-start", "data-call-start", ch);
       b.addEventListener("click", function () { ensureCall(c).start(ch); });
       calls.appendChild(b);
     });
-    form.appendChild(input); form.appendChild(send); form.appendChild(hang);
-    box.appendChild(head); box.appendChild(state); box.appendChild(callArea); box.appendChild(calls); box.appendChild(log); box.appendChild(typing); box.appendChild(form);
+    calls.appendChild(hang);
+    head.appendChild(h); head.appendChild(state); head.appendChild(calls);
+    var callArea = el("div", "lcw-call");
+    var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite"); log.setAttribute("tabindex", "0"); log.setAttribute("aria-label", t.message + " · " + title);
+    var typing = el("p", "lcw-typing");
+    var picker = el("ul", "reply-picker"); picker.setAttribute("role", "listbox"); picker.hidden = true; picker.id = "picker-" + session;
+    var form = el("form", "lcw-form");
+    var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message);
+    input.setAttribute("aria-controls", picker.id); input.setAttribute("aria-autocomplete", "list");
+    var send = el("button", null, t.send); send.type = "submit";
+    form.appendChild(input); form.appendChild(send);
+    box.appendChild(head); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
     chatsEl.appendChild(box);
-    var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, calls: calls, callArea: callArea, call: null, shown: {}, pending: {} };
+    var item = el("li", "conv");
+    var open = button("", null, "data-open", session);
+    var name = el("span"); name.appendChild(document.createTextNode(title)); name.appendChild(el("span", "sub", label(meta)));
+    var badge = el("span", "unread");
+    open.appendChild(name); open.appendChild(badge);
+    open.addEventListener("click", function () { select(session, true); });
+    item.appendChild(open);
+    var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, input: input, picker: picker, calls: calls, callArea: callArea,
+      call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -96,24 +191,72 @@
       li.appendChild(el("span", "lcw-who", t.you)); li.appendChild(el("span", "lcw-text", text)); log.appendChild(li);
       c.pending[id] = { text: text, li: li };
       wire({ v: 1, type: "chat", session: session, id: id, text: text });
-      input.value = ""; input.focus();
+      input.value = ""; closePicker(c); input.focus();
+      log.scrollTop = log.scrollHeight;
     });
     input.addEventListener("keydown", function (e) {
-      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit(); }
-      else wire({ v: 1, type: "typing", session: session });
+      if (!picker.hidden && pickerKey(c, e)) return;
+      if (e.key === "Enter" && !e.shiftKey && !e.altKey) { e.preventDefault(); form.requestSubmit(); }
+      else if (e.key.length === 1) wire({ v: 1, type: "typing", session: session });
     });
+    input.addEventListener("input", function () { offerReplies(c); });
     hang.addEventListener("click", function () { wire({ v: 1, type: "hangup", session: session }); });
     chats[session] = c;
+    place(c);
     return c;
   }
+  /* The list entry goes under Active or Recent by the state. */
+  function place(c) {
+    var ended = c.status === "ended";
+    var list = ended ? recentEl : activeEl;
+    if (c.item.parentNode !== list) {
+      if (ended) list.insertBefore(c.item, list.firstChild); else list.appendChild(c.item);
+    }
+    if (ended) remember(c);
+  }
+  function remember(c) {
+    saved.recent = saved.recent.filter(function (r) { return r.session !== c.session; });
+    saved.recent.unshift({ session: c.session, at: Date.now(), meta: c.meta });
+    saved.recent = saved.recent.slice(0, 20);
+    persist();
+  }
+  function setUnread(c, n) {
+    c.unread = n;
+    c.badge.textContent = n ? String(n) : "";
+    c.open.setAttribute("aria-label", c.open.firstChild.firstChild.textContent + (n ? ", " + n + " " + t.unread : ""));
+    c.item.setAttribute("data-unread", String(n));
+    updateTitle(false);
+  }
+  function select(session, focus) {
+    var c = chats[session];
+    if (!c) return;
+    selected = session;
+    Object.keys(chats).forEach(function (s) {
+      chats[s].box.hidden = s !== session;
+      if (s === session) chats[s].open.setAttribute("aria-current", "true"); else chats[s].open.removeAttribute("aria-current");
+    });
+    emptyEl.hidden = true;
+    setUnread(c, 0);
+    c.log.scrollTop = c.log.scrollHeight;
+    if (focus && !c.form.hidden) c.input.focus();
+    loadContext(session);
+  }
+  function order() {
+    return Array.prototype.map.call(document.querySelectorAll("#active [data-open], #recent [data-open]"), function (b) { return b.getAttribute("data-open"); });
+  }
+  function step(by) {
+    var list = order();
+    if (!list.length) return;
+    var i = list.indexOf(selected);
+    select(list[(i + by + list.length) % list.length], true);
+  }
+
   /* The session's call (call.js): created on the first need. */
   function ensureCall(c) {
     if (!c.call) {
       c.call = window.LivecardCall({ side: "advisor", session: c.session, lang: de ? "de" : "en", mount: c.callArea, send: wire,
         iceServers: function (exclude) {
-          return fetch("/api/v1/contacts/" + c.session + "/ice-servers", { method: "POST", credentials: "same-origin", cache: "no-store",
-            headers: { "content-type": "application/json" }, body: JSON.stringify({ exclude: exclude || [] }) })
-            .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error((j.error && j.error.message) || r.status); return j; }); });
+          return api("POST", "/api/v1/contacts/" + c.session + "/ice-servers", { exclude: exclude || [] });
         } });
     }
     return c.call;
@@ -128,13 +271,23 @@
     li.setAttribute("data-key", m.key);
     c.shown[m.key] = true; if (mine) delete c.pending[m.id];
     c.typing.textContent = "";
-    if (!c.last || m.key > c.last) c.last = m.key; // a reconnect resumes after it
+    var fresh = !c.last || m.key > c.last;
+    if (fresh) c.last = m.key; // a reconnect resumes after it
+    // A new message from the visitor in a conversation not in view counts
+    // as unread (replays after a reload do not).
+    if (!mine && fresh && !replaying[m.session] && (selected !== m.session || document.hidden)) setUnread(c, c.unread + 1);
     c.log.scrollTop = c.log.scrollHeight;
   }
   function onState(m) {
-    if (m.state !== "ringing") stopRing(m.session);
-    if (m.state === "connected" || (m.state === "ended" && chats[m.session])) {
+    if (m.state !== "ringing") {
+      var mine = rings[m.session] && rings[m.session].accepted;
+      stopRing(m.session);
+    }
+    if (m.state === "connected" || (m.state === "ended" && (chats[m.session] || saved.open[m.session]))) {
+      if (saved.open[m.session] && !saved.open[m.session].meta.origin) saved.open[m.session].meta = m;
       var c = chat(m.session);
+      if (!c.meta.origin) { c.meta = m; c.open.querySelector(".sub").textContent = label(m); }
+      c.status = m.state;
       c.box.setAttribute("data-state", m.state);
       c.state.textContent = m.state === "ended" ? t.ended : t.connected;
       c.form.hidden = m.state === "ended";
@@ -144,15 +297,21 @@
         b.hidden = !!(m.channels && m.channels.indexOf(b.getAttribute("data-call-start")) < 0);
       });
       if (c.call || m.channel === "audio" || m.channel === "video") ensureCall(c).state(m);
-      saved[m.session] = saved[m.session] || {};
+      place(c);
+      if (mine || !selected) select(m.session, !!mine);
+      else if (selected === m.session) loadContext(m.session);
     }
-    if (m.state === "ended" || (m.state !== "connected" && m.state !== "ringing")) { delete saved[m.session]; }
+    if (m.state === "connected") saved.open[m.session] = saved.open[m.session] || { meta: m };
+    else if (m.state !== "ringing") delete saved.open[m.session];
     persist();
   }
   function onMessage(event) {
     var m; try { m = JSON.parse(event.data); } catch (e) { return; }
     switch (m.type) {
-      case "hello": retry = 0; Object.keys(saved).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; wire(j); }); break;
+      case "hello":
+        retry = 0;
+        Object.keys(saved.open).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; join(j); });
+        break;
       case "ring": ring(m); break;
       case "presence": root.setAttribute("data-presence", m.status); break;
       case "ring_stop": stopRing(m.session); break;
@@ -164,8 +323,12 @@
       case "media_move": if (chats[m.session] && chats[m.session].call) chats[m.session].call.mediaMove(m); break;
       case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
-      case "joined": var cj = chats[m.session]; if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); }); break;
-      case "error": if (m.session && m.code === "not_found") { delete saved[m.session]; persist(); stopRing(m.session); } break;
+      case "joined":
+        var cj = chats[m.session];
+        delete replaying[m.session];
+        if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); });
+        break;
+      case "error": if (m.session && m.code === "not_found") { delete saved.open[m.session]; persist(); stopRing(m.session); } break;
     }
   }
   // A single-use ticket proves who we are to the signaling socket, which may
@@ -188,14 +351,182 @@
         ws.onclose = function () { if (ws === sock) reconnect(); };
       }, reconnect);
   }
+
+  /* Recent conversations (this browser's, the last 20): opening one joins
+     it, which replays its transcript. */
+  saved.recent.forEach(function (r) {
+    if (!r || typeof r.session !== "string" || chats[r.session]) return;
+    var c = chat(r.session);
+    c.meta = r.meta || {}; c.status = "ended";
+    c.open.querySelector(".sub").textContent = label(c.meta);
+    recentEl.appendChild(c.item);
+    c.open.addEventListener("click", function () { if (!c.joined) { c.joined = true; join({ v: 1, type: "join", session: r.session }); } });
+  });
+
+  /* The visitor's context: where they came from and their earlier contacts
+     with this company (inside the affinity window), each transcript on
+     demand. Everything from the server is shown as text. */
+  function loadContext(session) {
+    api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session)).then(function (j) {
+      if (selected !== session) return;
+      while (contextEl.firstChild) contextEl.removeChild(contextEl.firstChild);
+      var dl = el("dl"), box = el("div", "context");
+      function row(k, v) { if (v == null || v === "") return; dl.appendChild(el("dt", null, k)); var dd = el("dd"); if (v.nodeType) dd.appendChild(v); else dd.textContent = v; dl.appendChild(dd); }
+      row(t.came, t.from[j.origin] || j.origin);
+      if (j.card) row(t.card, j.card);
+      row(t.campaign, j.campaign);
+      if (j.page) {
+        var a = el("a", null, j.page);
+        if (/^https?:\/\//.test(j.page)) { a.href = j.page; a.rel = "noopener noreferrer"; a.target = "_blank"; }
+        row(t.page, a);
+      }
+      row(t.topic, j.topic);
+      row(t.language, j.language);
+      row(t.started, clock(j.started_at));
+      box.appendChild(dl);
+      box.appendChild(el("h3", null, t.earlier));
+      if (!j.earlier.length) box.appendChild(el("p", "note", t.none));
+      var ul = el("ul", "earlier");
+      j.earlier.forEach(function (e) {
+        var li = el("li"); li.setAttribute("data-earlier", e.session);
+        li.appendChild(el("span", null, clock(e.at) + (e.advisor ? " · " + t.with + " " + e.advisor.display_name : "") + " · " + e.messages + " " + (e.messages === 1 ? t.oneMessage : t.messages)));
+        if (e.messages) {
+          var b = button(t.transcript, "secondary", "data-transcript", e.session);
+          b.addEventListener("click", function () {
+            b.disabled = true;
+            api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session) + "/earlier/" + encodeURIComponent(e.session)).then(function (x) {
+              var ol = el("ol");
+              x.messages.forEach(function (msg) { ol.appendChild(el("li", null, (msg.side === "advisor" ? (e.advisor ? e.advisor.display_name : t.you) : t.visitor) + ": " + msg.text)); });
+              li.replaceChild(ol, b);
+            }, function () { b.disabled = false; });
+          });
+          li.appendChild(document.createTextNode(" "));
+          li.appendChild(b);
+        }
+        ul.appendChild(li);
+      });
+      box.appendChild(ul);
+      contextEl.appendChild(box);
+    }, function () {});
+  }
+
+  /* Who waits in the queues this advisor serves (read only: routing hands
+     them out as slots free up). */
+  function loadQueue() {
+    return api("GET", "/api/v1/me/queue").then(function (j) {
+      while (queuedEl.firstChild) queuedEl.removeChild(queuedEl.firstChild);
+      if (!j.items.length) { queuedEl.appendChild(el("li", "note", t.nobody)); return; }
+      j.items.forEach(function (q) {
+        var mins = Math.max(0, Math.round((Date.now() - q.since) / 60000));
+        var li = el("li", "queued-item", t.position + " " + q.position + " · " + t.waiting + " " + mins + " " + t.min + (label(q) ? " · " + label(q) : ""));
+        li.setAttribute("data-session", q.session);
+        queuedEl.appendChild(li);
+      });
+    }).catch(function () {});
+  }
+
+  /* Saved replies: managed in the side panel, inserted with "/" and their
+     shortcut in any conversation (arrows choose, Tab or Enter insert,
+     Escape closes). */
+  var repliesEl = document.getElementById("replies");
+  var replyForm = document.getElementById("reply-form");
+  var replyStatus = document.getElementById("reply-status");
+  function allReplies() {
+    return replies.mine.map(function (r) { return { r: r, scope: "mine" }; })
+      .concat(replies.shared.map(function (r) { return { r: r, scope: "shared" }; }));
+  }
+  function loadReplies() {
+    return api("GET", "/api/v1/me/replies").then(function (j) {
+      replies = { mine: j.mine || [], shared: j.shared || [] };
+      while (repliesEl.firstChild) repliesEl.removeChild(repliesEl.firstChild);
+      var all = allReplies();
+      if (!all.length) repliesEl.appendChild(el("li", "note", t.noReplies));
+      all.forEach(function (x) {
+        var li = el("li"); li.setAttribute("data-reply", x.scope + "/" + x.r.shortcut);
+        li.appendChild(el("span", null, "/" + x.r.shortcut + " (" + t[x.scope] + "): " + x.r.text));
+        var d = button(t.del, "secondary", "data-reply-delete", x.scope + "/" + x.r.shortcut);
+        d.setAttribute("aria-label", t.del + " /" + x.r.shortcut);
+        d.addEventListener("click", function () {
+          api("DELETE", "/api/v1/me/replies/" + x.scope + "/" + encodeURIComponent(x.r.shortcut)).then(loadReplies, function (e) { replyStatus.textContent = t.failed + e.message; });
+        });
+        li.appendChild(d);
+        repliesEl.appendChild(li);
+      });
+    }).catch(function () {});
+  }
+  replyForm.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var f = replyForm.elements;
+    api("PUT", "/api/v1/me/replies/" + f.scope.value + "/" + encodeURIComponent(f.shortcut.value.trim()), { text: f.text.value })
+      .then(function () { replyStatus.textContent = t.saved; f.shortcut.value = ""; f.text.value = ""; return loadReplies(); },
+        function (err) { replyStatus.textContent = t.failed + err.message; });
+  });
+  function closePicker(c) { c.picker.hidden = true; c.picking = null; c.input.removeAttribute("aria-activedescendant"); }
+  function offerReplies(c) {
+    var before = c.input.value.slice(0, c.input.selectionStart);
+    var m = /(^|\s)\/([a-z0-9-]*)$/.exec(before);
+    if (!m) { closePicker(c); return; }
+    var found = allReplies().filter(function (x) { return x.r.shortcut.indexOf(m[2]) === 0; }).slice(0, 8);
+    if (!found.length) { closePicker(c); return; }
+    while (c.picker.firstChild) c.picker.removeChild(c.picker.firstChild);
+    found.forEach(function (x, i) {
+      var li = el("li", null, "/" + x.r.shortcut + " — " + x.r.text);
+      li.id = c.picker.id + "-" + i; li.setAttribute("role", "option");
+      li.addEventListener("mousedown", function (e) { e.preventDefault(); c.picking.index = i; insertReply(c); });
+      c.picker.appendChild(li);
+    });
+    c.picking = { found: found, index: 0, from: before.length - m[2].length - 1 };
+    c.picker.hidden = false;
+    mark(c);
+  }
+  function mark(c) {
+    Array.prototype.forEach.call(c.picker.children, function (li, i) { li.setAttribute("aria-selected", String(i === c.picking.index)); });
+    c.input.setAttribute("aria-activedescendant", c.picker.id + "-" + c.picking.index);
+  }
+  function insertReply(c) {
+    var p = c.picking, text = p.found[p.index].r.text, v = c.input.value, end = c.input.selectionStart;
+    c.input.value = v.slice(0, p.from) + text + v.slice(end);
+    var at = p.from + text.length;
+    c.input.setSelectionRange(at, at);
+    closePicker(c);
+    c.input.focus();
+  }
+  function pickerKey(c, e) {
+    if (!c.picking) return false;
+    var n = c.picking.found.length;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); c.picking.index = (c.picking.index + (e.key === "ArrowDown" ? 1 : n - 1)) % n; mark(c); return true; }
+    if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); insertReply(c); return true; }
+    if (e.key === "Escape") { e.preventDefault(); closePicker(c); return true; }
+    return false;
+  }
+
+  /* Keyboard shortcuts (also listed in the side panel). `code` keeps them
+     on the same keys whatever the layout. */
+  document.addEventListener("keydown", function (e) {
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    var first = oldestRing();
+    switch (e.code) {
+      case "KeyA": if (first) { e.preventDefault(); accept(first); } break;
+      case "KeyD": if (first) { e.preventDefault(); decline(first); } break;
+      case "KeyN": e.preventDefault(); step(1); break;
+      case "KeyP": e.preventDefault(); step(-1); break;
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && selected && chats[selected]) setUnread(chats[selected], 0);
+  });
+
   connect();
   setInterval(function () { wire({ v: 1, type: "ping" }); }, 300000);
+  loadReplies();
+  loadQueue();
+  setInterval(loadQueue, 10000);
 
   /* The inbox, newest first, a page at a time: the 30 s refresh reloads
      the first page unless older pages are open; "Older messages" follows
      the cursor. */
   var inboxEl = document.getElementById("inbox"), inboxNext = null, inboxPages = 0;
-  var moreB = el("button", "secondary", t.more); moreB.type = "button"; moreB.hidden = true; moreB.setAttribute("data-inbox-more", "");
+  var moreB = button(t.more, "secondary", "data-inbox-more"); moreB.hidden = true;
   inboxEl.parentNode.appendChild(moreB);
   function inboxPage(cursor) {
     var url = "/api/v1/me/inbox" + (cursor ? "?cursor=" + encodeURIComponent(cursor) : "");
@@ -207,7 +538,7 @@
       (j.items || []).forEach(function (m) {
         var li = el("li", "inbox-item"); li.setAttribute("data-id", m.id);
         li.appendChild(el("strong", null, m.name));
-        li.appendChild(el("span", null, " <" + m.email + "> · " + new Date(m.at).toLocaleString()));
+        li.appendChild(el("span", null, " <" + m.email + "> · " + clock(m.at)));
         li.appendChild(el("p", null, m.text));
         inboxEl.appendChild(li);
       });

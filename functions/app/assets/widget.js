@@ -262,6 +262,10 @@
     if (!cfg.card && cfg.topic) body.topic = cfg.topic;
     if (!cfg.card && cfg.lang && !cfg.advisor) body.language = cfg.lang;
     var v = visitor(); if (v) body.visitor = v;
+    // The page the widget is on, for the advisor: without its query and
+    // fragment, which may carry the visitor's tokens.
+    var page = location.href.split(/[?#]/)[0];
+    if (body.origin === "widget" && /^https?:\/\//.test(page) && page.length <= 512) body.page = page;
     if (lc._consent) body.consent = lc._consent;
     panel.hidden = false;
     setStatus(t.routing);

@@ -1,7 +1,6 @@
 //! Saved replies.
 
 use super::*;
-use crate::ReplyStore;
 use livecard_core::replies::{MAX_REPLIES, ReplyScope, SavedReply};
 
 fn reply(shortcut: &str, text: &str, by: &str) -> SavedReply {
