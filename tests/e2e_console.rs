@@ -139,7 +139,17 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
         )
         .await;
     let first = driver.browser().await;
-    let second = driver.browser().await;
+    // The second visitor's downloads land in a folder of the test's.
+    let downloads = support::temp_dir("e2e-console-downloads");
+    let second = driver
+        .browser_with_prefs(
+            &["--use-fake-ui-for-media-stream"],
+            Some(json!({
+                "download.default_directory": downloads.to_string_lossy(),
+                "download.prompt_for_download": false,
+            })),
+        )
+        .await;
     sign_in(&advisor, server.signin_link("Anna Schmidt")).await;
     assert_eq!(
         run(&advisor, "return Notification.permission;").await,
@@ -448,6 +458,58 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
         );
         no_axe_violations(&advisor, name).await;
     }
+
+    // Anna ends the conversation; the visitor keeps the transcript (as a
+    // web page, their message escaped) and rates the contact.
+    say(&second, ".lcw-form", "<b>bold?</b> thanks").await;
+    wait_for_message(
+        &advisor,
+        &format!(".chat[data-session={three:?}]"),
+        "<b>bold?</b> thanks",
+    )
+    .await;
+    run(&advisor, &format!("document.querySelector('.chat[data-session={three:?}] [data-hangup]').click(); return true;")).await;
+    wait_until(
+        &second,
+        "document.querySelector('.lcw').dataset.state === 'ended' && document.querySelector('.lcw-after [data-rate=\"4\"]') !== null",
+        "the visitor is offered the transcript and a rating",
+    )
+    .await;
+    let violations = axe_violations(&second).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the ended chat: {violations:#?}"
+    );
+    run(
+        &second,
+        "document.querySelector('.lcw-after [data-transcript=\"html\"]').click(); return true;",
+    )
+    .await;
+    let file = downloads.join(format!("livecard-{three}.html"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !file.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transcript was not downloaded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let page = std::fs::read_to_string(&file).expect("the transcript");
+    assert!(page.contains("Conversation with Anna Schmidt"), "{page}");
+    assert!(page.contains("&lt;b&gt;bold?&lt;/b&gt; thanks"), "{page}");
+    assert!(!page.contains("<b>bold"), "{page}");
+    run(
+        &second,
+        "document.querySelector('.lcw-after [data-rate=\"4\"]').click(); return true;",
+    )
+    .await;
+    wait_until(
+        &second,
+        "document.querySelector('.lcw-rate').textContent === 'Thank you for your rating.'",
+        "the rating is thanked for",
+    )
+    .await;
 
     drop(driver);
     server.stop();

@@ -14,13 +14,17 @@
       nobody: "Nobody can take your chat right now.", wait: "Wait in line", colleague: "Talk to a colleague", offline: "Leave a message",
       send: "Send", message: "Message", name: "Name", email: "Email", sent: "Thank you, your message was sent.", again: "Start a new chat",
       close: "Close", typing: "is typing…", you: "You", failed: "Could not connect. Retrying…", available: "available", away: "not available",
-      error: "Something went wrong: ", audio: "Audio call", video: "Video call" },
+      error: "Something went wrong: ", audio: "Audio call", video: "Video call",
+      save: "Save the conversation:", asText: "As text", asHtml: "As web page", rate: "How was your conversation?", stars: "{n} of 5",
+      poor: "poor", great: "great", thanks: "Thank you for your rating." },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
       queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
       nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
       send: "Senden", message: "Nachricht", name: "Name", email: "E-Mail", sent: "Danke, Ihre Nachricht wurde gesendet.", again: "Neuen Chat starten",
       close: "Schließen", typing: "schreibt…", you: "Sie", failed: "Keine Verbindung. Neuer Versuch…", available: "verfügbar", away: "nicht verfügbar",
-      error: "Etwas ist schiefgegangen: ", audio: "Audioanruf", video: "Videoanruf" }
+      error: "Etwas ist schiefgegangen: ", audio: "Audioanruf", video: "Videoanruf",
+      save: "Gespräch speichern:", asText: "Als Text", asHtml: "Als Webseite", rate: "Wie war Ihr Gespräch?", stars: "{n} von 5",
+      poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung." }
   };
   var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
   ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
@@ -93,11 +97,12 @@
   var choices = el("div", "lcw-choices");
   var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite");
   var typing = el("p", "lcw-typing");
+  var after = el("div", "lcw-after"); after.hidden = true;
   var form = el("form", "lcw-form");
   var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message); input.name = "message";
   var send = el("button", null, t.send); send.type = "submit";
   form.appendChild(input); form.appendChild(send); form.hidden = true;
-  panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form);
+  panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form); panel.appendChild(after);
   if (!cfg.mount) root.appendChild(launcher);
   // Calls straight from the floating widget, when the best advisor takes them.
   var callStarters = {};
@@ -182,7 +187,8 @@
     }
     else if (s.state === "ended") {
       setStatus(t.ended);
-      button(t.again, function () { store(storeKey, null); state = null; call = null; shown = {}; while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
+      button(t.again, function () { store(storeKey, null); state = null; call = null; shown = {}; clearAfter(); while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
+      afterContact(!!s.advisor);
     } else if (s.options && s.options.length) {
       setStatus(t.nobody);
       s.options.forEach(function (o) {
@@ -190,6 +196,51 @@
         else button(t[o], function () { wire({ v: 1, type: o, session: state.session }); });
       });
     } else setStatus(t.routing);
+  }
+  /* After the contact: the transcript to keep (text or a web page, made
+     by the server, every message escaped) and an optional rating, 1 to 5. */
+  function clearAfter() { while (after.firstChild) after.removeChild(after.firstChild); after.hidden = true; }
+  function afterContact(talked) {
+    clearAfter();
+    if (!state || !log.firstChild && !talked) return;
+    var session = state.session, token = state.token;
+    var save = el("p", "lcw-save", t.save + " ");
+    [["text", t.asText, "txt"], ["html", t.asHtml, "html"]].forEach(function (f) {
+      var b = el("button", null, f[1]); b.type = "button"; b.setAttribute("data-transcript", f[0]);
+      b.addEventListener("click", function () {
+        fetch(base + "/api/v1/contacts/" + session + "/transcript", { method: "POST", credentials: "omit",
+          headers: { "content-type": "application/json" }, body: JSON.stringify({ token: token, format: f[0], lang: lang === "de" ? "de" : "en" }) })
+          .then(function (r) { if (!r.ok) throw new Error(r.status); return r.blob(); })
+          .then(function (blob) {
+            var a = el("a"); a.href = URL.createObjectURL(blob); a.download = "livecard-" + session + "." + f[2];
+            document.body.appendChild(a); a.click(); document.body.removeChild(a);
+            setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+          })
+          .catch(function (e) { setStatus(t.error + e.message); });
+      });
+      save.appendChild(b); save.appendChild(document.createTextNode(" "));
+    });
+    after.appendChild(save);
+    if (talked && !state.rated) {
+      var box = el("fieldset", "lcw-rate");
+      box.appendChild(el("legend", null, t.rate));
+      var note = el("p", "lcw-note"); note.setAttribute("role", "status");
+      [1, 2, 3, 4, 5].forEach(function (n) {
+        var b = el("button", null, String(n)); b.type = "button"; b.setAttribute("data-rate", String(n));
+        b.setAttribute("aria-label", fill(t.stars, { n: n }) + (n === 1 ? " (" + t.poor + ")" : n === 5 ? " (" + t.great + ")" : ""));
+        b.addEventListener("click", function () {
+          api("POST", "/api/v1/contacts/" + session + "/rating", { token: token, rating: n }).then(function () {
+            if (state) { state.rated = n; store(storeKey, state); }
+            while (box.firstChild) box.removeChild(box.firstChild);
+            box.appendChild(el("p", "lcw-note", t.thanks));
+          }, function (e) { note.textContent = t.error + e.message; });
+        });
+        box.appendChild(b);
+      });
+      box.appendChild(note);
+      after.appendChild(box);
+    }
+    after.hidden = false;
   }
   function offlineForm() {
     clearChoices();

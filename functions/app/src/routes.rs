@@ -60,6 +60,8 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "contacts", "best"] => "api_contacts_best",
         ["api", "v1", "contacts", _, "offline"] => "api_contact_offline",
         ["api", "v1", "contacts", _, "ice-servers"] => "api_contact_ice_servers",
+        ["api", "v1", "contacts", _, "transcript"] => "api_contact_transcript",
+        ["api", "v1", "contacts", _, "rating"] => "api_contact_rating",
         ["api", "v1", "media-nodes", _, "moves"] => "api_media_node_moves",
         ["ws"] => "ws",
         ["console"] => "console",
@@ -127,7 +129,13 @@ async fn api_route<S: Store, P: Push>(
             (&Method::GET, ["best"]) => contact::best(app, request).await,
             (&Method::POST, [id, "offline"]) => contact::offline(app, request, id).await,
             (&Method::POST, [id, "ice-servers"]) => contact::ice_servers(app, request, id).await,
-            (_, [] | ["best"] | [_, "offline" | "ice-servers"]) => {
+            (&Method::POST, [id, "transcript"]) => {
+                crate::contact::after::transcript(app, request, id).await
+            }
+            (&Method::POST, [id, "rating"]) => {
+                crate::contact::after::rating(app, request, id).await
+            }
+            (_, [] | ["best"] | [_, "offline" | "ice-servers" | "transcript" | "rating"]) => {
                 Err(ApiError::method_not_allowed())
             }
             _ => Err(ApiError::not_found("no such API endpoint")),

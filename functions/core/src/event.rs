@@ -45,6 +45,8 @@ pub enum EventName {
     CallEnded,
     IcePath,
     IceRestart,
+    // After the contact.
+    ContactRated,
 }
 
 impl EventName {
@@ -70,6 +72,7 @@ impl EventName {
             EventName::CallEnded => "call_ended",
             EventName::IcePath => "ice_path",
             EventName::IceRestart => "ice_restart",
+            EventName::ContactRated => "contact_rated",
         }
     }
 }

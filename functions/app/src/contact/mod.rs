@@ -8,7 +8,9 @@
 //! - [`ws`]: the WebSocket side of the signaling protocol (`docs/protocol.md`).
 //! - [`http`]: the JSON endpoints that start a contact, leave an offline
 //!   message, find the best advisor for the widget, and read an inbox.
+//! - [`after`]: the transcript download and the rating after a contact.
 
+pub mod after;
 pub mod engine;
 pub mod http;
 pub mod moves;

@@ -55,6 +55,7 @@ pub(super) struct Facts {
     relayed: u32,
     direct: u32,
     failed: u32,
+    rating: Option<u8>,
 }
 
 #[derive(Debug)]
@@ -111,6 +112,13 @@ impl Facts {
                     talk_ms: event.props.talk_ms.unwrap_or(0),
                     messages: event.props.messages,
                 });
+            }
+            EventName::ContactRated => {
+                self.rating = event
+                    .props
+                    .rating
+                    .filter(|r| (1..=5).contains(r))
+                    .and_then(|r| u8::try_from(r).ok());
             }
             _ => {}
         }
@@ -185,6 +193,7 @@ impl Facts {
             failed_calls: self.failed,
             end_reason: ended.and_then(|e| e.reason.clone()),
             missed_rings: self.missed_rings,
+            rating: self.rating,
         }
     }
 }

@@ -508,6 +508,8 @@ pub struct SessionRow {
     pub failed_calls: u32,
     pub end_reason: Option<String>,
     pub missed_rings: u32,
+    /// The visitor's rating after the contact (1 to 5), if they gave one.
+    pub rating: Option<u8>,
 }
 
 /// The numbers of a group of sessions (a period, an advisor, a topic …).
@@ -545,6 +547,9 @@ pub struct Row {
     pub direct_calls: u64,
     pub failed_calls: u64,
     pub missed_rings: u64,
+    /// Contacts the visitor rated, and their mean rating (1 to 5).
+    pub rated: u64,
+    pub rating_mean: Option<f64>,
 }
 
 #[derive(Debug, Default)]
@@ -569,6 +574,8 @@ struct Tally {
     direct: u64,
     failed: u64,
     missed_rings: u64,
+    rated: u64,
+    rating_sum: u64,
 }
 
 impl Tally {
@@ -604,6 +611,10 @@ impl Tally {
         self.relayed += u64::from(row.relayed_calls);
         self.direct += u64::from(row.direct_calls);
         self.failed += u64::from(row.failed_calls);
+        if let Some(rating) = row.rating {
+            self.rated += 1;
+            self.rating_sum += u64::from(rating);
+        }
     }
 
     fn finish(mut self, group: String) -> Row {
@@ -639,6 +650,8 @@ impl Tally {
             direct_calls: self.direct,
             failed_calls: self.failed,
             missed_rings: self.missed_rings,
+            rated: self.rated,
+            rating_mean: ratio(self.rating_sum, self.rated),
         }
     }
 }

@@ -98,7 +98,7 @@ fn answer_cells(row: &Row) -> Vec<String> {
     ]
 }
 
-const SESSION_COLUMNS: [&str; 19] = [
+const SESSION_COLUMNS: [&str; 20] = [
     "session",
     "requested_at",
     "entry",
@@ -118,6 +118,7 @@ const SESSION_COLUMNS: [&str; 19] = [
     "failed_calls",
     "missed_rings",
     "end_reason",
+    "rating",
 ];
 
 impl Report {
@@ -167,6 +168,10 @@ impl Report {
         number(&mut cell, u64::from(s.failed_calls));
         number(&mut cell, u64::from(s.missed_rings));
         cell(s.end_reason.as_deref().unwrap_or_default());
+        match s.rating {
+            Some(rating) => number(&mut cell, u64::from(rating)),
+            None => cell(""),
+        }
     }
 
     /// Every table, in [`TABLES`] order.
@@ -234,6 +239,8 @@ impl Report {
                     "to_video",
                     "upgrade_rate",
                     "video_rate",
+                    "rated",
+                    "rating_mean",
                 ],
                 rows: self.by_period(|row| {
                     vec![
@@ -249,6 +256,10 @@ impl Report {
                         n(row.to_video),
                         format_rate(super::ratio(row.to_audio, row.chat_started)),
                         format_rate(super::ratio(row.to_video, row.chat_started)),
+                        n(row.rated),
+                        row.rating_mean
+                            .map(|m| format!("{m:.2}"))
+                            .unwrap_or_default(),
                     ]
                 }),
             },

@@ -246,6 +246,39 @@ fn calls_upgrades_and_paths() {
 }
 
 #[test]
+fn ratings_count_per_session_and_average() {
+    let mut log = Log::new();
+    let t = MONDAY + 10 * 3_600_000;
+    for (session, rating) in [
+        ("a", Some(5u64)),
+        ("b", Some(2)),
+        ("c", None),
+        ("d", Some(9)),
+    ] {
+        log.request(session, t, "portal", None);
+        log.accept(session, t + 1_000, 1_000, "anna");
+        log.end(session, t + 60_000, "visitor_left", 1_000, 59_000);
+        if let Some(rating) = rating {
+            log.event(EventName::ContactRated, t + 70_000, session)
+                .props
+                .insert("rating".into(), rating.into());
+        }
+    }
+    let report = log.report(request("2026-11-30", "2026-11-30", "UTC"));
+    let row = &report.periods[0];
+    // "d" rated 9: not a rating, not counted.
+    assert_eq!(row.rated, 2);
+    assert_eq!(row.rating_mean, Some(3.5));
+    let ratings: Vec<Option<u8>> = report.sessions.iter().map(|s| s.rating).collect();
+    assert_eq!(ratings, vec![Some(5), Some(2), None, None]);
+    let talk = String::from_utf8(report.csv("talk").expect("talk")).expect("utf-8");
+    assert!(
+        talk.lines().nth(1).is_some_and(|l| l.ends_with(",2,3.50")),
+        "{talk}"
+    );
+}
+
+#[test]
 fn percentiles_are_nearest_rank() {
     assert_eq!(percentile(&[], 50), None);
     assert_eq!(percentile(&[7], 90), Some(7));

@@ -57,6 +57,9 @@ pub(super) struct Props<'a> {
     pub total: Option<u64>,
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// `contact_rated`: 1 to 5.
+    #[serde(default)]
+    pub rating: Option<u64>,
 }
 
 impl<'a> EventView<'a> {
@@ -92,6 +95,7 @@ impl<'a> EventView<'a> {
                 messages: number("messages"),
                 total: number("total"),
                 duration_ms: number("duration_ms"),
+                rating: number("rating"),
             },
         }
     }
