@@ -812,3 +812,170 @@ async fn a_phone_call_turns_the_portal_busy_and_a_video_call_sets_teams_in_a_cal
     assert_eq!(sets().len(), 1, "one session for one call");
     until_shown("free after the call", free).await;
 }
+
+/// A real click (user activation: browsers allow screen capture only in
+/// answer to one).
+async fn press(browser: &Client, selector: &str) {
+    browser
+        .find(fantoccini::Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {selector}: {e}"));
+}
+
+/// The screen this side receives: the screen element shows decoded frames
+/// (its size is known) and the inbound video's frames decoded rise.
+async fn screen_arrives(browser: &Client, who: &str) {
+    wait_until(
+        browser,
+        "(() => { const c = window.livecard.calls.filter(c => c.pc).pop(); return c && c.sharing === 'theirs' && !c.screenElement.hidden && c.screenElement.videoWidth > 0; })()",
+        &format!("{who}: the shared screen shows"),
+    )
+    .await;
+    let first = stats(browser).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = stats(browser).await;
+        if now["framesDecoded"].as_f64() > first["framesDecoded"].as_f64() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who}: the screen's frames did not rise: {first} -> {now}"
+        );
+    }
+}
+
+/// Screen sharing both ways, relay-only: the advisor shares a screen from a
+/// chat (a call without camera starts with it), the visitor sees it as a
+/// new video track with frames decoded and stops it; then the advisor asks,
+/// the visitor agrees and shares, and the advisor sees it. Each share is
+/// recorded with its duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screens_are_shared_either_way_and_stopped_by_either_side() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-share");
+    let server = Livecard::start_in(
+        dir.to_path_buf(),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+    );
+    let mut driver = Driver::start().await;
+    // The fake capture device stands in for a screen; the fake UI picks it.
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button",
+    )
+    .await;
+    click(&visitor, "[data-start=\"chat\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    click(&advisor, "[data-accept]").await;
+    wait_until(
+        &advisor,
+        "document.querySelector('.chat[data-state=\"connected\"] [data-share-start]') && !document.querySelector('.chat[data-state=\"connected\"]').hidden",
+        "the conversation is open",
+    )
+    .await;
+
+    // The advisor shares from a chat: an audio call starts with the screen.
+    press(&advisor, ".chat:not([hidden]) [data-share-start]").await;
+    wait_connected(&visitor, "visitor").await;
+    wait_connected(&advisor, "advisor").await;
+    screen_arrives(&visitor, "visitor").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    assert_eq!(
+        run(
+            &advisor,
+            "return window.livecard.calls.filter(c => c.pc).pop().sharing;"
+        )
+        .await,
+        "mine"
+    );
+    // The visitor stops it: gone on both sides, the call goes on.
+    click(&visitor, "[data-share-stop]").await;
+    wait_until(
+        &advisor,
+        "window.livecard.calls.filter(c => c.pc).pop().sharing === null",
+        "the advisor's share stopped",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "(() => { const c = window.livecard.calls.filter(c => c.pc).pop(); return c.sharing === null && c.screenElement.hidden; })()",
+        "the visitor no longer shows it",
+    )
+    .await;
+
+    // The advisor asks to see the visitor's screen; the visitor is told
+    // what happens and agrees.
+    press(&advisor, ".chat:not([hidden]) [data-share-ask]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-share-accept]') !== null && document.querySelector('.lcw-ask').textContent.includes('asks you to share your screen')",
+        "the visitor is asked",
+    )
+    .await;
+    let violations = support::axe_violations(&visitor).await;
+    assert!(violations.is_empty(), "axe on the ask: {violations:#?}");
+    press(&visitor, "[data-share-accept]").await;
+    screen_arrives(&advisor, "advisor").await;
+    assert_eq!(
+        run(
+            &visitor,
+            "return window.livecard.calls.filter(c => c.pc).pop().sharing;"
+        )
+        .await,
+        "mine"
+    );
+    for (browser, who) in [(&visitor, "visitor"), (&advisor, "advisor")] {
+        let restarts = run(
+            browser,
+            "return window.livecard.calls.filter(c => c.pc).pop().restarts;",
+        )
+        .await;
+        assert_eq!(restarts, 0, "{who}: no ICE restart rescued the call");
+    }
+    // The advisor stops it.
+    click(&advisor, ".chat:not([hidden]) [data-share-stop]").await;
+    wait_until(
+        &visitor,
+        "window.livecard.calls.filter(c => c.pc).pop().sharing === null",
+        "the visitor's share stopped",
+    )
+    .await;
+
+    // Both shares were recorded, with their durations.
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        let count = |name: &str| events.matches(&format!("\"name\":\"{name}\"")).count();
+        if count("screen_share_started") == 2 && count("screen_share_ended") == 2 {
+            assert!(events.contains("\"stopped_by\":\"visitor\""), "{events}");
+            assert!(events.contains("\"stopped_by\":\"advisor\""), "{events}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "share events missing: {events}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(driver);
+    server.stop();
+}

@@ -192,7 +192,7 @@ async fn contact_scenario(server: Livecard) {
 
     // Anna ends the chat; the visitor starts another, which she declines:
     // the visitor is offered a colleague or an offline message.
-    run(&advisor, "document.querySelector('#chats .chat[data-state=\"connected\"] button.secondary').click(); return true;").await;
+    run(&advisor, "document.querySelector('#chats .chat[data-state=\"connected\"] [data-hangup]').click(); return true;").await;
     wait_until(
         &visitor,
         "document.querySelector('.lcw').dataset.state === 'ended'",

@@ -17,12 +17,16 @@
       mic: "Microphone", cam: "Camera", connecting: "Connecting the call…", inCall: "In a call", reconnecting: "Connection lost; reconnecting…",
       ended: "The call has ended.", refused: "The browser did not allow the camera or microphone. Allow them for this site (the icon in the address bar) and try again.",
       missing: "No camera or microphone was found.", busy: "The camera or microphone is in use by another program.",
-      failed: "The call could not be set up: ", unsupported: "This browser cannot make calls.", remote: "The other side", self: "You" },
+      failed: "The call could not be set up: ", unsupported: "This browser cannot make calls.", remote: "The other side", self: "You",
+      screen: "Shared screen", stopShare: "Stop screen sharing", sharing: "You are sharing your screen.", shared: "The other side is sharing their screen.",
+      noShare: "This browser cannot share the screen." },
     de: { audio: "Audioanruf", video: "Videoanruf", end: "Anruf beenden", mute: "Stumm", unmute: "Ton an", camOff: "Kamera aus", camOn: "Kamera an",
       mic: "Mikrofon", cam: "Kamera", connecting: "Der Anruf wird verbunden…", inCall: "Im Gespräch", reconnecting: "Verbindung unterbrochen, neuer Versuch…",
       ended: "Der Anruf ist beendet.", refused: "Der Browser hat Kamera oder Mikrofon nicht freigegeben. Erlauben Sie sie für diese Seite (Symbol in der Adresszeile) und versuchen Sie es erneut.",
       missing: "Keine Kamera und kein Mikrofon gefunden.", busy: "Kamera oder Mikrofon werden von einem anderen Programm benutzt.",
-      failed: "Der Anruf konnte nicht aufgebaut werden: ", unsupported: "Dieser Browser kann keine Anrufe führen.", remote: "Gegenüber", self: "Sie" }
+      failed: "Der Anruf konnte nicht aufgebaut werden: ", unsupported: "Dieser Browser kann keine Anrufe führen.", remote: "Gegenüber", self: "Sie",
+      screen: "Geteilter Bildschirm", stopShare: "Bildschirmfreigabe beenden", sharing: "Sie teilen Ihren Bildschirm.", shared: "Ihr Gegenüber teilt den Bildschirm.",
+      noShare: "Dieser Browser kann den Bildschirm nicht teilen." }
   };
   var REPORT_MS = 30000;
   /* No media on the selected path for STALL_MS (checked every WATCH_MS)
@@ -40,6 +44,11 @@
   function LivecardCall(o) {
     var t = T[o.lang] || T.en;
     var pc = null, callId = null, offerer = false, channel = "chat", stream = null, pendingOffer = null;
+    /* Screen sharing (docs/protocol.md, "Screen sharing"): this side's
+       screen (its stream, the sender of its track, whether the server has
+       it yet), and the other side's streams by id with the id of the one
+       that is their screen. */
+    var screen = null, screenSender = null, screenKnown = false, remoteStreams = {}, sharedStream = null;
     var reportTimer = null, downTimer = null, devices = { audio: null, video: null };
     /* The other side's ICE candidates wait here until the peer connection
        has its remote description: `queued` for the current call (the answer
@@ -67,6 +76,10 @@
     var videos = el("div", "lc-call-videos");
     var remote = el("video", "lc-remote"); remote.autoplay = true; remote.playsInline = true; remote.setAttribute("aria-label", t.remote);
     var self = el("video", "lc-self"); self.autoplay = true; self.playsInline = true; self.muted = true; self.setAttribute("aria-label", t.self);
+    var screenVid = el("video", "lc-screen"); screenVid.autoplay = true; screenVid.playsInline = true; screenVid.muted = true; screenVid.hidden = true;
+    screenVid.setAttribute("aria-label", t.screen);
+    var shareNote = el("p", "lc-share-note"); shareNote.hidden = true;
+    var stopShareB = el("button", "secondary", t.stopShare); stopShareB.type = "button"; stopShareB.hidden = true; stopShareB.setAttribute("data-share-stop", "");
     videos.appendChild(remote); videos.appendChild(self);
     var bar = el("div", "lc-call-bar");
     var muteB = el("button", "secondary", t.mute); muteB.type = "button"; muteB.setAttribute("aria-pressed", "false"); muteB.setAttribute("data-call-mute", "");
@@ -75,7 +88,8 @@
     var camSel = el("select"); camSel.setAttribute("aria-label", t.cam); camSel.setAttribute("data-call-cam", "");
     var endB = el("button", null, t.end); endB.type = "button"; endB.setAttribute("data-call-end", "");
     [muteB, camB, micSel, camSel, endB].forEach(function (x) { bar.appendChild(x); });
-    box.appendChild(status); box.appendChild(videos); box.appendChild(bar);
+    box.appendChild(status); box.appendChild(shareNote); box.appendChild(screenVid); box.appendChild(videos); box.appendChild(bar);
+    bar.insertBefore(stopShareB, endB);
     o.mount.appendChild(box);
 
     function say(text) { status.textContent = text; }
@@ -144,6 +158,49 @@
       camB.setAttribute("aria-pressed", String(off)); camB.textContent = off ? t.camOn : t.camOff;
     });
     endB.addEventListener("click", function () { api.end(); });
+    stopShareB.addEventListener("click", function () { api.stopShare(); });
+
+    /* The other side's streams: the screen (the stream the server names)
+       in its own element, the rest (camera and microphone) in the call's. */
+    function render() {
+      var ids = Object.keys(remoteStreams);
+      var main = ids.filter(function (id) { return id !== sharedStream; })[0];
+      if (main && remote.srcObject !== remoteStreams[main]) remote.srcObject = remoteStreams[main];
+      var shown = sharedStream && remoteStreams[sharedStream];
+      if (shown && screenVid.srcObject !== shown) screenVid.srcObject = shown;
+      if (!shown && screenVid.srcObject) screenVid.srcObject = null;
+      screenVid.hidden = !shown;
+      box.setAttribute("data-share", screen ? "mine" : shown ? "theirs" : "");
+      shareNote.hidden = !screen && !shown;
+      shareNote.textContent = screen ? t.sharing : shown ? t.shared : "";
+      stopShareB.hidden = !screen && !sharedStream;
+    }
+    /* Offers again on the live connection (a track came or went); the
+       other side answers as to any offer of this call. */
+    function renegotiate() {
+      if (!pc) return Promise.resolve();
+      if (pc.signalingState !== "stable") {
+        return new Promise(function (resolve) { setTimeout(resolve, 200); }).then(renegotiate);
+      }
+      return offer();
+    }
+    function addScreen() {
+      if (!pc || !screen || screenSender) return;
+      screenSender = pc.addTrack(screen.getVideoTracks()[0], screen);
+    }
+    function announceShare() {
+      if (screen) o.send({ v: 1, type: "share", session: o.session, action: "start", stream: screen.id });
+    }
+    /* This side's screen goes; `tell`: the server does not know yet. */
+    function dropScreen(tell) {
+      if (!screen) return;
+      var had = screen; screen = null; screenKnown = false;
+      had.getTracks().forEach(function (tr) { tr.onended = null; tr.stop(); });
+      if (pc && screenSender) { try { pc.removeTrack(screenSender); } catch (e) {} screenSender = null; renegotiate().catch(function () {}); }
+      screenSender = null;
+      if (tell) o.send({ v: 1, type: "share", session: o.session, action: "stop" });
+      render();
+    }
 
     function stop(note) {
       clearInterval(reportTimer); reportTimer = null; clearTimeout(downTimer);
@@ -152,6 +209,9 @@
       if (pc) { try { pc.close(); } catch (e) {} pc = null; }
       if (stream) { stream.getTracks().forEach(function (tr) { tr.stop(); }); stream = null; }
       remote.srcObject = null; self.srcObject = null;
+      if (screen) { screen.getTracks().forEach(function (tr) { tr.onended = null; tr.stop(); }); }
+      screen = null; screenSender = null; screenKnown = false; remoteStreams = {}; sharedStream = null;
+      screenVid.srcObject = null; screenVid.hidden = true; render();
       callId = null; pendingOffer = null; queued = [];
       counts = { restarts: 0, remoteCandidates: 0, reasons: [] }; trail = [];
       if (note) { say(note); phase("ended"); } else { box.hidden = true; phase("idle"); }
@@ -237,7 +297,9 @@
         signal("candidate", { candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } });
       };
       p.ontrack = function (e) {
-        remote.srcObject = (e.streams && e.streams[0]) || new MediaStream([e.track]);
+        var s = (e.streams && e.streams[0]) || new MediaStream([e.track]);
+        remoteStreams[s.id] = s;
+        render();
       };
       p.oniceconnectionstatechange = function () {
         if (p !== pc) return;
@@ -268,6 +330,7 @@
         self.hidden = ch !== "video";
         pc = newPc(got[1]);
         stream.getTracks().forEach(function (tr) { pc.addTrack(tr, stream); });
+        addScreen();
         fillDevices();
       });
     }
@@ -316,9 +379,10 @@
       get remoteCandidates() { return counts.remoteCandidates; },
       /* This side starts a call or changes its medium: the server is told
          (upgrade), and the offer follows once it says the session changed. */
-      start: function (ch) {
+      start: function (ch, withScreen) {
         if (ch === channel && pc) return;
         stop();
+        if (withScreen) screen = withScreen;
         channel = ch; offerer = true; callId = newId();
         var id = callId;
         return prepare(ch).then(function () {
@@ -330,6 +394,29 @@
           channel = "chat";
         });
       },
+      /* This side shares its screen (`s`: a stream from getDisplayMedia,
+         asked for in the click that wanted it): added to the call, or a
+         call without camera (audio) starts with it. */
+      share: function (s) {
+        if (!s || !s.getVideoTracks().length) return;
+        if (screen) dropScreen(true);
+        var track = s.getVideoTracks()[0];
+        track.onended = function () { if (screen === s) dropScreen(true); }; // the browser's own "Stop sharing"
+        if (!pc) { box.hidden = false; return api.start(channel === "video" ? "video" : "audio", s); }
+        screen = s; screenKnown = false;
+        addScreen();
+        announceShare();
+        render();
+        return renegotiate().catch(function (err) { say(t.failed + err.message); });
+      },
+      /* Stops the screen sharing: this side's, or asks the server to end
+         the other side's. */
+      stopShare: function () {
+        if (screen) dropScreen(true);
+        else if (sharedStream) o.send({ v: 1, type: "share", session: o.session, action: "stop" });
+      },
+      get sharing() { return screen ? "mine" : sharedStream ? "theirs" : null; },
+      get screenElement() { return screenVid; },
       /* The visitor of a contact asked for as a call offers once connected. */
       startDirect: function (ch) {
         stop();
@@ -350,9 +437,16 @@
           if (pc || channel !== "chat") { channel = "chat"; stop(t.ended); }
           return;
         }
+        // The screen being shared: this side's (the server has it now, or
+        // the other side stopped it), or the other side's (its stream).
+        var sh = s.share || null;
+        if (sh && sh.side === o.side) screenKnown = true;
+        else if (screen && screenKnown) dropScreen(false);
+        sharedStream = sh && sh.side !== o.side ? sh.stream : null;
+        render();
         if (pendingOffer && pendingOffer === callId && s.channel === channel && pc) {
           pendingOffer = null;
-          offer().catch(function (err) { say(t.failed + err.message); });
+          offer().then(function () { if (screen && !screenKnown) announceShare(); }).catch(function (err) { say(t.failed + err.message); });
           return;
         }
         if (s.channel !== channel && !pendingOffer) {
@@ -371,6 +465,14 @@
             if (early.call === m.call) queued = early.list;
             early = { call: null, list: [] };
             ready = prepare(ch);
+          } else if (pc.signalingState === "have-local-offer") {
+            // Both sides offered at once (a screen came while the other
+            // side renegotiated): the advisor's offer wins; the visitor
+            // takes it back and offers again after answering.
+            if (o.side === "advisor") return;
+            ready = pc.setLocalDescription({ type: "rollback" }).then(function () {
+              setTimeout(function () { renegotiate().catch(function () {}); }, 0);
+            });
           } else if (pc.remoteDescription && ufrag(m.sdp) !== ufrag(pc.remoteDescription.sdp)) {
             // The other side restarted ICE: gather anew on fresh ICE servers
             // (without the relays this side lost); its candidates wait.

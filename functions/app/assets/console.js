@@ -12,12 +12,14 @@
         ended: "Beendet", connected: "Verbunden", hangup: "Beenden", send: "Senden", visitor: "Besucher", you: "Sie", typing: "schreibt…", empty: "Keine Nachrichten.", more: "Ältere Nachrichten", message: "Nachricht",
         audio: "Audioanruf", video: "Videoanruf", unread: "ungelesen", came: "Kommt", page: "Seite", topic: "Thema", language: "Sprache", started: "Begonnen", campaign: "Kampagne", card: "Visitenkarte",
         earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
-        del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min" }
+        del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min",
+        share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen." }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
         earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
-        del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min" };
+        del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min",
+        share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen." };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var activeEl = document.getElementById("active");
@@ -162,6 +164,17 @@
       b.addEventListener("click", function () { ensureCall(c).start(ch); });
       calls.appendChild(b);
     });
+    var shareB = button(t.share, "call-start", "data-share-start");
+    shareB.addEventListener("click", function () {
+      // Asked for in the click itself: browsers allow capture only then.
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) return;
+      navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })
+        .then(function (s) { return ensureCall(c).share(s); })
+        .catch(function (e) { state.textContent = t.failed + (e && e.message); });
+    });
+    var askB = button(t.askShare, "secondary", "data-share-ask");
+    askB.addEventListener("click", function () { wire({ v: 1, type: "share", session: session, action: "ask" }); });
+    calls.appendChild(shareB); calls.appendChild(askB);
     calls.appendChild(hang);
     head.appendChild(h); head.appendChild(state); head.appendChild(calls);
     var callArea = el("div", "lcw-call");
@@ -183,7 +196,7 @@
     open.addEventListener("click", function () { select(session, true); });
     item.appendChild(open);
     var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, input: input, picker: picker, calls: calls, callArea: callArea,
-      call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null };
+      call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null, shareB: shareB, askB: askB, asked: false };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -297,6 +310,12 @@
         b.hidden = !!(m.channels && m.channels.indexOf(b.getAttribute("data-call-start")) < 0);
       });
       if (c.call || m.channel === "audio" || m.channel === "video") ensureCall(c).state(m);
+      // Screen sharing: one at a time; an ask waits for the visitor.
+      c.shareB.hidden = c.askB.hidden = !!m.share || m.state !== "connected";
+      c.askB.disabled = !!m.share_asked;
+      c.askB.textContent = m.share_asked ? t.asked : t.askShare;
+      if (c.asked && !m.share_asked && !m.share) c.state.textContent = t.declined;
+      c.asked = !!m.share_asked;
       place(c);
       if (mine || !selected) select(m.session, !!mine);
       else if (selected === m.session) loadContext(m.session);

@@ -16,7 +16,9 @@
       close: "Close", typing: "is typing…", you: "You", failed: "Could not connect. Retrying…", available: "available", away: "not available",
       error: "Something went wrong: ", audio: "Audio call", video: "Video call",
       save: "Save the conversation:", asText: "As text", asHtml: "As web page", rate: "How was your conversation?", stars: "{n} of 5",
-      poor: "poor", great: "great", thanks: "Thank you for your rating." },
+      poor: "poor", great: "great", thanks: "Thank you for your rating.",
+      shareAsk: "{n} asks you to share your screen. You choose a window, a tab or the whole screen; {n} sees only that, until you stop.",
+      shareYes: "Share my screen", shareNo: "No, thanks" },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
       queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
       nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
@@ -24,7 +26,9 @@
       close: "Schließen", typing: "schreibt…", you: "Sie", failed: "Keine Verbindung. Neuer Versuch…", available: "verfügbar", away: "nicht verfügbar",
       error: "Etwas ist schiefgegangen: ", audio: "Audioanruf", video: "Videoanruf",
       save: "Gespräch speichern:", asText: "Als Text", asHtml: "Als Webseite", rate: "Wie war Ihr Gespräch?", stars: "{n} von 5",
-      poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung." }
+      poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung.",
+      shareAsk: "{n} bittet Sie, Ihren Bildschirm zu teilen. Sie wählen ein Fenster, einen Tab oder den ganzen Bildschirm; {n} sieht nur das, bis Sie beenden.",
+      shareYes: "Bildschirm teilen", shareNo: "Nein, danke" }
   };
   var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
   ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
@@ -184,6 +188,20 @@
         if (s.channels && s.channels.indexOf(ch) < 0) return; // the card does not offer it
         button(t[ch], function () { ensureCall().then(function (c) { c.start(ch); }); }).setAttribute("data-call-start", ch);
       });
+      // The advisor asks to see the visitor's screen: the visitor decides.
+      if (s.share_asked) {
+        var ask = el("p", "lcw-ask", fill(t.shareAsk, { n: advisorName })); ask.setAttribute("role", "alert");
+        choices.appendChild(ask);
+        button(t.shareYes, function () {
+          // Asked for in the click itself: browsers allow screen capture
+          // only in answer to the user.
+          if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) { setStatus(t.error + "getDisplayMedia"); return; }
+          navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }).then(function (screen) {
+            return ensureCall().then(function (c) { return c.share(screen); });
+          }, function () { wire({ v: 1, type: "share", session: state.session, action: "decline" }); });
+        }).setAttribute("data-share-accept", "");
+        button(t.shareNo, function () { wire({ v: 1, type: "share", session: state.session, action: "decline" }); }).setAttribute("data-share-decline", "");
+      }
     }
     else if (s.state === "ended") {
       setStatus(t.ended);

@@ -1689,3 +1689,75 @@ async fn calls_move_off_a_lost_or_draining_media_node() {
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn screen_sharing_is_checked_and_told_to_both_sides() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 2),
+    ])
+    .await;
+    let (session, _, mut anna, mut visitor) =
+        h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let share = |action: &str, stream: Option<&str>| {
+        let mut m = json!({"v":1,"type":"share","session":session,"action":action});
+        if let Some(s) = stream {
+            m["stream"] = json!(s);
+        }
+        m
+    };
+    // Bad input: a start without a stream or with a hostile one, a stream
+    // on another action, an unknown action.
+    for bad in [
+        share("start", None),
+        share("start", Some("<script>")),
+        share("start", Some(&"a".repeat(65))),
+        share("ask", Some("abc")),
+        share("show", None),
+    ] {
+        let refused = h.say(&mut anna, bad.clone()).await;
+        assert_eq!(refused[0]["code"], "invalid_field", "{bad}: {refused:?}");
+    }
+    // No call yet; the visitor may neither ask nor share unasked; a third
+    // advisor is not in the session.
+    assert_eq!(
+        h.say(&mut anna, share("start", Some("s1"))).await[0]["code"],
+        "no_call"
+    );
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"upgrade","session":session,"channel":"audio"}),
+    )
+    .await;
+    h.push.take(&Participant::Visitor(session.clone()));
+    assert_eq!(
+        h.say(&mut visitor, share("ask", None)).await[0]["code"],
+        "not_allowed"
+    );
+    assert_eq!(
+        h.say(&mut visitor, share("start", Some("s1"))).await[0]["code"],
+        "not_allowed"
+    );
+    let mut ben = h.advisor_conn("ben");
+    assert_eq!(
+        h.say(&mut ben, share("start", Some("s1"))).await[0]["code"],
+        "not_found"
+    );
+    // Anna shares: both sides are told who shares and in which stream.
+    assert!(h.say(&mut anna, share("start", Some("s1"))).await.is_empty());
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let state = of_type(&told, "session");
+    assert_eq!(
+        state.last().map(|s| s["share"].clone()),
+        Some(json!({"side":"advisor","stream":"s1"})),
+        "{told:?}"
+    );
+    // The visitor stops it; then Anna asks, and the visitor is told so.
+    assert!(h.say(&mut visitor, share("stop", None)).await.is_empty());
+    h.say(&mut anna, share("ask", None)).await;
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let last = of_type(&told, "session").last().map(|s| (*s).clone());
+    let last = last.expect("a state");
+    assert_eq!(last["share_asked"], true, "{last}");
+    assert!(last.get("share").is_none(), "{last}");
+}

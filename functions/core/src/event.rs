@@ -45,6 +45,9 @@ pub enum EventName {
     CallEnded,
     IcePath,
     IceRestart,
+    // Consultation.
+    ScreenShareStarted,
+    ScreenShareEnded,
     // After the contact.
     ContactRated,
 }
@@ -72,6 +75,8 @@ impl EventName {
             EventName::CallEnded => "call_ended",
             EventName::IcePath => "ice_path",
             EventName::IceRestart => "ice_restart",
+            EventName::ScreenShareStarted => "screen_share_started",
+            EventName::ScreenShareEnded => "screen_share_ended",
             EventName::ContactRated => "contact_rated",
         }
     }

@@ -51,6 +51,7 @@ impl ContactError {
             ContactError::Session(SessionError::NotOffered) => "not_offered",
             ContactError::Session(SessionError::NoCall) => "no_call",
             ContactError::Session(SessionError::ChannelNotOffered) => "channel_not_offered",
+            ContactError::Session(SessionError::NotAllowed) => "not_allowed",
             ContactError::Busy => "busy",
             ContactError::Store(livecard_store::StoreError::BadCursor) => "bad_cursor",
             ContactError::Store(_) => "unavailable",

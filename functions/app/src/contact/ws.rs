@@ -278,6 +278,27 @@ impl<S: Store, P: Push> App<S, P> {
                 }
                 Ok(Replies::default())
             }
+            ClientMessage::Share {
+                session,
+                action,
+                stream,
+                ..
+            } => {
+                let (side, _) = self.speaker(connection, &session).await?;
+                self.update_session(&session, |s| {
+                    s.handle(
+                        Input::Share {
+                            side,
+                            action,
+                            stream: stream.clone(),
+                        },
+                        &policy,
+                        now,
+                    )
+                })
+                .await?;
+                Ok(Replies::default())
+            }
             ClientMessage::CallReport { session, path, .. } => {
                 self.speaker(connection, &session).await?;
                 self.update_session(&session, |s| {

@@ -75,10 +75,24 @@ pub struct Call {
     /// ICE restarts so far.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub restarts: u32,
+    /// A screen being shared in this call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<super::share::Share>,
 }
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// The end of a call: its screen share's end first, if one was on, then
+/// `call_ended`.
+pub(super) fn call_over(call: &Call, now: UnixMillis) -> Vec<Effect> {
+    let mut effects = Vec::with_capacity(2);
+    if let Some(share) = &call.share {
+        effects.push(super::share::share_ended(share, None, now));
+    }
+    effects.push(call_ended(call, now));
+    effects
 }
 
 /// `call_ended`, with the path its media took last (none: the media never
@@ -110,7 +124,7 @@ impl Session {
         let effects = match (self.call.take(), channel) {
             (None, Channel::Chat) => Vec::new(),
             (None, media) => self.start_call(media, now),
-            (Some(call), Channel::Chat) => vec![call_ended(&call, now)],
+            (Some(call), Channel::Chat) => call_over(&call, now),
             (Some(mut call), media) => {
                 let from = call.channel;
                 call.channel = media;
@@ -140,6 +154,7 @@ impl Session {
             since: now,
             path: None,
             restarts: 0,
+            share: None,
         });
         vec![Effect::event(
             EventName::CallStarted,

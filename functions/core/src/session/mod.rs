@@ -35,6 +35,7 @@ pub mod deadlines;
 pub mod effects;
 pub mod phases;
 pub mod request;
+pub mod share;
 #[cfg(test)]
 mod tests;
 pub mod token;
@@ -43,6 +44,7 @@ pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
 pub use request::{GENERAL_TOPIC, MAX_PAGE_URL, Origin, QueueKey, Wanted, page_url};
+pub use share::{Share, ShareAction, valid_stream_id};
 pub use token::{session_token, verify_session_token};
 
 use crate::UnixMillis;
@@ -78,6 +80,13 @@ pub enum Input {
     CallReport(Option<IcePath>),
     /// A side restarted ICE on the live call.
     IceRestart(RestartReason),
+    /// A side's screen-sharing action (`stream`: its screen's stream id,
+    /// for `Start`).
+    Share {
+        side: Side,
+        action: ShareAction,
+        stream: Option<String>,
+    },
     /// One side leaves (or the visitor leaves an offline message).
     End(EndReason),
     /// Time passed (the host calls this at [`Session::next_deadline`]).
@@ -111,6 +120,11 @@ impl Session {
             Input::Upgrade(channel) => self.upgrade(channel, now),
             Input::CallReport(path) => self.call_report(path, now),
             Input::IceRestart(reason) => self.ice_restart(reason, now),
+            Input::Share {
+                side,
+                action,
+                stream,
+            } => self.share(side, action, stream, now),
             Input::End(reason) => self.end(reason, now),
             Input::Tick => Ok(self.tick(policy, now)),
         };
@@ -313,6 +327,8 @@ pub enum SessionError {
     NoCall,
     #[error("this contact does not offer that channel")]
     ChannelNotOffered,
+    #[error("this side may not do that")]
+    NotAllowed,
 }
 
 /// One contact session.
@@ -338,6 +354,10 @@ pub struct Session {
     /// (Sessions stored before this existed were routed at once.)
     #[serde(default = "routed_before_joins_existed")]
     pub visitor_joined: bool,
+    /// The advisor asked the visitor to share their screen, and the visitor
+    /// has not answered.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_asked: bool,
 }
 
 fn routed_before_joins_existed() -> bool {

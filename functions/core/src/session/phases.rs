@@ -1,7 +1,7 @@
 //! The phases of a contact: routing, ringing, queued, connected, ended, and
 //! the transitions between them.
 
-use super::calls::call_ended;
+use super::calls::call_over;
 use super::{Effect, EndReason, Phase, Session, SessionError, SessionPolicy, Wanted};
 use crate::UnixMillis;
 use crate::channel::Channel;
@@ -22,6 +22,7 @@ impl Session {
             messages: 0,
             call: None,
             visitor_joined: false,
+            share_asked: false,
         }
     }
 
@@ -317,8 +318,9 @@ impl Session {
             Phase::Connected { advisor, since } => {
                 effects.push(Effect::Release { advisor });
                 if let Some(call) = self.call.take() {
-                    effects.push(call_ended(&call, now));
+                    effects.extend(call_over(&call, now));
                 }
+                self.share_asked = false;
                 let talk = now.saturating_sub(since);
                 let wait = since.saturating_sub(self.created_at);
                 effects.push(Effect::event(

@@ -453,3 +453,118 @@ fn handle_adds_what_every_transition_implies() {
         Ok(vec![])
     );
 }
+
+#[test]
+fn screens_are_shared_by_the_advisor_or_by_an_asked_visitor_one_at_a_time() {
+    let policy = SessionPolicy::default();
+    let mut s = joined_session(Channel::Chat, T0);
+    s.ring(id("anna"), &policy, T0).expect("ring");
+    s.accept(&id("anna"), T0 + 1_000).expect("accept");
+    let stream = || Some("screen-1".to_owned());
+    // No call: nothing to add a screen to.
+    assert_eq!(
+        s.share(Side::Advisor, ShareAction::Start, stream(), T0 + 2_000),
+        Err(SessionError::NoCall)
+    );
+    s.upgrade(Channel::Audio, T0 + 3_000).expect("audio");
+    // The visitor may not share unasked, nor ask; the advisor may share.
+    assert_eq!(
+        s.share(Side::Visitor, ShareAction::Start, stream(), T0 + 4_000),
+        Err(SessionError::NotAllowed)
+    );
+    assert_eq!(
+        s.share(Side::Visitor, ShareAction::Ask, None, T0 + 4_000),
+        Err(SessionError::NotAllowed)
+    );
+    assert_eq!(
+        s.share(
+            Side::Advisor,
+            ShareAction::Start,
+            Some("bad id!".into()),
+            T0
+        ),
+        Err(SessionError::NotOffered)
+    );
+    let started = s
+        .share(Side::Advisor, ShareAction::Start, stream(), T0 + 5_000)
+        .expect("advisor shares");
+    assert_eq!(
+        props_of(&started, EventName::ScreenShareStarted),
+        vec![("by", Prop::Label("advisor"))]
+    );
+    let share = s
+        .call
+        .as_ref()
+        .and_then(|c| c.share.clone())
+        .expect("share");
+    assert_eq!(
+        (share.side, share.stream.as_str()),
+        (Side::Advisor, "screen-1")
+    );
+    // Another window of the same share is no new share; the other side
+    // cannot start one meanwhile, nor be asked.
+    assert!(
+        s.share(
+            Side::Advisor,
+            ShareAction::Start,
+            Some("screen-2".into()),
+            T0 + 6_000
+        )
+        .expect("replaced")
+        .is_empty()
+    );
+    assert_eq!(
+        s.share(Side::Advisor, ShareAction::Ask, None, T0 + 6_000),
+        Err(SessionError::NotOffered)
+    );
+    // The visitor stops it: ended, with the duration from the start.
+    let stopped = s
+        .share(Side::Visitor, ShareAction::Stop, None, T0 + 65_000)
+        .expect("stop");
+    assert_eq!(
+        props_of(&stopped, EventName::ScreenShareEnded),
+        vec![
+            ("by", Prop::Label("advisor")),
+            ("duration_ms", Prop::Num(60_000)),
+            ("stopped_by", Prop::Label("visitor")),
+        ]
+    );
+    assert_eq!(
+        s.share(Side::Visitor, ShareAction::Stop, None, T0 + 66_000),
+        Err(SessionError::NotOffered)
+    );
+    // The advisor asks; the visitor declines, then (asked again) shares.
+    s.share(Side::Advisor, ShareAction::Ask, None, T0 + 70_000)
+        .expect("ask");
+    assert!(s.share_asked);
+    s.share(Side::Visitor, ShareAction::Decline, None, T0 + 71_000)
+        .expect("decline");
+    assert!(!s.share_asked);
+    assert_eq!(
+        s.share(Side::Visitor, ShareAction::Decline, None, T0 + 72_000),
+        Err(SessionError::NotOffered)
+    );
+    s.share(Side::Advisor, ShareAction::Ask, None, T0 + 73_000)
+        .expect("ask again");
+    assert_eq!(
+        names(
+            &s.share(Side::Visitor, ShareAction::Start, stream(), T0 + 74_000)
+                .expect("visitor shares")
+        ),
+        vec![EventName::ScreenShareStarted]
+    );
+    assert!(!s.share_asked, "the ask is answered");
+    // The call ends while the screen is shared: both end.
+    let ended = s.upgrade(Channel::Chat, T0 + 84_000).expect("chat");
+    assert_eq!(
+        names(&ended),
+        vec![EventName::ScreenShareEnded, EventName::CallEnded]
+    );
+    assert_eq!(
+        props_of(&ended, EventName::ScreenShareEnded),
+        vec![
+            ("by", Prop::Label("visitor")),
+            ("duration_ms", Prop::Num(10_000))
+        ]
+    );
+}

@@ -110,6 +110,17 @@ pub enum ClientMessage {
         #[serde(default)]
         path: Option<crate::session::IcePath>,
     },
+    /// Screen sharing in the call: the advisor asks the visitor, the
+    /// visitor declines, a side starts sharing (its screen's `stream` id),
+    /// either side stops it. Every change comes back in the `session`
+    /// message (`share`, `share_asked`).
+    Share {
+        v: u32,
+        session: String,
+        action: crate::session::ShareAction,
+        #[serde(default)]
+        stream: Option<String>,
+    },
     /// An advisor's console sets their presence (per channel).
     Presence {
         v: u32,
@@ -136,6 +147,7 @@ impl ClientMessage {
             | ClientMessage::Hangup { v, .. }
             | ClientMessage::Signal { v, .. }
             | ClientMessage::CallReport { v, .. }
+            | ClientMessage::Share { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -155,6 +167,7 @@ impl ClientMessage {
             ClientMessage::Hangup { .. } => "hangup",
             ClientMessage::Signal { .. } => "signal",
             ClientMessage::CallReport { .. } => "call_report",
+            ClientMessage::Share { .. } => "share",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -174,6 +187,7 @@ impl ClientMessage {
             | ClientMessage::Colleague { session, .. }
             | ClientMessage::Hangup { session, .. }
             | ClientMessage::Signal { session, .. }
+            | ClientMessage::Share { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
@@ -310,6 +324,7 @@ const CLIENT_TYPES: &[&str] = &[
     "hangup",
     "signal",
     "call_report",
+    "share",
     "presence",
     "ping",
 ];
@@ -387,6 +402,21 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Colleague { session, .. }
         | ClientMessage::Hangup { session, .. }
         | ClientMessage::CallReport { session, .. } => valid_session(session),
+        ClientMessage::Share {
+            session,
+            action,
+            stream,
+            ..
+        } => {
+            valid_session(session)
+                && match (action, stream) {
+                    (crate::session::ShareAction::Start, Some(stream)) => {
+                        crate::session::valid_stream_id(stream)
+                    }
+                    (_, None) => *action != crate::session::ShareAction::Start,
+                    _ => false,
+                }
+        }
         ClientMessage::Signal {
             session,
             call,

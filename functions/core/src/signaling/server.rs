@@ -141,6 +141,19 @@ pub struct SessionState {
     pub channels: Option<ChannelSet>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub advisor: Option<ShownAdvisor>,
+    /// The screen being shared in the call: who shares, and the id of the
+    /// stream its track comes in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<SharedScreen>,
+    /// The advisor asked the visitor to share their screen.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub share_asked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharedScreen {
+    pub side: crate::session::Side,
+    pub stream: String,
 }
 
 /// The advisor a session shows: their name and title when the directory
@@ -192,6 +205,15 @@ impl Session {
                 id: id.clone(),
                 card,
             }),
+            share: self
+                .call
+                .as_ref()
+                .and_then(|c| c.share.as_ref())
+                .map(|s| SharedScreen {
+                    side: s.side,
+                    stream: s.stream.clone(),
+                }),
+            share_asked: self.share_asked,
         })
     }
 
