@@ -979,3 +979,198 @@ async fn screens_are_shared_either_way_and_stopped_by_either_side() {
     drop(driver);
     server.stop();
 }
+
+/// The data link's selected pair, as getStats tells it.
+const LINK_PATH: &str = r#"
+const done = arguments[arguments.length - 1];
+const link = (window.livecard.links || []).filter(l => l.pc).pop();
+if (!link) { done(null); return; }
+link.pc.getStats().then(stats => {
+  let pair = null;
+  stats.forEach(s => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId); });
+  const local = pair && stats.get(pair.localCandidateId), remote = pair && stats.get(pair.remoteCandidateId);
+  done({ local: local && local.candidateType, remote: remote && remote.candidateType, relayUrl: local && local.url });
+}, e => done({ error: String(e) }));
+"#;
+
+/// A file of `len` pseudo-random bytes (the same every run).
+fn random_file(dir: &std::path::Path, name: &str, len: usize) -> (std::path::PathBuf, String) {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes).expect("test file");
+    (path, livecard_core::encoding::sha256_hex(&bytes))
+}
+
+/// Picks a file in a page's file input, as a user would.
+async fn pick_file(browser: &Client, input: &str, path: &std::path::Path) {
+    browser
+        .find(fantoccini::Locator::Css(input))
+        .await
+        .unwrap_or_else(|e| panic!("{input}: {e}"))
+        .send_keys(&path.to_string_lossy())
+        .await
+        .unwrap_or_else(|e| panic!("pick {}: {e}", path.display()));
+}
+
+/// The transfer of `name` on this side once it is `state`, with the
+/// checksums each side computed.
+async fn transfer(browser: &Client, name: &str, state: &str, who: &str) -> Value {
+    let script = format!(
+        "return (window.livecard.links || []).map(l => Object.values(l.transfers)).flat().filter(t => t.name === {name:?}).map(t => ({{ state: t.state, size: t.size, sha256: t.sha256, received: t.received || null }}));"
+    );
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let found = run(browser, &script).await;
+        if let Some(t) = found.as_array().and_then(|a| a.last())
+            && t["state"] == state
+        {
+            return t.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who}: {name} did not reach {state}: {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Files peer to peer, relay-only: a 5 MB file each way in a chat (no
+/// call), the checksum the receiver computed equal to the file's; a file
+/// over the deployment's limit refused before a byte goes; a transfer
+/// cancelled by its sender stops on both sides. The events count files and
+/// bytes, never names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_go_peer_to_peer_through_the_relay_checked_limited_and_cancellable() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-files");
+    let server = Livecard::start_in_with_env(
+        dir.join("data"),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+        &[("LIVECARD_FILE_MAX_MB", "6")],
+    );
+    let turn_addr = server.turn_addr.clone().expect("the media node");
+    let turn_port = turn_addr.rsplit(':').next().expect("port").to_owned();
+    let (offer, offer_sum) = random_file(&dir, "offer.pdf", 5_000_000);
+    let (scan, scan_sum) = random_file(&dir, "scan.png", 5_000_000);
+    let (huge, _) = random_file(&dir, "huge.pdf", 7_000_000);
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button",
+    )
+    .await;
+    click(&visitor, "[data-start=\"chat\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    click(&advisor, "[data-accept]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        "connected",
+    )
+    .await;
+
+    // The advisor sends a 5 MB file from the chat; the visitor receives it
+    // and its checksum matches.
+    pick_file(&advisor, ".chat:not([hidden]) [data-file-input]", &offer).await;
+    let received = transfer(&visitor, "offer.pdf", "received", "visitor").await;
+    assert_eq!(received["received"], offer_sum.as_str(), "{received}");
+    let sent = transfer(&advisor, "offer.pdf", "sent", "advisor").await;
+    assert_eq!(sent["sha256"], offer_sum.as_str(), "{sent}");
+    for (browser, who) in [(&visitor, "visitor"), (&advisor, "advisor")] {
+        let path = browser
+            .execute_async(LINK_PATH, vec![])
+            .await
+            .expect("link stats");
+        assert_relayed(&path, &format!("{who} (data link)"), &turn_port);
+    }
+    assert!(
+        run(
+            &visitor,
+            "return document.querySelector('[data-file-save]') !== null;"
+        )
+        .await
+            == Value::Bool(true),
+        "the visitor can save it"
+    );
+
+    // The visitor sends one back the same way.
+    pick_file(&visitor, ".lcw [data-file-input]", &scan).await;
+    let received = transfer(&advisor, "scan.png", "received", "advisor").await;
+    assert_eq!(received["received"], scan_sum.as_str(), "{received}");
+    transfer(&visitor, "scan.png", "sent", "visitor").await;
+
+    // Over the limit: refused before a byte goes, with the reason.
+    let before = run(
+        &visitor,
+        "return Object.keys(window.livecard.links[0].transfers).length;",
+    )
+    .await;
+    pick_file(&visitor, ".lcw [data-file-input]", &huge).await;
+    wait_until(
+        &visitor,
+        "Array.from(document.querySelectorAll('.lcw-file[data-state=\"refused\"]')).some(e => e.textContent.includes('larger than 6 MB'))",
+        "the file over the limit is refused",
+    )
+    .await;
+    assert_eq!(
+        run(
+            &visitor,
+            "return Object.keys(window.livecard.links[0].transfers).length;"
+        )
+        .await,
+        before,
+        "no transfer for it"
+    );
+    assert_eq!(
+        run(&advisor, "return Object.values(window.livecard.links[0].transfers).some(t => t.name === 'huge.pdf');").await,
+        Value::Bool(false),
+        "the advisor never heard of it"
+    );
+
+    // A transfer its sender cancels stops on both sides.
+    run(&advisor, "const l = window.livecard.links.filter(l => l.pc).pop(); l.send(new File([new Uint8Array(5000000)], 'later.pdf')).then(t => document.querySelector('[data-file-cancel=\"' + t.id + '\"]').click()); return true;").await;
+    transfer(&advisor, "later.pdf", "cancelled", "advisor").await;
+    transfer(&visitor, "later.pdf", "cancelled", "visitor").await;
+
+    // Events: two files, their bytes, never a name.
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        if events.matches("\"name\":\"file_sent\"").count() == 2 {
+            assert_eq!(events.matches("\"bytes\":5000000").count(), 2, "{events}");
+            for name in ["offer", "scan", "huge", "later"] {
+                assert!(!events.contains(name), "no file name in events: {events}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "file events missing: {events}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(driver);
+    server.stop();
+}

@@ -519,6 +519,289 @@
     (window.livecard.calls = window.livecard.calls || []).push(api);
     return api;
   }
+
+  /* The data link: files (and identity images) peer to peer over
+     RTCDataChannels, on a peer connection of its own (docs/protocol.md,
+     "Files"), set up on demand in any connected session, with or without a
+     call, on the same ICE servers (relay-only when the policy says so).
+     Its signals carry a call id that begins "data-". A control channel
+     (negotiated, id 0) carries JSON; each file has a channel of its own.
+     o: { side, session, lang, mount (a list to show transfers in),
+          send(msg), iceServers() -> Promise<{ice_servers, ice_transport_policy, files}> } */
+  var LT = {
+    en: { tooLarge: "This file is larger than {max} MB and cannot be sent.", badType: "Files of this type cannot be sent here. Allowed: {types}.",
+      sending: "Sending", receiving: "Receiving", sent: "Sent. The other side checked it.", received: "Received and checked.", save: "Save",
+      cancel: "Cancel", cancelled: "Cancelled.", cancelledThem: "The other side cancelled it.", gone: "The other side is gone; the transfer stopped.",
+      corrupt: "The file arrived damaged (its checksum differs). Ask to send it again.", refused: "The other side cannot take this file.",
+      you: "You", them: "The other side", failed: "The file could not be sent: " },
+    de: { tooLarge: "Diese Datei ist größer als {max} MB und kann nicht gesendet werden.", badType: "Dateien dieser Art können hier nicht gesendet werden. Erlaubt: {types}.",
+      sending: "Wird gesendet", receiving: "Wird empfangen", sent: "Gesendet. Die Gegenseite hat sie geprüft.", received: "Empfangen und geprüft.", save: "Speichern",
+      cancel: "Abbrechen", cancelled: "Abgebrochen.", cancelledThem: "Die Gegenseite hat abgebrochen.", gone: "Die Gegenseite ist nicht mehr da; die Übertragung wurde beendet.",
+      corrupt: "Die Datei kam beschädigt an (Prüfsumme weicht ab). Bitten Sie, sie erneut zu senden.", refused: "Die Gegenseite kann diese Datei nicht annehmen.",
+      you: "Sie", them: "Gegenseite", failed: "Die Datei konnte nicht gesendet werden: " }
+  };
+  var CHUNK = 16384, HIGH_WATER = 1048576, LOW_WATER = 262144;
+  function hex(buf) { return Array.prototype.map.call(new Uint8Array(buf), function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
+  function sha256(buf) { return crypto.subtle.digest("SHA-256", buf).then(hex); }
+  /* A name from the other side is text, never a path: no separators, no
+     control characters, no leading dots, at most 120 characters. */
+  function safeName(name) {
+    var n = String(name == null ? "" : name).replace(/[\u0000-\u001f\u007f-\u009f\/\\:*?"<>|]/g, "_").replace(/^[.\s]+/, "").trim().slice(0, 120);
+    return n || "file";
+  }
+  function extOf(name) { var m = /\.([A-Za-z0-9]{1,10})$/.exec(name); return m ? m[1].toLowerCase() : ""; }
+  function sizeText(n) { return n >= 1e6 ? (n / 1e6).toFixed(1) + " MB" : n >= 1e3 ? Math.round(n / 1e3) + " kB" : n + " B"; }
+
+  function LivecardLink(o) {
+    var t = LT[o.lang] || LT.en;
+    var pc = null, id = null, control = null, policy = null, opening = null, ready = null;
+    var queued = [], early = { call: null, list: [] }, transfers = {}, channels = {};
+    function signal(kind, extra) {
+      var m = { v: 1, type: "signal", session: o.session, call: id, kind: kind };
+      for (var k in extra) m[k] = extra[k];
+      return o.send(m);
+    }
+    function item(tr, mine) {
+      var li = el("li", "lcw-msg lcw-file " + (mine ? "lcw-me" : "lcw-them"));
+      li.setAttribute("data-transfer", tr.id);
+      li.appendChild(el("span", "lcw-who", mine ? t.you : t.them));
+      var name = el("span", "lcw-text lcw-file-name", tr.name); // text, never markup
+      li.appendChild(name);
+      li.appendChild(el("span", "lcw-file-size", " (" + sizeText(tr.size) + ")"));
+      var bar = el("progress"); bar.max = tr.size || 1; bar.value = 0; bar.setAttribute("aria-label", tr.name);
+      var status = el("span", "lcw-file-status"); status.setAttribute("role", "status");
+      var cancel = el("button", "secondary", t.cancel); cancel.type = "button"; cancel.setAttribute("data-file-cancel", tr.id);
+      cancel.addEventListener("click", function () { api.cancel(tr.id); });
+      li.appendChild(bar); li.appendChild(status); li.appendChild(cancel);
+      o.mount.appendChild(li);
+      o.mount.scrollTop = o.mount.scrollHeight;
+      tr.li = li; tr.bar = bar; tr.status = status; tr.cancelB = cancel;
+      return li;
+    }
+    function set(tr, state, text) {
+      tr.state = state;
+      if (tr.li) { tr.li.setAttribute("data-state", state); tr.status.textContent = text || ""; tr.cancelB.hidden = state !== "sending" && state !== "receiving"; }
+    }
+    function progress(tr, n) { tr.done = n; if (tr.bar) tr.bar.value = n; }
+    function refusal(text) {
+      var li = el("li", "lcw-msg lcw-file lcw-me"); li.setAttribute("data-state", "refused");
+      li.appendChild(el("span", "lcw-file-status", text)); li.setAttribute("role", "alert");
+      o.mount.appendChild(li);
+    }
+    function allowed(name, size) {
+      if (!policy) return t.failed + "?";
+      if (size > policy.max_bytes) return t.tooLarge.replace("{max}", String(Math.round(policy.max_bytes / 1e6)));
+      if (policy.types.indexOf(extOf(name)) < 0) return t.badType.replace("{types}", policy.types.join(", "));
+      return null;
+    }
+    function gone(why) {
+      Object.keys(transfers).forEach(function (k) {
+        var tr = transfers[k];
+        if (tr.state === "sending" || tr.state === "receiving" || tr.state === "checking") set(tr, "gone", why || t.gone);
+      });
+    }
+    function servers() {
+      return o.iceServers().then(function (s) { if (s.files) policy = s.files; return s; });
+    }
+    function newPc(s) {
+      var p = new RTCPeerConnection({ iceServers: s.ice_servers, iceTransportPolicy: s.ice_transport_policy || "all" });
+      p.onicecandidate = function (e) { if (p === pc) signal("candidate", { candidate: e.candidate ? e.candidate.toJSON() : { candidate: "" } }); };
+      p.onconnectionstatechange = function () { if (p === pc && (p.connectionState === "failed" || p.connectionState === "closed")) gone(); };
+      p.ondatachannel = function (e) { incoming(e.channel); };
+      control = p.createDataChannel("control", { negotiated: true, id: 0, ordered: true });
+      var c = control;
+      ready = new Promise(function (resolve) { c.onopen = function () { resolve(); }; });
+      c.onmessage = function (e) { onControl(e.data); };
+      c.onclose = function () { if (c === control) gone(); };
+      return p;
+    }
+    function flush() {
+      var list = queued; queued = [];
+      list.forEach(function (c) { pc.addIceCandidate(c.candidate ? c : null).catch(function () {}); });
+    }
+    /* Until the link's control channel is open (whichever side opened it). */
+    function whenReady() {
+      return new Promise(function (resolve, reject) {
+        var waited = 0;
+        (function look() {
+          if (control && control.readyState === "open") return resolve();
+          if ((waited += 100) > 30000) return reject(new Error("timeout"));
+          setTimeout(look, 100);
+        })();
+      });
+    }
+    /* The link, opened by this side (the first file) or already there. */
+    function open() {
+      if (opening) return opening;
+      id = "data-" + newId();
+      var mine = id;
+      opening = servers().then(function (s) {
+        if (id !== mine) return ready; // the other side's link won meanwhile
+        pc = newPc(s);
+        return pc.createOffer().then(function (d) { return pc.setLocalDescription(d); })
+          .then(function () { signal("offer", { sdp: pc.localDescription.sdp }); return ready; });
+      });
+      opening.catch(function () { opening = null; });
+      return opening;
+    }
+    function close() {
+      if (pc) { try { pc.close(); } catch (e) {} }
+      pc = null; control = null; opening = null; ready = null; queued = []; channels = {};
+    }
+    function onControl(text) {
+      var m; try { m = JSON.parse(text); } catch (e) { return; }
+      if (!m || typeof m.id !== "string" || !/^[A-Za-z0-9]{1,40}$/.test(m.id)) return;
+      var tr = transfers[m.id];
+      if (m.t === "offer") {
+        if (tr) return;
+        var name = safeName(m.name), size = Number(m.size);
+        tr = transfers[m.id] = { id: m.id, name: name, size: size, sha256: String(m.sha256 || ""), chunks: [], got: 0, mine: false };
+        item(tr, false);
+        var why = !(size > 0) || !/^[0-9a-f]{64}$/.test(tr.sha256) ? t.refused : allowed(name, size);
+        if (why) { set(tr, "refused", why); control.send(JSON.stringify({ t: "cancel", id: m.id, reason: "refused" })); return; }
+        set(tr, "receiving", t.receiving + "…");
+        if (channels[m.id]) attach(tr, channels[m.id]);
+      } else if (m.t === "cancel" && tr) {
+        if (tr.channel) try { tr.channel.close(); } catch (e) {}
+        if (tr.state === "sending" || tr.state === "receiving") set(tr, m.reason === "refused" ? "refused" : "cancelled", m.reason === "refused" ? t.refused : t.cancelledThem);
+      } else if (m.t === "ack" && tr && tr.mine && tr.state === "sending") {
+        if (m.ok) {
+          set(tr, "sent", t.sent); progress(tr, tr.size);
+          o.send({ v: 1, type: "file", session: o.session, bytes: tr.size });
+        } else set(tr, "corrupt", t.corrupt);
+      }
+    }
+    /* A file channel the other side opened: its bytes, then the check. */
+    function incoming(ch) {
+      var m = /^file:([A-Za-z0-9]{1,40})$/.exec(ch.label);
+      if (!m) { ch.close(); return; }
+      ch.binaryType = "arraybuffer";
+      channels[m[1]] = ch;
+      if (transfers[m[1]] && !transfers[m[1]].mine) attach(transfers[m[1]], ch);
+      else ch.onmessage = function (e) { (ch.early = ch.early || []).push(e.data); };
+    }
+    function attach(tr, ch) {
+      tr.channel = ch;
+      var take = function (data) {
+        if (tr.state !== "receiving" || !(data instanceof ArrayBuffer)) return;
+        tr.chunks.push(data); tr.got += data.byteLength; progress(tr, tr.got);
+        if (tr.got > tr.size) { api.cancel(tr.id); return; }
+        if (tr.got === tr.size) check(tr);
+      };
+      (ch.early || []).forEach(take); ch.early = null;
+      ch.onmessage = function (e) { take(e.data); };
+    }
+    function check(tr) {
+      set(tr, "checking", "…");
+      var blob = new Blob(tr.chunks, { type: "application/octet-stream" });
+      tr.chunks = [];
+      blob.arrayBuffer().then(sha256).then(function (sum) {
+        var ok = sum === tr.sha256;
+        tr.received = sum;
+        if (control) control.send(JSON.stringify({ t: "ack", id: tr.id, ok: ok }));
+        if (!ok) { set(tr, "corrupt", t.corrupt); return; }
+        set(tr, "received", t.received);
+        var a = el("a", "lcw-file-save", t.save);
+        a.href = URL.createObjectURL(blob); a.download = tr.name; a.setAttribute("data-file-save", tr.id);
+        tr.li.appendChild(a);
+        if (o.onReceived) o.onReceived(tr, blob);
+      });
+    }
+    function pump(tr, file) {
+      var ch = tr.channel, offset = 0, reading = false;
+      function next() {
+        if (tr.state !== "sending" || reading) return;
+        if (offset >= file.size) return;
+        if (ch.bufferedAmount > HIGH_WATER) return; // bufferedamountlow calls again
+        var end = Math.min(offset + CHUNK * 16, file.size);
+        reading = true; // one read at a time: the chunks go in order, once
+        file.slice(offset, end).arrayBuffer().then(function (buf) {
+          reading = false;
+          if (tr.state !== "sending" || ch.readyState !== "open") return;
+          for (var at = 0; at < buf.byteLength; at += CHUNK) ch.send(buf.slice(at, Math.min(at + CHUNK, buf.byteLength)));
+          offset = end;
+          progress(tr, Math.max(0, offset - ch.bufferedAmount));
+          next();
+        });
+      }
+      ch.bufferedAmountLowThreshold = LOW_WATER;
+      ch.onbufferedamountlow = function () { progress(tr, Math.max(0, offset - ch.bufferedAmount)); next(); };
+      ch.onclose = function () { if (tr.state === "sending" && offset < file.size) set(tr, "gone", t.gone); };
+      next();
+    }
+    var api = {
+      get pc() { return pc; },
+      get id() { return id; },
+      get policy() { return policy; },
+      transfers: transfers,
+      /* Sends a file (a File or Blob with a name): checked against the
+         deployment's policy before a byte goes. */
+      send: function (file, name) {
+        name = safeName(name || file.name);
+        return (policy ? Promise.resolve() : servers()).then(function () {
+          var why = allowed(name, file.size);
+          if (why) { refusal(why); return null; }
+          var tr = { id: newId().slice(0, 20), name: name, size: file.size, mine: true };
+          transfers[tr.id] = tr;
+          item(tr, true); set(tr, "sending", t.sending + "…");
+          if (!opening) open();
+          return Promise.all([file.arrayBuffer().then(sha256), whenReady()]).then(function (got) {
+            if (tr.state !== "sending") return tr;
+            tr.sha256 = got[0];
+            control.send(JSON.stringify({ t: "offer", id: tr.id, name: name, size: file.size, type: file.type || "", sha256: tr.sha256 }));
+            tr.channel = pc.createDataChannel("file:" + tr.id, { ordered: true });
+            tr.channel.binaryType = "arraybuffer";
+            tr.channel.onopen = function () { pump(tr, file); };
+            return tr;
+          }).catch(function (err) { set(tr, "failed", t.failed + (err && err.message)); return tr; });
+        });
+      },
+      cancel: function (tid) {
+        var tr = transfers[tid];
+        if (!tr || (tr.state !== "sending" && tr.state !== "receiving")) return;
+        set(tr, "cancelled", t.cancelled);
+        if (tr.channel) try { tr.channel.close(); } catch (e) {}
+        if (control && control.readyState === "open") control.send(JSON.stringify({ t: "cancel", id: tid }));
+      },
+      /* The conversation ended: whatever is under way stops. */
+      close: function (why) { gone(why); close(); },
+      /* A relayed signal whose call id names a data link. */
+      signal: function (m) {
+        if (m.kind === "offer") {
+          if (pc && m.call !== id && pc.signalingState === "have-local-offer" && o.side === "advisor") return; // ours wins
+          if (m.call !== id || !pc) {
+            // The other side's link: take it (ours, if any, gives way; its
+            // files wait for the new link).
+            if (pc) close();
+            id = m.call;
+            if (early.call === m.call) queued = early.list;
+            early = { call: null, list: [] };
+            var mine = id;
+            opening = servers().then(function (s) {
+              if (id !== mine) return ready;
+              pc = newPc(s);
+              return pc.setRemoteDescription({ type: "offer", sdp: m.sdp })
+                .then(function () { flush(); return pc.createAnswer(); })
+                .then(function (d) { return pc.setLocalDescription(d).then(function () { signal("answer", { sdp: d.sdp }); }); })
+                .then(function () { return ready; });
+            });
+            opening.catch(function () { opening = null; });
+          }
+        } else if (m.kind === "answer") {
+          if (pc && m.call === id) pc.setRemoteDescription({ type: "answer", sdp: m.sdp }).then(flush).catch(function () {});
+        } else if (m.kind === "candidate" && m.candidate && typeof m.candidate === "object") {
+          if (pc && m.call === id && pc.remoteDescription) pc.addIceCandidate(m.candidate.candidate ? m.candidate : null).catch(function () {});
+          else if (m.call === id) { if (queued.length < 200) queued.push(m.candidate); }
+          else { if (early.call !== m.call) early = { call: m.call, list: [] }; if (early.list.length < 200) early.list.push(m.candidate); }
+        }
+      }
+    };
+    (window.livecard = window.livecard || { instances: [] });
+    (window.livecard.links = window.livecard.links || []).push(api);
+    return api;
+  }
+  LivecardLink.safeName = safeName;
+  window.LivecardLink = LivecardLink;
   LivecardCall.texts = T;
   window.LivecardCall = LivecardCall;
 })();

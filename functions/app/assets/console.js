@@ -13,13 +13,15 @@
         audio: "Audioanruf", video: "Videoanruf", unread: "ungelesen", came: "Kommt", page: "Seite", topic: "Thema", language: "Sprache", started: "Begonnen", campaign: "Kampagne", card: "Visitenkarte",
         earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
         del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min",
-        share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen." }
+        share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen.",
+        file: "Datei senden" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
         earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
         del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min",
-        share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen." };
+        share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen.",
+        file: "Send a file" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var activeEl = document.getElementById("active");
@@ -185,7 +187,16 @@
     var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message);
     input.setAttribute("aria-controls", picker.id); input.setAttribute("aria-autocomplete", "list");
     var send = el("button", null, t.send); send.type = "submit";
-    form.appendChild(input); form.appendChild(send);
+    // Files go peer to peer over the data link (call.js, LivecardLink).
+    var fileIn = el("input"); fileIn.type = "file"; fileIn.hidden = true; fileIn.setAttribute("data-file-input", ""); fileIn.setAttribute("aria-label", t.file);
+    var fileB = button(t.file, "secondary", "data-file-send");
+    fileB.addEventListener("click", function () { fileIn.click(); });
+    fileIn.addEventListener("change", function () {
+      var f = fileIn.files && fileIn.files[0];
+      if (f) ensureLink(c).send(f);
+      fileIn.value = "";
+    });
+    form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn);
     box.appendChild(head); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
     chatsEl.appendChild(box);
     var item = el("li", "conv");
@@ -274,6 +285,14 @@
     }
     return c.call;
   }
+  /* The session's data link (files): created on the first need. */
+  function ensureLink(c) {
+    if (!c.link) {
+      c.link = window.LivecardLink({ side: "advisor", session: c.session, lang: de ? "de" : "en", mount: c.log, send: wire,
+        iceServers: function () { return api("POST", "/api/v1/contacts/" + c.session + "/ice-servers", { exclude: [] }); } });
+    }
+    return c.link;
+  }
   function message(m) {
     var c = chat(m.session);
     if (c.shown[m.key]) return;
@@ -304,6 +323,7 @@
       c.box.setAttribute("data-state", m.state);
       c.state.textContent = m.state === "ended" ? t.ended : t.connected;
       c.form.hidden = m.state === "ended";
+      if (m.state === "ended" && c.link) c.link.close();
       c.calls.hidden = m.state === "ended";
       // A card's channels: no call button for the ones it does not offer.
       Array.prototype.forEach.call(c.calls.querySelectorAll("[data-call-start]"), function (b) {
@@ -338,7 +358,11 @@
       case "chat": message(m); break;
       // The server relays a session's signals to its advisor only: one that
       // comes before the session's state still finds its call.
-      case "signal": if (m.session) ensureCall(chat(m.session)).signal(m); break;
+      case "signal":
+        if (!m.session) break;
+        if (typeof m.call === "string" && m.call.indexOf("data-") === 0) ensureLink(chat(m.session)).signal(m);
+        else ensureCall(chat(m.session)).signal(m);
+        break;
       case "media_move": if (chats[m.session] && chats[m.session].call) chats[m.session].call.mediaMove(m); break;
       case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;

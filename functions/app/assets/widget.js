@@ -18,7 +18,7 @@
       save: "Save the conversation:", asText: "As text", asHtml: "As web page", rate: "How was your conversation?", stars: "{n} of 5",
       poor: "poor", great: "great", thanks: "Thank you for your rating.",
       shareAsk: "{n} asks you to share your screen. You choose a window, a tab or the whole screen; {n} sees only that, until you stop.",
-      shareYes: "Share my screen", shareNo: "No, thanks" },
+      shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file" },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
       queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
       nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
@@ -28,7 +28,7 @@
       save: "Gespräch speichern:", asText: "Als Text", asHtml: "Als Webseite", rate: "Wie war Ihr Gespräch?", stars: "{n} von 5",
       poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung.",
       shareAsk: "{n} bittet Sie, Ihren Bildschirm zu teilen. Sie wählen ein Fenster, einen Tab oder den ganzen Bildschirm; {n} sieht nur das, bis Sie beenden.",
-      shareYes: "Bildschirm teilen", shareNo: "Nein, danke" }
+      shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden" }
   };
   var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
   ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
@@ -105,7 +105,15 @@
   var form = el("form", "lcw-form");
   var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message); input.name = "message";
   var send = el("button", null, t.send); send.type = "submit";
-  form.appendChild(input); form.appendChild(send); form.hidden = true;
+  var fileIn = el("input"); fileIn.type = "file"; fileIn.hidden = true; fileIn.setAttribute("data-file-input", ""); fileIn.setAttribute("aria-label", t.file);
+  var fileB = el("button", "lcw-file-button", t.file); fileB.type = "button"; fileB.setAttribute("data-file-send", "");
+  fileB.addEventListener("click", function () { fileIn.click(); });
+  fileIn.addEventListener("change", function () {
+    var f = fileIn.files && fileIn.files[0];
+    if (f) ensureLink().then(function (l) { l.send(f); });
+    fileIn.value = "";
+  });
+  form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn); form.hidden = true;
   panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form); panel.appendChild(after);
   if (!cfg.mount) root.appendChild(launcher);
   // Calls straight from the floating widget, when the best advisor takes them.
@@ -143,6 +151,19 @@
       call = { session: session, api: LivecardCall({ side: "visitor", session: session, lang: lang, mount: mountAt, send: wire,
         iceServers: function (exclude) { return api("POST", "/api/v1/contacts/" + session + "/ice-servers", { token: token, exclude: exclude || [] }); } }) };
       return call.api;
+    });
+  }
+  /* The data link (files, peer to peer): call.js's LivecardLink, made on
+     the first need. */
+  var link = null;
+  function ensureLink() {
+    if (link && link.session === state.session) return Promise.resolve(link.api);
+    return callModule().then(function () {
+      if (link && link.session === state.session) return link.api;
+      var session = state.session, token = state.token;
+      link = { session: session, api: window.LivecardLink({ side: "visitor", session: session, lang: lang, mount: log, send: wire,
+        iceServers: function () { return api("POST", "/api/v1/contacts/" + session + "/ice-servers", { token: token, exclude: [] }); } }) };
+      return link.api;
     });
   }
   // A fresh page shows nothing yet: its first join asks for the whole
@@ -205,6 +226,7 @@
     }
     else if (s.state === "ended") {
       setStatus(t.ended);
+      if (link) link.api.close();
       button(t.again, function () { store(storeKey, null); state = null; call = null; shown = {}; clearAfter(); while (log.firstChild) log.removeChild(log.firstChild); if (ws) ws.close(); ws = null; start(); });
       afterContact(!!s.advisor);
     } else if (s.options && s.options.length) {
@@ -293,7 +315,10 @@
     if (m.session && state && m.session !== state.session) return;
     switch (m.type) {
       case "session": onState(m); callState(m); break;
-      case "signal": ensureCall().then(function (c) { c.signal(m); }); break;
+      case "signal":
+        if (typeof m.call === "string" && m.call.indexOf("data-") === 0) ensureLink().then(function (l) { l.signal(m); });
+        else ensureCall().then(function (c) { c.signal(m); });
+        break;
       case "media_move": if (call) call.api.mediaMove(m); break;
       case "queue": setStatus(fill(t.queued, { p: m.position, m: Math.max(1, Math.round(m.wait_ms / 60000)) })); break;
       case "chat": addMessage(m); typing.textContent = ""; break;

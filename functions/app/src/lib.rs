@@ -133,6 +133,8 @@ pub struct Config {
     pub turn_ttl_ms: u64,
     /// Calls only ever use the relay (hides both sides' addresses).
     pub relay_only: bool,
+    /// The files visitors and advisors may pass each other (peer to peer).
+    pub files: livecard_core::files::FilePolicy,
     /// TURN servers sharing the TURN secret (coturn) and STUN servers,
     /// handed out besides the media nodes.
     pub other_servers: livecard_core::media::OtherServers,
@@ -174,6 +176,7 @@ impl Config {
             ws_url: None,
             turn_ttl_ms: livecard_core::turn::DEFAULT_TTL_MS,
             relay_only: false,
+            files: livecard_core::files::FilePolicy::default(),
             other_servers: livecard_core::media::OtherServers::default(),
             trusted_proxies: Vec::new(),
             forward_allow: Vec::new(),

@@ -38,6 +38,8 @@ pub const RETAIN_EVENTS: Key = key("LIVECARD_RETAIN_EVENTS", "retain_events");
 pub const RETAIN_TRANSCRIPTS: Key = key("LIVECARD_RETAIN_TRANSCRIPTS", "retain_transcripts");
 pub const RETAIN_OFFLINE: Key = key("LIVECARD_RETAIN_OFFLINE", "retain_offline");
 pub const RETAIN_DELIVERIES: Key = key("LIVECARD_RETAIN_DELIVERIES", "retain_deliveries");
+pub const FILE_MAX_MB: Key = key("LIVECARD_FILE_MAX_MB", "file_max_mb");
+pub const FILE_TYPES: Key = key("LIVECARD_FILE_TYPES", "file_types");
 
 /// Every setting of the functions.
 pub const KEYS: &[Key] = &[
@@ -59,6 +61,8 @@ pub const KEYS: &[Key] = &[
     RETAIN_TRANSCRIPTS,
     RETAIN_OFFLINE,
     RETAIN_DELIVERIES,
+    FILE_MAX_MB,
+    FILE_TYPES,
 ];
 
 /// The environment variable naming the settings file.
@@ -103,6 +107,8 @@ pub struct Settings {
     pub service_level_s: u64,
     /// How long each class of data is kept (`docs/privacy.md`).
     pub retention: Retention,
+    /// The files visitors and advisors may pass each other.
+    pub files: livecard_core::files::FilePolicy,
 }
 
 /// How long each class of personal data is kept, in milliseconds: the
@@ -145,6 +151,7 @@ impl Default for Settings {
             time_zone: "UTC".into(),
             service_level_s: livecard_core::report::DEFAULT_SERVICE_LEVEL_S,
             retention: Retention::default(),
+            files: livecard_core::files::FilePolicy::default(),
         }
     }
 }
@@ -344,6 +351,35 @@ impl Settings {
             "a duration from 1d to 365d (30d)",
             &mut r.deliveries_ms,
         )?;
+        if value(FILE_MAX_MB).is_some() || value(FILE_TYPES).is_some() {
+            let max_mb = match value(FILE_MAX_MB) {
+                Some((v, f)) => number(&v, 1..=500)
+                    .ok_or_else(|| invalid(FILE_MAX_MB, f, "megabytes, 1 to 500 (25)"))?,
+                None => settings.files.max_bytes / 1_000_000,
+            };
+            let types = match value(FILE_TYPES) {
+                Some((v, f)) => {
+                    let types: Vec<String> = v
+                        .split(',')
+                        .map(|t| t.trim().trim_start_matches('.').to_ascii_lowercase())
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    livecard_core::files::FilePolicy::new(max_mb, types.clone()).ok_or_else(
+                        || {
+                            invalid(
+                                FILE_TYPES,
+                                f,
+                                "file name extensions, comma-separated, at most 50 (pdf,png,jpg)",
+                            )
+                        },
+                    )?;
+                    types
+                }
+                None => settings.files.types.clone(),
+            };
+            settings.files = livecard_core::files::FilePolicy::new(max_mb, types)
+                .ok_or_else(|| invalid(FILE_MAX_MB, false, "megabytes, 1 to 500 (25)"))?;
+        }
         let list = |key: Key| -> (Vec<String>, bool) {
             match value(key) {
                 Some((v, f)) => (
@@ -408,6 +444,7 @@ impl Settings {
         config.transcript_retention_ms = self.retention.transcripts_ms;
         config.offline_retention_ms = self.retention.offline_ms;
         config.delivery_retention_ms = self.retention.deliveries_ms;
+        config.files = self.files.clone();
         config
     }
 }
@@ -529,6 +566,23 @@ mod tests {
     }
 
     #[test]
+    fn file_settings_set_the_policy() {
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("LIVECARD_FILE_MAX_MB", "6"),
+                ("LIVECARD_FILE_TYPES", " PDF, .png ,jpg"),
+            ]),
+        )
+        .expect("file settings");
+        let files = settings.config("http://127.0.0.1:8080").files;
+        assert_eq!(files.max_bytes, 6_000_000);
+        assert_eq!(files.types, ["pdf", "png", "jpg"]);
+        let only_size = Settings::load(None, env(&[("LIVECARD_FILE_MAX_MB", "2")])).expect("size");
+        assert_eq!(only_size.files.types, livecard_core::files::FilePolicy::default().types);
+    }
+
+    #[test]
     fn bad_values_are_refused_naming_their_key() {
         for (key, value) in [
             ("LIVECARD_HEARTBEAT_TTL", "5s"),
@@ -549,6 +603,10 @@ mod tests {
             ("LIVECARD_RETAIN_TRANSCRIPTS", "forever"),
             ("LIVECARD_RETAIN_OFFLINE", "3651d"),
             ("LIVECARD_RETAIN_DELIVERIES", "400d"),
+            ("LIVECARD_FILE_MAX_MB", "0"),
+            ("LIVECARD_FILE_MAX_MB", "501"),
+            ("LIVECARD_FILE_TYPES", "pdf,../exe"),
+            ("LIVECARD_FILE_TYPES", ","),
         ] {
             let err = Settings::load(None, env(&[(key, value)])).expect_err(key);
             assert!(err.to_string().contains(key), "{err}");

@@ -1744,7 +1744,11 @@ async fn screen_sharing_is_checked_and_told_to_both_sides() {
         "not_found"
     );
     // Anna shares: both sides are told who shares and in which stream.
-    assert!(h.say(&mut anna, share("start", Some("s1"))).await.is_empty());
+    assert!(
+        h.say(&mut anna, share("start", Some("s1")))
+            .await
+            .is_empty()
+    );
     let told = h.push.take(&Participant::Visitor(session.clone()));
     let state = of_type(&told, "session");
     assert_eq!(
@@ -1760,4 +1764,61 @@ async fn screen_sharing_is_checked_and_told_to_both_sides() {
     let last = last.expect("a state");
     assert_eq!(last["share_asked"], true, "{last}");
     assert!(last.get("share").is_none(), "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 2),
+    ])
+    .await;
+    let (session, _, mut anna, mut visitor) =
+        h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let offer = |call: &str| {
+        json!({"v":1,"type":"signal","session":session,"call":call,"kind":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"})
+    };
+    // A chat without a call: a call's offer is refused, the data link's
+    // goes to the other side.
+    assert_eq!(h.say(&mut visitor, offer("c1")).await[0]["code"], "no_call");
+    assert!(h.say(&mut visitor, offer("data-l1")).await.is_empty());
+    let told = h.push.take(&Participant::Advisor(id("anna")));
+    let signals = of_type(&told, "signal");
+    assert_eq!(signals.len(), 1, "{told:?}");
+    assert_eq!(signals[0]["call"], "data-l1");
+    // Nobody else's: Ben is not in the session.
+    let mut ben = h.advisor_conn("ben");
+    assert_eq!(h.say(&mut ben, offer("data-l1")).await[0]["code"], "not_found");
+
+    // Files: counted with their bytes within the deployment's limit.
+    let file = |bytes: Value| json!({"v":1,"type":"file","session":session,"bytes":bytes});
+    for bad in [json!(0), json!(-1), json!("5"), json!(1.5)] {
+        assert_eq!(
+            h.say(&mut anna, file(bad.clone())).await[0]["code"],
+            "invalid_field",
+            "{bad}"
+        );
+    }
+    let too_big = h.app.config.files.max_bytes + 1;
+    assert_eq!(h.say(&mut anna, file(json!(too_big))).await[0]["code"], "not_offered");
+    assert_eq!(h.say(&mut ben, file(json!(1000))).await[0]["code"], "not_found");
+    assert!(h.say(&mut anna, file(json!(5_000_000))).await.is_empty());
+    let events = h
+        .app
+        .store
+        .list_events(
+            &livecard_core::event::utc_day(T0),
+            &livecard_store::PageRequest::first(100),
+        )
+        .await
+        .expect("events");
+    let sent: Vec<_> = events
+        .items
+        .iter()
+        .filter(|e| e.name.as_str() == "file_sent")
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].props["bytes"], 5_000_000);
+    assert_eq!(sent[0].props["by"], "advisor");
+    assert_eq!(sent[0].props.len(), 2, "bytes and side only: {:?}", sent[0].props);
 }

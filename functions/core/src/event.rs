@@ -48,6 +48,7 @@ pub enum EventName {
     // Consultation.
     ScreenShareStarted,
     ScreenShareEnded,
+    FileSent,
     // After the contact.
     ContactRated,
 }
@@ -77,6 +78,7 @@ impl EventName {
             EventName::IceRestart => "ice_restart",
             EventName::ScreenShareStarted => "screen_share_started",
             EventName::ScreenShareEnded => "screen_share_ended",
+            EventName::FileSent => "file_sent",
             EventName::ContactRated => "contact_rated",
         }
     }

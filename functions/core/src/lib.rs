@@ -14,6 +14,7 @@ pub mod channel;
 pub mod duration;
 pub mod encoding;
 pub mod event;
+pub mod files;
 pub mod forward;
 pub mod ice_provider;
 pub mod ids;

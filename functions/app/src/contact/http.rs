@@ -497,6 +497,7 @@ pub async fn ice_servers<S: Store, P: Push>(
             "ice_servers": servers,
             "ice_transport_policy": if app.config.relay_only { "relay" } else { "all" },
             "expires_at": expires_at,
+            "files": app.config.files,
         }),
     ))
 }

@@ -251,13 +251,15 @@ impl<S: Store, P: Push> App<S, P> {
             }
             signal @ ClientMessage::Signal { .. } => {
                 let session = signal.session().unwrap_or_default().to_owned();
-                let (side, other) = self.call_peer(connection, &session).await?;
+                let data_link = matches!(&signal, ClientMessage::Signal { call, .. }
+                    if call.starts_with(livecard_core::signaling::DATA_LINK_PREFIX));
+                let (side, other) = self.call_peer(connection, &session, data_link).await?;
                 let restart = match &signal {
                     ClientMessage::Signal {
                         kind: SignalKind::Offer,
                         restart,
                         ..
-                    } => *restart,
+                    } if !data_link => *restart,
                     _ => None,
                 };
                 if let (Some(message), Some(other)) =
@@ -297,6 +299,20 @@ impl<S: Store, P: Push> App<S, P> {
                     )
                 })
                 .await?;
+                Ok(Replies::default())
+            }
+            ClientMessage::File { session, bytes, .. } => {
+                let (side, _) = self.call_peer(connection, &session, true).await?;
+                if !self.config.files.counts(bytes) {
+                    return Err(ContactError::Session(SessionError::NotOffered));
+                }
+                let stored = self.session_cached(&session).await?;
+                let event = self
+                    .session_event(livecard_core::event::EventName::FileSent, &stored)
+                    .with_prop("by", side.as_str())
+                    .with_prop("bytes", bytes);
+                self.record_with(event, Some(&self.session_context(&stored)))
+                    .await;
                 Ok(Replies::default())
             }
             ClientMessage::CallReport { session, path, .. } => {
@@ -522,6 +538,7 @@ impl<S: Store, P: Push> App<S, P> {
         &self,
         connection: &Connection,
         session: &str,
+        data_link: bool,
     ) -> Result<(Side, Option<Participant>), ContactError> {
         let (stored, side) = self.side_in(connection, session).await?;
         let s = &stored.session;
@@ -529,7 +546,7 @@ impl<S: Store, P: Push> App<S, P> {
         let advisor = s
             .connected_advisor()
             .ok_or(ContactError::Session(SessionError::NotConnected))?;
-        if s.call.is_none() {
+        if s.call.is_none() && !data_link {
             return Err(ContactError::Session(SessionError::NoCall));
         }
         let other = match side {

@@ -22,6 +22,11 @@ pub const MAX_CHAT_CHARS: usize = 4000;
 /// `A-Za-z0-9-_`.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 
+/// A `signal`'s `call` id that begins with this names the session's data
+/// link (files, identity images; `RTCDataChannel`s only): it may be set up
+/// in any connected session, with a call on or not, and is never a call.
+pub const DATA_LINK_PREFIX: &str = "data-";
+
 /// What a client (visitor page, widget, advisor console) may send.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -121,6 +126,14 @@ pub enum ClientMessage {
         #[serde(default)]
         stream: Option<String>,
     },
+    /// A file went over the data link and the other side checked it: the
+    /// sender says how many bytes (never its name or content), for the
+    /// `file_sent` event.
+    File {
+        v: u32,
+        session: String,
+        bytes: u64,
+    },
     /// An advisor's console sets their presence (per channel).
     Presence {
         v: u32,
@@ -148,6 +161,7 @@ impl ClientMessage {
             | ClientMessage::Signal { v, .. }
             | ClientMessage::CallReport { v, .. }
             | ClientMessage::Share { v, .. }
+            | ClientMessage::File { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -168,6 +182,7 @@ impl ClientMessage {
             ClientMessage::Signal { .. } => "signal",
             ClientMessage::CallReport { .. } => "call_report",
             ClientMessage::Share { .. } => "share",
+            ClientMessage::File { .. } => "file",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -188,6 +203,7 @@ impl ClientMessage {
             | ClientMessage::Hangup { session, .. }
             | ClientMessage::Signal { session, .. }
             | ClientMessage::Share { session, .. }
+            | ClientMessage::File { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
@@ -325,6 +341,7 @@ const CLIENT_TYPES: &[&str] = &[
     "signal",
     "call_report",
     "share",
+    "file",
     "presence",
     "ping",
 ];
@@ -402,6 +419,7 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Colleague { session, .. }
         | ClientMessage::Hangup { session, .. }
         | ClientMessage::CallReport { session, .. } => valid_session(session),
+        ClientMessage::File { session, bytes, .. } => valid_session(session) && *bytes > 0,
         ClientMessage::Share {
             session,
             action,
