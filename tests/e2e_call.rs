@@ -1034,10 +1034,14 @@ async fn transfer(browser: &Client, name: &str, state: &str, who: &str) -> Value
         {
             return t.clone();
         }
-        assert!(
-            Instant::now() < deadline,
-            "{who}: {name} did not reach {state}: {found}"
-        );
+        if Instant::now() >= deadline {
+            let all = run(
+                browser,
+                "return (window.livecard.links || []).map(l => Object.values(l.transfers)).flat().map(t => [t.name, t.state]);",
+            )
+            .await;
+            panic!("{who}: {name} did not reach {state}: {found}; all transfers: {all}");
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -1153,6 +1157,30 @@ async fn files_go_peer_to_peer_through_the_relay_checked_limited_and_cancellable
     transfer(&advisor, "later.pdf", "cancelled", "advisor").await;
     transfer(&visitor, "later.pdf", "cancelled", "visitor").await;
 
+    // A hostile name is text: no markup, no path; a missing one is "file".
+    run(&advisor, "const l = window.livecard.links.filter(l => l.pc).pop(); l.send(new File([new Uint8Array(1000)], 'x'), '<img src=x onerror=\"window.__pwned=1\">/../..\\\\evil.pdf'); return true;").await;
+    let hostile = transfer(
+        &visitor,
+        "_img src=x onerror=_window.__pwned=1___.._.._evil.pdf",
+        "received",
+        "visitor",
+    )
+    .await;
+    assert_eq!(hostile["size"], 1000);
+    assert_eq!(
+        run(
+            &visitor,
+            "return window.__pwned === 1 || document.querySelector('.lcw-log img') !== null;"
+        )
+        .await,
+        Value::Bool(false),
+        "a file name never becomes markup"
+    );
+    assert_eq!(
+        run(&visitor, "return [window.LivecardLink.safeName(undefined), window.LivecardLink.safeName('...hidden.pdf'), window.LivecardLink.safeName('a\\u0000b/c.pdf')];").await,
+        json!(["file", "hidden.pdf", "a_b_c.pdf"])
+    );
+
     // Events: two files, their bytes, never a name.
     let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -1161,9 +1189,9 @@ async fn files_go_peer_to_peer_through_the_relay_checked_limited_and_cancellable
             &format!("{}/api/v1/events?limit=100", server.url),
             key.trim(),
         );
-        if events.matches("\"name\":\"file_sent\"").count() == 2 {
+        if events.matches("\"name\":\"file_sent\"").count() == 3 {
             assert_eq!(events.matches("\"bytes\":5000000").count(), 2, "{events}");
-            for name in ["offer", "scan", "huge", "later"] {
+            for name in ["offer", "scan", "huge", "later", "evil"] {
                 assert!(!events.contains(name), "no file name in events: {events}");
             }
             break;

@@ -579,7 +579,10 @@ mod tests {
         assert_eq!(files.max_bytes, 6_000_000);
         assert_eq!(files.types, ["pdf", "png", "jpg"]);
         let only_size = Settings::load(None, env(&[("LIVECARD_FILE_MAX_MB", "2")])).expect("size");
-        assert_eq!(only_size.files.types, livecard_core::files::FilePolicy::default().types);
+        assert_eq!(
+            only_size.files.types,
+            livecard_core::files::FilePolicy::default().types
+        );
     }
 
     #[test]

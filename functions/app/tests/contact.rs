@@ -1775,9 +1775,7 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
     .await;
     let (session, _, mut anna, mut visitor) =
         h.connected(json!({ "advisor": "anna" }), "anna").await;
-    let offer = |call: &str| {
-        json!({"v":1,"type":"signal","session":session,"call":call,"kind":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"})
-    };
+    let offer = |call: &str| json!({"v":1,"type":"signal","session":session,"call":call,"kind":"offer","sdp":"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\n"});
     // A chat without a call: a call's offer is refused, the data link's
     // goes to the other side.
     assert_eq!(h.say(&mut visitor, offer("c1")).await[0]["code"], "no_call");
@@ -1788,7 +1786,10 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
     assert_eq!(signals[0]["call"], "data-l1");
     // Nobody else's: Ben is not in the session.
     let mut ben = h.advisor_conn("ben");
-    assert_eq!(h.say(&mut ben, offer("data-l1")).await[0]["code"], "not_found");
+    assert_eq!(
+        h.say(&mut ben, offer("data-l1")).await[0]["code"],
+        "not_found"
+    );
 
     // Files: counted with their bytes within the deployment's limit.
     let file = |bytes: Value| json!({"v":1,"type":"file","session":session,"bytes":bytes});
@@ -1800,8 +1801,14 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
         );
     }
     let too_big = h.app.config.files.max_bytes + 1;
-    assert_eq!(h.say(&mut anna, file(json!(too_big))).await[0]["code"], "not_offered");
-    assert_eq!(h.say(&mut ben, file(json!(1000))).await[0]["code"], "not_found");
+    assert_eq!(
+        h.say(&mut anna, file(json!(too_big))).await[0]["code"],
+        "not_offered"
+    );
+    assert_eq!(
+        h.say(&mut ben, file(json!(1000))).await[0]["code"],
+        "not_found"
+    );
     assert!(h.say(&mut anna, file(json!(5_000_000))).await.is_empty());
     let events = h
         .app
@@ -1820,5 +1827,10 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].props["bytes"], 5_000_000);
     assert_eq!(sent[0].props["by"], "advisor");
-    assert_eq!(sent[0].props.len(), 2, "bytes and side only: {:?}", sent[0].props);
+    assert_eq!(
+        sent[0].props.len(),
+        2,
+        "bytes and side only: {:?}",
+        sent[0].props
+    );
 }
