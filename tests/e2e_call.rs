@@ -1202,3 +1202,201 @@ async fn files_go_peer_to_peer_through_the_relay_checked_limited_and_cancellable
     drop(driver);
     server.stop();
 }
+
+/// A chat from Ben's card, accepted; both pages are ready.
+async fn chat_with_ben(server: &Livecard, visitor: &Client, advisor: &Client) {
+    visitor
+        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
+        .await
+        .expect("card page");
+    wait_until(
+        visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button",
+    )
+    .await;
+    click(visitor, "[data-start=\"chat\"]").await;
+    wait_until(
+        advisor,
+        "document.querySelectorAll('#rings .ring').length === 1",
+        "a ring",
+    )
+    .await;
+    click(advisor, "[data-accept]").await;
+    wait_until(
+        visitor,
+        "document.querySelector('.lcw').dataset.state === 'connected'",
+        "connected",
+    )
+    .await;
+}
+
+/// The identity check, relay-only: asked with a face photo, consented, the
+/// advisor receives stills at the visitor camera's own size and verifies
+/// with a note; asked again and refused; asked again and aborted. No image
+/// reaches the server: the session's data holds the steps and the note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_check_sends_stills_to_the_advisor_only() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-identity");
+    let server = Livecard::start_in(
+        dir.to_path_buf(),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+    );
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    chat_with_ben(&server, &visitor, &advisor).await;
+    let session = run(&visitor, "return window.livecard.instances[0].session;")
+        .await
+        .as_str()
+        .expect("session")
+        .to_owned();
+
+    // Ben asks, with a face photo; the visitor is told what happens.
+    run(&advisor, "document.querySelector('.chat:not([hidden]) [data-id-face]').checked = true; document.querySelector('.chat:not([hidden]) [data-id-ask]').click(); return true;").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-id-consent]') !== null && document.querySelector('.lcw-identity').textContent.includes('livecard does not keep it')",
+        "the visitor is asked",
+    )
+    .await;
+    let violations = support::axe_violations(&visitor).await;
+    assert!(violations.is_empty(), "axe on the ask: {violations:#?}");
+    click(&visitor, "[data-id-consent]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw-id-video') && document.querySelector('.lcw-id-video').videoWidth > 0 && !document.querySelector('[data-id-capture=\"document\"]').disabled",
+        "the camera shows",
+    )
+    .await;
+    let size = run(
+        &visitor,
+        "const v = document.querySelector('.lcw-id-video'); const s = v.srcObject.getVideoTracks()[0].getSettings(); return [s.width, s.height];",
+    )
+    .await;
+    click(&visitor, "[data-id-capture=\"document\"]").await;
+    click(&visitor, "[data-id-capture=\"face\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('.chat:not([hidden]) .id-panel img[data-id-photo]').length === 2 && Array.from(document.querySelectorAll('.id-panel img')).every(i => i.naturalWidth > 0)",
+        "both photos arrive",
+    )
+    .await;
+    let got = run(
+        &advisor,
+        "return Array.from(document.querySelectorAll('.id-panel img')).map(i => [i.naturalWidth, i.naturalHeight]);",
+    )
+    .await;
+    assert_eq!(
+        got,
+        json!([size.clone(), size.clone()]),
+        "stills at the camera's size"
+    );
+    let violations = support::axe_violations(&advisor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the console with photos: {violations:#?}"
+    );
+    // Ben verifies with a note; the photos go, the visitor is told.
+    run(&advisor, "document.querySelector('.chat:not([hidden]) [data-id-note]').value = 'ID card checked, valid until 2031'; document.querySelector('.chat:not([hidden]) [data-id-outcome=\"verified\"]').click(); return true;").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw-identity').textContent === 'Your identity was confirmed.' && !document.querySelector('.lcw-id-video')",
+        "the visitor learns the outcome, the camera is off",
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('.id-panel img').length === 0 && document.querySelector('.chat:not([hidden]) .id-status').textContent === 'Identity verified.'",
+        "the console keeps no photo",
+    )
+    .await;
+
+    // Asked again: the visitor declines.
+    click(&advisor, ".chat:not([hidden]) [data-id-ask]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-id-decline]') !== null",
+        "asked again",
+    )
+    .await;
+    click(&visitor, "[data-id-decline]").await;
+    wait_until(
+        &advisor,
+        "document.querySelector('.chat:not([hidden]) .id-status').textContent === 'The visitor declined the identity check.'",
+        "declined",
+    )
+    .await;
+    // Asked again: Ben aborts before the visitor answers.
+    click(&advisor, ".chat:not([hidden]) [data-id-ask]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-id-consent]') !== null",
+        "asked a third time",
+    )
+    .await;
+    click(
+        &advisor,
+        ".chat:not([hidden]) [data-id-outcome=\"aborted\"]",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw-identity').textContent === 'The identity check was stopped.'",
+        "aborted",
+    )
+    .await;
+
+    // The server has the steps, never an image: the session's data (an
+    // admin's access export) holds the outcome and the note, and is small.
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let export = http_get(
+        &format!("{}/api/v1/privacy?session={session}", server.url),
+        key.trim(),
+    );
+    assert!(
+        export.contains("ID card checked, valid until 2031"),
+        "{export}"
+    );
+    assert!(
+        export.len() < 20_000,
+        "no image in the session's data: {} bytes",
+        export.len()
+    );
+    for marker in ["data:image", "/9j/", "JFIF"] {
+        assert!(!export.contains(marker), "no image data: {export}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        if events.matches("\"name\":\"identity_check\"").count() == 3 {
+            for outcome in ["verified", "declined", "aborted"] {
+                assert!(
+                    events.contains(&format!("\"outcome\":\"{outcome}\"")),
+                    "{events}"
+                );
+            }
+            assert!(
+                !events.contains("ID card checked"),
+                "no note in events: {events}"
+            );
+            assert!(
+                !events.contains("file_sent"),
+                "identity photos are not files: {events}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "identity events missing: {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(driver);
+    server.stop();
+}

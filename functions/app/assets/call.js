@@ -588,9 +588,12 @@
       li.appendChild(el("span", "lcw-file-status", text)); li.setAttribute("role", "alert");
       o.mount.appendChild(li);
     }
-    function allowed(name, size) {
+    /* Identity photos are pictures this page takes (JPEG), not files the
+       user picks: only the size limit applies to them. */
+    function allowed(name, size, kind) {
       if (!policy) return t.failed + "?";
       if (size > policy.max_bytes) return t.tooLarge.replace("{max}", String(Math.round(policy.max_bytes / 1e6)));
+      if (kind === "identity") return extOf(name) === "jpg" ? null : t.refused;
       if (policy.types.indexOf(extOf(name)) < 0) return t.badType.replace("{types}", policy.types.join(", "));
       return null;
     }
@@ -655,9 +658,12 @@
       if (m.t === "offer") {
         if (tr) return;
         var name = safeName(m.name), size = Number(m.size);
-        tr = transfers[m.id] = { id: m.id, name: name, size: size, sha256: String(m.sha256 || ""), chunks: [], got: 0, mine: false };
+        var kind = m.kind === "identity" ? "identity" : "file";
+        tr = transfers[m.id] = { id: m.id, name: name, size: size, sha256: String(m.sha256 || ""), chunks: [], got: 0, mine: false, kind: kind };
         item(tr, false);
-        var why = !(size > 0) || !/^[0-9a-f]{64}$/.test(tr.sha256) ? t.refused : allowed(name, size);
+        // An identity photo only while this side asked for one (o.identity).
+        var why = !(size > 0) || !/^[0-9a-f]{64}$/.test(tr.sha256) ? t.refused
+          : kind === "identity" && !(o.identity && o.identity()) ? t.refused : allowed(name, size, kind);
         if (why) { set(tr, "refused", why); control.send(JSON.stringify({ t: "cancel", id: m.id, reason: "refused" })); return; }
         set(tr, "receiving", t.receiving + "…");
         if (channels[m.id]) attach(tr, channels[m.id]);
@@ -667,7 +673,7 @@
       } else if (m.t === "ack" && tr && tr.mine && tr.state === "sending") {
         if (m.ok) {
           set(tr, "sent", t.sent); progress(tr, tr.size);
-          o.send({ v: 1, type: "file", session: o.session, bytes: tr.size });
+          if (tr.kind !== "identity") o.send({ v: 1, type: "file", session: o.session, bytes: tr.size });
         } else set(tr, "corrupt", t.corrupt);
       }
     }
@@ -701,10 +707,10 @@
         if (control) control.send(JSON.stringify({ t: "ack", id: tr.id, ok: ok }));
         if (!ok) { set(tr, "corrupt", t.corrupt); return; }
         set(tr, "received", t.received);
+        if (tr.kind === "identity") { if (o.onIdentity) o.onIdentity(tr, blob); return; }
         var a = el("a", "lcw-file-save", t.save);
         a.href = URL.createObjectURL(blob); a.download = tr.name; a.setAttribute("data-file-save", tr.id);
         tr.li.appendChild(a);
-        if (o.onReceived) o.onReceived(tr, blob);
       });
     }
     function pump(tr, file) {
@@ -736,19 +742,20 @@
       transfers: transfers,
       /* Sends a file (a File or Blob with a name): checked against the
          deployment's policy before a byte goes. */
-      send: function (file, name) {
+      send: function (file, name, kind) {
         name = safeName(name || file.name);
+        kind = kind === "identity" ? "identity" : "file";
         return (policy ? Promise.resolve() : servers()).then(function () {
-          var why = allowed(name, file.size);
+          var why = allowed(name, file.size, kind);
           if (why) { refusal(why); return null; }
-          var tr = { id: newId().slice(0, 20), name: name, size: file.size, mine: true };
+          var tr = { id: newId().slice(0, 20), name: name, size: file.size, mine: true, kind: kind };
           transfers[tr.id] = tr;
           item(tr, true); set(tr, "sending", t.sending + "…");
           if (!opening) open();
           return Promise.all([file.arrayBuffer().then(sha256), whenReady()]).then(function (got) {
             if (tr.state !== "sending") return tr;
             tr.sha256 = got[0];
-            control.send(JSON.stringify({ t: "offer", id: tr.id, name: name, size: file.size, type: file.type || "", sha256: tr.sha256 }));
+            control.send(JSON.stringify({ t: "offer", id: tr.id, name: name, size: file.size, type: file.type || "", sha256: tr.sha256, kind: kind }));
             tr.channel = pc.createDataChannel("file:" + tr.id, { ordered: true });
             tr.channel.binaryType = "arraybuffer";
             tr.channel.onopen = function () { pump(tr, file); };

@@ -14,14 +14,18 @@
         earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
         del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min",
         share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen.",
-        file: "Datei senden" }
+        file: "Datei senden", idAsk: "Identität prüfen", idFace: "mit Foto des Gesichts", idAsked: "Identitätsprüfung: Der Besucher muss zustimmen.",
+        idConsented: "Der Besucher hat zugestimmt; seine Fotos erscheinen hier.", idNote: "Notiz (nur für Sie und Ihre Kollegen)", idVerified: "Bestätigt", idNotVerified: "Nicht bestätigt", idAbort: "Abbrechen",
+        idDone: { verified: "Identität bestätigt.", not_verified: "Identität nicht bestätigt.", aborted: "Identitätsprüfung abgebrochen.", declined: "Der Besucher hat die Identitätsprüfung abgelehnt." }, idPhoto: "Identitätsfoto" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
         earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
         del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min",
         share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen.",
-        file: "Send a file" };
+        file: "Send a file", idAsk: "Check identity", idFace: "with a photo of the face", idAsked: "Identity check: waiting for the visitor to agree.",
+        idConsented: "The visitor agreed; their photos come here.", idNote: "Note (only for you and your colleagues)", idVerified: "Verified", idNotVerified: "Not verified", idAbort: "Abort",
+        idDone: { verified: "Identity verified.", not_verified: "Identity not verified.", aborted: "Identity check aborted.", declined: "The visitor declined the identity check." }, idPhoto: "Identity photo" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var activeEl = document.getElementById("active");
@@ -177,9 +181,17 @@
     var askB = button(t.askShare, "secondary", "data-share-ask");
     askB.addEventListener("click", function () { wire({ v: 1, type: "share", session: session, action: "ask" }); });
     calls.appendChild(shareB); calls.appendChild(askB);
+    // The identity check: asked here, answered by the visitor, decided in
+    // the panel below (photos come over the data link, never the server).
+    var idB = button(t.idAsk, "secondary", "data-id-ask");
+    var faceL = el("label", "id-face"), faceC = el("input"); faceC.type = "checkbox"; faceC.setAttribute("data-id-face", "");
+    faceL.appendChild(faceC); faceL.appendChild(document.createTextNode(" " + t.idFace));
+    idB.addEventListener("click", function () { wire({ v: 1, type: "identity", session: session, action: "ask", face: faceC.checked }); });
+    calls.appendChild(idB); calls.appendChild(faceL);
     calls.appendChild(hang);
     head.appendChild(h); head.appendChild(state); head.appendChild(calls);
     var callArea = el("div", "lcw-call");
+    var idPanel = el("div", "id-panel"); idPanel.hidden = true; idPanel.setAttribute("aria-live", "polite");
     var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite"); log.setAttribute("tabindex", "0"); log.setAttribute("aria-label", t.message + " · " + title);
     var typing = el("p", "lcw-typing");
     var picker = el("ul", "reply-picker"); picker.setAttribute("role", "listbox"); picker.hidden = true; picker.id = "picker-" + session;
@@ -197,7 +209,7 @@
       fileIn.value = "";
     });
     form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn);
-    box.appendChild(head); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
+    box.appendChild(head); box.appendChild(idPanel); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
     chatsEl.appendChild(box);
     var item = el("li", "conv");
     var open = button("", null, "data-open", session);
@@ -207,7 +219,8 @@
     open.addEventListener("click", function () { select(session, true); });
     item.appendChild(open);
     var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, input: input, picker: picker, calls: calls, callArea: callArea,
-      call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null, shareB: shareB, askB: askB, asked: false };
+      call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null, shareB: shareB, askB: askB, asked: false,
+      idB: idB, faceL: faceL, idPanel: idPanel, idState: null, idKey: null };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -285,10 +298,53 @@
     }
     return c.call;
   }
+  /* The identity check's panel: where it stands, the photos as they come,
+     and the decision with a note. */
+  function identity(c, m) {
+    var check = m.identity || null;
+    c.idState = check && m.state === "connected" ? check.state : null;
+    var busy = check && check.state !== "done";
+    c.idB.hidden = c.faceL.hidden = m.state !== "connected" || !!busy;
+    var key = check ? check.state + (check.outcome || "") : "";
+    if (key === c.idKey) return;
+    c.idKey = key;
+    var panel = c.idPanel;
+    Array.prototype.forEach.call(panel.querySelectorAll(".id-status, .id-decide"), function (e) { panel.removeChild(e); });
+    panel.hidden = !check;
+    if (!check) return;
+    var status = el("p", "id-status", check.state === "asked" ? t.idAsked : check.state === "consented" ? t.idConsented : t.idDone[check.outcome] || "");
+    status.setAttribute("role", "status");
+    panel.insertBefore(status, panel.firstChild);
+    if (check.state === "done") {
+      // The photos go once the check is decided: nothing is kept.
+      Array.prototype.forEach.call(panel.querySelectorAll("img"), function (img) { URL.revokeObjectURL(img.src); panel.removeChild(img); });
+      return;
+    }
+    var decide = el("div", "id-decide");
+    var noteL = el("label", null, t.idNote), note = el("textarea"); note.rows = 2; note.maxLength = 500; note.setAttribute("data-id-note", "");
+    noteL.appendChild(note); decide.appendChild(noteL);
+    [["verified", t.idVerified, check.state === "consented"], ["not_verified", t.idNotVerified, check.state === "consented"], ["aborted", t.idAbort, true]].forEach(function (x) {
+      if (!x[2]) return;
+      var b = button(x[1], x[0] === "aborted" ? "secondary" : null, "data-id-outcome", x[0]);
+      b.addEventListener("click", function () {
+        var msg = { v: 1, type: "identity", session: c.session, action: "result", outcome: x[0] };
+        if (note.value.trim()) msg.note = note.value.trim();
+        wire(msg);
+      });
+      decide.appendChild(b);
+    });
+    panel.appendChild(decide);
+  }
   /* The session's data link (files): created on the first need. */
   function ensureLink(c) {
     if (!c.link) {
       c.link = window.LivecardLink({ side: "advisor", session: c.session, lang: de ? "de" : "en", mount: c.log, send: wire,
+        identity: function () { return c.idState === "consented"; },
+        onIdentity: function (tr, blob) {
+          var img = el("img", "id-photo"); img.alt = t.idPhoto + " " + (tr.name.indexOf("face") >= 0 ? "2" : "1");
+          img.src = URL.createObjectURL(blob); img.setAttribute("data-id-photo", tr.name);
+          c.idPanel.insertBefore(img, c.idPanel.querySelector(".id-decide"));
+        },
         iceServers: function () { return api("POST", "/api/v1/contacts/" + c.session + "/ice-servers", { exclude: [] }); } });
     }
     return c.link;
@@ -336,6 +392,7 @@
       c.askB.textContent = m.share_asked ? t.asked : t.askShare;
       if (c.asked && !m.share_asked && !m.share) c.state.textContent = t.declined;
       c.asked = !!m.share_asked;
+      identity(c, m);
       place(c);
       if (mine || !selected) select(m.session, !!mine);
       else if (selected === m.session) loadContext(m.session);

@@ -18,7 +18,10 @@
       save: "Save the conversation:", asText: "As text", asHtml: "As web page", rate: "How was your conversation?", stars: "{n} of 5",
       poor: "poor", great: "great", thanks: "Thank you for your rating.",
       shareAsk: "{n} asks you to share your screen. You choose a window, a tab or the whole screen; {n} sees only that, until you stop.",
-      shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file" },
+      shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file",
+      idAsk: "{n} asks to check your identity. If you agree, your camera shows here; you hold your ID document up to it and take a photo{face}. The photo goes straight to {n} and nobody else; livecard does not keep it.",
+      idFace: ", then one of your face", idYes: "I agree", idNo: "No, thanks", idDoc: "Take photo of my ID document", idSelf: "Take photo of my face",
+      idSent: "Photo sent to {n}.", idWait: "Waiting for {n}'s decision.", idDone: { verified: "Your identity was confirmed.", not_verified: "Your identity could not be confirmed.", aborted: "The identity check was stopped.", declined: "You declined the identity check." } },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
       queued: "Sie sind Nummer {p} in der Warteschlange (etwa {m} Min.).", connected: "Sie chatten mit {n}.", ended: "Der Chat ist beendet.",
       nobody: "Gerade kann niemand Ihren Chat annehmen.", wait: "Warten", colleague: "Mit Kollegin oder Kollege sprechen", offline: "Nachricht hinterlassen",
@@ -28,7 +31,10 @@
       save: "Gespräch speichern:", asText: "Als Text", asHtml: "Als Webseite", rate: "Wie war Ihr Gespräch?", stars: "{n} von 5",
       poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung.",
       shareAsk: "{n} bittet Sie, Ihren Bildschirm zu teilen. Sie wählen ein Fenster, einen Tab oder den ganzen Bildschirm; {n} sieht nur das, bis Sie beenden.",
-      shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden" }
+      shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden",
+      idAsk: "{n} möchte Ihre Identität prüfen. Wenn Sie zustimmen, erscheint hier Ihre Kamera; Sie halten Ihren Ausweis davor und machen ein Foto{face}. Das Foto geht direkt an {n} und niemanden sonst; livecard speichert es nicht.",
+      idFace: ", danach eines Ihres Gesichts", idYes: "Ich stimme zu", idNo: "Nein, danke", idDoc: "Foto des Ausweises aufnehmen", idSelf: "Foto des Gesichts aufnehmen",
+      idSent: "Foto an {n} gesendet.", idWait: "{n} entscheidet.", idDone: { verified: "Ihre Identität wurde bestätigt.", not_verified: "Ihre Identität konnte nicht bestätigt werden.", aborted: "Die Identitätsprüfung wurde beendet.", declined: "Sie haben die Identitätsprüfung abgelehnt." } }
   };
   var cfg = { topic: null, lang: null, card: null, advisor: null, mount: null, origin: "widget" };
   ["topic", "lang", "card", "advisor", "mount", "origin"].forEach(function (k) {
@@ -102,6 +108,7 @@
   var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite");
   var typing = el("p", "lcw-typing");
   var after = el("div", "lcw-after"); after.hidden = true;
+  var idBox = el("div", "lcw-identity"); idBox.hidden = true;
   var form = el("form", "lcw-form");
   var input = el("textarea"); input.rows = 2; input.maxLength = 4000; input.setAttribute("aria-label", t.message); input.name = "message";
   var send = el("button", null, t.send); send.type = "submit";
@@ -114,7 +121,7 @@
     fileIn.value = "";
   });
   form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn); form.hidden = true;
-  panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(form); panel.appendChild(after);
+  panel.appendChild(status); panel.appendChild(choices); panel.appendChild(log); panel.appendChild(typing); panel.appendChild(idBox); panel.appendChild(form); panel.appendChild(after);
   if (!cfg.mount) root.appendChild(launcher);
   // Calls straight from the floating widget, when the best advisor takes them.
   var callStarters = {};
@@ -201,6 +208,7 @@
     clearChoices();
     form.hidden = s.state !== "connected";
     root.setAttribute("data-state", s.state);
+    identity(s);
     if (s.state === "ringing") setStatus(fill(t.ringing, { n: advisorName }));
     else if (s.state === "queued") setStatus(fill(t.queued, { p: "…", m: "…" }));
     else if (s.state === "connected") {
@@ -281,6 +289,63 @@
       after.appendChild(box);
     }
     after.hidden = false;
+  }
+  /* The identity check (docs/protocol.md, "Identity check"): the visitor
+     is told what happens and decides; with consent, the camera shows here
+     at its full resolution and each photo goes to the advisor over the
+     data link, never to livecard's servers. */
+  var idCam = null, idShown = null;
+  function stopCam() { if (idCam) { idCam.getTracks().forEach(function (tr) { tr.stop(); }); idCam = null; } }
+  function clearId() { while (idBox.firstChild) idBox.removeChild(idBox.firstChild); }
+  function identity(s) {
+    var check = s.state === "connected" ? s.identity : null;
+    var key = check ? check.state + (check.outcome || "") : "";
+    if (key === idShown) return;
+    idShown = key;
+    clearId();
+    idBox.hidden = !check;
+    if (!check || check.state !== "consented") stopCam();
+    if (!check) return;
+    var n = advisorName;
+    if (check.state === "asked") {
+      var p = el("p", "lcw-ask", fill(t.idAsk, { n: n }).replace("{face}", check.face ? t.idFace : "")); p.setAttribute("role", "alert");
+      idBox.appendChild(p);
+      var yes = el("button", null, t.idYes); yes.type = "button"; yes.setAttribute("data-id-consent", "");
+      var no = el("button", null, t.idNo); no.type = "button"; no.setAttribute("data-id-decline", "");
+      yes.addEventListener("click", function () { wire({ v: 1, type: "identity", session: state.session, action: "consent" }); });
+      no.addEventListener("click", function () { wire({ v: 1, type: "identity", session: state.session, action: "decline" }); });
+      idBox.appendChild(yes); idBox.appendChild(no);
+    } else if (check.state === "consented") {
+      var video = el("video", "lcw-id-video"); video.autoplay = true; video.muted = true; video.playsInline = true; video.setAttribute("aria-label", t.idDoc);
+      var note = el("p", "lcw-note"); note.setAttribute("role", "status");
+      idBox.appendChild(video); idBox.appendChild(note);
+      var shots = [["document", t.idDoc]].concat(check.face ? [["face", t.idSelf]] : []);
+      shots.forEach(function (shot) {
+        var b = el("button", null, shot[1]); b.type = "button"; b.setAttribute("data-id-capture", shot[0]); b.disabled = true;
+        b.addEventListener("click", function () {
+          var track = idCam && idCam.getVideoTracks()[0];
+          if (!track) return;
+          // A still at the camera's own resolution.
+          var set = track.getSettings(), canvas = document.createElement("canvas");
+          canvas.width = set.width || video.videoWidth; canvas.height = set.height || video.videoHeight;
+          canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+          canvas.toBlob(function (blob) {
+            if (!blob) return;
+            ensureLink().then(function (l) { return l.send(blob, "identity-" + shot[0] + ".jpg", "identity"); })
+              .then(function () { b.disabled = true; note.textContent = fill(t.idSent, { n: n }); });
+          }, "image/jpeg", 0.92);
+        });
+        idBox.appendChild(b);
+      });
+      // The camera at the largest size it offers.
+      navigator.mediaDevices.getUserMedia({ audio: false, video: { width: { ideal: 4096 }, height: { ideal: 2160 } } }).then(function (cam) {
+        if (idShown !== key) { cam.getTracks().forEach(function (tr) { tr.stop(); }); return; }
+        idCam = cam; video.srcObject = cam;
+        Array.prototype.forEach.call(idBox.querySelectorAll("[data-id-capture]"), function (b) { b.disabled = false; });
+      }, function (err) { note.textContent = t.error + (err && err.name); });
+    } else if (check.state === "done") {
+      idBox.appendChild(el("p", "lcw-note", (check.outcome && t.idDone[check.outcome]) || ""));
+    }
   }
   function offlineForm() {
     clearChoices();

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 
 /// The Content-Security-Policy of every response: our own scripts and styles
 /// only, no inline code, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data: blob:; \
 connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// An API error: a status and a JSON body `{"error":{"code","message"}}`.

@@ -1834,3 +1834,88 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
         sent[0].props
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_checks_are_checked_and_the_note_stays_with_the_advisor() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 2),
+    ])
+    .await;
+    let (session, _, mut anna, mut visitor) =
+        h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let id_msg = |extra: Value| {
+        let mut m = json!({"v":1,"type":"identity","session":session});
+        for (k, v) in extra.as_object().expect("object") {
+            m[k] = v.clone();
+        }
+        m
+    };
+    for bad in [
+        json!({"action":"ask","outcome":"verified"}),
+        json!({"action":"consent","face":true}),
+        json!({"action":"result"}),
+        json!({"action":"result","outcome":"declined"}),
+        json!({"action":"result","outcome":"verified","note":"x".repeat(501)}),
+        json!({"action":"result","outcome":"verified","note":"a\u{0}b"}),
+        json!({"action":"ask","note":"hi"}),
+        json!({"action":"photo"}),
+    ] {
+        let refused = h.say(&mut anna, id_msg(bad.clone())).await;
+        assert_eq!(refused[0]["code"], "invalid_field", "{bad}: {refused:?}");
+    }
+    // The visitor can neither ask nor decide; Ben is not in the session.
+    assert_eq!(
+        h.say(&mut visitor, id_msg(json!({"action":"ask"}))).await[0]["code"],
+        "not_allowed"
+    );
+    let mut ben = h.advisor_conn("ben");
+    assert_eq!(
+        h.say(&mut ben, id_msg(json!({"action":"ask"}))).await[0]["code"],
+        "not_found"
+    );
+    h.say(&mut anna, id_msg(json!({"action":"ask","face":true})))
+        .await;
+    h.say(&mut visitor, id_msg(json!({"action":"consent"})))
+        .await;
+    assert_eq!(
+        h.say(
+            &mut visitor,
+            id_msg(json!({"action":"result","outcome":"verified"}))
+        )
+        .await[0]["code"],
+        "not_allowed"
+    );
+    h.push.take(&Participant::Visitor(session.clone()));
+    assert!(
+        h.say(
+            &mut anna,
+            id_msg(json!({"action":"result","outcome":"not_verified","note":"photo too dark"}))
+        )
+        .await
+        .is_empty()
+    );
+    // Both sides learn the outcome; nobody's state carries the note.
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let state = of_type(&told, "session")
+        .last()
+        .map(|s| (*s).clone())
+        .expect("state");
+    assert_eq!(
+        state["identity"],
+        json!({"state":"done","face":true,"outcome":"not_verified"})
+    );
+    assert!(
+        !told.iter().any(|m| m.to_string().contains("too dark")),
+        "{told:?}"
+    );
+    let stored = h
+        .app
+        .store
+        .get_session(&session)
+        .await
+        .expect("read")
+        .expect("session");
+    let check = stored.session.identity.expect("check");
+    assert_eq!(check.note.as_deref(), Some("photo too dark"));
+}

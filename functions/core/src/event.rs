@@ -49,6 +49,7 @@ pub enum EventName {
     ScreenShareStarted,
     ScreenShareEnded,
     FileSent,
+    IdentityCheck,
     // After the contact.
     ContactRated,
 }
@@ -79,6 +80,7 @@ impl EventName {
             EventName::ScreenShareStarted => "screen_share_started",
             EventName::ScreenShareEnded => "screen_share_ended",
             EventName::FileSent => "file_sent",
+            EventName::IdentityCheck => "identity_check",
             EventName::ContactRated => "contact_rated",
         }
     }

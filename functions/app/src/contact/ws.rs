@@ -301,6 +301,31 @@ impl<S: Store, P: Push> App<S, P> {
                 .await?;
                 Ok(Replies::default())
             }
+            ClientMessage::Identity {
+                session,
+                action,
+                face,
+                outcome,
+                note,
+                ..
+            } => {
+                let (side, _) = self.speaker(connection, &session).await?;
+                self.update_session(&session, |s| {
+                    s.handle(
+                        Input::Identity {
+                            side,
+                            action,
+                            face,
+                            outcome,
+                            note: note.clone(),
+                        },
+                        &policy,
+                        now,
+                    )
+                })
+                .await?;
+                Ok(Replies::default())
+            }
             ClientMessage::File { session, bytes, .. } => {
                 let (side, _) = self.call_peer(connection, &session, true).await?;
                 if !self.config.files.counts(bytes) {

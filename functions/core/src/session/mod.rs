@@ -33,6 +33,7 @@
 pub mod calls;
 pub mod deadlines;
 pub mod effects;
+pub mod identity;
 pub mod phases;
 pub mod request;
 pub mod share;
@@ -43,6 +44,7 @@ pub mod token;
 pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
+pub use identity::{IdentityAction, IdentityCheck, IdentityOutcome, IdentityState};
 pub use request::{GENERAL_TOPIC, MAX_PAGE_URL, Origin, QueueKey, Wanted, page_url};
 pub use share::{Share, ShareAction, valid_stream_id};
 pub use token::{session_token, verify_session_token};
@@ -87,6 +89,14 @@ pub enum Input {
         action: ShareAction,
         stream: Option<String>,
     },
+    /// A side's identity-check action.
+    Identity {
+        side: Side,
+        action: IdentityAction,
+        face: bool,
+        outcome: Option<IdentityOutcome>,
+        note: Option<String>,
+    },
     /// One side leaves (or the visitor leaves an offline message).
     End(EndReason),
     /// Time passed (the host calls this at [`Session::next_deadline`]).
@@ -125,6 +135,13 @@ impl Session {
                 action,
                 stream,
             } => self.share(side, action, stream, now),
+            Input::Identity {
+                side,
+                action,
+                face,
+                outcome,
+                note,
+            } => self.identity(side, action, face, outcome, note, now),
             Input::End(reason) => self.end(reason, now),
             Input::Tick => Ok(self.tick(policy, now)),
         };
@@ -358,6 +375,12 @@ pub struct Session {
     /// has not answered.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub share_asked: bool,
+    /// The last identity check of this session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityCheck>,
+    /// The checks decided before it, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_history: Vec<IdentityCheck>,
 }
 
 fn routed_before_joins_existed() -> bool {

@@ -23,6 +23,8 @@ impl Session {
             call: None,
             visitor_joined: false,
             share_asked: false,
+            identity: None,
+            identity_history: Vec::new(),
         }
     }
 
@@ -321,6 +323,7 @@ impl Session {
                     effects.extend(call_over(&call, now));
                 }
                 self.share_asked = false;
+                effects.extend(self.abort_identity(now));
                 let talk = now.saturating_sub(since);
                 let wait = since.saturating_sub(self.created_at);
                 effects.push(Effect::event(

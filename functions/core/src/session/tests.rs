@@ -568,3 +568,163 @@ fn screens_are_shared_by_the_advisor_or_by_an_asked_visitor_one_at_a_time() {
         ]
     );
 }
+
+#[test]
+fn identity_checks_are_asked_consented_and_decided_by_the_right_side() {
+    let policy = SessionPolicy::default();
+    let mut s = joined_session(Channel::Chat, T0);
+    s.ring(id("anna"), &policy, T0).expect("ring");
+    s.accept(&id("anna"), T0 + 1_000).expect("accept");
+    let act = |s: &mut Session, side, action, outcome, note: Option<&str>, at| {
+        s.identity(side, action, false, outcome, note.map(str::to_owned), at)
+    };
+    // Only the advisor asks and decides; only the visitor consents.
+    assert_eq!(
+        act(&mut s, Side::Visitor, IdentityAction::Ask, None, None, T0),
+        Err(SessionError::NotAllowed)
+    );
+    assert_eq!(
+        act(
+            &mut s,
+            Side::Visitor,
+            IdentityAction::Consent,
+            None,
+            None,
+            T0
+        ),
+        Err(SessionError::NotOffered),
+        "nothing to consent to yet"
+    );
+    s.identity(
+        Side::Advisor,
+        IdentityAction::Ask,
+        true,
+        None,
+        None,
+        T0 + 2_000,
+    )
+    .expect("ask");
+    assert_eq!(
+        act(&mut s, Side::Advisor, IdentityAction::Ask, None, None, T0),
+        Err(SessionError::NotOffered),
+        "one at a time"
+    );
+    assert_eq!(
+        act(
+            &mut s,
+            Side::Advisor,
+            IdentityAction::Consent,
+            None,
+            None,
+            T0
+        ),
+        Err(SessionError::NotAllowed)
+    );
+    assert_eq!(
+        act(
+            &mut s,
+            Side::Advisor,
+            IdentityAction::Result,
+            Some(IdentityOutcome::Verified),
+            None,
+            T0
+        ),
+        Err(SessionError::NotOffered),
+        "not verified before consent"
+    );
+    act(
+        &mut s,
+        Side::Visitor,
+        IdentityAction::Consent,
+        None,
+        None,
+        T0 + 3_000,
+    )
+    .expect("consent");
+    assert_eq!(
+        act(
+            &mut s,
+            Side::Visitor,
+            IdentityAction::Result,
+            Some(IdentityOutcome::Verified),
+            None,
+            T0
+        ),
+        Err(SessionError::NotAllowed)
+    );
+    assert_eq!(
+        act(
+            &mut s,
+            Side::Advisor,
+            IdentityAction::Result,
+            Some(IdentityOutcome::Verified),
+            Some(&"x".repeat(501)),
+            T0
+        ),
+        Err(SessionError::NotOffered),
+        "a note of at most 500 characters"
+    );
+    let done = act(
+        &mut s,
+        Side::Advisor,
+        IdentityAction::Result,
+        Some(IdentityOutcome::Verified),
+        Some("ID card, valid until 2031"),
+        T0 + 33_000,
+    )
+    .expect("verified");
+    assert_eq!(
+        props_of(&done, EventName::IdentityCheck),
+        vec![
+            ("outcome", Prop::Label("verified")),
+            ("face", Prop::Label("yes")),
+            ("duration_ms", Prop::Num(31_000)),
+        ]
+    );
+    let check = s.identity.clone().expect("check");
+    assert_eq!(check.note.as_deref(), Some("ID card, valid until 2031"));
+    assert_eq!(check.state, IdentityState::Done);
+    // Asked again: declined by the visitor.
+    act(
+        &mut s,
+        Side::Advisor,
+        IdentityAction::Ask,
+        None,
+        None,
+        T0 + 40_000,
+    )
+    .expect("ask");
+    let declined = act(
+        &mut s,
+        Side::Visitor,
+        IdentityAction::Decline,
+        None,
+        None,
+        T0 + 41_000,
+    )
+    .expect("decline");
+    assert_eq!(
+        props_of(&declined, EventName::IdentityCheck)[0],
+        ("outcome", Prop::Label("declined"))
+    );
+    // Asked again, then the session ends: aborted.
+    act(
+        &mut s,
+        Side::Advisor,
+        IdentityAction::Ask,
+        None,
+        None,
+        T0 + 50_000,
+    )
+    .expect("ask");
+    assert_eq!(s.identity_history.len(), 2, "the decided checks are kept");
+    assert_eq!(
+        s.identity_history[0].note.as_deref(),
+        Some("ID card, valid until 2031")
+    );
+    let ended = s.end(EndReason::VisitorLeft, T0 + 60_000).expect("end");
+    assert_eq!(
+        props_of(&ended, EventName::IdentityCheck)[0],
+        ("outcome", Prop::Label("aborted"))
+    );
+}

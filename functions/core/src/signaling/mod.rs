@@ -126,6 +126,21 @@ pub enum ClientMessage {
         #[serde(default)]
         stream: Option<String>,
     },
+    /// The identity check: the advisor asks (`face`: a photo of the face
+    /// too), the visitor consents or declines, the advisor records the
+    /// `outcome` with a `note` (at most 500 characters). The images go over
+    /// the data link, never through the server.
+    Identity {
+        v: u32,
+        session: String,
+        action: crate::session::IdentityAction,
+        #[serde(default)]
+        face: bool,
+        #[serde(default)]
+        outcome: Option<crate::session::IdentityOutcome>,
+        #[serde(default)]
+        note: Option<String>,
+    },
     /// A file went over the data link and the other side checked it: the
     /// sender says how many bytes (never its name or content), for the
     /// `file_sent` event.
@@ -162,6 +177,7 @@ impl ClientMessage {
             | ClientMessage::CallReport { v, .. }
             | ClientMessage::Share { v, .. }
             | ClientMessage::File { v, .. }
+            | ClientMessage::Identity { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -183,6 +199,7 @@ impl ClientMessage {
             ClientMessage::CallReport { .. } => "call_report",
             ClientMessage::Share { .. } => "share",
             ClientMessage::File { .. } => "file",
+            ClientMessage::Identity { .. } => "identity",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -204,6 +221,7 @@ impl ClientMessage {
             | ClientMessage::Signal { session, .. }
             | ClientMessage::Share { session, .. }
             | ClientMessage::File { session, .. }
+            | ClientMessage::Identity { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
@@ -342,6 +360,7 @@ const CLIENT_TYPES: &[&str] = &[
     "call_report",
     "share",
     "file",
+    "identity",
     "presence",
     "ping",
 ];
@@ -420,6 +439,23 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Hangup { session, .. }
         | ClientMessage::CallReport { session, .. } => valid_session(session),
         ClientMessage::File { session, bytes, .. } => valid_session(session) && *bytes > 0,
+        ClientMessage::Identity {
+            session,
+            action,
+            face,
+            outcome,
+            note,
+            ..
+        } => {
+            use crate::session::IdentityAction;
+            valid_session(session)
+                && (!*face || *action == IdentityAction::Ask)
+                && (outcome.is_some() == (*action == IdentityAction::Result))
+                && outcome != &Some(crate::session::IdentityOutcome::Declined)
+                && note.as_deref().is_none_or(|n| {
+                    *action == IdentityAction::Result && crate::session::identity::valid_note(n)
+                })
+        }
         ClientMessage::Share {
             session,
             action,

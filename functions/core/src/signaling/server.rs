@@ -148,6 +148,18 @@ pub struct SessionState {
     /// The advisor asked the visitor to share their screen.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub share_asked: bool,
+    /// The identity check: where it stands, and its outcome (never the
+    /// advisor's note: both sides get this message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdentityView {
+    pub state: crate::session::IdentityState,
+    pub face: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<crate::session::IdentityOutcome>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -214,6 +226,11 @@ impl Session {
                     stream: s.stream.clone(),
                 }),
             share_asked: self.share_asked,
+            identity: self.identity.as_ref().map(|c| IdentityView {
+                state: c.state,
+                face: c.face,
+                outcome: c.outcome,
+            }),
         })
     }
 
