@@ -158,14 +158,16 @@ impl Session {
                 }
                 let outcome = outcome.ok_or(SessionError::NotOffered)?;
                 let check = self.identity.as_mut().ok_or(SessionError::NotOffered)?;
-                let allowed = match (check.state, outcome) {
-                    (IdentityState::Consented, IdentityOutcome::Verified)
-                    | (IdentityState::Consented, IdentityOutcome::NotVerified) => true,
-                    (IdentityState::Asked | IdentityState::Consented, IdentityOutcome::Aborted) => {
-                        true
-                    }
-                    _ => false,
-                };
+                let allowed = matches!(
+                    (check.state, outcome),
+                    (
+                        IdentityState::Consented,
+                        IdentityOutcome::Verified | IdentityOutcome::NotVerified
+                    ) | (
+                        IdentityState::Asked | IdentityState::Consented,
+                        IdentityOutcome::Aborted
+                    )
+                );
                 if !allowed || note.as_deref().is_some_and(|n| !valid_note(n)) {
                     return Err(SessionError::NotOffered);
                 }
