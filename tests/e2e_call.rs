@@ -1400,3 +1400,108 @@ async fn an_identity_check_sends_stills_to_the_advisor_only() {
     drop(driver);
     server.stop();
 }
+
+/// Hands the open conversation over from the console, as an advisor does.
+async fn hand_over(advisor: &Client, to: &str, note: &str) {
+    click(advisor, ".chat:not([hidden]) [data-transfer-open]").await;
+    wait_until(
+        advisor,
+        &format!("Array.from(document.querySelectorAll('.chat:not([hidden]) [data-transfer-to] option')).some(o => o.value === 'advisor:{to}')"),
+        "the colleagues are listed",
+    )
+    .await;
+    advisor
+        .execute(
+            "const f = document.querySelector('.chat:not([hidden]) form.handover'); f.elements.to.value = 'advisor:' + arguments[0]; f.elements.note.value = arguments[1]; f.requestSubmit(); return true;",
+            vec![json!(to), json!(note)],
+        )
+        .await
+        .expect("hand over");
+}
+
+/// Hand-over in three browsers, relay-only: Ben hands a chat over to Clara
+/// (she gets the whole transcript and his note; the visitor sees who took
+/// over); Clara starts a video call and hands it back to Ben mid-call: the
+/// visitor's call goes on with Ben, set up anew on its first ICE attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_handed_over_mid_chat_and_mid_call() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-handover");
+    let server = Livecard::start_in(
+        dir.to_path_buf(),
+        &["--relay-only", "--turn-addr", "127.0.0.1:0"],
+    );
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let ben = driver.browser().await;
+    let clara = driver.browser().await;
+    sign_in(&ben, server.signin_link("Ben Okafor")).await;
+    sign_in(&clara, server.signin_link("Clara Weiß")).await;
+    chat_with_ben(&server, &visitor, &ben).await;
+    run(&visitor, "const f = document.querySelector('.lcw-form'); f.querySelector('textarea').value = 'My invoice is wrong'; f.requestSubmit(); return true;").await;
+    wait_until(
+        &ben,
+        "Array.from(document.querySelectorAll('.chat .lcw-text')).some(e => e.textContent === 'My invoice is wrong')",
+        "Ben reads it",
+    )
+    .await;
+
+    // Mid-chat: Ben hands over to Clara with a note.
+    hand_over(&ben, "clara-weiss", "Invoice 4711, please check the VAT").await;
+    wait_until(
+        &visitor,
+        "Array.from(document.querySelectorAll('.lcw-system')).some(e => e.textContent === 'Clara Weiß has taken over the conversation.')",
+        "the visitor sees who took over",
+    )
+    .await;
+    wait_until(
+        &clara,
+        "Array.from(document.querySelectorAll('.chat .lcw-text')).some(e => e.textContent === 'My invoice is wrong') && document.querySelector('#context [data-handover]') && document.querySelector('#context [data-handover]').textContent.includes('Invoice 4711, please check the VAT')",
+        "Clara has the transcript and the note",
+    )
+    .await;
+    wait_until(
+        &ben,
+        "document.querySelector('.chat[data-state=\"handed_over\"]') !== null && document.querySelector('.chat[data-state=\"handed_over\"] .chat-state').textContent === 'Handed over to Clara Weiß.'",
+        "Ben's console lets it go",
+    )
+    .await;
+    let violations = support::axe_violations(&clara).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the handed-over console: {violations:#?}"
+    );
+    run(&clara, "const f = document.querySelector('.chat:not([hidden]) .lcw-form'); f.querySelector('textarea').value = 'Clara here, I am on it'; f.requestSubmit(); return true;").await;
+    wait_until(
+        &visitor,
+        "Array.from(document.querySelectorAll('.lcw-text')).some(e => e.textContent === 'Clara here, I am on it')",
+        "the visitor chats with Clara",
+    )
+    .await;
+
+    // Mid-call: Clara starts a video call, then hands it back to Ben.
+    click(&clara, ".chat:not([hidden]) [data-call-start=\"video\"]").await;
+    wait_connected(&visitor, "visitor (Clara's call)").await;
+    wait_connected(&clara, "Clara").await;
+    media_rises(&visitor, "visitor (Clara's call)", true).await;
+    hand_over(&clara, "ben-okafor", "Back to you for the contract").await;
+    wait_until(
+        &clara,
+        "document.querySelector('.chat[data-state=\"handed_over\"]') !== null && window.livecard.calls.every(c => !c.pc)",
+        "Clara's call ends on her side",
+    )
+    .await;
+    wait_connected(&ben, "Ben (the handed-over call)").await;
+    wait_connected(&visitor, "visitor (Ben's call)").await;
+    media_rises(&ben, "Ben", true).await;
+    media_rises(&visitor, "visitor (Ben's call)", true).await;
+    assert_first_attempt(&ben, "Ben").await;
+    assert_first_attempt(&visitor, "visitor").await;
+    let violations = support::axe_violations(&visitor).await;
+    assert!(
+        violations.is_empty(),
+        "axe on the visitor after hand-overs: {violations:#?}"
+    );
+    drop(driver);
+    server.stop();
+}

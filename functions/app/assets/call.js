@@ -43,7 +43,7 @@
           send(msg) -> bool, iceServers() -> Promise<{ice_servers, ice_transport_policy}> } */
   function LivecardCall(o) {
     var t = T[o.lang] || T.en;
-    var pc = null, callId = null, offerer = false, channel = "chat", stream = null, pendingOffer = null;
+    var pc = null, callId = null, offerer = false, channel = "chat", stream = null, pendingOffer = null, peer = null;
     /* Screen sharing (docs/protocol.md, "Screen sharing"): this side's
        screen (its stream, the sender of its track, whether the server has
        it yet), and the other side's streams by id with the id of the one
@@ -433,6 +433,15 @@
       /* The session's state: its medium, or its end. */
       state: function (s) {
         if (s.state !== "connected") { if (pc || channel !== "chat") stop(s.state === "ended" ? t.ended : null); channel = "chat"; return; }
+        // A hand-over: the call goes on with the colleague, whom the
+        // visitor's side offers it to anew.
+        var now = s.advisor && s.advisor.id;
+        var handedOver = peer && now && now !== peer;
+        if (now) peer = now;
+        if (handedOver && o.side === "visitor" && s.channel !== "chat" && (pc || channel !== "chat")) {
+          api.startDirect(s.channel);
+          return;
+        }
         if (s.channel === "chat") {
           if (pc || channel !== "chat") { channel = "chat"; stop(t.ended); }
           return;

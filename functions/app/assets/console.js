@@ -14,7 +14,9 @@
         earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
         del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min",
         share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen.",
-        file: "Datei senden", idAsk: "Identität prüfen", idFace: "mit Foto des Gesichts", idAsked: "Identitätsprüfung: Der Besucher muss zustimmen.",
+        file: "Datei senden", handOver: "Übergeben", handTo: "An", handNote: "Notiz für Ihre Kollegin oder Ihren Kollegen", handGo: "Jetzt übergeben", anyone: "Wer frei ist in",
+        handedTo: "An {n} übergeben.", handedToYou: "Von {n} an Sie übergeben", handRefused: { at_capacity: "Diese Person hat keinen freien Platz.", offline: "Diese Person ist für diesen Kanal nicht erreichbar.", nobody_free: "In diesem Thema ist niemand frei.", unknown_advisor: "Diese Person gibt es nicht." },
+        idAsk: "Identität prüfen", idFace: "mit Foto des Gesichts", idAsked: "Identitätsprüfung: Der Besucher muss zustimmen.",
         idConsented: "Der Besucher hat zugestimmt; seine Fotos erscheinen hier.", idNote: "Notiz (nur für Sie und Ihre Kollegen)", idVerified: "Bestätigt", idNotVerified: "Nicht bestätigt", idAbort: "Abbrechen",
         idDone: { verified: "Identität bestätigt.", not_verified: "Identität nicht bestätigt.", aborted: "Identitätsprüfung abgebrochen.", declined: "Der Besucher hat die Identitätsprüfung abgelehnt." }, idPhoto: "Identitätsfoto" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
@@ -23,7 +25,9 @@
         earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
         del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min",
         share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen.",
-        file: "Send a file", idAsk: "Check identity", idFace: "with a photo of the face", idAsked: "Identity check: waiting for the visitor to agree.",
+        file: "Send a file", handOver: "Hand over", handTo: "To", handNote: "Note for your colleague", handGo: "Hand over now", anyone: "Anyone free in",
+        handedTo: "Handed over to {n}.", handedToYou: "Handed over to you by {n}", handRefused: { at_capacity: "That colleague has no free slot.", offline: "That colleague is not available for this channel.", nobody_free: "Nobody in that topic is free.", unknown_advisor: "There is no such colleague." },
+        idAsk: "Check identity", idFace: "with a photo of the face", idAsked: "Identity check: waiting for the visitor to agree.",
         idConsented: "The visitor agreed; their photos come here.", idNote: "Note (only for you and your colleagues)", idVerified: "Verified", idNotVerified: "Not verified", idAbort: "Abort",
         idDone: { verified: "Identity verified.", not_verified: "Identity not verified.", aborted: "Identity check aborted.", declined: "The visitor declined the identity check." }, idPhoto: "Identity photo" };
   var ringsEl = document.getElementById("rings");
@@ -45,6 +49,8 @@
   var replies = { mine: [], shared: [] };
   var ws = null, retry = 0, audio = null, beepTimer = null, blinkTimer = null;
   var baseTitle = document.title;
+  var me = null;
+  try { me = JSON.parse(document.getElementById("main").getAttribute("data-extra") || "{}").advisor || null; } catch (e) { me = null; }
   window.livecardConsole = {
     get ws() { return ws; },
     get selected() { return selected; },
@@ -188,6 +194,28 @@
     faceL.appendChild(faceC); faceL.appendChild(document.createTextNode(" " + t.idFace));
     idB.addEventListener("click", function () { wire({ v: 1, type: "identity", session: session, action: "ask", face: faceC.checked }); });
     calls.appendChild(idB); calls.appendChild(faceL);
+    // Hand-over: to a named colleague or to whoever is free in a topic.
+    var handB = button(t.handOver, "secondary", "data-transfer-open");
+    calls.appendChild(handB);
+    var handForm = el("form", "handover"); handForm.hidden = true;
+    var toL = el("label", null, t.handTo), toSel = el("select"); toSel.name = "to"; toSel.setAttribute("data-transfer-to", ""); toL.appendChild(toSel);
+    var noteL = el("label", null, t.handNote), noteT = el("textarea"); noteT.rows = 2; noteT.maxLength = 500; noteT.name = "note"; noteL.appendChild(noteT);
+    var goB = el("button", null, t.handGo); goB.type = "submit"; goB.setAttribute("data-transfer-go", "");
+    var handStatus = el("p", "handover-status"); handStatus.setAttribute("role", "status");
+    handForm.appendChild(toL); handForm.appendChild(noteL); handForm.appendChild(goB); handForm.appendChild(handStatus);
+    handB.addEventListener("click", function () {
+      handForm.hidden = !handForm.hidden;
+      if (!handForm.hidden) colleagues(toSel);
+    });
+    handForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var v = toSel.value, msg = { v: 1, type: "transfer", session: session };
+      if (!v) return;
+      if (v.indexOf("topic:") === 0) msg.topic = v.slice(6); else msg.to = v.slice(8);
+      if (noteT.value.trim()) msg.note = noteT.value.trim();
+      handStatus.textContent = "";
+      wire(msg);
+    });
     calls.appendChild(hang);
     head.appendChild(h); head.appendChild(state); head.appendChild(calls);
     var callArea = el("div", "lcw-call");
@@ -209,7 +237,7 @@
       fileIn.value = "";
     });
     form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn);
-    box.appendChild(head); box.appendChild(idPanel); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
+    box.appendChild(head); box.appendChild(handForm); box.appendChild(idPanel); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
     chatsEl.appendChild(box);
     var item = el("li", "conv");
     var open = button("", null, "data-open", session);
@@ -220,7 +248,7 @@
     item.appendChild(open);
     var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, input: input, picker: picker, calls: calls, callArea: callArea,
       call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null, shareB: shareB, askB: askB, asked: false,
-      idB: idB, faceL: faceL, idPanel: idPanel, idState: null, idKey: null };
+      idB: idB, faceL: faceL, idPanel: idPanel, idState: null, idKey: null, handForm: handForm, handStatus: handStatus, handB: handB };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -298,6 +326,23 @@
     }
     return c.call;
   }
+  /* Colleagues to hand over to: every advisor but this one (with their
+     chat presence), then "anyone free" per topic. */
+  function colleagues(select) {
+    return api("GET", "/api/v1/advisors?limit=100").then(function (j) {
+      while (select.firstChild) select.removeChild(select.firstChild);
+      var topics = {};
+      (j.advisors || []).forEach(function (a) {
+        (a.topics || []).forEach(function (tp) { topics[tp] = true; });
+        if (a.id === me) return;
+        var o = el("option", null, a.display_name + " (" + (document.body.getAttribute("data-l-" + (a.presence && a.presence.chat)) || "") + ")");
+        o.value = "advisor:" + a.id; select.appendChild(o);
+      });
+      Object.keys(topics).sort().forEach(function (tp) {
+        var o = el("option", null, t.anyone + " " + tp); o.value = "topic:" + tp; select.appendChild(o);
+      });
+    }).catch(function () {});
+  }
   /* The identity check's panel: where it stands, the photos as they come,
      and the decision with a note. */
   function identity(c, m) {
@@ -367,6 +412,28 @@
     c.log.scrollTop = c.log.scrollHeight;
   }
   function onState(m) {
+    var mineNow = !m.advisor || !me || m.advisor.id === me;
+    // Handed over to a colleague: the conversation leaves this console.
+    if (chats[m.session] && !mineNow && m.state === "connected") {
+      var gone = chats[m.session];
+      gone.status = "ended";
+      gone.box.setAttribute("data-state", "handed_over");
+      gone.state.textContent = t.handedTo.replace("{n}", (m.advisor && m.advisor.display_name) || m.advisor.id);
+      gone.form.hidden = true; gone.calls.hidden = true; gone.handForm.hidden = true;
+      if (gone.call) gone.call.state({ state: "ended" });
+      if (gone.link) gone.link.close();
+      place(gone);
+      delete saved.open[m.session]; persist();
+      return;
+    }
+    if (!mineNow) return;
+    // Handed over to this advisor: the transcript comes with a join.
+    var arriving = !chats[m.session] && !rings[m.session] && !replaying[m.session] && m.state === "connected";
+    if (arriving) {
+      saved.open[m.session] = { meta: m };
+      setTimeout(function () { join({ v: 1, type: "join", session: m.session }); }, 0);
+      beep();
+    }
     if (m.state !== "ringing") {
       var mine = rings[m.session] && rings[m.session].accepted;
       stopRing(m.session);
@@ -428,7 +495,10 @@
         delete replaying[m.session];
         if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); });
         break;
-      case "error": if (m.session && m.code === "not_found") { delete saved.open[m.session]; persist(); stopRing(m.session); } break;
+      case "error":
+        if (m.session && m.code === "not_found") { delete saved.open[m.session]; persist(); stopRing(m.session); }
+        if (m.session && chats[m.session] && t.handRefused[m.code]) chats[m.session].handStatus.textContent = t.handRefused[m.code];
+        break;
     }
   }
   // A single-use ticket proves who we are to the signaling socket, which may
@@ -471,6 +541,11 @@
       if (selected !== session) return;
       while (contextEl.firstChild) contextEl.removeChild(contextEl.firstChild);
       var dl = el("dl"), box = el("div", "context");
+      if (j.handover && j.handover.from && j.handover.from.id !== me) {
+        var h = el("p", "handover-note", t.handedToYou.replace("{n}", j.handover.from.display_name) + (j.handover.note ? ": " + j.handover.note : "."));
+        h.setAttribute("data-handover", "");
+        box.appendChild(h);
+      }
       function row(k, v) { if (v == null || v === "") return; dl.appendChild(el("dt", null, k)); var dd = el("dd"); if (v.nodeType) dd.appendChild(v); else dd.textContent = v; dl.appendChild(dd); }
       row(t.came, t.from[j.origin] || j.origin);
       if (j.card) row(t.card, j.card);

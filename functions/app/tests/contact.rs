@@ -1919,3 +1919,140 @@ async fn identity_checks_are_checked_and_the_note_stays_with_the_advisor() {
     let check = stored.session.identity.expect("check");
     assert_eq!(check.note.as_deref(), Some("photo too dark"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_is_handed_over_within_capacity_and_the_visitor_sees_who() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 1),
+        advisor("clara", &["billing"], 2),
+        advisor("dora", &["billing"], 2),
+    ])
+    .await;
+    h.clock.advance(1_000);
+    h.app
+        .set_presence(&id("dora"), &manual(&h, PresenceState::Offline))
+        .await
+        .expect("dora offline");
+    let (session, _, mut anna, mut visitor) =
+        h.connected(json!({ "advisor": "anna" }), "anna").await;
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"chat","session":session,"id":"m1","text":"I have a billing question"}),
+    )
+    .await;
+    // Ben is full with a contact of his own.
+    h.connected(json!({ "advisor": "ben" }), "ben").await;
+    let transfer = |to: Value| {
+        let mut m = json!({"v":1,"type":"transfer","session":session,"note":"Wants a refund"});
+        for (k, v) in to.as_object().expect("object") {
+            m[k] = v.clone();
+        }
+        m
+    };
+    // Bad input, then the refusals with their reasons.
+    for bad in [
+        json!({}),
+        json!({"to":"ben","topic":"billing"}),
+        json!({"topic":"Not A Slug"}),
+        json!({"to":"ben","note":"x".repeat(501)}),
+    ] {
+        let refused = h.say(&mut anna, transfer(bad.clone())).await;
+        assert_eq!(refused[0]["code"], "invalid_field", "{bad}: {refused:?}");
+    }
+    for (to, code) in [
+        (json!({"to":"ben"}), "at_capacity"),
+        (json!({"to":"dora"}), "offline"),
+        (json!({"to":"zed"}), "unknown_advisor"),
+        (json!({"to":"anna"}), "unknown_advisor"),
+        (json!({"topic":"legal"}), "nobody_free"),
+    ] {
+        let refused = h.say(&mut anna, transfer(to.clone())).await;
+        assert_eq!(
+            refused.first().map(|r| r["code"].clone()),
+            Some(json!(code)),
+            "{to}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        h.say(&mut visitor, transfer(json!({"to":"clara"}))).await[0]["code"],
+        "not_allowed",
+        "a visitor cannot hand over"
+    );
+    let mut clara = h.advisor_conn("clara");
+    assert_eq!(
+        h.say(&mut clara, transfer(json!({"to":"clara"}))).await[0]["code"],
+        "not_found",
+        "nor can anyone but the session's advisor"
+    );
+    assert_eq!(h.active("anna").await, 1);
+    assert_eq!(h.active("clara").await, 0);
+    h.push.take(&Participant::Visitor(session.clone()));
+
+    // By topic: Clara (billing) takes it; the slots move with it.
+    assert!(
+        h.say(&mut anna, transfer(json!({"topic":"billing"})))
+            .await
+            .is_empty()
+    );
+    assert_eq!(h.active("anna").await, 0);
+    assert_eq!(h.active("clara").await, 1);
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let state = of_type(&told, "session")
+        .last()
+        .map(|s| (*s).clone())
+        .expect("state");
+    assert_eq!(state["state"], "connected");
+    assert_eq!(
+        state["advisor"]["id"], "clara",
+        "the visitor sees who took over"
+    );
+    assert!(
+        !told.iter().any(|m| m.to_string().contains("refund")),
+        "the note is not the visitor's"
+    );
+    let told = h.push.take(&Participant::Advisor(id("clara")));
+    assert!(
+        of_type(&told, "session")
+            .iter()
+            .any(|s| s["advisor"]["id"] == "clara")
+    );
+    // Clara reads the whole transcript and writes; Anna is out.
+    let replay = h
+        .say(&mut clara, json!({"v":1,"type":"join","session":session}))
+        .await;
+    assert!(
+        of_type(&replay, "chat")
+            .iter()
+            .any(|m| m["text"] == "I have a billing question")
+    );
+    assert_eq!(
+        h.say(
+            &mut clara,
+            json!({"v":1,"type":"chat","session":session,"id":"c1","text":"Clara here"})
+        )
+        .await[0]["type"],
+        "ack"
+    );
+    assert_eq!(
+        h.say(
+            &mut anna,
+            json!({"v":1,"type":"chat","session":session,"id":"a9","text":"still me?"})
+        )
+        .await[0]["code"],
+        "not_found"
+    );
+    // The note waits for Clara in the conversation's context.
+    let stored = h
+        .app
+        .store
+        .get_session(&session)
+        .await
+        .expect("read")
+        .expect("session");
+    let handover = stored.session.handover.expect("handover");
+    assert_eq!(
+        (handover.from.as_str(), handover.note.as_deref()),
+        ("anna", Some("Wants a refund"))
+    );
+}

@@ -50,6 +50,7 @@ pub enum EventName {
     ScreenShareEnded,
     FileSent,
     IdentityCheck,
+    Transferred,
     // After the contact.
     ContactRated,
 }
@@ -81,6 +82,7 @@ impl EventName {
             EventName::ScreenShareEnded => "screen_share_ended",
             EventName::FileSent => "file_sent",
             EventName::IdentityCheck => "identity_check",
+            EventName::Transferred => "transferred",
             EventName::ContactRated => "contact_rated",
         }
     }

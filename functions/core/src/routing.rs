@@ -76,6 +76,21 @@ pub fn eligible(candidate: &Candidate<'_>, request: &RouteRequest) -> bool {
         && a.matches(request.topic.as_deref(), request.language.as_deref())
 }
 
+/// Why a colleague cannot take a conversation handed over to them for
+/// `channel` now: `offline` (not available on it), `at_capacity` (no free
+/// slot), or `None` when they can.
+pub fn handover_refusal(candidate: &Candidate<'_>, channel: Channel) -> Option<&'static str> {
+    if !candidate.advisor.channels.contains(channel)
+        || candidate.presence.get(channel) != PresenceState::Available
+    {
+        Some("offline")
+    } else if candidate.free() == 0 {
+        Some("at_capacity")
+    } else {
+        None
+    }
+}
+
 /// The eligible advisors in the order to try them.
 pub fn rank(candidates: &[Candidate<'_>], request: &RouteRequest) -> Vec<AdvisorId> {
     let mut eligible: Vec<&Candidate<'_>> =

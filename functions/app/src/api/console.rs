@@ -123,6 +123,14 @@ pub async fn context<S: Store, P: Push>(
             "messages": s.session.messages,
         }));
     }
+    let handover = match &stored.session.handover {
+        Some(h) => json!({
+            "from": advisor_name(app, &h.from).await,
+            "note": h.note,
+            "at": h.at,
+        }),
+        None => Value::Null,
+    };
     let wanted = &stored.session.request;
     Ok(json(
         StatusCode::OK,
@@ -139,6 +147,7 @@ pub async fn context<S: Store, P: Push>(
             "started_at": stored.session.created_at,
             "messages": stored.session.messages,
             "earlier": listed,
+            "handover": handover,
         }),
     ))
 }

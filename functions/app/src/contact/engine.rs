@@ -35,6 +35,10 @@ pub enum ContactError {
     Session(#[from] SessionError),
     #[error("the session is busy; try again")]
     Busy,
+    /// A hand-over that cannot happen now, and why (`offline`,
+    /// `at_capacity`, `nobody_free`, `unknown_advisor`).
+    #[error("the colleague cannot take it: {0}")]
+    Refused(&'static str),
     #[error(transparent)]
     Store(#[from] livecard_store::StoreError),
 }
@@ -53,6 +57,7 @@ impl ContactError {
             ContactError::Session(SessionError::ChannelNotOffered) => "channel_not_offered",
             ContactError::Session(SessionError::NotAllowed) => "not_allowed",
             ContactError::Busy => "busy",
+            ContactError::Refused(code) => code,
             ContactError::Store(livecard_store::StoreError::BadCursor) => "bad_cursor",
             ContactError::Store(_) => "unavailable",
         }
@@ -415,6 +420,86 @@ impl<S: Store, P: Push> App<S, P> {
             self.announce_queue(&queue).await;
         }
         released
+    }
+
+    /// Hands the session `me` is connected to over to a colleague: `to`, or
+    /// the best free one for `topic`. The colleague's capacity is claimed
+    /// first (atomically, as routing does), and given back when the session
+    /// changed meanwhile.
+    pub async fn transfer(
+        &self,
+        me: &AdvisorId,
+        id: &str,
+        to: Option<AdvisorId>,
+        topic: Option<String>,
+        note: Option<String>,
+    ) -> Result<Updated, ContactError> {
+        let now = self.now();
+        let stored = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        if stored.session.connected_advisor() != Some(me) {
+            return Err(ContactError::NotFound);
+        }
+        let channel = stored.session.channel;
+        let by_topic = to.is_none();
+        let claimed = match to {
+            Some(to) => {
+                let record = self
+                    .store
+                    .get_advisor(&to)
+                    .await?
+                    .filter(|_| &to != me)
+                    .ok_or(ContactError::Refused("unknown_advisor"))?;
+                let one = std::slice::from_ref(&record);
+                let candidate = candidates(one, &self.config.presence, now);
+                if let Some(reason) = candidate
+                    .first()
+                    .and_then(|c| livecard_core::routing::handover_refusal(c, channel))
+                {
+                    return Err(ContactError::Refused(reason));
+                }
+                match self.store.claim_capacity(&to).await? {
+                    Claim::Claimed => to,
+                    Claim::Full => return Err(ContactError::Refused("at_capacity")),
+                    _ => return Err(ContactError::Refused("unknown_advisor")),
+                }
+            }
+            None => {
+                let records = self.routing_candidates().await?;
+                let mut request = livecard_core::routing::RouteRequest::new(channel);
+                request.topic = topic;
+                request.exclude = vec![me.clone()];
+                let candidates = candidates(&records, &self.config.presence, now);
+                let mut claimed = None;
+                for advisor in rank(&candidates, &request) {
+                    if self.store.claim_capacity(&advisor).await? == Claim::Claimed {
+                        claimed = Some(advisor);
+                        break;
+                    }
+                }
+                claimed.ok_or(ContactError::Refused("nobody_free"))?
+            }
+        };
+        let policy = self.config.session;
+        let input = Input::Transfer {
+            from: me.clone(),
+            to: claimed.clone(),
+            by_topic,
+            note,
+        };
+        match self
+            .update_session(id, |s| s.handle(input.clone(), &policy, now))
+            .await
+        {
+            Ok(updated) => Ok(updated),
+            Err(err) => {
+                self.store.release_capacity(&claimed, now).await?;
+                Err(err)
+            }
+        }
     }
 
     /// The `session` message: where a session stands, for both sides, with

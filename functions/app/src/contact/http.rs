@@ -169,6 +169,9 @@ impl From<ContactError> for ApiError {
             ContactError::Store(store) => store.into(),
             ContactError::NotFound => ApiError::not_found("no such session"),
             ContactError::Busy => ApiError::unavailable(),
+            ContactError::Refused(code) => {
+                ApiError::new(StatusCode::CONFLICT, code, err.to_string())
+            }
             ContactError::Session(session) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", session.to_string())
             }

@@ -301,6 +301,22 @@ impl<S: Store, P: Push> App<S, P> {
                 .await?;
                 Ok(Replies::default())
             }
+            ClientMessage::Transfer {
+                session,
+                to,
+                topic,
+                note,
+                ..
+            } => {
+                let Some(me) = connection.advisor.clone() else {
+                    // A visitor cannot hand a conversation over.
+                    self.side_in(connection, &session).await?;
+                    return Err(ContactError::Session(SessionError::NotAllowed));
+                };
+                let updated = self.transfer(&me, &session, to, topic, note).await?;
+                self.after_release(&updated.released).await;
+                Ok(Replies::default())
+            }
             ClientMessage::Identity {
                 session,
                 action,

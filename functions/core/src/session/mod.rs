@@ -33,6 +33,7 @@
 pub mod calls;
 pub mod deadlines;
 pub mod effects;
+pub mod handover;
 pub mod identity;
 pub mod phases;
 pub mod request;
@@ -44,6 +45,7 @@ pub mod token;
 pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
+pub use handover::Handover;
 pub use identity::{IdentityAction, IdentityCheck, IdentityOutcome, IdentityState};
 pub use request::{GENERAL_TOPIC, MAX_PAGE_URL, Origin, QueueKey, Wanted, page_url};
 pub use share::{Share, ShareAction, valid_stream_id};
@@ -88,6 +90,14 @@ pub enum Input {
         side: Side,
         action: ShareAction,
         stream: Option<String>,
+    },
+    /// The connected advisor `from` gives the session to `to` (the host
+    /// claimed `to`'s capacity); `by_topic`: routing chose `to`.
+    Transfer {
+        from: AdvisorId,
+        to: AdvisorId,
+        by_topic: bool,
+        note: Option<String>,
     },
     /// A side's identity-check action.
     Identity {
@@ -135,6 +145,12 @@ impl Session {
                 action,
                 stream,
             } => self.share(side, action, stream, now),
+            Input::Transfer {
+                from,
+                to,
+                by_topic,
+                note,
+            } => self.transfer(&from, &to, by_topic, note, now),
             Input::Identity {
                 side,
                 action,
@@ -381,6 +397,9 @@ pub struct Session {
     /// The checks decided before it, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub identity_history: Vec<IdentityCheck>,
+    /// The last hand-over to the advisor now connected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<Handover>,
 }
 
 fn routed_before_joins_existed() -> bool {

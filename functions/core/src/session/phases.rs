@@ -25,6 +25,7 @@ impl Session {
             share_asked: false,
             identity: None,
             identity_history: Vec::new(),
+            handover: None,
         }
     }
 

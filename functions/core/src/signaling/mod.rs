@@ -126,6 +126,19 @@ pub enum ClientMessage {
         #[serde(default)]
         stream: Option<String>,
     },
+    /// The connected advisor hands the session over to a colleague: `to`
+    /// (an advisor id) or the best free one for `topic`, with a `note` for
+    /// them (at most 500 characters).
+    Transfer {
+        v: u32,
+        session: String,
+        #[serde(default)]
+        to: Option<crate::ids::AdvisorId>,
+        #[serde(default)]
+        topic: Option<String>,
+        #[serde(default)]
+        note: Option<String>,
+    },
     /// The identity check: the advisor asks (`face`: a photo of the face
     /// too), the visitor consents or declines, the advisor records the
     /// `outcome` with a `note` (at most 500 characters). The images go over
@@ -178,6 +191,7 @@ impl ClientMessage {
             | ClientMessage::Share { v, .. }
             | ClientMessage::File { v, .. }
             | ClientMessage::Identity { v, .. }
+            | ClientMessage::Transfer { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -200,6 +214,7 @@ impl ClientMessage {
             ClientMessage::Share { .. } => "share",
             ClientMessage::File { .. } => "file",
             ClientMessage::Identity { .. } => "identity",
+            ClientMessage::Transfer { .. } => "transfer",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -222,6 +237,7 @@ impl ClientMessage {
             | ClientMessage::Share { session, .. }
             | ClientMessage::File { session, .. }
             | ClientMessage::Identity { session, .. }
+            | ClientMessage::Transfer { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
@@ -361,6 +377,7 @@ const CLIENT_TYPES: &[&str] = &[
     "share",
     "file",
     "identity",
+    "transfer",
     "presence",
     "ping",
 ];
@@ -439,6 +456,20 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Hangup { session, .. }
         | ClientMessage::CallReport { session, .. } => valid_session(session),
         ClientMessage::File { session, bytes, .. } => valid_session(session) && *bytes > 0,
+        ClientMessage::Transfer {
+            session,
+            to,
+            topic,
+            note,
+            ..
+        } => {
+            valid_session(session)
+                && (to.is_some() != topic.is_some())
+                && topic.as_deref().is_none_or(crate::advisor::valid_topic)
+                && note
+                    .as_deref()
+                    .is_none_or(crate::session::identity::valid_note)
+        }
         ClientMessage::Identity {
             session,
             action,
