@@ -923,6 +923,11 @@ async fn screens_are_shared_either_way_and_stopped_by_either_side() {
 
     // The advisor asks to see the visitor's screen; the visitor is told
     // what happens and agrees.
+    run(
+        &advisor,
+        "document.querySelector('.chat:not([hidden]) details.more').open = true; return true;",
+    )
+    .await;
     press(&advisor, ".chat:not([hidden]) [data-share-ask]").await;
     wait_until(
         &visitor,

@@ -311,7 +311,7 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
     no_axe_violations(&advisor, "saved replies").await;
     let composer = advisor
         .find(fantoccini::Locator::Css(&format!(
-            ".chat[data-session={one:?}] textarea"
+            ".chat[data-session={one:?}] .lcw-form textarea"
         )))
         .await
         .expect("the composer");
@@ -331,7 +331,7 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
         run(
             &advisor,
             &format!(
-                "return document.querySelector('.chat[data-session={one:?}] textarea').value;"
+                "return document.querySelector('.chat[data-session={one:?}] .lcw-form textarea').value;"
             )
         )
         .await,
@@ -342,6 +342,21 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
         .await
         .expect("send");
     wait_for_message(&first, "#contact", "Our offer is valid until Friday.").await;
+
+    // A reload of the console brings both conversations back, with their
+    // transcripts, each message once.
+    advisor.refresh().await.expect("reload the console");
+    wait_until(
+        &advisor,
+        &format!("document.querySelectorAll('#active [data-open]').length === 2 && window.livecardConsole.replaying === 0 && Array.from(document.querySelectorAll('.chat[data-session={one:?}] .lcw-text')).filter(e => e.textContent === 'Our offer is valid until Friday.').length === 1"),
+        "both conversations after a reload",
+    )
+    .await;
+    run(
+        &advisor,
+        &format!("document.querySelector('#active [data-open={one:?}]').click(); return true;"),
+    )
+    .await;
 
     // The context: where the first visitor came from.
     let context = text_of(&advisor, "#context").await;

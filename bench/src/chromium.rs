@@ -131,8 +131,69 @@ window.measure = async function (turn, username, credential) {
 };
 </script>"#;
 
-/// Serves the floor page on a loopback port (a secure context for
-/// getUserMedia); returns the port.
+/// The floor of a file transfer: two peer connections in one page, one
+/// `RTCDataChannel`, the bytes sent in 16 KiB messages paced by
+/// `bufferedAmount` as livecard's data link paces them, and nothing else
+/// (no checksum, no signaling server, no product page).
+const DATA_FLOOR_PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>data channel floor</title>
+<script>
+window.measureData = async function (turn, username, credential, bytes) {
+  const config = turn
+    ? { iceServers: [{ urls: ["turn:" + turn + "?transport=udp"], username, credential }], iceTransportPolicy: "relay" }
+    : { iceServers: [] };
+  const a = new RTCPeerConnection(config), b = new RTCPeerConnection(config);
+  a.onicecandidate = e => e.candidate && b.addIceCandidate(e.candidate);
+  b.onicecandidate = e => e.candidate && a.addIceCandidate(e.candidate);
+  const ch = a.createDataChannel("bench", { ordered: true });
+  ch.binaryType = "arraybuffer";
+  const got = new Promise(resolve => {
+    b.ondatachannel = e => {
+      let n = 0;
+      e.channel.binaryType = "arraybuffer";
+      e.channel.onmessage = m => { n += m.data.byteLength; if (n >= bytes) resolve(performance.now()); };
+    };
+  });
+  const open = new Promise(resolve => { ch.onopen = resolve; });
+  const offer = await a.createOffer();
+  await a.setLocalDescription(offer);
+  await b.setRemoteDescription(offer);
+  const answer = await b.createAnswer();
+  await b.setLocalDescription(answer);
+  await a.setRemoteDescription(answer);
+  await open;
+  const data = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i += 65536) crypto.getRandomValues(data.subarray(i, Math.min(i + 65536, bytes)));
+  const t0 = performance.now();
+  ch.bufferedAmountLowThreshold = 262144;
+  await new Promise(resolve => {
+    let offset = 0;
+    const next = () => {
+      while (offset < bytes && ch.bufferedAmount <= 1048576) {
+        ch.send(data.subarray(offset, Math.min(offset + 16384, bytes)));
+        offset += 16384;
+      }
+      if (offset >= bytes) resolve();
+    };
+    ch.onbufferedamountlow = next;
+    next();
+  });
+  const t1 = await Promise.race([got, new Promise((_, reject) => setTimeout(() => reject(new Error("not all bytes in 60 s")), 60000))]);
+  let local = null;
+  const stats = await b.getStats();
+  stats.forEach(s => {
+    if (s.type === "transport" && s.selectedCandidatePairId) {
+      const pair = stats.get(s.selectedCandidatePairId);
+      local = pair && stats.get(pair.localCandidateId);
+    }
+  });
+  a.close(); b.close();
+  return { ms: t1 - t0, path: local && local.candidateType };
+};
+</script>"#;
+
+/// Serves the floor pages on a loopback port (a secure context for
+/// getUserMedia): the call's at `/`, the data channel's at `/data`;
+/// returns the port.
 pub fn serve_floor_page() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
@@ -140,16 +201,42 @@ pub fn serve_floor_page() -> anyhow::Result<u16> {
         for stream in listener.incoming().flatten() {
             let mut stream = stream;
             let mut buf = [0u8; 4096];
-            let _ = stream.read(&mut buf);
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let page = if buf[..n].starts_with(b"GET /data ") {
+                DATA_FLOOR_PAGE
+            } else {
+                FLOOR_PAGE
+            };
             let head = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                FLOOR_PAGE.len()
+                page.len()
             );
             let _ = stream.write_all(head.as_bytes());
-            let _ = stream.write_all(FLOOR_PAGE.as_bytes());
+            let _ = stream.write_all(page.as_bytes());
         }
     });
     Ok(port)
+}
+
+/// One transfer of `bytes` on the data channel floor page, through `relay`
+/// (`host:port`, username, credential) or peer to peer. `{ms, path}` or
+/// `{error}`.
+pub async fn measure_data_floor(
+    client: &Client,
+    relay: Option<(&str, &str, &str)>,
+    bytes: u64,
+) -> anyhow::Result<Value> {
+    let mut args = match relay {
+        Some((addr, username, credential)) => vec![json!(addr), json!(username), json!(credential)],
+        None => vec![Value::Null, Value::Null, Value::Null],
+    };
+    args.push(json!(bytes));
+    Ok(client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; window.measureData(arguments[0], arguments[1], arguments[2], arguments[3]).then(done, e => done({ error: String(e) }));",
+            args,
+        )
+        .await?)
 }
 
 /// One call on the floor page: from getUserMedia to the receiver's first
@@ -188,4 +275,42 @@ pub async fn wait_for(client: &Client, condition: &str, what: &str) -> anyhow::R
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The console accepts every ring the moment it shows (a person's reaction
+/// time is not the product's).
+pub const AUTO_ACCEPT: &str = r##"
+if (!window.__benchAccept) {
+  window.__benchAccept = new MutationObserver(function () {
+    document.querySelectorAll("#rings [data-accept]").forEach(function (b) { if (!b.dataset.benchClicked) { b.dataset.benchClicked = "1"; b.click(); } });
+  });
+  window.__benchAccept.observe(document.body, { childList: true, subtree: true });
+}
+return true;
+"##;
+
+/// Signs an advisor in with their one-time link and waits for the
+/// console's socket; then the console accepts every ring at once.
+pub async fn sign_in_accepting(advisor: &Client, link: &str) -> anyhow::Result<()> {
+    advisor.goto(link).await?;
+    wait_for(
+        advisor,
+        "document.getElementById('signin')",
+        "the sign-in page",
+    )
+    .await?;
+    run(
+        advisor,
+        "document.getElementById('signin').click(); return true;",
+    )
+    .await?;
+    wait_for(advisor, "document.getElementById('console')", "the console").await?;
+    wait_for(
+        advisor,
+        "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
+        "the console socket",
+    )
+    .await?;
+    run(advisor, AUTO_ACCEPT).await?;
+    Ok(())
 }

@@ -64,18 +64,6 @@ if (!window.__benchTimer) window.__benchTimer = setInterval(function () {
 return true;
 "#;
 
-/// The console accepts every ring the moment it shows (a person's reaction
-/// time is not the product's).
-const AUTO_ACCEPT: &str = r##"
-if (!window.__benchAccept) {
-  window.__benchAccept = new MutationObserver(function () {
-    document.querySelectorAll("#rings [data-accept]").forEach(function (b) { if (!b.dataset.benchClicked) { b.dataset.benchClicked = "1"; b.click(); } });
-  });
-  window.__benchAccept.observe(document.body, { childList: true, subtree: true });
-}
-return true;
-"##;
-
 /// The live call's state on one side.
 const STATE: &str = r#"
 const done = arguments[arguments.length - 1];
@@ -196,31 +184,7 @@ async fn main() -> anyhow::Result<()> {
     let advisor = driver.browser().await?;
     let floor = driver.browser().await?;
     let result = async {
-        advisor.goto(&args.signin).await?;
-        wait_for(
-            &advisor,
-            "document.getElementById('signin')",
-            "the sign-in page",
-        )
-        .await?;
-        run(
-            &advisor,
-            "document.getElementById('signin').click(); return true;",
-        )
-        .await?;
-        wait_for(
-            &advisor,
-            "document.getElementById('console')",
-            "the console",
-        )
-        .await?;
-        wait_for(
-            &advisor,
-            "window.livecardConsole.ws && window.livecardConsole.ws.readyState === 1",
-            "the console socket",
-        )
-        .await?;
-        run(&advisor, AUTO_ACCEPT).await?;
+        chromium::sign_in_accepting(&advisor, &args.signin).await?;
         floor
             .goto(&format!("http://127.0.0.1:{floor_port}/"))
             .await?;

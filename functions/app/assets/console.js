@@ -14,7 +14,7 @@
         earlier: "Frühere Kontakte", none: "Keine früheren Kontakte.", transcript: "Verlauf zeigen", with: "mit", messages: "Nachrichten", oneMessage: "Nachricht", nobody: "Niemand wartet.", waiting: "wartet seit", position: "Platz",
         del: "Löschen", mine: "nur ich", shared: "Team", saved: "Gespeichert.", failed: "Fehlgeschlagen: ", noReplies: "Noch keine Textbausteine.", min: "min",
         share: "Bildschirm teilen", askShare: "Bildschirm des Besuchers erbitten", asked: "Gebeten…", declined: "Der Besucher möchte den Bildschirm nicht teilen.",
-        file: "Datei senden", handOver: "Übergeben", handTo: "An", handNote: "Notiz für Ihre Kollegin oder Ihren Kollegen", handGo: "Jetzt übergeben", anyone: "Wer frei ist in",
+        file: "Datei senden", more: "Mehr", handOver: "Übergeben", handTo: "An", handNote: "Notiz für Ihre Kollegin oder Ihren Kollegen", handGo: "Jetzt übergeben", anyone: "Wer frei ist in",
         handedTo: "An {n} übergeben.", handedToYou: "Von {n} an Sie übergeben", handRefused: { at_capacity: "Diese Person hat keinen freien Platz.", offline: "Diese Person ist für diesen Kanal nicht erreichbar.", nobody_free: "In diesem Thema ist niemand frei.", unknown_advisor: "Diese Person gibt es nicht." },
         idAsk: "Identität prüfen", idFace: "mit Foto des Gesichts", idAsked: "Identitätsprüfung: Der Besucher muss zustimmen.",
         idConsented: "Der Besucher hat zugestimmt; seine Fotos erscheinen hier.", idNote: "Notiz (nur für Sie und Ihre Kollegen)", idVerified: "Bestätigt", idNotVerified: "Nicht bestätigt", idAbort: "Abbrechen",
@@ -25,7 +25,7 @@
         earlier: "Earlier contacts", none: "No earlier contacts.", transcript: "Show transcript", with: "with", messages: "messages", oneMessage: "message", nobody: "Nobody is waiting.", waiting: "waiting for", position: "place",
         del: "Delete", mine: "only me", shared: "team", saved: "Saved.", failed: "Failed: ", noReplies: "No saved replies yet.", min: "min",
         share: "Share screen", askShare: "Ask to see their screen", asked: "Asked…", declined: "The visitor chose not to share their screen.",
-        file: "Send a file", handOver: "Hand over", handTo: "To", handNote: "Note for your colleague", handGo: "Hand over now", anyone: "Anyone free in",
+        file: "Send a file", more: "More", handOver: "Hand over", handTo: "To", handNote: "Note for your colleague", handGo: "Hand over now", anyone: "Anyone free in",
         handedTo: "Handed over to {n}.", handedToYou: "Handed over to you by {n}", handRefused: { at_capacity: "That colleague has no free slot.", offline: "That colleague is not available for this channel.", nobody_free: "Nobody in that topic is free.", unknown_advisor: "There is no such colleague." },
         idAsk: "Check identity", idFace: "with a photo of the face", idAsked: "Identity check: waiting for the visitor to agree.",
         idConsented: "The visitor agreed; their photos come here.", idNote: "Note (only for you and your colleagues)", idVerified: "Verified", idNotVerified: "Not verified", idAbort: "Abort",
@@ -55,7 +55,9 @@
     get ws() { return ws; },
     get selected() { return selected; },
     unread: function (s) { return chats[s] ? chats[s].unread : 0; },
-    notification: function (s) { return rings[s] ? rings[s].note : null; }
+    notification: function (s) { return rings[s] ? rings[s].note : null; },
+    /* Conversations joined whose transcript replay has not ended. */
+    get replaying() { return Object.keys(replaying).length; }
   };
 
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
@@ -186,17 +188,23 @@
     });
     var askB = button(t.askShare, "secondary", "data-share-ask");
     askB.addEventListener("click", function () { wire({ v: 1, type: "share", session: session, action: "ask" }); });
-    calls.appendChild(shareB); calls.appendChild(askB);
+    calls.appendChild(shareB);
+    // Less frequent actions behind "More" (a disclosure: keyboard and
+    // screen readers know it).
+    var more = el("details", "more"), moreS = el("summary", null, t.more), moreBox = el("div", "more-box");
+    more.appendChild(moreS); more.appendChild(moreBox);
+    moreBox.appendChild(askB);
     // The identity check: asked here, answered by the visitor, decided in
     // the panel below (photos come over the data link, never the server).
     var idB = button(t.idAsk, "secondary", "data-id-ask");
     var faceL = el("label", "id-face"), faceC = el("input"); faceC.type = "checkbox"; faceC.setAttribute("data-id-face", "");
     faceL.appendChild(faceC); faceL.appendChild(document.createTextNode(" " + t.idFace));
     idB.addEventListener("click", function () { wire({ v: 1, type: "identity", session: session, action: "ask", face: faceC.checked }); });
-    calls.appendChild(idB); calls.appendChild(faceL);
+    moreBox.appendChild(idB); moreBox.appendChild(faceL);
     // Hand-over: to a named colleague or to whoever is free in a topic.
     var handB = button(t.handOver, "secondary", "data-transfer-open");
-    calls.appendChild(handB);
+    moreBox.appendChild(handB);
+    calls.appendChild(more);
     var handForm = el("form", "handover"); handForm.hidden = true;
     var toL = el("label", null, t.handTo), toSel = el("select"); toSel.name = "to"; toSel.setAttribute("data-transfer-to", ""); toL.appendChild(toSel);
     var noteL = el("label", null, t.handNote), noteT = el("textarea"); noteT.rows = 2; noteT.maxLength = 500; noteT.name = "note"; noteL.appendChild(noteT);
@@ -204,6 +212,7 @@
     var handStatus = el("p", "handover-status"); handStatus.setAttribute("role", "status");
     handForm.appendChild(toL); handForm.appendChild(noteL); handForm.appendChild(goB); handForm.appendChild(handStatus);
     handB.addEventListener("click", function () {
+      more.open = false;
       handForm.hidden = !handForm.hidden;
       if (!handForm.hidden) colleagues(toSel);
     });
@@ -496,7 +505,7 @@
         if (cj) Object.keys(cj.pending).forEach(function (id) { wire({ v: 1, type: "chat", session: m.session, id: id, text: cj.pending[id].text }); });
         break;
       case "error":
-        if (m.session && m.code === "not_found") { delete saved.open[m.session]; persist(); stopRing(m.session); }
+        if (m.session && m.code === "not_found") { delete saved.open[m.session]; delete replaying[m.session]; persist(); stopRing(m.session); }
         if (m.session && chats[m.session] && t.handRefused[m.code]) chats[m.session].handStatus.textContent = t.handRefused[m.code];
         break;
     }

@@ -808,6 +808,37 @@ async fn sign_out_and_an_admin_end_sessions_on_the_server() {
     // A new sign-in works; an admin can end it too.
     let fresh = sign_in_clara(&h).await;
     assert_eq!(me(fresh.clone()).await, StatusCode::OK);
+    // Two tickets asked for in the same instant (a console reloaded at
+    // once) each open the console once; a ticket used again opens none.
+    let mut tickets = Vec::new();
+    for _ in 0..2 {
+        let answer = h
+            .send(
+                Method::POST,
+                "/api/v1/me/ws-ticket",
+                &[("cookie", &fresh)],
+                b"",
+            )
+            .await;
+        tickets.push(
+            parse(&answer)["ticket"]
+                .as_str()
+                .expect("ticket")
+                .to_owned(),
+        );
+    }
+    assert_ne!(tickets[0], tickets[1]);
+    for (n, ticket) in tickets.iter().chain(tickets.first()).enumerate() {
+        let upgrade: Request = http::Request::builder()
+            .uri(format!("/ws?ticket={ticket}"))
+            .header("host", "livecard.test")
+            .body(Bytes::new())
+            .expect("request");
+        let (connection, _) = h.app.ws_open(&format!("conn-t{n}"), &upgrade).await;
+        let expected =
+            (n < 2).then(|| livecard_core::ids::AdvisorId::parse("clara-weiss").expect("id"));
+        assert_eq!(connection.advisor, expected, "ticket use {n}");
+    }
     let ticket = parse(
         &h.send(
             Method::POST,

@@ -100,9 +100,25 @@ fn ws_ticket_key(session_key: &[u8]) -> [u8; 32] {
 
 /// A short-lived proof that lets a signed-in advisor's console open a
 /// WebSocket on another origin (API Gateway's WebSocket API), where their
-/// session cookie is not sent.
-pub fn sign_ws_ticket(session_key: &[u8], session: &AdvisorSession, now: UnixMillis) -> String {
-    sign_session(&ws_ticket_key(session_key), session, now, WS_TICKET_TTL_MS)
+/// session cookie is not sent. `nonce` (random, from the host) makes every
+/// ticket its own: tickets are single-use, and two asked for in the same
+/// second (a console reloaded at once) must both work.
+/// `t1.<advisor>.<epoch>.<expires, s>.<nonce>.<mac>`.
+pub fn sign_ws_ticket(
+    session_key: &[u8],
+    session: &AdvisorSession,
+    now: UnixMillis,
+    nonce: [u8; 16],
+) -> String {
+    let expires_s = (now + WS_TICKET_TTL_MS) / 1000;
+    let signed = format!(
+        "t1.{}.{}.{expires_s}.{}",
+        session.advisor,
+        session.epoch,
+        b64url(&nonce)
+    );
+    let mac = hmac_sha256(&ws_ticket_key(session_key), signed.as_bytes());
+    format!("{signed}.{}", b64url(&mac))
 }
 
 /// The session a ticket names, when it is genuine and current. The caller
@@ -112,7 +128,25 @@ pub fn verify_ws_ticket(
     ticket: &str,
     now: UnixMillis,
 ) -> Option<AdvisorSession> {
-    verify_session(&ws_ticket_key(session_key), ticket, now)
+    if ticket.len() > 256 {
+        return None;
+    }
+    let (signed, mac) = ticket.rsplit_once('.')?;
+    let mac = b64url_decode(mac)?;
+    if !hmac_sha256_verify(&ws_ticket_key(session_key), signed.as_bytes(), &mac) {
+        return None;
+    }
+    let ["t1", advisor, epoch, expires, _nonce] = crate::encoding::split_exact(signed, '.')? else {
+        return None;
+    };
+    let expires_s: u64 = expires.parse().ok()?;
+    if now / 1000 >= expires_s {
+        return None;
+    }
+    Some(AdvisorSession {
+        advisor: AdvisorId::parse(advisor).ok()?,
+        epoch: epoch.parse().ok()?,
+    })
 }
 
 /// How long an admin stays signed in on the reports page.
@@ -189,7 +223,12 @@ mod tests {
             advisor: AdvisorId::parse("anna").expect("id"),
             epoch: 3,
         };
-        let ticket = sign_ws_ticket(b"session-key", &anna, 1_000_000);
+        let ticket = sign_ws_ticket(b"session-key", &anna, 1_000_000, [7; 16]);
+        // Two in the same second differ (each is single-use).
+        assert_ne!(
+            ticket,
+            sign_ws_ticket(b"session-key", &anna, 1_000_000, [8; 16])
+        );
         assert_eq!(
             verify_ws_ticket(b"session-key", &ticket, 1_000_000),
             Some(anna.clone())

@@ -90,7 +90,12 @@ pub async fn ws_ticket<S: Store, P: Push>(
         advisor: record.advisor.id,
         epoch: record.session_epoch,
     };
-    let ticket = livecard_core::auth::sign_ws_ticket(&app.secrets.session_key, &session, app.now());
+    let ticket = livecard_core::auth::sign_ws_ticket(
+        &app.secrets.session_key,
+        &session,
+        app.now(),
+        app.random_bytes(),
+    );
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "ticket": ticket, "ws": app.config.websocket_url() }),
