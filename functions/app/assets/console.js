@@ -63,7 +63,21 @@
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function button(text, cls, attr, value) { var b = el("button", cls, text); b.type = "button"; if (attr) b.setAttribute(attr, value == null ? "" : value); return b; }
   function persist() { try { localStorage.setItem("livecard.console", JSON.stringify(saved)); } catch (e) {} }
-  function join(m) { replaying[m.session] = true; return wire(m); }
+  /* Joins go out paced: the server takes 40 frames at once and 20 a
+     second after that (docs/protocol.md), and a console reopening 50
+     conversations must not be refused. */
+  var joinQueue = [], joinTimer = null, JOIN_BURST = 36, JOIN_EVERY_MS = 55;
+  function join(m) {
+    replaying[m.session] = true;
+    joinQueue.push(m);
+    // Joins asked for in one go (a reconnect) are gathered first.
+    if (!joinTimer) joinTimer = setTimeout(function () { pumpJoins(JOIN_BURST); }, 0);
+  }
+  function pumpJoins(n) {
+    joinTimer = null;
+    while (n-- > 0 && joinQueue.length) wire(joinQueue.shift());
+    if (joinQueue.length) joinTimer = setTimeout(function () { pumpJoins(1); }, JOIN_EVERY_MS);
+  }
   function wire(m) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(m)); return true; } return false; }
   function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }
   function api(method, url, body) {
@@ -291,7 +305,7 @@
   function remember(c) {
     saved.recent = saved.recent.filter(function (r) { return r.session !== c.session; });
     saved.recent.unshift({ session: c.session, at: Date.now(), meta: c.meta });
-    saved.recent = saved.recent.slice(0, 20);
+    saved.recent = saved.recent.slice(0, 50);
     persist();
   }
   function setUnread(c, n) {
@@ -482,6 +496,7 @@
     switch (m.type) {
       case "hello":
         retry = 0;
+        joinQueue = []; clearTimeout(joinTimer); joinTimer = null; // a new socket: join anew
         Object.keys(saved.open).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; join(j); });
         break;
       case "ring": ring(m); break;
@@ -531,7 +546,7 @@
       }, reconnect);
   }
 
-  /* Recent conversations (this browser's, the last 20): opening one joins
+  /* Recent conversations (this browser's, the last 50): opening one joins
      it, which replays its transcript. */
   saved.recent.forEach(function (r) {
     if (!r || typeof r.session !== "string" || chats[r.session]) return;
