@@ -17,13 +17,9 @@ active=${1:-50}
 recent=${2:-50}
 runs=${3:-5}
 
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing ${missing[*]} (Debian)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+need_chromium
 
 echo "==> building livecard (release) and the bench driver"
 cargo build --quiet --release -p livecard-local
@@ -33,11 +29,10 @@ work=$(mktemp -d)
 lc_pid=""
 cleanup() { [ -n "$lc_pid" ] && kill "$lc_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-LIVECARD_LOG=warn LIVECARD_CONTACT_LIMIT=100000 ./target/release/livecard --data-dir "$work/data" up \
-  --addr "127.0.0.1:$port" --demo-addr 127.0.0.1:0 --turn-addr 127.0.0.1:0 > "$work/up.log" 2>&1 &
-lc_pid=$!
-for _ in $(seq 1 200); do grep -q "/signin/" "$work/up.log" 2>/dev/null && break; sleep 0.1; done
+port=$(free_port)
+export LIVECARD_CONTACT_LIMIT=100000
+start_livecard "$work/data" "$work/up.log" \
+  --addr "127.0.0.1:$port" --demo-addr 127.0.0.1:0 --turn-addr 127.0.0.1:0
 echo "==> $active conversations open, $recent recent, $runs first loads of the console"
 target/debug/console-load --url "http://127.0.0.1:$port" --data-dir "$work/data" --active "$active" --recent "$recent" --runs "$runs"
 echo "($(nproc) cores, $(date -u +%F))"

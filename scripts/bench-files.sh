@@ -16,13 +16,9 @@ cd "$(dirname "$0")/.."
 mb=${1:-20}
 runs=${2:-5}
 
-missing=()
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing ${missing[*]} (Debian)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+need_chromium
 
 echo "==> building livecard (release) and the bench driver"
 cargo build --quiet --release -p livecard-local
@@ -32,19 +28,13 @@ work=$(mktemp -d)
 lc_pid=""
 cleanup() { [ -n "$lc_pid" ] && kill "$lc_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 for mode in relay-only p2p; do
   data="$work/data-$mode"
   flags=(--addr "127.0.0.1:$(free_port)" --demo-addr 127.0.0.1:0 --turn-addr 127.0.0.1:0)
   [ "$mode" = relay-only ] && flags+=(--relay-only)
-  LIVECARD_LOG=warn ./target/release/livecard --data-dir "$data" up "${flags[@]}" > "$work/up-$mode.log" 2>&1 &
-  lc_pid=$!
-  for _ in $(seq 1 200); do grep -q "Ben Okafor.*/signin/" "$work/up-$mode.log" 2>/dev/null && break; sleep 0.1; done
-  card=$(awk '/^card links/{c=1; next} /^advisor sign-in links/{c=0} c && /Ben Okafor/ {print $NF}' "$work/up-$mode.log")
-  signin=$(awk '/^advisor sign-in links/{s=1; next} s && /Ben Okafor/ {print $NF}' "$work/up-$mode.log")
-  turn=$(awk '/^media node [^ ]+ \(TURN\) on/ {print $6}' "$work/up-$mode.log")
-  [ -n "$card" ] && [ -n "$signin" ] || { echo "no links from livecard up" >&2; cat "$work/up-$mode.log" >&2; exit 1; }
+  start_livecard "$data" "$work/up-$mode.log" "${flags[@]}"
+  links_of "$work/up-$mode.log" "Ben Okafor"
   echo "==> $runs files of $mb MB, $mode, from the card page's chat to the console"
   floor=()
   [ "$mode" = relay-only ] && floor=(--turn "$turn" --secret-file "$data/secrets.json")

@@ -867,24 +867,7 @@ async fn screens_are_shared_either_way_and_stopped_by_either_side() {
     let visitor = driver.browser().await;
     let advisor = driver.browser().await;
     sign_in(&advisor, server.signin_link("Ben Okafor")).await;
-    visitor
-        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
-        .await
-        .expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button",
-    )
-    .await;
-    click(&visitor, "[data-start=\"chat\"]").await;
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
-    click(&advisor, "[data-accept]").await;
+    chat_with_ben(&server, &visitor, &advisor).await;
     wait_until(
         &advisor,
         "document.querySelector('.chat[data-state=\"connected\"] [data-share-start]') && !document.querySelector('.chat[data-state=\"connected\"]').hidden",
@@ -1074,30 +1057,7 @@ async fn files_go_peer_to_peer_through_the_relay_checked_limited_and_cancellable
     let visitor = driver.browser().await;
     let advisor = driver.browser().await;
     sign_in(&advisor, server.signin_link("Ben Okafor")).await;
-    visitor
-        .goto(&format!("{}?lang=en", server.card_link("Ben Okafor")))
-        .await
-        .expect("card page");
-    wait_until(
-        &visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button",
-    )
-    .await;
-    click(&visitor, "[data-start=\"chat\"]").await;
-    wait_until(
-        &advisor,
-        "document.querySelectorAll('#rings .ring').length === 1",
-        "a ring",
-    )
-    .await;
-    click(&advisor, "[data-accept]").await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw').dataset.state === 'connected'",
-        "connected",
-    )
-    .await;
+    chat_with_ben(&server, &visitor, &advisor).await;
 
     // The advisor sends a 5 MB file from the chat; the visitor receives it
     // and its checksum matches.

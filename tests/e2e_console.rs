@@ -12,7 +12,10 @@ use fantoccini::Client;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use serde_json::{Value, json};
-use support::{Driver, Livecard, axe_violations, run, sign_in, text_of, wait_until};
+use support::{
+    Driver, Livecard, axe_violations, run, say, sign_in, start_chat_from_card, text_of,
+    wait_for_message, wait_until,
+};
 
 /// Keys pressed together, as a user would (Alt+A, …).
 async fn press(browser: &Client, keys: &[char]) {
@@ -27,39 +30,6 @@ async fn press(browser: &Client, keys: &[char]) {
         .perform_actions(actions)
         .await
         .expect("keys pressed");
-}
-
-async fn start_chat_from_card(visitor: &Client, server: &Livecard) {
-    let card = format!("{}?lang=en", server.card_link("Anna Schmidt"));
-    visitor.goto(&card).await.expect("card page");
-    wait_until(
-        visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button is switched on",
-    )
-    .await;
-    run(
-        visitor,
-        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
-    )
-    .await;
-}
-
-async fn say(browser: &Client, form: &str, text: &str) {
-    browser
-        .execute(
-            "const f = document.querySelector(arguments[0]); f.querySelector('textarea').value = arguments[1]; f.requestSubmit(); return true;",
-            vec![Value::from(form), Value::from(text)],
-        )
-        .await
-        .expect("send a chat message");
-}
-
-async fn wait_for_message(browser: &Client, root: &str, text: &str) {
-    let check = format!(
-        "Array.from(document.querySelectorAll({root:?} + ' .lcw-msg .lcw-text')).some(e => e.textContent === {text:?})"
-    );
-    wait_until(browser, &check, &format!("message {text:?} in {root}")).await;
 }
 
 async fn session_of(visitor: &Client) -> String {
@@ -170,7 +140,7 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
 
     // A visitor's request rings: the alert, the title blinking, and a
     // desktop notification; clicking the notification accepts.
-    start_chat_from_card(&first, &server).await;
+    start_chat_from_card(&first, &server, "Anna Schmidt").await;
     wait_until(
         &advisor,
         "document.querySelectorAll('#rings .ring').length === 1",
@@ -232,7 +202,7 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
     );
 
     // A second request; Anna accepts it from the keyboard (Alt+A).
-    start_chat_from_card(&second, &server).await;
+    start_chat_from_card(&second, &server, "Anna Schmidt").await;
     wait_until(
         &advisor,
         "document.querySelectorAll('#rings .ring').length === 1",

@@ -9,20 +9,12 @@ mod support;
 
 use fantoccini::Client;
 use serde_json::Value;
-use support::{Driver, Livecard, axe_violations, run, sign_in, wait_until};
+use support::{
+    Driver, Livecard, axe_violations, run, say, sign_in, start_chat_from_card, wait_for_message,
+    wait_until,
+};
 
 const XSS: &str = "<img src=x onerror=\"window.__pwned=1\"><b>bold?</b>";
-
-/// Types into a chat form and submits it.
-async fn say(browser: &Client, form: &str, text: &str) {
-    browser
-        .execute(
-            "const f = document.querySelector(arguments[0]); f.querySelector('textarea').value = arguments[1]; f.requestSubmit(); return true;",
-            vec![Value::from(form), Value::from(text)],
-        )
-        .await
-        .expect("send a chat message");
-}
 
 /// The texts of the chat messages under `root`, in order.
 async fn messages(browser: &Client, root: &str) -> Vec<String> {
@@ -34,23 +26,6 @@ async fn messages(browser: &Client, root: &str) -> Vec<String> {
         .await
         .expect("messages");
     serde_json::from_value(value).expect("strings")
-}
-
-/// The visitor opens the advisor's card link and starts a chat.
-async fn start_chat_from_card(visitor: &Client, server: &Livecard, advisor: &str) {
-    let card = format!("{}?lang=en", server.card_link(advisor));
-    visitor.goto(&card).await.expect("card page");
-    wait_until(
-        visitor,
-        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
-        "the chat button is switched on",
-    )
-    .await;
-    run(
-        visitor,
-        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
-    )
-    .await;
 }
 
 /// The advisor accepts the ring; the visitor's widget shows it connected.
@@ -75,13 +50,6 @@ async fn wait_for_one_ring(advisor: &Client) {
         "a ring",
     )
     .await;
-}
-
-async fn wait_for_message(browser: &Client, root: &str, text: &str) {
-    let check = format!(
-        "Array.from(document.querySelectorAll({root:?} + ' .lcw-msg .lcw-text')).some(e => e.textContent === {text:?})"
-    );
-    wait_until(browser, &check, &format!("message {text:?} in {root}")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -314,3 +314,51 @@ pub async fn sign_in_accepting(advisor: &Client, link: &str) -> anyhow::Result<(
     run(advisor, AUTO_ACCEPT).await?;
     Ok(())
 }
+
+/// The TURN secret of a `livecard up` data directory's `secrets.json`, for
+/// the floors' relayed connections.
+pub fn turn_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let document = livecard_app::secrets::SecretsDocument::from_json(&text)?;
+    let secrets = document.into_secrets()?;
+    secrets.turn_secret.context("no turn_secret")
+}
+
+/// Credentials for a floor through the media node at `turn` (none: the
+/// floor is peer to peer): (`host:port`, username, password), five minutes.
+pub fn floor_relay(
+    turn: Option<&str>,
+    secret: Option<&[u8]>,
+) -> anyhow::Result<Option<(String, String, String)>> {
+    let (Some(addr), Some(secret)) = (turn, secret) else {
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as u64;
+    let c = livecard_core::turn::issue(secret, "bench", now, 300_000)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Some((addr.to_owned(), c.username, c.password)))
+}
+
+/// What the page benches are told: the advisor's links, and the media node
+/// for the floor.
+#[derive(clap::Args)]
+pub struct PageArgs {
+    /// The card link of an advisor (who offers video, for calls).
+    #[arg(long)]
+    pub card: String,
+    /// A one-time sign-in link of the same advisor.
+    #[arg(long)]
+    pub signin: String,
+    /// The media node's TURN address for the floor's relayed runs (none:
+    /// the floor is peer to peer).
+    #[arg(long)]
+    pub turn: Option<String>,
+    /// The data directory's secrets.json (the TURN secret, for the floor).
+    #[arg(long)]
+    pub secret_file: Option<std::path::PathBuf>,
+    /// A label for the output (relay-only, p2p).
+    #[arg(long, default_value = "livecard")]
+    pub label: String,
+}

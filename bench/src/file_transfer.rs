@@ -14,35 +14,20 @@
 //! `scripts/bench-files.sh` starts `livecard up` relay-only and then peer to
 //! peer, and runs this against each.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Parser;
 use livecard_bench::chromium::{run, wait_for};
 use livecard_bench::{chromium, percentile};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Parser)]
 struct Args {
-    /// The card link of an advisor.
-    #[arg(long)]
-    card: String,
-    /// A one-time sign-in link of the same advisor.
-    #[arg(long)]
-    signin: String,
+    #[command(flatten)]
+    pages: chromium::PageArgs,
     /// The file's size in MB (the deployment allows 25 by default).
     #[arg(long, default_value_t = 20)]
     mb: u64,
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// The media node's TURN address for the floor's relayed transfers
-    /// (none: the floor is peer to peer).
-    #[arg(long)]
-    turn: Option<String>,
-    /// The data directory's secrets.json (the TURN secret, for the floor).
-    #[arg(long)]
-    secret_file: Option<std::path::PathBuf>,
-    /// A label for the output (relay-only, p2p).
-    #[arg(long, default_value = "livecard")]
-    label: String,
 }
 
 /// One file of `bytes` random bytes from the visitor's page over the data
@@ -78,13 +63,6 @@ link.send(file).then(tr => {
 }, e => done({ error: String(e) }));
 "#;
 
-fn turn_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let document = livecard_app::secrets::SecretsDocument::from_json(&text)?;
-    let secrets = document.into_secrets()?;
-    secrets.turn_secret.context("no turn_secret")
-}
-
 fn report(label: &str, mb: u64, times: &mut [f64]) -> f64 {
     times.sort_by(f64::total_cmp);
     let p50 = percentile(times, 50.0);
@@ -100,8 +78,8 @@ fn report(label: &str, mb: u64, times: &mut [f64]) -> f64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let secret = match (&args.turn, &args.secret_file) {
-        (Some(_), Some(file)) => Some(turn_secret(file)?),
+    let secret = match (&args.pages.turn, &args.pages.secret_file) {
+        (Some(_), Some(file)) => Some(chromium::turn_secret(file)?),
         (Some(_), None) => bail!("--turn needs --secret-file"),
         _ => None,
     };
@@ -112,8 +90,8 @@ async fn main() -> anyhow::Result<()> {
     let advisor = driver.browser().await?;
     let floor = driver.browser().await?;
     let result = async {
-        chromium::sign_in_accepting(&advisor, &args.signin).await?;
-        visitor.goto(&args.card).await?;
+        chromium::sign_in_accepting(&advisor, &args.pages.signin).await?;
+        visitor.goto(&args.pages.card).await?;
         wait_for(
             &visitor,
             "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
@@ -165,20 +143,10 @@ async fn main() -> anyhow::Result<()> {
                 &format!("return (window.livecard.links || []).map(l => l.transfers).map(t => Object.values(t).find(x => x.name === {name:?})).filter(Boolean).map(t => t.times)[0] || null;"),
             )
             .await?;
-            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-            let credential = match &secret {
-                Some(secret) => Some(
-                    livecard_core::turn::issue(secret, "bench", now, 300_000)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                ),
-                None => None,
-            };
-            let relay = match (&args.turn, &credential) {
-                (Some(addr), Some(c)) => {
-                    Some((addr.as_str(), c.username.as_str(), c.password.as_str()))
-                }
-                _ => None,
-            };
+            let relay = chromium::floor_relay(args.pages.turn.as_deref(), secret.as_deref())?;
+            let relay = relay
+                .as_ref()
+                .map(|(a, u, p)| (a.as_str(), u.as_str(), p.as_str()));
             floor
                 .goto(&format!("http://127.0.0.1:{floor_port}/data"))
                 .await?;
@@ -198,8 +166,8 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         println!("what\tfiles\tp50_ms\tMB/s (p50)");
-        let page = report(&format!("{} pages", args.label), args.mb, &mut pages);
-        let floor = report(&format!("{} floor", args.label), args.mb, &mut floors);
+        let page = report(&format!("{} pages", args.pages.label), args.mb, &mut pages);
+        let floor = report(&format!("{} floor", args.pages.label), args.mb, &mut floors);
         println!("paths (visitor's data link): {paths:?}");
         receive.sort_by(f64::total_cmp);
         check.sort_by(f64::total_cmp);
@@ -210,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         );
         println!(
             "{} pages / floor (time, p50): {:.2}",
-            args.label,
+            args.pages.label,
             page / floor.max(1.0)
         );
         anyhow::Ok(())

@@ -20,28 +20,14 @@ use fantoccini::Client;
 use livecard_bench::chromium::{run, wait_for};
 use livecard_bench::{chromium, percentile};
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Args {
-    /// The card link of an advisor who offers video.
-    #[arg(long)]
-    card: String,
-    /// A one-time sign-in link of the same advisor.
-    #[arg(long)]
-    signin: String,
+    #[command(flatten)]
+    pages: chromium::PageArgs,
     #[arg(long, default_value_t = 20)]
     runs: usize,
-    /// The media node's TURN address for the floor's relayed calls (none:
-    /// the floor is peer to peer).
-    #[arg(long)]
-    turn: Option<String>,
-    /// The data directory's secrets.json (the TURN secret, for the floor).
-    #[arg(long)]
-    secret_file: Option<std::path::PathBuf>,
-    /// A label for the output (relay-only, p2p).
-    #[arg(long, default_value = "livecard")]
-    label: String,
 }
 
 /// Installed in both pages: the time each `video.lc-remote` first shows a
@@ -153,13 +139,6 @@ async fn page_call(
     Ok((done.saturating_sub(t0) as f64, path))
 }
 
-fn turn_secret(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let document = livecard_app::secrets::SecretsDocument::from_json(&text)?;
-    let secrets = document.into_secrets()?;
-    secrets.turn_secret.context("no turn_secret")
-}
-
 fn report(label: &str, times: &mut [f64]) {
     times.sort_by(f64::total_cmp);
     println!(
@@ -173,8 +152,8 @@ fn report(label: &str, times: &mut [f64]) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let secret = match (&args.turn, &args.secret_file) {
-        (Some(_), Some(file)) => Some(turn_secret(file)?),
+    let secret = match (&args.pages.turn, &args.pages.secret_file) {
+        (Some(_), Some(file)) => Some(chromium::turn_secret(file)?),
         (Some(_), None) => bail!("--turn needs --secret-file"),
         _ => None,
     };
@@ -184,7 +163,7 @@ async fn main() -> anyhow::Result<()> {
     let advisor = driver.browser().await?;
     let floor = driver.browser().await?;
     let result = async {
-        chromium::sign_in_accepting(&advisor, &args.signin).await?;
+        chromium::sign_in_accepting(&advisor, &args.pages.signin).await?;
         floor
             .goto(&format!("http://127.0.0.1:{floor_port}/"))
             .await?;
@@ -194,21 +173,11 @@ async fn main() -> anyhow::Result<()> {
         // One warm-up of each, not counted (Chromium's first getUserMedia
         // starts the fake devices), then the two interleaved.
         for round in 0..=args.runs {
-            let (ms, path) = page_call(&visitor, &advisor, &args.card).await?;
-            let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
-            let credential = match &secret {
-                Some(secret) => Some(
-                    livecard_core::turn::issue(secret, "bench", now, 300_000)
-                        .map_err(|e| anyhow::anyhow!("{e}"))?,
-                ),
-                None => None,
-            };
-            let relay = match (&args.turn, &credential) {
-                (Some(addr), Some(c)) => {
-                    Some((addr.as_str(), c.username.as_str(), c.password.as_str()))
-                }
-                _ => None,
-            };
+            let (ms, path) = page_call(&visitor, &advisor, &args.pages.card).await?;
+            let relay = chromium::floor_relay(args.pages.turn.as_deref(), secret.as_deref())?;
+            let relay = relay
+                .as_ref()
+                .map(|(a, u, p)| (a.as_str(), u.as_str(), p.as_str()));
             let value = chromium::measure_floor(&floor, relay).await?;
             let Some(floor_ms) = value["ms"].as_f64() else {
                 bail!("floor: {value}");
@@ -220,11 +189,11 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         println!("what\tcalls\tp50_ms\tp90_ms");
-        report(&format!("{} pages", args.label), &mut pages);
-        report(&format!("{} floor", args.label), &mut floors);
+        report(&format!("{} pages", args.pages.label), &mut pages);
+        report(&format!("{} floor", args.pages.label), &mut floors);
         println!("paths (visitor's selected candidate): {paths:?}");
         let ratio = percentile(&pages, 50.0) / percentile(&floors, 50.0).max(1.0);
-        println!("{} pages / floor (p50): {ratio:.2}", args.label);
+        println!("{} pages / floor (p50): {ratio:.2}", args.pages.label);
         anyhow::Ok(())
     }
     .await;

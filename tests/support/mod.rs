@@ -605,3 +605,39 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Types into a chat form and submits it.
+pub async fn say(browser: &Client, form: &str, text: &str) {
+    browser
+        .execute(
+            "const f = document.querySelector(arguments[0]); f.querySelector('textarea').value = arguments[1]; f.requestSubmit(); return true;",
+            vec![Value::from(form), Value::from(text)],
+        )
+        .await
+        .expect("send a chat message");
+}
+
+/// The visitor opens the advisor's card link and starts a chat.
+pub async fn start_chat_from_card(visitor: &Client, server: &Livecard, advisor: &str) {
+    let card = format!("{}?lang=en", server.card_link(advisor));
+    visitor.goto(&card).await.expect("card page");
+    wait_until(
+        visitor,
+        "document.querySelector('[data-start=\"chat\"]') && !document.querySelector('[data-start=\"chat\"]').disabled",
+        "the chat button is switched on",
+    )
+    .await;
+    run(
+        visitor,
+        "document.querySelector('[data-start=\"chat\"]').click(); return true;",
+    )
+    .await;
+}
+
+/// Waits until the chat message `text` shows under `root`.
+pub async fn wait_for_message(browser: &Client, root: &str, text: &str) {
+    let check = format!(
+        "Array.from(document.querySelectorAll({root:?} + ' .lcw-msg .lcw-text')).some(e => e.textContent === {text:?})"
+    );
+    wait_until(browser, &check, &format!("message {text:?} in {root}")).await;
+}

@@ -5,10 +5,9 @@
 mod common;
 
 use bytes::Bytes;
+use common::advisor;
 use common::harness::*;
-use common::{T0, advisor};
 use http::{Method, StatusCode};
-use livecard_store::prelude::*;
 use serde_json::{Value, json};
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
@@ -128,20 +127,7 @@ async fn the_visitor_downloads_the_transcript_and_rates_the_contact_once() {
     let (status, _, body) = call(&h, &rating, json!({ "token": token, "rating": 1 })).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(parse(&body)["error"]["code"], "already_rated");
-    let events = h
-        .app
-        .store
-        .list_events(
-            &livecard_core::event::utc_day(T0),
-            &livecard_store::PageRequest::first(100),
-        )
-        .await
-        .expect("events");
-    let rated: Vec<_> = events
-        .items
-        .iter()
-        .filter(|e| e.name.as_str() == "contact_rated")
-        .collect();
+    let rated = h.events_named("contact_rated").await;
     assert_eq!(rated.len(), 1);
     assert_eq!(rated[0].props["rating"], 4);
     assert_eq!(rated[0].advisor.as_ref().map(|a| a.as_str()), Some("anna"));

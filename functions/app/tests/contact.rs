@@ -1810,20 +1810,7 @@ async fn the_data_link_needs_no_call_and_files_are_counted_never_named() {
         "not_found"
     );
     assert!(h.say(&mut anna, file(json!(5_000_000))).await.is_empty());
-    let events = h
-        .app
-        .store
-        .list_events(
-            &livecard_core::event::utc_day(T0),
-            &livecard_store::PageRequest::first(100),
-        )
-        .await
-        .expect("events");
-    let sent: Vec<_> = events
-        .items
-        .iter()
-        .filter(|e| e.name.as_str() == "file_sent")
-        .collect();
+    let sent = h.events_named("file_sent").await;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].props["bytes"], 5_000_000);
     assert_eq!(sent[0].props["by"], "advisor");

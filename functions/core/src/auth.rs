@@ -67,17 +67,31 @@ pub fn sign_session(key: &[u8], session: &AdvisorSession, now: UnixMillis, ttl_m
 /// The session a cookie names, when it is genuine and current. The caller
 /// still compares its epoch with the advisor's stored one.
 pub fn verify_session(key: &[u8], cookie: &str, now: UnixMillis) -> Option<AdvisorSession> {
-    if cookie.len() > 256 {
-        return None;
-    }
-    let (signed, mac) = cookie.rsplit_once('.')?;
-    let mac = b64url_decode(mac)?;
-    if !hmac_sha256_verify(key, signed.as_bytes(), &mac) {
-        return None;
-    }
+    let signed = genuine(key, cookie)?;
     let ["2", advisor, epoch, expires] = crate::encoding::split_exact(signed, '.')? else {
         return None;
     };
+    current_session(advisor, epoch, expires, now)
+}
+
+/// The signed part of `<signed>.<mac>` (at most 256 bytes) when its
+/// HMAC-SHA256 under `key` is right.
+fn genuine<'a>(key: &[u8], text: &'a str) -> Option<&'a str> {
+    if text.len() > 256 {
+        return None;
+    }
+    let (signed, mac) = text.rsplit_once('.')?;
+    let mac = b64url_decode(mac)?;
+    hmac_sha256_verify(key, signed.as_bytes(), &mac).then_some(signed)
+}
+
+/// The session these fields name, unless it expired (`expires`: seconds).
+fn current_session(
+    advisor: &str,
+    epoch: &str,
+    expires: &str,
+    now: UnixMillis,
+) -> Option<AdvisorSession> {
     let expires_s: u64 = expires.parse().ok()?;
     if now / 1000 >= expires_s {
         return None;
@@ -128,25 +142,11 @@ pub fn verify_ws_ticket(
     ticket: &str,
     now: UnixMillis,
 ) -> Option<AdvisorSession> {
-    if ticket.len() > 256 {
-        return None;
-    }
-    let (signed, mac) = ticket.rsplit_once('.')?;
-    let mac = b64url_decode(mac)?;
-    if !hmac_sha256_verify(&ws_ticket_key(session_key), signed.as_bytes(), &mac) {
-        return None;
-    }
+    let signed = genuine(&ws_ticket_key(session_key), ticket)?;
     let ["t1", advisor, epoch, expires, _nonce] = crate::encoding::split_exact(signed, '.')? else {
         return None;
     };
-    let expires_s: u64 = expires.parse().ok()?;
-    if now / 1000 >= expires_s {
-        return None;
-    }
-    Some(AdvisorSession {
-        advisor: AdvisorId::parse(advisor).ok()?,
-        epoch: epoch.parse().ok()?,
-    })
+    current_session(advisor, epoch, expires, now)
 }
 
 /// How long an admin stays signed in on the reports page.

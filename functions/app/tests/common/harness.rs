@@ -187,6 +187,23 @@ impl Harness {
             .collect()
     }
 
+    /// The events named `name` recorded on the test's first day.
+    pub async fn events_named(&self, name: &str) -> Vec<livecard_core::event::Event> {
+        let page = self
+            .app
+            .store
+            .list_events(
+                &livecard_core::event::utc_day(super::T0),
+                &livecard_store::PageRequest::first(100),
+            )
+            .await
+            .expect("events");
+        page.items
+            .into_iter()
+            .filter(|e| e.name.as_str() == name)
+            .collect()
+    }
+
     pub async fn active(&self, who: &str) -> u16 {
         self.app
             .store
