@@ -77,7 +77,6 @@ window.__wsBytes = 0;
     socket.addEventListener("message", function (e) {
       window.__wsBytes += typeof e.data === "string" ? new TextEncoder().encode(e.data).length : (e.data.byteLength || e.data.size || 0);
       if (typeof e.data === "string" && e.data.indexOf('"error"') >= 0) (window.__wsErrors = window.__wsErrors || []).push(e.data.slice(0, 300));
-      if (typeof e.data === "string") { window.__wsFrames = window.__wsFrames || []; if (window.__wsFrames.length < 10) window.__wsFrames.push(e.data.slice(0, 200)); }
     });
     return socket;
   };
@@ -236,11 +235,9 @@ async fn load(
     n: usize,
     ended: usize,
 ) -> anyhow::Result<(f64, f64, f64)> {
-    if std::env::var_os("NO_CLEAR").is_none() {
-        browser
-            .issue_cmd(Cdp("Network.clearBrowserCache", json!({})))
-            .await?;
-    }
+    browser
+        .issue_cmd(Cdp("Network.clearBrowserCache", json!({})))
+        .await?;
     browser.goto(&format!("{url}/me")).await?;
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -257,8 +254,9 @@ async fn load(
             ));
         }
         if std::time::Instant::now() > deadline {
-            let kept = browser.execute_async("const done = arguments[arguments.length - 1]; const errs = window.__wsErrors || []; Promise.all(errs.map(e => JSON.parse(e).session).map(s => fetch('/api/v1/me/conversations/' + s).then(r => r.status + ' ' + s))).then(x => done([localStorage.getItem('livecard.console'), errs, x, window.__wsFrames]));", vec![]).await?;
-            bail!("not interactive within 60 s: {s}; the console kept {kept}");
+            // What the socket refused says why (a rate limit, a session).
+            let refused = run(browser, "return window.__wsErrors || [];").await?;
+            bail!("not interactive within 60 s: {s}; refused: {refused}");
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
