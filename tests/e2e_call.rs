@@ -1470,3 +1470,171 @@ async fn a_conversation_is_handed_over_mid_chat_and_mid_call() {
     drop(driver);
     server.stop();
 }
+
+/// The texts of the chat log's messages as `who: text`, in a console's
+/// open conversation or on the visitor's page.
+const LOG_LINES: &str = "return Array.from(document.querySelectorAll(arguments[0] + ' .lcw-msg')).map(li => li.querySelector('.lcw-who').textContent + ': ' + li.querySelector('.lcw-text').textContent);";
+
+async fn say_in_console(advisor: &Client, text: &str) {
+    advisor
+        .execute(
+            "const f = document.querySelector('.chat:not([hidden]) .lcw-form'); f.querySelector('textarea').value = arguments[0]; f.requestSubmit(); return true;",
+            vec![json!(text)],
+        )
+        .await
+        .expect("say");
+}
+
+async fn wait_line(browser: &Client, scope: &str, line: &str, what: &str) {
+    let script = format!(
+        "Array.from(document.querySelectorAll({scope:?} + ' .lcw-msg')).some(li => li.querySelector('.lcw-who').textContent + ': ' + li.querySelector('.lcw-text').textContent === {line:?})"
+    );
+    wait_until(browser, &script, what).await;
+}
+
+/// A three-person chat in three browsers: Ben invites Clara into his chat
+/// with a visitor; she gets the transcript, the three write and each sees
+/// who wrote what; Clara, a guest, has no call or hand-over buttons; she
+/// leaves and the chat goes on for two, everyone told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_colleague_is_invited_into_the_chat_and_leaves_again() {
+    let _serial = SERIAL.lock().await;
+    let server = Livecard::start("e2e-guest");
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let ben = driver.browser().await;
+    let clara = driver.browser().await;
+    sign_in(&ben, server.signin_link("Ben Okafor")).await;
+    sign_in(&clara, server.signin_link("Clara Weiß")).await;
+    chat_with_ben(&server, &visitor, &ben).await;
+    run(&visitor, "const f = document.querySelector('.lcw-form'); f.querySelector('textarea').value = 'Can someone explain the VAT?'; f.requestSubmit(); return true;").await;
+    wait_line(
+        &ben,
+        ".chat:not([hidden])",
+        "Visitor: Can someone explain the VAT?",
+        "Ben reads it",
+    )
+    .await;
+
+    // Ben invites Clara from the "More" menu.
+    click(&ben, ".chat:not([hidden]) [data-invite-open]").await;
+    wait_until(
+        &ben,
+        "Array.from(document.querySelectorAll('.chat:not([hidden]) [data-invite-to] option')).some(o => o.value === 'advisor:clara-weiss') && !Array.from(document.querySelectorAll('.chat:not([hidden]) [data-invite-to] option')).some(o => o.value.startsWith('topic:'))",
+        "colleagues to invite (people, not topics)",
+    )
+    .await;
+    run(&ben, "const f = document.querySelector('.chat:not([hidden]) form.invite'); f.elements.to.value = 'advisor:clara-weiss'; f.requestSubmit(); return true;").await;
+    wait_until(
+        &visitor,
+        "Array.from(document.querySelectorAll('.lcw-system')).some(e => e.textContent === 'Clara Weiß has joined the conversation.')",
+        "the visitor is told who joined",
+    )
+    .await;
+    wait_line(
+        &clara,
+        ".chat:not([hidden])",
+        "Visitor: Can someone explain the VAT?",
+        "Clara gets the transcript",
+    )
+    .await;
+    wait_until(
+        &clara,
+        "(() => { const c = document.querySelector('.chat:not([hidden])'); return c !== null && c.dataset.role === 'guest' && c.querySelector('.chat-state').textContent === 'You are a guest; Ben Okafor has the conversation.' && c.querySelector('.lcw-choices').hidden && !c.querySelector('[data-leave]').hidden && c.querySelector('[data-file-send]').hidden; })()",
+        "Clara is a guest: she chats, and may leave",
+    )
+    .await;
+    wait_until(
+        &ben,
+        "document.querySelector('.chat:not([hidden]) .chat-state').textContent === 'Connected · with Clara Weiß (guest)' && Array.from(document.querySelectorAll('.chat:not([hidden]) .lcw-system')).some(e => e.textContent === 'Clara Weiß joined the conversation.')",
+        "Ben sees Clara in the chat",
+    )
+    .await;
+
+    // Three people write; each sees who wrote what.
+    say_in_console(&clara, "Clara here, I do the VAT").await;
+    say_in_console(&ben, "Clara knows it best").await;
+    run(&visitor, "const f = document.querySelector('.lcw-form'); f.querySelector('textarea').value = 'Thank you both'; f.requestSubmit(); return true;").await;
+    for line in [
+        "Clara Weiß: Clara here, I do the VAT",
+        "Ben Okafor: Clara knows it best",
+        "You: Thank you both",
+    ] {
+        wait_line(&visitor, ".lcw", line, "the visitor's log").await;
+    }
+    for line in [
+        "You: Clara here, I do the VAT",
+        "Ben Okafor: Clara knows it best",
+        "Visitor: Thank you both",
+    ] {
+        wait_line(&clara, ".chat:not([hidden])", line, "Clara's log").await;
+    }
+    for line in [
+        "Clara Weiß: Clara here, I do the VAT",
+        "You: Clara knows it best",
+        "Visitor: Thank you both",
+    ] {
+        wait_line(&ben, ".chat:not([hidden])", line, "Ben's log").await;
+    }
+    let lines = ben
+        .execute(LOG_LINES, vec![json!(".chat:not([hidden])")])
+        .await
+        .expect("Ben's log");
+    assert_eq!(
+        lines.as_array().map(Vec::len),
+        Some(4),
+        "each message once: {lines}"
+    );
+    let violations = support::axe_violations(&clara).await;
+    assert!(
+        violations.is_empty(),
+        "axe on a guest's console: {violations:#?}"
+    );
+
+    // Clara leaves; Ben and the visitor go on.
+    click(&clara, ".chat:not([hidden]) [data-leave]").await;
+    wait_until(
+        &clara,
+        "(() => { const c = document.querySelector('.chat[data-state=\"left\"]'); return c !== null && c.querySelector('.chat-state').textContent === 'You left the conversation.' && c.querySelector('.lcw-form').hidden; })()",
+        "Clara's console lets it go",
+    )
+    .await;
+    wait_until(
+        &visitor,
+        "Array.from(document.querySelectorAll('.lcw-system')).some(e => e.textContent === 'Clara Weiß has left the conversation.')",
+        "the visitor is told Clara left",
+    )
+    .await;
+    wait_until(
+        &ben,
+        "document.querySelector('.chat:not([hidden]) .chat-state').textContent === 'Connected' && Array.from(document.querySelectorAll('.chat:not([hidden]) .lcw-system')).some(e => e.textContent === 'Clara Weiß left the conversation.')",
+        "Ben is told Clara left",
+    )
+    .await;
+    say_in_console(&ben, "Anything else?").await;
+    wait_line(
+        &visitor,
+        ".lcw",
+        "Ben Okafor: Anything else?",
+        "the chat goes on",
+    )
+    .await;
+    // Events: who joined and left (the guest is the event's advisor).
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let events = http_get(
+            &format!("{}/api/v1/events?limit=100", server.url),
+            key.trim(),
+        );
+        if events.contains("\"name\":\"guest_joined\"")
+            && events.contains("\"name\":\"guest_left\"")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "guest events missing: {events}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    drop(driver);
+    server.stop();
+}

@@ -322,6 +322,16 @@ async fn console_rings_switches_conversations_inserts_replies_and_shows_context(
         "both conversations after a reload",
     )
     .await;
+    // So does a console that knows nothing of them (another browser, its
+    // storage cleared): the server lists the advisor's conversations.
+    run(&advisor, "localStorage.clear(); return true;").await;
+    advisor.refresh().await.expect("reload with nothing stored");
+    wait_until(
+        &advisor,
+        &format!("document.querySelectorAll('#active [data-open]').length === 2 && window.livecardConsole.replaying === 0 && Array.from(document.querySelectorAll('.chat[data-session={one:?}] .lcw-text')).filter(e => e.textContent === 'Our offer is valid until Friday.').length === 1 && document.querySelectorAll('#recent [data-open]').length === 0"),
+        "both conversations in a console that stored nothing",
+    )
+    .await;
     run(
         &advisor,
         &format!("document.querySelector('#active [data-open={one:?}]').click(); return true;"),

@@ -18,7 +18,9 @@
         handedTo: "An {n} übergeben.", handedToYou: "Von {n} an Sie übergeben", handRefused: { at_capacity: "Diese Person hat keinen freien Platz.", offline: "Diese Person ist für diesen Kanal nicht erreichbar.", nobody_free: "In diesem Thema ist niemand frei.", unknown_advisor: "Diese Person gibt es nicht." },
         idAsk: "Identität prüfen", idFace: "mit Foto des Gesichts", idAsked: "Identitätsprüfung: Der Besucher muss zustimmen.",
         idConsented: "Der Besucher hat zugestimmt; seine Fotos erscheinen hier.", idNote: "Notiz (nur für Sie und Ihre Kollegen)", idVerified: "Bestätigt", idNotVerified: "Nicht bestätigt", idAbort: "Abbrechen",
-        idDone: { verified: "Identität bestätigt.", not_verified: "Identität nicht bestätigt.", aborted: "Identitätsprüfung abgebrochen.", declined: "Der Besucher hat die Identitätsprüfung abgelehnt." }, idPhoto: "Identitätsfoto" }
+        idDone: { verified: "Identität bestätigt.", not_verified: "Identität nicht bestätigt.", aborted: "Identitätsprüfung abgebrochen.", declined: "Der Besucher hat die Identitätsprüfung abgelehnt." }, idPhoto: "Identitätsfoto",
+        invite: "Kollegin oder Kollegen einladen", inviteGo: "Einladen", leave: "Gespräch verlassen", guest: "Gast", colleague: "Kollege", asGuest: "Sie sind als Gast dabei; {n} führt das Gespräch.",
+        left: "Sie haben das Gespräch verlassen.", joinedChat: "{n} ist dem Gespräch beigetreten.", leftChat: "{n} hat das Gespräch verlassen.", withGuests: "mit" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
@@ -29,7 +31,9 @@
         handedTo: "Handed over to {n}.", handedToYou: "Handed over to you by {n}", handRefused: { at_capacity: "That colleague has no free slot.", offline: "That colleague is not available for this channel.", nobody_free: "Nobody in that topic is free.", unknown_advisor: "There is no such colleague." },
         idAsk: "Check identity", idFace: "with a photo of the face", idAsked: "Identity check: waiting for the visitor to agree.",
         idConsented: "The visitor agreed; their photos come here.", idNote: "Note (only for you and your colleagues)", idVerified: "Verified", idNotVerified: "Not verified", idAbort: "Abort",
-        idDone: { verified: "Identity verified.", not_verified: "Identity not verified.", aborted: "Identity check aborted.", declined: "The visitor declined the identity check." }, idPhoto: "Identity photo" };
+        idDone: { verified: "Identity verified.", not_verified: "Identity not verified.", aborted: "Identity check aborted.", declined: "The visitor declined the identity check." }, idPhoto: "Identity photo",
+        invite: "Invite a colleague", inviteGo: "Invite", leave: "Leave the conversation", guest: "guest", colleague: "Colleague", asGuest: "You are a guest; {n} has the conversation.",
+        left: "You left the conversation.", joinedChat: "{n} joined the conversation.", leftChat: "{n} left the conversation.", withGuests: "with" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var activeEl = document.getElementById("active");
@@ -48,6 +52,7 @@
   var selected = null;
   var replies = { mine: [], shared: [] };
   var ws = null, retry = 0, audio = null, beepTimer = null, blinkTimer = null;
+  var greeting = false; // between hello and the first pong: the server's greeting
   var baseTitle = document.title;
   var me = null;
   try { me = JSON.parse(document.getElementById("main").getAttribute("data-extra") || "{}").advisor || null; } catch (e) { me = null; }
@@ -218,7 +223,30 @@
     // Hand-over: to a named colleague or to whoever is free in a topic.
     var handB = button(t.handOver, "secondary", "data-transfer-open");
     moreBox.appendChild(handB);
+    // A colleague into the chat (a guest, who can leave again).
+    var invB = button(t.invite, "secondary", "data-invite-open");
+    moreBox.appendChild(invB);
     calls.appendChild(more);
+    var invForm = el("form", "handover invite"); invForm.hidden = true;
+    var invL = el("label", null, t.handTo), invSel = el("select"); invSel.name = "to"; invSel.setAttribute("data-invite-to", ""); invL.appendChild(invSel);
+    var invGo = el("button", null, t.inviteGo); invGo.type = "submit"; invGo.setAttribute("data-invite-go", "");
+    invForm.appendChild(invL); invForm.appendChild(invGo);
+    invB.addEventListener("click", function () {
+      more.open = false;
+      invForm.hidden = !invForm.hidden;
+      if (!invForm.hidden) colleagues(invSel, true);
+    });
+    invForm.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var v = invSel.value;
+      if (v.indexOf("advisor:") !== 0) return;
+      handStatus.textContent = "";
+      wire({ v: 1, type: "invite", session: session, to: v.slice(8) });
+      invForm.hidden = true;
+    });
+    // A guest's way out.
+    var leaveB = button(t.leave, "secondary", "data-leave"); leaveB.hidden = true;
+    leaveB.addEventListener("click", function () { wire({ v: 1, type: "leave", session: session }); });
     var handForm = el("form", "handover"); handForm.hidden = true;
     var toL = el("label", null, t.handTo), toSel = el("select"); toSel.name = "to"; toSel.setAttribute("data-transfer-to", ""); toL.appendChild(toSel);
     var noteL = el("label", null, t.handNote), noteT = el("textarea"); noteT.rows = 2; noteT.maxLength = 500; noteT.name = "note"; noteL.appendChild(noteT);
@@ -240,7 +268,7 @@
       wire(msg);
     });
     calls.appendChild(hang);
-    head.appendChild(h); head.appendChild(state); head.appendChild(calls);
+    head.appendChild(h); head.appendChild(state); head.appendChild(calls); head.appendChild(leaveB);
     var callArea = el("div", "lcw-call");
     var idPanel = el("div", "id-panel"); idPanel.hidden = true; idPanel.setAttribute("aria-live", "polite");
     var log = el("ol", "lcw-log"); log.setAttribute("aria-live", "polite"); log.setAttribute("tabindex", "0"); log.setAttribute("aria-label", t.message + " · " + title);
@@ -260,7 +288,7 @@
       fileIn.value = "";
     });
     form.appendChild(input); form.appendChild(send); form.appendChild(fileB); form.appendChild(fileIn);
-    box.appendChild(head); box.appendChild(handForm); box.appendChild(idPanel); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
+    box.appendChild(head); box.appendChild(handForm); box.appendChild(invForm); box.appendChild(idPanel); box.appendChild(callArea); box.appendChild(log); box.appendChild(typing); box.appendChild(picker); box.appendChild(form);
     chatsEl.appendChild(box);
     var item = el("li", "conv");
     var open = button("", null, "data-open", session);
@@ -271,7 +299,8 @@
     item.appendChild(open);
     var c = { session: session, box: box, log: log, state: state, typing: typing, form: form, input: input, picker: picker, calls: calls, callArea: callArea,
       call: null, shown: {}, pending: {}, item: item, open: open, badge: badge, unread: 0, meta: meta, status: null, shareB: shareB, askB: askB, asked: false,
-      idB: idB, faceL: faceL, idPanel: idPanel, idState: null, idKey: null, handForm: handForm, handStatus: handStatus, handB: handB };
+      idB: idB, faceL: faceL, idPanel: idPanel, idState: null, idKey: null, handForm: handForm, handStatus: handStatus, handB: handB,
+      invForm: invForm, leaveB: leaveB, fileB: fileB, guest: false, names: {}, guests: null };
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = input.value.trim(); if (!text) return;
@@ -351,7 +380,7 @@
   }
   /* Colleagues to hand over to: every advisor but this one (with their
      chat presence), then "anyone free" per topic. */
-  function colleagues(select) {
+  function colleagues(select, peopleOnly) {
     return api("GET", "/api/v1/advisors?limit=100").then(function (j) {
       while (select.firstChild) select.removeChild(select.firstChild);
       var topics = {};
@@ -361,6 +390,7 @@
         var o = el("option", null, a.display_name + " (" + (document.body.getAttribute("data-l-" + (a.presence && a.presence.chat)) || "") + ")");
         o.value = "advisor:" + a.id; select.appendChild(o);
       });
+      if (peopleOnly) return;
       Object.keys(topics).sort().forEach(function (tp) {
         var o = el("option", null, t.anyone + " " + tp); o.value = "topic:" + tp; select.appendChild(o);
       });
@@ -420,10 +450,13 @@
   function message(m) {
     var c = chat(m.session);
     if (c.shown[m.key]) return;
-    var mine = m.side === "advisor";
+    // Advisor-side messages name their author: with a colleague in the
+    // chat, not every one is ours.
+    var mine = m.side === "advisor" && (!m.author || !me || m.author === me);
     var li = mine && c.pending[m.id] ? c.pending[m.id].li : el("li");
-    li.className = "lcw-msg " + (mine ? "lcw-me" : "lcw-them");
-    if (!li.firstChild) { li.appendChild(el("span", "lcw-who", mine ? t.you : t.visitor)); li.appendChild(el("span", "lcw-text", m.text)); c.log.appendChild(li); }
+    li.className = "lcw-msg " + (mine ? "lcw-me" : m.side === "advisor" ? "lcw-them lcw-colleague" : "lcw-them");
+    var who = mine ? t.you : m.side === "advisor" ? c.names[m.author] || t.colleague : t.visitor;
+    if (!li.firstChild) { li.appendChild(el("span", "lcw-who", who)); li.appendChild(el("span", "lcw-text", m.text)); c.log.appendChild(li); }
     li.setAttribute("data-key", m.key);
     c.shown[m.key] = true; if (mine) delete c.pending[m.id];
     c.typing.textContent = "";
@@ -435,14 +468,19 @@
     c.log.scrollTop = c.log.scrollHeight;
   }
   function onState(m) {
-    var mineNow = !m.advisor || !me || m.advisor.id === me;
-    // Handed over to a colleague: the conversation leaves this console.
+    var guests = m.guests || [];
+    var asGuest = !!me && guests.some(function (g) { return g.id === me; });
+    var wasGuest = !!(chats[m.session] && chats[m.session].guest);
+    // The session's end reaches its guests too (without them in it).
+    var mineNow = !m.advisor || !me || m.advisor.id === me || asGuest || (wasGuest && m.state === "ended");
+    // Handed over to a colleague, or left as a guest: the conversation
+    // leaves this console.
     if (chats[m.session] && !mineNow && m.state === "connected") {
       var gone = chats[m.session];
       gone.status = "ended";
-      gone.box.setAttribute("data-state", "handed_over");
-      gone.state.textContent = t.handedTo.replace("{n}", (m.advisor && m.advisor.display_name) || m.advisor.id);
-      gone.form.hidden = true; gone.calls.hidden = true; gone.handForm.hidden = true;
+      gone.box.setAttribute("data-state", gone.guest ? "left" : "handed_over");
+      gone.state.textContent = gone.guest ? t.left : t.handedTo.replace("{n}", (m.advisor && m.advisor.display_name) || m.advisor.id);
+      gone.form.hidden = true; gone.calls.hidden = true; gone.handForm.hidden = true; gone.invForm.hidden = true; gone.leaveB.hidden = true;
       if (gone.call) gone.call.state({ state: "ended" });
       if (gone.link) gone.link.close();
       place(gone);
@@ -455,7 +493,9 @@
     if (arriving) {
       saved.open[m.session] = { meta: m };
       setTimeout(function () { join({ v: 1, type: "join", session: m.session }); }, 0);
-      beep();
+      // The greeting lists the conversations this advisor is in (a console
+      // opened in another browser); only one handed over now is news.
+      if (!greeting) beep();
     }
     if (m.state !== "ringing") {
       var mine = rings[m.session] && rings[m.session].accepted;
@@ -467,10 +507,15 @@
       if (!c.meta.origin) { c.meta = m; c.open.querySelector(".sub").textContent = label(m); }
       c.status = m.state;
       c.box.setAttribute("data-state", m.state);
-      c.state.textContent = m.state === "ended" ? t.ended : t.connected;
+      people(c, m, asGuest);
       c.form.hidden = m.state === "ended";
       if (m.state === "ended" && c.link) c.link.close();
-      c.calls.hidden = m.state === "ended";
+      // A guest only chats: the call, sharing, files, identity and
+      // hand-over stay with the advisor who has the conversation.
+      c.calls.hidden = m.state === "ended" || asGuest;
+      c.fileB.hidden = asGuest;
+      c.leaveB.hidden = !asGuest || m.state !== "connected";
+      c.box.setAttribute("data-role", asGuest ? "guest" : "advisor");
       // A card's channels: no call button for the ones it does not offer.
       Array.prototype.forEach.call(c.calls.querySelectorAll("[data-call-start]"), function (b) {
         b.hidden = !!(m.channels && m.channels.indexOf(b.getAttribute("data-call-start")) < 0);
@@ -491,11 +536,32 @@
     else if (m.state !== "ringing") delete saved.open[m.session];
     persist();
   }
+  /* Who is in the conversation: the names messages are shown with, the
+     state line, and a line in the log when a colleague comes or goes. */
+  function people(c, m, asGuest) {
+    var names = {};
+    if (m.advisor) names[m.advisor.id] = m.advisor.display_name || m.advisor.id;
+    (m.guests || []).forEach(function (g) { names[g.id] = g.display_name || g.id; });
+    Object.keys(names).forEach(function (id) { c.names[id] = names[id]; });
+    var ids = (m.guests || []).map(function (g) { return g.id; });
+    if (c.guests && m.state === "connected" && !replaying[m.session]) {
+      ids.filter(function (id) { return c.guests.indexOf(id) < 0 && id !== me; }).forEach(function (id) { system(c, t.joinedChat.replace("{n}", names[id])); });
+      c.guests.filter(function (id) { return ids.indexOf(id) < 0 && id !== me; }).forEach(function (id) { system(c, t.leftChat.replace("{n}", c.names[id] || id)); });
+    }
+    c.guests = ids;
+    c.guest = asGuest;
+    var others = ids.filter(function (id) { return id !== me; }).map(function (id) { return names[id]; });
+    if (m.state === "ended") c.state.textContent = t.ended;
+    else if (asGuest) c.state.textContent = t.asGuest.replace("{n}", names[m.advisor.id]);
+    else c.state.textContent = t.connected + (others.length ? " · " + t.withGuests + " " + others.join(", ") + " (" + t.guest + ")" : "");
+  }
+  function system(c, text) { var li = el("li", "lcw-system", text); c.log.appendChild(li); c.log.scrollTop = c.log.scrollHeight; }
   function onMessage(event) {
     var m; try { m = JSON.parse(event.data); } catch (e) { return; }
     switch (m.type) {
+      case "pong": greeting = false; break;
       case "hello":
-        retry = 0;
+        retry = 0; greeting = true;
         joinQueue = []; clearTimeout(joinTimer); joinTimer = null; // a new socket: join anew
         Object.keys(saved.open).forEach(function (s) { var j = { v: 1, type: "join", session: s }; if (chats[s] && chats[s].last) j.after = chats[s].last; join(j); });
         break;
@@ -512,7 +578,7 @@
         else ensureCall(chat(m.session)).signal(m);
         break;
       case "media_move": if (chats[m.session] && chats[m.session].call) chats[m.session].call.mediaMove(m); break;
-      case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", text: c.pending[m.id].text }); break;
+      case "ack": var c = chats[m.session]; if (c && c.pending[m.id] && m.key) message({ session: m.session, key: m.key, id: m.id, side: "advisor", author: me, text: c.pending[m.id].text }); break;
       case "typing": if (chats[m.session]) chats[m.session].typing.textContent = t.visitor + " " + t.typing; break;
       case "joined":
         var cj = chats[m.session];

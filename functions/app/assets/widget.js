@@ -18,7 +18,7 @@
       save: "Save the conversation:", asText: "As text", asHtml: "As web page", rate: "How was your conversation?", stars: "{n} of 5",
       poor: "poor", great: "great", thanks: "Thank you for your rating.",
       shareAsk: "{n} asks you to share your screen. You choose a window, a tab or the whole screen; {n} sees only that, until you stop.",
-      shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file", tookOver: "{n} has taken over the conversation.",
+      shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file", tookOver: "{n} has taken over the conversation.", guestIn: "{n} has joined the conversation.", guestOut: "{n} has left the conversation.",
       idAsk: "{n} asks to check your identity. If you agree, your camera shows here; you hold your ID document up to it and take a photo{face}. The photo goes straight to {n} and nobody else; livecard does not keep it.",
       idFace: ", then one of your face", idYes: "I agree", idNo: "No, thanks", idDoc: "Take photo of my ID document", idSelf: "Take photo of my face",
       idSent: "Photo sent to {n}.", idWait: "Waiting for {n}'s decision.", idDone: { verified: "Your identity was confirmed.", not_verified: "Your identity could not be confirmed.", aborted: "The identity check was stopped.", declined: "You declined the identity check." } },
@@ -31,7 +31,7 @@
       save: "Gespräch speichern:", asText: "Als Text", asHtml: "Als Webseite", rate: "Wie war Ihr Gespräch?", stars: "{n} von 5",
       poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung.",
       shareAsk: "{n} bittet Sie, Ihren Bildschirm zu teilen. Sie wählen ein Fenster, einen Tab oder den ganzen Bildschirm; {n} sieht nur das, bis Sie beenden.",
-      shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden", tookOver: "{n} hat das Gespräch übernommen.",
+      shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden", tookOver: "{n} hat das Gespräch übernommen.", guestIn: "{n} ist dem Gespräch beigetreten.", guestOut: "{n} hat das Gespräch verlassen.",
       idAsk: "{n} möchte Ihre Identität prüfen. Wenn Sie zustimmen, erscheint hier Ihre Kamera; Sie halten Ihren Ausweis davor und machen ein Foto{face}. Das Foto geht direkt an {n} und niemanden sonst; livecard speichert es nicht.",
       idFace: ", danach eines Ihres Gesichts", idYes: "Ich stimme zu", idNo: "Nein, danke", idDoc: "Foto des Ausweises aufnehmen", idSelf: "Foto des Gesichts aufnehmen",
       idSent: "Foto an {n} gesendet.", idWait: "{n} entscheidet.", idDone: { verified: "Ihre Identität wurde bestätigt.", not_verified: "Ihre Identität konnte nicht bestätigt werden.", aborted: "Die Identitätsprüfung wurde beendet.", declined: "Sie haben die Identitätsprüfung abgelehnt." } }
@@ -178,6 +178,7 @@
   if (state) state.last = null;
   var shown = {}; // message keys on screen
   var pending = {}; // our message id -> {text, li}
+  var names = {}, guests = null; // advisors by id (the one who has the chat, colleagues invited)
   var ws = null, retry = 0, advisorName = "", lastAdvisor = null, pingTimer = null, typingTimer = null, lastTyping = 0;
   var instance = { root: root, get ws() { return ws; }, get session() { return state && state.session; } };
   (lc.instances = lc.instances || []).push(instance);
@@ -193,7 +194,7 @@
     var li = mine && pending[m.id] ? pending[m.id].li : el("li");
     li.className = "lcw-msg lcw-" + (mine ? "me" : "them");
     if (!li.firstChild) {
-      li.appendChild(el("span", "lcw-who", mine ? t.you : advisorName));
+      li.appendChild(el("span", "lcw-who", mine ? t.you : (m.author && names[m.author]) || advisorName));
       li.appendChild(el("span", "lcw-text", m.text));
       log.appendChild(li);
     }
@@ -201,16 +202,25 @@
     if (mine) delete pending[m.id];
     log.scrollTop = log.scrollHeight;
   }
+  function system(text) { log.appendChild(el("li", "lcw-system", text)); log.scrollTop = log.scrollHeight; } // the log is a live region
   function wire(msg) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(msg)); return true; } return false; }
 
   function onState(s) {
     // A colleague took over (a hand-over): the visitor is told who.
     var advisorId = s.advisor && s.advisor.id;
     if (s.state === "connected" && lastAdvisor && advisorId && advisorId !== lastAdvisor) {
-      var note = el("li", "lcw-system", fill(t.tookOver, { n: (s.advisor && s.advisor.display_name) || advisorId }));
-      log.appendChild(note); log.scrollTop = log.scrollHeight; // the log is a live region
+      system(fill(t.tookOver, { n: (s.advisor && s.advisor.display_name) || advisorId }));
     }
     if (advisorId && s.state === "connected") lastAdvisor = advisorId;
+    // Colleagues invited into the chat: each message names who wrote it,
+    // and the log says who came and went.
+    if (advisorId) names[advisorId] = (s.advisor && s.advisor.display_name) || names[advisorId] || advisorId;
+    var now = (s.guests || []).map(function (g) { names[g.id] = g.display_name || g.id; return g.id; });
+    if (guests && s.state === "connected") {
+      now.filter(function (g) { return guests.indexOf(g) < 0; }).forEach(function (g) { system(fill(t.guestIn, { n: names[g] })); });
+      guests.filter(function (g) { return now.indexOf(g) < 0 && g !== advisorId; }).forEach(function (g) { system(fill(t.guestOut, { n: names[g] })); });
+    }
+    guests = now;
     advisorName = (s.advisor && s.advisor.display_name) || advisorName;
     clearChoices();
     form.hidden = s.state !== "connected";

@@ -1984,6 +1984,15 @@ async fn a_conversation_is_handed_over_within_capacity_and_the_visitor_sees_who(
     );
     assert_eq!(h.active("anna").await, 0);
     assert_eq!(h.active("clara").await, 1);
+    // A console that opens now lists it for Clara, not for Anna.
+    for (who, listed) in [("anna", false), ("clara", true)] {
+        let greeting = Box::pin(h.app.ws_greeting(&h.advisor_conn(who))).await;
+        assert_eq!(
+            greeting.iter().any(|m| m.contains(&session)),
+            listed,
+            "{who}: {greeting:?}"
+        );
+    }
     let told = h.push.take(&Participant::Visitor(session.clone()));
     let state = of_type(&told, "session")
         .last()
@@ -2041,5 +2050,238 @@ async fn a_conversation_is_handed_over_within_capacity_and_the_visitor_sees_who(
     assert_eq!(
         (handover.from.as_str(), handover.note.as_deref()),
         ("anna", Some("Wants a refund"))
+    );
+}
+
+#[tokio::test]
+async fn a_colleague_joins_the_chat_as_a_guest_within_capacity_and_leaves() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 2),
+        advisor("ben", &["sales"], 1),
+        advisor("clara", &["billing"], 2),
+        advisor("dora", &["billing"], 2),
+    ])
+    .await;
+    h.clock.advance(1_000);
+    h.app
+        .set_presence(&id("dora"), &manual(&h, PresenceState::Offline))
+        .await
+        .expect("dora offline");
+    let (session, token, mut anna, mut visitor) =
+        h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let invite = |to: &str| json!({"v":1,"type":"invite","session":session,"to":to});
+    // Ben is full with a contact of his own.
+    h.connected(json!({ "advisor": "ben" }), "ben").await;
+    for (to, code) in [
+        ("ben", "at_capacity"),
+        ("dora", "offline"),
+        ("zed", "unknown_advisor"),
+        ("anna", "not_offered"),
+    ] {
+        let refused = h.say(&mut anna, invite(to)).await;
+        assert_eq!(refused[0]["code"], code, "{to}: {refused:?}");
+    }
+    assert_eq!(
+        h.say(&mut visitor, invite("clara")).await[0]["code"],
+        "not_allowed",
+        "a visitor cannot bring anyone in"
+    );
+    let mut clara = h.advisor_conn("clara");
+    assert_eq!(
+        h.say(&mut clara, invite("clara")).await[0]["code"],
+        "not_found",
+        "nor can anyone but the session's advisor"
+    );
+    assert_eq!(h.active("clara").await, 0, "no refusal kept a slot");
+    h.push.take(&Participant::Visitor(session.clone()));
+
+    // Clara comes in: her slot is taken; everyone hears it.
+    assert!(h.say(&mut anna, invite("clara")).await.is_empty());
+    assert_eq!(h.active("clara").await, 1);
+    assert_eq!(
+        h.say(&mut anna, invite("clara")).await[0]["code"],
+        "not_offered",
+        "not twice"
+    );
+    let told = h.push.take(&Participant::Visitor(session.clone()));
+    let state = of_type(&told, "session")
+        .last()
+        .map(|s| (*s).clone())
+        .expect("state");
+    assert_eq!(state["advisor"]["id"], "anna", "Anna keeps the contact");
+    assert_eq!(state["guests"][0]["id"], "clara");
+    assert_eq!(state["guests"][0]["display_name"], "Advisor clara");
+    assert!(
+        of_type(&h.push.take(&Participant::Advisor(id("clara"))), "session")
+            .iter()
+            .any(|s| s["guests"][0]["id"] == "clara"),
+        "the guest's console hears of it"
+    );
+    // A console opened anywhere lists the conversations its advisor is in.
+    let listed = |who: &'static str| {
+        let h = &h;
+        async move {
+            Box::pin(h.app.ws_greeting(&h.advisor_conn(who)))
+                .await
+                .iter()
+                .filter_map(|m| serde_json::from_str::<Value>(m).ok())
+                .filter(|m| m["type"] == "session")
+                .map(|m| m["session"].as_str().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(listed("anna").await, vec![session.clone()]);
+    assert_eq!(listed("clara").await, vec![session.clone()]);
+    assert_eq!(listed("dora").await, Vec::<String>::new());
+    // Three people write; each message reaches the other two with its author.
+    let replay = h
+        .say(&mut clara, json!({"v":1,"type":"join","session":session}))
+        .await;
+    assert_eq!(of_type(&replay, "joined")[0]["side"], "advisor");
+    for (conn, id_, text) in [
+        (&mut visitor, "v1", "Hello both"),
+        (&mut anna, "m1", "Clara knows billing"),
+        (&mut clara, "m1", "Hi, Clara here"),
+    ] {
+        let ack = h
+            .say(
+                conn,
+                json!({"v":1,"type":"chat","session":session,"id":id_,"text":text}),
+            )
+            .await;
+        assert_eq!(ack[0]["type"], "ack", "{text}: {ack:?}");
+        assert!(ack[0]["key"].is_string(), "{text}: stored, not a duplicate");
+    }
+    let seen = |p: Participant| {
+        of_type(&h.push.take(&p), "chat")
+            .iter()
+            .map(|m| {
+                (
+                    m["author"].as_str().map(str::to_owned),
+                    m["text"].to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let all = vec![
+        (None, "\"Hello both\"".to_owned()),
+        (
+            Some("anna".to_owned()),
+            "\"Clara knows billing\"".to_owned(),
+        ),
+        (Some("clara".to_owned()), "\"Hi, Clara here\"".to_owned()),
+    ];
+    assert_eq!(seen(Participant::Visitor(session.clone())), all);
+    assert_eq!(seen(Participant::Advisor(id("anna"))), all);
+    assert_eq!(seen(Participant::Advisor(id("clara"))), all);
+    // The visitor's typing reaches both advisors.
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"typing","session":session}),
+    )
+    .await;
+    for who in ["anna", "clara"] {
+        assert_eq!(
+            of_type(&h.push.take(&Participant::Advisor(id(who))), "typing").len(),
+            1,
+            "{who}"
+        );
+    }
+    // A guest only chats: no call, share, identity check, hand-over, or end.
+    for (message, code) in [
+        (
+            json!({"v":1,"type":"upgrade","session":session,"channel":"audio"}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"share","session":session,"action":"ask"}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"identity","session":session,"action":"ask"}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"transfer","session":session,"to":"ben"}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"invite","session":session,"to":"ben"}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"hangup","session":session}),
+            "not_found",
+        ),
+        (
+            json!({"v":1,"type":"signal","session":session,"call":"data-1","kind":"offer","sdp":"v=0\r\n"}),
+            "not_found",
+        ),
+    ] {
+        let refused = h.say(&mut clara, message.clone()).await;
+        assert_eq!(refused[0]["code"], code, "{message}: {refused:?}");
+    }
+    assert_eq!(
+        h.say(&mut anna, json!({"v":1,"type":"leave","session":session}))
+            .await[0]["code"],
+        "not_allowed",
+        "the advisor who has it ends it, not leaves"
+    );
+    // Clara leaves: her slot comes back; the chat goes on for two.
+    assert!(
+        h.say(&mut clara, json!({"v":1,"type":"leave","session":session}))
+            .await
+            .is_empty()
+    );
+    assert_eq!(h.active("clara").await, 0);
+    assert_eq!(h.active("anna").await, 1);
+    assert!(listed("clara").await.is_empty(), "she left");
+    assert_eq!(listed("anna").await, vec![session.clone()]);
+    assert_eq!(
+        h.say(
+            &mut clara,
+            json!({"v":1,"type":"chat","session":session,"id":"m2","text":"still here?"})
+        )
+        .await[0]["code"],
+        "not_found"
+    );
+    let events = h.events_named("guest_left").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].advisor.as_ref().map(|a| a.as_str()),
+        Some("clara")
+    );
+    assert_eq!(h.events_named("guest_joined").await.len(), 1);
+
+    // Invited again, then the visitor leaves: both slots come back.
+    assert!(h.say(&mut anna, invite("clara")).await.is_empty());
+    assert_eq!(h.active("clara").await, 1);
+    h.say(
+        &mut visitor,
+        json!({"v":1,"type":"hangup","session":session}),
+    )
+    .await;
+    assert_eq!(h.active("clara").await, 0);
+    assert_eq!(h.active("anna").await, 0);
+    assert!(listed("anna").await.is_empty(), "ended");
+    assert!(listed("clara").await.is_empty(), "ended");
+    // The visitor's transcript names each advisor who wrote.
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v1/contacts/{session}/transcript"))
+        .header("host", "livecard.test")
+        .header("content-type", "application/json")
+        .body(Bytes::from(json!({ "token": token }).to_string()))
+        .expect("request");
+    let response = h.app.handle(request).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let transcript = String::from_utf8_lossy(response.body()).into_owned();
+    assert!(
+        transcript.contains("Advisor clara: Hi, Clara here"),
+        "{transcript}"
+    );
+    assert!(
+        transcript.contains("Advisor anna: Clara knows billing"),
+        "{transcript}"
     );
 }

@@ -51,6 +51,8 @@ pub enum EventName {
     FileSent,
     IdentityCheck,
     Transferred,
+    GuestJoined,
+    GuestLeft,
     // After the contact.
     ContactRated,
 }
@@ -83,6 +85,8 @@ impl EventName {
             EventName::FileSent => "file_sent",
             EventName::IdentityCheck => "identity_check",
             EventName::Transferred => "transferred",
+            EventName::GuestJoined => "guest_joined",
+            EventName::GuestLeft => "guest_left",
             EventName::ContactRated => "contact_rated",
         }
     }

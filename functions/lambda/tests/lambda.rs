@@ -652,7 +652,11 @@ async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported
     // Two conflicts: tried again after a backoff, stored once.
     proxy.conflict_next(2);
     let appended = through_proxy
-        .append_message("s1", Side::Visitor, "m1", "Hello", now, KEEP)
+        .append_message(
+            "s1",
+            livecard_store::NewMessage::new(Side::Visitor, "m1", "Hello", now),
+            KEEP,
+        )
         .await
         .expect("stored");
     assert!(matches!(appended, Appended::New(_)), "{appended:?}");
@@ -660,7 +664,11 @@ async fn a_chat_message_whose_transaction_conflicts_is_tried_again_then_reported
     // Conflicting for longer than the tries: an error, nothing written.
     proxy.conflict_next(50);
     let refused = through_proxy
-        .append_message("s1", Side::Visitor, "m2", "Again", now + 1, KEEP)
+        .append_message(
+            "s1",
+            livecard_store::NewMessage::new(Side::Visitor, "m2", "Again", now + 1),
+            KEEP,
+        )
         .await;
     assert!(refused.is_err(), "{refused:?}");
     assert_eq!(proxy.conflicted(), 2 + livecard_lambda::aws::MAX_ATTEMPTS);

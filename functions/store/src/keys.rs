@@ -58,9 +58,21 @@ pub fn due(at: UnixMillis) -> String {
     format!("DUE#{}", livecard_core::event::utc_day(at))
 }
 
-/// Orders a session's messages: `MSG#<ms, 13 digits>#<side>#<sender id>`.
-pub fn message(at: UnixMillis, side: Side, client_id: &str) -> String {
-    format!("{MESSAGE_PREFIX}{at:013}#{}#{client_id}", side.as_str())
+/// Who sent a message, in its keys: the side, and for an advisor's message
+/// with an author, `advisor#<author>` (advisor ids have no `#`).
+fn sender(side: Side, author: Option<&AdvisorId>) -> String {
+    match author {
+        Some(author) => format!("{}#{author}", side.as_str()),
+        None => side.as_str().to_owned(),
+    }
+}
+
+/// Orders a session's messages: `MSG#<ms, 13 digits>#<sender>#<sender id>`.
+pub fn message(at: UnixMillis, side: Side, author: Option<&AdvisorId>, client_id: &str) -> String {
+    format!(
+        "{MESSAGE_PREFIX}{at:013}#{}#{client_id}",
+        sender(side, author)
+    )
 }
 
 /// A message key `by_ms` earlier than `key`: resuming after it replays
@@ -75,8 +87,13 @@ pub fn rewound(key: &str, by_ms: u64) -> Option<String> {
 }
 
 /// Marks a sender's message id as used in its session.
-pub fn client_id(side: Side, client_id: &str) -> String {
-    format!("CID#{}#{client_id}", side.as_str())
+pub fn client_id(side: Side, author: Option<&AdvisorId>, client_id: &str) -> String {
+    format!("CID#{}#{client_id}", sender(side, author))
+}
+
+/// The sessions an advisor is in: one item per session (sort key: its id).
+pub fn attending(advisor: &AdvisorId) -> String {
+    format!("ATTENDS#{advisor}")
 }
 
 pub fn queue(queue: &QueueKey) -> String {
@@ -214,10 +231,10 @@ mod tests {
 
     #[test]
     fn a_rewound_key_sorts_before_every_message_of_the_margin() {
-        let key = message(10_000, Side::Visitor, "m1");
+        let key = message(10_000, Side::Visitor, None, "m1");
         let rewound = rewound(&key, 3_000).expect("a message key");
-        assert!(rewound < message(7_000, Side::Advisor, "a"));
-        assert!(rewound > message(6_999, Side::Visitor, "z"));
+        assert!(rewound < message(7_000, Side::Advisor, None, "a"));
+        assert!(rewound > message(6_999, Side::Visitor, None, "z"));
         assert_eq!(super::rewound("MSG#12", 5), None);
         assert_eq!(super::rewound("CARD#x", 5), None);
     }

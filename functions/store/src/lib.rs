@@ -171,12 +171,50 @@ pub struct StoredSession {
     pub version: u64,
 }
 
+/// A chat message to append: who sent it and what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewMessage<'a> {
+    pub side: Side,
+    /// The advisor who wrote an advisor-side message (several may write in
+    /// one session: a guest in the chat). Message ids are de-duplicated per
+    /// author.
+    pub author: Option<&'a AdvisorId>,
+    /// The sender's own id for the message.
+    pub client_id: &'a str,
+    pub text: &'a str,
+    pub at: UnixMillis,
+}
+
+impl<'a> NewMessage<'a> {
+    /// A message without an author (a visitor's).
+    pub fn new(side: Side, client_id: &'a str, text: &'a str, at: UnixMillis) -> Self {
+        Self {
+            side,
+            author: None,
+            client_id,
+            text,
+            at,
+        }
+    }
+
+    /// Written by `author` (an advisor).
+    pub fn by(self, author: &'a AdvisorId) -> Self {
+        Self {
+            author: Some(author),
+            ..self
+        }
+    }
+}
+
 /// One chat message as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
     /// Orders the messages of a session; clients resume after a key.
     pub key: String,
     pub side: Side,
+    /// The advisor who wrote it (advisor side; `None` in messages stored
+    /// before authors were).
+    pub author: Option<AdvisorId>,
     /// The sender's own id for the message (de-duplicates resends).
     pub client_id: String,
     pub text: String,
@@ -312,15 +350,12 @@ pub trait SessionStore {
         until: UnixMillis,
         limit: u16,
     ) -> Result<Vec<String>, StoreError>;
-    /// Appends a chat message once per (side, client id), kept until
-    /// `expires_at` (with its session).
+    /// Appends a chat message once per (side, author, client id), kept
+    /// until `expires_at` (with its session).
     async fn append_message(
         &self,
         session: &str,
-        side: Side,
-        client_id: &str,
-        text: &str,
-        at: UnixMillis,
+        message: NewMessage<'_>,
         expires_at: UnixMillis,
     ) -> Result<Appended, StoreError>;
     /// How many messages a session has and when the last was stored.
@@ -332,6 +367,24 @@ pub trait SessionStore {
         after: Option<&str>,
         limit: u16,
     ) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Records that `advisor` is in `session` (took it, was handed it, or
+    /// is a guest in its chat), until `expires_at` at the latest.
+    async fn attend(
+        &self,
+        advisor: &AdvisorId,
+        session: &str,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError>;
+    /// Forgets it (no error when there was nothing).
+    async fn unattend(&self, advisor: &AdvisorId, session: &str) -> Result<(), StoreError>;
+    /// The sessions `advisor` is in (up to `limit`, in session id order),
+    /// for a console that opens; records expired by `now` are left out.
+    async fn attending(
+        &self,
+        advisor: &AdvisorId,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError>;
     /// Puts a waiting session in a queue; `since` is its place (earlier
     /// first, ties by session id). Kept until `expires_at` at the latest.
     async fn enqueue(

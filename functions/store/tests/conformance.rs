@@ -141,10 +141,12 @@ async fn ttl_attributes() {
     store
         .append_message(
             "ttl-session",
-            livecard_core::session::Side::Visitor,
-            "m1",
-            "hello",
-            now + 1,
+            livecard_store::NewMessage::new(
+                livecard_core::session::Side::Visitor,
+                "m1",
+                "hello",
+                now + 1,
+            ),
             keep,
         )
         .await
@@ -152,8 +154,8 @@ async fn ttl_attributes() {
     let side = livecard_core::session::Side::Visitor;
     let transcript = [
         livecard_store::keys::META.to_owned(),
-        livecard_store::keys::message(now + 1, side, "m1"),
-        livecard_store::keys::client_id(side, "m1"),
+        livecard_store::keys::message(now + 1, side, None, "m1"),
+        livecard_store::keys::client_id(side, None, "m1"),
     ];
 
     let mut cases = vec![
@@ -230,10 +232,12 @@ async fn chat_messages_with_group_commit() {
             store
                 .append_message(
                     "burst",
-                    Side::Visitor,
-                    &format!("m{}", i % 200),
-                    "x",
-                    1_000 + i,
+                    livecard_store::NewMessage::new(
+                        Side::Visitor,
+                        &format!("m{}", i % 200),
+                        "x",
+                        1_000 + i,
+                    ),
                     KEEP,
                 )
                 .await
@@ -259,10 +263,12 @@ async fn chat_messages_with_group_commit() {
                     let appended = store
                         .append_message(
                             &session,
-                            Side::Advisor,
-                            &format!("c{i}"),
-                            &format!("text {i}"),
-                            10_000 + i * 10 + round,
+                            livecard_store::NewMessage::new(
+                                Side::Advisor,
+                                &format!("c{i}"),
+                                &format!("text {i}"),
+                                10_000 + i * 10 + round,
+                            ),
                             KEEP,
                         )
                         .await

@@ -32,8 +32,8 @@ fn no_such() -> ApiError {
     ApiError::not_found("no such conversation")
 }
 
-/// A conversation the advisor may look at: rung to them now, or taken by
-/// them (also after it ended).
+/// A conversation the advisor may look at: rung to them now, taken by them
+/// (also after it ended), or theirs as a guest in the chat.
 async fn conversation<S: Store, P: Push>(
     app: &App<S, P>,
     me: &AdvisorId,
@@ -44,7 +44,10 @@ async fn conversation<S: Store, P: Push>(
     }
     let stored = app.store.get_session(id).await?.ok_or_else(no_such)?;
     let session = &stored.session;
-    if session.current_advisor() == Some(me) || session.advisor.as_ref() == Some(me) {
+    if session.current_advisor() == Some(me)
+        || session.advisor.as_ref() == Some(me)
+        || session.is_guest(me)
+    {
         Ok(stored)
     } else {
         Err(no_such())

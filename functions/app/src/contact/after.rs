@@ -7,6 +7,7 @@ use crate::http_util::{ApiError, json, parse_json, response};
 use crate::{App, Request, Response};
 use http::{HeaderValue, StatusCode, header};
 use livecard_core::event::EventName;
+use livecard_core::ids::AdvisorId;
 use livecard_core::session::{Phase, Side, verify_session_token};
 use livecard_store::{ChatMessage, Store, StoredSession};
 use maud::{DOCTYPE, html};
@@ -119,9 +120,25 @@ pub async fn transcript<S: Store, P: Push>(
             .unwrap_or_else(|| words.advisor.to_owned()),
         None => words.advisor.to_owned(),
     };
-    let who = |m: &ChatMessage| match m.side {
-        Side::Visitor => words.you,
-        Side::Advisor => advisor.as_str(),
+    // Each advisor who wrote (a colleague may have joined the chat) by name.
+    let mut authors: Vec<(AdvisorId, String)> = Vec::new();
+    for author in messages.iter().filter_map(|m| m.author.as_ref()) {
+        if authors.iter().all(|(a, _)| a != author) {
+            let name = app
+                .advisor_for_visitor(author)
+                .await?
+                .map(|r| r.advisor.display_name)
+                .unwrap_or_else(|| words.advisor.to_owned());
+            authors.push((author.clone(), name));
+        }
+    }
+    let who = |m: &ChatMessage| match (m.side, &m.author) {
+        (Side::Visitor, _) => words.you,
+        (Side::Advisor, Some(author)) => authors
+            .iter()
+            .find(|(a, _)| a == author)
+            .map_or(advisor.as_str(), |(_, name)| name.as_str()),
+        (Side::Advisor, None) => advisor.as_str(),
     };
     let heading = format!("{} {} {}", words.title, words.with, advisor);
     let started = format!(

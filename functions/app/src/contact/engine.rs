@@ -11,6 +11,7 @@ use super::{Participant, Push};
 use crate::App;
 use crate::api::advisors::PublicAdvisor;
 use livecard_core::UnixMillis;
+use livecard_core::channel::Channel;
 use livecard_core::event::EventName;
 use livecard_core::ids::AdvisorId;
 use livecard_core::presence::{PresencePolicy, PresenceState, PresenceView};
@@ -385,6 +386,20 @@ impl<S: Store, P: Push> App<S, P> {
                         tracing::warn!(error = %err, "affinity not stored");
                     }
                 }
+                Effect::Attend { advisor } => {
+                    let keep = after
+                        .session
+                        .created_at
+                        .saturating_add(self.config.transcript_retention_ms);
+                    if let Err(err) = self.store.attend(&advisor, &after.id, keep).await {
+                        tracing::warn!(error = %err, "attendance not stored");
+                    }
+                }
+                Effect::Unattend { advisor } => {
+                    if let Err(err) = self.store.unattend(&advisor, &after.id).await {
+                        tracing::warn!(error = %err, "attendance not removed");
+                    }
+                }
                 Effect::Announce { advisors } => {
                     let state = self.state_message(after).await.to_json();
                     let to: Vec<Participant> =
@@ -445,33 +460,26 @@ impl<S: Store, P: Push> App<S, P> {
         }
         let channel = stored.session.channel;
         let by_topic = to.is_none();
+        // A guest in the chat takes it over with the slot they hold.
+        let guest = to.as_ref().is_some_and(|to| stored.session.is_guest(to));
         let claimed = match to {
+            Some(to) if guest => to,
             Some(to) => {
-                let record = self
-                    .store
-                    .get_advisor(&to)
-                    .await?
-                    .filter(|_| &to != me)
-                    .ok_or(ContactError::Refused("unknown_advisor"))?;
-                let one = std::slice::from_ref(&record);
-                let candidate = candidates(one, &self.config.presence, now);
-                if let Some(reason) = candidate
-                    .first()
-                    .and_then(|c| livecard_core::routing::handover_refusal(c, channel))
-                {
-                    return Err(ContactError::Refused(reason));
+                if &to == me {
+                    return Err(ContactError::Refused("unknown_advisor"));
                 }
-                match self.store.claim_capacity(&to).await? {
-                    Claim::Claimed => to,
-                    Claim::Full => return Err(ContactError::Refused("at_capacity")),
-                    _ => return Err(ContactError::Refused("unknown_advisor")),
-                }
+                self.claim_colleague(&to, channel, now).await?;
+                to
             }
             None => {
                 let records = self.routing_candidates().await?;
                 let mut request = livecard_core::routing::RouteRequest::new(channel);
                 request.topic = topic;
-                request.exclude = vec![me.clone()];
+                // Guests hold a slot already: routing finds someone else.
+                request.exclude = std::iter::once(me)
+                    .chain(stored.session.guests.iter().map(|g| &g.advisor))
+                    .cloned()
+                    .collect();
                 let candidates = candidates(&records, &self.config.presence, now);
                 let mut claimed = None;
                 for advisor in rank(&candidates, &request) {
@@ -496,7 +504,9 @@ impl<S: Store, P: Push> App<S, P> {
         {
             Ok(updated) => Ok(updated),
             Err(err) => {
-                self.store.release_capacity(&claimed, now).await?;
+                if !guest {
+                    self.store.release_capacity(&claimed, now).await?;
+                }
                 Err(err)
             }
         }
@@ -506,16 +516,94 @@ impl<S: Store, P: Push> App<S, P> {
     /// the shown advisor's name and title from the directory.
     pub async fn state_message(&self, stored: &StoredSession) -> ServerMessage {
         let card = match stored.session.shown_advisor() {
-            Some(id) => match self.advisor_for_visitor(id).await {
-                Ok(Some(record)) => Some(AdvisorCard {
-                    display_name: record.advisor.display_name,
-                    title: record.advisor.title,
-                }),
-                _ => None,
-            },
+            Some(id) => self.advisor_card(id).await,
             None => None,
         };
-        stored.session.state(&stored.id, card)
+        let mut state = stored.session.state(&stored.id, card);
+        if let ServerMessage::Session(state) = &mut state {
+            for guest in &mut state.guests {
+                guest.card = self.advisor_card(&guest.id).await;
+            }
+        }
+        state
+    }
+
+    /// An advisor's name and title from the directory.
+    async fn advisor_card(&self, id: &AdvisorId) -> Option<AdvisorCard> {
+        match self.advisor_for_visitor(id).await {
+            Ok(Some(record)) => Some(AdvisorCard {
+                display_name: record.advisor.display_name,
+                title: record.advisor.title,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The advisor `me`, connected to session `id`, invites the colleague
+    /// `to` into the chat. Their capacity is claimed first (atomically, as
+    /// routing does) and given back when the invitation does not hold.
+    pub async fn invite(
+        &self,
+        me: &AdvisorId,
+        id: &str,
+        to: &AdvisorId,
+    ) -> Result<Updated, ContactError> {
+        let now = self.now();
+        let stored = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        if stored.session.connected_advisor() != Some(me) {
+            return Err(ContactError::NotFound);
+        }
+        if to == me || stored.session.is_guest(to) {
+            return Err(ContactError::Session(SessionError::NotOffered));
+        }
+        self.claim_colleague(to, Channel::Chat, now).await?;
+        let policy = self.config.session;
+        let input = Input::Invite {
+            by: me.clone(),
+            guest: to.clone(),
+        };
+        match self
+            .update_session(id, |s| s.handle(input.clone(), &policy, now))
+            .await
+        {
+            Ok(updated) => Ok(updated),
+            Err(err) => {
+                self.store.release_capacity(to, now).await?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Claims a named colleague's capacity for `channel`, or says why not
+    /// (`unknown_advisor`, `offline`, `at_capacity`).
+    async fn claim_colleague(
+        &self,
+        to: &AdvisorId,
+        channel: Channel,
+        now: UnixMillis,
+    ) -> Result<(), ContactError> {
+        let record = self
+            .store
+            .get_advisor(to)
+            .await?
+            .ok_or(ContactError::Refused("unknown_advisor"))?;
+        let one = std::slice::from_ref(&record);
+        let candidate = candidates(one, &self.config.presence, now);
+        if let Some(reason) = candidate
+            .first()
+            .and_then(|c| livecard_core::routing::handover_refusal(c, channel))
+        {
+            return Err(ContactError::Refused(reason));
+        }
+        match self.store.claim_capacity(to).await? {
+            Claim::Claimed => Ok(()),
+            Claim::Full => Err(ContactError::Refused("at_capacity")),
+            _ => Err(ContactError::Refused("unknown_advisor")),
+        }
     }
 
     /// A chat message as pushed and replayed.
@@ -525,6 +613,7 @@ impl<S: Store, P: Push> App<S, P> {
             key: message.key.clone(),
             id: message.client_id.clone(),
             side: message.side,
+            author: message.author.clone(),
             text: message.text.clone(),
             at: message.at,
         }
@@ -692,6 +781,18 @@ impl<S: Store, P: Push> App<S, P> {
             Err(err) => tracing::warn!(error = %err, "sweep could not check the media nodes"),
         }
         Ok(report)
+    }
+
+    /// [`App::side_of`], or a guest in the chat (an advisor, who only chats).
+    pub fn member_of(
+        &self,
+        connection: &super::Connection,
+        stored: &StoredSession,
+    ) -> Option<Side> {
+        match &connection.advisor {
+            Some(advisor) if stored.session.is_guest(advisor) => Some(Side::Advisor),
+            _ => self.side_of(connection, stored),
+        }
     }
 
     /// Which side of `stored` this connection speaks for, if any.

@@ -15,13 +15,17 @@ use livecard_core::session::{EndReason, Input, Phase, SessionError, Side, verify
 use livecard_core::signaling::{
     ClientMessage, ProtocolError, ServerMessage, SignalKind, parse_client, refusal,
 };
-use livecard_store::{Appended, Store};
+use livecard_store::{Appended, NewMessage, Store};
 
 /// How far before a client's last key a join replays (`docs/protocol.md`).
 pub const REPLAY_MARGIN_MS: u64 = 30_000;
 
 /// The most chat messages one join replays (older ones stay in the store).
 const MAX_REPLAY: usize = 2_000;
+
+/// The most conversations a console is told of when it opens (an advisor's
+/// largest capacity is 50, and guests hold slots too).
+const MAX_CONVERSATIONS: u16 = 100;
 
 /// What to send back on the connection, and whether to close it.
 #[derive(Debug, Default)]
@@ -106,8 +110,36 @@ impl<S: Store, P: Push> App<S, P> {
                     .iter()
                     .map(ServerMessage::to_json),
             );
+            // Boxed: a large future (a state message per conversation).
+            replies.extend(Box::pin(self.conversations_of(advisor)).await);
         }
         replies
+    }
+
+    /// The `session` states of the conversations an advisor is in, so that
+    /// a console opened anywhere (another browser, after a crash) lists
+    /// them and joins each.
+    async fn conversations_of(&self, advisor: &livecard_core::ids::AdvisorId) -> Vec<String> {
+        let ids = match self
+            .store
+            .attending(advisor, self.now(), MAX_CONVERSATIONS)
+            .await
+        {
+            Ok(ids) => ids,
+            Err(err) => {
+                tracing::warn!(error = %err, "conversations not listed");
+                return Vec::new();
+            }
+        };
+        let mut states = Vec::new();
+        for id in ids {
+            if let Ok(Some(stored)) = self.store.get_session(&id).await
+                && stored.session.attendees().contains(&advisor)
+            {
+                states.push(self.state_message(&stored).await.to_json());
+            }
+        }
+        states
     }
 
     /// One text frame from a client.
@@ -210,19 +242,17 @@ impl<S: Store, P: Push> App<S, P> {
                 session, id, text, ..
             } => self.chat(connection, &session, &id, &text).await,
             ClientMessage::Typing { session, .. } => {
-                let (side, other) = self.speaker(connection, &session).await?;
-                let message = ServerMessage::Typing { session, side };
-                if let Some(other) = other {
-                    self.push.send(&other, &message.to_json()).await;
-                }
+                let (side, others) = self.chatter(connection, &session).await?;
+                let message = ServerMessage::Typing { session, side }.to_json();
+                futures_util::future::join_all(others.iter().map(|p| self.push.send(p, &message)))
+                    .await;
                 Ok(Replies::default())
             }
             ClientMessage::Read { session, key, .. } => {
-                let (side, other) = self.speaker(connection, &session).await?;
-                let message = ServerMessage::Read { session, side, key };
-                if let Some(other) = other {
-                    self.push.send(&other, &message.to_json()).await;
-                }
+                let (side, others) = self.chatter(connection, &session).await?;
+                let message = ServerMessage::Read { session, side, key }.to_json();
+                futures_util::future::join_all(others.iter().map(|p| self.push.send(p, &message)))
+                    .await;
                 Ok(Replies::default())
             }
             ClientMessage::Upgrade {
@@ -314,6 +344,32 @@ impl<S: Store, P: Push> App<S, P> {
                     return Err(ContactError::Session(SessionError::NotAllowed));
                 };
                 let updated = self.transfer(&me, &session, to, topic, note).await?;
+                self.after_release(&updated.released).await;
+                Ok(Replies::default())
+            }
+            ClientMessage::Invite { session, to, .. } => {
+                let Some(me) = connection.advisor.clone() else {
+                    // A visitor cannot bring anyone in.
+                    self.side_in(connection, &session).await?;
+                    return Err(ContactError::Session(SessionError::NotAllowed));
+                };
+                self.invite(&me, &session, &to).await?;
+                Ok(Replies::default())
+            }
+            ClientMessage::Leave { session, .. } => {
+                let stored = self.session_cached(&session).await?;
+                let me = match &connection.advisor {
+                    Some(me) if stored.session.is_guest(me) => me.clone(),
+                    // Not a guest: the others end the chat with `hangup`.
+                    _ => {
+                        self.member_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+                        return Err(ContactError::Session(SessionError::NotAllowed));
+                    }
+                };
+                let leave = Input::Leave(me);
+                let updated = self
+                    .update_session(&session, |s| s.handle(leave.clone(), &policy, now))
+                    .await?;
                 self.after_release(&updated.released).await;
                 Ok(Replies::default())
             }
@@ -430,7 +486,7 @@ impl<S: Store, P: Push> App<S, P> {
             }
             Some(_) => return Err(NOT_ALLOWED),
             None => self
-                .side_of(connection, &stored)
+                .member_of(connection, &stored)
                 .filter(|side| *side == Side::Advisor)
                 .ok_or(NOT_ALLOWED)?,
         };
@@ -495,16 +551,20 @@ impl<S: Store, P: Push> App<S, P> {
     ) -> Result<Replies, ContactError> {
         let now = self.now();
         let stored = self.session_cached(session).await?;
-        let side = self.side_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let side = self.member_of(connection, &stored).ok_or(NOT_ALLOWED)?;
         stored.session.can_chat()?;
         let advisor = stored
             .session
             .connected_advisor()
             .ok_or(ContactError::Session(SessionError::NotConnected))?;
-        if side == Side::Advisor && connection.advisor.as_ref() != Some(advisor) {
-            return Err(NOT_ALLOWED);
-        }
-        let advisor = advisor.clone();
+        // The advisor who has the conversation, or a guest in it.
+        let author = match side {
+            Side::Advisor => match &connection.advisor {
+                Some(me) if me == advisor || stored.session.is_guest(me) => Some(me),
+                _ => return Err(NOT_ALLOWED),
+            },
+            Side::Visitor => None,
+        };
         let ack = |key: Option<String>| ServerMessage::Ack {
             session: session.to_owned(),
             id: id.to_owned(),
@@ -514,10 +574,13 @@ impl<S: Store, P: Push> App<S, P> {
             .store
             .append_message(
                 session,
-                side,
-                id,
-                text,
-                now,
+                NewMessage {
+                    side,
+                    author,
+                    client_id: id,
+                    text,
+                    at: now,
+                },
                 stored
                     .session
                     .created_at
@@ -528,20 +591,50 @@ impl<S: Store, P: Push> App<S, P> {
             Appended::Duplicate => Ok(Replies::one(ack(None))),
             Appended::New(message) => {
                 let value = Self::chat_message(session, &message).to_json();
-                // Both sides at once: on AWS each is a lookup of the
+                // Everyone at once: on AWS each is a lookup of the
                 // participant's connections and a post to each.
-                futures_util::future::join(
-                    self.push
-                        .send(&Participant::Visitor(session.to_owned()), &value),
-                    self.push.send(&Participant::Advisor(advisor), &value),
-                )
-                .await;
+                let to = self.members(session, &stored.session);
+                futures_util::future::join_all(to.iter().map(|p| self.push.send(p, &value))).await;
                 // No session write per message: activity and the count are
                 // read from the message store when the session is judged
                 // idle or ends (`Session::messages_seen`).
                 Ok(Replies::one(ack(Some(message.key))))
             }
         }
+    }
+
+    /// Everyone in a session: its visitor, the advisor rung or connected,
+    /// and the guests.
+    fn members(&self, id: &str, session: &livecard_core::session::Session) -> Vec<Participant> {
+        std::iter::once(Participant::Visitor(id.to_owned()))
+            .chain(
+                session
+                    .current_advisor()
+                    .into_iter()
+                    .chain(session.guests.iter().map(|g| &g.advisor))
+                    .map(|a| Participant::Advisor(a.clone())),
+            )
+            .collect()
+    }
+
+    /// Typing and read marks: from the visitor to the advisors in the chat,
+    /// from an advisor (or a guest) to the visitor.
+    async fn chatter(
+        &self,
+        connection: &Connection,
+        session: &str,
+    ) -> Result<(Side, Vec<Participant>), ContactError> {
+        let stored = self.session_cached(session).await?;
+        let side = self.member_of(connection, &stored).ok_or(NOT_ALLOWED)?;
+        let others = match side {
+            Side::Visitor => self
+                .members(session, &stored.session)
+                .into_iter()
+                .skip(1)
+                .collect(),
+            Side::Advisor => vec![Participant::Visitor(session.to_owned())],
+        };
+        Ok((side, others))
     }
 
     /// The speaker's side and the other side, for relayed messages.

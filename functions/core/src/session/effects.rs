@@ -29,6 +29,12 @@ pub enum Effect {
     /// The visitor reached this advisor: remember them for the visitor's
     /// next contact (affinity).
     Remember { advisor: AdvisorId },
+    /// This advisor is in the conversation from now on (took it, was handed
+    /// it, or came in as a guest): a console they open lists it.
+    Attend { advisor: AdvisorId },
+    /// This advisor is no longer in it (it ended, was handed on, or they
+    /// left as a guest).
+    Unattend { advisor: AdvisorId },
     /// The session changed: tell its visitor and these advisors (rung or
     /// connected, before or after the change) its new state.
     Announce { advisors: Vec<AdvisorId> },

@@ -50,6 +50,9 @@ impl Session {
         }
         self.share_asked = false;
         effects.extend(self.abort_identity(now));
+        // A guest who takes over holds a slot already (the host claimed
+        // none for them).
+        self.guest_takes_over(to);
         self.phase = Phase::Connected {
             advisor: to.clone(),
             since,

@@ -25,6 +25,7 @@
 //! - [`request`]: what the visitor asked for, its queue and its inbox;
 //! - [`phases`]: routing, ringing, queueing, accepting, declining, ending;
 //! - [`calls`]: audio and video inside a connected session;
+//! - [`guests`]: colleagues invited into the chat, and leaving it;
 //! - [`deadlines`]: the policy's times, the next deadline and the tick;
 //! - [`effects`]: what a host carries out;
 //! - this module: the session itself and [`Session::handle`], which adds the
@@ -33,6 +34,7 @@
 pub mod calls;
 pub mod deadlines;
 pub mod effects;
+pub mod guests;
 pub mod handover;
 pub mod identity;
 pub mod phases;
@@ -45,6 +47,7 @@ pub mod token;
 pub use calls::{Call, IcePath, MAX_RESTART_EVENTS, RestartReason};
 pub use deadlines::SessionPolicy;
 pub use effects::{Effect, Prop};
+pub use guests::{Guest, MAX_GUESTS};
 pub use handover::Handover;
 pub use identity::{IdentityAction, IdentityCheck, IdentityOutcome, IdentityState};
 pub use request::{GENERAL_TOPIC, MAX_PAGE_URL, Origin, QueueKey, Wanted, page_url};
@@ -99,6 +102,14 @@ pub enum Input {
         by_topic: bool,
         note: Option<String>,
     },
+    /// The connected advisor `by` invites `guest` into the chat (the host
+    /// claimed `guest`'s capacity).
+    Invite {
+        by: AdvisorId,
+        guest: AdvisorId,
+    },
+    /// A guest leaves the conversation.
+    Leave(AdvisorId),
     /// A side's identity-check action.
     Identity {
         side: Side,
@@ -151,6 +162,8 @@ impl Session {
                 by_topic,
                 note,
             } => self.transfer(&from, &to, by_topic, note, now),
+            Input::Invite { by, guest } => self.invite(&by, &guest, now),
+            Input::Leave(guest) => self.leave(&guest, now),
             Input::Identity {
                 side,
                 action,
@@ -248,6 +261,21 @@ impl Session {
             },
             other => other,
         }));
+        // Who is in the conversation (the advisor who has it, the guests):
+        // each one who came or went.
+        let (now_in, was_in) = (self.attendees(), before.attendees());
+        effects.extend(
+            was_in
+                .iter()
+                .filter(|a| !now_in.contains(a))
+                .map(|&a| Effect::Unattend { advisor: a.clone() }),
+        );
+        effects.extend(
+            now_in
+                .iter()
+                .filter(|a| !was_in.contains(a))
+                .map(|&a| Effect::Attend { advisor: a.clone() }),
+        );
         if let Phase::Connected { advisor, .. } = &self.phase
             && !matches!(before.phase, Phase::Connected { .. })
         {
@@ -255,10 +283,14 @@ impl Session {
                 advisor: advisor.clone(),
             });
         }
+        // Everyone in the conversation before or after the change is told:
+        // a guest who left learns it too.
         let mut advisors: Vec<AdvisorId> = Vec::new();
         for advisor in [self.current_advisor(), before.current_advisor()]
             .into_iter()
             .flatten()
+            .chain(self.guests.iter().map(|g| &g.advisor))
+            .chain(before.guests.iter().map(|g| &g.advisor))
         {
             if !advisors.contains(advisor) {
                 advisors.push(advisor.clone());
@@ -266,6 +298,19 @@ impl Session {
         }
         effects.push(Effect::Announce { advisors });
         effects
+    }
+}
+
+impl Session {
+    /// The advisors in the conversation now: the one connected and the
+    /// guests (nobody before it is taken or after it ended).
+    pub fn attendees(&self) -> Vec<&AdvisorId> {
+        match &self.phase {
+            Phase::Connected { advisor, .. } => std::iter::once(advisor)
+                .chain(self.guests.iter().map(|g| &g.advisor))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -400,6 +445,9 @@ pub struct Session {
     /// The last hand-over to the advisor now connected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<Handover>,
+    /// Colleagues in the chat as guests (at most [`MAX_GUESTS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guests: Vec<Guest>,
 }
 
 fn routed_before_joins_existed() -> bool {

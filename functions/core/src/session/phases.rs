@@ -26,6 +26,7 @@ impl Session {
             identity: None,
             identity_history: Vec::new(),
             handover: None,
+            guests: Vec::new(),
         }
     }
 
@@ -320,6 +321,7 @@ impl Session {
             }
             Phase::Connected { advisor, since } => {
                 effects.push(Effect::Release { advisor });
+                effects.extend(self.guests_leave(now));
                 if let Some(call) = self.call.take() {
                     effects.extend(call_over(&call, now));
                 }

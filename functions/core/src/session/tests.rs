@@ -728,3 +728,131 @@ fn identity_checks_are_asked_consented_and_decided_by_the_right_side() {
         ("outcome", Prop::Label("aborted"))
     );
 }
+
+fn released(effects: &[Effect]) -> Vec<AdvisorId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Release { advisor } => Some(advisor.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn announced(effects: &[Effect]) -> Vec<AdvisorId> {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Announce { advisors } => Some(advisors.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn colleagues_join_the_chat_as_guests_and_every_way_out_gives_their_slot_back() {
+    let policy = SessionPolicy::default();
+    let mut s = joined_session(Channel::Chat, T0);
+    let invite = |by: &str, guest: &str| Input::Invite {
+        by: id(by),
+        guest: id(guest),
+    };
+    // Not before the contact is taken.
+    assert_eq!(
+        s.handle(invite("anna", "ben"), &policy, T0),
+        Err(SessionError::NotConnected)
+    );
+    s.handle(Input::Ring(id("anna")), &policy, T0)
+        .expect("ring");
+    s.handle(Input::Accept(id("anna")), &policy, T0 + 1_000)
+        .expect("accept");
+    // Only the advisor who has it invites; nobody twice, not themselves,
+    // at most MAX_GUESTS.
+    assert_eq!(
+        s.handle(invite("ben", "clara"), &policy, T0 + 2_000),
+        Err(SessionError::NotYours)
+    );
+    assert_eq!(
+        s.handle(invite("anna", "anna"), &policy, T0 + 2_000),
+        Err(SessionError::NotOffered)
+    );
+    let effects = s
+        .handle(invite("anna", "ben"), &policy, T0 + 2_000)
+        .expect("invite");
+    assert_eq!(names(&effects), vec![EventName::GuestJoined]);
+    assert!(announced(&effects).contains(&id("ben")), "{effects:?}");
+    assert!(s.is_guest(&id("ben")));
+    assert_eq!(
+        s.handle(invite("anna", "ben"), &policy, T0 + 2_500),
+        Err(SessionError::NotOffered)
+    );
+    s.handle(invite("anna", "clara"), &policy, T0 + 2_500)
+        .expect("a second guest");
+    assert_eq!(
+        s.handle(invite("anna", "dora"), &policy, T0 + 2_600),
+        Err(SessionError::NotOffered),
+        "at most {MAX_GUESTS} guests"
+    );
+    // A guest leaves: their slot is given back, and they are told too.
+    let effects = s
+        .handle(Input::Leave(id("clara")), &policy, T0 + 5_000)
+        .expect("leave");
+    assert_eq!(released(&effects), vec![id("clara")]);
+    assert_eq!(
+        props_of(&effects, EventName::GuestLeft),
+        vec![
+            ("duration_ms", Prop::from(2_500u64)),
+            ("reason", Prop::from("left"))
+        ]
+    );
+    assert!(announced(&effects).contains(&id("clara")));
+    assert_eq!(
+        s.handle(Input::Leave(id("clara")), &policy, T0 + 5_100),
+        Err(SessionError::NotAllowed),
+        "only a guest leaves"
+    );
+    // Handing over to the guest: they take it with the slot they hold
+    // (nothing released for them); the giver's slot goes back.
+    let effects = s
+        .handle(
+            Input::Transfer {
+                from: id("anna"),
+                to: id("ben"),
+                by_topic: false,
+                note: None,
+            },
+            &policy,
+            T0 + 6_000,
+        )
+        .expect("hand over to the guest");
+    assert_eq!(released(&effects), vec![id("anna")]);
+    assert!(s.guests.is_empty());
+    assert_eq!(s.connected_advisor(), Some(&id("ben")));
+    // The session ends with a guest in it: both slots come back.
+    s.handle(invite("ben", "clara"), &policy, T0 + 7_000)
+        .expect("invite again");
+    let effects = s
+        .handle(Input::End(EndReason::VisitorLeft), &policy, T0 + 9_000)
+        .expect("end");
+    let mut back = released(&effects);
+    back.sort();
+    assert_eq!(back, vec![id("ben"), id("clara")]);
+    assert_eq!(
+        props_of(&effects, EventName::GuestLeft)
+            .into_iter()
+            .find(|(k, _)| *k == "reason"),
+        Some(("reason", Prop::from("ended")))
+    );
+    assert!(s.guests.is_empty());
+    // The session as stored keeps guests across a read.
+    let mut t = joined_session(Channel::Chat, T0);
+    t.handle(Input::Ring(id("anna")), &policy, T0)
+        .expect("ring");
+    t.handle(Input::Accept(id("anna")), &policy, T0 + 1)
+        .expect("accept");
+    t.handle(invite("anna", "ben"), &policy, T0 + 2)
+        .expect("invite");
+    let json = serde_json::to_string(&t).expect("json");
+    let back: Session = serde_json::from_str(&json).expect("read");
+    assert_eq!(back, t);
+}

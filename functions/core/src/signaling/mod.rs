@@ -139,6 +139,18 @@ pub enum ClientMessage {
         #[serde(default)]
         note: Option<String>,
     },
+    /// The connected advisor invites a colleague (`to`, an advisor id) into
+    /// the chat as a guest.
+    Invite {
+        v: u32,
+        session: String,
+        to: crate::ids::AdvisorId,
+    },
+    /// A guest leaves the conversation (the others go on).
+    Leave {
+        v: u32,
+        session: String,
+    },
     /// The identity check: the advisor asks (`face`: a photo of the face
     /// too), the visitor consents or declines, the advisor records the
     /// `outcome` with a `note` (at most 500 characters). The images go over
@@ -192,6 +204,8 @@ impl ClientMessage {
             | ClientMessage::File { v, .. }
             | ClientMessage::Identity { v, .. }
             | ClientMessage::Transfer { v, .. }
+            | ClientMessage::Invite { v, .. }
+            | ClientMessage::Leave { v, .. }
             | ClientMessage::Presence { v, .. }
             | ClientMessage::Ping { v } => *v,
         }
@@ -215,6 +229,8 @@ impl ClientMessage {
             ClientMessage::File { .. } => "file",
             ClientMessage::Identity { .. } => "identity",
             ClientMessage::Transfer { .. } => "transfer",
+            ClientMessage::Invite { .. } => "invite",
+            ClientMessage::Leave { .. } => "leave",
             ClientMessage::Presence { .. } => "presence",
             ClientMessage::Ping { .. } => "ping",
         }
@@ -238,6 +254,8 @@ impl ClientMessage {
             | ClientMessage::File { session, .. }
             | ClientMessage::Identity { session, .. }
             | ClientMessage::Transfer { session, .. }
+            | ClientMessage::Invite { session, .. }
+            | ClientMessage::Leave { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
             ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
         }
@@ -378,6 +396,8 @@ const CLIENT_TYPES: &[&str] = &[
     "file",
     "identity",
     "transfer",
+    "invite",
+    "leave",
     "presence",
     "ping",
 ];
@@ -454,6 +474,8 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
         | ClientMessage::Wait { session, .. }
         | ClientMessage::Colleague { session, .. }
         | ClientMessage::Hangup { session, .. }
+        | ClientMessage::Invite { session, .. }
+        | ClientMessage::Leave { session, .. }
         | ClientMessage::CallReport { session, .. } => valid_session(session),
         ClientMessage::File { session, bytes, .. } => valid_session(session) && *bytes > 0,
         ClientMessage::Transfer {
@@ -608,6 +630,10 @@ mod tests {
                 ..
             })
         ));
+        let invite = parse_client(r#"{"v":1,"type":"invite","session":"s1","to":"ben"}"#);
+        assert!(matches!(invite, Ok(ClientMessage::Invite { ref to, .. }) if to.as_str() == "ben"));
+        let leave = parse_client(r#"{"v":1,"type":"leave","session":"s1"}"#);
+        assert!(matches!(leave, Ok(ClientMessage::Leave { .. })));
     }
 
     #[test]
@@ -645,6 +671,18 @@ mod tests {
             ),
             (
                 r#"{"v":1,"type":"upgrade","session":"s1","channel":"fax"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"invite","session":"s1"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"invite","session":"s1","to":"Ben Hur"}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"leave","session":"s1","guest":"ben"}"#,
                 ProtocolError::InvalidField,
             ),
             (

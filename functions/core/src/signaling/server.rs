@@ -42,12 +42,16 @@ pub enum ServerMessage {
         position: u32,
         wait_ms: u64,
     },
-    /// A chat message as stored: `key` orders it, `id` is the sender's.
+    /// A chat message as stored: `key` orders it, `id` is the sender's;
+    /// `author`: the advisor who wrote an advisor-side message (several
+    /// may, with a guest in the chat).
     Chat {
         session: String,
         key: String,
         id: String,
         side: Side,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        author: Option<AdvisorId>,
         text: String,
         at: UnixMillis,
     },
@@ -152,6 +156,10 @@ pub struct SessionState {
     /// advisor's note: both sides get this message).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityView>,
+    /// Colleagues in the chat as guests, with their names (the host looks
+    /// them up, like the advisor's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub guests: Vec<ShownAdvisor>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -231,6 +239,14 @@ impl Session {
                 face: c.face,
                 outcome: c.outcome,
             }),
+            guests: self
+                .guests
+                .iter()
+                .map(|g| ShownAdvisor {
+                    id: g.advisor.clone(),
+                    card: None,
+                })
+                .collect(),
         })
     }
 
@@ -343,6 +359,7 @@ mod tests {
                 key: "k1".into(),
                 id: "m1".into(),
                 side: Side::Visitor,
+                author: None,
                 text: "Hallo".into(),
                 at: 5
             }),

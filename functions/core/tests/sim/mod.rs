@@ -59,6 +59,9 @@ pub struct World {
     pub ringing: BTreeMap<AdvisorId, BTreeSet<String>>,
     /// The last presence version written (versions must grow).
     presence_version: u64,
+    /// Who is in which conversation, as the host records it (the sessions
+    /// a console that opens lists).
+    pub attending: BTreeSet<(AdvisorId, String)>,
 }
 
 fn advisor(id: &str, topics: &[&str], capacity: u8) -> Advisor {
@@ -89,6 +92,7 @@ impl World {
             queues: BTreeMap::new(),
             ringing: BTreeMap::new(),
             presence_version: 0,
+            attending: BTreeSet::new(),
         };
         for (i, capacity) in capacities.iter().enumerate() {
             let topic = if i % 2 == 0 { "sales" } else { "support" };
@@ -199,6 +203,15 @@ impl World {
                 assert!(was, "left a queue it was not in");
             }
             Effect::Remember { .. } => self.sessions[index].remembered += 1,
+            Effect::Attend { advisor } => {
+                assert!(self.attending.insert((advisor, id)), "attended twice");
+            }
+            Effect::Unattend { advisor } => {
+                assert!(
+                    self.attending.remove(&(advisor, id)),
+                    "left without being in"
+                );
+            }
             Effect::Announce { .. } => self.sessions[index].announced += 1,
             Effect::Event {
                 name,
@@ -469,6 +482,20 @@ impl World {
     // What must always hold.
 
     pub fn check(&self) {
+        let attendees: BTreeSet<(AdvisorId, String)> = self
+            .sessions
+            .iter()
+            .flat_map(|s| {
+                s.session
+                    .attendees()
+                    .into_iter()
+                    .map(|a| (a.clone(), s.id.clone()))
+            })
+            .collect();
+        assert_eq!(
+            self.attending, attendees,
+            "the host's record of who is in which conversation is exact"
+        );
         for a in &self.advisors {
             let id = &a.advisor.id;
             let held = self

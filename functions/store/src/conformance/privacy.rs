@@ -39,7 +39,11 @@ pub async fn privacy<S: Store>(store: &S) {
     for s in [&a, &c] {
         ok(
             store
-                .append_message(&s.id, Side::Visitor, "m1", "hello", T0 + 1, KEEP)
+                .append_message(
+                    &s.id,
+                    crate::NewMessage::new(Side::Visitor, "m1", "hello", T0 + 1),
+                    KEEP,
+                )
                 .await,
             "message",
         );

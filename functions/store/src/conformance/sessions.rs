@@ -145,7 +145,11 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
     let text = "<script>alert(1)</script> Grüße";
     let first = ok(
         store
-            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 1, KEEP)
+            .append_message(
+                "chat-1",
+                crate::NewMessage::new(Side::Visitor, "m1", text, T0 + 1),
+                KEEP,
+            )
             .await,
         "append",
     );
@@ -155,14 +159,22 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
     assert_eq!(first.text, text);
     ok(
         store
-            .append_message("chat-1", Side::Advisor, "m1", "hello", T0 + 2, KEEP)
+            .append_message(
+                "chat-1",
+                crate::NewMessage::new(Side::Advisor, "m1", "hello", T0 + 2),
+                KEEP,
+            )
             .await,
         "append",
     );
     // The visitor resends m1 after a reconnect, later: not stored twice.
     let resend = ok(
         store
-            .append_message("chat-1", Side::Visitor, "m1", text, T0 + 3, KEEP)
+            .append_message(
+                "chat-1",
+                crate::NewMessage::new(Side::Visitor, "m1", text, T0 + 3),
+                KEEP,
+            )
             .await,
         "resend",
     );
@@ -170,7 +182,11 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
     let racing = (0..10).map(|_| async {
         ok(
             store
-                .append_message("chat-1", Side::Visitor, "m2", "again", T0 + 4, KEEP)
+                .append_message(
+                    "chat-1",
+                    crate::NewMessage::new(Side::Visitor, "m2", "again", T0 + 4),
+                    KEEP,
+                )
                 .await,
             "racing",
         )
@@ -212,6 +228,69 @@ pub async fn chat_messages<S: SessionStore>(store: &S) {
         )
         .is_empty()
     );
+    // Two advisors in one chat (a guest): each message keeps its author, and
+    // the same message id from each, in the same millisecond, is two
+    // messages; a resend by its author is still one.
+    let (anna, ben) = (aid("anna"), aid("ben"));
+    for (author, text) in [(&anna, "from anna"), (&ben, "from ben"), (&anna, "again")] {
+        ok(
+            store
+                .append_message(
+                    "chat-2",
+                    crate::NewMessage::new(Side::Advisor, "m1", text, T0 + 10).by(author),
+                    KEEP,
+                )
+                .await,
+            "authored append",
+        );
+    }
+    let authored = ok(store.messages_after("chat-2", None, 50).await, "authored");
+    let mut seen: Vec<(Option<&str>, &str)> = authored
+        .iter()
+        .map(|m| (m.author.as_ref().map(|a| a.as_str()), m.text.as_str()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![(Some("anna"), "from anna"), (Some("ben"), "from ben")],
+        "one message per author and id, with its author"
+    );
+    assert_eq!(all[0].author, None, "a visitor's message has no author");
+}
+
+/// Who is in which conversation: recorded, listed per advisor (expired
+/// records left out), forgotten, and forgetting twice is no error.
+pub async fn attendance<S: SessionStore>(store: &S) {
+    let (anna, ben) = (aid("anna"), aid("ben"));
+    for (advisor, session, until) in [
+        (&anna, "s-2", KEEP),
+        (&anna, "s-1", KEEP),
+        (&anna, "s-old", T0 + 10),
+        (&ben, "s-1", KEEP),
+    ] {
+        ok(store.attend(advisor, session, until).await, "attend");
+    }
+    // Recorded again: still once.
+    ok(store.attend(&anna, "s-1", KEEP).await, "attend again");
+    assert_eq!(
+        ok(store.attending(&anna, T0 + 100, 50).await, "anna's"),
+        vec!["s-1".to_owned(), "s-2".to_owned()]
+    );
+    assert_eq!(
+        ok(store.attending(&ben, T0 + 100, 50).await, "ben's"),
+        vec!["s-1".to_owned()]
+    );
+    ok(store.unattend(&anna, "s-1").await, "unattend");
+    ok(store.unattend(&anna, "s-1").await, "unattend twice");
+    assert_eq!(
+        ok(store.attending(&anna, T0 + 100, 50).await, "after"),
+        vec!["s-2".to_owned()]
+    );
+    assert_eq!(
+        ok(store.attending(&ben, T0 + 100, 50).await, "ben keeps his"),
+        vec!["s-1".to_owned()]
+    );
+    assert!(ok(store.attending(&aid("clara"), T0, 50).await, "nobody's").is_empty());
 }
 
 pub async fn visitor_affinity<S: SessionStore>(store: &S) {

@@ -8,6 +8,7 @@ use super::*;
 pub(super) struct PendingMessage {
     pub(super) session: String,
     pub(super) side: Side,
+    pub(super) author: Option<AdvisorId>,
     pub(super) client_id: String,
     pub(super) text: String,
     pub(super) at: UnixMillis,
@@ -94,6 +95,7 @@ impl DynamoStore {
             let twin = pending.iter().any(|p| {
                 p.session == message.session
                     && p.side == message.side
+                    && p.author == message.author
                     && p.client_id == message.client_id
             });
             if twin {
@@ -125,8 +127,14 @@ impl DynamoStore {
                 Ok(_) => {
                     for message in pending.drain(..) {
                         let stored = ChatMessage {
-                            key: keys::message(message.at, message.side, &message.client_id),
+                            key: keys::message(
+                                message.at,
+                                message.side,
+                                message.author.as_ref(),
+                                &message.client_id,
+                            ),
                             side: message.side,
+                            author: message.author,
                             client_id: message.client_id,
                             text: message.text,
                             at: message.at,
@@ -182,34 +190,38 @@ impl DynamoStore {
         let PendingMessage {
             session,
             side,
+            author,
             client_id,
             text,
             at,
             expires_at,
             ..
         } = pending;
+        let author = author.as_ref();
         let (side, at) = (*side, *at);
         let ttl = n(ttl_seconds(*expires_at));
         let marker = Put::builder()
             .table_name(&self.table)
             .item("pk", s(keys::session(session)))
-            .item("sk", s(keys::client_id(side, client_id)))
+            .item("sk", s(keys::client_id(side, author, client_id)))
             .item(TTL_ATTRIBUTE, ttl.clone())
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "pk")
             .build()
             .map_err(built)?;
-        let message = Put::builder()
+        let mut message = Put::builder()
             .table_name(&self.table)
             .item("pk", s(keys::session(session)))
-            .item("sk", s(keys::message(at, side, client_id)))
+            .item("sk", s(keys::message(at, side, author, client_id)))
             .item("side", s(side.as_str()))
             .item("client_id", s(client_id))
             .item("text", s(text))
             .item("at", n(at))
-            .item(TTL_ATTRIBUTE, ttl)
-            .build()
-            .map_err(built)?;
+            .item(TTL_ATTRIBUTE, ttl);
+        if let Some(author) = author {
+            message = message.item("author", s(author.as_str()));
+        }
+        let message = message.build().map_err(built)?;
         Ok((
             TransactWriteItem::builder().put(marker).build(),
             TransactWriteItem::builder().put(message).build(),

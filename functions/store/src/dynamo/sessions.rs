@@ -144,19 +144,17 @@ impl SessionStore for DynamoStore {
     async fn append_message(
         &self,
         session: &str,
-        side: Side,
-        client_id: &str,
-        text: &str,
-        at: UnixMillis,
+        message: NewMessage<'_>,
         expires_at: UnixMillis,
     ) -> Result<Appended, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let pending = PendingMessage {
             session: session.to_owned(),
-            side,
-            client_id: client_id.to_owned(),
-            text: text.to_owned(),
-            at,
+            side: message.side,
+            author: message.author.cloned(),
+            client_id: message.client_id.to_owned(),
+            text: message.text.to_owned(),
+            at: message.at,
             expires_at,
             reply,
         };
@@ -253,12 +251,55 @@ impl SessionStore for DynamoStore {
                 key: key.to_owned(),
                 side: Side::parse(get_s(&item, "side")?)
                     .ok_or_else(|| StoreError::Corrupt("message side".into()))?,
+                author: match item.get("author") {
+                    Some(_) => Some(
+                        AdvisorId::parse(get_s(&item, "author")?)
+                            .map_err(|_| StoreError::Corrupt("message author".into()))?,
+                    ),
+                    None => None,
+                },
                 client_id: get_s(&item, "client_id")?.to_owned(),
                 text: get_s(&item, "text")?.to_owned(),
                 at: get_n(&item, "at")?.unwrap_or(0),
             });
         }
         Ok(messages)
+    }
+
+    async fn attend(
+        &self,
+        advisor: &AdvisorId,
+        session: &str,
+        expires_at: UnixMillis,
+    ) -> Result<(), StoreError> {
+        let attributes = [("session", s(session)), ("expires_at", n(expires_at))];
+        let entry = item(keys::attending(advisor), session, attributes);
+        self.put(expiring(entry, expires_at)).await
+    }
+
+    async fn unattend(&self, advisor: &AdvisorId, session: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(keys::attending(advisor)))
+            .key("sk", s(session))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn attending(
+        &self,
+        advisor: &AdvisorId,
+        now: UnixMillis,
+        limit: u16,
+    ) -> Result<Vec<String>, StoreError> {
+        self.query_unexpired(keys::attending(advisor), now, limit)
+            .await?
+            .iter()
+            .map(|item| Ok(get_s(item, "session")?.to_owned()))
+            .collect()
     }
 
     async fn enqueue(
