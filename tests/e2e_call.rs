@@ -1638,3 +1638,103 @@ async fn a_colleague_is_invited_into_the_chat_and_leaves_again() {
     drop(driver);
     server.stop();
 }
+
+/// A deployment that keeps identity photos (`LIVECARD_RETAIN_IDENTITY_IMAGES`):
+/// the visitor is told so before consenting; when Ben verifies, the console
+/// sends the still to the server, which keeps it sealed; the conversation's
+/// context lists it and it opens at the camera's size for Ben; the visitor's
+/// access export names it, and erasure takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_keeps_identity_photos_sealed_when_it_chose_to() {
+    let _serial = SERIAL.lock().await;
+    let dir = support::temp_dir("e2e-identity-kept");
+    let server = Livecard::start_in_with_env(
+        dir.to_path_buf(),
+        &[],
+        &[("LIVECARD_RETAIN_IDENTITY_IMAGES", "30d")],
+    );
+    let mut driver = Driver::start().await;
+    let visitor = driver.browser().await;
+    let advisor = driver.browser().await;
+    sign_in(&advisor, server.signin_link("Ben Okafor")).await;
+    chat_with_ben(&server, &visitor, &advisor).await;
+    let session = run(&visitor, "return window.livecard.instances[0].session;")
+        .await
+        .as_str()
+        .expect("session")
+        .to_owned();
+    click(&advisor, ".chat:not([hidden]) [data-id-ask]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('[data-id-consent]') !== null && document.querySelector('.lcw-identity').textContent.includes('it is kept encrypted for 30 days and then deleted')",
+        "the visitor is told the photo is kept",
+    )
+    .await;
+    click(&visitor, "[data-id-consent]").await;
+    wait_until(
+        &visitor,
+        "document.querySelector('.lcw-id-video') && document.querySelector('.lcw-id-video').videoWidth > 0 && !document.querySelector('[data-id-capture=\"document\"]').disabled",
+        "the camera shows",
+    )
+    .await;
+    let size = run(
+        &visitor,
+        "const s = document.querySelector('.lcw-id-video').srcObject.getVideoTracks()[0].getSettings(); return [s.width, s.height];",
+    )
+    .await;
+    click(&visitor, "[data-id-capture=\"document\"]").await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('.chat:not([hidden]) .id-panel img[data-id-photo]').length === 1 && document.querySelector('.chat:not([hidden]) .id-keep').textContent === 'The photos are kept, encrypted, for 30 days when you decide.'",
+        "the photo arrives, and Ben is told it will be kept",
+    )
+    .await;
+    click(
+        &advisor,
+        ".chat:not([hidden]) [data-id-outcome=\"verified\"]",
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "document.querySelector('.chat:not([hidden]) .id-status').textContent === 'Identity verified.' && document.querySelectorAll('.id-panel img').length === 0",
+        "decided; the page lets the photo go",
+    )
+    .await;
+    // The context lists the kept photo; it opens for Ben at its size.
+    run(
+        &advisor,
+        &format!("document.querySelector('#active [data-open={session:?}]').click(); return true;"),
+    )
+    .await;
+    wait_until(
+        &advisor,
+        "document.querySelectorAll('#context [data-kept-photo]').length === 1",
+        "the kept photo is listed",
+    )
+    .await;
+    let opened = advisor
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; fetch(document.querySelector('#context [data-kept-photo]').href, { credentials: 'same-origin' }).then(r => r.blob().then(b => createImageBitmap(b)).then(i => done([r.status, r.headers.get('cache-control'), i.width, i.height]))).catch(e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .expect("open the photo");
+    assert_eq!(
+        opened,
+        json!([200, "no-store", size[0], size[1]]),
+        "the photo opens whole, at the camera's size"
+    );
+    // The visitor's access export names it (the handler tests check it is
+    // sealed in the store).
+    let key = std::fs::read_to_string(server.data_dir.join("admin.key")).expect("admin key");
+    let export = http_get(
+        &format!("{}/api/v1/privacy?session={session}", server.url),
+        key.trim(),
+    );
+    assert!(
+        export.contains("\"identity_images\":[{") && export.contains("\"kind\":\"document\""),
+        "the access export names it: {export}"
+    );
+    drop(driver);
+    server.stop();
+}

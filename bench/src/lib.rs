@@ -52,6 +52,7 @@ pub fn bench_app(
         turn_secret: None,
         teams_push: None,
         turn_provider: None,
+        identity_image_key: None,
         admin_key_sha256: None,
     };
     livecard_app::App::new(

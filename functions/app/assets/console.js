@@ -20,7 +20,8 @@
         idConsented: "Der Besucher hat zugestimmt; seine Fotos erscheinen hier.", idNote: "Notiz (nur für Sie und Ihre Kollegen)", idVerified: "Bestätigt", idNotVerified: "Nicht bestätigt", idAbort: "Abbrechen",
         idDone: { verified: "Identität bestätigt.", not_verified: "Identität nicht bestätigt.", aborted: "Identitätsprüfung abgebrochen.", declined: "Der Besucher hat die Identitätsprüfung abgelehnt." }, idPhoto: "Identitätsfoto",
         invite: "Kollegin oder Kollegen einladen", inviteGo: "Einladen", leave: "Gespräch verlassen", guest: "Gast", colleague: "Kollege", asGuest: "Sie sind als Gast dabei; {n} führt das Gespräch.",
-        left: "Sie haben das Gespräch verlassen.", joinedChat: "{n} ist dem Gespräch beigetreten.", leftChat: "{n} hat das Gespräch verlassen.", withGuests: "mit" }
+        left: "Sie haben das Gespräch verlassen.", joinedChat: "{n} ist dem Gespräch beigetreten.", leftChat: "{n} hat das Gespräch verlassen.", withGuests: "mit",
+        idKeep: "Die Fotos werden verschlüsselt {d} Tage aufbewahrt, wenn Sie entscheiden.", idKept: "Identitätsfotos (verschlüsselt aufbewahrt)", idKeeping: "Fotos werden aufbewahrt…" }
     : { ring: "New request", accept: "Accept", decline: "Decline", from: { card: "from the business card", portal: "from the portal", widget: "from the website widget" },
         ended: "Ended", connected: "Connected", hangup: "End chat", send: "Send", visitor: "Visitor", you: "You", typing: "is typing…", empty: "No messages.", more: "Older messages", message: "Message",
         audio: "Audio call", video: "Video call", unread: "unread", came: "Came", page: "Page", topic: "Topic", language: "Language", started: "Started", campaign: "Campaign", card: "Card",
@@ -33,7 +34,8 @@
         idConsented: "The visitor agreed; their photos come here.", idNote: "Note (only for you and your colleagues)", idVerified: "Verified", idNotVerified: "Not verified", idAbort: "Abort",
         idDone: { verified: "Identity verified.", not_verified: "Identity not verified.", aborted: "Identity check aborted.", declined: "The visitor declined the identity check." }, idPhoto: "Identity photo",
         invite: "Invite a colleague", inviteGo: "Invite", leave: "Leave the conversation", guest: "guest", colleague: "Colleague", asGuest: "You are a guest; {n} has the conversation.",
-        left: "You left the conversation.", joinedChat: "{n} joined the conversation.", leftChat: "{n} left the conversation.", withGuests: "with" };
+        left: "You left the conversation.", joinedChat: "{n} joined the conversation.", leftChat: "{n} left the conversation.", withGuests: "with",
+        idKeep: "The photos are kept, encrypted, for {d} days when you decide.", idKept: "Identity photos (kept encrypted)", idKeeping: "Keeping the photos…" };
   var ringsEl = document.getElementById("rings");
   var chatsEl = document.getElementById("chats");
   var activeEl = document.getElementById("active");
@@ -54,8 +56,13 @@
   var ws = null, retry = 0, audio = null, beepTimer = null, blinkTimer = null;
   var greeting = false; // between hello and the first pong: the server's greeting
   var baseTitle = document.title;
-  var me = null;
-  try { me = JSON.parse(document.getElementById("main").getAttribute("data-extra") || "{}").advisor || null; } catch (e) { me = null; }
+  var me = null, keepDays = 0;
+  try {
+    var extra = JSON.parse(document.getElementById("main").getAttribute("data-extra") || "{}");
+    me = extra.advisor || null;
+    // The deployment keeps identity photos (sealed, for this many days).
+    keepDays = parseInt(extra.identity_keep_days || "0", 10) || 0;
+  } catch (e) { me = null; }
   window.livecardConsole = {
     get ws() { return ws; },
     get selected() { return selected; },
@@ -414,7 +421,9 @@
     status.setAttribute("role", "status");
     panel.insertBefore(status, panel.firstChild);
     if (check.state === "done") {
-      // The photos go once the check is decided: nothing is kept.
+      // The photos leave the page once the check is decided (a deployment
+      // that keeps them has them sealed on the server by then).
+      c.idPhotos = [];
       Array.prototype.forEach.call(panel.querySelectorAll("img"), function (img) { URL.revokeObjectURL(img.src); panel.removeChild(img); });
       return;
     }
@@ -427,10 +436,23 @@
       b.addEventListener("click", function () {
         var msg = { v: 1, type: "identity", session: c.session, action: "result", outcome: x[0] };
         if (note.value.trim()) msg.note = note.value.trim();
-        wire(msg);
+        // A deployment that keeps the photos gets them before the decision
+        // (sealed by the server); an aborted check keeps none.
+        var photos = keepDays && x[0] !== "aborted" ? (c.idPhotos || []).slice() : [];
+        if (!photos.length) { wire(msg); return; }
+        Array.prototype.forEach.call(decide.querySelectorAll("button"), function (d) { d.disabled = true; });
+        keepStatus.textContent = t.idKeeping;
+        photos.reduce(function (p, photo) { return p.then(function () { return keepPhoto(c.session, photo); }); }, Promise.resolve())
+          .then(function () { c.idPhotos = []; wire(msg); }, function (err) {
+            keepStatus.textContent = t.failed + (err && err.message);
+            Array.prototype.forEach.call(decide.querySelectorAll("button"), function (d) { d.disabled = false; });
+          });
       });
       decide.appendChild(b);
     });
+    var keepStatus = el("p", "id-keep", keepDays ? t.idKeep.replace("{d}", keepDays) : "");
+    keepStatus.setAttribute("role", "status");
+    decide.appendChild(keepStatus);
     panel.appendChild(decide);
   }
   /* The session's data link (files): created on the first need. */
@@ -442,6 +464,7 @@
           var img = el("img", "id-photo"); img.alt = t.idPhoto + " " + (tr.name.indexOf("face") >= 0 ? "2" : "1");
           img.src = URL.createObjectURL(blob); img.setAttribute("data-id-photo", tr.name);
           c.idPanel.insertBefore(img, c.idPanel.querySelector(".id-decide"));
+          (c.idPhotos = c.idPhotos || []).push({ kind: tr.name.indexOf("face") >= 0 ? "face" : "document", blob: blob });
         },
         iceServers: function () { return api("POST", "/api/v1/contacts/" + c.session + "/ice-servers", { exclude: [] }); } });
     }
@@ -623,6 +646,32 @@
     c.open.addEventListener("click", function () { if (!c.joined) { c.joined = true; join({ v: 1, type: "join", session: r.session }); } });
   });
 
+  /* One identity photo to keep: the JPEG as it came over the data link. */
+  function keepPhoto(session, photo) {
+    return fetch("/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images?kind=" + photo.kind,
+      { method: "POST", credentials: "same-origin", headers: { "content-type": "image/jpeg" }, body: photo.blob })
+      .then(function (r) {
+        if (r.ok) return r.json();
+        return r.json().catch(function () { return {}; }).then(function (j) { throw new Error((j.error && j.error.message) || r.status); });
+      });
+  }
+  /* The identity photos kept of a conversation, each opened on demand. */
+  function keptPhotos(session, box) {
+    if (!keepDays) return;
+    api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images").then(function (j) {
+      if (!j.images || !j.images.length || selected !== session) return;
+      box.appendChild(el("h3", null, t.idKept));
+      var ul = el("ul", "kept-photos");
+      j.images.forEach(function (img) {
+        var a = el("a", null, t.idPhoto + " " + img.check + " · " + img.kind + " · " + clock(img.at));
+        a.href = "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images/" + encodeURIComponent(img.id);
+        a.target = "_blank"; a.rel = "noopener noreferrer"; a.setAttribute("data-kept-photo", img.id);
+        var li = el("li"); li.appendChild(a); ul.appendChild(li);
+      });
+      box.appendChild(ul);
+    }, function () {});
+  }
+
   /* The visitor's context: where they came from and their earlier contacts
      with this company (inside the affinity window), each transcript on
      demand. Everything from the server is shown as text. */
@@ -672,6 +721,7 @@
       });
       box.appendChild(ul);
       contextEl.appendChild(box);
+      keptPhotos(session, box);
     }, function () {});
   }
 

@@ -19,7 +19,7 @@
       poor: "poor", great: "great", thanks: "Thank you for your rating.",
       shareAsk: "{n} asks you to share your screen. You choose a window, a tab or the whole screen; {n} sees only that, until you stop.",
       shareYes: "Share my screen", shareNo: "No, thanks", file: "Send a file", tookOver: "{n} has taken over the conversation.", guestIn: "{n} has joined the conversation.", guestOut: "{n} has left the conversation.",
-      idAsk: "{n} asks to check your identity. If you agree, your camera shows here; you hold your ID document up to it and take a photo{face}. The photo goes straight to {n} and nobody else; livecard does not keep it.",
+      idAsk: "{n} asks to check your identity. If you agree, your camera shows here; you hold your ID document up to it and take a photo{face}. The photo goes straight to {n} and nobody else; livecard does not keep it.", idAskKept: "{n} asks to check your identity. If you agree, your camera shows here; you hold your ID document up to it and take a photo{face}. The photo goes straight to {n}; when {n} has checked it, it is kept encrypted for {d} days and then deleted.",
       idFace: ", then one of your face", idYes: "I agree", idNo: "No, thanks", idDoc: "Take photo of my ID document", idSelf: "Take photo of my face",
       idSent: "Photo sent to {n}.", idWait: "Waiting for {n}'s decision.", idDone: { verified: "Your identity was confirmed.", not_verified: "Your identity could not be confirmed.", aborted: "The identity check was stopped.", declined: "You declined the identity check." } },
     de: { chat: "Chat", with: "Chat mit ", leave: "Nachricht hinterlassen", ringing: "{n} wird angerufen…", routing: "Wir suchen jemanden für Sie…",
@@ -32,7 +32,7 @@
       poor: "schlecht", great: "sehr gut", thanks: "Danke für Ihre Bewertung.",
       shareAsk: "{n} bittet Sie, Ihren Bildschirm zu teilen. Sie wählen ein Fenster, einen Tab oder den ganzen Bildschirm; {n} sieht nur das, bis Sie beenden.",
       shareYes: "Bildschirm teilen", shareNo: "Nein, danke", file: "Datei senden", tookOver: "{n} hat das Gespräch übernommen.", guestIn: "{n} ist dem Gespräch beigetreten.", guestOut: "{n} hat das Gespräch verlassen.",
-      idAsk: "{n} möchte Ihre Identität prüfen. Wenn Sie zustimmen, erscheint hier Ihre Kamera; Sie halten Ihren Ausweis davor und machen ein Foto{face}. Das Foto geht direkt an {n} und niemanden sonst; livecard speichert es nicht.",
+      idAsk: "{n} möchte Ihre Identität prüfen. Wenn Sie zustimmen, erscheint hier Ihre Kamera; Sie halten Ihren Ausweis davor und machen ein Foto{face}. Das Foto geht direkt an {n} und niemanden sonst; livecard speichert es nicht.", idAskKept: "{n} möchte Ihre Identität prüfen. Wenn Sie zustimmen, erscheint hier Ihre Kamera; Sie halten Ihren Ausweis davor und machen ein Foto{face}. Das Foto geht direkt an {n}; nach der Prüfung wird es verschlüsselt {d} Tage aufbewahrt und dann gelöscht.",
       idFace: ", danach eines Ihres Gesichts", idYes: "Ich stimme zu", idNo: "Nein, danke", idDoc: "Foto des Ausweises aufnehmen", idSelf: "Foto des Gesichts aufnehmen",
       idSent: "Foto an {n} gesendet.", idWait: "{n} entscheidet.", idDone: { verified: "Ihre Identität wurde bestätigt.", not_verified: "Ihre Identität konnte nicht bestätigt werden.", aborted: "Die Identitätsprüfung wurde beendet.", declined: "Sie haben die Identitätsprüfung abgelehnt." } }
   };
@@ -325,7 +325,10 @@
     if (!check) return;
     var n = advisorName;
     if (check.state === "asked") {
-      var p = el("p", "lcw-ask", fill(t.idAsk, { n: n }).replace("{face}", check.face ? t.idFace : "")); p.setAttribute("role", "alert");
+      // What happens to the photo: never kept, or kept (sealed) for the
+      // deployment's retention, as the server says.
+      var ask = check.keep_days ? t.idAskKept.replace("{d}", String(check.keep_days)) : t.idAsk;
+      var p = el("p", "lcw-ask", fill(ask, { n: n }).replace("{face}", check.face ? t.idFace : "")); p.setAttribute("role", "alert");
       idBox.appendChild(p);
       var yes = el("button", null, t.idYes); yes.type = "button"; yes.setAttribute("data-id-consent", "");
       var no = el("button", null, t.idNo); no.type = "button"; no.setAttribute("data-id-decline", "");

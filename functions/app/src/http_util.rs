@@ -212,7 +212,10 @@ pub fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        format!(
+            "the body is too large for this request (at most {MAX_BODY_BYTES} bytes of JSON; an identity image at most {} bytes)",
+            livecard_core::identity_images::MAX_IMAGE_BYTES
+        ),
     )
 }
 

@@ -58,6 +58,17 @@ pub type Response = http::Response<bytes::Bytes>;
 /// The largest request body any handler accepts; hosts refuse larger bodies
 /// before reading them whole.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The largest body a request to `path` may carry: [`MAX_BODY_BYTES`], and
+/// more only for the route that takes an identity image to keep
+/// (`api::identity`). Every host reads bodies up to this.
+pub fn body_limit(path: &str) -> usize {
+    if api::identity::is_upload(path) {
+        api::identity::MAX_UPLOAD_BYTES
+    } else {
+        MAX_BODY_BYTES
+    }
+}
 /// The longest path plus query accepted.
 pub const MAX_URI_BYTES: usize = 2048;
 
@@ -147,6 +158,8 @@ pub struct Config {
     pub forward_allow: Vec<ipnet::IpNet>,
     /// How long delivery records are kept after their event.
     pub delivery_retention_ms: u64,
+    /// How long identity images are kept; `None`: never (the default).
+    pub identity_image_retention_ms: Option<u64>,
     /// How long recording reuses the destinations it read (0: never).
     pub destinations_cache_ms: u64,
     /// How long a forwarded request may take.
@@ -181,6 +194,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             forward_allow: Vec::new(),
             delivery_retention_ms: 30 * 86_400_000,
+            identity_image_retention_ms: None,
             destinations_cache_ms: 10_000,
             forward_timeout_ms: forward::REQUEST_TIMEOUT_MS,
             time_zone: livecard_core::report::TimeZone::UTC,
@@ -253,6 +267,8 @@ pub struct Secrets {
     /// A TURN provider whose credentials come from an HTTP call, when
     /// configured (`docs/turn.md`).
     pub turn_provider: Option<livecard_core::ice_provider::ProviderSettings>,
+    /// Seals the identity images a deployment keeps (`docs/privacy.md`).
+    pub identity_image_key: Option<[u8; livecard_core::identity_images::KEY_LEN]>,
 }
 
 /// What Microsoft Graph's presence notifications are checked and opened

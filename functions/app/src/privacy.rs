@@ -127,6 +127,9 @@ impl<S: Store, P: Push> App<S, P> {
                 );
             }
             let offline = self.store.get_offline_message(&stored.id).await?;
+            // Identity images a deployment keeps: what each is (the images
+            // themselves open for the advisor who took the conversation).
+            let identity_images = self.store.identity_images(&stored.id, self.now()).await?;
             let events = self.session_events(stored).await?;
             let mut deliveries = Vec::new();
             for destination in &destinations {
@@ -148,6 +151,7 @@ impl<S: Store, P: Push> App<S, P> {
                 "session": stored.session,
                 "messages": messages,
                 "offline_message": offline,
+                "identity_images": identity_images,
                 "events": events,
                 "deliveries": deliveries,
             }));

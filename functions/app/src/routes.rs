@@ -7,7 +7,7 @@ use crate::api;
 use crate::http_util::{ApiError, json, too_large};
 use crate::pages::handlers::{console, portal};
 use crate::pages::{self, PageCtx};
-use crate::{App, MAX_BODY_BYTES, MAX_URI_BYTES, Request, Response, auth, cards};
+use crate::{App, MAX_URI_BYTES, Request, Response, auth, cards};
 use http::{Method, StatusCode};
 use livecard_store::Store;
 
@@ -54,6 +54,8 @@ pub fn route_name(path: &str) -> &'static str {
         ["api", "v1", "me", "queue"] => "api_me_queue",
         ["api", "v1", "me", "conversations", _] => "api_me_conversation",
         ["api", "v1", "me", "conversations", _, "earlier", _] => "api_me_conversation_earlier",
+        ["api", "v1", "me", "conversations", _, "identity-images"] => "api_me_identity_images",
+        ["api", "v1", "me", "conversations", _, "identity-images", _] => "api_me_identity_image",
         ["api", "v1", "me", "replies"] => "api_me_replies",
         ["api", "v1", "me", "replies", _, _] => "api_me_reply",
         ["api", "v1", "contacts"] => "api_contacts",
@@ -83,7 +85,7 @@ pub async fn dispatch<S: Store, P: Push>(app: &App<S, P>, request: Request) -> R
         )
         .into_response();
     }
-    if request.body().len() > MAX_BODY_BYTES {
+    if request.body().len() > crate::body_limit(&path) {
         return too_large().into_response();
     }
     if is_api {
@@ -218,6 +220,15 @@ async fn api_route<S: Store, P: Push>(
         (&Method::GET, ["me", "conversations", id, "earlier", earlier]) => {
             api::console::earlier(app, request, id, earlier).await
         }
+        (&Method::POST, ["me", "conversations", id, api::identity::SEGMENT]) => {
+            api::identity::keep(app, request, id).await
+        }
+        (&Method::GET, ["me", "conversations", id, api::identity::SEGMENT]) => {
+            api::identity::list(app, request, id).await
+        }
+        (&Method::GET, ["me", "conversations", id, api::identity::SEGMENT, image]) => {
+            api::identity::image(app, request, id, image).await
+        }
         (&Method::GET, ["me", "replies"]) => api::console::replies(app, request).await,
         (&Method::PUT, ["me", "replies", scope, shortcut]) => {
             api::console::put_reply(app, request, scope, shortcut).await
@@ -263,6 +274,8 @@ async fn api_route<S: Store, P: Push>(
             ]
             | ["me", "conversations", _]
             | ["me", "conversations", _, "earlier", _]
+            | ["me", "conversations", _, "identity-images"]
+            | ["me", "conversations", _, "identity-images", _]
             | ["me", "replies", _, _]
             | ["presence", "webhook"],
         ) => Err(ApiError::method_not_allowed()),

@@ -7,7 +7,8 @@
 //!   "session_key": "<base64>", "visitor_key": "<base64>",
 //!   "presence_webhook_secret": "whsec_<base64>", "turn_secret": "<base64>" (or
 //!   "text:<secret>", used as written as coturn's static-auth-secret is),
-//!   "admin_api_key": "<at least 32 characters>" }
+//!   "admin_api_key": "<at least 32 characters>",
+//!   "identity_image_key": "<base64, 32 bytes>" }
 //! ```
 //!
 //! `admin_api_key` is optional: an admin API key that works without being
@@ -53,6 +54,10 @@ pub struct SecretsDocument {
     /// A TURN provider that mints credentials over HTTP (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turn_provider: Option<TurnProviderDocument>,
+    /// Seals identity images a deployment keeps (base64 of 32 bytes;
+    /// needed only with `LIVECARD_RETAIN_IDENTITY_IMAGES`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_image_key: Option<String>,
 }
 
 /// `turn_provider`: a TURN service whose credentials come from an HTTP
@@ -181,6 +186,7 @@ impl SecretsDocument {
             admin_api_key: None,
             teams_notifications: None,
             turn_provider: None,
+            identity_image_key: Some(STANDARD.encode(key())),
         }
     }
 
@@ -257,6 +263,17 @@ impl SecretsDocument {
             .as_ref()
             .map(TurnProviderDocument::settings)
             .transpose()?;
+        let identity_image_key = match &self.identity_image_key {
+            None => None,
+            Some(text) => Some(
+                livecard_core::identity_images::key_from(&decode("identity_image_key", text)?)
+                    .ok_or_else(|| {
+                        SecretsError::Invalid(
+                            "identity_image_key must be base64 of at least 32 bytes".into(),
+                        )
+                    })?,
+            ),
+        };
         Ok(Secrets {
             cards,
             session_key,
@@ -266,6 +283,7 @@ impl SecretsDocument {
             admin_key_sha256,
             teams_push,
             turn_provider,
+            identity_image_key,
         })
     }
 }
@@ -289,6 +307,35 @@ mod tests {
         let text = serde_json::to_string(&doc).expect("json");
         let secrets = SecretsDocument::parse(&text).expect("valid");
         assert_eq!(secrets.session_key.len(), 32);
+        assert!(secrets.identity_image_key.is_some());
+    }
+
+    #[test]
+    fn an_identity_image_key_is_at_least_32_bytes_and_optional() {
+        let mut doc = SecretsDocument::generate(&Counting);
+        // As Terraform writes it: 64 letters and digits, base64 of 48 bytes.
+        doc.identity_image_key = Some("A".repeat(64));
+        assert!(
+            doc.clone()
+                .into_secrets()
+                .expect("valid")
+                .identity_image_key
+                .is_some()
+        );
+        doc.identity_image_key = None;
+        assert!(
+            doc.clone()
+                .into_secrets()
+                .expect("valid")
+                .identity_image_key
+                .is_none()
+        );
+        for bad in ["c2hvcnQ=", "not base64!"] {
+            doc.identity_image_key = Some(bad.into());
+            let err = doc.clone().into_secrets().expect_err("refused");
+            assert!(err.to_string().contains("identity_image_key"), "{err}");
+            assert!(!err.to_string().contains(bad), "{err}");
+        }
     }
 
     #[test]

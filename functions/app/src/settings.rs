@@ -38,6 +38,8 @@ pub const RETAIN_EVENTS: Key = key("LIVECARD_RETAIN_EVENTS", "retain_events");
 pub const RETAIN_TRANSCRIPTS: Key = key("LIVECARD_RETAIN_TRANSCRIPTS", "retain_transcripts");
 pub const RETAIN_OFFLINE: Key = key("LIVECARD_RETAIN_OFFLINE", "retain_offline");
 pub const RETAIN_DELIVERIES: Key = key("LIVECARD_RETAIN_DELIVERIES", "retain_deliveries");
+pub const RETAIN_IDENTITY_IMAGES: Key =
+    key("LIVECARD_RETAIN_IDENTITY_IMAGES", "retain_identity_images");
 pub const FILE_MAX_MB: Key = key("LIVECARD_FILE_MAX_MB", "file_max_mb");
 pub const FILE_TYPES: Key = key("LIVECARD_FILE_TYPES", "file_types");
 
@@ -61,6 +63,7 @@ pub const KEYS: &[Key] = &[
     RETAIN_TRANSCRIPTS,
     RETAIN_OFFLINE,
     RETAIN_DELIVERIES,
+    RETAIN_IDENTITY_IMAGES,
     FILE_MAX_MB,
     FILE_TYPES,
 ];
@@ -119,6 +122,8 @@ pub struct Retention {
     pub transcripts_ms: u64,
     pub offline_ms: u64,
     pub deliveries_ms: u64,
+    /// Identity images: never kept unless set.
+    pub identity_images_ms: Option<u64>,
 }
 
 impl Default for Retention {
@@ -129,6 +134,7 @@ impl Default for Retention {
             transcripts_ms: config.transcript_retention_ms,
             offline_ms: config.offline_retention_ms,
             deliveries_ms: config.delivery_retention_ms,
+            identity_images_ms: None,
         }
     }
 }
@@ -351,6 +357,16 @@ impl Settings {
             "a duration from 1d to 365d (30d)",
             &mut r.deliveries_ms,
         )?;
+        if value(RETAIN_IDENTITY_IMAGES).is_some() {
+            let mut ms = 0;
+            days(
+                RETAIN_IDENTITY_IMAGES,
+                3650,
+                "a duration from 1d to 3650d (unset: identity images are never kept)",
+                &mut ms,
+            )?;
+            settings.retention.identity_images_ms = Some(ms);
+        }
         if value(FILE_MAX_MB).is_some() || value(FILE_TYPES).is_some() {
             let max_mb = match value(FILE_MAX_MB) {
                 Some((v, f)) => number(&v, 1..=500)
@@ -444,6 +460,7 @@ impl Settings {
         config.transcript_retention_ms = self.retention.transcripts_ms;
         config.offline_retention_ms = self.retention.offline_ms;
         config.delivery_retention_ms = self.retention.deliveries_ms;
+        config.identity_image_retention_ms = self.retention.identity_images_ms;
         config.files = self.files.clone();
         config
     }
@@ -578,6 +595,17 @@ mod tests {
         let files = settings.config("http://127.0.0.1:8080").files;
         assert_eq!(files.max_bytes, 6_000_000);
         assert_eq!(files.types, ["pdf", "png", "jpg"]);
+        assert_eq!(
+            settings.retention.identity_images_ms, None,
+            "never kept unless set"
+        );
+        let kept =
+            Settings::load(None, env(&[("LIVECARD_RETAIN_IDENTITY_IMAGES", "30d")])).expect("kept");
+        assert_eq!(
+            kept.config("http://127.0.0.1:8080")
+                .identity_image_retention_ms,
+            Some(30 * 86_400_000)
+        );
         let only_size = Settings::load(None, env(&[("LIVECARD_FILE_MAX_MB", "2")])).expect("size");
         assert_eq!(
             only_size.files.types,
@@ -606,6 +634,7 @@ mod tests {
             ("LIVECARD_RETAIN_TRANSCRIPTS", "forever"),
             ("LIVECARD_RETAIN_OFFLINE", "3651d"),
             ("LIVECARD_RETAIN_DELIVERIES", "400d"),
+            ("LIVECARD_RETAIN_IDENTITY_IMAGES", "0d"),
             ("LIVECARD_FILE_MAX_MB", "0"),
             ("LIVECARD_FILE_MAX_MB", "501"),
             ("LIVECARD_FILE_TYPES", "pdf,../exe"),

@@ -17,6 +17,7 @@ pub mod event;
 pub mod files;
 pub mod forward;
 pub mod ice_provider;
+pub mod identity_images;
 pub mod ids;
 pub mod media;
 pub mod offline;

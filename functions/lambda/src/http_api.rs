@@ -7,7 +7,7 @@ use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderValue, StatusCode, header};
-use livecard_app::{ClientAddr, MAX_BODY_BYTES, MAX_URI_BYTES, route_name};
+use livecard_app::{ClientAddr, MAX_URI_BYTES, route_name};
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -20,7 +20,7 @@ pub enum EventError {
     Missing(&'static str),
     #[error("the request body is not valid base64")]
     Base64,
-    #[error("the request body is larger than {MAX_BODY_BYTES} bytes")]
+    #[error("the request body is larger than this route takes")]
     TooLarge,
     #[error("the path and query are longer than {MAX_URI_BYTES} bytes")]
     UriTooLong,
@@ -63,17 +63,18 @@ pub fn to_request(event: Value) -> Result<livecard_app::Request, EventError> {
     if uri.len() > MAX_URI_BYTES {
         return Err(EventError::UriTooLong);
     }
+    let limit = livecard_app::body_limit(path);
     let body = match event.body {
         None => bytes::Bytes::new(),
         Some(body) if event.is_base64_encoded => {
-            if body.len() > MAX_BODY_BYTES.div_ceil(3) * 4 + 4 {
+            if body.len() > limit.div_ceil(3) * 4 + 4 {
                 return Err(EventError::TooLarge);
             }
             bytes::Bytes::from(STANDARD.decode(body).map_err(|_| EventError::Base64)?)
         }
         Some(body) => bytes::Bytes::from(body),
     };
-    if body.len() > MAX_BODY_BYTES {
+    if body.len() > limit {
         return Err(EventError::TooLarge);
     }
     let mut request = http::Request::builder()
@@ -178,6 +179,7 @@ pub async fn handle(host: &Host, event: Value) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livecard_app::MAX_BODY_BYTES;
 
     fn event() -> Value {
         json!({
@@ -237,6 +239,21 @@ mod tests {
         large["isBase64Encoded"] = json!(false);
         large["body"] = json!("x".repeat(MAX_BODY_BYTES + 1));
         assert_eq!(to_request(large).err(), Some(EventError::TooLarge));
+        // The identity image route takes up to its own limit, in base64.
+        let mut image = event();
+        image["rawPath"] = json!("/api/v1/me/conversations/s1/identity-images");
+        image["isBase64Encoded"] = json!(true);
+        image["body"] = json!(STANDARD.encode(vec![0xFF; 3_000_000]));
+        assert_eq!(
+            to_request(image.clone()).map(|r| r.body().len()).ok(),
+            Some(3_000_000)
+        );
+        image["body"] = json!(STANDARD.encode(vec![
+            0xFF;
+            livecard_core::identity_images::MAX_IMAGE_BYTES
+                + 1
+        ]));
+        assert_eq!(to_request(image).err(), Some(EventError::TooLarge));
         let mut long = event();
         long["rawQueryString"] = json!("q=".to_owned() + &"x".repeat(MAX_URI_BYTES));
         assert_eq!(to_request(long).err(), Some(EventError::UriTooLong));

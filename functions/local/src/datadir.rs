@@ -98,14 +98,18 @@ impl DataDir {
                     file.display()
                 )
             })?;
-            // Written before the presence webhook or TURN existed: add them.
-            let missing = parsed.presence_webhook_secret.is_none() || parsed.turn_secret.is_none();
+            // Written before the presence webhook, TURN or kept identity images
+            // existed: add their keys.
+            let missing = parsed.presence_webhook_secret.is_none()
+                || parsed.turn_secret.is_none()
+                || parsed.identity_image_key.is_none();
             if missing {
                 let fresh = SecretsDocument::generate(&crate::ports::OsRandom);
                 parsed.presence_webhook_secret = parsed
                     .presence_webhook_secret
                     .or(fresh.presence_webhook_secret);
                 parsed.turn_secret = parsed.turn_secret.or(fresh.turn_secret);
+                parsed.identity_image_key = parsed.identity_image_key.or(fresh.identity_image_key);
                 write_private(&file, serde_json::to_string_pretty(&parsed)?.as_bytes())?;
             }
             return Ok((

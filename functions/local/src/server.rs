@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::routing::get;
-use livecard_app::{ClientAddr, MAX_BODY_BYTES, route_name};
+use livecard_app::{ClientAddr, route_name};
 use livecard_store::dynamo::{DynamoStore, local_client};
 use livecard_store::embedded::EmbeddedDynamo;
 use std::net::SocketAddr;
@@ -237,7 +237,11 @@ async fn handle(
         .get::<ConnectionLimits>()
         .map_or(ConnectionLimits::default().body_read, |l| l.body_read);
     let client = ClientAddr::resolve(peer.ip(), &parts.headers, &app.config.trusted_proxies);
-    let body = tokio::time::timeout(body_read, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
+    let body = tokio::time::timeout(
+        body_read,
+        axum::body::to_bytes(body, livecard_app::body_limit(parts.uri.path())),
+    )
+    .await;
     let response = match body {
         Ok(Ok(bytes)) => {
             let mut request = http::Request::from_parts(parts, bytes);

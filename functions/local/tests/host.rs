@@ -32,6 +32,7 @@ async fn app_with(config: Config) -> (EmbeddedDynamo, Arc<livecard_local::LocalA
         turn_secret: None,
         teams_push: None,
         turn_provider: None,
+        identity_image_key: None,
         admin_key_sha256: None,
     };
     (
@@ -96,6 +97,30 @@ async fn refuses_oversized_bodies() {
         .expect("body");
     let json: serde_json::Value = serde_json::from_slice(&body).expect("json error");
     assert_eq!(json["error"]["code"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn the_identity_image_route_alone_takes_a_larger_body() {
+    let (_server, app) = app().await;
+    let upload = "/api/v1/me/conversations/s1/identity-images?kind=document";
+    // A 1 MB image reaches the handlers (which want a signed-in advisor).
+    let response = router(app.clone())
+        .oneshot(request("POST", upload, vec![0xFF; 1_000_000]))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Past its limit it is refused as too large, like 1 MB anywhere else.
+    let over = livecard_core::identity_images::MAX_IMAGE_BYTES + 1;
+    let response = router(app.clone())
+        .oneshot(request("POST", upload, vec![0xFF; over]))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = router(app)
+        .oneshot(request("POST", "/api/v1/cards", vec![b'{'; 1_000_000]))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 /// A contact request through the host from `peer`, forwarded for `client`.

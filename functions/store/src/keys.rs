@@ -91,6 +91,22 @@ pub fn client_id(side: Side, author: Option<&AdvisorId>, client_id: &str) -> Str
     format!("CID#{}#{client_id}", sender(side, author))
 }
 
+/// An identity image's record in its session's partition.
+pub const IDENTITY_IMAGE_PREFIX: &str = "IDIMG#";
+
+pub fn identity_image(id: &str) -> String {
+    format!("{IDENTITY_IMAGE_PREFIX}{id}")
+}
+
+/// The sealed bytes of an identity image, piece by piece.
+pub fn identity_image_piece(id: &str, piece: usize) -> String {
+    format!("IDIMGDATA#{id}#{piece:03}")
+}
+
+pub fn identity_image_pieces(id: &str) -> String {
+    format!("IDIMGDATA#{id}#")
+}
+
 /// The sessions an advisor is in: one item per session (sort key: its id).
 pub fn attending(advisor: &AdvisorId) -> String {
     format!("ATTENDS#{advisor}")

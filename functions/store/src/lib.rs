@@ -206,6 +206,25 @@ impl<'a> NewMessage<'a> {
     }
 }
 
+/// An identity image a deployment keeps (only when it configured that,
+/// `docs/privacy.md`): what it is; its bytes are stored sealed
+/// (`livecard_core::identity_images`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdentityImage {
+    /// The record's own id (random): what the seal is bound to.
+    pub id: String,
+    /// Which identity check of the session (1 for the first).
+    pub check: u32,
+    pub kind: livecard_core::identity_images::ImageKind,
+    /// The image's size, in bytes.
+    pub bytes: u64,
+    /// The advisor who received it and kept it.
+    pub advisor: AdvisorId,
+    pub at: UnixMillis,
+    /// Gone after this (the deployment's retention for identity images).
+    pub expires_at: UnixMillis,
+}
+
 /// One chat message as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatMessage {
@@ -367,6 +386,28 @@ pub trait SessionStore {
         after: Option<&str>,
         limit: u16,
     ) -> Result<Vec<ChatMessage>, StoreError>;
+    /// Keeps a sealed identity image of a session (in pieces under the
+    /// store's item size), until `image.expires_at`.
+    async fn put_identity_image(
+        &self,
+        session: &str,
+        image: &IdentityImage,
+        sealed: &[u8],
+    ) -> Result<(), StoreError>;
+    /// The identity images a session keeps, oldest first (expired ones by
+    /// `now` left out).
+    async fn identity_images(
+        &self,
+        session: &str,
+        now: UnixMillis,
+    ) -> Result<Vec<IdentityImage>, StoreError>;
+    /// One of them with its sealed bytes.
+    async fn identity_image(
+        &self,
+        session: &str,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(IdentityImage, Vec<u8>)>, StoreError>;
     /// Records that `advisor` is in `session` (took it, was handed it, or
     /// is a guest in its chat), until `expires_at` at the latest.
     async fn attend(

@@ -72,6 +72,8 @@ checks!(
     session_deadlines,
     chat_messages,
     visitor_affinity,
+    attendance,
+    identity_images,
     offline_inbox,
     queues,
     connections,

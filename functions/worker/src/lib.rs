@@ -28,7 +28,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use livecard_app::http_util::{ApiError, too_large};
-use livecard_app::{ClientAddr, MAX_BODY_BYTES};
+use livecard_app::ClientAddr;
 pub use socket::Socket;
 use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
 
@@ -118,7 +118,7 @@ async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
 }
 
 /// The request as the handlers take it: the body read whole only while it
-/// stays within [`MAX_BODY_BYTES`], and the client's address.
+/// stays within [`livecard_app::body_limit`] for its path, and the client's address.
 async fn read(request: HttpRequest) -> Result<livecard_app::Request, Out> {
     let (mut parts, body) = request.into_parts();
     let declared = parts
@@ -126,10 +126,11 @@ async fn read(request: HttpRequest) -> Result<livecard_app::Request, Out> {
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    let limit = livecard_app::body_limit(parts.uri.path());
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(out(too_large().into_response()));
     }
-    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+    let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             return Err(out(too_large().into_response()));

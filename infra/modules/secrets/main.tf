@@ -42,6 +42,12 @@ data "aws_secretsmanager_random_password" "turn" {
   exclude_punctuation = true
 }
 
+data "aws_secretsmanager_random_password" "identity" {
+  count               = local.generate ? 1 : 0
+  password_length     = 64
+  exclude_punctuation = true
+}
+
 data "aws_secretsmanager_random_password" "admin" {
   count               = local.generate ? 1 : 0
   password_length     = 48
@@ -69,6 +75,7 @@ resource "aws_secretsmanager_secret_version" "app" {
     presence_webhook_secret = "whsec_${data.aws_secretsmanager_random_password.webhook[0].random_password}"
     turn_secret             = data.aws_secretsmanager_random_password.turn[0].random_password
     admin_api_key           = "lck_${data.aws_secretsmanager_random_password.admin[0].random_password}"
+    identity_image_key      = data.aws_secretsmanager_random_password.identity[0].random_password
   }, { for k, v in { turn_provider = var.turn_provider } : k => v if v != null })) : var.document
   secret_string_wo_version = var.secrets_version
   lifecycle {

@@ -6,6 +6,7 @@ pub mod console;
 pub mod destinations;
 pub mod events;
 pub mod ice_servers;
+pub mod identity;
 pub mod me;
 
 use crate::http_util::{ApiError, query_param};

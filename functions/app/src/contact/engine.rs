@@ -524,6 +524,12 @@ impl<S: Store, P: Push> App<S, P> {
             for guest in &mut state.guests {
                 guest.card = self.advisor_card(&guest.id).await;
             }
+            // The visitor is told before consenting whether photos are kept.
+            if let Some(identity) = &mut state.identity {
+                identity.keep_days = self
+                    .identity_images_kept()
+                    .map(|(_, retention)| retention.div_ceil(86_400_000));
+            }
         }
         state
     }

@@ -59,7 +59,14 @@ pub struct ManualState {
     pub until: Option<(u64, String, String)>,
 }
 
-pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor, manual: &ManualState) -> crate::Response {
+/// The console; `keep_days`: how long identity images are kept, when the
+/// deployment keeps them at all.
+pub fn me(
+    ctx: &PageCtx,
+    advisor: &PublicAdvisor,
+    manual: &ManualState,
+    keep_days: Option<u64>,
+) -> crate::Response {
     let t = ctx.t();
     let set = |channel| {
         manual
@@ -72,7 +79,9 @@ pub fn me(ctx: &PageCtx, advisor: &PublicAdvisor, manual: &ManualState) -> crate
         StatusCode::OK,
         t.me_title,
         "me",
-        &[("advisor", advisor.id.to_string())],
+        &std::iter::once(("advisor", advisor.id.to_string()))
+            .chain(keep_days.map(|d| ("identity_keep_days", d.to_string())))
+            .collect::<Vec<_>>(),
         html! {
             // The bar: who, presence (and how long a set state lasts),
             // notifications, sign-out.

@@ -83,9 +83,14 @@ pub(crate) async fn console<S: Store, P: Push>(
             let local = clock_label(&app.config.time_zone, ms, now);
             (ms, local, span_label(ms.saturating_sub(now)))
         });
+    // The console keeps a check's photos only when the deployment does.
+    let keep_days = app
+        .identity_images_kept()
+        .map(|(_, retention)| retention.div_ceil(86_400_000));
     Ok(pages::advisor::me(
         ctx,
         &PublicAdvisor::of(&record, &app.config.presence, now),
         &pages::advisor::ManualState { states, until },
+        keep_days,
     ))
 }

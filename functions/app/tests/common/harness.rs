@@ -69,9 +69,15 @@ pub fn advisor_cookie(who: &str, now: u64) -> String {
 }
 
 pub async fn harness(advisors: &[Advisor]) -> Harness {
+    harness_with(advisors, |_| {}).await
+}
+
+/// [`harness`] with the configuration changed by `configure`.
+pub async fn harness_with(advisors: &[Advisor], configure: impl FnOnce(&mut Config)) -> Harness {
     let (server, store) = super::embedded_store("livecard").await;
     let mut config = Config::new("http://livecard.test");
     config.read_cache_ms = 0;
+    configure(&mut config);
     let push = Recorder::default();
     let (app, clock) = super::sim_app(store, config);
     let app = app.with_push(push.clone());

@@ -78,6 +78,7 @@ pub fn secrets(signing: &str) -> Secrets {
         turn_secret: Some(vec![9; 32]),
         teams_push: None,
         turn_provider: None,
+        identity_image_key: Some([6; 32]),
         admin_key_sha256: Some(livecard_core::encoding::sha256_hex(
             DOCUMENT_ADMIN_KEY.as_bytes(),
         )),

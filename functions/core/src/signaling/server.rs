@@ -168,6 +168,10 @@ pub struct IdentityView {
     pub face: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<crate::session::IdentityOutcome>,
+    /// The deployment keeps the check's photos (sealed) for this many days
+    /// (the host fills it in; absent: never kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -238,6 +242,7 @@ impl Session {
                 state: c.state,
                 face: c.face,
                 outcome: c.outcome,
+                keep_days: None,
             }),
             guests: self
                 .guests

@@ -40,6 +40,7 @@ pub async fn local_app_with(
         teams_push,
         admin_key_sha256: None,
         turn_provider: None,
+        identity_image_key: None,
     };
     let config = livecard_app::Config::new("http://livecard.test");
     (server, Arc::new(crate::local_app(store, config, secrets)))

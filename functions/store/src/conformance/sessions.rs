@@ -293,6 +293,66 @@ pub async fn attendance<S: SessionStore>(store: &S) {
     assert!(ok(store.attending(&aid("clara"), T0, 50).await, "nobody's").is_empty());
 }
 
+/// Identity images: kept in pieces (larger than one item holds), read back
+/// whole, listed oldest first, expired ones left out.
+pub async fn identity_images<S: SessionStore>(store: &S) {
+    use livecard_core::identity_images::ImageKind;
+    let image = |id: &str, kind, bytes: usize, at, expires_at| crate::IdentityImage {
+        id: id.to_owned(),
+        check: 1,
+        kind,
+        bytes: bytes as u64,
+        advisor: aid("anna"),
+        at,
+        expires_at,
+    };
+    // 1.2 MB of bytes that are not all alike (pieces must not be swapped).
+    let large: Vec<u8> = (0..1_200_000u32).map(|i| (i % 251) as u8).collect();
+    let face = image("img-b", ImageKind::Face, 3, T0 + 2, KEEP);
+    let document = image("img-a", ImageKind::Document, large.len(), T0 + 1, KEEP);
+    let old = image("img-c", ImageKind::Document, 3, T0, T0 + 50);
+    ok(
+        store.put_identity_image("id-1", &face, b"abc").await,
+        "face",
+    );
+    ok(
+        store.put_identity_image("id-1", &document, &large).await,
+        "document",
+    );
+    ok(store.put_identity_image("id-1", &old, b"old").await, "old");
+    assert_eq!(
+        ok(store.identity_images("id-1", T0 + 100).await, "list"),
+        vec![document.clone(), face.clone()],
+        "oldest first, the expired one left out"
+    );
+    let (read, bytes) = ok(
+        store.identity_image("id-1", "img-a", T0 + 100).await,
+        "read",
+    )
+    .expect("the document");
+    assert_eq!(read, document);
+    assert!(bytes == large, "read back whole and in order");
+    assert_eq!(
+        ok(
+            store.identity_image("id-1", "img-c", T0 + 100).await,
+            "expired"
+        ),
+        None
+    );
+    assert_eq!(
+        ok(store.identity_image("id-1", "img-z", T0).await, "unknown"),
+        None
+    );
+    assert!(ok(store.identity_images("id-2", T0).await, "other session").is_empty());
+    // An id is used once.
+    assert!(
+        store
+            .put_identity_image("id-1", &face, b"xyz")
+            .await
+            .is_err()
+    );
+}
+
 pub async fn visitor_affinity<S: SessionStore>(store: &S) {
     assert_eq!(
         ok(store.last_advisor("vis_a", T0).await, "unknown visitor"),

@@ -4,9 +4,9 @@
 //! written down in `docs/store.md`; keep the two in step.
 
 use crate::{
-    AdvisorRecord, Appended, ChatMessage, Claim, Created, EventWrite, Load, MAX_CURSOR_LEN,
-    NewMessage, Page, PageRequest, PresenceChange, PresenceWrite, Revocation, StoreError,
-    StoredSession, keys,
+    AdvisorRecord, Appended, ChatMessage, Claim, Created, EventWrite, IdentityImage, Load,
+    MAX_CURSOR_LEN, NewMessage, Page, PageRequest, PresenceChange, PresenceWrite, Revocation,
+    StoreError, StoredSession, keys,
 };
 pub use aws_sdk_dynamodb::Client;
 pub use events::EVENTS_PER_ITEM;

@@ -4,6 +4,10 @@ use super::group_commit::PendingMessage;
 use super::*;
 use crate::SessionStore;
 
+/// An identity image's sealed bytes go in pieces of this size (an item
+/// holds at most 400 KB).
+const IMAGE_PIECE_BYTES: usize = 350 * 1024;
+
 impl SessionStore for DynamoStore {
     async fn create_session(
         &self,
@@ -264,6 +268,134 @@ impl SessionStore for DynamoStore {
             });
         }
         Ok(messages)
+    }
+
+    async fn put_identity_image(
+        &self,
+        session: &str,
+        image: &IdentityImage,
+        sealed: &[u8],
+    ) -> Result<(), StoreError> {
+        // The pieces first, the record last: a record is only read once
+        // all its pieces are there (pieces left by a failed write go with
+        // their TTL).
+        let pieces: Vec<&[u8]> = sealed.chunks(IMAGE_PIECE_BYTES).collect();
+        for (index, piece) in pieces.iter().enumerate() {
+            let attributes = [(
+                "data",
+                AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(piece.to_vec())),
+            )];
+            let item = item(
+                keys::session(session),
+                keys::identity_image_piece(&image.id, index),
+                attributes,
+            );
+            self.put(expiring(item, image.expires_at)).await?;
+        }
+        let attributes = [
+            ("image", s(to_json(image)?)),
+            ("pieces", n(pieces.len() as u64)),
+            ("expires_at", n(image.expires_at)),
+        ];
+        let record = item(
+            keys::session(session),
+            keys::identity_image(&image.id),
+            attributes,
+        );
+        if self
+            .put_if_absent(expiring(record, image.expires_at))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt(
+                "an identity image id was used twice".into(),
+            ))
+        }
+    }
+
+    async fn identity_images(
+        &self,
+        session: &str,
+        now: UnixMillis,
+    ) -> Result<Vec<IdentityImage>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .filter_expression("#exp > :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#sk", "sk")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":pk", s(keys::session(session)))
+            .expression_attribute_values(":prefix", s(keys::IDENTITY_IMAGE_PREFIX))
+            .expression_attribute_values(":now", n(now))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let mut images: Vec<IdentityImage> = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|item| json(item, "image"))
+            .collect::<Result<_, _>>()?;
+        images.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+        Ok(images)
+    }
+
+    async fn identity_image(
+        &self,
+        session: &str,
+        id: &str,
+        now: UnixMillis,
+    ) -> Result<Option<(IdentityImage, Vec<u8>)>, StoreError> {
+        let Some(record) = self
+            .get_item(keys::session(session), &keys::identity_image(id))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let image: IdentityImage = json(&record, "image")?;
+        if image.expires_at <= now {
+            return Ok(None);
+        }
+        let pieces = get_n(&record, "pieces")?.unwrap_or(0);
+        let mut sealed = Vec::new();
+        let mut read = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(keys::session(session)))
+                .expression_attribute_values(":prefix", s(keys::identity_image_pieces(id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in out.items.unwrap_or_default() {
+                match item.get("data") {
+                    Some(AttributeValue::B(blob)) => sealed.extend_from_slice(blob.as_ref()),
+                    _ => return Err(StoreError::Corrupt("an identity image piece".into())),
+                }
+                read += 1;
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        if read != pieces {
+            return Err(StoreError::Corrupt("an identity image lacks pieces".into()));
+        }
+        Ok(Some((image, sealed)))
     }
 
     async fn attend(
