@@ -75,20 +75,22 @@
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; }
   function button(text, cls, attr, value) { var b = el("button", cls, text); b.type = "button"; if (attr) b.setAttribute(attr, value == null ? "" : value); return b; }
   function persist() { try { localStorage.setItem("livecard.console", JSON.stringify(saved)); } catch (e) {} }
-  /* Joins go out paced: the server takes 40 frames at once and 20 a
-     second after that (docs/protocol.md), and a console reopening 50
-     conversations must not be refused. */
-  var joinQueue = [], joinTimer = null, JOIN_BURST = 36, JOIN_EVERY_MS = 55;
+  /* Joins asked for in one go (a reload, a reconnect, the greeting's
+     list) are gathered and go out as one `rejoin` frame of up to 50
+     conversations (docs/protocol.md): one frame of the rate limit, however
+     many conversations the console reopens. */
+  var joinQueue = [], joinTimer = null, REJOIN_MAX = 50, JOIN_EVERY_MS = 55;
   function join(m) {
     replaying[m.session] = true;
     joinQueue.push(m);
-    // Joins asked for in one go (a reconnect) are gathered first.
-    if (!joinTimer) joinTimer = setTimeout(function () { pumpJoins(JOIN_BURST); }, 0);
+    if (!joinTimer) joinTimer = setTimeout(pumpJoins, 0);
   }
-  function pumpJoins(n) {
+  function pumpJoins() {
     joinTimer = null;
-    while (n-- > 0 && joinQueue.length) wire(joinQueue.shift());
-    if (joinQueue.length) joinTimer = setTimeout(function () { pumpJoins(1); }, JOIN_EVERY_MS);
+    var batch = joinQueue.splice(0, REJOIN_MAX);
+    if (batch.length === 1) wire(batch[0]);
+    else if (batch.length) wire({ v: 1, type: "rejoin", sessions: batch.map(function (j) { return j.after ? { session: j.session, after: j.after } : { session: j.session }; }) });
+    if (joinQueue.length) joinTimer = setTimeout(pumpJoins, JOIN_EVERY_MS);
   }
   function wire(m) { if (ws && ws.readyState === 1) { ws.send(JSON.stringify(m)); return true; } return false; }
   function newId() { var b = new Uint8Array(12); crypto.getRandomValues(b); return Array.prototype.map.call(b, function (x) { return ("0" + x.toString(16)).slice(-2); }).join(""); }

@@ -2285,3 +2285,71 @@ async fn a_colleague_joins_the_chat_as_a_guest_within_capacity_and_leaves() {
         "{transcript}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_rejoins_its_conversations_in_one_frame() {
+    let h = harness(&[
+        advisor("anna", &["sales"], 3),
+        advisor("ben", &["sales"], 1),
+    ])
+    .await;
+    let (one, _, mut anna, _) = h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let (two, _, _, _) = h.connected(json!({ "advisor": "anna" }), "anna").await;
+    let (bens, _, _, mut visitor) = h.connected(json!({ "advisor": "ben" }), "ben").await;
+    let said = h
+        .say(
+            &mut anna,
+            json!({"v":1,"type":"chat","session":one,"id":"m1","text":"Hello"}),
+        )
+        .await;
+    let key = said[0]["key"].as_str().expect("key").to_owned();
+    h.say(
+        &mut anna,
+        json!({"v":1,"type":"chat","session":one,"id":"m2","text":"Are you there?"}),
+    )
+    .await;
+    // A reloaded console: each conversation as its own join would answer,
+    // in order; Ben's is refused on its own, the rest still joined.
+    let mut console = h.advisor_conn("anna");
+    let replies = h
+        .say(
+            &mut console,
+            json!({"v":1,"type":"rejoin","sessions":[
+                {"session": one, "after": key},
+                {"session": bens},
+                {"session": two}
+            ]}),
+        )
+        .await;
+    let joined: Vec<&str> = of_type(&replies, "joined")
+        .iter()
+        .filter_map(|m| m["session"].as_str())
+        .collect();
+    assert_eq!(joined, vec![one.as_str(), two.as_str()]);
+    let refused = of_type(&replies, "error");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(
+        (refused[0]["session"].as_str(), refused[0]["code"].as_str()),
+        (Some(bens.as_str()), Some("not_found"))
+    );
+    let texts: Vec<&str> = of_type(&replies, "chat")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert!(texts.contains(&"Are you there?"), "{texts:?}");
+    // One frame of the rate limit, not three.
+    assert_eq!(console.limiter, {
+        let mut fresh = h.advisor_conn("anna").limiter;
+        assert!(fresh.take(h.app.now()));
+        fresh
+    });
+    // A visitor proves each session with its token instead.
+    assert_eq!(
+        h.say(
+            &mut visitor,
+            json!({"v":1,"type":"rejoin","sessions":[{"session": bens}]})
+        )
+        .await[0]["code"],
+        "not_allowed"
+    );
+}

@@ -217,6 +217,25 @@ impl<S: Store, P: Push> App<S, P> {
                 self.join(connection, &session, token.as_deref(), after)
                     .await
             }
+            ClientMessage::Rejoin { sessions, .. } => {
+                // An advisor's console only: visitors prove each session
+                // with its token in a `join` of its own.
+                if connection.advisor.is_none() {
+                    return Err(ContactError::Session(SessionError::NotAllowed));
+                }
+                let mut replies = Replies::default();
+                for one in sessions {
+                    match Box::pin(self.join(connection, &one.session, None, one.after)).await {
+                        Ok(joined) => replies.messages.extend(joined.messages),
+                        Err(err) => replies.push(&ServerMessage::refusal(
+                            err.code(),
+                            &err.to_string(),
+                            Some(&one.session),
+                        )),
+                    }
+                }
+                Ok(replies)
+            }
             ClientMessage::Accept { session, .. } => {
                 let advisor = connection.advisor.clone().ok_or(NOT_ALLOWED)?;
                 let accept = Input::Accept(advisor.clone());

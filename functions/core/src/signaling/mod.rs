@@ -42,6 +42,13 @@ pub enum ClientMessage {
         #[serde(default)]
         after: Option<String>,
     },
+    /// An advisor's console (re)joins many conversations at once (after a
+    /// reload or reconnect): each answered as its own `join` would be, in
+    /// order, for one frame of the rate limit.
+    Rejoin {
+        v: u32,
+        sessions: Vec<Rejoin>,
+    },
     /// The advisor takes the contact rung to them.
     Accept {
         v: u32,
@@ -189,6 +196,7 @@ impl ClientMessage {
     pub fn version(&self) -> u32 {
         match self {
             ClientMessage::Join { v, .. }
+            | ClientMessage::Rejoin { v, .. }
             | ClientMessage::Accept { v, .. }
             | ClientMessage::Decline { v, .. }
             | ClientMessage::Chat { v, .. }
@@ -214,6 +222,7 @@ impl ClientMessage {
     pub fn kind(&self) -> &'static str {
         match self {
             ClientMessage::Join { .. } => "join",
+            ClientMessage::Rejoin { .. } => "rejoin",
             ClientMessage::Accept { .. } => "accept",
             ClientMessage::Decline { .. } => "decline",
             ClientMessage::Chat { .. } => "chat",
@@ -257,10 +266,25 @@ impl ClientMessage {
             | ClientMessage::Invite { session, .. }
             | ClientMessage::Leave { session, .. }
             | ClientMessage::CallReport { session, .. } => Some(session),
-            ClientMessage::Presence { .. } | ClientMessage::Ping { .. } => None,
+            ClientMessage::Rejoin { .. }
+            | ClientMessage::Presence { .. }
+            | ClientMessage::Ping { .. } => None,
         }
     }
 }
+
+/// One conversation of a `rejoin`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rejoin {
+    pub session: String,
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// The most conversations one `rejoin` names (an advisor's largest
+/// capacity).
+pub const MAX_REJOIN: usize = 50;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -381,6 +405,7 @@ impl ProtocolError {
 
 const CLIENT_TYPES: &[&str] = &[
     "join",
+    "rejoin",
     "accept",
     "decline",
     "chat",
@@ -457,6 +482,12 @@ pub fn parse_client(text: &str) -> Result<ClientMessage, ProtocolError> {
                     .as_deref()
                     .is_none_or(|t| !t.is_empty() && t.len() <= 512)
                 && after.as_deref().is_none_or(valid_key)
+        }
+        ClientMessage::Rejoin { sessions, .. } => {
+            (1..=MAX_REJOIN).contains(&sessions.len())
+                && sessions
+                    .iter()
+                    .all(|r| valid_session(&r.session) && r.after.as_deref().is_none_or(valid_key))
         }
         ClientMessage::Read { session, key, .. } => valid_session(session) && valid_key(key),
         ClientMessage::Chat {
@@ -632,6 +663,12 @@ mod tests {
         ));
         let invite = parse_client(r#"{"v":1,"type":"invite","session":"s1","to":"ben"}"#);
         assert!(matches!(invite, Ok(ClientMessage::Invite { ref to, .. }) if to.as_str() == "ben"));
+        let rejoin = parse_client(
+            r#"{"v":1,"type":"rejoin","sessions":[{"session":"s1"},{"session":"s2","after":"MSG#1"}]}"#,
+        );
+        assert!(
+            matches!(rejoin, Ok(ClientMessage::Rejoin { ref sessions, .. }) if sessions.len() == 2 && sessions[1].after.as_deref() == Some("MSG#1"))
+        );
         let leave = parse_client(r#"{"v":1,"type":"leave","session":"s1"}"#);
         assert!(matches!(leave, Ok(ClientMessage::Leave { .. })));
     }
@@ -686,6 +723,18 @@ mod tests {
                 ProtocolError::InvalidField,
             ),
             (
+                r#"{"v":1,"type":"rejoin","sessions":[]}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"rejoin","sessions":[{"session":"../x"}]}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
+                r#"{"v":1,"type":"rejoin","sessions":[{"session":"s1","token":"t"}]}"#,
+                ProtocolError::InvalidField,
+            ),
+            (
                 r#"{"v":1,"type":"presence","states":{}}"#,
                 ProtocolError::InvalidField,
             ),
@@ -702,6 +751,11 @@ mod tests {
             "x".repeat(MAX_CHAT_CHARS + 1)
         );
         assert_eq!(parse_client(&long), Err(ProtocolError::InvalidField));
+        let many = format!(
+            r#"{{"v":1,"type":"rejoin","sessions":[{}]}}"#,
+            vec![r#"{"session":"s1"}"#; MAX_REJOIN + 1].join(",")
+        );
+        assert_eq!(parse_client(&many), Err(ProtocolError::InvalidField));
         let huge = "x".repeat(MAX_MESSAGE_BYTES + 1);
         assert_eq!(parse_client(&huge), Err(ProtocolError::TooLarge));
         let answer: serde_json::Value =
