@@ -1196,6 +1196,23 @@ async fn chat_with_ben(server: &Livecard, visitor: &Client, advisor: &Client) {
     .await;
 }
 
+/// The visitor consents to an identity check; their camera shows. Returns
+/// its frame size.
+async fn consent_with_camera(visitor: &Client) -> Value {
+    click(visitor, "[data-id-consent]").await;
+    wait_until(
+        visitor,
+        "document.querySelector('.lcw-id-video') && document.querySelector('.lcw-id-video').videoWidth > 0 && !document.querySelector('[data-id-capture=\"document\"]').disabled",
+        "the camera shows",
+    )
+    .await;
+    run(
+        visitor,
+        "const s = document.querySelector('.lcw-id-video').srcObject.getVideoTracks()[0].getSettings(); return [s.width, s.height];",
+    )
+    .await
+}
+
 /// The identity check, relay-only: asked with a face photo, consented, the
 /// advisor receives stills at the visitor camera's own size and verifies
 /// with a note; asked again and refused; asked again and aborted. No image
@@ -1229,18 +1246,7 @@ async fn an_identity_check_sends_stills_to_the_advisor_only() {
     .await;
     let violations = support::axe_violations(&visitor).await;
     assert!(violations.is_empty(), "axe on the ask: {violations:#?}");
-    click(&visitor, "[data-id-consent]").await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw-id-video') && document.querySelector('.lcw-id-video').videoWidth > 0 && !document.querySelector('[data-id-capture=\"document\"]').disabled",
-        "the camera shows",
-    )
-    .await;
-    let size = run(
-        &visitor,
-        "const v = document.querySelector('.lcw-id-video'); const s = v.srcObject.getVideoTracks()[0].getSettings(); return [s.width, s.height];",
-    )
-    .await;
+    let size = consent_with_camera(&visitor).await;
     click(&visitor, "[data-id-capture=\"document\"]").await;
     click(&visitor, "[data-id-capture=\"face\"]").await;
     wait_until(
@@ -1670,18 +1676,7 @@ async fn a_deployment_keeps_identity_photos_sealed_when_it_chose_to() {
         "the visitor is told the photo is kept",
     )
     .await;
-    click(&visitor, "[data-id-consent]").await;
-    wait_until(
-        &visitor,
-        "document.querySelector('.lcw-id-video') && document.querySelector('.lcw-id-video').videoWidth > 0 && !document.querySelector('[data-id-capture=\"document\"]').disabled",
-        "the camera shows",
-    )
-    .await;
-    let size = run(
-        &visitor,
-        "const s = document.querySelector('.lcw-id-video').srcObject.getVideoTracks()[0].getSettings(); return [s.width, s.height];",
-    )
-    .await;
+    let size = consent_with_camera(&visitor).await;
     click(&visitor, "[data-id-capture=\"document\"]").await;
     wait_until(
         &advisor,

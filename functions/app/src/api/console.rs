@@ -33,11 +33,12 @@ fn no_such() -> ApiError {
 }
 
 /// A conversation the advisor may look at: rung to them now, taken by them
-/// (also after it ended), or theirs as a guest in the chat.
-async fn conversation<S: Store, P: Push>(
+/// (also after it ended), or, with `guests`, theirs as a guest in the chat.
+pub(crate) async fn conversation<S: Store, P: Push>(
     app: &App<S, P>,
     me: &AdvisorId,
     id: &str,
+    guests: bool,
 ) -> Result<StoredSession, ApiError> {
     if !livecard_core::signaling::valid_session(id) {
         return Err(no_such());
@@ -46,7 +47,7 @@ async fn conversation<S: Store, P: Push>(
     let session = &stored.session;
     if session.current_advisor() == Some(me)
         || session.advisor.as_ref() == Some(me)
-        || session.is_guest(me)
+        || (guests && session.is_guest(me))
     {
         Ok(stored)
     } else {
@@ -84,7 +85,7 @@ pub async fn context<S: Store, P: Push>(
     id: &str,
 ) -> Result<Response, ApiError> {
     let me = signed_in(app, request, false).await?.advisor.id;
-    let stored = conversation(app, &me, id).await?;
+    let stored = conversation(app, &me, id, true).await?;
     let now = app.now();
     let window = app.config.affinity_ms;
     let mut ids = app.store.visitor_sessions(&stored.visitor).await?;
@@ -164,7 +165,7 @@ pub async fn earlier<S: Store, P: Push>(
     earlier: &str,
 ) -> Result<Response, ApiError> {
     let me = signed_in(app, request, false).await?.advisor.id;
-    let stored = conversation(app, &me, id).await?;
+    let stored = conversation(app, &me, id, true).await?;
     if !livecard_core::signaling::valid_session(earlier) || earlier == id {
         return Err(no_such());
     }

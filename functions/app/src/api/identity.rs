@@ -20,17 +20,13 @@ use http::{HeaderValue, StatusCode, header};
 use livecard_core::identity_images::{
     ImageKind, MAX_IMAGE_BYTES, MAX_IMAGES_PER_CHECK, check_image, open, seal,
 };
-use livecard_core::ids::{AdvisorId, RandomId};
+use livecard_core::ids::RandomId;
 use livecard_core::session::IdentityState;
-use livecard_store::{IdentityImage, Store, StoredSession};
+use livecard_store::{IdentityImage, Store};
 use serde_json::json;
 
 /// The path's last segment for the images of a conversation.
 pub const SEGMENT: &str = "identity-images";
-
-fn no_such() -> ApiError {
-    ApiError::not_found("no such conversation")
-}
 
 fn not_kept() -> ApiError {
     ApiError::new(
@@ -65,25 +61,6 @@ impl<S: Store, P: Push> App<S, P> {
     }
 }
 
-/// The session, when `me` took it or has it now (guests do not see
-/// identity images).
-async fn taken_by<S: Store, P: Push>(
-    app: &App<S, P>,
-    me: &AdvisorId,
-    id: &str,
-) -> Result<StoredSession, ApiError> {
-    if !livecard_core::signaling::valid_session(id) {
-        return Err(no_such());
-    }
-    let stored = app.store.get_session(id).await?.ok_or_else(no_such)?;
-    let session = &stored.session;
-    if session.connected_advisor() == Some(me) || session.advisor.as_ref() == Some(me) {
-        Ok(stored)
-    } else {
-        Err(no_such())
-    }
-}
-
 /// `POST …/identity-images?kind=document|face`: keeps one still of the
 /// check under way.
 pub async fn keep<S: Store, P: Push>(
@@ -93,10 +70,10 @@ pub async fn keep<S: Store, P: Push>(
 ) -> Result<Response, ApiError> {
     let me = signed_in(app, request, true).await?.advisor.id;
     let (key, retention) = app.identity_images_kept().ok_or_else(not_kept)?;
-    let stored = taken_by(app, &me, id).await?;
+    let stored = super::console::conversation(app, &me, id, false).await?;
     let session = &stored.session;
     if session.connected_advisor() != Some(&me) {
-        return Err(no_such());
+        return Err(ApiError::not_found("no such conversation"));
     }
     let check = session
         .identity
@@ -178,7 +155,7 @@ pub async fn list<S: Store, P: Push>(
     id: &str,
 ) -> Result<Response, ApiError> {
     let me = signed_in(app, request, false).await?.advisor.id;
-    taken_by(app, &me, id).await?;
+    super::console::conversation(app, &me, id, false).await?;
     let images = app.store.identity_images(id, app.now()).await?;
     Ok(json(
         StatusCode::OK,
@@ -197,7 +174,7 @@ pub async fn image<S: Store, P: Push>(
     image: &str,
 ) -> Result<Response, ApiError> {
     let me = signed_in(app, request, false).await?.advisor.id;
-    taken_by(app, &me, id).await?;
+    super::console::conversation(app, &me, id, false).await?;
     let missing = || ApiError::not_found("no such image");
     if RandomId::parse(image).is_err() {
         return Err(missing());

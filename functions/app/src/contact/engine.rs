@@ -450,14 +450,7 @@ impl<S: Store, P: Push> App<S, P> {
         note: Option<String>,
     ) -> Result<Updated, ContactError> {
         let now = self.now();
-        let stored = self
-            .store
-            .get_session(id)
-            .await?
-            .ok_or(ContactError::NotFound)?;
-        if stored.session.connected_advisor() != Some(me) {
-            return Err(ContactError::NotFound);
-        }
+        let stored = self.connected_to(me, id).await?;
         let channel = stored.session.channel;
         let by_topic = to.is_none();
         // A guest in the chat takes it over with the slot they hold.
@@ -512,6 +505,20 @@ impl<S: Store, P: Push> App<S, P> {
         }
     }
 
+    /// The session `id` when `me` is its connected advisor (anyone else's
+    /// answers like a missing one).
+    async fn connected_to(&self, me: &AdvisorId, id: &str) -> Result<StoredSession, ContactError> {
+        let stored = self
+            .store
+            .get_session(id)
+            .await?
+            .ok_or(ContactError::NotFound)?;
+        if stored.session.connected_advisor() != Some(me) {
+            return Err(ContactError::NotFound);
+        }
+        Ok(stored)
+    }
+
     /// The `session` message: where a session stands, for both sides, with
     /// the shown advisor's name and title from the directory.
     pub async fn state_message(&self, stored: &StoredSession) -> ServerMessage {
@@ -555,14 +562,7 @@ impl<S: Store, P: Push> App<S, P> {
         to: &AdvisorId,
     ) -> Result<Updated, ContactError> {
         let now = self.now();
-        let stored = self
-            .store
-            .get_session(id)
-            .await?
-            .ok_or(ContactError::NotFound)?;
-        if stored.session.connected_advisor() != Some(me) {
-            return Err(ContactError::NotFound);
-        }
+        let stored = self.connected_to(me, id).await?;
         if to == me || stored.session.is_guest(to) {
             return Err(ContactError::Session(SessionError::NotOffered));
         }
