@@ -27,8 +27,8 @@ mod conformance;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
-use livecard_app::http_util::{ApiError, too_large};
 use livecard_app::ClientAddr;
+use livecard_app::http_util::{ApiError, too_large};
 pub use socket::Socket;
 use worker::{Context, Env, HttpRequest, ScheduleContext, ScheduledEvent, event};
 
