@@ -120,7 +120,9 @@ impl<S: Store, P: Push> App<S, P> {
                     std::sync::Arc::new(next.clone()),
                     self.now(),
                 );
-                let released = self.after_commit(&next, effects).await;
+                // Boxed: the effects' future is large (states, rings, events), and
+                // it sits inside every caller's.
+                let released = Box::pin(self.after_commit(&next, effects)).await;
                 return Ok(Updated {
                     session: next,
                     released,
@@ -328,7 +330,7 @@ impl<S: Store, P: Push> App<S, P> {
             self.now(),
         );
         // Routing never releases (it only acts on unrung sessions).
-        let _ = self.after_commit(&next, effects).await;
+        let _ = Box::pin(self.after_commit(&next, effects)).await;
         Ok(Some(next))
     }
 
