@@ -657,28 +657,34 @@
         return r.json().catch(function () { return {}; }).then(function (j) { throw new Error((j.error && j.error.message) || r.status); });
       });
   }
-  /* The identity photos kept of a conversation, each opened on demand. */
-  function keptPhotos(session, box) {
-    if (!keepDays) return;
-    api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images").then(function (j) {
-      if (!j.images || !j.images.length || selected !== session) return;
-      box.appendChild(el("h3", null, t.idKept));
-      var ul = el("ul", "kept-photos");
-      j.images.forEach(function (img) {
-        var a = el("a", null, t.idPhoto + " " + img.check + " · " + img.kind + " · " + clock(img.at));
-        a.href = "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images/" + encodeURIComponent(img.id);
-        a.target = "_blank"; a.rel = "noopener noreferrer"; a.setAttribute("data-kept-photo", img.id);
-        var li = el("li"); li.appendChild(a); ul.appendChild(li);
-      });
-      box.appendChild(ul);
-    }, function () {});
+  /* The identity photos kept of a conversation (a promise of the list),
+     each opened on demand. */
+  function keptPhotos(session) {
+    if (!keepDays) return Promise.resolve([]);
+    return api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images")
+      .then(function (j) { return j.images || []; }, function () { return []; });
+  }
+  function showKept(session, images, box) {
+    if (!images.length) return;
+    box.appendChild(el("h3", null, t.idKept));
+    var ul = el("ul", "kept-photos");
+    images.forEach(function (img) {
+      var a = el("a", null, t.idPhoto + " " + img.check + " · " + img.kind + " · " + clock(img.at));
+      a.href = "/api/v1/me/conversations/" + encodeURIComponent(session) + "/identity-images/" + encodeURIComponent(img.id);
+      a.target = "_blank"; a.rel = "noopener noreferrer"; a.setAttribute("data-kept-photo", img.id);
+      var li = el("li"); li.appendChild(a); ul.appendChild(li);
+    });
+    box.appendChild(ul);
   }
 
   /* The visitor's context: where they came from and their earlier contacts
      with this company (inside the affinity window), each transcript on
      demand. Everything from the server is shown as text. */
   function loadContext(session) {
-    api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session)).then(function (j) {
+    // Both reads first, then the pane is drawn at once (no flicker of a
+    // half-drawn context).
+    Promise.all([api("GET", "/api/v1/me/conversations/" + encodeURIComponent(session)), keptPhotos(session)]).then(function (both) {
+      var j = both[0];
       if (selected !== session) return;
       while (contextEl.firstChild) contextEl.removeChild(contextEl.firstChild);
       var dl = el("dl"), box = el("div", "context");
@@ -722,8 +728,8 @@
         ul.appendChild(li);
       });
       box.appendChild(ul);
+      showKept(session, both[1], box);
       contextEl.appendChild(box);
-      keptPhotos(session, box);
     }, function () {});
   }
 
