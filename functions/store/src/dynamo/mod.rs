@@ -513,6 +513,54 @@ impl DynamoStore {
             .is_some())
     }
 
+    /// Every item of a partition whose sort key begins with `prefix` (empty:
+    /// every item), all pages, consistent; keys only with `keys_only`.
+    async fn partition_items(
+        &self,
+        pk: &str,
+        prefix: &str,
+        keys_only: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(pk));
+            // DynamoDB refuses an empty string in a key condition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("#pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            if keys_only {
+                query = query.projection_expression("#pk, #sk");
+            }
+            let out = query
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// [`DynamoStore::partition_items`], keys only.
+    async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.partition_items(pk, prefix, true).await
+    }
+
     /// Puts an item, replacing one with its key.
     async fn put(&self, item: Item) -> Result<(), StoreError> {
         self.client

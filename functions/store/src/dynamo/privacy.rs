@@ -7,42 +7,6 @@ use livecard_core::ids::{DestinationId, EventId};
 use std::collections::HashSet;
 
 impl DynamoStore {
-    /// Every item of a partition whose sort key begins with `prefix` (empty:
-    /// every item), keys only.
-    async fn partition_keys(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(pk));
-            // DynamoDB refuses an empty string in a key condition.
-            query = if prefix.is_empty() {
-                query.key_condition_expression("#pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            let out = query
-                .projection_expression("#pk, #sk")
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            keys.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(keys),
-            }
-        }
-    }
-
     /// Deletes items by key, 25 a request, until none is left unprocessed.
     async fn delete_keys(&self, keys: Vec<Item>) -> Result<u64, StoreError> {
         use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};

@@ -6,31 +6,11 @@ use livecard_core::replies::{MAX_REPLIES, ReplyScope, SavedReply};
 
 impl ReplyStore for DynamoStore {
     async fn list_replies(&self, scope: &ReplyScope) -> Result<Vec<SavedReply>, StoreError> {
-        let mut replies = Vec::new();
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(keys::replies(&scope.key())))
-                .expression_attribute_values(":prefix", s(keys::REPLY_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                replies.push(json::<SavedReply>(&item, "reply")?);
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(replies),
-            }
-        }
+        self.partition_items(&keys::replies(&scope.key()), keys::REPLY_PREFIX, false)
+            .await?
+            .iter()
+            .map(|item| json::<SavedReply>(item, "reply"))
+            .collect()
     }
 
     async fn put_reply(&self, scope: &ReplyScope, reply: &SavedReply) -> Result<bool, StoreError> {

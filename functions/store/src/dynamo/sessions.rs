@@ -362,36 +362,21 @@ impl SessionStore for DynamoStore {
             return Ok(None);
         }
         let pieces = get_n(&record, "pieces")?.unwrap_or(0);
+        let items = self
+            .partition_items(
+                &keys::session(session),
+                &keys::identity_image_pieces(id),
+                false,
+            )
+            .await?;
         let mut sealed = Vec::new();
-        let mut read = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", "pk")
-                .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(keys::session(session)))
-                .expression_attribute_values(":prefix", s(keys::identity_image_pieces(id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(unavailable)?;
-            for item in out.items.unwrap_or_default() {
-                match item.get("data") {
-                    Some(AttributeValue::B(blob)) => sealed.extend_from_slice(blob.as_ref()),
-                    _ => return Err(StoreError::Corrupt("an identity image piece".into())),
-                }
-                read += 1;
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+        for item in &items {
+            match item.get("data") {
+                Some(AttributeValue::B(blob)) => sealed.extend_from_slice(blob.as_ref()),
+                _ => return Err(StoreError::Corrupt("an identity image piece".into())),
             }
         }
+        let read = items.len() as u64;
         if read != pieces {
             return Err(StoreError::Corrupt("an identity image lacks pieces".into()));
         }
